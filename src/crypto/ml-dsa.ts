@@ -1,0 +1,283 @@
+/**
+ * ML-DSA-87 (FIPS 204, security category 5) through `node:crypto` only: Node 24 links
+ * OpenSSL 3.5, which implements it, so no third-party code ever touches a private key.
+ *
+ * Keys are seed-based: a private key is always re-creatable from its 32-byte FIPS 204 seed
+ * xi, which is what {@link mlDsa87}.exportSeed returns and what key files carry.
+ */
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
+import { CryptoError } from './errors.ts';
+import type { KeyPair, PrivateKey, PublicKey, SignatureScheme } from './scheme.ts';
+import { checkContext, checkScheme } from './scheme.ts';
+
+const NAME = 'ml-dsa-87';
+// FIPS 204, Table 2, ML-DSA-87: |pk| = 2592, |sig| = 4627; the key-generation seed xi is 32 bytes.
+const PUBLIC_KEY_BYTES = 2592;
+const SEED_BYTES = 32;
+const SIGNATURE_BYTES = 4627;
+
+// node:crypto wants Buffers for raw key input; view the caller's bytes without copying.
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+// Hand callers plain Uint8Arrays, as the rest of the crypto layer does (see digest.ts), so that
+// `assert.deepStrictEqual` and structural comparisons do not trip over the Buffer prototype.
+function asBytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+// Set in the classes' static blocks: the only code that can read the cached KeyObjects. A
+// module-scoped accessor keeps the handle out of the public shape while the scheme object,
+// which is not part of the class body, can still reach it.
+let publicKeyObjectOf: (key: PublicKey) => KeyObject | undefined;
+let privateKeyObjectOf: (key: PrivateKey) => KeyObject | undefined;
+
+class MlDsa87PublicKey implements PublicKey {
+  readonly scheme: typeof NAME = NAME;
+  readonly #raw: Uint8Array;
+  readonly #keyObject: KeyObject;
+
+  constructor(raw: Uint8Array, keyObject: KeyObject) {
+    this.#raw = raw;
+    this.#keyObject = keyObject;
+  }
+
+  // A copy, so that a caller who writes into the array cannot make `raw` disagree with the
+  // cached KeyObject that verify actually uses.
+  get raw(): Uint8Array {
+    return this.#raw.slice();
+  }
+
+  static {
+    publicKeyObjectOf = (key) => (#keyObject in key ? key.#keyObject : undefined);
+  }
+}
+
+class MlDsa87PrivateKey implements PrivateKey {
+  readonly scheme: typeof NAME = NAME;
+  readonly #keyObject: KeyObject;
+
+  constructor(keyObject: KeyObject) {
+    this.#keyObject = keyObject;
+  }
+
+  static {
+    privateKeyObjectOf = (key) => (#keyObject in key ? key.#keyObject : undefined);
+  }
+}
+
+function publicKeyObject(key: PublicKey): KeyObject {
+  checkScheme(key, NAME);
+  const keyObject = publicKeyObjectOf(key);
+  if (keyObject === undefined) {
+    throw new CryptoError(
+      'foreign-key',
+      'an ML-DSA-87 public key must come from this module (importPublicKey)',
+    );
+  }
+  return keyObject;
+}
+
+function privateKeyObject(key: PrivateKey): KeyObject {
+  checkScheme(key, NAME);
+  const keyObject = privateKeyObjectOf(key);
+  if (keyObject === undefined) {
+    throw new CryptoError('foreign-key', 'an ML-DSA-87 private key must come from this module');
+  }
+  return keyObject;
+}
+
+function publicKeyFromKeyObject(keyObject: KeyObject): PublicKey {
+  return new MlDsa87PublicKey(asBytes(keyObject.export({ format: 'raw-public' })), keyObject);
+}
+
+function keyPairFromPrivateKeyObject(privateKey: KeyObject): KeyPair {
+  return {
+    publicKey: publicKeyFromKeyObject(createPublicKey(privateKey)),
+    privateKey: new MlDsa87PrivateKey(privateKey),
+  };
+}
+
+/**
+ * ML-DSA-87 (FIPS 204) signatures through `node:crypto`. Signing is hedged (randomized), so
+ * two signatures of the same message differ; both verify.
+ *
+ * Measured on the development machine: sign about 1 ms, verify about 0.3 ms, on one core.
+ * The async variants run on the libuv thread pool, so a replica verifies on every core.
+ */
+export const mlDsa87: SignatureScheme = Object.freeze({
+  name: NAME,
+  publicKeyBytes: PUBLIC_KEY_BYTES,
+  seedBytes: SEED_BYTES,
+  signatureBytes: SIGNATURE_BYTES,
+
+  generateKeyPair(): KeyPair {
+    return keyPairFromPrivateKeyObject(generateKeyPairSync(NAME).privateKey);
+  },
+
+  keyPairFromSeed(seed: Uint8Array): KeyPair {
+    if (seed.length !== SEED_BYTES) {
+      throw new CryptoError('invalid-seed', `an ML-DSA-87 seed is ${SEED_BYTES} bytes, got ${seed.length}`);
+    }
+    const privateKey = createPrivateKey({ key: asBuffer(seed), format: 'raw-seed', asymmetricKeyType: NAME });
+    return keyPairFromPrivateKeyObject(privateKey);
+  },
+
+  exportSeed(privateKey: PrivateKey): Uint8Array {
+    return asBytes(privateKeyObject(privateKey).export({ format: 'raw-seed' }));
+  },
+
+  importPublicKey(raw: Uint8Array): PublicKey {
+    if (raw.length !== PUBLIC_KEY_BYTES) {
+      throw new CryptoError(
+        'invalid-public-key',
+        `an ML-DSA-87 public key is ${PUBLIC_KEY_BYTES} bytes, got ${raw.length}`,
+      );
+    }
+    // Copy first: the key must not change if the caller later reuses its buffer.
+    const copy = raw.slice();
+    let keyObject: KeyObject;
+    try {
+      keyObject = createPublicKey({ key: asBuffer(copy), format: 'raw-public', asymmetricKeyType: NAME });
+    } catch (cause) {
+      throw new CryptoError('invalid-public-key', 'OpenSSL refused the ML-DSA-87 public key', { cause });
+    }
+    return new MlDsa87PublicKey(copy, keyObject);
+  },
+
+  sign(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Uint8Array {
+    checkContext(context);
+    return asBytes(nodeSign(null, message, { key: privateKeyObject(privateKey), context }));
+  },
+
+  signAsync(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+    // Argument checks throw inside the executor, so misuse surfaces as a rejection, the
+    // same way for every async call. Node copies `message` before the job leaves the thread.
+    return new Promise((resolve, reject) => {
+      checkContext(context);
+      const key = privateKeyObject(privateKey);
+      nodeSign(null, message, { key, context }, (error, signature) => {
+        if (error) reject(error);
+        else resolve(asBytes(signature));
+      });
+    });
+  },
+
+  verify(publicKey: PublicKey, message: Uint8Array, signature: Uint8Array, context: Uint8Array): boolean {
+    checkContext(context);
+    const key = publicKeyObject(publicKey);
+    // Signatures come from peers. FIPS 204 signatures have one exact length, and checking it
+    // here means no malformed length ever reaches OpenSSL.
+    if (signature.length !== SIGNATURE_BYTES) return false;
+    try {
+      return nodeVerify(null, message, { key, context }, signature);
+    } catch {
+      // Everything but the signature has been checked above, so a throw can only be OpenSSL
+      // rejecting the signature bytes: that is a failed verification, not a crash.
+      return false;
+    }
+  },
+
+  verifyAsync(
+    publicKey: PublicKey,
+    message: Uint8Array,
+    signature: Uint8Array,
+    context: Uint8Array,
+  ): Promise<boolean> {
+    return new Promise((resolve) => {
+      checkContext(context);
+      const key = publicKeyObject(publicKey);
+      if (signature.length !== SIGNATURE_BYTES) {
+        resolve(false);
+        return;
+      }
+      try {
+        // As in `verify`: an error about the signature bytes is a failed verification.
+        nodeVerify(null, message, { key, context }, signature, (error, valid) => resolve(!error && valid));
+      } catch {
+        resolve(false);
+      }
+    });
+  },
+});
+
+/**
+ * The private key as PKCS#8 PEM, for a key file. The encoding is OpenSSL's (seed and
+ * expanded key), which `openssl pkey` and {@link importPrivateKeyPem} read back. It is not
+ * encrypted: protect the file with file-system permissions.
+ */
+export function exportPrivateKeyPem(privateKey: PrivateKey): string {
+  return privateKeyObject(privateKey).export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+/**
+ * Reads an ML-DSA-87 PKCS#8 PEM private key and derives its public key. Returns the pair
+ * because whoever loads a key file also has to announce the public key.
+ *
+ * Throws CryptoError `invalid-pem` for unreadable or encrypted text (or a public key),
+ * `wrong-key-type` for a private key of another algorithm, and `missing-seed` for an
+ * ML-DSA-87 key stored without its seed (this layer's keys are always seed-based).
+ */
+export function importPrivateKeyPem(pem: string): KeyPair {
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (cause) {
+    throw new CryptoError('invalid-pem', 'not a readable PEM private key', { cause });
+  }
+  if (keyObject.asymmetricKeyType !== NAME) {
+    throw new CryptoError(
+      'wrong-key-type',
+      `expected an ML-DSA-87 private key, got ${keyObject.asymmetricKeyType ?? 'an unknown key type'}`,
+    );
+  }
+  try {
+    keyObject.export({ format: 'raw-seed' });
+  } catch (cause) {
+    throw new CryptoError('missing-seed', 'the ML-DSA-87 private key was stored without its seed', { cause });
+  }
+  return keyPairFromPrivateKeyObject(keyObject);
+}
+
+/** The public key as SPKI PEM, for a cluster file or a peer's key file. */
+export function exportPublicKeyPem(publicKey: PublicKey): string {
+  return publicKeyObject(publicKey).export({ format: 'pem', type: 'spki' }).toString();
+}
+
+/**
+ * Reads an ML-DSA-87 SPKI PEM public key.
+ *
+ * Throws CryptoError `invalid-pem` for unreadable text, and also for a private key: Node
+ * would quietly derive the public key from it, but a private key where a public one belongs
+ * means a secret is being handed around, which an operator should hear about.
+ * Throws `wrong-key-type` for a public key of another algorithm.
+ */
+export function importPublicKeyPem(pem: string): PublicKey {
+  if (!pem.includes('-----BEGIN PUBLIC KEY-----') || pem.includes('PRIVATE KEY-----')) {
+    throw new CryptoError(
+      'invalid-pem',
+      'expected a PEM block "-----BEGIN PUBLIC KEY-----" and no private key',
+    );
+  }
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPublicKey({ key: pem, format: 'pem' });
+  } catch (cause) {
+    throw new CryptoError('invalid-pem', 'not a readable PEM public key', { cause });
+  }
+  if (keyObject.asymmetricKeyType !== NAME) {
+    throw new CryptoError(
+      'wrong-key-type',
+      `expected an ML-DSA-87 public key, got ${keyObject.asymmetricKeyType ?? 'an unknown key type'}`,
+    );
+  }
+  return publicKeyFromKeyObject(keyObject);
+}
