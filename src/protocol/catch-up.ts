@@ -1,0 +1,226 @@
+/**
+ * Catching up: STATUS messages (PBFT's retransmission: a replica that makes no progress says
+ * where it stands and its peers send what it misses) and state transfer (finalized batches
+ * with their commit certificates, so that a replica behind the others needs to trust none of
+ * them).
+ */
+
+import { toHex } from '../crypto/digest.ts';
+import { isValidCommitCertificate } from './certificates.ts';
+import type { Verdict } from './effects.ts';
+import { attachBody, createLogEntry, isSigned } from './log.ts';
+import type { Draft, StateReply, StateRequest, Status } from './messages.ts';
+import { execute, executeCommitted } from './normal-case.ts';
+import { ACCEPTED, emit, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
+import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
+
+export function statusDraft(state: ReplicaState): Draft<Status> {
+  return {
+    kind: 'status',
+    view: state.view,
+    viewActive: state.viewActive,
+    lastExecuted: state.lastExecuted,
+    stableSequence: state.stable.sequence,
+    replica: state.config.self,
+  };
+}
+
+/** Sends STATUS to every other replica when nothing has happened for a status interval. */
+export function maybeSendStatus(state: ReplicaState): void {
+  const quietSince = Math.max(state.lastProgressTick, state.lastStatusTick);
+  if (state.now - quietSince < state.config.statusIntervalTicks) return;
+  state.lastStatusTick = state.now;
+  sendDraft(state, 'others', statusDraft(state));
+}
+
+/**
+ * STATUS: answers a peer with what it lacks, at most once per status interval per peer (a
+ * Byzantine peer must not turn this into an amplifier): the NEW-VIEW of a view it has not
+ * entered, this replica's VIEW-CHANGE when both change views, the stable checkpoint proof,
+ * this replica's own status when it has executed more (the peer then fetches by state
+ * transfer), and for the batches in flight the PRE-PREPARE and this replica's votes.
+ */
+export function onStatus(state: ReplicaState, status: Status, from: ReplicaId): Verdict {
+  const peer = status.replica;
+  if (from !== peer || peer === state.config.self) return ignored('not-needed');
+  if (status.lastExecuted > state.lastExecuted) requestState(state, status.lastExecuted, peer);
+  const answered = state.statusAnswered.get(peer);
+  if (answered !== undefined && state.now - answered < state.config.statusIntervalTicks) {
+    return ignored('rate-limited');
+  }
+  state.statusAnswered.set(peer, state.now);
+
+  const behindInView = status.view < state.view || (status.view === state.view && !status.viewActive);
+  if (behindInView && state.viewActive && state.newView !== null && isSigned(state.newView)) {
+    relay(state, peer, state.newView);
+  } else if (status.view === state.view && !status.viewActive && !state.viewActive) {
+    const own = state.viewChanges.get(state.config.self);
+    if (own !== undefined && own.view === state.view) relay(state, peer, own);
+  }
+  if (status.stableSequence < state.stable.sequence) {
+    for (const checkpoint of state.stable.proof) relay(state, peer, checkpoint);
+  }
+  for (const [sequence, votes] of state.checkpointVotes) {
+    const own = votes.get(state.config.self);
+    if (own !== undefined && sequence > status.stableSequence) relay(state, peer, own);
+  }
+  if (status.lastExecuted < state.lastExecuted) sendDraft(state, peer, statusDraft(state));
+  if (status.view === state.view && status.viewActive && state.viewActive) relayInFlight(state, peer, status);
+  return ACCEPTED;
+}
+
+/**
+ * For each sequence the peer has not executed: the PRE-PREPARE (with its batch while a byte
+ * budget of two batches lasts), the commit certificate if this replica has one, else its own
+ * PREPARE and COMMIT.
+ */
+function relayInFlight(state: ReplicaState, peer: ReplicaId, status: Status): void {
+  let budget = 2 * state.config.batchBytesMax;
+  const from = Math.max(status.lastExecuted, state.stable.sequence) + 1;
+  const to = Math.min(state.highestAccepted, from + state.config.watermarkWindow - 1);
+  for (let sequence = from; sequence <= to; sequence++) {
+    const entry = state.log.get(sequence);
+    if (entry === undefined || entry.view !== state.view) continue;
+    const prePrepare = entry.prePrepare;
+    if (prePrepare !== null && isSigned(prePrepare)) {
+      const batch = entry.bodyKey === entry.digestKey ? entry.batch : null;
+      const bytes = batch === null ? 0 : batchPayloadBytes(batch);
+      if (batch !== null && batch.length > 0 && bytes <= budget) {
+        budget -= bytes;
+        relay(state, peer, { ...prePrepare, batch });
+      } else {
+        relay(state, peer, prePrepare);
+      }
+    }
+    if (entry.committed !== null && entry.committed.view === state.view) {
+      for (const commit of entry.committed.commits) relay(state, peer, commit);
+      continue;
+    }
+    // This replica's own votes: relayed as signed, or signed again if its own copy never
+    // came back (the same vote, so never a conflicting one).
+    const { self } = state.config;
+    const slot = prePrepare === null ? null : { view: prePrepare.view, sequence, digest: prePrepare.digest };
+    const prepare = entry.prepares.get(self);
+    if (prepare !== undefined) relay(state, peer, prepare);
+    else if (slot !== null && prePrepare!.replica !== self)
+      sendDraft(state, peer, { ...slot, kind: 'prepare', replica: self });
+    const commit = entry.commits.get(self);
+    if (commit !== undefined) relay(state, peer, commit);
+    else if (slot !== null && entry.sentCommit)
+      sendDraft(state, peer, { ...slot, kind: 'commit', replica: self });
+  }
+}
+
+/**
+ * Starts (or widens) a state transfer up to `target`: one request outstanding at a time, sent
+ * again to the next peer when it times out.
+ */
+export function requestState(state: ReplicaState, target: number, peer?: ReplicaId): void {
+  if (target <= state.lastExecuted) return;
+  const transfer = state.stateTransfer;
+  if (transfer !== null) {
+    if (target > transfer.target) transfer.target = target;
+    return;
+  }
+  state.stateTransfer = { target, peer: peer ?? nextPeer(state, state.config.self), sentTick: state.now };
+  sendStateRequest(state);
+}
+
+function nextPeer(state: ReplicaState, after: ReplicaId): ReplicaId {
+  const { replicaCount, self } = state.config;
+  let peer = (after + 1) % replicaCount;
+  if (peer === self) peer = (peer + 1) % replicaCount;
+  return peer;
+}
+
+function sendStateRequest(state: ReplicaState): void {
+  const transfer = state.stateTransfer;
+  if (transfer === null || transfer.peer === state.config.self) return;
+  const fromSequence = state.lastExecuted + 1;
+  const toSequence = Math.min(transfer.target, fromSequence + state.config.stateEntriesMax - 1);
+  transfer.sentTick = state.now;
+  const request: Draft<StateRequest> = {
+    kind: 'state-request',
+    fromSequence,
+    toSequence,
+    replica: state.config.self,
+  };
+  sendDraft(state, transfer.peer, request);
+  emit(state, { kind: 'state-transfer-requested', from: fromSequence, to: toSequence, peer: transfer.peer });
+}
+
+/** On a tick: an unanswered state request goes to the next peer. */
+export function stateTransferTick(state: ReplicaState): void {
+  const transfer = state.stateTransfer;
+  if (transfer === null) return;
+  if (state.lastExecuted >= transfer.target) {
+    state.stateTransfer = null;
+    return;
+  }
+  if (state.now - transfer.sentTick < state.config.stateTransferTimeoutTicks) return;
+  transfer.peer = nextPeer(state, transfer.peer);
+  sendStateRequest(state);
+}
+
+/** STATE-REQUEST: the shell answers from its store, at most one request per peer per tick. */
+export function onStateRequest(state: ReplicaState, request: StateRequest, from: ReplicaId): Verdict {
+  const peer = request.replica;
+  if (from !== peer || peer === state.config.self) return ignored('not-needed');
+  if (request.fromSequence > state.lastExecuted || request.fromSequence < 1) return ignored('not-needed');
+  if (state.stateServed.get(peer) === state.now) return ignored('rate-limited');
+  state.stateServed.set(peer, state.now);
+  const toSequence = Math.min(
+    request.toSequence,
+    state.lastExecuted,
+    request.fromSequence + state.config.stateEntriesMax - 1,
+  );
+  if (toSequence < request.fromSequence) return ignored('not-needed');
+  state.out.serveState.push({ to: peer, fromSequence: request.fromSequence, toSequence });
+  return ACCEPTED;
+}
+
+/**
+ * STATE-REPLY: each entry is checked against its commit certificate and executed in order.
+ * Entries that are not the next sequence to execute are skipped; the first invalid one is
+ * rejected and blamed on the replica that signed the reply.
+ */
+export function onStateReply(state: ReplicaState, reply: StateReply, from: ReplicaId): Verdict {
+  if (from !== reply.replica || reply.replica === state.config.self) return ignored('not-needed');
+  let executed = 0;
+  for (const finalized of reply.entries) {
+    if (finalized.sequence <= state.lastExecuted) continue;
+    if (finalized.sequence !== state.lastExecuted + 1) break;
+    const digest = batchDigest(finalized.batch);
+    if (
+      !isValidCommitCertificate(state.config, finalized.view, finalized.sequence, digest, finalized.commits)
+    ) {
+      return rejected('invalid-commit-certificate', reply.replica);
+    }
+    installCommitted(state, finalized.sequence, finalized.view, digest, finalized.batch, finalized.commits);
+    executed++;
+  }
+  if (executed === 0) return ignored('not-needed');
+  executeCommitted(state);
+  const transfer = state.stateTransfer;
+  if (transfer !== null) {
+    if (state.lastExecuted >= transfer.target) state.stateTransfer = null;
+    else if (transfer.peer === reply.replica) sendStateRequest(state);
+  }
+  return ACCEPTED;
+}
+
+function installCommitted(
+  state: ReplicaState,
+  sequence: number,
+  view: number,
+  digest: Uint8Array,
+  batch: Batch,
+  commits: StateReply['entries'][number]['commits'],
+): void {
+  const key = toHex(digest);
+  const entry = state.log.get(sequence) ?? createLogEntry(sequence, state.view);
+  entry.committed = { view, digest, digestKey: key, commits };
+  attachBody(entry, key, batch);
+  execute(state, entry, batch);
+  if (sequence <= state.stable.sequence) state.log.delete(sequence);
+}

@@ -1,0 +1,90 @@
+/**
+ * The durable state of a replica as the core sees it: what its writes leave behind. Storage
+ * implementations apply writes to their own layout; this in-memory image is the reference
+ * they follow, and the one the simulator's disk and the memory store use.
+ */
+import type { DurableWrite, FinalizedRecord } from './effects.ts';
+import type { CheckpointCertificate } from './messages.ts';
+
+export type ViewRecord = Extract<DurableWrite, { kind: 'view' }>;
+export type PrePrepareRecord = Extract<DurableWrite, { kind: 'pre-prepare' }>;
+export type PreparedRecord = Extract<DurableWrite, { kind: 'prepared' }>;
+
+/** What a replica restarts from (see `restoreReplica`). */
+export interface DurableSnapshot {
+  readonly view: ViewRecord | null;
+  readonly stable: CheckpointCertificate | null;
+  readonly prePrepares: readonly PrePrepareRecord[];
+  readonly prepared: readonly PreparedRecord[];
+  /** The latest finalized records in sequence order: at least `dedupWindowSequences` of them, or all. */
+  readonly finalized: readonly FinalizedRecord[];
+}
+
+export class DurableImage {
+  view: ViewRecord | null = null;
+  stable: CheckpointCertificate | null = null;
+  readonly prePrepares = new Map<number, PrePrepareRecord>();
+  readonly prepared = new Map<number, PreparedRecord>();
+  readonly finalized = new Map<number, FinalizedRecord>();
+  lastFinalized = 0;
+  /** Finalized records kept: older ones are dropped (peers further behind cannot catch up here). */
+  readonly finalizedRetention: number;
+
+  constructor(finalizedRetention = Number.POSITIVE_INFINITY) {
+    this.finalizedRetention = finalizedRetention;
+  }
+
+  apply(write: DurableWrite): void {
+    switch (write.kind) {
+      case 'view':
+        this.view = write;
+        break;
+      case 'pre-prepare':
+        this.prePrepares.set(write.sequence, write);
+        break;
+      case 'prepared':
+        this.prepared.set(write.sequence, write);
+        break;
+      case 'stable':
+        this.stable = write.certificate;
+        break;
+      case 'finalized': {
+        const { sequence } = write.record;
+        this.finalized.set(sequence, write.record);
+        if (sequence > this.lastFinalized) this.lastFinalized = sequence;
+        this.finalized.delete(sequence - this.finalizedRetention);
+        break;
+      }
+      case 'truncate':
+        for (const sequence of this.prePrepares.keys())
+          if (sequence <= write.through) this.prePrepares.delete(sequence);
+        for (const sequence of this.prepared.keys())
+          if (sequence <= write.through) this.prepared.delete(sequence);
+        break;
+    }
+  }
+
+  /** The record finalized at `sequence`, if kept. */
+  finalizedAt(sequence: number): FinalizedRecord | undefined {
+    return this.finalized.get(sequence);
+  }
+
+  snapshot(recentFinalized: number): DurableSnapshot {
+    const finalized: FinalizedRecord[] = [];
+    for (
+      let sequence = Math.max(1, this.lastFinalized - recentFinalized + 1);
+      sequence <= this.lastFinalized;
+      sequence++
+    ) {
+      const record = this.finalized.get(sequence);
+      if (record !== undefined) finalized.push(record);
+    }
+    return {
+      view: this.view,
+      stable: this.stable,
+      prePrepares: [...this.prePrepares.values()],
+      prepared: [...this.prepared.values()],
+      finalized,
+    };
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * What one step of the replica produces, as data (etcd-io/raft's `Ready`).
+ *
+ * The rule "persist before sending" is carried by the types: the messages and deliveries of a
+ * step are sealed in an {@link AfterPersist} that only a {@link DurableReceipt} covering the
+ * step's writes opens. A receipt is minted by the storage layer once writes are durable, so a
+ * driver cannot release a vote before the state that justifies it is on disk.
+ */
+import { InvariantError } from './errors.ts';
+import type {
+  CheckpointCertificate,
+  Commit,
+  Draft,
+  Message,
+  NewView,
+  PrePrepare,
+  PreparedCertificate,
+} from './messages.ts';
+import type { Batch, Digest, ReplicaId, Vertex } from './types.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Durable writes
+
+/**
+ * A finalized batch as stored: the raw batch, its commit certificate and the chain digest after
+ * it. Served to peers by state transfer; the last `dedupWindowSequences` of them rebuild a
+ * restarted replica.
+ */
+export interface FinalizedRecord {
+  readonly sequence: number;
+  readonly view: number;
+  readonly digest: Digest;
+  readonly batch: Batch;
+  readonly commits: readonly Commit[];
+  readonly chainDigest: Digest;
+}
+
+/** One write the shell must make durable, in order, before releasing the step's effects. */
+export type DurableWrite =
+  /** The view the replica is in (active) or changing to, with the NEW-VIEW that installed it. */
+  | {
+      readonly kind: 'view';
+      readonly view: number;
+      readonly active: boolean;
+      /** The accepted NEW-VIEW, or this replica's own unsigned one as new primary. */
+      readonly newView: NewView | Draft<NewView> | null;
+    }
+  /** The PRE-PREPARE accepted (or, as primary, assigned) at a sequence, with its batch if known. */
+  | {
+      readonly kind: 'pre-prepare';
+      readonly sequence: number;
+      readonly prePrepare: PrePrepare | Draft<PrePrepare>;
+      readonly batch: Batch | null;
+    }
+  /** The highest-view prepared certificate at a sequence: it must survive a crash (4.4). */
+  | { readonly kind: 'prepared'; readonly sequence: number; readonly certificate: PreparedCertificate }
+  /** The stable checkpoint with its proof. */
+  | { readonly kind: 'stable'; readonly certificate: CheckpointCertificate }
+  /** A batch finalized at its sequence. */
+  | { readonly kind: 'finalized'; readonly record: FinalizedRecord }
+  /** Pre-prepare and prepared records at or below `through` may be deleted. */
+  | { readonly kind: 'truncate'; readonly through: number };
+
+declare const durableBrand: unique symbol;
+
+/** Proof from the storage layer that every write up to ordinal `through` is durable. */
+export interface DurableReceipt {
+  readonly [durableBrand]: true;
+  readonly through: number;
+}
+
+/**
+ * Mints a receipt. Only storage implementations call this, after the writes through
+ * `through` have been synced.
+ */
+export function durableReceipt(through: number): DurableReceipt {
+  return { through } as DurableReceipt;
+}
+
+/** Effects sealed until the writes through `requires` are durable. */
+export class AfterPersist<T> {
+  readonly requires: number;
+  readonly #payload: T;
+  constructor(requires: number, payload: T) {
+    this.requires = requires;
+    this.#payload = payload;
+  }
+  /** Opens the seal; throws if the receipt does not cover the writes these effects depend on. */
+  open(receipt: DurableReceipt): T {
+    if (receipt.through < this.requires) {
+      throw new InvariantError(
+        `effects need writes through ${this.requires} durable, receipt covers ${receipt.through}`,
+      );
+    }
+    return this.#payload;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages out, batches delivered
+
+/** Where a message goes: one replica, every replica including this one, or every other one. */
+export type Destination = ReplicaId | 'all' | 'others';
+
+/**
+ * A message to send. A `draft` is the replica's own message: the shell signs it (and, for a
+ * NEW-VIEW, each nested PRE-PREPARE whose signature is empty) and, when the destination is
+ * 'all', hands the signed copy back to this replica as input. A `relay` is a message signed by
+ * someone else (or already signed by this replica) that is passed on unchanged.
+ */
+export type Outbound =
+  | { readonly to: Destination; readonly draft: Draft }
+  | { readonly to: Destination; readonly relay: Message };
+
+/** A batch finalized at `sequence`: hand `vertices` to the application, in this order. */
+export interface Delivery {
+  readonly sequence: number;
+  readonly view: number;
+  readonly digest: Digest;
+  /** The batch's vertices minus any finalized before (within the dedup window), in batch order. */
+  readonly vertices: readonly Vertex[];
+  readonly chainDigest: Digest;
+  readonly commits: readonly Commit[];
+}
+
+/** A peer asked for finalized entries; the shell answers from its store (see `state-reply.ts`). */
+export interface StateServeRequest {
+  readonly to: ReplicaId;
+  readonly fromSequence: number;
+  readonly toSequence: number;
+}
+
+/** The sealed part of a step's output. */
+export interface Released {
+  readonly messages: readonly Outbound[];
+  readonly deliveries: readonly Delivery[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts on input, evidence, events
+
+/** Why a message was ignored: harmless (stale, duplicate, early), nobody is blamed. */
+export type IgnoreReason =
+  | 'duplicate'
+  | 'stale-view'
+  | 'future-view'
+  | 'view-changing'
+  | 'below-watermark'
+  | 'above-watermark'
+  | 'missing-batch'
+  | 'not-primary-now'
+  | 'rate-limited'
+  | 'not-needed'
+  | 'full';
+
+/** Why a message was rejected: provably wrong; `offender` is blamed. */
+export type RejectReason =
+  | 'equivocation'
+  | 'not-primary'
+  | 'primary-prepare'
+  | 'digest-mismatch'
+  | 'invalid-checkpoint'
+  | 'invalid-prepared-certificate'
+  | 'invalid-view-change'
+  | 'invalid-new-view'
+  | 'invalid-commit-certificate'
+  | 'invalid-request';
+
+/** The outcome of one input message (Lodestar's ACCEPT / IGNORE / REJECT). */
+export type Verdict =
+  | { readonly outcome: 'accepted' }
+  | { readonly outcome: 'ignored'; readonly reason: IgnoreReason }
+  | { readonly outcome: 'rejected'; readonly reason: RejectReason; readonly offender: ReplicaId };
+
+/** Two validly signed, conflicting messages from one replica: anyone can check it. */
+export interface EquivocationEvidence {
+  readonly kind: 'equivocation';
+  readonly replica: ReplicaId;
+  readonly first: Message;
+  readonly second: Message;
+}
+
+/** Something the replica suspects but cannot prove (a primary that made no progress). */
+export interface Suspicion {
+  readonly kind: 'timeout';
+  readonly replica: ReplicaId;
+  readonly view: number;
+}
+
+/** Notable transitions, for metrics and logs. */
+export type ReplicaEvent =
+  | {
+      readonly kind: 'view-change-started';
+      readonly view: number;
+      readonly reason: 'timeout' | 'joined' | 'new-view-timeout';
+    }
+  | { readonly kind: 'view-entered'; readonly view: number; readonly primary: ReplicaId }
+  | { readonly kind: 'checkpoint-stable'; readonly sequence: number }
+  | {
+      readonly kind: 'state-transfer-requested';
+      readonly from: number;
+      readonly to: number;
+      readonly peer: ReplicaId;
+    }
+  | { readonly kind: 'proposed'; readonly sequence: number; readonly vertices: number };
+
+/** Everything one step produced. */
+export interface Ready {
+  /** Writes to make durable, in order. Ordinals run on from the previous step's. */
+  readonly writes: readonly DurableWrite[];
+  /** Messages and deliveries: released once writes through `released.requires` are durable. */
+  readonly released: AfterPersist<Released>;
+  /** State-transfer requests to answer from the store (reads only durable data; not sealed). */
+  readonly serveState: readonly StateServeRequest[];
+  /** The verdict on the input message, or null for other inputs. */
+  readonly verdict: Verdict | null;
+  readonly evidence: readonly EquivocationEvidence[];
+  readonly suspicions: readonly Suspicion[];
+  readonly events: readonly ReplicaEvent[];
+}

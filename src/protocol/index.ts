@@ -1,0 +1,16 @@
+/**
+ * The PBFT replica as a pure, deterministic state machine, and the vocabulary around it.
+ */
+export * from './certificates.ts';
+export * from './config.ts';
+export { DurableImage, type DurableSnapshot } from './durable-image.ts';
+export * from './effects.ts';
+export { ConfigError, InvariantError } from './errors.ts';
+export * from './messages.ts';
+export * from './quorum.ts';
+export { createReplica, type Input, step } from './replica.ts';
+export { restoreReplica } from './restore.ts';
+export type { ReplicaState } from './state.ts';
+export { buildStateReply, type FinalizedLog } from './state-reply.ts';
+export * from './types.ts';
+export { UNSIGNED } from './view-change.ts';

@@ -1,0 +1,177 @@
+/**
+ * The protocol's messages (Castro and Liskov, "Practical Byzantine Fault Tolerance", OSDI 1999,
+ * section 4), as plain immutable data. Every message is signed by the replica named in
+ * `replica`; the wire layer defines the bytes that signature covers.
+ *
+ * Messages reach the protocol core only after the shell has decoded them and verified every
+ * signature they carry (including the ones nested inside certificates). The core still checks
+ * everything else: who may send what, quorum sizes, digests, views and sequence numbers.
+ */
+import type { Batch, Digest, ReplicaId, Vertex } from './types.ts';
+
+/** Fields shared by every signed message. */
+export interface SignedFields {
+  /** The replica that signed the message (not necessarily the one that relayed it). */
+  readonly replica: ReplicaId;
+  /** The signature over the message's sign-bytes (see `wire/sign-bytes.ts`). */
+  readonly signature: Uint8Array;
+}
+
+/**
+ * PRE-PREPARE: the primary of `view` orders the batch with `digest` at `sequence`.
+ * The signature covers (view, sequence, digest) only, so the same signed header travels with
+ * its batch in the normal case and without it inside certificates and NEW-VIEW messages.
+ */
+export interface PrePrepare extends SignedFields {
+  readonly kind: 'pre-prepare';
+  readonly view: number;
+  readonly sequence: number;
+  readonly digest: Digest;
+  /** The ordered batch, or null where only the signed header is carried. */
+  readonly batch: Batch | null;
+}
+
+/** PREPARE: a backup accepted the PRE-PREPARE for (view, sequence, digest). */
+export interface Prepare extends SignedFields {
+  readonly kind: 'prepare';
+  readonly view: number;
+  readonly sequence: number;
+  readonly digest: Digest;
+}
+
+/** COMMIT: a replica holds a prepared certificate for (view, sequence, digest). */
+export interface Commit extends SignedFields {
+  readonly kind: 'commit';
+  readonly view: number;
+  readonly sequence: number;
+  readonly digest: Digest;
+}
+
+/** CHECKPOINT: the replica's chain digest after finalizing every sequence up to `sequence`. */
+export interface Checkpoint extends SignedFields {
+  readonly kind: 'checkpoint';
+  readonly sequence: number;
+  readonly stateDigest: Digest;
+}
+
+/**
+ * A quorum of matching CHECKPOINT messages: proof that `sequence` is stable.
+ * The genesis certificate (sequence 0, the genesis digest) needs no proof.
+ */
+export interface CheckpointCertificate {
+  readonly sequence: number;
+  readonly stateDigest: Digest;
+  readonly proof: readonly Checkpoint[];
+}
+
+/**
+ * A prepared certificate: the primary's PRE-PREPARE header (no batch) and quorum - 1 matching
+ * PREPAREs from distinct backups. Castro and Liskov 4.4 call this the P set entry.
+ */
+export interface PreparedCertificate {
+  readonly prePrepare: PrePrepare;
+  readonly prepares: readonly Prepare[];
+}
+
+/**
+ * VIEW-CHANGE to `view`: the sender's stable checkpoint with its proof, and its highest-view
+ * prepared certificate for every sequence above that checkpoint.
+ */
+export interface ViewChange extends SignedFields {
+  readonly kind: 'view-change';
+  readonly view: number;
+  readonly checkpoint: CheckpointCertificate;
+  readonly prepared: readonly PreparedCertificate[];
+}
+
+/**
+ * NEW-VIEW for `view`: a quorum of VIEW-CHANGE messages and the PRE-PREPAREs (headers, signed
+ * by the new primary) that they determine, null batches filling the gaps. Every replica
+ * recomputes the PRE-PREPAREs from the VIEW-CHANGEs and rejects a NEW-VIEW that differs.
+ */
+export interface NewView extends SignedFields {
+  readonly kind: 'new-view';
+  readonly view: number;
+  readonly viewChanges: readonly ViewChange[];
+  readonly prePrepares: readonly PrePrepare[];
+}
+
+/** REQUEST: vertices a replica received from clients, sent to the primary to be ordered. */
+export interface Request extends SignedFields {
+  readonly kind: 'request';
+  readonly vertices: readonly Vertex[];
+}
+
+/**
+ * STATUS: where the sender stands. A replica that has made no progress for a while sends it;
+ * peers answer with what the sender is missing (PBFT's retransmission by status messages).
+ */
+export interface Status extends SignedFields {
+  readonly kind: 'status';
+  /** The view the sender is in, or is changing to when `viewActive` is false. */
+  readonly view: number;
+  readonly viewActive: boolean;
+  readonly lastExecuted: number;
+  readonly stableSequence: number;
+}
+
+/** STATE-REQUEST: the sender asks for finalized batches in [fromSequence, toSequence]. */
+export interface StateRequest extends SignedFields {
+  readonly kind: 'state-request';
+  readonly fromSequence: number;
+  readonly toSequence: number;
+}
+
+/**
+ * A finalized batch with its commit certificate: a quorum of COMMITs for (view, sequence,
+ * digest(batch)). The certificate makes the entry verifiable on its own, so state transfer
+ * needs no trust in the replica that serves it.
+ */
+export interface FinalizedEntry {
+  readonly sequence: number;
+  readonly view: number;
+  readonly batch: Batch;
+  readonly commits: readonly Commit[];
+}
+
+/** STATE-REPLY: consecutive finalized entries starting at the requested sequence. */
+export interface StateReply extends SignedFields {
+  readonly kind: 'state-reply';
+  readonly entries: readonly FinalizedEntry[];
+}
+
+/** Every message replicas exchange. */
+export type Message =
+  | PrePrepare
+  | Prepare
+  | Commit
+  | Checkpoint
+  | ViewChange
+  | NewView
+  | Request
+  | Status
+  | StateRequest
+  | StateReply;
+
+/** The discriminant of {@link Message}. */
+export type MessageKind = Message['kind'];
+
+/** Every message kind, in wire-id order (see `wire/`). Never reorder or reuse an entry. */
+export const MESSAGE_KINDS = Object.freeze([
+  'pre-prepare',
+  'prepare',
+  'commit',
+  'checkpoint',
+  'view-change',
+  'new-view',
+  'request',
+  'status',
+  'state-request',
+  'state-reply',
+] as const satisfies readonly MessageKind[]);
+
+/** The message of kind `K`. */
+export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
+
+/** A message the core has decided to send, before the shell signs it. */
+export type Draft<M extends Message = Message> = M extends Message ? Omit<M, 'signature'> : never;

@@ -1,0 +1,370 @@
+/**
+ * The normal case (Castro and Liskov 4.2): the primary orders batches with PRE-PREPARE,
+ * backups PREPARE, everyone COMMITs, and a batch is executed once it is committed and every
+ * lower sequence has been executed.
+ */
+import { bytesEqual, toHex } from '../crypto/digest.ts';
+import { requestState } from './catch-up.ts';
+import { checkpointTaken } from './checkpoints.ts';
+import type { Verdict } from './effects.ts';
+import { invariant } from './errors.ts';
+import { attachBody, bodyFor, isSigned, type LogEntry, resetEntryForView } from './log.ts';
+import type { Commit, Draft, PrePrepare, Prepare } from './messages.ts';
+import { forgetVertex } from './requests.ts';
+import {
+  ACCEPTED,
+  emit,
+  entryAt,
+  hashKey,
+  ignored,
+  inWindow,
+  isPrimary,
+  persist,
+  primary,
+  type ReplicaState,
+  rejected,
+  sendDraft,
+} from './state.ts';
+import {
+  type Batch,
+  batchDigest,
+  batchPayloadBytes,
+  chainDigest,
+  type ReplicaId,
+  type Vertex,
+} from './types.ts';
+
+/** A PRE-PREPARE without its batch: the form kept in the log and in certificates. */
+function header(prePrepare: PrePrepare): PrePrepare {
+  return prePrepare.batch === null ? prePrepare : { ...prePrepare, batch: null };
+}
+
+/** The guard shared by the normal case: the reason to ignore a message, or null to go on. */
+function outsideViewOrWindow(state: ReplicaState, view: number, sequence: number): Verdict | null {
+  if (!state.viewActive) return ignored('view-changing');
+  if (view < state.view) return ignored('stale-view');
+  if (view > state.view) return ignored('future-view');
+  if (!inWindow(state, sequence)) {
+    return ignored(sequence <= state.stable.sequence ? 'below-watermark' : 'above-watermark');
+  }
+  return null;
+}
+
+/**
+ * PRE-PREPARE (4.2): accepted when it comes from the primary of the current view, inside the
+ * watermarks, with a batch that matches its digest, and no other digest was accepted for the
+ * same view and sequence. A backup then sends PREPARE.
+ */
+export function onPrePrepare(state: ReplicaState, prePrepare: PrePrepare, from: ReplicaId): Verdict {
+  const outside = outsideViewOrWindow(state, prePrepare.view, prePrepare.sequence);
+  if (outside !== null) return outside;
+  if (prePrepare.replica !== primary(state)) return rejected('not-primary', prePrepare.replica);
+  const key = toHex(prePrepare.digest);
+  // The signature covers the header only, so a batch that does not match was attached by
+  // whoever sent this frame: blame the sender, not the signer.
+  if (prePrepare.batch !== null && toHex(batchDigest(prePrepare.batch)) !== key) {
+    return rejected('digest-mismatch', from);
+  }
+  const entry = entryAt(state, prePrepare.sequence);
+  resetEntryForView(entry, state.view);
+  const accepted = entry.prePrepare;
+  if (accepted !== null) {
+    if (entry.digestKey !== key) {
+      if (isSigned(accepted)) {
+        state.out.evidence.push({
+          kind: 'equivocation',
+          replica: prePrepare.replica,
+          first: accepted,
+          second: header(prePrepare),
+        });
+      }
+      return rejected('equivocation', prePrepare.replica);
+    }
+    let changed = false;
+    if (!isSigned(accepted)) {
+      // The primary's own PRE-PREPARE, back from the shell with its signature.
+      entry.prePrepare = header(prePrepare);
+      changed = true;
+    }
+    if (prePrepare.batch !== null && bodyFor(entry, key) === null) {
+      attachBody(entry, key, prePrepare.batch);
+      persist(state, {
+        kind: 'pre-prepare',
+        sequence: entry.sequence,
+        prePrepare: header(prePrepare),
+        batch: prePrepare.batch,
+      });
+      changed = true;
+    }
+    if (!changed) return ignored('duplicate');
+    checkPrepared(state, entry);
+    executeCommitted(state);
+    return ACCEPTED;
+  }
+  // A backup prepares a new batch only when it holds the batch (4.2), so that every prepared
+  // certificate is backed by at least f + 1 correct replicas that can serve it.
+  const batch = prePrepare.batch ?? bodyFor(entry, key);
+  if (batch === null) return ignored('missing-batch');
+  acceptPrePrepare(state, entry, header(prePrepare), key, batch);
+  return ACCEPTED;
+}
+
+/**
+ * Records `prePrepare` as accepted at its sequence, persists it, and sends PREPARE unless this
+ * replica is the primary. Shared by the normal case and by NEW-VIEW processing.
+ */
+export function acceptPrePrepare(
+  state: ReplicaState,
+  entry: LogEntry,
+  prePrepare: PrePrepare | Draft<PrePrepare>,
+  key: string,
+  batch: Batch | null,
+): void {
+  entry.prePrepare = prePrepare;
+  entry.digestKey = key;
+  if (batch !== null) attachBody(entry, key, batch);
+  persist(state, { kind: 'pre-prepare', sequence: entry.sequence, prePrepare, batch: bodyFor(entry, key) });
+  if (entry.sequence > state.highestAccepted) state.highestAccepted = entry.sequence;
+  if (prePrepare.replica !== state.config.self) {
+    const prepare: Draft<Prepare> = {
+      kind: 'prepare',
+      view: prePrepare.view,
+      sequence: prePrepare.sequence,
+      digest: prePrepare.digest,
+      replica: state.config.self,
+    };
+    sendDraft(state, 'all', prepare);
+  }
+  checkPrepared(state, entry);
+  checkCommitted(state, entry);
+}
+
+/** PREPARE (4.2): one per backup per (view, sequence); a second with another digest is equivocation. */
+export function onPrepare(state: ReplicaState, prepare: Prepare): Verdict {
+  const outside = outsideViewOrWindow(state, prepare.view, prepare.sequence);
+  if (outside !== null) return outside;
+  if (prepare.replica === primary(state)) return rejected('primary-prepare', prepare.replica);
+  const entry = entryAt(state, prepare.sequence);
+  resetEntryForView(entry, state.view);
+  const previous = entry.prepares.get(prepare.replica);
+  if (previous !== undefined) {
+    if (bytesEqual(previous.digest, prepare.digest)) return ignored('duplicate');
+    state.out.evidence.push({
+      kind: 'equivocation',
+      replica: prepare.replica,
+      first: previous,
+      second: prepare,
+    });
+    return rejected('equivocation', prepare.replica);
+  }
+  entry.prepares.set(prepare.replica, prepare);
+  checkPrepared(state, entry);
+  return ACCEPTED;
+}
+
+/** COMMIT (4.2): one per replica per (view, sequence). */
+export function onCommit(state: ReplicaState, commit: Commit): Verdict {
+  const outside = outsideViewOrWindow(state, commit.view, commit.sequence);
+  if (outside !== null) return outside;
+  const entry = entryAt(state, commit.sequence);
+  resetEntryForView(entry, state.view);
+  const previous = entry.commits.get(commit.replica);
+  if (previous !== undefined) {
+    if (bytesEqual(previous.digest, commit.digest)) return ignored('duplicate');
+    state.out.evidence.push({
+      kind: 'equivocation',
+      replica: commit.replica,
+      first: previous,
+      second: commit,
+    });
+    return rejected('equivocation', commit.replica);
+  }
+  entry.commits.set(commit.replica, commit);
+  checkCommitted(state, entry);
+  return ACCEPTED;
+}
+
+/**
+ * prepared(m, v, n, i) (4.2): the signed PRE-PREPARE and quorum - 1 matching PREPAREs from
+ * distinct backups. The certificate is persisted before this replica's COMMIT may leave (4.4:
+ * it must appear in every later VIEW-CHANGE of this replica).
+ */
+export function checkPrepared(state: ReplicaState, entry: LogEntry): void {
+  const prePrepare = entry.prePrepare;
+  if (entry.sentCommit || prePrepare === null || !isSigned(prePrepare) || entry.view !== state.view) return;
+  const matching: Prepare[] = [];
+  for (const prepare of entry.prepares.values()) {
+    if (bytesEqual(prepare.digest, prePrepare.digest)) matching.push(prepare);
+  }
+  const needed = state.config.quorum - 1;
+  if (matching.length < needed) return;
+  matching.sort((a, b) => a.replica - b.replica);
+  const certificate = { prePrepare, prepares: matching.slice(0, needed) };
+  entry.prepared = certificate;
+  entry.sentCommit = true;
+  persist(state, { kind: 'prepared', sequence: entry.sequence, certificate });
+  const commit: Draft<Commit> = {
+    kind: 'commit',
+    view: prePrepare.view,
+    sequence: prePrepare.sequence,
+    digest: prePrepare.digest,
+    replica: state.config.self,
+  };
+  sendDraft(state, 'all', commit);
+}
+
+/**
+ * committed-local (4.2), with one strengthening: a quorum of matching COMMITs is enough on its
+ * own, since it already proves that f + 1 correct replicas prepared the batch. This lets a
+ * replica that missed the PREPARE phase finalize, and is what state transfer relies on.
+ */
+export function checkCommitted(state: ReplicaState, entry: LogEntry): void {
+  if (entry.committed !== null || entry.commits.size < state.config.quorum) return;
+  const byDigest = new Map<string, Commit[]>();
+  for (const commit of entry.commits.values()) {
+    const key = toHex(commit.digest);
+    const group = byDigest.get(key);
+    if (group === undefined) byDigest.set(key, [commit]);
+    else group.push(commit);
+  }
+  for (const [key, commits] of byDigest) {
+    if (commits.length < state.config.quorum) continue;
+    commits.sort((a, b) => a.replica - b.replica);
+    const first = commits[0]!;
+    entry.committed = {
+      view: first.view,
+      digest: first.digest,
+      digestKey: key,
+      commits: commits.slice(0, state.config.quorum),
+    };
+    invariant(
+      entry.executedKey === null || entry.executedKey === key,
+      `sequence ${entry.sequence} committed ${key} after executing ${entry.executedKey}`,
+    );
+    executeCommitted(state);
+    return;
+  }
+}
+
+/** Executes committed batches in sequence order, for as long as the next one is available. */
+export function executeCommitted(state: ReplicaState): void {
+  for (;;) {
+    const entry = state.log.get(state.lastExecuted + 1);
+    if (entry === undefined || entry.committed === null) return;
+    const batch = bodyFor(entry, entry.committed.digestKey);
+    if (batch === null) {
+      // Committed, but this replica never saw the batch: fetch it, with its certificate,
+      // from a replica that executed it.
+      requestState(state, entry.sequence);
+      return;
+    }
+    execute(state, entry, batch);
+  }
+}
+
+/**
+ * Finalizes `batch` at the entry's sequence: the chain digest moves on, the batch is persisted
+ * with its commit certificate, and its vertices not finalized within the dedup window are
+ * delivered in batch order, identically at every replica.
+ */
+export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): void {
+  const committed = entry.committed;
+  invariant(committed !== null, 'execute needs a commit certificate');
+  invariant(entry.sequence === state.lastExecuted + 1, 'batches execute in sequence order');
+  const sequence = entry.sequence;
+  const vertices: Vertex[] = [];
+  const keys: string[] = [];
+  for (const vertex of batch) {
+    const key = hashKey(vertex);
+    if (state.delivered.has(key)) continue;
+    state.delivered.set(key, sequence);
+    keys.push(key);
+    vertices.push(vertex);
+    forgetVertex(state, key);
+  }
+  state.deliveredBySequence.set(sequence, keys);
+  const expired = sequence - state.config.dedupWindowSequences;
+  const old = state.deliveredBySequence.get(expired);
+  if (old !== undefined) {
+    for (const key of old) if (state.delivered.get(key) === expired) state.delivered.delete(key);
+    state.deliveredBySequence.delete(expired);
+  }
+  for (const vertex of batch) state.proposedHashes.delete(hashKey(vertex));
+
+  const chain = chainDigest(state.lastChainDigest, sequence, committed.digest);
+  state.lastExecuted = sequence;
+  state.lastChainDigest = chain;
+  entry.executedKey = committed.digestKey;
+  state.lastProgressTick = state.now;
+  state.viewChangeAttempts = 0;
+  persist(state, {
+    kind: 'finalized',
+    record: {
+      sequence,
+      view: committed.view,
+      digest: committed.digest,
+      batch,
+      commits: committed.commits,
+      chainDigest: chain,
+    },
+  });
+  state.out.deliveries.push({
+    sequence,
+    view: committed.view,
+    digest: committed.digest,
+    vertices,
+    chainDigest: chain,
+    commits: committed.commits,
+  });
+  if (sequence % state.config.checkpointInterval === 0) checkpointTaken(state, sequence, chain);
+}
+
+/**
+ * As primary, orders queued vertices: one batch per free sequence, while the pipeline has room
+ * and the sequence stays inside the watermarks (4.2: the primary cannot run ahead of h + L).
+ */
+export function proposeBatches(state: ReplicaState): void {
+  if (!state.viewActive || !isPrimary(state)) return;
+  const { pipelineDepth, watermarkWindow, batchCountMax, batchBytesMax, self } = state.config;
+  while (state.queue.size > 0) {
+    const sequence = state.nextSequence;
+    if (sequence > state.stable.sequence + watermarkWindow) return;
+    if (sequence - 1 - state.lastExecuted >= pipelineDepth) return;
+    const batch = cutBatch(state, batchCountMax, batchBytesMax);
+    if (batch.length === 0) continue;
+    const digest = batchDigest(batch);
+    const entry = entryAt(state, sequence);
+    resetEntryForView(entry, state.view);
+    const draft: Draft<PrePrepare> = {
+      kind: 'pre-prepare',
+      view: state.view,
+      sequence,
+      digest,
+      batch: null,
+      replica: self,
+    };
+    state.nextSequence = sequence + 1;
+    for (const vertex of batch) state.proposedHashes.set(hashKey(vertex), sequence);
+    acceptPrePrepare(state, entry, draft, toHex(digest), batch);
+    sendDraft(state, 'all', { ...draft, batch });
+    emit(state, { kind: 'proposed', sequence, vertices: batch.length });
+  }
+}
+
+/** Takes vertices from the front of the queue up to the batch limits (always at least one). */
+function cutBatch(state: ReplicaState, countMax: number, bytesMax: number): Vertex[] {
+  const batch: Vertex[] = [];
+  let bytes = 0;
+  for (const [key, queued] of state.queue) {
+    const size = batchPayloadBytes([queued.vertex]);
+    if (batch.length >= countMax || (batch.length > 0 && bytes + size > bytesMax)) break;
+    state.queue.delete(key);
+    const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;
+    if (left === 0) state.queuedPerSource.delete(queued.source);
+    else state.queuedPerSource.set(queued.source, left);
+    if (state.delivered.has(key) || state.proposedHashes.has(key)) continue;
+    batch.push(queued.vertex);
+    bytes += size;
+  }
+  return batch;
+}

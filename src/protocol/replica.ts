@@ -1,0 +1,127 @@
+/**
+ * The replica as a deterministic state machine: `step(state, input)` applies one input and
+ * returns what to persist, send and deliver. No I/O, no clock, no randomness, no async: time
+ * arrives as ticks and messages arrive already authenticated by the shell.
+ */
+import { onStateReply, onStateRequest, onStatus } from './catch-up.ts';
+import { onCheckpoint } from './checkpoints.ts';
+import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
+import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
+import type { Message, MessageKind, MessageOf } from './messages.ts';
+import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
+import { onPropose, onRequest } from './requests.ts';
+import { type ReplicaState, StepOutput } from './state.ts';
+import { onTick } from './timers.ts';
+import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
+import { onNewView, onViewChange } from './view-change.ts';
+
+/** One input to the replica. */
+export type Input =
+  /** A message from `from`, decoded, with every signature in it verified by the shell. */
+  | { readonly kind: 'message'; readonly from: ReplicaId; readonly message: Message }
+  /** Vertices from this replica's clients, to be ordered. */
+  | { readonly kind: 'propose'; readonly vertices: readonly Vertex[] }
+  /** One unit of time. */
+  | { readonly kind: 'tick' };
+
+/** A message handler: guards that return the reason to ignore or reject, then the action. */
+type Handler<K extends MessageKind> = (
+  state: ReplicaState,
+  message: MessageOf<K>,
+  from: ReplicaId,
+) => Verdict;
+
+/** One handler per message kind: the mapped type makes the compiler check that all are handled. */
+const handlers: { readonly [K in MessageKind]: Handler<K> } = {
+  'pre-prepare': onPrePrepare,
+  prepare: onPrepare,
+  commit: onCommit,
+  checkpoint: onCheckpoint,
+  'view-change': onViewChange,
+  'new-view': onNewView,
+  request: onRequest,
+  status: onStatus,
+  'state-request': onStateRequest,
+  'state-reply': onStateReply,
+};
+
+/** A fresh replica at genesis, in view 0. */
+export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaState {
+  const config = 'quorum' in options ? options : resolveReplicaConfig(options);
+  const genesis = genesisDigest(config.clusterId);
+  return {
+    config,
+    now: 0,
+    view: 0,
+    viewActive: true,
+    newView: null,
+    viewChanges: new Map(),
+    viewChangeAttempts: 0,
+    newViewTimerStart: null,
+    viewStartTick: 0,
+    log: new Map(),
+    genesis,
+    lastExecuted: 0,
+    highestAccepted: 0,
+    lastChainDigest: genesis,
+    stable: { sequence: 0, stateDigest: genesis, proof: [] },
+    checkpointVotes: new Map(),
+    ownCheckpoints: new Map(),
+    nextSequence: 1,
+    queue: new Map(),
+    queuedPerSource: new Map(),
+    proposedHashes: new Map(),
+    pending: new Map(),
+    watched: new Map(),
+    watchedPerSource: new Map(),
+    lastRequestRetryTick: 0,
+    delivered: new Map(),
+    deliveredBySequence: new Map(),
+    lastProgressTick: 0,
+    lastStatusTick: 0,
+    statusAnswered: new Map(),
+    stateServed: new Map(),
+    stateTransfer: null,
+    writeOrdinal: 0,
+    out: new StepOutput(),
+  };
+}
+
+/**
+ * Applies one input. The state is updated in place; the returned Ready says what the shell
+ * must do, in order: make `writes` durable, then open `released` with the storage layer's
+ * receipt and send its messages and deliver its batches.
+ */
+export function step(state: ReplicaState, input: Input): Ready {
+  state.out = new StepOutput();
+  switch (input.kind) {
+    case 'message': {
+      const { message, from } = input;
+      state.out.verdict = (handlers[message.kind] as Handler<MessageKind>)(state, message, from);
+      break;
+    }
+    case 'propose':
+      state.out.verdict = onPropose(state, input.vertices);
+      break;
+    case 'tick':
+      onTick(state);
+      break;
+  }
+  proposeBatches(state);
+  return seal(state);
+}
+
+/** Turns the step's gathered output into a Ready. */
+export function seal(state: ReplicaState): Ready {
+  const out = state.out;
+  const released: Released = { messages: out.messages, deliveries: out.deliveries };
+  return {
+    writes: out.writes,
+    released: new AfterPersist(state.writeOrdinal, released),
+    serveState: out.serveState,
+    verdict: out.verdict,
+    evidence: out.evidence,
+    suspicions: out.suspicions,
+    events: out.events,
+  };
+}

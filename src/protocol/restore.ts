@@ -1,0 +1,123 @@
+/**
+ * Restarting a replica from what it persisted. The restarted replica holds every vote it made
+ * durable before the crash (accepted PRE-PREPAREs, prepared certificates, its view, its stable
+ * checkpoint and finalized batches), so it can only ever repeat a vote, never contradict one;
+ * it sends those votes again, since whatever it sent last may have been lost with it.
+ */
+import { toHex } from '../crypto/digest.ts';
+import type { ReplicaConfig, ReplicaOptions } from './config.ts';
+import type { DurableSnapshot } from './durable-image.ts';
+import type { Ready } from './effects.ts';
+import { invariant } from './errors.ts';
+import { attachBody, isSigned } from './log.ts';
+import type { Checkpoint, Commit, Draft, NewView, PrePrepare, Prepare } from './messages.ts';
+import { createReplica, seal } from './replica.ts';
+import { entryAt, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
+import { buildViewChange } from './view-change.ts';
+
+export function restoreReplica(
+  options: ReplicaOptions | ReplicaConfig,
+  snapshot: DurableSnapshot,
+): { state: ReplicaState; ready: Ready } {
+  const state = createReplica(options);
+  const { config } = state;
+  if (snapshot.stable !== null) state.stable = snapshot.stable;
+  const h = state.stable.sequence;
+
+  // Finalized history: where execution stands, and the dedup window.
+  let previous = 0;
+  for (const record of snapshot.finalized) {
+    invariant(previous === 0 || record.sequence === previous + 1, 'finalized records must be consecutive');
+    previous = record.sequence;
+    state.lastExecuted = record.sequence;
+    state.lastChainDigest = record.chainDigest;
+    const keys: string[] = [];
+    for (const vertex of record.batch) {
+      const key = toHex(vertex.hash);
+      if (state.delivered.has(key)) continue;
+      state.delivered.set(key, record.sequence);
+      keys.push(key);
+    }
+    state.deliveredBySequence.set(record.sequence, keys);
+    if (record.sequence > h && record.sequence % config.checkpointInterval === 0) {
+      state.ownCheckpoints.set(record.sequence, record.chainDigest);
+    }
+  }
+  for (const sequence of state.deliveredBySequence.keys()) {
+    if (sequence <= state.lastExecuted - config.dedupWindowSequences) {
+      for (const key of state.deliveredBySequence.get(sequence)!) {
+        if (state.delivered.get(key) === sequence) state.delivered.delete(key);
+      }
+      state.deliveredBySequence.delete(sequence);
+    }
+  }
+  state.highestAccepted = state.lastExecuted;
+
+  // View.
+  if (snapshot.view !== null) {
+    state.view = snapshot.view.view;
+    state.viewActive = snapshot.view.active;
+    state.newView = snapshot.view.newView;
+  }
+
+  // Log above the stable checkpoint.
+  for (const record of snapshot.prePrepares) {
+    if (record.sequence <= h) continue;
+    const entry = entryAt(state, record.sequence);
+    const key = toHex(record.prePrepare.digest);
+    if (record.batch !== null) attachBody(entry, key, record.batch);
+    if (state.viewActive && record.prePrepare.view === state.view) {
+      entry.prePrepare = record.prePrepare;
+      entry.digestKey = key;
+      if (record.sequence > state.highestAccepted) state.highestAccepted = record.sequence;
+    }
+  }
+  for (const record of snapshot.prepared) {
+    if (record.sequence <= h) continue;
+    entryAt(state, record.sequence).prepared = record.certificate;
+  }
+
+  resend(state);
+  return { state, ready: seal(state) };
+}
+
+/** Sends again what the replica may have sent before the crash. */
+function resend(state: ReplicaState): void {
+  const { self, checkpointInterval } = state.config;
+  if (state.viewActive) {
+    let highest = state.stable.sequence;
+    const sequences = [...state.log.keys()].sort((a, b) => a - b);
+    for (const sequence of sequences) {
+      const entry = state.log.get(sequence)!;
+      const prePrepare = entry.prePrepare;
+      if (prePrepare === null) continue;
+      highest = Math.max(highest, sequence);
+      if (prePrepare.replica === self) {
+        if (!isSigned(prePrepare))
+          sendDraft(state, 'all', { ...(prePrepare as Draft<PrePrepare>), batch: entry.batch });
+      } else {
+        const prepare: Draft<Prepare> = { ...pick(prePrepare), kind: 'prepare', replica: self };
+        sendDraft(state, 'all', prepare);
+      }
+      if (entry.prepared !== null && entry.prepared.prePrepare.view === state.view) {
+        entry.sentCommit = true;
+        const commit: Draft<Commit> = { ...pick(prePrepare), kind: 'commit', replica: self };
+        sendDraft(state, 'all', commit);
+      }
+    }
+    if (isPrimary(state)) state.nextSequence = highest + 1;
+  } else {
+    sendDraft(state, 'all', buildViewChange(state, state.view));
+    if (primary(state) === self && state.newView !== null)
+      sendDraft(state, 'all', state.newView as Draft<NewView>);
+  }
+  for (const [sequence, stateDigest] of state.ownCheckpoints) {
+    if (sequence % checkpointInterval !== 0) continue;
+    const checkpoint: Draft<Checkpoint> = { kind: 'checkpoint', sequence, stateDigest, replica: self };
+    sendDraft(state, 'all', checkpoint);
+  }
+}
+
+function pick(prePrepare: { view: number; sequence: number; digest: Uint8Array }) {
+  return { view: prePrepare.view, sequence: prePrepare.sequence, digest: prePrepare.digest };
+}

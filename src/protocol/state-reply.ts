@@ -1,0 +1,38 @@
+/**
+ * Answering a STATE-REQUEST from the store. The core decides whom to answer and which range
+ * (see `onStateRequest`); the shell reads the finalized records and signs the reply.
+ */
+import type { FinalizedRecord, StateServeRequest } from './effects.ts';
+import type { Draft, FinalizedEntry, StateReply } from './messages.ts';
+import type { ReplicaId } from './types.ts';
+import { batchPayloadBytes } from './types.ts';
+
+/** Read access to finalized records (synchronous: LMDB and memory stores read in place). */
+export interface FinalizedLog {
+  finalizedAt(sequence: number): FinalizedRecord | undefined;
+}
+
+/**
+ * The STATE-REPLY for `request`: consecutive finalized entries from its first sequence, up to
+ * its last or until `bytesBudget` of batch bytes is used (always at least one entry when the
+ * first is available). Null when the store does not hold the first one.
+ */
+export function buildStateReply(
+  log: FinalizedLog,
+  request: StateServeRequest,
+  self: ReplicaId,
+  bytesBudget: number,
+): Draft<StateReply> | null {
+  const entries: FinalizedEntry[] = [];
+  let bytes = 0;
+  for (let sequence = request.fromSequence; sequence <= request.toSequence; sequence++) {
+    const record = log.finalizedAt(sequence);
+    if (record === undefined) break;
+    const size = batchPayloadBytes(record.batch);
+    if (entries.length > 0 && bytes + size > bytesBudget) break;
+    bytes += size;
+    entries.push({ sequence, view: record.view, batch: record.batch, commits: record.commits });
+  }
+  if (entries.length === 0) return null;
+  return { kind: 'state-reply', entries, replica: self };
+}

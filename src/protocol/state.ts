@@ -1,0 +1,201 @@
+/**
+ * The replica's state, and the small helpers every handler uses to read it and to record
+ * output. The state is mutated in place by `step` (as etcd-io/raft mutates its `raft` struct):
+ * copying maps per message would cost more than the whole protocol.
+ */
+import { toHex } from '../crypto/digest.ts';
+import { primaryOf, type ReplicaConfig } from './config.ts';
+import type {
+  AfterPersist,
+  Delivery,
+  DurableWrite,
+  EquivocationEvidence,
+  Outbound,
+  ReplicaEvent,
+  StateServeRequest,
+  Suspicion,
+  Verdict,
+} from './effects.ts';
+import type { LogEntry } from './log.ts';
+import { createLogEntry } from './log.ts';
+import type { Checkpoint, CheckpointCertificate, Draft, Message, NewView, ViewChange } from './messages.ts';
+import type { Digest, ReplicaId, Vertex } from './types.ts';
+
+/** A client vertex this replica accepted and holds until it is final. */
+export interface PendingVertex {
+  readonly vertex: Vertex;
+  readonly sinceTick: number;
+}
+
+/** A vertex queued at the primary for ordering, with the replica that sent it. */
+export interface QueuedVertex {
+  readonly vertex: Vertex;
+  readonly source: ReplicaId;
+}
+
+/** An outstanding state transfer: fetch finalized entries up to `target`. */
+export interface StateTransfer {
+  target: number;
+  peer: ReplicaId;
+  sentTick: number;
+}
+
+export interface ReplicaState {
+  readonly config: ReplicaConfig;
+  /** Ticks since the replica started (or restarted). */
+  now: number;
+
+  // View.
+  /** The current view, or the view being changed to while `viewActive` is false. */
+  view: number;
+  viewActive: boolean;
+  /** The NEW-VIEW that installed `view`, or this replica's own draft as its new primary. */
+  newView: NewView | Draft<NewView> | null;
+  /** The highest-view VIEW-CHANGE from each replica (including this one, once signed). */
+  viewChanges: Map<ReplicaId, ViewChange>;
+  /** Consecutive view changes without executing anything: the timeout's back-off exponent. */
+  viewChangeAttempts: number;
+  /** When a quorum of VIEW-CHANGEs for `view` arrived, starting the NEW-VIEW timer. */
+  newViewTimerStart: number | null;
+  /** When the replica entered (or started changing to) `view`: client vertices age from here. */
+  viewStartTick: number;
+
+  // Log, execution and checkpoints.
+  log: Map<number, LogEntry>;
+  /** The chain digest at sequence 0. */
+  readonly genesis: Digest;
+  lastExecuted: number;
+  /** The highest sequence with a PRE-PREPARE accepted in the current view. */
+  highestAccepted: number;
+  /** The chain digest after `lastExecuted`. */
+  lastChainDigest: Digest;
+  /** The stable checkpoint; its sequence is the low watermark h. */
+  stable: CheckpointCertificate;
+  /** CHECKPOINT votes above the stable checkpoint, by sequence then sender. */
+  checkpointVotes: Map<number, Map<ReplicaId, Checkpoint>>;
+  /** This replica's chain digests at checkpoint sequences above the stable one. */
+  ownCheckpoints: Map<number, Digest>;
+
+  // Ordering (as primary).
+  /** The next sequence this replica assigns as primary. */
+  nextSequence: number;
+  /** Vertices waiting to be ordered, in arrival order, keyed by hash. */
+  queue: Map<string, QueuedVertex>;
+  queuedPerSource: Map<ReplicaId, number>;
+  /** Hashes in batches this replica proposed and has not executed yet. */
+  proposedHashes: Map<string, number>;
+
+  // Client vertices and censorship timers.
+  pending: Map<string, PendingVertex>;
+  /** Vertices another replica asked everyone to watch (its client saw no progress). */
+  watched: Map<string, { readonly source: ReplicaId; readonly sinceTick: number }>;
+  watchedPerSource: Map<ReplicaId, number>;
+  lastRequestRetryTick: number;
+
+  // Deduplication of finalized vertices within the window.
+  delivered: Map<string, number>;
+  deliveredBySequence: Map<number, readonly string[]>;
+
+  // Liveness.
+  lastProgressTick: number;
+  lastStatusTick: number;
+  statusAnswered: Map<ReplicaId, number>;
+  stateServed: Map<ReplicaId, number>;
+  stateTransfer: StateTransfer | null;
+
+  /** Ordinal of the last durable write this replica asked for. */
+  writeOrdinal: number;
+  /** Output of the step under way. */
+  out: StepOutput;
+}
+
+/** Output gathered while a step runs. */
+export class StepOutput {
+  writes: DurableWrite[] = [];
+  messages: Outbound[] = [];
+  deliveries: Delivery[] = [];
+  serveState: StateServeRequest[] = [];
+  evidence: EquivocationEvidence[] = [];
+  suspicions: Suspicion[] = [];
+  events: ReplicaEvent[] = [];
+  verdict: Verdict | null = null;
+  released: AfterPersist<unknown> | null = null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading state
+
+export function primary(state: ReplicaState, view = state.view): ReplicaId {
+  return primaryOf(state.config, view);
+}
+
+export function isPrimary(state: ReplicaState): boolean {
+  return primary(state) === state.config.self;
+}
+
+/** The low watermark h: the stable checkpoint's sequence. */
+export function lowWatermark(state: ReplicaState): number {
+  return state.stable.sequence;
+}
+
+/** Whether `sequence` lies inside the watermarks (h, h + L]. */
+export function inWindow(state: ReplicaState, sequence: number): boolean {
+  const h = state.stable.sequence;
+  return sequence > h && sequence <= h + state.config.watermarkWindow;
+}
+
+export function entryAt(state: ReplicaState, sequence: number): LogEntry {
+  let entry = state.log.get(sequence);
+  if (entry === undefined) {
+    entry = createLogEntry(sequence, state.view);
+    state.log.set(sequence, entry);
+  }
+  return entry;
+}
+
+/** The view-change timeout now: the base doubled per failed attempt, capped. */
+export function currentTimeout(state: ReplicaState): number {
+  const { viewChangeTimeoutTicks, viewChangeTimeoutMaxTicks } = state.config;
+  const factor = 2 ** Math.min(state.viewChangeAttempts, 30);
+  return Math.min(viewChangeTimeoutTicks * factor, viewChangeTimeoutMaxTicks);
+}
+
+export function hashKey(vertex: Vertex): string {
+  return toHex(vertex.hash);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording output
+
+export function persist(state: ReplicaState, write: DurableWrite): void {
+  state.writeOrdinal++;
+  state.out.writes.push(write);
+}
+
+export function sendDraft(state: ReplicaState, to: Outbound['to'], draft: Draft): void {
+  state.out.messages.push({ to, draft });
+}
+
+export function relay(state: ReplicaState, to: Outbound['to'], message: Message): void {
+  state.out.messages.push({ to, relay: message });
+}
+
+/** The verdict on a message that changed the replica's state. */
+export const ACCEPTED: Verdict = Object.freeze({ outcome: 'accepted' });
+
+/** The verdict on a harmless message that changes nothing. */
+export function ignored(reason: Extract<Verdict, { outcome: 'ignored' }>['reason']): Verdict {
+  return { outcome: 'ignored', reason };
+}
+
+/** The verdict on a provably wrong message; `offender` is blamed. */
+export function rejected(
+  reason: Extract<Verdict, { outcome: 'rejected' }>['reason'],
+  offender: ReplicaId,
+): Verdict {
+  return { outcome: 'rejected', reason, offender };
+}
+
+export function emit(state: ReplicaState, event: ReplicaEvent): void {
+  state.out.events.push(event);
+}

@@ -1,0 +1,46 @@
+/**
+ * Time, as ticks (etcd-io/raft's `tick()`): the view-change timer with its back-off (4.4,
+ * 4.5.2), client-vertex retries, status messages and state-transfer retries.
+ */
+import { maybeSendStatus, stateTransferTick } from './catch-up.ts';
+import { retryRequests } from './requests.ts';
+import { currentTimeout, type ReplicaState } from './state.ts';
+import { startViewChange } from './view-change.ts';
+
+export function onTick(state: ReplicaState): void {
+  state.now++;
+  stateTransferTick(state);
+  if (state.viewActive) {
+    if (viewTimerExpired(state)) startViewChange(state, state.view + 1, 'timeout');
+    else retryRequests(state);
+  } else if (
+    state.newViewTimerStart !== null &&
+    state.now - state.newViewTimerStart >= currentTimeout(state)
+  ) {
+    // The new primary did not install its view in time: try the next one, waiting twice as
+    // long this time (4.5.2), so that correct replicas eventually overlap in one view.
+    state.viewChangeAttempts++;
+    startViewChange(state, state.view + 1, 'new-view-timeout');
+  }
+  maybeSendStatus(state);
+}
+
+/**
+ * The primary is suspected when work has waited a full timeout in the current view: either a
+ * batch it ordered has not executed (no progress since), or a client vertex this replica holds
+ * or watches has not been finalized since it arrived (or since the view began).
+ */
+function viewTimerExpired(state: ReplicaState): boolean {
+  const timeout = currentTimeout(state);
+  const viewStart = state.viewStartTick;
+  if (state.highestAccepted > state.lastExecuted) {
+    if (state.now - Math.max(state.lastProgressTick, viewStart) >= timeout) return true;
+  }
+  const oldestPending = state.pending.values().next();
+  if (!oldestPending.done && state.now - Math.max(oldestPending.value.sinceTick, viewStart) >= timeout)
+    return true;
+  const oldestWatched = state.watched.values().next();
+  if (!oldestWatched.done && state.now - Math.max(oldestWatched.value.sinceTick, viewStart) >= timeout)
+    return true;
+  return false;
+}

@@ -1,0 +1,95 @@
+/**
+ * The vocabulary of the protocol: replica identities, digests, vertices and batches, and the
+ * three digests the replicas agree on (vertex hash, batch digest, chain digest).
+ *
+ * Every digest is SHA-256 over an input that starts with its own ASCII tag, so a digest of
+ * one kind can never be mistaken for a digest of another.
+ */
+import { DIGEST_BYTES, sha256 } from '../crypto/digest.ts';
+
+/** A replica's index in the validator list, 0 <= id < n. The primary of view v is v mod n. */
+export type ReplicaId = number;
+
+/** A 32-byte SHA-256 digest. */
+export type Digest = Uint8Array;
+
+/**
+ * A vertex: one opaque transaction payload, with the hashes of its parents in the
+ * application's DAG. The protocol orders vertices; it never interprets the payload.
+ */
+export interface Vertex {
+  readonly payload: Uint8Array;
+  readonly parents: readonly Digest[];
+  /** SHA-256 of the vertex's canonical encoding; computed once by {@link createVertex}. */
+  readonly hash: Digest;
+}
+
+/** The vertices a primary orders at one sequence number. An empty batch is a null batch. */
+export type Batch = readonly Vertex[];
+
+const encoder = new TextEncoder();
+const VERTEX_TAG = encoder.encode('cretoai/vertex/v1');
+const BATCH_TAG = encoder.encode('cretoai/batch/v1');
+const CHAIN_TAG = encoder.encode('cretoai/chain/v1');
+const GENESIS_TAG = encoder.encode('cretoai/genesis/v1');
+
+function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value);
+  return out;
+}
+
+function u64(value: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(value));
+  return out;
+}
+
+/** The hash of a vertex with this payload and these parents. */
+export function vertexHash(payload: Uint8Array, parents: readonly Digest[]): Digest {
+  return sha256(VERTEX_TAG, u32(payload.length), payload, u32(parents.length), ...parents);
+}
+
+/** Builds a vertex and computes its hash. Parents must be 32-byte digests. */
+export function createVertex(payload: Uint8Array, parents: readonly Digest[] = []): Vertex {
+  for (const parent of parents) {
+    if (parent.length !== DIGEST_BYTES) {
+      throw new RangeError(`a parent hash must be ${DIGEST_BYTES} bytes, got ${parent.length}`);
+    }
+  }
+  return { payload, parents, hash: vertexHash(payload, parents) };
+}
+
+/** The digest of a batch: it commits to the vertices' hashes in order. */
+export function batchDigest(batch: Batch): Digest {
+  const parts: Uint8Array[] = [BATCH_TAG, u32(batch.length)];
+  for (const vertex of batch) parts.push(vertex.hash);
+  return sha256(...parts);
+}
+
+/** The digest of the null batch that a new primary uses to fill a gap in the sequence space. */
+export const NULL_BATCH_DIGEST: Digest = batchDigest([]);
+
+/** Bytes a batch occupies on the wire and in the batch byte limit (payloads plus parents). */
+export function batchPayloadBytes(batch: Batch): number {
+  let bytes = 0;
+  for (const vertex of batch) bytes += vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+  return bytes;
+}
+
+/**
+ * The chain digest after finalizing `digest` at `sequence` on top of `previous`.
+ *
+ * The chain digest is the replica's state digest: it commits to the whole finalized history,
+ * so two replicas whose CHECKPOINT digests match at a sequence have finalized the same
+ * batches at every sequence up to it.
+ */
+export function chainDigest(previous: Digest, sequence: number, digest: Digest): Digest {
+  return sha256(CHAIN_TAG, previous, u64(sequence), digest);
+}
+
+/** The chain digest at sequence 0, before anything is finalized; it binds the cluster id. */
+export function genesisDigest(clusterId: string): Digest {
+  const id = encoder.encode(clusterId);
+  return sha256(GENESIS_TAG, u32(id.length), id);
+}

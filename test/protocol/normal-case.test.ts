@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { TestCluster, vertices } from '../support/cluster.ts';
+
+test('four honest replicas finalize the same batches in the same order (4.2)', () => {
+  const cluster = new TestCluster(4);
+  for (let round = 0; round < 20; round++) {
+    cluster.propose(round % 4, vertices(3, `round-${round}`));
+    cluster.run();
+  }
+  const reference = cluster.history(0);
+  assert.ok(reference.length > 0, 'something was finalized');
+  for (let replica = 1; replica < 4; replica++) assert.deepEqual(cluster.history(replica), reference);
+  const finalized = cluster.delivered[0]!.flatMap((delivery) => delivery.vertices);
+  assert.equal(finalized.length, 60, 'every proposed vertex is finalized once');
+  for (let replica = 1; replica < 4; replica++) {
+    const other = cluster.delivered[replica]!.flatMap((delivery) =>
+      delivery.vertices.map((v) => Buffer.from(v.hash).toString('hex')),
+    );
+    assert.deepEqual(
+      other,
+      finalized.map((v) => Buffer.from(v.hash).toString('hex')),
+    );
+  }
+});
+
+test('a vertex proposed at several replicas is finalized once (4.2, deduplication)', () => {
+  const cluster = new TestCluster(4);
+  const [vertex] = vertices(1);
+  for (let replica = 0; replica < 4; replica++) cluster.propose(replica, [vertex!]);
+  cluster.run();
+  for (let replica = 0; replica < 4; replica++) {
+    const count = cluster.delivered[replica]!.flatMap((delivery) => delivery.vertices).length;
+    assert.equal(count, 1, `replica ${replica} finalized the vertex exactly once`);
+  }
+});
+
+test('watermarks stop a leader from running ahead (4.2): no PRE-PREPARE above h + L', () => {
+  const window = 16;
+  const cluster = new TestCluster(4, {
+    checkpointInterval: 8,
+    watermarkWindow: window,
+    pipelineDepth: window,
+    batchCountMax: 1,
+  });
+  // No COMMIT reaches anyone: nothing executes, no checkpoint becomes stable, h stays at 0.
+  cluster.filter = (envelope) => envelope.message.kind !== 'commit';
+  for (let i = 0; i < 5 * window; i++) cluster.propose(0, vertices(1));
+  cluster.run();
+  const sequences = cluster.signed[0]!.filter((message) => message.kind === 'pre-prepare').map((message) =>
+    message.kind === 'pre-prepare' ? message.sequence : 0,
+  );
+  assert.equal(Math.max(...sequences), window, 'the primary stops at the high watermark');
+  assert.equal(cluster.replicas[0]!.queue.size, 5 * window - window, 'the rest waits in the queue');
+  // Once COMMITs flow again, the window moves and the primary goes on.
+  cluster.filter = () => true;
+  cluster.tickAll(60);
+  assert.equal(cluster.delivered[0]!.length, 5 * window, 'everything is finalized after the window moves');
+});
+
+test('the pipeline keeps at most pipelineDepth sequences in flight', () => {
+  const cluster = new TestCluster(4, { pipelineDepth: 3, batchCountMax: 1 });
+  cluster.filter = (envelope) => envelope.message.kind !== 'commit';
+  for (let i = 0; i < 10; i++) cluster.propose(0, vertices(1));
+  cluster.run();
+  const proposed = cluster.signed[0]!.filter((message) => message.kind === 'pre-prepare').length;
+  assert.equal(proposed, 3);
+});
