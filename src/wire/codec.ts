@@ -1,0 +1,559 @@
+/**
+ * The binary codec for every protocol message: versioned, bounded, strict and canonical.
+ *
+ * Layout of a frame body: codec version (u8, 1), wire type id (u8, the kind's index in
+ * `MESSAGE_KINDS` plus one; ids are never reused), then the message's fields big-endian:
+ *
+ * - replica ids u16; views and sequence numbers u64 holding at most 2^53 - 1; digests 32 raw
+ *   bytes; booleans one byte, 0 or 1; signatures a u16 length (1..maxSignatureBytes) and bytes.
+ * - Every signed message is its fields, then its signature.
+ * - A vertex is its payload (u32 length, bytes) and its parents (u16 count, 32 bytes each); its
+ *   hash is never sent, the decoder recomputes it. A batch is a u32 count and its vertices.
+ * - A PRE-PREPARE on its own carries a presence byte and, when 1, its batch. Inside prepared
+ *   certificates and NEW-VIEW messages only its header travels (no presence byte): the batch is
+ *   always absent there, so the encoding has no way to say otherwise.
+ * - Lists bounded by the replica count (CHECKPOINT proofs, PREPAREs, VIEW-CHANGEs, COMMITs,
+ *   parents) have u16 counts; lists bounded by the window or by a batch have u32 counts.
+ * - Nested messages carry no version or type byte: their position says what they are.
+ *
+ * Decoding is total: any byte string yields a message or a typed error, never an exception, and
+ * every count is checked against its limit and against the bytes remaining before allocation.
+ * Every accepted input re-encodes to exactly the same bytes.
+ */
+import { DIGEST_BYTES } from '../crypto/digest.ts';
+import type {
+  Checkpoint,
+  CheckpointCertificate,
+  Commit,
+  FinalizedEntry,
+  Message,
+  MessageKind,
+  MessageOf,
+  NewView,
+  PrePrepare,
+  Prepare,
+  PreparedCertificate,
+  Request,
+  StateReply,
+  StateRequest,
+  Status,
+  ViewChange,
+} from '../protocol/messages.ts';
+import { MESSAGE_KINDS } from '../protocol/messages.ts';
+import type { Batch, Vertex } from '../protocol/types.ts';
+import { vertexHash } from '../protocol/types.ts';
+import type { DecodeResult } from './errors.ts';
+import {
+  BATCH_FIXED_BYTES,
+  CHECKPOINT_CERTIFICATE_FIXED_BYTES,
+  CHECKPOINT_FIELDS_BYTES,
+  CODEC_VERSION,
+  FINALIZED_ENTRY_FIXED_BYTES,
+  HEADER_BYTES,
+  MIN_CHECKPOINT_BYTES,
+  MIN_FINALIZED_ENTRY_BYTES,
+  MIN_PREPARED_CERTIFICATE_BYTES,
+  MIN_VERTEX_BYTES,
+  MIN_VIEW_CHANGE_BYTES,
+  MIN_VOTE_BYTES,
+  REPLICA_BYTES,
+  STATE_REQUEST_FIELDS_BYTES,
+  STATUS_FIELDS_BYTES,
+  signatureFieldBytes,
+  U64_BYTES,
+  VERTEX_FIXED_BYTES,
+  VOTE_FIELDS_BYTES,
+} from './layout.ts';
+import type { DecodeLimits } from './limits.ts';
+import { DecodeFailure, Reader } from './reader.ts';
+import { Writer } from './writer.ts';
+
+export { CODEC_VERSION } from './layout.ts';
+
+/** The wire type id of every message kind: its index in `MESSAGE_KINDS` plus one. */
+export const WIRE_TYPE_IDS: { readonly [K in MessageKind]: number } = Object.freeze(
+  Object.fromEntries(MESSAGE_KINDS.map((kind, index) => [kind, index + 1])) as {
+    [K in MessageKind]: number;
+  },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Sizes. Each mirrors its encoder exactly, so that encoding allocates once and never copies.
+
+function vertexSize(vertex: Vertex): number {
+  return VERTEX_FIXED_BYTES + vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+}
+
+function verticesSize(vertices: readonly Vertex[]): number {
+  let size = BATCH_FIXED_BYTES;
+  for (const vertex of vertices) size += vertexSize(vertex);
+  return size;
+}
+
+function voteSize(message: { readonly signature: Uint8Array }): number {
+  return VOTE_FIELDS_BYTES + signatureFieldBytes(message.signature.length);
+}
+
+function checkpointCertificateSize(certificate: CheckpointCertificate): number {
+  let size = CHECKPOINT_CERTIFICATE_FIXED_BYTES;
+  for (const checkpoint of certificate.proof) size += sizes.checkpoint(checkpoint);
+  return size;
+}
+
+function preparedCertificateSize(certificate: PreparedCertificate): number {
+  let size = voteSize(certificate.prePrepare) + 2;
+  for (const prepare of certificate.prepares) size += voteSize(prepare);
+  return size;
+}
+
+function finalizedEntrySize(entry: FinalizedEntry): number {
+  let size = FINALIZED_ENTRY_FIXED_BYTES - BATCH_FIXED_BYTES + verticesSize(entry.batch);
+  for (const commit of entry.commits) size += voteSize(commit);
+  return size;
+}
+
+/** Body sizes (without the two header bytes) per kind. */
+const sizes: { readonly [K in MessageKind]: (message: MessageOf<K>) => number } = {
+  'pre-prepare': (m: PrePrepare) => voteSize(m) + 1 + (m.batch === null ? 0 : verticesSize(m.batch)),
+  prepare: voteSize,
+  commit: voteSize,
+  checkpoint: (m: Checkpoint) => CHECKPOINT_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
+  'view-change': (m: ViewChange) => {
+    let size = REPLICA_BYTES + U64_BYTES + checkpointCertificateSize(m.checkpoint) + 4;
+    for (const certificate of m.prepared) size += preparedCertificateSize(certificate);
+    return size + signatureFieldBytes(m.signature.length);
+  },
+  'new-view': (m: NewView) => {
+    let size = REPLICA_BYTES + U64_BYTES + 2 + 4 + signatureFieldBytes(m.signature.length);
+    for (const viewChange of m.viewChanges) size += sizes['view-change'](viewChange);
+    for (const prePrepare of m.prePrepares) size += voteSize(prePrepare);
+    return size;
+  },
+  request: (m: Request) => REPLICA_BYTES + verticesSize(m.vertices) + signatureFieldBytes(m.signature.length),
+  status: (m: Status) => STATUS_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
+  'state-request': (m: StateRequest) => STATE_REQUEST_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
+  'state-reply': (m: StateReply) => {
+    let size = REPLICA_BYTES + 4 + signatureFieldBytes(m.signature.length);
+    for (const entry of m.entries) size += finalizedEntrySize(entry);
+    return size;
+  },
+};
+
+function bodySize(message: Message): number {
+  return (sizes[message.kind] as (message: Message) => number)(message);
+}
+
+/** The exact length of `encodeMessage(message)`, computed without encoding. */
+export function encodedMessageBytes(message: Message): number {
+  return HEADER_BYTES + bodySize(message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoders. Inputs come from this replica; a value the layout cannot carry is a local bug and
+// throws a RangeError (from the writer, or here for a nested PRE-PREPARE with a batch).
+
+function writeSignature(w: Writer, signature: Uint8Array): void {
+  if (signature.length === 0) throw new RangeError('a signature cannot be empty');
+  w.u16(signature.length);
+  w.raw(signature);
+}
+
+function writeVertex(w: Writer, vertex: Vertex): void {
+  w.u32(vertex.payload.length);
+  w.raw(vertex.payload);
+  w.u16(vertex.parents.length);
+  for (const parent of vertex.parents) w.digest(parent);
+}
+
+function writeVertices(w: Writer, vertices: readonly Vertex[]): void {
+  w.u32(vertices.length);
+  for (const vertex of vertices) writeVertex(w, vertex);
+}
+
+/** PREPARE, COMMIT and a PRE-PREPARE header share these fields. */
+function writeVote(w: Writer, m: Prepare | Commit | PrePrepare): void {
+  w.u16(m.replica);
+  w.u64(m.view);
+  w.u64(m.sequence);
+  w.digest(m.digest);
+}
+
+function writeVoteMessage(w: Writer, m: Prepare | Commit): void {
+  writeVote(w, m);
+  writeSignature(w, m.signature);
+}
+
+function writePrePrepareHeader(w: Writer, m: PrePrepare): void {
+  if (m.batch !== null) {
+    throw new RangeError('a PRE-PREPARE inside a certificate or NEW-VIEW must not carry its batch');
+  }
+  writeVote(w, m);
+  writeSignature(w, m.signature);
+}
+
+function writeCheckpoint(w: Writer, m: Checkpoint): void {
+  w.u16(m.replica);
+  w.u64(m.sequence);
+  w.digest(m.stateDigest);
+  writeSignature(w, m.signature);
+}
+
+function writeViewChange(w: Writer, m: ViewChange): void {
+  w.u16(m.replica);
+  w.u64(m.view);
+  w.u64(m.checkpoint.sequence);
+  w.digest(m.checkpoint.stateDigest);
+  w.u16(m.checkpoint.proof.length);
+  for (const checkpoint of m.checkpoint.proof) writeCheckpoint(w, checkpoint);
+  w.u32(m.prepared.length);
+  for (const certificate of m.prepared) {
+    writePrePrepareHeader(w, certificate.prePrepare);
+    w.u16(certificate.prepares.length);
+    for (const prepare of certificate.prepares) writeVoteMessage(w, prepare);
+  }
+  writeSignature(w, m.signature);
+}
+
+const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>) => void } = {
+  'pre-prepare': (w, m) => {
+    writeVote(w, m);
+    w.bool(m.batch !== null);
+    if (m.batch !== null) writeVertices(w, m.batch);
+    writeSignature(w, m.signature);
+  },
+  prepare: writeVoteMessage,
+  commit: writeVoteMessage,
+  checkpoint: writeCheckpoint,
+  'view-change': writeViewChange,
+  'new-view': (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.view);
+    w.u16(m.viewChanges.length);
+    for (const viewChange of m.viewChanges) writeViewChange(w, viewChange);
+    w.u32(m.prePrepares.length);
+    for (const prePrepare of m.prePrepares) writePrePrepareHeader(w, prePrepare);
+    writeSignature(w, m.signature);
+  },
+  request: (w, m) => {
+    w.u16(m.replica);
+    writeVertices(w, m.vertices);
+    writeSignature(w, m.signature);
+  },
+  status: (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.view);
+    w.bool(m.viewActive);
+    w.u64(m.lastExecuted);
+    w.u64(m.stableSequence);
+    writeSignature(w, m.signature);
+  },
+  'state-request': (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.fromSequence);
+    w.u64(m.toSequence);
+    writeSignature(w, m.signature);
+  },
+  'state-reply': (w, m) => {
+    w.u16(m.replica);
+    w.u32(m.entries.length);
+    for (const entry of m.entries) {
+      w.u64(entry.sequence);
+      w.u64(entry.view);
+      writeVertices(w, entry.batch);
+      w.u16(entry.commits.length);
+      for (const commit of entry.commits) writeVoteMessage(w, commit);
+    }
+    writeSignature(w, m.signature);
+  },
+};
+
+/** Writes `message`'s body (header and fields) at the writer's position. */
+export function writeMessage(w: Writer, message: Message): void {
+  w.u8(CODEC_VERSION);
+  w.u8(WIRE_TYPE_IDS[message.kind]);
+  (encoders[message.kind] as (w: Writer, message: Message) => void)(w, message);
+}
+
+/**
+ * The frame body of `message`: version, type id, fields. The result is one exactly sized
+ * allocation.
+ *
+ * @throws RangeError when a field cannot be represented (a negative or unsafe view, a digest
+ *   that is not 32 bytes, an empty signature, a nested PRE-PREPARE with a batch): such a
+ *   message can only come from a local bug, never from a peer.
+ */
+export function encodeMessage(message: Message): Uint8Array {
+  const w = new Writer(encodedMessageBytes(message));
+  writeMessage(w, message);
+  return w.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoders. Each reads exactly its encoder's layout and checks every value as it goes.
+
+function readReplica(r: Reader, limits: DecodeLimits, what: string): number {
+  const replica = r.u16(what);
+  if (replica >= limits.replicaCount) {
+    throw new DecodeFailure('invalid-value', `${what} ${replica} >= replica count ${limits.replicaCount}`);
+  }
+  return replica;
+}
+
+function readSignature(r: Reader, limits: DecodeLimits): Uint8Array {
+  const length = r.u16('signature length');
+  if (length === 0) throw new DecodeFailure('invalid-value', 'empty signature');
+  if (length > limits.maxSignatureBytes) {
+    throw new DecodeFailure('limit-exceeded', `signature of ${length} bytes > ${limits.maxSignatureBytes}`);
+  }
+  return r.bytes(length, 'signature');
+}
+
+function readVertex(r: Reader, limits: DecodeLimits): Vertex {
+  const payloadBytes = r.u32('vertex payload length');
+  if (payloadBytes > limits.vertexPayloadBytesMax) {
+    throw new DecodeFailure(
+      'limit-exceeded',
+      `vertex payload of ${payloadBytes} bytes > ${limits.vertexPayloadBytesMax}`,
+    );
+  }
+  const payload = r.bytes(payloadBytes, 'vertex payload');
+  const parentCount = r.count(r.u16('parent count'), limits.vertexParentsMax, DIGEST_BYTES, 'vertex parents');
+  const parents: Uint8Array[] = [];
+  for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent hash'));
+  return { payload, parents, hash: vertexHash(payload, parents) };
+}
+
+function readBatch(r: Reader, limits: DecodeLimits): Batch {
+  const count = r.count(r.u32('batch count'), limits.batchCountMax, MIN_VERTEX_BYTES, 'batch vertices');
+  const batch: Vertex[] = [];
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const vertex = readVertex(r, limits);
+    bytes += vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+    if (bytes > limits.batchBytesMax) {
+      throw new DecodeFailure('limit-exceeded', `batch of more than ${limits.batchBytesMax} payload bytes`);
+    }
+    batch.push(vertex);
+  }
+  return batch;
+}
+
+function readPrepare(r: Reader, limits: DecodeLimits): Prepare {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const sequence = r.u64('sequence');
+  const digest = r.digest('digest');
+  const signature = readSignature(r, limits);
+  return { kind: 'prepare', view, sequence, digest, replica, signature };
+}
+
+function readCommit(r: Reader, limits: DecodeLimits): Commit {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const sequence = r.u64('sequence');
+  const digest = r.digest('digest');
+  const signature = readSignature(r, limits);
+  return { kind: 'commit', view, sequence, digest, replica, signature };
+}
+
+function readPrePrepare(r: Reader, limits: DecodeLimits, withBatch: boolean): PrePrepare {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const sequence = r.u64('sequence');
+  const digest = r.digest('digest');
+  const batch = withBatch && r.bool('batch presence') ? readBatch(r, limits) : null;
+  const signature = readSignature(r, limits);
+  return { kind: 'pre-prepare', view, sequence, digest, batch, replica, signature };
+}
+
+function readCheckpoint(r: Reader, limits: DecodeLimits): Checkpoint {
+  const replica = readReplica(r, limits, 'replica');
+  const sequence = r.u64('sequence');
+  const stateDigest = r.digest('state digest');
+  const signature = readSignature(r, limits);
+  return { kind: 'checkpoint', sequence, stateDigest, replica, signature };
+}
+
+function readViewChange(r: Reader, limits: DecodeLimits): ViewChange {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const checkpointSequence = r.u64('checkpoint sequence');
+  const stateDigest = r.digest('checkpoint state digest');
+  const proofCount = r.count(
+    r.u16('checkpoint proof count'),
+    limits.checkpointProofMax,
+    MIN_CHECKPOINT_BYTES,
+    'checkpoint proof',
+  );
+  const proof: Checkpoint[] = [];
+  for (let i = 0; i < proofCount; i++) proof.push(readCheckpoint(r, limits));
+  const preparedCount = r.count(
+    r.u32('prepared certificate count'),
+    limits.preparedCertificatesMax,
+    MIN_PREPARED_CERTIFICATE_BYTES,
+    'prepared certificates',
+  );
+  const prepared: PreparedCertificate[] = [];
+  for (let i = 0; i < preparedCount; i++) {
+    const prePrepare = readPrePrepare(r, limits, false);
+    const prepareCount = r.count(
+      r.u16('prepare count'),
+      limits.preparesPerCertificateMax,
+      MIN_VOTE_BYTES,
+      'prepares',
+    );
+    const prepares: Prepare[] = [];
+    for (let j = 0; j < prepareCount; j++) prepares.push(readPrepare(r, limits));
+    prepared.push({ prePrepare, prepares });
+  }
+  const signature = readSignature(r, limits);
+  return {
+    kind: 'view-change',
+    view,
+    checkpoint: { sequence: checkpointSequence, stateDigest, proof },
+    prepared,
+    replica,
+    signature,
+  };
+}
+
+function readNewView(r: Reader, limits: DecodeLimits): NewView {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const viewChangeCount = r.count(
+    r.u16('view change count'),
+    limits.viewChangesMax,
+    MIN_VIEW_CHANGE_BYTES,
+    'view changes',
+  );
+  const viewChanges: ViewChange[] = [];
+  for (let i = 0; i < viewChangeCount; i++) viewChanges.push(readViewChange(r, limits));
+  const prePrepareCount = r.count(
+    r.u32('pre-prepare count'),
+    limits.newViewPrePreparesMax,
+    MIN_VOTE_BYTES,
+    'pre-prepares',
+  );
+  const prePrepares: PrePrepare[] = [];
+  for (let i = 0; i < prePrepareCount; i++) prePrepares.push(readPrePrepare(r, limits, false));
+  const signature = readSignature(r, limits);
+  return { kind: 'new-view', view, viewChanges, prePrepares, replica, signature };
+}
+
+function readRequest(r: Reader, limits: DecodeLimits): Request {
+  const replica = readReplica(r, limits, 'replica');
+  const count = r.count(
+    r.u32('vertex count'),
+    limits.requestVerticesMax,
+    MIN_VERTEX_BYTES,
+    'request vertices',
+  );
+  const vertices: Vertex[] = [];
+  for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits));
+  const signature = readSignature(r, limits);
+  return { kind: 'request', vertices, replica, signature };
+}
+
+function readStatus(r: Reader, limits: DecodeLimits): Status {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const viewActive = r.bool('view active');
+  const lastExecuted = r.u64('last executed');
+  const stableSequence = r.u64('stable sequence');
+  const signature = readSignature(r, limits);
+  return { kind: 'status', view, viewActive, lastExecuted, stableSequence, replica, signature };
+}
+
+function readStateRequest(r: Reader, limits: DecodeLimits): StateRequest {
+  const replica = readReplica(r, limits, 'replica');
+  const fromSequence = r.u64('from sequence');
+  const toSequence = r.u64('to sequence');
+  const signature = readSignature(r, limits);
+  return { kind: 'state-request', fromSequence, toSequence, replica, signature };
+}
+
+function readStateReply(r: Reader, limits: DecodeLimits): StateReply {
+  const replica = readReplica(r, limits, 'replica');
+  const count = r.count(
+    r.u32('entry count'),
+    limits.stateEntriesMax,
+    MIN_FINALIZED_ENTRY_BYTES,
+    'state entries',
+  );
+  const entries: FinalizedEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const sequence = r.u64('entry sequence');
+    const view = r.u64('entry view');
+    const batch = readBatch(r, limits);
+    const commitCount = r.count(r.u16('commit count'), limits.commitsPerEntryMax, MIN_VOTE_BYTES, 'commits');
+    const commits: Commit[] = [];
+    for (let j = 0; j < commitCount; j++) commits.push(readCommit(r, limits));
+    entries.push({ sequence, view, batch, commits });
+  }
+  const signature = readSignature(r, limits);
+  return { kind: 'state-reply', entries, replica, signature };
+}
+
+const decoders: { readonly [K in MessageKind]: (r: Reader, limits: DecodeLimits) => MessageOf<K> } = {
+  'pre-prepare': (r, limits) => readPrePrepare(r, limits, true),
+  prepare: readPrepare,
+  commit: readCommit,
+  checkpoint: readCheckpoint,
+  'view-change': readViewChange,
+  'new-view': readNewView,
+  request: readRequest,
+  status: readStatus,
+  'state-request': readStateRequest,
+  'state-reply': readStateReply,
+};
+
+/** Decoders indexed by wire type id (index 0 is id 1). */
+const decodersById: readonly ((r: Reader, limits: DecodeLimits) => Message)[] = MESSAGE_KINDS.map(
+  (kind) => decoders[kind],
+);
+
+/**
+ * Decodes one frame body. Never throws on any input and never allocates more than the input
+ * justifies: every declared count is checked against its limit and against the remaining bytes
+ * before anything is allocated for it.
+ *
+ * The result owns its byte arrays (payloads, digests and signatures are copies), so the caller
+ * may reuse `bytes` afterwards. Vertex hashes are recomputed, never read from the wire.
+ *
+ * The decoder checks the encoding only: whether a digest matches its batch, whether a
+ * certificate's votes match each other or are signed by the right replicas is for the signature
+ * checks (`signaturesOf`) and the protocol core.
+ */
+export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): DecodeResult {
+  if (bytes.length > limits.maxFrameBytes) {
+    return {
+      ok: false,
+      error: { code: 'frame-too-large', detail: `${bytes.length} bytes > ${limits.maxFrameBytes}` },
+    };
+  }
+  // A Buffer's `slice` aliases instead of copying; read through a plain view so that the
+  // payloads we return are copies of the right type.
+  const input =
+    Object.getPrototypeOf(bytes) === Uint8Array.prototype
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const r = new Reader(input);
+  try {
+    const version = r.u8('codec version');
+    if (version !== CODEC_VERSION) throw new DecodeFailure('unknown-version', `codec version ${version}`);
+    const typeId = r.u8('type id');
+    const decode = decodersById[typeId - 1];
+    if (decode === undefined) throw new DecodeFailure('unknown-type', `wire type id ${typeId}`);
+    const message = decode(r, limits);
+    if (r.remaining !== 0) {
+      throw new DecodeFailure('trailing-bytes', `${r.remaining} bytes after a complete ${message.kind}`);
+    }
+    return { ok: true, message };
+  } catch (error) {
+    // Only the decoder's own signal becomes a result; anything else is a bug in this module and
+    // must surface, not be counted as a peer's fault.
+    if (error instanceof DecodeFailure)
+      return { ok: false, error: { code: error.code, detail: error.detail } };
+    throw error;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The canonical bytes each signature covers.
+ *
+ * Sign-bytes are: a length-prefixed ASCII domain tag per kind (`cretoai/v1/prepare`, ...), the
+ * cluster id (u32 length, UTF-8), then the message's fields except its signature, in the wire
+ * layout. The tag and the cluster id make a signature useless as another kind of message or in
+ * another cluster.
+ *
+ * Two deliberate departures from "the fields as on the wire":
+ *
+ * - A PRE-PREPARE's sign-bytes cover (replica, view, sequence, digest) only, never the batch:
+ *   the digest binds the batch, and the same signed header must stay valid when it travels
+ *   without its batch inside certificates and NEW-VIEW messages.
+ * - Composite messages stay small: a nested signed message is represented by its *signed
+ *   digest*, SHA-256 over (tag, its sign-bytes, its signature), and a vertex by its hash, a
+ *   batch by its batch digest. Sign-bytes bind every field (nested ones through their own
+ *   sign-bytes, which bind theirs), so the signed digest binds the whole nested message, and
+ *   computing it reuses the sign-bytes that signature verification needs anyway.
+ */
+import { sha256 } from '../crypto/digest.ts';
+import type { Draft, Message, MessageKind, MessageOf } from '../protocol/messages.ts';
+import type { ReplicaId } from '../protocol/types.ts';
+import { batchDigest } from '../protocol/types.ts';
+import { Writer } from './writer.ts';
+
+/** One signature to verify: `signature` by `replica` over `bytes`. */
+export interface SignatureCheck {
+  readonly replica: ReplicaId;
+  readonly bytes: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/** The domain tag of every kind's sign-bytes. Never change or reuse one once released. */
+export const SIGN_DOMAIN_TAGS: { readonly [K in MessageKind]: string } = Object.freeze({
+  'pre-prepare': 'cretoai/v1/pre-prepare',
+  prepare: 'cretoai/v1/prepare',
+  commit: 'cretoai/v1/commit',
+  checkpoint: 'cretoai/v1/checkpoint',
+  'view-change': 'cretoai/v1/view-change',
+  'new-view': 'cretoai/v1/new-view',
+  request: 'cretoai/v1/request',
+  status: 'cretoai/v1/status',
+  'state-request': 'cretoai/v1/state-request',
+  'state-reply': 'cretoai/v1/state-reply',
+});
+
+const encoder = new TextEncoder();
+
+/** Each tag, length-prefixed (u8) and encoded once. */
+const TAG_BYTES: { readonly [K in MessageKind]: Uint8Array } = Object.freeze(
+  Object.fromEntries(
+    Object.entries(SIGN_DOMAIN_TAGS).map(([kind, tag]) => {
+      const ascii = encoder.encode(tag);
+      const out = new Uint8Array(1 + ascii.length);
+      out[0] = ascii.length;
+      out.set(ascii, 1);
+      return [kind, out];
+    }),
+  ) as { [K in MessageKind]: Uint8Array },
+);
+
+/** The tag of a signed digest, so that it can never collide with another protocol digest. */
+const SIGNED_DIGEST_TAG = encoder.encode('cretoai/v1/signed-message');
+
+// A replica signs and verifies in one cluster, so remembering the last encoding of the cluster
+// id saves a UTF-8 encode per message without an unbounded cache.
+let lastClusterId = '';
+let lastClusterBytes = clusterIdBytes('');
+
+function clusterIdBytes(clusterId: string): Uint8Array {
+  const utf8 = encoder.encode(clusterId);
+  const out = new Uint8Array(4 + utf8.length);
+  new DataView(out.buffer).setUint32(0, utf8.length);
+  out.set(utf8, 4);
+  return out;
+}
+
+function clusterPrefix(clusterId: string): Uint8Array {
+  if (clusterId !== lastClusterId) {
+    lastClusterBytes = clusterIdBytes(clusterId);
+    lastClusterId = clusterId;
+  }
+  return lastClusterBytes;
+}
+
+/** Where nested checks go; null when only the sign-bytes are wanted. */
+type Checks = SignatureCheck[] | null;
+
+/** A signed message nested inside another, as the parent's sign-bytes see it. */
+function signedDigest(message: Message, clusterId: string, checks: Checks): Uint8Array {
+  const bytes = build(message, clusterId, checks);
+  if (checks !== null) checks.push({ replica: message.replica, bytes, signature: message.signature });
+  const lengths = new Uint8Array(6);
+  const view = new DataView(lengths.buffer);
+  view.setUint32(0, bytes.length);
+  view.setUint16(4, message.signature.length);
+  return sha256(SIGNED_DIGEST_TAG, lengths, bytes, message.signature);
+}
+
+type FieldWriter<K extends MessageKind> = (
+  w: Writer,
+  message: Draft<MessageOf<K>>,
+  clusterId: string,
+  checks: Checks,
+) => void;
+
+function writeVoteFields(w: Writer, m: Draft<MessageOf<'prepare' | 'commit' | 'pre-prepare'>>): void {
+  w.u16(m.replica);
+  w.u64(m.view);
+  w.u64(m.sequence);
+  w.digest(m.digest);
+}
+
+const fieldWriters: { readonly [K in MessageKind]: FieldWriter<K> } = {
+  // The batch is deliberately absent: the digest binds it.
+  'pre-prepare': writeVoteFields,
+  prepare: writeVoteFields,
+  commit: writeVoteFields,
+  checkpoint: (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.sequence);
+    w.digest(m.stateDigest);
+  },
+  'view-change': (w, m, clusterId, checks) => {
+    w.u16(m.replica);
+    w.u64(m.view);
+    w.u64(m.checkpoint.sequence);
+    w.digest(m.checkpoint.stateDigest);
+    w.u16(m.checkpoint.proof.length);
+    for (const checkpoint of m.checkpoint.proof) w.digest(signedDigest(checkpoint, clusterId, checks));
+    w.u32(m.prepared.length);
+    for (const certificate of m.prepared) {
+      w.digest(signedDigest(certificate.prePrepare, clusterId, checks));
+      w.u16(certificate.prepares.length);
+      for (const prepare of certificate.prepares) w.digest(signedDigest(prepare, clusterId, checks));
+    }
+  },
+  'new-view': (w, m, clusterId, checks) => {
+    w.u16(m.replica);
+    w.u64(m.view);
+    w.u16(m.viewChanges.length);
+    for (const viewChange of m.viewChanges) w.digest(signedDigest(viewChange, clusterId, checks));
+    w.u32(m.prePrepares.length);
+    for (const prePrepare of m.prePrepares) w.digest(signedDigest(prePrepare, clusterId, checks));
+  },
+  request: (w, m) => {
+    w.u16(m.replica);
+    w.u32(m.vertices.length);
+    for (const vertex of m.vertices) w.digest(vertex.hash);
+  },
+  status: (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.view);
+    w.bool(m.viewActive);
+    w.u64(m.lastExecuted);
+    w.u64(m.stableSequence);
+  },
+  'state-request': (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.fromSequence);
+    w.u64(m.toSequence);
+  },
+  'state-reply': (w, m, clusterId, checks) => {
+    w.u16(m.replica);
+    w.u32(m.entries.length);
+    for (const entry of m.entries) {
+      w.u64(entry.sequence);
+      w.u64(entry.view);
+      w.digest(batchDigest(entry.batch));
+      w.u16(entry.commits.length);
+      for (const commit of entry.commits) w.digest(signedDigest(commit, clusterId, checks));
+    }
+  },
+};
+
+/** A capacity that fits every fixed-layout kind and small composites without growth. */
+const INITIAL_CAPACITY = 256;
+
+function build(message: Message | Draft, clusterId: string, checks: Checks): Uint8Array {
+  const tag = TAG_BYTES[message.kind];
+  const cluster = clusterPrefix(clusterId);
+  const w = new Writer(INITIAL_CAPACITY + tag.length + cluster.length);
+  w.raw(tag);
+  w.raw(cluster);
+  (fieldWriters[message.kind] as FieldWriter<MessageKind>)(w, message as Draft<Message>, clusterId, checks);
+  return w.finish();
+}
+
+/**
+ * The bytes `message`'s own signature covers, in cluster `clusterId`. Accepts a draft (no
+ * signature yet) so that the shell can sign what the core decided to send.
+ *
+ * @throws RangeError for a field the layout cannot carry (a local bug; see `encodeMessage`).
+ */
+export function signBytes(message: Message | Draft, clusterId: string): Uint8Array {
+  return build(message, clusterId, null);
+}
+
+/**
+ * Every signature `message` carries, with the bytes each must verify over: its own first, then
+ * every nested one (CHECKPOINT proofs, prepared certificates, the VIEW-CHANGEs of a NEW-VIEW
+ * with their own nested proofs, the NEW-VIEW's PRE-PREPAREs, the COMMITs of a STATE-REPLY).
+ *
+ * The shell verifies all of them before handing the message to the protocol core. Each nested
+ * message's sign-bytes are computed once, serving both its check and its parent's sign-bytes.
+ * The same nested message may appear in several places (one PREPARE in many VIEW-CHANGEs); the
+ * list keeps every occurrence, and the verifier's cache is expected to skip repeats.
+ */
+export function signaturesOf(message: Message, clusterId: string): SignatureCheck[] {
+  const nested: SignatureCheck[] = [];
+  const bytes = build(message, clusterId, nested);
+  const checks: SignatureCheck[] = [{ replica: message.replica, bytes, signature: message.signature }];
+  for (const check of nested) checks.push(check);
+  return checks;
+}
