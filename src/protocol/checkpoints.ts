@@ -108,13 +108,13 @@ export function checkStable(state: ReplicaState, sequence: number): void {
 export function becomeStable(state: ReplicaState, certificate: CheckpointCertificate): void {
   const { sequence } = certificate;
   if (sequence <= state.stable.sequence) return;
-  if (state.lastExecuted >= sequence) {
-    const own = state.ownCheckpoints.get(sequence);
-    invariant(
-      own !== undefined && bytesEqual(own, certificate.stateDigest),
-      `a quorum certified a chain digest at ${sequence} that differs from this replica's`,
-    );
-  }
+  // A replica that restarted from a short tail of its history may not know its digest at this
+  // sequence; where it does, it must be the certified one.
+  const own = state.lastExecuted >= sequence ? state.ownCheckpoints.get(sequence) : undefined;
+  invariant(
+    own === undefined || bytesEqual(own, certificate.stateDigest),
+    `a quorum certified a chain digest at ${sequence} that differs from this replica's`,
+  );
   state.stable = certificate;
   persist(state, { kind: 'stable', certificate });
   for (const [entrySequence, entry] of state.log) {
