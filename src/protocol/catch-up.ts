@@ -50,10 +50,13 @@ export function onStatus(state: ReplicaState, status: Status, from: ReplicaId): 
   }
   state.statusAnswered.set(peer, state.now);
 
+  // A peer behind in views gets what moves it forward: the NEW-VIEW of the view this replica
+  // is in, or, while this replica is still changing views, its VIEW-CHANGE (f + 1 of those for
+  // a higher view make the peer join it, even if the peer's own change is stuck in a lower view).
   const behindInView = status.view < state.view || (status.view === state.view && !status.viewActive);
   if (behindInView && state.viewActive && state.newView !== null && isSigned(state.newView)) {
     relay(state, peer, state.newView);
-  } else if (status.view === state.view && !status.viewActive && !state.viewActive) {
+  } else if (behindInView && !state.viewActive) {
     const own = state.viewChanges.get(state.config.self);
     if (own !== undefined && own.view === state.view) relay(state, peer, own);
   }
