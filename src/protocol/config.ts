@@ -44,8 +44,6 @@ export interface ReplicaOptions {
   readonly queuedVerticesPerReplicaMax?: number;
   /** Vertices a replica watches for another replica, per replica. Default 10,000. */
   readonly watchedVerticesPerReplicaMax?: number;
-  /** Vertices per REQUEST message. Default 1024. */
-  readonly requestVerticesMax?: number;
   /**
    * A vertex ordered again within this many sequences of its first finalization is skipped,
    * identically at every replica. Must exceed L. Default 4L.
@@ -71,7 +69,6 @@ export interface ReplicaConfig extends QuorumSizes {
   readonly pendingVerticesMax: number;
   readonly queuedVerticesPerReplicaMax: number;
   readonly watchedVerticesPerReplicaMax: number;
-  readonly requestVerticesMax: number;
   readonly dedupWindowSequences: number;
 }
 
@@ -172,7 +169,6 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
       options.watchedVerticesPerReplicaMax,
       10_000,
     ),
-    requestVerticesMax: positiveInteger('requestVerticesMax', options.requestVerticesMax, 1024, 65_535),
     dedupWindowSequences,
   };
 }

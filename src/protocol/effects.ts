@@ -151,7 +151,8 @@ export type IgnoreReason =
   | 'not-primary-now'
   | 'rate-limited'
   | 'not-needed'
-  | 'full';
+  | 'full'
+  | 'oversized';
 
 /** Why a message was rejected: provably wrong; `offender` is blamed. */
 export type RejectReason =

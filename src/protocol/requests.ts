@@ -7,12 +7,18 @@
 import type { Verdict } from './effects.ts';
 import type { Draft, Request } from './messages.ts';
 import { ACCEPTED, hashKey, ignored, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
-import type { ReplicaId, Vertex } from './types.ts';
+import { batchPayloadBytes, type ReplicaId, type Vertex } from './types.ts';
+
+/** Whether a vertex fits in a batch on its own: one that does not could never be ordered. */
+function fitsInBatch(state: ReplicaState, vertex: Vertex): boolean {
+  return batchPayloadBytes([vertex]) <= state.config.batchBytesMax;
+}
 
 /** `propose` input: accepts client vertices, or refuses all of them when the replica is full. */
 export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Verdict {
   const fresh: Vertex[] = [];
   const seen = new Set<string>();
+  if (!vertices.every((vertex) => fitsInBatch(state, vertex))) return ignored('oversized');
   for (const vertex of vertices) {
     const key = hashKey(vertex);
     if (state.pending.has(key) || state.delivered.has(key) || seen.has(key)) continue;
@@ -60,6 +66,7 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
 export function enqueue(state: ReplicaState, vertex: Vertex, source: ReplicaId): void {
   const key = hashKey(vertex);
   if (state.queue.has(key) || state.proposedHashes.has(key) || state.delivered.has(key)) return;
+  if (!fitsInBatch(state, vertex)) return;
   const count = state.queuedPerSource.get(source) ?? 0;
   if (count >= state.config.queuedVerticesPerReplicaMax) return;
   state.queuedPerSource.set(source, count + 1);
@@ -107,21 +114,29 @@ export function retryRequests(state: ReplicaState): void {
   for (const pending of state.pending.values()) {
     if (state.now - pending.sinceTick < interval) break;
     aged.push(pending.vertex);
-    if (aged.length >= state.config.requestVerticesMax) break;
+    if (aged.length >= state.config.batchCountMax) break;
   }
   if (aged.length === 0) return;
   state.lastRequestRetryTick = state.now;
   sendRequests(state, 'others', aged);
 }
 
+/** Sends vertices in REQUESTs of at most one batch each (count and bytes), as the decoder bounds them. */
 function sendRequests(state: ReplicaState, to: ReplicaId | 'others', vertices: readonly Vertex[]): void {
-  const chunk = state.config.requestVerticesMax;
-  for (let start = 0; start < vertices.length; start += chunk) {
-    const request: Draft<Request> = {
-      kind: 'request',
-      vertices: vertices.slice(start, start + chunk),
-      replica: state.config.self,
-    };
-    sendDraft(state, to, request);
+  const { batchCountMax, batchBytesMax, self } = state.config;
+  let chunk: Vertex[] = [];
+  let bytes = 0;
+  const flush = (): void => {
+    if (chunk.length > 0)
+      sendDraft(state, to, { kind: 'request', vertices: chunk, replica: self } satisfies Draft<Request>);
+    chunk = [];
+    bytes = 0;
+  };
+  for (const vertex of vertices) {
+    const size = batchPayloadBytes([vertex]);
+    if (chunk.length >= batchCountMax || bytes + size > batchBytesMax) flush();
+    chunk.push(vertex);
+    bytes += size;
   }
+  flush();
 }
