@@ -124,6 +124,9 @@ export function acceptPrePrepare(
   entry.digestKey = key;
   if (batch !== null) attachBody(entry, key, batch);
   persist(state, { kind: 'pre-prepare', sequence: entry.sequence, prePrepare, batch: bodyFor(entry, key) });
+  // Work arriving at an idle pipeline starts the progress timer afresh: otherwise a batch
+  // ordered after a quiet spell would time out at once (4.4: the timer starts with the request).
+  if (state.highestAccepted <= state.lastExecuted) state.lastProgressTick = state.now;
   if (entry.sequence > state.highestAccepted) state.highestAccepted = entry.sequence;
   if (prePrepare.replica !== state.config.self) {
     const prepare: Draft<Prepare> = {

@@ -97,6 +97,7 @@ export interface ReplicaState {
   deliveredBySequence: Map<number, readonly string[]>;
 
   // Liveness.
+  /** When the replica last executed a batch, or accepted work into an idle pipeline. */
   lastProgressTick: number;
   lastStatusTick: number;
   statusAnswered: Map<ReplicaId, number>;
