@@ -1,0 +1,193 @@
+/**
+ * An honest simulated replica: the production protocol core behind the same shell duties as
+ * the engine (decode, verify, sign, persist before release), with a simulated disk whose
+ * writes take time and are lost if the replica crashes first.
+ */
+import {
+  buildStateReply,
+  createReplica,
+  DurableImage,
+  type DurableWrite,
+  durableReceipt,
+  type Input,
+  InvariantError,
+  type Message,
+  type Ready,
+  type Released,
+  type ReplicaState,
+  restoreReplica,
+  step,
+  type Vertex,
+} from '../protocol/index.ts';
+import { ReleaseQueue } from '../shell/release-queue.ts';
+import { type SigningIdentity, signDraft, verifyMessage } from '../shell/signing.ts';
+import { decodeMessage, encodeMessage } from '../wire/index.ts';
+import type { SimContext, SimNode } from './node.ts';
+
+export class HonestNode implements SimNode {
+  readonly id: number;
+  readonly honest: boolean = true;
+  alive = true;
+  /** True once an invariant broke: the replica stops for good, as a real one would. */
+  halted = false;
+  state: ReplicaState;
+  readonly image: DurableImage;
+  readonly #context: SimContext;
+  readonly #identity: SigningIdentity;
+  readonly #releases = new ReleaseQueue();
+  /** Bumped at every crash, so that disk completions of an earlier life are ignored. */
+  #incarnation = 0;
+  /** When the last write batch completes: the disk completes writes in order. */
+  #diskBusyUntil = 0;
+
+  constructor(id: number, context: SimContext) {
+    this.id = id;
+    this.#context = context;
+    this.#identity = {
+      scheme: context.scheme,
+      privateKey: context.keys[id]!.privateKey,
+      clusterId: context.configs[id]!.clusterId,
+    };
+    this.image = new DurableImage();
+    this.state = createReplica(context.configs[id]!);
+  }
+
+  receive(from: number, frame: Uint8Array): void {
+    if (!this.alive) return;
+    const decoded = decodeMessage(frame, this.#context.limits);
+    if (!decoded.ok) {
+      this.#context.observer.dropped(this.id, from, 'malformed');
+      return;
+    }
+    const message = decoded.message;
+    const { scheme, publicKeys, configs } = this.#context;
+    if (!verifyMessage(scheme, publicKeys, configs[this.id]!.clusterId, message)) {
+      this.#context.observer.dropped(this.id, from, 'invalid-signature');
+      return;
+    }
+    this.#input({ kind: 'message', from, message });
+  }
+
+  tick(): void {
+    if (this.alive) this.#input({ kind: 'tick' });
+  }
+
+  propose(vertices: readonly Vertex[]): boolean {
+    if (!this.alive) return false;
+    const ready = this.#input({ kind: 'propose', vertices });
+    return ready !== null && ready.verdict?.outcome === 'accepted';
+  }
+
+  crash(): void {
+    if (!this.alive) return;
+    this.alive = false;
+    this.#incarnation++;
+    this.#releases.clear();
+  }
+
+  restart(): void {
+    if (this.alive || this.halted) return;
+    this.alive = true;
+    this.#diskBusyUntil = this.#context.queue.now;
+    const snapshot = this.image.snapshot(this.#context.configs[this.id]!.dedupWindowSequences);
+    const restored = restoreReplica(this.#context.configs[this.id]!, snapshot);
+    this.state = restored.state;
+    this.#releases.reset();
+    this.#handle(restored.ready);
+  }
+
+  describe(): string {
+    const s = this.state;
+    const status = this.halted ? 'halted' : this.alive ? 'up' : 'down';
+    const transfer =
+      s.stateTransfer === null ? '' : ` transfer->${s.stateTransfer.target}@${s.stateTransfer.peer}`;
+    return (
+      `r${this.id} ${status} view ${s.view}${s.viewActive ? '' : ' (changing)'} executed ${s.lastExecuted} ` +
+      `stable ${s.stable.sequence} next ${s.nextSequence} log ${s.log.size} queue ${s.queue.size} ` +
+      `pending ${s.pending.size} vcs [${[...s.viewChanges.values()].map((vc) => `${vc.replica}:${vc.view}`).join(' ')}]${transfer}`
+    );
+  }
+
+  #input(input: Input): Ready | null {
+    let ready: Ready;
+    try {
+      ready = step(this.state, input);
+    } catch (error) {
+      if (!(error instanceof InvariantError)) throw error;
+      this.halted = true;
+      this.crash();
+      this.#context.observer.halted(this.id, error);
+      return null;
+    }
+    if (input.kind === 'message' && ready.verdict !== null) {
+      this.#context.observer.verdict(this.id, input.from, input.message.kind, ready.verdict);
+    }
+    this.#handle(ready);
+    return ready;
+  }
+
+  #handle(ready: Ready): void {
+    const { observer } = this.#context;
+    for (const evidence of ready.evidence) observer.evidence(this.id, evidence);
+    for (const suspicion of ready.suspicions) observer.suspicion(this.id, suspicion);
+    for (const event of ready.events) observer.event(this.id, event);
+    if (ready.writes.length > 0) this.#write(ready.writes, this.state.writeOrdinal);
+    this.#release(this.#releases.push(ready.released));
+    for (const request of ready.serveState) {
+      const reply = buildStateReply(this.image, request, this.id, this.state.config.batchBytesMax);
+      if (reply !== null) this.#send(request.to, signDraft(this.#identity, reply));
+    }
+  }
+
+  /** A write batch becomes durable after a disk latency, in order, unless the replica crashes first. */
+  #write(writes: readonly DurableWrite[], through: number): void {
+    const { queue, prng, diskLatencyMs } = this.#context;
+    const incarnation = this.#incarnation;
+    const completesAt = Math.max(
+      this.#diskBusyUntil,
+      queue.now + prng.between(diskLatencyMs[0], diskLatencyMs[1]),
+    );
+    this.#diskBusyUntil = completesAt;
+    queue.schedule(completesAt - queue.now, () => {
+      if (incarnation !== this.#incarnation) return;
+      for (const write of writes) this.image.apply(write);
+      this.#release(this.#releases.durable(durableReceipt(through)));
+    });
+  }
+
+  #release(batches: readonly Released[]): void {
+    for (const { messages, deliveries } of batches) {
+      for (const outbound of messages) {
+        const message = 'draft' in outbound ? signDraft(this.#identity, outbound.draft) : outbound.relay;
+        this.#send(outbound.to, message);
+      }
+      for (const delivery of deliveries) this.#context.observer.delivered(this.id, delivery);
+    }
+  }
+
+  #send(to: number | 'all' | 'others', message: Message): void {
+    const { network, configs, queue } = this.#context;
+    const frame = encodeMessage(message);
+    const n = configs[this.id]!.replicaCount;
+    if (to === 'all' || to === 'others') {
+      for (let peer = 0; peer < n; peer++) if (peer !== this.id) network.send(this.id, peer, frame);
+      if (to === 'all') {
+        // The replica's own copy does not cross the network, but it is handled after the
+        // current step, like any other input.
+        const incarnation = this.#incarnation;
+        queue.schedule(0, () => {
+          if (incarnation === this.#incarnation && this.alive)
+            this.#input({ kind: 'message', from: this.id, message });
+        });
+      }
+    } else if (to === this.id) {
+      const incarnation = this.#incarnation;
+      queue.schedule(0, () => {
+        if (incarnation === this.#incarnation && this.alive)
+          this.#input({ kind: 'message', from: this.id, message });
+      });
+    } else {
+      network.send(this.id, to, frame);
+    }
+  }
+}

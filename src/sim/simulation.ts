@@ -1,0 +1,323 @@
+/**
+ * One simulated run: n replicas of the production protocol core on a simulated network, disk
+ * and clock, with clients proposing vertices throughout, faults drawn from the seed during the
+ * fault phase, then a clean phase in which every proposed vertex must be finalized at every
+ * honest replica within a bounded virtual time.
+ */
+import { toHex } from '../crypto/digest.ts';
+import { insecureSimulationScheme } from '../crypto/index.ts';
+import {
+  createVertex,
+  type Delivery,
+  type ReplicaConfig,
+  type ReplicaOptions,
+  resolveReplicaConfig,
+  type Vertex,
+} from '../protocol/index.ts';
+import { decodeLimitsFor } from '../wire/index.ts';
+import { SafetyChecker } from './checkers.ts';
+import { EventQueue } from './event-queue.ts';
+import { HonestNode } from './honest-node.ts';
+import { SimNetwork } from './network.ts';
+import type { SimContext, SimNode, SimObserver } from './node.ts';
+import { Prng } from './prng.ts';
+import { ALL_FAULTS, describeScenario, drawScenario, type FaultToggles } from './scenario.ts';
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly replicas: number;
+  readonly faults?: FaultToggles;
+  /** Virtual time during which faults happen and clients propose. */
+  readonly faultPhaseMs?: number;
+  /** Virtual time after the fault phase within which everything must be finalized everywhere. */
+  readonly livenessBoundMs?: number;
+  /** Client vertices proposed during the fault phase. */
+  readonly vertices?: number;
+  readonly tickMs?: number;
+  /** Protocol options for every replica (clusterId, replicaCount and self are set by the run). */
+  readonly protocol?: Partial<ReplicaOptions>;
+  /**
+   * Test-only: rewrites each replica's resolved configuration, to run deliberately broken
+   * variants (for example an unsafe quorum) and show that the checkers catch them.
+   */
+  readonly alterConfig?: (config: ReplicaConfig) => ReplicaConfig;
+  /** Builds the replica with this id; the default is an honest replica. */
+  readonly createNode?: (id: number, context: SimContext) => SimNode;
+}
+
+export interface SimCounters {
+  viewChanges: number;
+  stateTransfers: number;
+  checkpoints: number;
+  crashes: number;
+  partitions: number;
+  rejected: number;
+  dropped: number;
+  evidence: number;
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly replicas: number;
+  readonly violations: readonly string[];
+  readonly stalled: boolean;
+  /** Virtual time at which the run ended. */
+  readonly virtualMs: number;
+  /** Virtual time from the end of faults until everything was finalized everywhere. */
+  readonly recoveryMs: number | null;
+  /** The highest sequence finalized by an honest replica. */
+  readonly finalizedBatches: number;
+  readonly vertices: number;
+  readonly messages: number;
+  readonly scenario: string;
+  readonly counters: SimCounters;
+  /** Each replica's state and what each honest replica still lacks, when the run stalled or broke. */
+  readonly diagnosis: readonly string[];
+}
+
+/** The protocol settings the simulator runs with: small windows, so that GC, watermarks and view changes happen often. */
+export const SIM_PROTOCOL_DEFAULTS: Partial<ReplicaOptions> = Object.freeze({
+  checkpointInterval: 8,
+  watermarkWindow: 16,
+  pipelineDepth: 8,
+  batchCountMax: 16,
+  viewChangeTimeoutTicks: 50,
+  viewChangeTimeoutMaxTicks: 800,
+  statusIntervalTicks: 20,
+  requestRetryTicks: 40,
+  stateTransferTimeoutTicks: 30,
+  stateEntriesMax: 8,
+  dedupWindowSequences: 64,
+});
+
+export function runSimulation(options: SimOptions): SimResult {
+  const n = options.replicas;
+  const tickMs = options.tickMs ?? 10;
+  const faultPhaseMs = options.faultPhaseMs ?? 6000;
+  const livenessBoundMs = options.livenessBoundMs ?? 60_000;
+  const vertexCount = options.vertices ?? 40;
+  const prng = new Prng(options.seed);
+  const scenario = drawScenario(prng.fork(), n, faultPhaseMs, tickMs, options.faults ?? ALL_FAULTS);
+  const clusterId = `sim-${options.seed}`;
+  const queue = new EventQueue();
+
+  const configs = Array.from({ length: n }, (_, self) => {
+    const config = resolveReplicaConfig({
+      ...SIM_PROTOCOL_DEFAULTS,
+      ...options.protocol,
+      clusterId,
+      replicaCount: n,
+      self,
+    });
+    return options.alterConfig ? options.alterConfig(config) : config;
+  });
+  const config0 = configs[0]!;
+  const scheme = insecureSimulationScheme;
+  const keys = Array.from({ length: n }, (_, replica) => {
+    const seed = new Uint8Array(32);
+    new DataView(seed.buffer).setUint32(0, replica);
+    return scheme.keyPairFromSeed(seed);
+  });
+  const limits = decodeLimitsFor({
+    replicaCount: n,
+    maxSignatureBytes: scheme.signatureBytes,
+    batchCountMax: config0.batchCountMax,
+    batchBytesMax: config0.batchBytesMax,
+    vertexPayloadBytesMax: 1024,
+    vertexParentsMax: 4,
+    watermarkWindow: config0.watermarkWindow,
+    stateEntriesMax: config0.stateEntriesMax,
+    maxFrameBytes: 16 << 20,
+  });
+
+  const counters: SimCounters = {
+    viewChanges: 0,
+    stateTransfers: 0,
+    checkpoints: 0,
+    crashes: 0,
+    partitions: 0,
+    rejected: 0,
+    dropped: 0,
+    evidence: 0,
+  };
+  const proposed = new Set<string>();
+  const nodes: SimNode[] = [];
+  const isHonest = (replica: number): boolean => nodes[replica]?.honest ?? true;
+  const checker = new SafetyChecker(n, proposed, isHonest);
+  /** Client vertices not yet finalized by any honest replica. */
+  const unfinalized = new Map<string, Vertex>();
+
+  const observer: SimObserver = {
+    delivered(replica: number, delivery: Delivery) {
+      for (const key of checker.delivered(replica, delivery)) unfinalized.delete(key);
+    },
+    // An honest replica never sends anything another honest replica can prove wrong, nor a
+    // frame it cannot decode or verify: either would get honest replicas blamed, then banned.
+    verdict(replica, from, kind, verdict) {
+      if (verdict.outcome !== 'rejected') return;
+      counters.rejected++;
+      if (isHonest(verdict.offender)) {
+        checker.violate(
+          `blame: replica ${replica} rejected a ${kind} from ${from} as ${verdict.reason}, blaming honest replica ${verdict.offender}`,
+        );
+      }
+    },
+    dropped(replica, from, reason) {
+      counters.dropped++;
+      if (isHonest(from))
+        checker.violate(`drop: replica ${replica} dropped a frame from honest replica ${from} as ${reason}`);
+    },
+    evidence(replica, evidence) {
+      counters.evidence++;
+      if (isHonest(evidence.replica)) {
+        checker.violate(
+          `evidence: replica ${replica} holds equivocation evidence against honest replica ${evidence.replica}`,
+        );
+      }
+    },
+    suspicion() {},
+    event(_replica, event) {
+      if (event.kind === 'view-change-started') counters.viewChanges++;
+      else if (event.kind === 'state-transfer-requested') counters.stateTransfers++;
+      else if (event.kind === 'checkpoint-stable') counters.checkpoints++;
+    },
+    halted(replica, error) {
+      checker.violate(`halted: replica ${replica}: ${error.message}`);
+    },
+  };
+
+  const network = new SimNetwork(queue, prng.fork(), { ...scenario.network }, (to, from, frame) =>
+    nodes[to]!.receive(from, frame),
+  );
+  const context: SimContext = {
+    queue,
+    network,
+    prng: prng.fork(),
+    scheme,
+    keys,
+    publicKeys: keys.map((pair) => pair.publicKey),
+    limits,
+    configs,
+    observer,
+    diskLatencyMs: scenario.diskLatencyMs,
+  };
+  for (let id = 0; id < n; id++)
+    nodes.push(options.createNode ? options.createNode(id, context) : new HonestNode(id, context));
+
+  // Clocks: each replica ticks at its own period.
+  let faultsOver = false;
+  for (const node of nodes) {
+    const period = scenario.tickPeriodsMs[node.id]!;
+    const tick = (): void => {
+      node.tick();
+      queue.schedule(period, tick);
+    };
+    queue.schedule(prng.int(period) + 1, tick);
+  }
+
+  // Faults.
+  for (const partition of scenario.partitions) {
+    queue.schedule(partition.atMs, () => {
+      if (faultsOver) return;
+      counters.partitions++;
+      network.partition = partition.groups;
+      queue.schedule(partition.durationMs, () => {
+        if (network.partition === partition.groups) network.partition = null;
+      });
+    });
+  }
+  for (const crash of scenario.crashes) {
+    queue.schedule(crash.atMs, () => {
+      const node = nodes[crash.replica]!;
+      if (faultsOver || !node.alive) return;
+      counters.crashes++;
+      node.crash();
+      queue.schedule(crash.downtimeMs, () => node.restart());
+    });
+  }
+  queue.schedule(faultPhaseMs, () => {
+    faultsOver = true;
+    network.partition = null;
+    network.faults = {
+      lossRate: 0,
+      duplicateRate: 0,
+      delayMinMs: scenario.network.delayMinMs,
+      delayMaxMs: scenario.network.delayMinMs + 5,
+    };
+    for (const node of nodes) node.restart();
+  });
+
+  // Clients: vertices proposed at random times to random replicas; those not finalized after
+  // a while are offered to every replica, as a PBFT client retransmits to all.
+  const clientPrng = prng.fork();
+  const clientRetryMs = 1500;
+  const offer = (vertex: Vertex, replica: number): void => {
+    if (!nodes[replica]!.propose([vertex])) {
+      queue.schedule(clientRetryMs, () => {
+        if (unfinalized.has(toHex(vertex.hash))) offer(vertex, clientPrng.int(n));
+      });
+    }
+  };
+  for (let i = 0; i < vertexCount; i++) {
+    const payload = new TextEncoder().encode(
+      `seed ${options.seed} vertex ${i} ${'x'.repeat(clientPrng.int(64))}`,
+    );
+    const vertex = createVertex(payload);
+    queue.schedule(clientPrng.int(faultPhaseMs), () => {
+      const key = toHex(vertex.hash);
+      proposed.add(key);
+      unfinalized.set(key, vertex);
+      offer(vertex, clientPrng.int(n));
+    });
+  }
+  const retry = (): void => {
+    for (const vertex of unfinalized.values()) {
+      for (let replica = 0; replica < n; replica++) nodes[replica]!.propose([vertex]);
+    }
+    queue.schedule(clientRetryMs, retry);
+  };
+  queue.schedule(clientRetryMs, retry);
+
+  // Run until every vertex is finalized at every honest replica after the faults, or the bound.
+  const deadline = faultPhaseMs + livenessBoundMs;
+  const honest = nodes.filter((node) => node.honest).map((node) => node.id);
+  const allFinal = (): boolean =>
+    faultsOver &&
+    proposed.size === vertexCount &&
+    honest.every((replica) => checker.deliveredCount(replica) >= vertexCount);
+  let finishedAt: number | null = null;
+  let steps = 0;
+  while (queue.runNext(deadline)) {
+    if ((++steps & 63) === 0 && allFinal()) {
+      finishedAt = queue.now;
+      break;
+    }
+    // A run that broke safety has shown what it can; stop at the first violation.
+    if (checker.violations.length > 0) break;
+  }
+  if (finishedAt === null && allFinal()) finishedAt = queue.now;
+  const stalled = finishedAt === null && checker.violations.length === 0;
+  const diagnosis =
+    stalled || checker.violations.length > 0
+      ? [
+          ...nodes.map(
+            (node) => `${node.describe()} delivered ${checker.deliveredCount(node.id)}/${vertexCount}`,
+          ),
+          `proposed ${proposed.size}/${vertexCount}, finalized by no honest replica: ${unfinalized.size}`,
+        ]
+      : [];
+  return {
+    seed: options.seed,
+    replicas: n,
+    violations: checker.violations,
+    stalled,
+    virtualMs: queue.now,
+    recoveryMs: finishedAt === null ? null : finishedAt - faultPhaseMs,
+    finalizedBatches: checker.highestSequence,
+    vertices: vertexCount,
+    messages: network.stats.sent,
+    scenario: describeScenario(scenario),
+    counters,
+    diagnosis,
+  };
+}

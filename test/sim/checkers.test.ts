@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toHex } from '../../src/crypto/digest.ts';
+import { batchDigest, createVertex, type Delivery, type Vertex } from '../../src/protocol/index.ts';
+import { SafetyChecker } from '../../src/sim/checkers.ts';
+
+const vertex = (text: string): Vertex => createVertex(new TextEncoder().encode(text));
+
+function delivery(sequence: number, vertices: Vertex[]): Delivery {
+  const digest = batchDigest(vertices);
+  return { sequence, view: 0, digest, vertices, chainDigest: digest, commits: [] };
+}
+
+function checker(proposed: Vertex[], honest: (replica: number) => boolean = () => true): SafetyChecker {
+  return new SafetyChecker(4, new Set(proposed.map((v) => toHex(v.hash))), honest);
+}
+
+test('the agreement checker flags two honest replicas that finalize different batches at one sequence', () => {
+  const [a, b] = [vertex('a'), vertex('b')];
+  const check = checker([a, b]);
+  check.delivered(0, delivery(1, [a]));
+  check.delivered(1, delivery(1, [a]));
+  assert.deepEqual(check.violations, []);
+  check.delivered(2, delivery(1, [b]));
+  assert.match(check.violations[0] ?? '', /^agreement: sequence 1/);
+});
+
+test('the integrity checker flags a vertex delivered twice by one replica', () => {
+  const a = vertex('a');
+  const check = checker([a]);
+  check.delivered(0, delivery(1, [a]));
+  check.delivered(0, delivery(2, [a]));
+  assert.match(check.violations[0] ?? '', /^integrity: replica 0/);
+});
+
+test('the validity checker flags a vertex no client proposed', () => {
+  const check = checker([]);
+  check.delivered(0, delivery(1, [vertex('forged')]));
+  assert.match(check.violations[0] ?? '', /^validity: replica 0/);
+});
+
+test('the order checker flags a gap in the delivered sequences', () => {
+  const [a, b] = [vertex('a'), vertex('b')];
+  const check = checker([a, b]);
+  check.delivered(0, delivery(1, [a]));
+  check.delivered(0, delivery(3, [b]));
+  assert.match(check.violations[0] ?? '', /^order: replica 0 delivered sequence 3 after 1/);
+});
+
+test('what a Byzantine replica finalizes is not held against the cluster', () => {
+  const [a, b] = [vertex('a'), vertex('b')];
+  const check = checker([a, b], (replica) => replica !== 3);
+  check.delivered(0, delivery(1, [a]));
+  check.delivered(3, delivery(1, [b]));
+  assert.deepEqual(check.violations, []);
+});
