@@ -193,7 +193,7 @@ export type ReplicaEvent =
   | {
       readonly kind: 'view-change-started';
       readonly view: number;
-      readonly reason: 'timeout' | 'joined' | 'new-view-timeout';
+      readonly reason: 'timeout' | 'joined' | 'new-view-timeout' | 'primary-banned';
     }
   | { readonly kind: 'view-entered'; readonly view: number; readonly primary: ReplicaId }
   | { readonly kind: 'checkpoint-stable'; readonly sequence: number }

@@ -13,7 +13,7 @@ import { onPropose, onRequest } from './requests.ts';
 import { type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
-import { onNewView, onViewChange } from './view-change.ts';
+import { onBanned, onNewView, onViewChange } from './view-change.ts';
 
 /** One input to the replica. */
 export type Input =
@@ -22,7 +22,14 @@ export type Input =
   /** Vertices from this replica's clients, to be ordered. */
   | { readonly kind: 'propose'; readonly vertices: readonly Vertex[] }
   /** One unit of time. */
-  | { readonly kind: 'tick' };
+  | { readonly kind: 'tick' }
+  /**
+   * The shell's Byzantine detector banned `replica`: its messages are dropped from now on. If
+   * it is the primary (of the view in force or the one being changed to), waiting for its
+   * timeout is pointless, so the replica moves to the next view at once. Quorum sizes never
+   * change.
+   */
+  | { readonly kind: 'banned'; readonly replica: ReplicaId };
 
 /** A message handler: guards that return the reason to ignore or reject, then the action. */
 type Handler<K extends MessageKind> = (
@@ -105,6 +112,9 @@ export function step(state: ReplicaState, input: Input): Ready {
       break;
     case 'tick':
       onTick(state);
+      break;
+    case 'banned':
+      onBanned(state, input.replica);
       break;
   }
   proposeBatches(state);

@@ -48,11 +48,12 @@ export function buildViewChange(state: ReplicaState, view: number): Draft<ViewCh
 export function startViewChange(
   state: ReplicaState,
   view: number,
-  reason: 'timeout' | 'joined' | 'new-view-timeout',
+  reason: 'timeout' | 'joined' | 'new-view-timeout' | 'primary-banned',
 ): void {
   // A timeout is a suspicion of the primary that failed to make progress (or, while changing
-  // views, of the new primary that failed to send NEW-VIEW); joining others blames nobody.
-  if (reason !== 'joined')
+  // views, of the new primary that failed to send NEW-VIEW); joining others blames nobody, and
+  // a banned primary has been blamed already.
+  if (reason === 'timeout' || reason === 'new-view-timeout')
     state.out.suspicions.push({ kind: 'timeout', replica: primary(state), view: state.view });
   state.view = view;
   state.viewActive = false;
@@ -67,6 +68,12 @@ export function startViewChange(
   sendDraft(state, 'all', buildViewChange(state, view));
   emit(state, { kind: 'view-change-started', view, reason });
   checkViewChangeQuorum(state);
+}
+
+/** The detector banned `replica`: if it leads the view in force or the one coming, move on now. */
+export function onBanned(state: ReplicaState, replica: ReplicaId): void {
+  if (replica === state.config.self || primary(state) !== replica) return;
+  startViewChange(state, state.view + 1, 'primary-banned');
 }
 
 /**

@@ -120,3 +120,24 @@ test('a NEW-VIEW whose pre-prepares differ from its view changes is rejected (4.
   assert.deepEqual(ready?.verdict, { outcome: 'rejected', reason: 'invalid-new-view', offender: 1 });
   assert.equal(cluster.replicas[2]!.viewActive, false, 'the forged NEW-VIEW installs nothing');
 });
+
+test('a banned primary makes a replica start a view change at once, without waiting for its timeout', () => {
+  const cluster = new TestCluster(4, options);
+  cluster.propose(0, vertices(1, 'before'));
+  cluster.run();
+  for (const replica of [1, 2, 3]) {
+    const ready = cluster.input(replica, { kind: 'banned', replica: 0 })!;
+    assert.deepEqual(
+      ready.events.filter((event) => event.kind === 'view-change-started'),
+      [{ kind: 'view-change-started', view: 1, reason: 'primary-banned' }],
+    );
+    assert.deepEqual(ready.suspicions, [], 'the ban already blamed the primary');
+  }
+  cluster.run();
+  for (const replica of [1, 2, 3])
+    assert.equal(cluster.replicas[replica]!.viewActive, true, 'view 1 installed');
+  // Banning a backup changes nothing, and quorum sizes never change.
+  const ready = cluster.input(2, { kind: 'banned', replica: 3 })!;
+  assert.deepEqual(ready.events, []);
+  assert.equal(cluster.replicas[2]!.config.quorum, 3);
+});
