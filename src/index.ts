@@ -9,5 +9,11 @@
 export * from './crypto/index.ts';
 export * from './protocol/index.ts';
 export { ReleaseQueue } from './shell/release-queue.ts';
-export { CONSENSUS_CONTEXT, type PublicKeys, type SigningIdentity, signDraft, verifyMessage } from './shell/signing.ts';
+export {
+  CONSENSUS_CONTEXT,
+  type PublicKeys,
+  type SigningIdentity,
+  signDraft,
+  verifyMessage,
+} from './shell/signing.ts';
 export * from './wire/index.ts';
