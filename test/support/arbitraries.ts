@@ -49,6 +49,8 @@ export interface MessageArbitraryOptions {
   readonly maxListLength?: number;
   /** A cap on generated payload lengths below `vertexPayloadBytesMax` (default 64). */
   readonly maxPayloadBytes?: number;
+  /** The usual range of views and sequences, 0 to this (default 1000); huge values still appear. */
+  readonly counterMax?: number;
 }
 
 /** Arbitraries for every building block and every message kind. */
@@ -106,7 +108,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
 
   const replica = fc.nat({ max: limits.replicaCount - 1 });
   const counter = fc.oneof(
-    { arbitrary: fc.nat({ max: 1000 }), weight: 4 },
+    { arbitrary: fc.nat({ max: options.counterMax ?? 1000 }), weight: 4 },
     { arbitrary: fc.maxSafeNat(), weight: 1 },
     { arbitrary: fc.constant(Number.MAX_SAFE_INTEGER), weight: 1 },
   );
