@@ -111,9 +111,21 @@ export function onViewChange(state: ReplicaState, viewChange: ViewChange): Verdi
 function checkViewChangeQuorum(state: ReplicaState): void {
   if (state.viewActive) return;
   const forView: ViewChange[] = [];
-  for (const held of state.viewChanges.values()) if (held.view === state.view) forView.push(held);
+  let atOrAbove = 0;
+  for (const held of state.viewChanges.values()) {
+    if (held.view === state.view) forView.push(held);
+    if (held.view >= state.view) atOrAbove++;
+  }
+  // The NEW-VIEW timer starts once a quorum has given up on the views below this one, whether
+  // their VIEW-CHANGE is for this view or a later one (4.5.2 counts 2f + 1 VIEW-CHANGEs for
+  // v + 1; a replica that moved on to v + 2 has left v + 1 too, and only its latest VIEW-CHANGE
+  // is kept). Counting this view's only, a replica could wait for a silent primary forever:
+  // with f + 1 replicas (itself included) here and the others one view further on, nobody
+  // would reach a quorum here nor f + 1 further on to join them (found by the simulator with
+  // one silent replica, n = 4).
+  if (atOrAbove >= state.config.quorum && state.newViewTimerStart === null)
+    state.newViewTimerStart = state.now;
   if (forView.length < state.config.quorum) return;
-  if (state.newViewTimerStart === null) state.newViewTimerStart = state.now;
   if (!isPrimary(state) || state.newView !== null) return;
   forView.sort((a, b) => a.replica - b.replica);
   const chosen = forView.slice(0, state.config.quorum);
