@@ -1,0 +1,821 @@
+/**
+ * BftEngine: the asynchronous shell around the pure protocol core and the Byzantine detector.
+ *
+ * It does, for real and without blocking the event loop, what the simulator's honest node does
+ * (`src/sim/honest-node.ts`): decode and verify every frame (signatures on the libuv pool, each
+ * sender's messages stepped in the order it sent them), step the core, make the step's writes
+ * durable before anything that depends on them leaves (the `AfterPersist` seal, opened by the
+ * store's receipt), sign drafts off the event loop and send them in order, hand this replica's
+ * own broadcasts back to it, and answer state-transfer requests from the store. Around that: a
+ * batcher for proposals, timers as core ticks, the finalized stream, metrics and a lifecycle.
+ *
+ * Inputs are stepped one at a time from one queue, so a listener that calls `propose()` from a
+ * `finalized` handler, or a ban decided while a step's output is handled, never re-enters the
+ * core: it is queued behind the input under way.
+ */
+import { EventEmitter } from 'node:events';
+import { Registry } from 'prom-client';
+import { bytesEqual, DIGEST_BYTES, toHex } from '../crypto/digest.ts';
+import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from '../crypto/index.ts';
+import { type ConsensusMetrics, createConsensusMetrics, type MessageOutcome } from '../metrics/index.ts';
+import {
+  batchPayloadBytes,
+  buildStateReply,
+  createReplica,
+  type Delivery,
+  type Destination,
+  type Draft,
+  type Input,
+  type Message,
+  primaryOf,
+  type Ready,
+  type Released,
+  type ReplicaEvent,
+  type ReplicaId,
+  type ReplicaState,
+  restoreReplica,
+  type StateServeRequest,
+  step,
+  type Verdict,
+  type Vertex,
+  vertexHash,
+} from '../protocol/index.ts';
+import { signDraftAsync } from '../shell/async-signing.ts';
+import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
+import { ReleaseQueue } from '../shell/release-queue.ts';
+import type { SigningIdentity } from '../shell/signing.ts';
+import type { Store } from '../storage/store.ts';
+import type { NodeId, Transport } from '../transport/transport.ts';
+import { encodedMessageBytes, encodeMessage } from '../wire/index.ts';
+import { ProposalBatcher } from './batcher.ts';
+import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
+import { createDetector } from './create-detector.ts';
+import type { EngineDetector } from './detector.ts';
+import { ProposalRejectedError } from './errors.ts';
+import { Fifo } from './fifo.ts';
+import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
+import { InboundPipeline } from './inbound.ts';
+import { type EngineState, Lifecycle } from './lifecycle.ts';
+import { OutboundQueue } from './outbound.ts';
+import { ProposalRegistry, type ProposalResult } from './proposals.ts';
+import { SignatureVerifier, type VerifierStats } from './verifier.ts';
+
+/** What the engine runs on, besides its configuration and keys. */
+export interface EngineDependencies {
+  /** The network to the other validators; the engine starts and stops it. */
+  readonly transport: Transport;
+  /** Durable storage; opened by the caller, left open by `stop()`. */
+  readonly store: Store;
+  /** Where the metrics are registered. Default: a fresh registry, returned by `metrics()`. */
+  readonly registry?: Registry;
+  /** The signature scheme. Default ML-DSA-87; the insecure simulation scheme is for tests only. */
+  readonly scheme?: SignatureScheme;
+  /** Time and timers. Default: the system clock. Tests pass a `ManualClock`. */
+  readonly clock?: Clock;
+}
+
+/** The engine's events. */
+export interface EngineEvents {
+  /** A vertex became final here, in the total order. */
+  finalized: [FinalizedVertex];
+  /** This replica gave up on the leader and started changing to `view`. */
+  'view-change': [{ readonly view: number; readonly reason: string }];
+  /** This replica entered `view`, led by `leader`. */
+  'view-entered': [{ readonly view: number; readonly leader: NodeId }];
+  /** The detector banned a validator: its messages are dropped from now on. */
+  banned: [{ readonly nodeId: NodeId }];
+  /** The engine halted (a broken invariant, a failed write or signature). Listen for it. */
+  error: [Error];
+}
+
+/** What `status()` reports. */
+export interface EngineStatus {
+  readonly nodeId: NodeId;
+  readonly state: EngineState;
+  /** The view this replica is in, or changing to when `viewActive` is false. */
+  readonly view: number;
+  readonly viewActive: boolean;
+  readonly leader: NodeId;
+  readonly isLeader: boolean;
+  /** The highest sequence finalized here. */
+  readonly sequence: number;
+  readonly stableCheckpoint: number;
+  /** Proposals accepted here and not yet final. */
+  readonly pendingProposals: number;
+  /** Each validator's reputation, 0 to 1. */
+  readonly reputations: Readonly<Record<NodeId, number>>;
+  readonly banned: readonly NodeId[];
+  /** Sequences in the core's message log (bounded by the watermark window). */
+  readonly logEntries: number;
+  /** The work in the pipeline, for diagnosis. */
+  readonly pipeline: {
+    readonly framesAwaitingVerification: number;
+    readonly messagesAwaitingSend: number;
+    readonly writesInFlight: number;
+    readonly batcherVertices: number;
+    readonly verifier: Readonly<VerifierStats>;
+  };
+}
+
+/** Options of `stop()`. */
+export interface StopOptions {
+  /**
+   * How long to keep running consensus for proposals already accepted before giving up on them
+   * (they are rejected with code 'stopped'). Default 2 x viewChangeTimeoutMs, enough for the
+   * cluster to replace a failed leader once.
+   */
+  readonly drainTimeoutMs?: number;
+}
+
+interface QueuedInput {
+  readonly input: Input;
+  readonly onVerdict?: (verdict: Verdict | null) => void;
+}
+
+/**
+ * A PBFT replica with ML-DSA-87 signatures: construct it with a configuration, this node's
+ * keys, a transport and a store; register the other validators' public keys; `start()`; then
+ * `propose()` vertices and consume `finalized()`.
+ *
+ * @example
+ * const engine = new BftEngine({ nodeId: 'a', validators: ['a', 'b', 'c', 'd'] }, keys, { transport, store });
+ * for (const [id, key] of peers) engine.registerNodePublicKey(id, key);
+ * await engine.start();
+ * const { sequence, position } = await engine.propose(createVertex(payload));
+ */
+export class BftEngine extends EventEmitter<EngineEvents> {
+  /** The configuration after defaults. */
+  readonly config: ResolvedBftConfig;
+  readonly #scheme: SignatureScheme;
+  readonly #clock: Clock;
+  readonly #transport: Transport;
+  readonly #store: Store;
+  readonly #registry: Registry;
+  readonly #metrics: ConsensusMetrics;
+  readonly #identity: SigningIdentity;
+  readonly #publicKeys: (PublicKey | undefined)[];
+  readonly #replicaOf: ReadonlyMap<NodeId, ReplicaId>;
+  readonly #lifecycle = new Lifecycle();
+  readonly #detector: EngineDetector;
+  readonly #verifier: SignatureVerifier;
+  readonly #inbound: InboundPipeline;
+  readonly #outbound: OutboundQueue;
+  readonly #batcher: ProposalBatcher;
+  readonly #proposals: ProposalRegistry;
+  readonly #stream = new FinalizedStream();
+  #state: ReplicaState;
+  #releases = new ReleaseQueue();
+  readonly #inputs = new Fifo<QueuedInput>();
+  #stepping = false;
+  #acceptingFrames = false;
+  #tickTimer: Timer | null = null;
+  #writesInFlight = 0;
+  #prunedThrough = 0;
+  readonly #banned = new Set<ReplicaId>();
+  #violationsCounted: Record<string, number> = {};
+  #quietWaiters: (() => void)[] = [];
+  #stopping: Promise<void> | null = null;
+
+  /**
+   * @throws ConfigError naming the field, for any invalid configuration value.
+   */
+  constructor(config: BftConfig, keys: KeyPair, dependencies: EngineDependencies) {
+    super();
+    this.#scheme = dependencies.scheme ?? mlDsa87;
+    this.config = resolveBftConfig(config, this.#scheme.signatureBytes);
+    if (keys.privateKey.scheme !== this.#scheme.name || keys.publicKey.scheme !== this.#scheme.name) {
+      throw new RangeError(
+        `the keys are ${keys.privateKey.scheme} keys, the engine signs with ${this.#scheme.name}`,
+      );
+    }
+    this.#clock = dependencies.clock ?? systemClock;
+    this.#transport = dependencies.transport;
+    this.#store = dependencies.store;
+    this.#registry = dependencies.registry ?? new Registry();
+    this.#metrics = createConsensusMetrics(this.#registry);
+    const { validators, self, clusterId } = this.config;
+    this.#identity = { scheme: this.#scheme, privateKey: keys.privateKey, clusterId };
+    this.#publicKeys = new Array<PublicKey | undefined>(validators.length).fill(undefined);
+    this.#publicKeys[self] = keys.publicKey;
+    this.#replicaOf = new Map(validators.map((id, index) => [id, index]));
+    this.#state = createReplica(this.config.replica);
+    this.#detector = this.config.byzantineDetectionEnabled
+      ? createDetector({ replicaCount: validators.length, self })
+      : createDetector(null);
+    this.#verifier = new SignatureVerifier({
+      scheme: this.#scheme,
+      clusterId,
+      cacheMax: this.config.verifiedCacheMax,
+      keyOf: (replica) => this.#publicKeys[replica],
+    });
+    this.#inbound = new InboundPipeline({
+      limits: this.config.limits,
+      verifier: this.#verifier,
+      perSenderMax: this.config.inboundFramesPerPeerMax,
+      hooks: {
+        malformed: (from, error) => {
+          this.#countReceived('unknown', 'malformed');
+          this.#banAll(this.#detector.malformed(from, error.code));
+        },
+        overloaded: (from, message) => {
+          void from;
+          this.#countReceived(message.kind, 'ignored');
+        },
+        checked: (from, message, outcome, seconds) => this.#onChecked(from, message, outcome, seconds),
+        failed: (error) => this.#halt(error),
+      },
+    });
+    this.#outbound = new OutboundQueue({
+      sign: (draft) => signDraftAsync(this.#identity, draft),
+      send: (to, message) => this.#send(to, message),
+      failed: (error) => this.#halt(error),
+    });
+    this.#proposals = new ProposalRegistry(this.config.pendingProposalsMax);
+    this.#batcher = new ProposalBatcher({
+      maxVertices: this.config.batchMaxVertices,
+      maxBytes: this.config.batchMaxBytes,
+      maxDelayMs: this.config.batchMaxDelayMs,
+      clock: this.#clock,
+      flush: (vertices) => this.#proposeBatch(vertices),
+    });
+    for (const [index, id] of validators.entries())
+      this.#metrics.reputation.set({ node: id }, this.#detector.reputation(index));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Public API
+
+  /**
+   * Registers (or replaces) a validator's public key. Messages signed by a validator whose key
+   * is not registered are dropped as from an unknown sender.
+   *
+   * @param publicKey - a key of the engine's scheme, or its raw bytes (2,592 for ML-DSA-87).
+   * @throws RangeError for a node id that is not a validator or a key of another scheme.
+   */
+  registerNodePublicKey(nodeId: NodeId, publicKey: PublicKey | Uint8Array): void {
+    const replica = this.#replicaOf.get(nodeId);
+    if (replica === undefined) throw new RangeError(`${nodeId} is not one of the validators`);
+    const key = publicKey instanceof Uint8Array ? this.#scheme.importPublicKey(publicKey) : publicKey;
+    if (key.scheme !== this.#scheme.name) {
+      throw new RangeError(
+        `${nodeId}'s key is a ${key.scheme} key, the engine verifies ${this.#scheme.name}`,
+      );
+    }
+    this.#publicKeys[replica] = key;
+  }
+
+  /**
+   * Restores the replica from the store (its view, votes, checkpoint and recent finalized
+   * batches), starts the transport and the timers. Vertices finalized before a restart are not
+   * delivered again: the application keeps its own position.
+   *
+   * @throws EngineStateError unless the engine is newly created.
+   */
+  async start(): Promise<void> {
+    this.#lifecycle.to('starting', 'start');
+    let ready: Ready;
+    try {
+      const snapshot = await this.#store.load(this.config.replica.dedupWindowSequences);
+      const restored = restoreReplica(this.config.replica, snapshot);
+      this.#state = restored.state;
+      ready = restored.ready;
+      this.#releases = new ReleaseQueue();
+      this.#prunedThrough = Math.max(0, this.#state.lastExecuted - this.config.logRetention);
+      this.#transport.onFrame((from, frame) => this.#onFrame(from, frame));
+      await this.#transport.start();
+    } catch (error) {
+      if (this.#lifecycle.is('starting')) this.#lifecycle.to('stopped', 'fail to start');
+      throw error;
+    }
+    if (!this.#lifecycle.is('starting')) return;
+    this.#lifecycle.to('running', 'finish starting');
+    this.#acceptingFrames = true;
+    this.#handleReady(ready);
+    this.#scheduleTick();
+    this.#updateGauges();
+  }
+
+  /**
+   * Stops gracefully: new proposals are refused at once; the engine keeps taking part in
+   * consensus until every proposal it accepted is final here (or `drainTimeoutMs` passes, after
+   * which the rest are rejected with code 'stopped'); then it stops its timers and its intake,
+   * waits until every write is durable and everything released is sent, and stops the
+   * transport. Finalized streams end. Idempotent.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    if (this.#stopping !== null) return this.#stopping;
+    if (this.#lifecycle.is('created')) {
+      this.#lifecycle.to('stopped', 'stop');
+      this.#stream.end();
+      return Promise.resolve();
+    }
+    if (this.#lifecycle.is('stopped', 'halted')) return Promise.resolve();
+    this.#stopping = this.#stop(options);
+    return this.#stopping;
+  }
+
+  /** Whether this replica leads the current view (and the view is installed). */
+  isLeader(): boolean {
+    const state = this.#state;
+    return state.viewActive && primaryOf(state.config, state.view) === this.config.self;
+  }
+
+  /** The prom-client registry holding this engine's metrics (`await metrics().metrics()` for the text). */
+  metrics(): Registry {
+    return this.#registry;
+  }
+
+  /** Where the replica stands, for operators and tests. */
+  status(): EngineStatus {
+    const state = this.#state;
+    const { validators, self } = this.config;
+    const reputations: Record<NodeId, number> = {};
+    for (const [index, id] of validators.entries()) reputations[id] = this.#detector.reputation(index);
+    return {
+      nodeId: this.config.nodeId,
+      state: this.#lifecycle.state,
+      view: state.view,
+      viewActive: state.viewActive,
+      leader: validators[primaryOf(state.config, state.view)]!,
+      isLeader: state.viewActive && primaryOf(state.config, state.view) === self,
+      sequence: state.lastExecuted,
+      stableCheckpoint: state.stable.sequence,
+      pendingProposals: this.#proposals.size,
+      reputations,
+      banned: [...this.#banned].sort((a, b) => a - b).map((replica) => validators[replica]!),
+      logEntries: state.log.size,
+      pipeline: {
+        framesAwaitingVerification: this.#inbound.waiting,
+        messagesAwaitingSend: this.#outbound.size,
+        writesInFlight: this.#writesInFlight,
+        batcherVertices: this.#batcher.size,
+        verifier: { ...this.#verifier.stats },
+      },
+    };
+  }
+
+  /**
+   * Proposes a vertex for the total order, at this replica (a backup forwards it to the leader;
+   * after a view change it goes to the new one). Resolves once the vertex is final here, with
+   * its place in the order; resolves once even if the vertex is proposed again meanwhile.
+   *
+   * @throws ProposalRejectedError (as a rejection) with code 'stopped', 'full', 'oversized',
+   *   'invalid' or 'duplicate'; a proposal accepted and abandoned by `stop()` is rejected with
+   *   'stopped'.
+   */
+  propose(vertex: Vertex): Promise<ProposalResult> {
+    if (!this.#lifecycle.is('running')) {
+      return rejection('stopped', `the engine is ${this.#lifecycle.state}`);
+    }
+    const invalid = this.#checkVertex(vertex);
+    if (invalid !== null) return Promise.reject(invalid);
+    const key = toHex(vertex.hash);
+    if (!this.#proposals.has(key)) {
+      const recent = this.#proposals.recent(key);
+      if (recent !== undefined) return Promise.resolve(recent);
+      const finalizedAt = this.#state.delivered.get(key);
+      if (finalizedAt !== undefined) {
+        return rejection('duplicate', `the vertex was finalized at sequence ${finalizedAt}`);
+      }
+      if (this.#proposals.size >= this.config.pendingProposalsMax) {
+        return rejection('full', `${this.#proposals.size} proposals are pending (pendingProposalsMax)`);
+      }
+    }
+    const isNew = !this.#proposals.has(key);
+    const result = this.#proposals.add(key, vertex, this.#clock.now());
+    if (isNew) this.#batcher.add(vertex);
+    this.#metrics.pendingProposals.set(this.#proposals.size);
+    return result;
+  }
+
+  /**
+   * The stream of vertices finalized here from now on, in the total order (the same at every
+   * honest replica). Each subscriber buffers up to `finalizedBufferMax` vertices; one that falls
+   * further behind gets a SubscriberOverflowError. The stream ends when the engine stops.
+   */
+  finalized(options: { readonly bufferMax?: number } = {}): AsyncIterableIterator<FinalizedVertex> {
+    return this.#stream.subscribe(options.bufferMax ?? this.config.finalizedBufferMax);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Proposals
+
+  #checkVertex(vertex: Vertex): ProposalRejectedError | null {
+    const { vertexPayloadBytesMax, vertexParentsMax, batchMaxBytes } = this.config;
+    if (
+      vertex.payload.length > vertexPayloadBytesMax ||
+      vertex.parents.length > vertexParentsMax ||
+      batchPayloadBytes([vertex]) > batchMaxBytes
+    ) {
+      return new ProposalRejectedError(
+        'oversized',
+        `a vertex of ${vertex.payload.length} payload bytes and ${vertex.parents.length} parents exceeds ` +
+          `vertexPayloadBytesMax ${vertexPayloadBytesMax}, vertexParentsMax ${vertexParentsMax} or batchMaxBytes ${batchMaxBytes}`,
+      );
+    }
+    if (
+      vertex.parents.some((parent) => parent.length !== DIGEST_BYTES) ||
+      !bytesEqual(vertex.hash, vertexHash(vertex.payload, vertex.parents))
+    ) {
+      return new ProposalRejectedError(
+        'invalid',
+        'the vertex hash does not match; build vertices with createVertex',
+      );
+    }
+    return null;
+  }
+
+  #proposeBatch(vertices: readonly Vertex[]): void {
+    if (this.#lifecycle.is('halted', 'stopped')) return;
+    this.#input({ kind: 'propose', vertices }, (verdict) => {
+      if (verdict === null || verdict.outcome === 'accepted') return;
+      const code = verdict.outcome === 'ignored' && verdict.reason === 'oversized' ? 'oversized' : 'full';
+      const error = new ProposalRejectedError(code, `the replica refused the batch (${code})`);
+      for (const vertex of vertices) this.#proposals.reject(toHex(vertex.hash), error);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receiving
+
+  #onFrame(fromNode: NodeId, frame: Uint8Array): void {
+    if (!this.#acceptingFrames) return;
+    const from = this.#replicaOf.get(fromNode);
+    if (from === undefined || from === this.config.self || this.#publicKeys[from] === undefined) {
+      this.#countReceived('unknown', 'unknown-sender');
+      return;
+    }
+    if (this.#detector.isBanned(from)) {
+      this.#countReceived('unknown', 'banned');
+      return;
+    }
+    this.#inbound.receive(from, frame);
+  }
+
+  #onChecked(from: ReplicaId, message: Message, outcome: string, seconds: number | null): void {
+    if (!this.#acceptingFrames) return;
+    if (seconds !== null) this.#metrics.signatureVerifySeconds.observe(seconds);
+    if (this.#detector.isBanned(from)) {
+      this.#countReceived(message.kind, 'banned');
+      return;
+    }
+    if (outcome === 'unknown-sender') {
+      this.#countReceived(message.kind, 'unknown-sender');
+      return;
+    }
+    if (outcome === 'invalid-signature') {
+      this.#countReceived(message.kind, 'invalid-signature');
+      this.#banAll(this.#detector.invalidSignature(from, message));
+      return;
+    }
+    this.#input({ kind: 'message', from, message });
+  }
+
+  #countReceived(type: string, outcome: MessageOutcome): void {
+    this.#metrics.messagesReceived.inc({ type, outcome });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stepping the core
+
+  /** Queues an input; steps the queue unless a step is already under way (it will get to it). */
+  #input(input: Input, onVerdict?: (verdict: Verdict | null) => void): void {
+    this.#inputs.push({ input, onVerdict });
+    if (this.#stepping) return;
+    this.#stepping = true;
+    try {
+      for (;;) {
+        const next = this.#inputs.shift();
+        if (next === undefined) break;
+        if (this.#lifecycle.is('halted')) continue;
+        this.#stepOnce(next);
+      }
+    } finally {
+      this.#stepping = false;
+    }
+    this.#updateGauges();
+    this.#checkQuiet();
+  }
+
+  #stepOnce({ input, onVerdict }: QueuedInput): void {
+    let ready: Ready;
+    try {
+      ready = step(this.#state, input);
+    } catch (error) {
+      this.#halt(error);
+      return;
+    }
+    if (input.kind === 'message' && input.from !== this.config.self) {
+      this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
+    }
+    onVerdict?.(ready.verdict);
+    const banned = this.#detector.recordStep(input, ready);
+    this.#onEvents(ready.events);
+    this.#handleReady(ready);
+    this.#banAll(banned);
+  }
+
+  /** Persist, then release: the writes go to the store; the sealed effects wait for its receipt. */
+  #handleReady(ready: Ready): void {
+    if (ready.writes.length > 0) this.#persist(ready.writes, this.#state.writeOrdinal);
+    this.#release(this.#releases.push(ready.released));
+    for (const request of ready.serveState) this.#serveState(request);
+  }
+
+  #persist(writes: Ready['writes'], through: number): void {
+    this.#writesInFlight++;
+    const releases = this.#releases;
+    this.#store.apply(writes, through).then(
+      (receipt) => {
+        this.#writesInFlight--;
+        if (this.#lifecycle.is('halted') || releases !== this.#releases) return;
+        this.#release(releases.durable(receipt));
+        this.#checkQuiet();
+      },
+      (error: unknown) => {
+        this.#writesInFlight--;
+        this.#halt(error);
+      },
+    );
+  }
+
+  #release(batches: readonly Released[]): void {
+    for (const { messages, deliveries } of batches) {
+      for (const outbound of messages) {
+        if ('draft' in outbound) {
+          if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
+          else if (outbound.draft.kind === 'commit') this.#metrics.commitsSent.inc();
+        }
+        this.#outbound.push(outbound);
+      }
+      for (const delivery of deliveries) this.#deliver(delivery);
+    }
+  }
+
+  #send(to: Destination, message: Message): void {
+    if (this.#lifecycle.is('halted')) return;
+    const frame = encodeMessage(message);
+    if (frame.length > this.config.maxFrameBytes) {
+      // The configuration check bounds every message the protocol must send; only a state
+      // reply could be larger, and it is built to fit (see #serveState).
+      this.#halt(new Error(`a ${message.kind} of ${frame.length} bytes exceeds maxFrameBytes`));
+      return;
+    }
+    this.#metrics.messagesSent.inc({ type: message.kind });
+    const self = this.config.self;
+    if (to === 'all' || to === 'others') {
+      this.#transport.broadcast(frame);
+      // The replica's own copy does not cross the network, and needs no signature check.
+      if (to === 'all') this.#input({ kind: 'message', from: self, message });
+    } else if (to === self) {
+      this.#input({ kind: 'message', from: self, message });
+    } else {
+      this.#transport.send(this.config.validators[to]!, frame);
+    }
+  }
+
+  /** Answers a STATE-REQUEST from durable records, within one frame. */
+  #serveState(request: StateServeRequest): void {
+    const { self, batchMaxBytes, maxFrameBytes } = this.config;
+    let reply = buildStateReply(this.#store, request, self, batchMaxBytes);
+    // Commit certificates add to the batches: if the entries do not fit one frame, send the
+    // first alone (the requester asks again for the rest).
+    if (reply !== null && this.#signedBytes(reply) > maxFrameBytes) {
+      reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, self, 0);
+    }
+    if (reply === null || this.#signedBytes(reply) > maxFrameBytes) return;
+    this.#outbound.push({ to: request.to, draft: reply });
+  }
+
+  /** The encoded size of a draft once signed. */
+  #signedBytes(draft: Draft): number {
+    return encodedMessageBytes({
+      ...draft,
+      signature: new Uint8Array(this.#scheme.signatureBytes),
+    } as Message);
+  }
+
+  #deliver(delivery: Delivery): void {
+    const count = delivery.vertices.length;
+    this.#metrics.verticesFinalized.inc(count);
+    this.#metrics.batchSize.observe(count);
+    const now = this.#clock.now();
+    const emitting = this.listenerCount('finalized') > 0;
+    const streaming = this.#stream.subscribers > 0;
+    for (let position = 0; position < count; position++) {
+      const vertex = delivery.vertices[position]!;
+      const result: ProposalResult = { hash: vertex.hash, sequence: delivery.sequence, position };
+      const proposedAt = this.#proposals.resolve(toHex(vertex.hash), result);
+      if (proposedAt !== undefined) this.#metrics.finalityTime.observe(Math.max(0, now - proposedAt) / 1000);
+      if (!emitting && !streaming) continue;
+      const item: FinalizedVertex = { ...result, vertex, view: delivery.view };
+      if (streaming) this.#stream.push(item);
+      if (emitting) {
+        try {
+          this.emit('finalized', item);
+        } catch (error) {
+          // A throwing listener is the application's bug: surface it without leaving the
+          // engine half way through a step's effects.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    }
+  }
+
+  #onEvents(events: readonly ReplicaEvent[]): void {
+    for (const event of events) {
+      switch (event.kind) {
+        case 'view-change-started':
+          this.#metrics.viewChanges.inc();
+          this.#emitSafely('view-change', { view: event.view, reason: event.reason });
+          break;
+        case 'view-entered':
+          this.#emitSafely('view-entered', {
+            view: event.view,
+            leader: this.config.validators[event.primary]!,
+          });
+          break;
+        case 'checkpoint-stable':
+          this.#prune(event.sequence);
+          break;
+        case 'proposed':
+          this.#metrics.proposalsSent.inc();
+          break;
+        case 'state-transfer-requested':
+          break;
+      }
+    }
+  }
+
+  /** Keeps `logRetention` finalized sequences in the store below the stable checkpoint. */
+  #prune(stableSequence: number): void {
+    const through = stableSequence - this.config.logRetention;
+    if (through <= this.#prunedThrough) return;
+    this.#prunedThrough = through;
+    this.#writesInFlight++;
+    this.#store.pruneFinalized(through).then(
+      () => {
+        this.#writesInFlight--;
+        this.#checkQuiet();
+      },
+      (error: unknown) => {
+        this.#writesInFlight--;
+        this.#halt(error);
+      },
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bans, time, metrics
+
+  #banAll(replicas: readonly ReplicaId[]): void {
+    for (const replica of replicas) {
+      if (replica === this.config.self || this.#banned.has(replica)) continue;
+      this.#banned.add(replica);
+      this.#inbound.clearSender(replica);
+      this.#metrics.bannedNodes.set(this.#banned.size);
+      this.#input({ kind: 'banned', replica });
+      this.#emitSafely('banned', { nodeId: this.config.validators[replica]! });
+    }
+  }
+
+  #scheduleTick(): void {
+    this.#tickTimer = this.#clock.setTimer(this.config.tickMs, () => {
+      this.#tickTimer = null;
+      if (!this.#lifecycle.is('running', 'stopping')) return;
+      this.#input({ kind: 'tick' });
+      this.#banAll(this.#detector.tick());
+      this.#syncSlowMetrics();
+      this.#scheduleTick();
+    });
+  }
+
+  #updateGauges(): void {
+    const state = this.#state;
+    this.#metrics.currentView.set(state.view);
+    this.#metrics.currentSequence.set(state.lastExecuted);
+    this.#metrics.stableCheckpoint.set(state.stable.sequence);
+    this.#metrics.pendingProposals.set(this.#proposals.size);
+  }
+
+  /** Metrics read from the detector and the transport, refreshed once per tick. */
+  #syncSlowMetrics(): void {
+    const violations = this.#detector.violations();
+    for (const [kind, count] of Object.entries(violations)) {
+      const counted = this.#violationsCounted[kind] ?? 0;
+      if (count > counted) this.#metrics.byzantineViolations.inc({ kind }, count - counted);
+    }
+    this.#violationsCounted = { ...violations };
+    for (const [index, id] of this.config.validators.entries()) {
+      this.#metrics.reputation.set({ node: id }, this.#detector.reputation(index));
+    }
+    this.#metrics.peersConnected.set(this.#transport.connectedPeers().length);
+  }
+
+  #emitSafely<K extends 'view-change' | 'view-entered' | 'banned'>(
+    event: K,
+    payload: EngineEvents[K][0],
+  ): void {
+    try {
+      (this.emit as (event: K, payload: EngineEvents[K][0]) => boolean)(event, payload);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stopping
+
+  async #stop(options: StopOptions): Promise<void> {
+    if (this.#lifecycle.is('starting')) {
+      // Let the start finish (or fail) before taking the engine down.
+      await new Promise<void>((resolve) => {
+        const poll = (): void => {
+          if (!this.#lifecycle.is('starting')) resolve();
+          else setImmediate(poll);
+        };
+        poll();
+      });
+      if (!this.#lifecycle.is('running')) return;
+    }
+    this.#lifecycle.to('stopping', 'stop');
+    // Hand over what the batcher holds: it was accepted, so it is drained like the rest.
+    this.#batcher.flush();
+    const drainTimeoutMs = options.drainTimeoutMs ?? 2 * this.config.viewChangeTimeoutMs;
+    let deadline: Timer | null = null;
+    await Promise.race([
+      this.#proposals.whenEmpty(),
+      new Promise<void>((resolve) => {
+        deadline = this.#clock.setTimer(drainTimeoutMs, resolve);
+      }),
+    ]);
+    (deadline as Timer | null)?.cancel();
+    if (this.#lifecycle.is('halted')) return;
+    this.#tickTimer?.cancel();
+    this.#tickTimer = null;
+    this.#acceptingFrames = false;
+    this.#inbound.clear();
+    this.#proposals.rejectAll(
+      new ProposalRejectedError(
+        'stopped',
+        `the engine stopped before the vertex was final (${drainTimeoutMs} ms drain)`,
+      ),
+    );
+    // What was already stepped still finishes: writes become durable, released messages are
+    // signed and sent (the replica's own copies of them are stepped too, and may write more).
+    await this.#whenQuiet();
+    await this.#transport.stop();
+    if (this.#lifecycle.is('halted')) return;
+    this.#stream.end();
+    this.#updateGauges();
+    this.#lifecycle.to('stopped', 'finish stopping');
+  }
+
+  #isQuiet(): boolean {
+    return (
+      this.#writesInFlight === 0 && this.#outbound.size === 0 && this.#inputs.length === 0 && !this.#stepping
+    );
+  }
+
+  #whenQuiet(): Promise<void> {
+    if (this.#isQuiet() || this.#lifecycle.is('halted')) return Promise.resolve();
+    return new Promise((resolve) => this.#quietWaiters.push(resolve));
+  }
+
+  #checkQuiet(): void {
+    if (this.#quietWaiters.length === 0 || !(this.#isQuiet() || this.#lifecycle.is('halted'))) return;
+    const waiters = this.#quietWaiters;
+    this.#quietWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /**
+   * Stops for good after a broken invariant, a failed write or a failed signature: nothing
+   * more is sent from possibly damaged state. Pending proposals are rejected; 'error' is emitted.
+   */
+  #halt(cause: unknown): void {
+    if (this.#lifecycle.is('halted', 'stopped', 'created')) return;
+    this.#lifecycle.to('halted', 'halt');
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    this.#tickTimer?.cancel();
+    this.#tickTimer = null;
+    this.#acceptingFrames = false;
+    this.#inbound.clear();
+    this.#outbound.close();
+    this.#batcher.clear();
+    this.#inputs.drain();
+    this.#proposals.rejectAll(new ProposalRejectedError('stopped', 'the engine halted', { cause: error }));
+    this.#stream.end(error);
+    this.#checkQuiet();
+    void this.#transport.stop();
+    this.emit('error', error);
+  }
+}
+
+function rejection(code: ProposalRejectedError['code'], message: string): Promise<never> {
+  return Promise.reject(new ProposalRejectedError(code, message));
+}

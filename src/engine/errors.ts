@@ -1,0 +1,49 @@
+/**
+ * The engine's errors, one hierarchy as in the MongoDB driver: {@link ProposalRejectedError}
+ * (the engine could not take a proposal: the caller may retry or give up), misuse of the API
+ * ({@link EngineStateError}), and a slow subscriber ({@link SubscriberOverflowError}). Bad
+ * configuration is the protocol's {@link ConfigError}, naming the field. Tests branch on
+ * `code`, never on message text.
+ */
+export { ConfigError } from '../protocol/index.ts';
+
+/** Why a proposal was not accepted, or was abandoned before it became final. */
+export const PROPOSAL_REJECTION_CODES = Object.freeze([
+  /** The engine holds `pendingProposalsMax` proposals that are not final yet: back off. */
+  'full',
+  /** The engine is not running (not started, stopping, stopped, or halted). */
+  'stopped',
+  /** The vertex can never fit in a batch or a frame (`batchMaxBytes`, `vertexPayloadBytesMax`, `vertexParentsMax`). */
+  'oversized',
+  /** The vertex's hash does not match its payload and parents (it was not made by `createVertex`). */
+  'invalid',
+  /** The vertex was finalized before, so long ago that its position is no longer known here. */
+  'duplicate',
+] as const);
+
+export type ProposalRejectionCode = (typeof PROPOSAL_REJECTION_CODES)[number];
+
+/** `propose()` could not accept the vertex, or gave up on it; `code` says why. */
+export class ProposalRejectedError extends Error {
+  override readonly name = 'ProposalRejectedError';
+  readonly code: ProposalRejectionCode;
+  constructor(code: ProposalRejectionCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** The engine was used in a way its lifecycle does not allow (started twice, for example). */
+export class EngineStateError extends Error {
+  override readonly name = 'EngineStateError';
+}
+
+/**
+ * A subscriber to the finalized stream fell `finalizedBufferMax` vertices behind; it has been
+ * dropped rather than letting its buffer grow without bound. It sees every vertex up to the
+ * overflow, then this error.
+ */
+export class SubscriberOverflowError extends Error {
+  override readonly name = 'SubscriberOverflowError';
+  readonly code = 'overflow';
+}

@@ -1,0 +1,121 @@
+/**
+ * The receive path: decode each frame, check its signatures off the event loop, and hand the
+ * messages of each sender to the engine in the order that sender sent them. Verification
+ * completes out of order (a PREPARE whose signature was cached is ready before the PRE-PREPARE
+ * still on the thread pool), so each sender has a FIFO and a message leaves only when every
+ * earlier one from the same sender has. Senders do not wait for each other.
+ */
+import type { Message, ReplicaId } from '../protocol/index.ts';
+import { type DecodeError, type DecodeLimits, decodeMessage } from '../wire/index.ts';
+import { Fifo } from './fifo.ts';
+import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
+
+/** What the engine is told about each frame. */
+export interface InboundHooks {
+  /** The frame did not decode. */
+  malformed(from: ReplicaId, error: DecodeError): void;
+  /** The sender has `inboundFramesPerPeerMax` frames waiting: this one is dropped. */
+  overloaded(from: ReplicaId, message: Message): void;
+  /** The checks of a message are done; called in the sender's order. */
+  checked(from: ReplicaId, message: Message, outcome: VerifyOutcome, verifySeconds: number | null): void;
+  /** Verification itself failed (a local fault, not the peer's). */
+  failed(error: unknown): void;
+}
+
+interface Slot {
+  readonly message: Message;
+  outcome: VerifyOutcome | null;
+  /** Seconds spent verifying, or null when every signature was cached. */
+  seconds: number | null;
+}
+
+export interface InboundOptions {
+  readonly limits: DecodeLimits;
+  readonly verifier: SignatureVerifier;
+  readonly perSenderMax: number;
+  readonly hooks: InboundHooks;
+}
+
+export class InboundPipeline {
+  readonly #options: InboundOptions;
+  readonly #queues = new Map<ReplicaId, Fifo<Slot>>();
+  /** Bumped by `clear`, so that verifications of dropped frames are ignored when they finish. */
+  #generation = 0;
+  #waiting = 0;
+
+  constructor(options: InboundOptions) {
+    this.#options = options;
+  }
+
+  /** Frames decoded and waiting for their checks (or for an earlier frame of their sender). */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
+  receive(from: ReplicaId, frame: Uint8Array): void {
+    const { limits, verifier, perSenderMax, hooks } = this.#options;
+    const decoded = decodeMessage(frame, limits);
+    if (!decoded.ok) {
+      hooks.malformed(from, decoded.error);
+      return;
+    }
+    const message = decoded.message;
+    let queue = this.#queues.get(from);
+    if (queue === undefined) {
+      queue = new Fifo();
+      this.#queues.set(from, queue);
+    }
+    if (queue.length >= perSenderMax) {
+      hooks.overloaded(from, message);
+      return;
+    }
+    const started = performance.now();
+    const result = verifier.verify(message);
+    const slot: Slot = { message, outcome: null, seconds: null };
+    queue.push(slot);
+    this.#waiting++;
+    if (typeof result === 'string') {
+      slot.outcome = result;
+      this.#drain(from, queue);
+      return;
+    }
+    const generation = this.#generation;
+    result.then(
+      (outcome) => {
+        if (generation !== this.#generation) return;
+        slot.outcome = outcome;
+        slot.seconds = (performance.now() - started) / 1000;
+        this.#drain(from, queue);
+      },
+      (error: unknown) => hooks.failed(error),
+    );
+  }
+
+  /** Drops every frame waiting (the engine is stopping). */
+  clear(): void {
+    this.#generation++;
+    this.#queues.clear();
+    this.#waiting = 0;
+  }
+
+  /** Drops the frames waiting from one sender (it was banned). */
+  clearSender(from: ReplicaId): void {
+    const queue = this.#queues.get(from);
+    if (queue === undefined) return;
+    this.#waiting -= queue.length;
+    // Verifications under way still hold their slots, but the slots are no longer queued.
+    this.#queues.set(from, new Fifo());
+  }
+
+  #drain(from: ReplicaId, queue: Fifo<Slot>): void {
+    // A sender cleared while this verification ran has a fresh queue: its old slots are gone.
+    for (;;) {
+      if (this.#queues.get(from) !== queue) return;
+      const head = queue.peek();
+      if (head === undefined || head.outcome === null) return;
+      queue.shift();
+      this.#waiting--;
+      this.#options.hooks.checked(from, head.message, head.outcome, head.seconds);
+    }
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The engine: `BftEngine`, the asynchronous shell an application embeds around the PBFT core.
+ */
+
+export { createVertex, type Vertex } from '../protocol/index.ts';
+export { type Clock, ManualClock, systemClock, type Timer } from '../shell/clock.ts';
+export { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
+export {
+  BftEngine,
+  type EngineDependencies,
+  type EngineEvents,
+  type EngineStatus,
+  type StopOptions,
+} from './engine.ts';
+export {
+  ConfigError,
+  EngineStateError,
+  PROPOSAL_REJECTION_CODES,
+  ProposalRejectedError,
+  type ProposalRejectionCode,
+  SubscriberOverflowError,
+} from './errors.ts';
+export type { FinalizedVertex } from './finalized-stream.ts';
+export { ENGINE_STATES, type EngineState } from './lifecycle.ts';
+export type { ProposalResult } from './proposals.ts';
+export type { VerifierStats } from './verifier.ts';

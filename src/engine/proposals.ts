@@ -1,0 +1,105 @@
+/**
+ * Proposals this engine accepted and has not seen finalized yet, with the callers waiting on
+ * them. A vertex proposed twice while pending is one proposal with two waiters, so each promise
+ * resolves exactly once, when the vertex first becomes final here.
+ */
+import type { Digest, Vertex } from '../protocol/index.ts';
+import type { ProposalRejectedError } from './errors.ts';
+
+/** Where a proposed vertex ended up in the total order. */
+export interface ProposalResult {
+  readonly hash: Digest;
+  readonly sequence: number;
+  /** Index among the vertices delivered at `sequence`. */
+  readonly position: number;
+}
+
+interface Waiter {
+  readonly resolve: (result: ProposalResult) => void;
+  readonly reject: (error: ProposalRejectedError) => void;
+}
+
+interface PendingProposal {
+  readonly vertex: Vertex;
+  /** Engine clock time of the first propose() call, for the finality histogram. */
+  readonly proposedAt: number;
+  readonly waiters: Waiter[];
+}
+
+export class ProposalRegistry {
+  readonly #pending = new Map<string, PendingProposal>();
+  /** Results of recently finalized proposals, oldest first, for a late duplicate propose(). */
+  readonly #recent = new Map<string, ProposalResult>();
+  readonly #recentMax: number;
+  #onEmpty: (() => void)[] = [];
+
+  constructor(recentMax: number) {
+    this.#recentMax = recentMax;
+  }
+
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  has(key: string): boolean {
+    return this.#pending.has(key);
+  }
+
+  /** The result of a proposal finalized recently, if remembered. */
+  recent(key: string): ProposalResult | undefined {
+    return this.#recent.get(key);
+  }
+
+  /** Registers a waiter for `vertex`, as a new proposal or on the pending one with the same hash. */
+  add(key: string, vertex: Vertex, now: number): Promise<ProposalResult> {
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject };
+      const pending = this.#pending.get(key);
+      if (pending !== undefined) pending.waiters.push(waiter);
+      else this.#pending.set(key, { vertex, proposedAt: now, waiters: [waiter] });
+    });
+  }
+
+  /**
+   * Resolves the proposal with hash `key`, if this engine has one, and returns when it was
+   * proposed; undefined when nobody here was waiting for it.
+   */
+  resolve(key: string, result: ProposalResult): number | undefined {
+    const pending = this.#pending.get(key);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(key);
+    this.#recent.set(key, result);
+    if (this.#recent.size > this.#recentMax) {
+      const oldest = this.#recent.keys().next();
+      if (!oldest.done) this.#recent.delete(oldest.value);
+    }
+    for (const waiter of pending.waiters) waiter.resolve(result);
+    this.#checkEmpty();
+    return pending.proposedAt;
+  }
+
+  reject(key: string, error: ProposalRejectedError): void {
+    const pending = this.#pending.get(key);
+    if (pending === undefined) return;
+    this.#pending.delete(key);
+    for (const waiter of pending.waiters) waiter.reject(error);
+    this.#checkEmpty();
+  }
+
+  rejectAll(error: ProposalRejectedError): void {
+    for (const key of [...this.#pending.keys()]) this.reject(key, error);
+  }
+
+  /** Resolves once no proposal is pending (at once if none is). */
+  whenEmpty(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#onEmpty.push(resolve));
+  }
+
+  #checkEmpty(): void {
+    if (this.#pending.size > 0 || this.#onEmpty.length === 0) return;
+    const callbacks = this.#onEmpty;
+    this.#onEmpty = [];
+    for (const callback of callbacks) callback();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Signature checks for received messages, on the libuv thread pool (`verifyAsync`), so that
+ * every core verifies while the event loop decodes and steps.
+ *
+ * Each distinct signature is verified once. The cache key is SHA-256 over (signer, sign-bytes,
+ * signature), not over the whole frame: a PRE-PREPARE frame carries its batch (up to
+ * `batchMaxBytes`) which the signature does not cover, and the same signed vote arrives on its
+ * own and again nested in certificates (VIEW-CHANGE, NEW-VIEW, STATE-REPLY) inside frames that
+ * all differ. Keying by what the signature covers skips every repeat and hashes a few KB per
+ * check instead of the frame. Checks of the same signature that are in flight at once share one
+ * verification.
+ */
+import { createHash } from 'node:crypto';
+import type { PublicKey, SignatureScheme } from '../crypto/index.ts';
+import type { Message, ReplicaId } from '../protocol/index.ts';
+import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
+import { type SignatureCheck, signaturesOf } from '../wire/index.ts';
+
+/** What the checks found: all valid, one invalid, or a signer whose key this node does not have. */
+export type VerifyOutcome = 'valid' | 'invalid-signature' | 'unknown-sender';
+
+export interface VerifierOptions {
+  readonly scheme: SignatureScheme;
+  readonly clusterId: string;
+  /** Verified signatures remembered (oldest forgotten first). 0 disables the cache. */
+  readonly cacheMax: number;
+  /** The registered public key of a replica, if any. */
+  readonly keyOf: (replica: ReplicaId) => PublicKey | undefined;
+}
+
+/** Counters, for tests and benchmarks. */
+export interface VerifierStats {
+  /** Signatures looked at (outer and nested). */
+  checks: number;
+  /** Of those, found in the cache or already in flight. */
+  cached: number;
+  /** Verifications run on the thread pool. */
+  verified: number;
+}
+
+export class SignatureVerifier {
+  readonly #options: VerifierOptions;
+  /** Keys of verified signatures, oldest first (a Map keeps insertion order). */
+  readonly #verified = new Map<string, true>();
+  readonly #inFlight = new Map<string, Promise<boolean>>();
+  readonly stats: VerifierStats = { checks: 0, cached: 0, verified: 0 };
+
+  constructor(options: VerifierOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Checks every signature `message` carries. The result is immediate when all of them were
+   * verified before (the common case for relayed and nested votes), a promise otherwise.
+   */
+  verify(message: Message): VerifyOutcome | Promise<VerifyOutcome> {
+    const checks = signaturesOf(message, this.#options.clusterId);
+    const pending: Promise<boolean>[] = [];
+    for (const check of checks) {
+      this.stats.checks++;
+      const key = this.#options.keyOf(check.replica);
+      if (key === undefined) return 'unknown-sender';
+      const cacheKey = keyOf(check);
+      if (this.#verified.has(cacheKey)) {
+        this.stats.cached++;
+        continue;
+      }
+      let verification = this.#inFlight.get(cacheKey);
+      if (verification === undefined) {
+        verification = this.#start(cacheKey, key, check);
+      } else {
+        this.stats.cached++;
+      }
+      pending.push(verification);
+    }
+    if (pending.length === 0) return 'valid';
+    return Promise.all(pending).then((results) =>
+      results.every((valid) => valid) ? 'valid' : 'invalid-signature',
+    );
+  }
+
+  #start(cacheKey: string, key: PublicKey, check: SignatureCheck): Promise<boolean> {
+    this.stats.verified++;
+    const verification = this.#options.scheme
+      .verifyAsync(key, check.bytes, check.signature, CONSENSUS_CONTEXT)
+      .then((valid) => {
+        this.#inFlight.delete(cacheKey);
+        if (valid) this.#remember(cacheKey);
+        return valid;
+      });
+    this.#inFlight.set(cacheKey, verification);
+    return verification;
+  }
+
+  #remember(cacheKey: string): void {
+    const max = this.#options.cacheMax;
+    if (max === 0) return;
+    this.#verified.set(cacheKey, true);
+    if (this.#verified.size > max) {
+      const oldest = this.#verified.keys().next();
+      if (!oldest.done) this.#verified.delete(oldest.value);
+    }
+  }
+}
+
+const replicaBytes = new Uint8Array(2);
+
+/** SHA-256 over (signer, sign-bytes, signature), in base64 (44 characters). */
+function keyOf(check: SignatureCheck): string {
+  new DataView(replicaBytes.buffer).setUint16(0, check.replica);
+  return createHash('sha256')
+    .update(replicaBytes)
+    .update(check.bytes)
+    .update(check.signature)
+    .digest('base64');
+}
