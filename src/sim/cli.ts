@@ -1,21 +1,33 @@
 /**
- * `npm run sim -- --seeds N [--replicas n] [--seed S] [--from S0] [--faults list] [--jobs J]`
+ * `npm run sim -- --seeds N [--replicas n] [--seed S] [--from S0] [--faults list] [--jobs J]
+ *  [--byzantine f --strategy name|all]`
  *
  * Runs the deterministic simulator over many seeds (in parallel worker threads) and prints each
- * failing seed with the command that replays it. The last line is always
- * `seeds: N, violations: V, stalled: S`; the exit status is non-zero when V or S is.
+ * failing seed with the command that replays it. With Byzantine replicas, it also prints how
+ * many were detected and banned by the honest ones (per strategy with `all`) and how many
+ * honest replicas were banned. The last line is always `seeds: N, violations: V, stalled: S`;
+ * the exit status is non-zero when V or S is.
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isStrategyName, STRATEGY_NAMES, type StrategyName } from './byzantine/index.ts';
 import { ALL_FAULTS, type FaultToggles, NO_FAULTS } from './scenario.ts';
-import { runSimulation, type SimResult } from './simulation.ts';
+import { runSimulation, type SimOptions, type SimResult } from './simulation.ts';
 
 interface Job {
   readonly seeds: readonly number[];
   readonly replicas: number;
   readonly faults: FaultToggles;
   readonly vertices: number;
+  readonly byzantine: SimOptions['byzantine'];
+}
+
+function parseStrategy(value: string | undefined): StrategyName | 'all' {
+  if (value === undefined || value === 'all') return 'all';
+  if (!isStrategyName(value))
+    throw new Error(`unknown strategy '${value}': use all or one of ${STRATEGY_NAMES.join(', ')}`);
+  return value;
 }
 
 function parseFaults(value: string | undefined): FaultToggles {
@@ -40,19 +52,46 @@ function positive(name: string, value: string | undefined, fallback: number): nu
 
 function runJob(job: Job): SimResult[] {
   return job.seeds.map((seed) =>
-    runSimulation({ seed, replicas: job.replicas, faults: job.faults, vertices: job.vertices }),
+    runSimulation({
+      seed,
+      replicas: job.replicas,
+      faults: job.faults,
+      vertices: job.vertices,
+      ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
+    }),
   );
 }
 
-function report(result: SimResult): string {
+function report(result: SimResult, byzantine: SimOptions['byzantine']): string {
+  const replay =
+    `npm run sim -- --seed ${result.seed} --replicas ${result.replicas}` +
+    (byzantine === undefined ? '' : ` --byzantine ${byzantine.count} --strategy ${byzantine.strategy}`);
+  const playing = result.byzantine.map((outcome) => `r${outcome.replica} ${outcome.strategy}`).join(', ');
   const problem =
     result.violations.length > 0 ? result.violations.join('; ') : 'stalled: not everything finalized in time';
   return (
     `FAIL seed ${result.seed} (${result.replicas} replicas): ${problem}\n` +
-    `  scenario: ${result.scenario}\n` +
+    `  scenario: ${result.scenario}${playing === '' ? '' : `; byzantine: ${playing}`}\n` +
     result.diagnosis.map((line) => `  ${line}\n`).join('') +
-    `  replay: npm run sim -- --seed ${result.seed} --replicas ${result.replicas}`
+    `  replay: ${replay}`
   );
+}
+
+/** How many Byzantine replicas were detected and banned: in all, then per strategy with `all`. */
+function byzantineSummary(results: readonly SimResult[], strategy: StrategyName | 'all'): string[] {
+  const outcomes = results.flatMap((result) => result.byzantine);
+  const line = (label: string, of: typeof outcomes): string =>
+    `${label}: ${of.length} replicas, detected ${of.filter((outcome) => outcome.detected).length}, ` +
+    `banned ${of.filter((outcome) => outcome.banned).length}`;
+  const lines = [line(`byzantine (${strategy})`, outcomes)];
+  if (strategy === 'all') {
+    for (const name of STRATEGY_NAMES) {
+      const of = outcomes.filter((outcome) => outcome.strategy === name);
+      if (of.length > 0) lines.push(line(`  ${name}`, of));
+    }
+  }
+  lines.push(`honest banned: ${results.reduce((sum, result) => sum + result.honestBanned, 0)}`);
+  return lines;
 }
 
 async function main(): Promise<number> {
@@ -65,6 +104,8 @@ async function main(): Promise<number> {
       faults: { type: 'string' },
       vertices: { type: 'string' },
       jobs: { type: 'string' },
+      byzantine: { type: 'string' },
+      strategy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -72,7 +113,12 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(
       'usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|loss,duplication,reordering,partitions,crashes,clockSkew] [--vertices V] [--jobs J]\n' +
-        '       npm run sim -- --seed S [--replicas n]    replay one seed and describe it',
+        '                      [--byzantine F [--strategy all|' +
+        STRATEGY_NAMES.join('|') +
+        ']]\n' +
+        '       npm run sim -- --seed S [--replicas n] [--byzantine F --strategy name]    replay one seed and describe it\n' +
+        '  --byzantine F   F replicas (at most f = floor((n - 1) / 3)), drawn from the seed, play a Byzantine\n' +
+        '                  strategy for the whole run; all (the default) takes the strategies in turn by seed',
     );
     return 0;
   }
@@ -80,6 +126,14 @@ async function main(): Promise<number> {
   if (replicas < 1) throw new Error('--replicas must be at least 1');
   const faults = parseFaults(values.faults);
   const vertices = positive('vertices', values.vertices, 40);
+  if (values.strategy !== undefined && values.byzantine === undefined)
+    throw new Error('--strategy needs --byzantine F');
+  const byzantineCount = positive('byzantine', values.byzantine, 0);
+  const f = Math.floor((replicas - 1) / 3);
+  if (byzantineCount > f)
+    throw new Error(`--byzantine ${byzantineCount} is more than f = ${f} of ${replicas} replicas`);
+  const strategy = parseStrategy(values.strategy);
+  const byzantine = values.byzantine === undefined ? undefined : { count: byzantineCount, strategy };
   let seeds: number[];
   if (values.seed !== undefined) {
     seeds = [positive('seed', values.seed, 0)];
@@ -94,9 +148,9 @@ async function main(): Promise<number> {
   const results: SimResult[] = [];
   if (jobs === 1) {
     for (const seed of seeds) {
-      const [result] = runJob({ seeds: [seed], replicas, faults, vertices });
+      const [result] = runJob({ seeds: [seed], replicas, faults, vertices, byzantine });
       results.push(result!);
-      if (result!.violations.length > 0 || result!.stalled) console.log(report(result!));
+      if (result!.violations.length > 0 || result!.stalled) console.log(report(result!, byzantine));
     }
   } else {
     const shares: number[][] = Array.from({ length: jobs }, () => []);
@@ -106,11 +160,11 @@ async function main(): Promise<number> {
         (share) =>
           new Promise<void>((resolve, reject) => {
             const worker = new Worker(new URL(import.meta.url), {
-              workerData: { seeds: share, replicas, faults, vertices } satisfies Job,
+              workerData: { seeds: share, replicas, faults, vertices, byzantine } satisfies Job,
             });
             worker.on('message', (result: SimResult) => {
               results.push(result);
-              if (result.violations.length > 0 || result.stalled) console.log(report(result));
+              if (result.violations.length > 0 || result.stalled) console.log(report(result, byzantine));
             });
             worker.on('error', reject);
             worker.on('exit', (code) =>
@@ -131,7 +185,14 @@ async function main(): Promise<number> {
       `  finalized ${result.finalizedBatches} batches, ${result.messages} messages, ${result.virtualMs} virtual ms, ` +
         `recovered ${result.recoveryMs ?? '-'} ms after faults, counters ${JSON.stringify(result.counters)}`,
     );
+    for (const outcome of result.byzantine) {
+      console.log(
+        `  byzantine r${outcome.replica} ${outcome.strategy}: ${outcome.detected ? 'detected' : 'not detected'}, ` +
+          `${outcome.banned ? 'banned' : 'not banned'}`,
+      );
+    }
   }
+  if (byzantine !== undefined) for (const line of byzantineSummary(results, strategy)) console.log(line);
   console.log(
     `speed: ${(seeds.length / seconds).toFixed(1)} seeds/s, ${(batches / seconds).toFixed(0)} finalized batches/s ` +
       `(${seconds.toFixed(1)} s wall, ${jobs} threads, ${replicas} replicas)`,

@@ -24,6 +24,11 @@ import { type SigningIdentity, signDraft, verifyMessage } from '../shell/signing
 import { decodeMessage, encodeMessage } from '../wire/index.ts';
 import type { SimContext, SimNode } from './node.ts';
 
+/**
+ * The honest replica. Byzantine strategies (`byzantine/`) extend it and override the protected
+ * hooks, `transmit` above all, so that they run this same core and shell and alter only what
+ * leaves it; the honest behaviour lives here once.
+ */
 export class HonestNode implements SimNode {
   readonly id: number;
   readonly honest: boolean = true;
@@ -32,8 +37,11 @@ export class HonestNode implements SimNode {
   halted = false;
   state: ReplicaState;
   readonly image: DurableImage;
-  readonly #context: SimContext;
-  readonly #identity: SigningIdentity;
+  protected readonly context: SimContext;
+  /** The replica's real signing key: a Byzantine replica signs validly with it too. */
+  protected readonly identity: SigningIdentity;
+  /** Every other replica, in id order: the destinations of 'all' and 'others'. */
+  protected readonly peers: readonly number[];
   readonly #releases = new ReleaseQueue();
   /** Bumped at every crash, so that disk completions of an earlier life are ignored. */
   #incarnation = 0;
@@ -42,27 +50,29 @@ export class HonestNode implements SimNode {
 
   constructor(id: number, context: SimContext) {
     this.id = id;
-    this.#context = context;
-    this.#identity = {
+    this.context = context;
+    this.identity = {
       scheme: context.scheme,
       privateKey: context.keys[id]!.privateKey,
       clusterId: context.configs[id]!.clusterId,
     };
+    const n = context.configs[id]!.replicaCount;
+    this.peers = Array.from({ length: n }, (_, peer) => peer).filter((peer) => peer !== id);
     this.image = new DurableImage();
     this.state = createReplica(context.configs[id]!);
   }
 
   receive(from: number, frame: Uint8Array): void {
     if (!this.alive) return;
-    const decoded = decodeMessage(frame, this.#context.limits);
+    const decoded = decodeMessage(frame, this.context.limits);
     if (!decoded.ok) {
-      this.#context.observer.dropped(this.id, from, 'malformed');
+      this.context.observer.dropped(this.id, from, 'malformed');
       return;
     }
     const message = decoded.message;
-    const { scheme, publicKeys, configs } = this.#context;
+    const { scheme, publicKeys, configs } = this.context;
     if (!verifyMessage(scheme, publicKeys, configs[this.id]!.clusterId, message)) {
-      this.#context.observer.dropped(this.id, from, 'invalid-signature');
+      this.context.observer.dropped(this.id, from, 'invalid-signature');
       return;
     }
     this.#input({ kind: 'message', from, message });
@@ -88,9 +98,9 @@ export class HonestNode implements SimNode {
   restart(): void {
     if (this.alive || this.halted) return;
     this.alive = true;
-    this.#diskBusyUntil = this.#context.queue.now;
-    const snapshot = this.image.snapshot(this.#context.configs[this.id]!.dedupWindowSequences);
-    const restored = restoreReplica(this.#context.configs[this.id]!, snapshot);
+    this.#diskBusyUntil = this.context.queue.now;
+    const snapshot = this.image.snapshot(this.context.configs[this.id]!.dedupWindowSequences);
+    const restored = restoreReplica(this.context.configs[this.id]!, snapshot);
     this.state = restored.state;
     this.#releases.reset();
     this.#handle(restored.ready);
@@ -116,18 +126,18 @@ export class HonestNode implements SimNode {
       if (!(error instanceof InvariantError)) throw error;
       this.halted = true;
       this.crash();
-      this.#context.observer.halted(this.id, error);
+      this.context.observer.halted(this.id, error);
       return null;
     }
     if (input.kind === 'message' && ready.verdict !== null) {
-      this.#context.observer.verdict(this.id, input.from, input.message.kind, ready.verdict);
+      this.context.observer.verdict(this.id, input.from, input.message.kind, ready.verdict);
     }
     this.#handle(ready);
     return ready;
   }
 
   #handle(ready: Ready): void {
-    const { observer } = this.#context;
+    const { observer } = this.context;
     for (const evidence of ready.evidence) observer.evidence(this.id, evidence);
     for (const suspicion of ready.suspicions) observer.suspicion(this.id, suspicion);
     for (const event of ready.events) observer.event(this.id, event);
@@ -135,13 +145,13 @@ export class HonestNode implements SimNode {
     this.#release(this.#releases.push(ready.released));
     for (const request of ready.serveState) {
       const reply = buildStateReply(this.image, request, this.id, this.state.config.batchBytesMax);
-      if (reply !== null) this.#send(request.to, signDraft(this.#identity, reply));
+      if (reply !== null) this.#send(request.to, signDraft(this.identity, reply));
     }
   }
 
   /** A write batch becomes durable after a disk latency, in order, unless the replica crashes first. */
   #write(writes: readonly DurableWrite[], through: number): void {
-    const { queue, prng, diskLatencyMs } = this.#context;
+    const { queue, prng, diskLatencyMs } = this.context;
     const incarnation = this.#incarnation;
     const completesAt = Math.max(
       this.#diskBusyUntil,
@@ -158,36 +168,40 @@ export class HonestNode implements SimNode {
   #release(batches: readonly Released[]): void {
     for (const { messages, deliveries } of batches) {
       for (const outbound of messages) {
-        const message = 'draft' in outbound ? signDraft(this.#identity, outbound.draft) : outbound.relay;
+        const message = 'draft' in outbound ? signDraft(this.identity, outbound.draft) : outbound.relay;
         this.#send(outbound.to, message);
       }
-      for (const delivery of deliveries) this.#context.observer.delivered(this.id, delivery);
+      for (const delivery of deliveries) this.context.observer.delivered(this.id, delivery);
     }
   }
 
   #send(to: number | 'all' | 'others', message: Message): void {
-    const { network, configs, queue } = this.#context;
-    const frame = encodeMessage(message);
-    const n = configs[this.id]!.replicaCount;
     if (to === 'all' || to === 'others') {
-      for (let peer = 0; peer < n; peer++) if (peer !== this.id) network.send(this.id, peer, frame);
-      if (to === 'all') {
-        // The replica's own copy does not cross the network, but it is handled after the
-        // current step, like any other input.
-        const incarnation = this.#incarnation;
-        queue.schedule(0, () => {
-          if (incarnation === this.#incarnation && this.alive)
-            this.#input({ kind: 'message', from: this.id, message });
-        });
-      }
+      this.transmit(message, this.peers);
+      // The replica's own copy does not cross the network, but it is handled after the
+      // current step, like any other input.
+      if (to === 'all') this.#deliverToSelf(message);
     } else if (to === this.id) {
-      const incarnation = this.#incarnation;
-      queue.schedule(0, () => {
-        if (incarnation === this.#incarnation && this.alive)
-          this.#input({ kind: 'message', from: this.id, message });
-      });
+      this.#deliverToSelf(message);
     } else {
-      network.send(this.id, to, frame);
+      this.transmit(message, [to]);
     }
+  }
+
+  #deliverToSelf(message: Message): void {
+    const incarnation = this.#incarnation;
+    this.context.queue.schedule(0, () => {
+      if (incarnation === this.#incarnation && this.alive)
+        this.#input({ kind: 'message', from: this.id, message });
+    });
+  }
+
+  /**
+   * Sends one signed message to `peers` over the network (the replica's own copy never comes
+   * here). The hook Byzantine strategies override to alter, withhold or multiply what leaves.
+   */
+  protected transmit(message: Message, peers: readonly number[]): void {
+    const frame = encodeMessage(message);
+    for (const peer of peers) this.context.network.send(this.id, peer, frame);
   }
 }

@@ -15,6 +15,7 @@ import {
   type Vertex,
 } from '../protocol/index.ts';
 import { decodeLimitsFor } from '../wire/index.ts';
+import { createByzantineNode, STRATEGY_NAMES, type StrategyName } from './byzantine/index.ts';
 import { SafetyChecker } from './checkers.ts';
 import { EventQueue } from './event-queue.ts';
 import { HonestNode } from './honest-node.ts';
@@ -43,6 +44,22 @@ export interface SimOptions {
   readonly alterConfig?: (config: ReplicaConfig) => ReplicaConfig;
   /** Builds the replica with this id; the default is an honest replica. */
   readonly createNode?: (id: number, context: SimContext) => SimNode;
+  /**
+   * Byzantine replicas, acting from the first tick to the last: `count` of them (at most f),
+   * drawn from the seed, each playing `strategy`; with 'all', the strategies take turns by
+   * seed (and by replica, when there are several).
+   */
+  readonly byzantine?: { readonly count: number; readonly strategy: StrategyName | 'all' };
+}
+
+/** What became of one Byzantine replica in a run. */
+export interface ByzantineOutcome {
+  readonly replica: number;
+  readonly strategy: StrategyName;
+  /** At least one honest replica recorded a violation against it. */
+  readonly detected: boolean;
+  /** At least one honest replica banned it. */
+  readonly banned: boolean;
 }
 
 export interface SimCounters {
@@ -73,6 +90,40 @@ export interface SimResult {
   readonly counters: SimCounters;
   /** Each replica's state and what each honest replica still lacks, when the run stalled or broke. */
   readonly diagnosis: readonly string[];
+  /** The Byzantine replicas of the run, if any. */
+  readonly byzantine: readonly ByzantineOutcome[];
+  /** Honest replicas banned by at least one honest replica: always 0 in a correct run. */
+  readonly honestBanned: number;
+}
+
+/**
+ * Which replicas are Byzantine in a run, and what each plays. Drawn from a generator of its
+ * own, so that runs without Byzantine replicas draw exactly what they drew before.
+ */
+export function drawByzantine(
+  seed: number,
+  replicas: number,
+  byzantine: NonNullable<SimOptions['byzantine']>,
+): Map<number, StrategyName> {
+  const f = Math.floor((replicas - 1) / 3);
+  if (!Number.isInteger(byzantine.count) || byzantine.count < 0 || byzantine.count > f) {
+    throw new RangeError(
+      `${byzantine.count} Byzantine replicas among ${replicas}: at most f = ${f} may be faulty`,
+    );
+  }
+  const prng = new Prng((seed ^ 0x5bd1e995) >>> 0);
+  const order = Array.from({ length: replicas }, (_, replica) => replica);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = prng.int(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const chosen = new Map<number, StrategyName>();
+  for (let k = 0; k < byzantine.count; k++) {
+    const strategy =
+      byzantine.strategy === 'all' ? STRATEGY_NAMES[(seed + k) % STRATEGY_NAMES.length]! : byzantine.strategy;
+    chosen.set(order[k]!, strategy);
+  }
+  return chosen;
 }
 
 /** The protocol settings the simulator runs with: small windows, so that GC, watermarks and view changes happen often. */
@@ -96,6 +147,9 @@ export function runSimulation(options: SimOptions): SimResult {
   const faultPhaseMs = options.faultPhaseMs ?? 6000;
   const livenessBoundMs = options.livenessBoundMs ?? 60_000;
   const vertexCount = options.vertices ?? 40;
+  const byzantine = options.byzantine
+    ? drawByzantine(options.seed, n, options.byzantine)
+    : new Map<number, StrategyName>();
   const prng = new Prng(options.seed);
   const scenario = drawScenario(prng.fork(), n, faultPhaseMs, tickMs, options.faults ?? ALL_FAULTS);
   const clusterId = `sim-${options.seed}`;
@@ -153,10 +207,12 @@ export function runSimulation(options: SimOptions): SimResult {
     },
     // An honest replica never sends anything another honest replica can prove wrong, nor a
     // frame it cannot decode or verify: either would get honest replicas blamed, then banned.
+    // What a Byzantine replica reports of others (it may run an honest core on lies) proves
+    // nothing: only honest replicas' verdicts are checked.
     verdict(replica, from, kind, verdict) {
       if (verdict.outcome !== 'rejected') return;
       counters.rejected++;
-      if (isHonest(verdict.offender)) {
+      if (isHonest(replica) && isHonest(verdict.offender)) {
         checker.violate(
           `blame: replica ${replica} rejected a ${kind} from ${from} as ${verdict.reason}, blaming honest replica ${verdict.offender}`,
         );
@@ -164,12 +220,12 @@ export function runSimulation(options: SimOptions): SimResult {
     },
     dropped(replica, from, reason) {
       counters.dropped++;
-      if (isHonest(from))
+      if (isHonest(replica) && isHonest(from))
         checker.violate(`drop: replica ${replica} dropped a frame from honest replica ${from} as ${reason}`);
     },
     evidence(replica, evidence) {
       counters.evidence++;
-      if (isHonest(evidence.replica)) {
+      if (isHonest(replica) && isHonest(evidence.replica)) {
         checker.violate(
           `evidence: replica ${replica} holds equivocation evidence against honest replica ${evidence.replica}`,
         );
@@ -182,7 +238,9 @@ export function runSimulation(options: SimOptions): SimResult {
       else if (event.kind === 'checkpoint-stable') counters.checkpoints++;
     },
     halted(replica, error) {
-      checker.violate(`halted: replica ${replica}: ${error.message}`);
+      // A Byzantine replica built on the honest core may drive it into a broken invariant: it
+      // then stops, which is one more way of being faulty.
+      if (isHonest(replica)) checker.violate(`halted: replica ${replica}: ${error.message}`);
     },
   };
 
@@ -201,8 +259,11 @@ export function runSimulation(options: SimOptions): SimResult {
     observer,
     diskLatencyMs: scenario.diskLatencyMs,
   };
-  for (let id = 0; id < n; id++)
-    nodes.push(options.createNode ? options.createNode(id, context) : new HonestNode(id, context));
+  for (let id = 0; id < n; id++) {
+    const strategy = byzantine.get(id);
+    if (strategy !== undefined) nodes.push(createByzantineNode(strategy, id, context));
+    else nodes.push(options.createNode ? options.createNode(id, context) : new HonestNode(id, context));
+  }
 
   // Clocks: each replica ticks at its own period.
   let faultsOver = false;
@@ -319,5 +380,12 @@ export function runSimulation(options: SimOptions): SimResult {
     scenario: describeScenario(scenario),
     counters,
     diagnosis,
+    byzantine: [...byzantine].map(([replica, strategy]) => ({
+      replica,
+      strategy,
+      detected: false,
+      banned: false,
+    })),
+    honestBanned: 0,
   };
 }

@@ -1,0 +1,144 @@
+/**
+ * The forger: part of what it sends carries a signature that does not verify. It corrupts the
+ * outer signature, or one nested inside a VIEW-CHANGE, NEW-VIEW or STATE-REPLY (re-signing the
+ * outer one, so that only the nested check fails), or claims another replica's id on a message
+ * it signed itself. Each peer gets the forged copy or the real one, so that the forger keeps
+ * taking part in the protocol and the honest replicas must tell its good messages from its bad.
+ */
+import type {
+  Checkpoint,
+  CheckpointCertificate,
+  Message,
+  NewView,
+  StateReply,
+  ViewChange,
+} from '../../protocol/index.ts';
+import { ByzantineNode } from './byzantine-node.ts';
+
+/** The share of messages forged, and the share of peers that get the forged copy of one. */
+const FORGE_RATE = 0.35;
+const FORGED_PEER_RATE = 0.5;
+
+export class Forger extends ByzantineNode {
+  readonly strategy = 'forger';
+
+  protected override transmit(message: Message, peers: readonly number[]): void {
+    if (!this.prng.chance(FORGE_RATE)) {
+      super.transmit(message, peers);
+      return;
+    }
+    const forged = this.#forge(message);
+    for (const peer of peers) this.sendTo(peer, this.prng.chance(FORGED_PEER_RATE) ? forged : message);
+  }
+
+  #forge(message: Message): Message {
+    switch (this.prng.int(3)) {
+      case 0:
+        return { ...message, signature: this.#corrupt(message.signature) };
+      case 1: {
+        const nested = this.#corruptNested(message);
+        if (nested !== null) return this.sign(nested);
+        return { ...message, signature: this.#corrupt(message.signature) };
+      }
+      default: {
+        // Claims to come from another replica, signed with this replica's own key.
+        const n = this.config.replicaCount;
+        const claimed = (this.id + 1 + this.prng.int(n - 1)) % n;
+        return this.sign({ ...message, replica: claimed } as Message);
+      }
+    }
+  }
+
+  /** A copy of `signature` with one bit flipped. */
+  #corrupt(signature: Uint8Array): Uint8Array {
+    const out = signature.slice();
+    const index = this.prng.int(out.length);
+    out[index] = out[index]! ^ (1 << this.prng.int(8));
+    return out;
+  }
+
+  /** `message` with one nested signature corrupted, or null when it nests none. */
+  #corruptNested(message: Message): Message | null {
+    switch (message.kind) {
+      case 'view-change':
+        return this.#corruptViewChange(message);
+      case 'new-view':
+        return this.#corruptNewView(message);
+      case 'state-reply':
+        return this.#corruptStateReply(message);
+      default:
+        return null;
+    }
+  }
+
+  #corruptViewChange(viewChange: ViewChange): ViewChange | null {
+    const { checkpoint, prepared } = viewChange;
+    const choices = checkpoint.proof.length + prepared.length;
+    if (choices === 0) return null;
+    const pick = this.prng.int(choices);
+    if (pick < checkpoint.proof.length) {
+      const proof: Checkpoint[] = [...checkpoint.proof];
+      proof[pick] = { ...proof[pick]!, signature: this.#corrupt(proof[pick]!.signature) };
+      const certificate: CheckpointCertificate = { ...checkpoint, proof };
+      return { ...viewChange, checkpoint: certificate };
+    }
+    const index = pick - checkpoint.proof.length;
+    const certificate = prepared[index]!;
+    const corrupted =
+      certificate.prepares.length > 0 && this.prng.chance(0.5)
+        ? {
+            ...certificate,
+            prepares: certificate.prepares.map((prepare, i) =>
+              i === 0 ? { ...prepare, signature: this.#corrupt(prepare.signature) } : prepare,
+            ),
+          }
+        : {
+            ...certificate,
+            prePrepare: {
+              ...certificate.prePrepare,
+              signature: this.#corrupt(certificate.prePrepare.signature),
+            },
+          };
+    return { ...viewChange, prepared: prepared.map((held, i) => (i === index ? corrupted : held)) };
+  }
+
+  #corruptNewView(newView: NewView): NewView | null {
+    const { viewChanges, prePrepares } = newView;
+    if (prePrepares.length > 0 && this.prng.chance(0.5)) {
+      const index = this.prng.int(prePrepares.length);
+      return {
+        ...newView,
+        prePrepares: prePrepares.map((prePrepare, i) =>
+          i === index ? { ...prePrepare, signature: this.#corrupt(prePrepare.signature) } : prePrepare,
+        ),
+      };
+    }
+    if (viewChanges.length === 0) return null;
+    const index = this.prng.int(viewChanges.length);
+    const viewChange = viewChanges[index]!;
+    // Either the VIEW-CHANGE's own signature or one nested in it.
+    const corrupted = this.#corruptViewChange(viewChange) ?? {
+      ...viewChange,
+      signature: this.#corrupt(viewChange.signature),
+    };
+    return { ...newView, viewChanges: viewChanges.map((held, i) => (i === index ? corrupted : held)) };
+  }
+
+  #corruptStateReply(reply: StateReply): StateReply | null {
+    const withCommits = reply.entries.findIndex((entry) => entry.commits.length > 0);
+    if (withCommits < 0) return null;
+    return {
+      ...reply,
+      entries: reply.entries.map((entry, i) =>
+        i === withCommits
+          ? {
+              ...entry,
+              commits: entry.commits.map((commit, j) =>
+                j === 0 ? { ...commit, signature: this.#corrupt(commit.signature) } : commit,
+              ),
+            }
+          : entry,
+      ),
+    };
+  }
+}

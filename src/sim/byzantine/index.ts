@@ -1,0 +1,45 @@
+/**
+ * Byzantine replicas for the simulator: each strategy is a {@link SimNode} with `honest` false
+ * that runs in place of the honest replica, with that replica's real key.
+ */
+import type { SimContext, SimNode } from '../node.ts';
+import { CheckpointLiar } from './checkpoint-liar.ts';
+import { DoubleVoter } from './double-voter.ts';
+import { Equivocator } from './equivocator.ts';
+import { Forger } from './forger.ts';
+import { LyingViewChanger } from './lying-view-changer.ts';
+import { Malformer } from './malformer.ts';
+import { Replayer } from './replayer.ts';
+import { SilentNode } from './silent.ts';
+import { SlowLeader } from './slow-leader.ts';
+import type { StrategyName } from './strategy-names.ts';
+import { Twins } from './twins.ts';
+
+export { isStrategyName, STRATEGY_NAMES, type StrategyName } from './strategy-names.ts';
+
+/** A Byzantine replica, with the name of the strategy it plays. */
+export interface ByzantineSimNode extends SimNode {
+  readonly strategy: StrategyName;
+}
+
+const builders: { readonly [S in StrategyName]: (id: number, context: SimContext) => ByzantineSimNode } = {
+  equivocator: (id, context) => new Equivocator(id, context),
+  'double-voter': (id, context) => new DoubleVoter(id, context),
+  forger: (id, context) => new Forger(id, context),
+  replayer: (id, context) => new Replayer(id, context),
+  malformer: (id, context) => new Malformer(id, context),
+  silent: (id) => new SilentNode(id),
+  'slow-leader': (id, context) => new SlowLeader(id, context),
+  'lying-view-changer': (id, context) => new LyingViewChanger(id, context),
+  'checkpoint-liar': (id, context) => new CheckpointLiar(id, context),
+  twins: (id, context) => new Twins(id, context),
+};
+
+/** Builds the replica `id` playing `strategy`. */
+export function createByzantineNode(
+  strategy: StrategyName,
+  id: number,
+  context: SimContext,
+): ByzantineSimNode {
+  return builders[strategy](id, context);
+}
