@@ -82,6 +82,12 @@ export interface EngineEvents {
   'view-change': [{ readonly view: number; readonly reason: string }];
   /** This replica entered `view`, led by `leader`. */
   'view-entered': [{ readonly view: number; readonly leader: NodeId }];
+  /**
+   * A frame was dropped before it reached the core: it did not decode (`malformed`), a signature
+   * in it did not verify, its sender is not a validator with a registered key, is banned, or
+   * has too many frames waiting (`ignored`). `from` is the transport's peer name.
+   */
+  dropped: [{ readonly from: NodeId; readonly type: string; readonly outcome: MessageOutcome }];
   /** The detector banned a validator: its messages are dropped from now on. */
   banned: [{ readonly nodeId: NodeId }];
   /** The engine halted (a broken invariant, a failed write or signature). Listen for it. */
@@ -122,7 +128,7 @@ export interface StopOptions {
   /**
    * How long to keep running consensus for proposals already accepted before giving up on them
    * (they are rejected with code 'stopped'). Default 2 x viewChangeTimeoutMs, enough for the
-   * cluster to replace a failed leader once.
+   * cluster to replace a failed leader once. 0 gives up on them at once.
    */
   readonly drainTimeoutMs?: number;
 }
@@ -214,13 +220,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       perSenderMax: this.config.inboundFramesPerPeerMax,
       hooks: {
         malformed: (from, error) => {
-          this.#countReceived('unknown', 'malformed');
+          this.#dropped(this.config.validators[from]!, 'unknown', 'malformed');
           this.#banAll(this.#detector.malformed(from, error.code));
         },
-        overloaded: (from, message) => {
-          void from;
-          this.#countReceived(message.kind, 'ignored');
-        },
+        overloaded: (from, message) => this.#dropped(this.config.validators[from]!, message.kind, 'ignored'),
         checked: (from, message, outcome, seconds) => this.#onChecked(from, message, outcome, seconds),
         failed: (error) => this.#halt(error),
       },
@@ -442,11 +445,11 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (!this.#acceptingFrames) return;
     const from = this.#replicaOf.get(fromNode);
     if (from === undefined || from === this.config.self || this.#publicKeys[from] === undefined) {
-      this.#countReceived('unknown', 'unknown-sender');
+      this.#dropped(fromNode, 'unknown', 'unknown-sender');
       return;
     }
     if (this.#detector.isBanned(from)) {
-      this.#countReceived('unknown', 'banned');
+      this.#dropped(fromNode, 'unknown', 'banned');
       return;
     }
     this.#inbound.receive(from, frame);
@@ -455,16 +458,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #onChecked(from: ReplicaId, message: Message, outcome: string, seconds: number | null): void {
     if (!this.#acceptingFrames) return;
     if (seconds !== null) this.#metrics.signatureVerifySeconds.observe(seconds);
+    const fromNode = this.config.validators[from]!;
     if (this.#detector.isBanned(from)) {
-      this.#countReceived(message.kind, 'banned');
+      this.#dropped(fromNode, message.kind, 'banned');
       return;
     }
     if (outcome === 'unknown-sender') {
-      this.#countReceived(message.kind, 'unknown-sender');
+      this.#dropped(fromNode, message.kind, 'unknown-sender');
       return;
     }
     if (outcome === 'invalid-signature') {
-      this.#countReceived(message.kind, 'invalid-signature');
+      this.#dropped(fromNode, message.kind, 'invalid-signature');
       this.#banAll(this.#detector.invalidSignature(from, message));
       return;
     }
@@ -473,6 +477,11 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #countReceived(type: string, outcome: MessageOutcome): void {
     this.#metrics.messagesReceived.inc({ type, outcome });
+  }
+
+  #dropped(from: NodeId, type: string, outcome: MessageOutcome): void {
+    this.#countReceived(type, outcome);
+    if (this.listenerCount('dropped') > 0) this.#emitSafely('dropped', { from, type, outcome });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -714,7 +723,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#metrics.peersConnected.set(this.#transport.connectedPeers().length);
   }
 
-  #emitSafely<K extends 'view-change' | 'view-entered' | 'banned'>(
+  #emitSafely<K extends 'view-change' | 'view-entered' | 'banned' | 'dropped'>(
     event: K,
     payload: EngineEvents[K][0],
   ): void {
@@ -746,14 +755,16 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     // Hand over what the batcher holds: it was accepted, so it is drained like the rest.
     this.#batcher.flush();
     const drainTimeoutMs = options.drainTimeoutMs ?? 2 * this.config.viewChangeTimeoutMs;
-    let deadline: Timer | null = null;
-    await Promise.race([
-      this.#proposals.whenEmpty(),
-      new Promise<void>((resolve) => {
-        deadline = this.#clock.setTimer(drainTimeoutMs, resolve);
-      }),
-    ]);
-    (deadline as Timer | null)?.cancel();
+    if (drainTimeoutMs > 0) {
+      let deadline: Timer | null = null;
+      await Promise.race([
+        this.#proposals.whenEmpty(),
+        new Promise<void>((resolve) => {
+          deadline = this.#clock.setTimer(drainTimeoutMs, resolve);
+        }),
+      ]);
+      (deadline as Timer | null)?.cancel();
+    }
     if (this.#lifecycle.is('halted')) return;
     this.#tickTimer?.cancel();
     this.#tickTimer = null;

@@ -2,8 +2,8 @@
  * An in-memory {@link Store} for tests and benchmarks. It follows the reference image of the
  * durable writes (`DurableImage`) and models a disk: writes become durable only when a flush
  * completes, a flush takes every write queued before it starts (group commit), and an optional
- * latency per flush, timed by an injected clock, stands in for fsync. Without latency a flush
- * runs on the next turn of the event loop and takes everything queued by then.
+ * latency per flush, timed by an injected clock, stands in for fsync. A flush begins on the
+ * next turn of the event loop, so every write made in one turn shares it.
  */
 import {
   DurableImage,
@@ -95,13 +95,13 @@ export class MemoryStore implements Store {
   #scheduleFlush(): void {
     if (this.#flushing) return;
     this.#flushing = true;
-    if (this.#flushLatencyMs > 0) {
-      // A sync starts now with what is queued; what arrives meanwhile waits for the next one.
+    // A flush begins at the end of the turn, so that the writes of every step of this turn share
+    // it; what arrives while it is under way waits for the next one.
+    setImmediate(() => {
       const group = this.#take();
-      this.#clock!.setTimer(this.#flushLatencyMs, () => this.#complete(group));
-    } else {
-      setImmediate(() => this.#complete(this.#take()));
-    }
+      if (this.#flushLatencyMs > 0) this.#clock!.setTimer(this.#flushLatencyMs, () => this.#complete(group));
+      else this.#complete(group);
+    });
   }
 
   #take(): Operation[] {

@@ -1,0 +1,129 @@
+/**
+ * The API around proposals and the finalized stream: typed rejections (stopped, full,
+ * oversized, invalid), graceful stop that finalizes what it accepted, the lifecycle, and the
+ * async iterator with its bounded buffer.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  createVertex,
+  EngineStateError,
+  type FinalizedVertex,
+  SubscriberOverflowError,
+} from '../../src/engine/index.ts';
+import { Cluster, finalizedEverywhere, payload, recordFinalized } from './cluster.ts';
+
+test('propose rejects with a typed code when the vertex cannot be accepted', async () => {
+  const cluster = new Cluster({
+    config: { pendingProposalsMax: 3, batchMaxBytes: 4096, vertexPayloadBytesMax: 1024 },
+  });
+  const engine = cluster.engines[1]!;
+  await assert.rejects(engine.propose(createVertex(payload('early', 0))), {
+    name: 'ProposalRejectedError',
+    code: 'stopped',
+  });
+  await cluster.start();
+  try {
+    await assert.rejects(engine.propose(createVertex(new Uint8Array(1025))), { code: 'oversized' });
+    const tampered = { ...createVertex(payload('tampered', 0)), hash: new Uint8Array(32) };
+    await assert.rejects(engine.propose(tampered), { code: 'invalid' });
+    // Three pending proposals fill the engine; the fourth is refused until some are final.
+    const accepted = [0, 1, 2].map((i) => engine.propose(createVertex(payload('fill', i))));
+    await assert.rejects(engine.propose(createVertex(payload('fill', 3))), { code: 'full' });
+    // The same vertex again is not a new proposal: it waits with the first.
+    const again = engine.propose(createVertex(payload('fill', 0)));
+    assert.equal(engine.status().pendingProposals, 3);
+    const results = await Promise.all([...accepted, again]);
+    assert.deepEqual(results[3], results[0]);
+    await engine.propose(createVertex(payload('fill', 3)));
+  } finally {
+    await cluster.stop();
+  }
+  await assert.rejects(engine.propose(createVertex(payload('late', 0))), { code: 'stopped' });
+});
+
+test('stop is graceful: proposals accepted before it are finalized, not dropped', async () => {
+  const cluster = new Cluster();
+  const orders = cluster.engines.map(recordFinalized);
+  await cluster.start();
+  try {
+    const engine = cluster.engines[2]!;
+    // Still in the batcher when stop() is called.
+    const proposals = Array.from({ length: 50 }, (_, i) => engine.propose(createVertex(payload('drain', i))));
+    const stopped = engine.stop();
+    await assert.rejects(engine.propose(createVertex(payload('refused', 0))), { code: 'stopped' });
+    const results = await Promise.all(proposals);
+    await stopped;
+    assert.equal(results.length, 50);
+    assert.equal(engine.status().state, 'stopped');
+    assert.equal(orders[2]!.length, 50);
+    await finalizedEverywhere(
+      cluster.engines.filter((e) => e !== engine),
+      [orders[0]!, orders[1]!, orders[3]!],
+      50,
+    );
+    await assert.rejects(engine.start(), EngineStateError);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('the finalized stream: an async iterator in the total order, ending at stop; a slow subscriber overflows', async () => {
+  const cluster = new Cluster();
+  const engine = cluster.engines[0]!;
+  const stream = engine.finalized();
+  const slow = engine.finalized({ bufferMax: 5 });
+  const events = recordFinalized(engine);
+  await cluster.start();
+  const streamed: FinalizedVertex[] = [];
+  const consumed = (async () => {
+    for await (const finalized of stream) streamed.push(finalized);
+  })();
+  try {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        cluster.engines[i % 4]!.propose(createVertex(payload('stream', i))),
+      ),
+    );
+  } finally {
+    await cluster.stop();
+  }
+  await consumed;
+  assert.deepEqual(
+    streamed.map((f) => Buffer.from(f.hash).toString('hex')),
+    events,
+  );
+  assert.equal(streamed.length, 20);
+  for (const [i, finalized] of streamed.entries()) {
+    if (i > 0) {
+      const previous = streamed[i - 1]!;
+      assert.ok(
+        finalized.sequence > previous.sequence ||
+          (finalized.sequence === previous.sequence && finalized.position === previous.position + 1),
+      );
+    }
+  }
+  // The slow subscriber read nothing: it gets its five buffered vertices, then the overflow.
+  const read: FinalizedVertex[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const finalized of slow) read.push(finalized);
+    })(),
+    SubscriberOverflowError,
+  );
+  assert.equal(read.length, 5);
+});
+
+test('the lifecycle refuses misuse', async () => {
+  const cluster = new Cluster();
+  await cluster.start();
+  try {
+    await assert.rejects(cluster.engines[0]!.start(), { name: 'EngineStateError' });
+  } finally {
+    await cluster.stop();
+  }
+  const unstarted = new Cluster();
+  await unstarted.engines[0]!.stop();
+  assert.equal(unstarted.engines[0]!.status().state, 'stopped');
+  await assert.rejects(unstarted.engines[0]!.start(), { name: 'EngineStateError' });
+});
