@@ -40,7 +40,14 @@ export interface BftConfig {
   readonly checkpointInterval?: number;
   /** L: sequences in flight above the stable checkpoint. A multiple of K, at least 2K. Default 2K. */
   readonly watermarkWindow?: number;
-  /** Sequences the leader keeps in flight at once (at most L). Default min(16, L). */
+  /**
+   * Sequences the leader keeps in flight at once (at most L). Default min(4, L): every sequence
+   * costs each replica about eight ML-DSA-87 signatures or checks whatever its size, so a
+   * shallow pipeline that lets batches grow while earlier ones finish gives lower finality
+   * than a deep one of small batches (measured with 4 replicas in one process: p50 at 1,000/s
+   * offered 50 to 80 ms at depth 2 to 4, 245 ms at 16), for a lower peak (about 14,000 against
+   * 16,600 vertices/s).
+   */
   readonly pipelineDepth?: number;
   /** Vertices per batch. Default 1024. */
   readonly batchMaxVertices?: number;
@@ -217,7 +224,8 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
       quorumThreshold: config.quorumThreshold,
       checkpointInterval: config.checkpointInterval,
       watermarkWindow: config.watermarkWindow,
-      pipelineDepth: config.pipelineDepth,
+      pipelineDepth:
+        config.pipelineDepth ?? Math.min(4, config.watermarkWindow ?? 2 * (config.checkpointInterval ?? 16)),
       batchCountMax: batchMaxVertices,
       batchBytesMax: batchMaxBytes,
       viewChangeTimeoutTicks: ticks(viewChangeTimeoutMs),
