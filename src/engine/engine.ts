@@ -180,6 +180,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #banned = new Set<ReplicaId>();
   #violationsCounted: Record<string, number> = {};
   #quietWaiters: (() => void)[] = [];
+  #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
 
   /**
@@ -233,7 +234,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       send: (to, message) => this.#send(to, message),
       failed: (error) => this.#halt(error),
     });
-    this.#proposals = new ProposalRegistry(this.config.pendingProposalsMax);
+    // Results are kept for a vertex proposed again after it was final; a bounded courtesy.
+    this.#proposals = new ProposalRegistry(Math.min(this.config.pendingProposalsMax, 16_384));
     this.#batcher = new ProposalBatcher({
       maxVertices: this.config.batchMaxVertices,
       maxBytes: this.config.batchMaxBytes,
@@ -274,8 +276,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    *
    * @throws EngineStateError unless the engine is newly created.
    */
-  async start(): Promise<void> {
-    this.#lifecycle.to('starting', 'start');
+  start(): Promise<void> {
+    try {
+      this.#lifecycle.to('starting', 'start');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     let ready: Ready;
     try {
       const snapshot = await this.#store.load(this.config.replica.dedupWindowSequences);
@@ -296,6 +307,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#handleReady(ready);
     this.#scheduleTick();
     this.#updateGauges();
+    this.#syncSlowMetrics();
   }
 
   /**
@@ -564,12 +576,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #send(to: Destination, message: Message): void {
     if (this.#lifecycle.is('halted')) return;
     const frame = encodeMessage(message);
-    if (frame.length > this.config.maxFrameBytes) {
-      // The configuration check bounds every message the protocol must send; only a state
-      // reply could be larger, and it is built to fit (see #serveState).
-      this.#halt(new Error(`a ${message.kind} of ${frame.length} bytes exceeds maxFrameBytes`));
-      return;
-    }
+    // The configuration check bounds every message the protocol must send by the frame limit,
+    // and state replies are built to fit (see #serveState); peers would refuse anything larger.
+    if (frame.length > this.config.maxFrameBytes) return;
     this.#metrics.messagesSent.inc({ type: message.kind });
     const self = this.config.self;
     if (to === 'all' || to === 'others') {
@@ -742,13 +751,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   async #stop(options: StopOptions): Promise<void> {
     if (this.#lifecycle.is('starting')) {
       // Let the start finish (or fail) before taking the engine down.
-      await new Promise<void>((resolve) => {
-        const poll = (): void => {
-          if (!this.#lifecycle.is('starting')) resolve();
-          else setImmediate(poll);
-        };
-        poll();
-      });
+      await this.#starting?.catch(() => undefined);
       if (!this.#lifecycle.is('running')) return;
     }
     this.#lifecycle.to('stopping', 'stop');
