@@ -1,0 +1,231 @@
+/**
+ * Helpers for the TCP transport tests: validator keys, transports on loopback, and waiting for
+ * events (never for wall-clock time).
+ */
+import type { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { type KeyPair, mlDsa87, type PublicKey } from '../../src/crypto/index.ts';
+import { ManualClock } from '../../src/shell/clock.ts';
+import { Prng } from '../../src/sim/prng.ts';
+import { ClusterDiscovery } from '../../src/transport/discovery.ts';
+import {
+  ChallengeLedger,
+  type HandshakeOutcome,
+  performHandshake,
+  StreamHandshakeChannel,
+} from '../../src/transport/handshake.ts';
+import { TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.ts';
+import type { NodeId } from '../../src/transport/transport.ts';
+
+export const CLUSTER_ID = 'tcp-test-cluster';
+
+/**
+ * A self-signed P-256 certificate (CN=cretoai-consensus-test, valid until 2126) for TLS tests.
+ * The transport does not check certificates, so sharing one among all nodes is fine.
+ */
+export const TEST_TLS = Object.freeze({
+  key: `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg883/WST0PnGklE+4
+UT2CYfJNW4n6SVJzZieO5eRjpeuhRANCAAT97O5DyjsGdiwAUP+4RNHAIDf9/8EW
+Gz8ER6cGxtTLJIkqNd+cjmWoXBrV7abvYHC8+Q2H0lktHAu556xc3/JU
+-----END PRIVATE KEY-----
+`,
+  cert: `-----BEGIN CERTIFICATE-----
+MIIBmjCCAT+gAwIBAgIUD/7LKtEe2hBy/5XBz4Pp+vAXxK8wCgYIKoZIzj0EAwIw
+ITEfMB0GA1UEAwwWY3JldG9haS1jb25zZW5zdXMtdGVzdDAgFw0yNjExMjQxNDIw
+MzFaGA8yMTI2MTAzMTE0MjAzMVowITEfMB0GA1UEAwwWY3JldG9haS1jb25zZW5z
+dXMtdGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABP3s7kPKOwZ2LABQ/7hE
+0cAgN/3/wRYbPwRHpwbG1MskiSo135yOZahcGtXtpu9gcLz5DYfSWS0cC7nnrFzf
+8lSjUzBRMB0GA1UdDgQWBBTrtnWqpQHyt2gYKxhOqV3RODe43DAfBgNVHSMEGDAW
+gBTrtnWqpQHyt2gYKxhOqV3RODe43DAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
+BAMCA0kAMEYCIQCzgop3depeFfMsWaIb5afmDuqW77n6cSIVYKIIhjtxOQIhAJ+B
+CRCbnkrt4o0aqi9Ddp9tR3QIj/ZZ54+fpHDMVi8d
+-----END CERTIFICATE-----
+`,
+});
+
+/** Keys for `ids`, and the registry of their public keys. */
+export function validatorKeys(ids: readonly NodeId[]): {
+  readonly keys: ReadonlyMap<NodeId, KeyPair>;
+  readonly registry: ReadonlyMap<NodeId, PublicKey>;
+} {
+  const keys = new Map(ids.map((id) => [id, mlDsa87.generateKeyPair()] as const));
+  const registry = new Map([...keys].map(([id, pair]) => [id, pair.publicKey] as const));
+  return { keys, registry };
+}
+
+/** A seed for a randomized test, printed so that a failure can be replayed. */
+export function testSeed(name: string): number {
+  const fromEnv = process.env.TCP_TEST_SEED;
+  const seed = fromEnv === undefined ? Math.floor(Math.random() * 0xffff_ffff) : Number(fromEnv);
+  console.log(`# ${name}: seed ${seed} (replay with TCP_TEST_SEED=${seed})`);
+  return seed;
+}
+
+/** A cluster of transports on loopback sharing one manual clock. */
+export interface LoopbackCluster {
+  readonly ids: readonly NodeId[];
+  readonly transports: ReadonlyMap<NodeId, TcpTransport>;
+  readonly discovery: ReadonlyMap<NodeId, ClusterDiscovery>;
+  readonly keys: ReadonlyMap<NodeId, KeyPair>;
+  readonly registry: ReadonlyMap<NodeId, PublicKey>;
+  readonly ports: ReadonlyMap<NodeId, number>;
+  readonly clock: ManualClock;
+  get(id: NodeId): TcpTransport;
+  stop(): Promise<void>;
+}
+
+/**
+ * Transports for `ids` on 127.0.0.1, each listening on a port the OS chose, each knowing every
+ * other's address, started, and (unless `waitForMesh` is false) fully connected.
+ */
+export async function loopbackCluster(
+  ids: readonly NodeId[],
+  overrides: Partial<TcpTransportOptions> | ((id: NodeId) => Partial<TcpTransportOptions>) = {},
+  options: { readonly waitForMesh?: boolean; readonly seed?: number } = {},
+): Promise<LoopbackCluster> {
+  const { keys, registry } = validatorKeys(ids);
+  const clock = new ManualClock();
+  const prng = new Prng(options.seed ?? 1);
+  const discovery = new Map(ids.map((id) => [id, new ClusterDiscovery()] as const));
+  const transports = new Map<NodeId, TcpTransport>();
+  for (const id of ids) {
+    const extra = typeof overrides === 'function' ? overrides(id) : overrides;
+    transports.set(
+      id,
+      new TcpTransport({
+        nodeId: id,
+        clusterId: CLUSTER_ID,
+        privateKey: keys.get(id)!.privateKey,
+        validators: registry,
+        discovery: discovery.get(id)!,
+        listen: { host: '127.0.0.1', port: 0 },
+        maxFrameBytes: 1 << 20,
+        clock,
+        random: () => prng.float(),
+        ...extra,
+      }),
+    );
+  }
+  const ports = new Map<NodeId, number>();
+  for (const [id, transport] of transports) ports.set(id, (await transport.listen()).port);
+  for (const [id, own] of discovery)
+    for (const other of ids) if (other !== id) own.setAddress(other, `127.0.0.1:${ports.get(other)}`);
+  const cluster: LoopbackCluster = {
+    ids,
+    transports,
+    discovery,
+    keys,
+    registry,
+    ports,
+    clock,
+    get: (id) => transports.get(id)!,
+    stop: async () => {
+      await Promise.all([...transports.values()].map((transport) => transport.stop()));
+    },
+  };
+  await Promise.all([...transports.values()].map((transport) => transport.start()));
+  if (options.waitForMesh !== false) await settledMesh(cluster);
+  return cluster;
+}
+
+/**
+ * Resolves once every transport is connected to every other over the connection the tie-break
+ * keeps (dialed by the smaller id), so no more connections will be replaced.
+ */
+export async function settledMesh(cluster: Pick<LoopbackCluster, 'ids' | 'transports'>): Promise<void> {
+  const settled = (): boolean =>
+    cluster.ids.every((id) =>
+      cluster.ids.every((other) => {
+        if (other === id) return true;
+        const info = cluster.transports.get(id)!.peerInfo(other);
+        return info !== undefined && info.dialedBy === [id, other].sort()[0];
+      }),
+    );
+  await until(
+    [...cluster.transports.values()],
+    ['peer-connected', 'peer-connection-replaced', 'peer-disconnected'],
+    settled,
+  );
+}
+
+/** Resolves once `condition()` holds, checking it now and after each of `events` on any of `emitters`. */
+export function until(
+  emitters: readonly EventEmitter[],
+  events: readonly string[],
+  condition: () => boolean,
+): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const check = (): void => {
+      if (done || !condition()) return;
+      done = true;
+      for (const emitter of emitters) for (const event of events) emitter.off(event, check);
+      resolve();
+    };
+    for (const emitter of emitters) for (const event of events) emitter.on(event, check);
+    check();
+  });
+}
+
+/** The next `event` on `emitter` whose arguments satisfy `predicate`. */
+export function next<T extends unknown[]>(
+  emitter: EventEmitter,
+  event: string,
+  predicate: (...args: T) => boolean = () => true,
+): Promise<T> {
+  return new Promise((resolve) => {
+    const listener = (...args: unknown[]): void => {
+      if (!predicate(...(args as T))) return;
+      emitter.off(event, listener);
+      resolve(args as T);
+    };
+    emitter.on(event, listener);
+  });
+}
+
+/**
+ * A hand-driven peer: a raw TCP socket to `port` that authenticates as `nodeId` with
+ * `keyPair` (which need not be the registered key) and then hands the socket to the test.
+ */
+export async function rawPeer(options: {
+  readonly port: number;
+  readonly nodeId: NodeId;
+  readonly keyPair: KeyPair;
+  readonly registry: ReadonlyMap<NodeId, PublicKey>;
+  readonly clusterId?: string;
+  readonly expectedPeer?: NodeId;
+}): Promise<{ readonly socket: net.Socket; readonly outcome: HandshakeOutcome; readonly rest: Uint8Array }> {
+  const socket = net.connect({ host: '127.0.0.1', port: options.port });
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const channel = new StreamHandshakeChannel(socket);
+  const outcome = await performHandshake(channel, {
+    scheme: mlDsa87,
+    clusterId: options.clusterId ?? CLUSTER_ID,
+    nodeId: options.nodeId,
+    privateKey: options.keyPair.privateKey,
+    publicKeyOf: (id) => options.registry.get(id),
+    instance: new Uint8Array(16).fill(7),
+    ledger: new ChallengeLedger(),
+    ...(options.expectedPeer === undefined ? {} : { expectedPeer: options.expectedPeer }),
+  });
+  const rest = channel.detach();
+  return { socket, outcome, rest };
+}
+
+/** A frame body of `bytes` bytes whose first four bytes are `sequence` (big-endian). */
+export function numberedFrame(sequence: number, bytes: number): Uint8Array {
+  const frame = new Uint8Array(bytes);
+  new DataView(frame.buffer).setUint32(0, sequence);
+  frame[bytes - 1] = sequence & 0xff;
+  return frame;
+}
+
+/** The sequence number of a frame made by {@link numberedFrame}. */
+export function sequenceOf(frame: Uint8Array): number {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(0);
+}
