@@ -27,6 +27,11 @@
  * - An equivocation counts once per (replica, slot): honest replicas relay the conflicting
  *   message again and again (status answers), and the offence must not grow with the network's
  *   chatter. The last {@link EQUIVOCATION_SLOTS_REMEMBERED} slots per replica are remembered.
+ * - Two VIEW-CHANGEs for one view never count as equivocation: an honest replica restarted
+ *   while changing views rebuilds its VIEW-CHANGE from a newer checkpoint (see `evidence.ts`).
+ * - An invalid signature becomes evidence only when the channel sender signed the outer
+ *   message validly and a nested signature fails (it vouched for a forgery); a broken outer
+ *   signature is scored the same, but only the channel knows who sent it, so it proves nothing.
  * - A timeout counts once per (leader, view), however many times it is reported.
  * - A ban is permanent for the life of the detector. `self` is never banned, and its own
  *   detector never suspects it (proven violations signed with its key, which only a twin
