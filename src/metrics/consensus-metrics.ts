@@ -7,7 +7,7 @@
  * once released; add a new one instead.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { VIOLATION_KIND_LABELS } from './labels.ts';
+import { VIOLATION_KINDS } from '../byzantine/violations.ts';
 
 /** Finality buckets of the first design, in seconds. */
 export const FINALITY_BUCKETS_SECONDS = Object.freeze([0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2, 5]);
@@ -164,6 +164,6 @@ export function createConsensusMetrics(registry: Registry): ConsensusMetrics {
   };
   // Series that exist from the start read 0 rather than missing, so rate() and alerts work
   // before the first violation.
-  for (const kind of VIOLATION_KIND_LABELS) metrics.byzantineViolations.inc({ kind }, 0);
+  for (const kind of VIOLATION_KINDS) metrics.byzantineViolations.inc({ kind }, 0);
   return metrics;
 }

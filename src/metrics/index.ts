@@ -8,4 +8,3 @@ export {
   type MessageOutcome,
   SIGNATURE_BUCKETS_SECONDS,
 } from './consensus-metrics.ts';
-export { VIOLATION_KIND_LABELS } from './labels.ts';

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
-import {
-  createConsensusMetrics,
-  FINALITY_BUCKETS_SECONDS,
-  VIOLATION_KIND_LABELS,
-} from '../../src/metrics/index.ts';
+import { VIOLATION_KINDS } from '../../src/byzantine/index.ts';
+import { createConsensusMetrics, FINALITY_BUCKETS_SECONDS } from '../../src/metrics/index.ts';
 import { promtool, skipWithoutPromtool } from '../support/promtool.ts';
 
 function exercised() {
@@ -63,7 +60,7 @@ test('every violation kind has a series from the start, so rates and alerts work
   const registry = new Registry();
   createConsensusMetrics(registry);
   const text = await registry.metrics();
-  for (const kind of VIOLATION_KIND_LABELS) {
+  for (const kind of VIOLATION_KINDS) {
     assert.match(text, new RegExp(`^consensus_byzantine_violations_total\\{kind="${kind}"\\} 0$`, 'm'));
   }
 });
