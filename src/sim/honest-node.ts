@@ -1,8 +1,9 @@
 /**
  * An honest simulated replica: the production protocol core behind the same shell duties as
- * the engine (decode, verify, sign, persist before release), with a simulated disk whose
- * writes take time and are lost if the replica crashes first.
+ * the engine (decode, verify, sign, persist before release, detect and ban Byzantine peers),
+ * with a simulated disk whose writes take time and are lost if the replica crashes first.
  */
+import { ByzantineDetector } from '../byzantine/index.ts';
 import {
   buildStateReply,
   createReplica,
@@ -12,6 +13,7 @@ import {
   type Input,
   InvariantError,
   type Message,
+  primaryOf,
   type Ready,
   type Released,
   type ReplicaState,
@@ -23,6 +25,12 @@ import { ReleaseQueue } from '../shell/release-queue.ts';
 import { type SigningIdentity, signDraft, verifyMessage } from '../shell/signing.ts';
 import { decodeMessage, encodeMessage } from '../wire/index.ts';
 import type { SimContext, SimNode } from './node.ts';
+
+/** How a replica built on the honest one differs from it. */
+export interface HonestNodeOptions {
+  /** Whether the replica runs a Byzantine detector (default true; a Byzantine strategy does not). */
+  readonly detector?: boolean;
+}
 
 /**
  * The honest replica. Byzantine strategies (`byzantine/`) extend it and override the protected
@@ -42,13 +50,21 @@ export class HonestNode implements SimNode {
   protected readonly identity: SigningIdentity;
   /** Every other replica, in id order: the destinations of 'all' and 'others'. */
   protected readonly peers: readonly number[];
+  /**
+   * Scores peers from what this replica sees and bans the ones that provably misbehave. It
+   * lives in memory only: a restarted replica starts a fresh one, as a restarted process would.
+   */
+  detector: ByzantineDetector | null;
+  readonly #detecting: boolean;
+  /** The last view this replica was moved off because its primary is banned. */
+  #skippedView = -1;
   readonly #releases = new ReleaseQueue();
   /** Bumped at every crash, so that disk completions of an earlier life are ignored. */
   #incarnation = 0;
   /** When the last write batch completes: the disk completes writes in order. */
   #diskBusyUntil = 0;
 
-  constructor(id: number, context: SimContext) {
+  constructor(id: number, context: SimContext, options: HonestNodeOptions = {}) {
     this.id = id;
     this.context = context;
     this.identity = {
@@ -60,26 +76,39 @@ export class HonestNode implements SimNode {
     this.peers = Array.from({ length: n }, (_, peer) => peer).filter((peer) => peer !== id);
     this.image = new DurableImage();
     this.state = createReplica(context.configs[id]!);
+    this.#detecting = options.detector ?? true;
+    this.detector = this.#newDetector();
   }
 
   receive(from: number, frame: Uint8Array): void {
     if (!this.alive) return;
-    const decoded = decodeMessage(frame, this.context.limits);
+    const { observer, limits, scheme, publicKeys, configs } = this.context;
+    const detector = this.detector;
+    if (detector?.isBanned(from)) {
+      observer.dropped(this.id, from, 'banned');
+      return;
+    }
+    const decoded = decodeMessage(frame, limits);
     if (!decoded.ok) {
-      this.context.observer.dropped(this.id, from, 'malformed');
+      observer.dropped(this.id, from, 'malformed');
+      detector?.detectMalformed(from, decoded.error.code);
+      this.#checkBanned(from);
       return;
     }
     const message = decoded.message;
-    const { scheme, publicKeys, configs } = this.context;
     if (!verifyMessage(scheme, publicKeys, configs[this.id]!.clusterId, message)) {
-      this.context.observer.dropped(this.id, from, 'invalid-signature');
+      observer.dropped(this.id, from, 'invalid-signature');
+      detector?.detectInvalidSignature(from, message);
+      this.#checkBanned(from);
       return;
     }
     this.#input({ kind: 'message', from, message });
   }
 
   tick(): void {
-    if (this.alive) this.#input({ kind: 'tick' });
+    if (!this.alive) return;
+    this.#input({ kind: 'tick' });
+    if (this.alive && this.detector !== null) this.#banned(this.detector.tick());
   }
 
   propose(vertices: readonly Vertex[]): boolean {
@@ -102,6 +131,8 @@ export class HonestNode implements SimNode {
     const snapshot = this.image.snapshot(this.context.configs[this.id]!.dedupWindowSequences);
     const restored = restoreReplica(this.context.configs[this.id]!, snapshot);
     this.state = restored.state;
+    this.detector = this.#newDetector();
+    this.#skippedView = -1;
     this.#releases.reset();
     this.#handle(restored.ready);
   }
@@ -133,7 +164,44 @@ export class HonestNode implements SimNode {
       this.context.observer.verdict(this.id, input.from, input.message.kind, ready.verdict);
     }
     this.#handle(ready);
+    const detector = this.detector;
+    if (detector !== null && this.alive) {
+      this.#banned(detector.recordStep(input, ready));
+      // The core forgets bans (it keeps no list of them), so a view led by a replica banned
+      // earlier is skipped here, as a ban of the primary in force is: its NEW-VIEW and
+      // PRE-PREPAREs would be dropped anyway, and waiting for them only costs a timeout.
+      const primary = primaryOf(this.state.config, this.state.view);
+      if (this.alive && this.state.view !== this.#skippedView && detector.isBanned(primary)) {
+        this.#skippedView = this.state.view;
+        this.#input({ kind: 'banned', replica: primary });
+      }
+    }
     return ready;
+  }
+
+  #newDetector(): ByzantineDetector | null {
+    if (!this.#detecting) return null;
+    const { configs, scheme, publicKeys } = this.context;
+    const config = configs[this.id]!;
+    return new ByzantineDetector({
+      replicaCount: config.replicaCount,
+      self: this.id,
+      verification: { scheme, publicKeys, clusterId: config.clusterId },
+    });
+  }
+
+  /** After a `detect*` call about `peer`: if it banned the peer, act on the ban. */
+  #checkBanned(peer: number): void {
+    if (this.detector?.isBanned(peer)) this.#banned([peer]);
+  }
+
+  /** Replicas the detector has just banned: reported, and given to the core as input. */
+  #banned(replicas: readonly number[]): void {
+    for (const replica of replicas) {
+      if (!this.alive) return;
+      this.context.observer.banned(this.id, replica);
+      this.#input({ kind: 'banned', replica });
+    }
   }
 
   #handle(ready: Ready): void {

@@ -36,8 +36,13 @@ export interface SimNode {
 export interface SimObserver {
   delivered(replica: number, delivery: Delivery): void;
   verdict(replica: number, from: number, kind: string, verdict: Verdict): void;
-  /** A frame that failed to decode or to verify, blamed on the peer that sent it. */
-  dropped(replica: number, from: number, reason: 'malformed' | 'invalid-signature'): void;
+  /**
+   * A frame dropped unread: it failed to decode or to verify (blamed on the peer that sent
+   * it), or it came from a peer this replica has banned.
+   */
+  dropped(replica: number, from: number, reason: 'malformed' | 'invalid-signature' | 'banned'): void;
+  /** `replica`'s Byzantine detector has just banned `offender`. */
+  banned(replica: number, offender: number): void;
   evidence(replica: number, evidence: EquivocationEvidence): void;
   suspicion(replica: number, suspicion: Suspicion): void;
   event(replica: number, event: ReplicaEvent): void;

@@ -70,7 +70,11 @@ export interface SimCounters {
   partitions: number;
   rejected: number;
   dropped: number;
+  /** Frames dropped because their sender was banned by the receiver. */
+  droppedFromBanned: number;
   evidence: number;
+  /** Bans by honest replicas' detectors (one per banning replica and banned replica). */
+  bans: number;
 }
 
 export interface SimResult {
@@ -192,8 +196,13 @@ export function runSimulation(options: SimOptions): SimResult {
     partitions: 0,
     rejected: 0,
     dropped: 0,
+    droppedFromBanned: 0,
     evidence: 0,
+    bans: 0,
   };
+  /** Replicas against which an honest replica recorded a proven violation, and ones it banned. */
+  const detected = new Set<number>();
+  const bannedByHonest = new Set<number>();
   const proposed = new Set<string>();
   const nodes: SimNode[] = [];
   const isHonest = (replica: number): boolean => nodes[replica]?.honest ?? true;
@@ -212,6 +221,7 @@ export function runSimulation(options: SimOptions): SimResult {
     verdict(replica, from, kind, verdict) {
       if (verdict.outcome !== 'rejected') return;
       counters.rejected++;
+      if (isHonest(replica)) detected.add(verdict.offender);
       if (isHonest(replica) && isHonest(verdict.offender)) {
         checker.violate(
           `blame: replica ${replica} rejected a ${kind} from ${from} as ${verdict.reason}, blaming honest replica ${verdict.offender}`,
@@ -219,17 +229,27 @@ export function runSimulation(options: SimOptions): SimResult {
       }
     },
     dropped(replica, from, reason) {
-      counters.dropped++;
+      if (reason === 'banned') counters.droppedFromBanned++;
+      else counters.dropped++;
+      if (isHonest(replica) && reason !== 'banned') detected.add(from);
       if (isHonest(replica) && isHonest(from))
         checker.violate(`drop: replica ${replica} dropped a frame from honest replica ${from} as ${reason}`);
     },
     evidence(replica, evidence) {
       counters.evidence++;
+      if (isHonest(replica)) detected.add(evidence.replica);
       if (isHonest(replica) && isHonest(evidence.replica)) {
         checker.violate(
           `evidence: replica ${replica} holds equivocation evidence against honest replica ${evidence.replica}`,
         );
       }
+    },
+    banned(replica, offender) {
+      if (!isHonest(replica)) return;
+      counters.bans++;
+      bannedByHonest.add(offender);
+      if (isHonest(offender))
+        checker.violate(`honest banned: replica ${replica} banned honest replica ${offender}`);
     },
     suspicion() {},
     event(_replica, event) {
@@ -383,9 +403,9 @@ export function runSimulation(options: SimOptions): SimResult {
     byzantine: [...byzantine].map(([replica, strategy]) => ({
       replica,
       strategy,
-      detected: false,
-      banned: false,
+      detected: detected.has(replica),
+      banned: bannedByHonest.has(replica),
     })),
-    honestBanned: 0,
+    honestBanned: [...bannedByHonest].filter((replica) => isHonest(replica)).length,
   };
 }

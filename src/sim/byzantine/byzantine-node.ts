@@ -21,7 +21,7 @@ export abstract class ByzantineNode extends HonestNode {
   protected readonly prng: Prng;
 
   constructor(id: number, context: SimContext) {
-    super(id, context);
+    super(id, context, { detector: false });
     this.prng = context.prng.fork();
   }
 

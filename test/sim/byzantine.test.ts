@@ -1,0 +1,140 @@
+/**
+ * Byzantine replicas in the simulator: up to f replicas play a strategy for the whole run, on
+ * top of the network, disk and clock faults, and the honest replicas must keep agreement,
+ * integrity and validity, finalize every client vertex once the faults stop, and never blame
+ * or ban one another.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { type Evidence, verifyEvidence } from '../../src/byzantine/index.ts';
+import { STRATEGY_NAMES, type StrategyName } from '../../src/sim/byzantine/index.ts';
+import { HonestNode } from '../../src/sim/honest-node.ts';
+import type { SimContext } from '../../src/sim/node.ts';
+import { drawByzantine, runSimulation, type SimResult } from '../../src/sim/simulation.ts';
+import { assertAllClean, runSeeds, SEED_FROM } from './runs.ts';
+
+const SEEDS_PER_STRATEGY = 5;
+const SEVEN_REPLICA_SEEDS = 12;
+
+for (const strategy of STRATEGY_NAMES) {
+  test(`four replicas with one ${strategy} keep safety and finalize everything once faults stop (${SEEDS_PER_STRATEGY} seeds from ${SEED_FROM})`, () => {
+    const results = runSeeds(SEEDS_PER_STRATEGY, { replicas: 4, byzantine: { count: 1, strategy } });
+    assertAllClean(results);
+    for (const result of results)
+      assert.deepEqual(
+        result.byzantine.map((outcome) => outcome.strategy),
+        [strategy],
+      );
+  });
+}
+
+test(`seven replicas with two Byzantine ones, strategies in turn, keep safety and finalize everything (${SEVEN_REPLICA_SEEDS} seeds)`, () => {
+  const results = runSeeds(SEVEN_REPLICA_SEEDS, { replicas: 7, byzantine: { count: 2, strategy: 'all' } });
+  assertAllClean(results);
+  const strategies = new Set(
+    results.flatMap((result) => result.byzantine.map((outcome) => outcome.strategy)),
+  );
+  assert.equal(strategies.size, STRATEGY_NAMES.length, 'every strategy played');
+});
+
+test('an honest replica is never banned for a provable violation by any honest replica in any simulated run', () => {
+  const runs: SimResult[] = [
+    ...runSeeds(60, { replicas: 4, byzantine: { count: 1, strategy: 'all' } }),
+    ...runSeeds(10, { replicas: 7, byzantine: { count: 2, strategy: 'all' } }),
+    // Without Byzantine replicas, partitions, crashes and slow clocks alone must not do it either.
+    ...runSeeds(30, { replicas: 4 }),
+  ];
+  for (const result of runs) {
+    const blame = result.violations.filter((violation) =>
+      /^(honest banned|blame|evidence|drop):/.test(violation),
+    );
+    assert.deepEqual(blame, [], `seed ${result.seed} (${result.replicas} replicas)`);
+    assert.equal(result.honestBanned, 0, `seed ${result.seed} (${result.replicas} replicas)`);
+  }
+  // The detectors were at work: Byzantine replicas were banned in the same runs.
+  assert.ok(runs.some((result) => result.byzantine.some((outcome) => outcome.banned)));
+});
+
+for (const strategy of ['equivocator', 'forger', 'malformer', 'double-voter'] as const) {
+  test(`the honest replicas' detectors detect the ${strategy}`, () => {
+    const results = runSeeds(8, { replicas: 4, byzantine: { count: 1, strategy } });
+    assertAllClean(results);
+    const outcomes = results.flatMap((result) => result.byzantine);
+    const detected = outcomes.filter((outcome) => outcome.detected).length;
+    const banned = outcomes.filter((outcome) => outcome.banned).length;
+    assert.ok(detected > 0, `${strategy} detected in ${detected} of ${outcomes.length} runs`);
+    // These act in every view, not only as primary: they get banned too.
+    if (strategy !== 'equivocator') assert.ok(banned > 0, `${strategy} banned in ${banned} runs`);
+  });
+}
+
+test('the evidence honest replicas hold against Byzantine ones verifies with the public keys alone', () => {
+  const held: { evidence: Evidence; context: SimContext }[] = [];
+  for (const strategy of ['double-voter', 'forger', 'checkpoint-liar'] as const satisfies StrategyName[]) {
+    for (let seed = SEED_FROM; seed < SEED_FROM + 4; seed++) {
+      const nodes: HonestNode[] = [];
+      let shared: SimContext | null = null;
+      const result = runSimulation({
+        seed,
+        replicas: 4,
+        byzantine: { count: 1, strategy },
+        createNode: (id, context) => {
+          shared = context;
+          const node = new HonestNode(id, context);
+          nodes.push(node);
+          return node;
+        },
+      });
+      assertAllClean([result]);
+      for (const node of nodes)
+        for (const evidence of node.detector?.evidence() ?? []) held.push({ evidence, context: shared! });
+    }
+  }
+  assert.ok(held.length > 0, 'evidence was gathered');
+  assert.ok(held.some(({ evidence }) => evidence.kind === 'equivocation'));
+  for (const { evidence, context } of held) {
+    const check = {
+      scheme: context.scheme,
+      publicKeys: context.publicKeys,
+      clusterId: context.configs[0]!.clusterId,
+    };
+    assert.ok(verifyEvidence(evidence, check), `evidence of ${evidence.kind} by ${evidence.replica}`);
+  }
+});
+
+test('a Byzantine run replays exactly from its seed', () => {
+  const options = { seed: SEED_FROM + 3, replicas: 4, byzantine: { count: 1, strategy: 'all' } } as const;
+  const first = runSimulation(options);
+  const second = runSimulation(options);
+  assert.deepEqual(second, first);
+});
+
+test('which replicas are Byzantine is drawn from the seed, never more than f of them', () => {
+  const drawn = drawByzantine(5, 7, { count: 2, strategy: 'all' });
+  assert.equal(drawn.size, 2);
+  assert.deepEqual(drawByzantine(5, 7, { count: 2, strategy: 'all' }), drawn);
+  assert.throws(() => drawByzantine(1, 4, { count: 2, strategy: 'silent' }), RangeError);
+  assert.throws(
+    () => runSimulation({ seed: 1, replicas: 7, byzantine: { count: 3, strategy: 'all' } }),
+    RangeError,
+  );
+});
+
+test('npm run sim -- --byzantine F --strategy all prints detected and banned per strategy and "honest banned: 0" before the last line', () => {
+  const cli = new URL('../../src/sim/cli.ts', import.meta.url).pathname;
+  const args = ['--seeds', '3', '--jobs', '1', '--byzantine', '1', '--strategy', 'all'];
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  const lines = result.stdout.trim().split('\n');
+  assert.equal(lines.at(-1), 'seeds: 3, violations: 0, stalled: 0');
+  assert.match(lines.at(-2)!, /^speed: /);
+  assert.ok(lines.includes('honest banned: 0'), result.stdout);
+  assert.match(result.stdout, /^byzantine \(all\): 3 replicas, detected \d+, banned \d+$/m);
+  assert.match(result.stdout, /^ {2}double-voter: 1 replicas, detected \d+, banned \d+$/m);
+  const refused = spawnSync(process.execPath, [cli, '--byzantine', '2', '--replicas', '4'], {
+    encoding: 'utf8',
+  });
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /more than f = 1/);
+});
