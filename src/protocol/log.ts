@@ -39,6 +39,15 @@ export interface LogEntry {
   /** The batch whose digest is `bodyKey`, if this replica has it. */
   batch: Batch | null;
   bodyKey: string | null;
+  /**
+   * Batches of other digests accepted at this sequence in earlier views, newest last, at most
+   * {@link EARLIER_BODIES_MAX}. A NEW-VIEW may re-propose an older prepared batch after a
+   * newer one was accepted here (its certificate came from a replica left out of the view
+   * in between), and it is re-proposed without its body on the promise that the replicas that
+   * prepared it still hold it. Keeping only the newest batch broke that promise: the older
+   * one was then committed and could be executed nowhere (found by the simulator).
+   */
+  earlierBodies: Map<string, Batch>;
   /** The digest finalized here, once executed (checked against any later certificate). */
   executedKey: string | null;
 }
@@ -56,9 +65,13 @@ export function createLogEntry(sequence: number, view: number): LogEntry {
     committed: null,
     batch: null,
     bodyKey: null,
+    earlierBodies: new Map(),
     executedKey: null,
   };
 }
+
+/** Batches of earlier digests a log entry keeps (see `LogEntry.earlierBodies`). */
+export const EARLIER_BODIES_MAX = 4;
 
 /** Moves an entry into `view`: the votes of older views no longer count (4.4). */
 export function resetEntryForView(entry: LogEntry, view: number): void {
@@ -71,9 +84,18 @@ export function resetEntryForView(entry: LogEntry, view: number): void {
   entry.sentCommit = false;
 }
 
-/** Records the batch for `digestKey` if the entry does not hold it yet. */
+/**
+ * Makes the batch for `digestKey` the entry's current one; the batch it replaces is kept among
+ * the earlier ones (the oldest of those is dropped beyond {@link EARLIER_BODIES_MAX}).
+ */
 export function attachBody(entry: LogEntry, digestKey: string, batch: Batch): void {
   if (entry.bodyKey === digestKey) return;
+  if (entry.bodyKey !== null && entry.batch !== null) {
+    entry.earlierBodies.set(entry.bodyKey, entry.batch);
+    if (entry.earlierBodies.size > EARLIER_BODIES_MAX)
+      entry.earlierBodies.delete(entry.earlierBodies.keys().next().value!);
+  }
+  entry.earlierBodies.delete(digestKey);
   entry.batch = batch;
   entry.bodyKey = digestKey;
 }
@@ -81,7 +103,8 @@ export function attachBody(entry: LogEntry, digestKey: string, batch: Batch): vo
 /** The batch with `digestKey`, if known: the null batch is always known. */
 export function bodyFor(entry: LogEntry, digestKey: string): Batch | null {
   if (digestKey === NULL_DIGEST_KEY) return [];
-  return entry.bodyKey === digestKey ? entry.batch : null;
+  if (entry.bodyKey === digestKey) return entry.batch;
+  return entry.earlierBodies.get(digestKey) ?? null;
 }
 
 /** Whether a message carries a real signature (a draft does not yet). */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ViewChange } from '../../src/protocol/index.ts';
-import { signAs, TestCluster } from '../support/cluster.ts';
+import { signAs, TestCluster, vertices } from '../support/cluster.ts';
 
 const options = { viewChangeTimeoutTicks: 20, statusIntervalTicks: 10 };
 
@@ -39,4 +39,52 @@ test('a replica whose peers moved one view further on does not wait forever for 
     cluster.run();
   }
   assert.equal(replica.view, 4, 'gave up on the silent primary of view 3');
+});
+
+test('a replica keeps the batch of every PRE-PREPARE it accepted at a sequence, so that a later NEW-VIEW can re-propose an older prepared one (4.4)', () => {
+  // n = 4. View 0 (primary 0) orders batch A at sequence 1, but only replica 3 gathers a
+  // prepared certificate for it. View 1 (primary 1) is planned from replicas 0, 1 and 2, which
+  // prepared nothing, so its primary orders a fresh batch B at sequence 1, which every replica
+  // accepts and nobody prepares. View 2 (primary 2) is planned from replicas 1, 2 and 3, and
+  // re-proposes A from replica 3's certificate. Every replica had A's batch, but accepting B
+  // used to replace it: A was then committed and could never be executed anywhere.
+  const cluster = new TestCluster(4, options);
+  const digestOf = (replica: number): string =>
+    Buffer.from(cluster.replicas[replica]!.log.get(1)!.prePrepare!.digest).toString('hex');
+  const everyone = [0, 1, 2, 3];
+  const tickUntil = (done: () => boolean): void => {
+    for (let tick = 0; tick < 4000 && !done(); tick++) cluster.tickAll();
+    assert.ok(done(), 'reached in time');
+  };
+  // Client vertices reach only the replica they are proposed to.
+  const noRequests = (kind: string): boolean => kind !== 'request';
+
+  cluster.filter = ({ message, to }) =>
+    noRequests(message.kind) && message.kind !== 'commit' && (message.kind !== 'prepare' || to === 3);
+  cluster.propose(0, vertices(2, 'A'));
+  cluster.run();
+  const a = digestOf(3);
+  assert.notEqual(cluster.replicas[3]!.log.get(1)!.prepared, null, 'replica 3 prepared A');
+
+  cluster.filter = ({ message }) =>
+    noRequests(message.kind) && message.kind !== 'commit' && message.kind !== 'prepare';
+  tickUntil(() =>
+    everyone.every(
+      (replica) => cluster.replicas[replica]!.view === 1 && cluster.replicas[replica]!.viewActive,
+    ),
+  );
+  cluster.propose(1, vertices(2, 'B'));
+  cluster.run();
+  for (const replica of everyone) assert.notEqual(digestOf(replica), a, `replica ${replica} accepted B`);
+
+  // From view 2 on votes flow; replica 0's VIEW-CHANGEs never reach replica 2, so view 2 is
+  // planned without it.
+  cluster.filter = ({ message, from, to }) =>
+    noRequests(message.kind) &&
+    !((message.kind === 'prepare' || message.kind === 'commit') && message.view < 2) &&
+    !(message.kind === 'view-change' && from === 0 && to === 2);
+  tickUntil(() => [1, 2, 3].every((replica) => cluster.delivered[replica]!.length >= 1));
+  for (const replica of [1, 2, 3]) {
+    assert.equal(Buffer.from(cluster.delivered[replica]![0]!.digest).toString('hex'), a, 'A is finalized');
+  }
 });
