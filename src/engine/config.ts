@@ -4,8 +4,11 @@
  * Every value is checked at construction; a bad one throws a {@link ConfigError} naming the
  * `BftConfig` field to fix.
  */
+
+import { resolveDetectorConfig } from '../byzantine/index.ts';
 import { ConfigError, type ReplicaConfig, resolveReplicaConfig } from '../protocol/index.ts';
 import { type DecodeLimits, decodeLimitsFor, encodedSizeBound } from '../wire/index.ts';
+import type { ByzantineOptions } from './create-detector.ts';
 
 /** What an application passes to `new BftEngine`; every field but `nodeId` has a default. */
 export interface BftConfig {
@@ -36,6 +39,12 @@ export interface BftConfig {
   readonly viewChangeTimeoutMs?: number;
   /** Whether violations are scored and offenders banned. Default true. */
   readonly byzantineDetectionEnabled?: boolean;
+  /**
+   * The detector's figures, in integer tenths of reputation and in ticks: `initialReputationTenths`
+   * (10), `penaltyTenths` per kind (1 each), `banBelowTenths` (3), `suspicionRecoveryTicks` (500),
+   * `nonParticipationWindowTicks` (1000). Errors name them as `byzantine.<field>`.
+   */
+  readonly byzantine?: ByzantineOptions;
   /** K: a checkpoint every K sequences. Default 16. */
   readonly checkpointInterval?: number;
   /** L: sequences in flight above the stable checkpoint. A multiple of K, at least 2K. Default 2K. */
@@ -241,6 +250,15 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
       throw new ConfigError(CORE_FIELD_NAMES[error.field]!, `${detail} (core ${error.field})`);
     }
     throw error;
+  }
+
+  if (config.byzantine !== undefined) {
+    try {
+      resolveDetectorConfig({ ...config.byzantine, replicaCount: validators.length, self });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new ConfigError(`byzantine.${error.field}`, error.message.slice(error.field.length + 2));
+    }
   }
 
   const logRetention = integer(

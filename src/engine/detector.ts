@@ -4,6 +4,7 @@
  * into "which replicas are newly banned", which the engine feeds to the core as `banned` inputs.
  * With detection disabled, a null detector scores nothing and bans nobody.
  */
+import type { Evidence } from '../byzantine/index.ts';
 import type { Input, Message, Ready, ReplicaId } from '../protocol/index.ts';
 
 export interface EngineDetector {
@@ -20,9 +21,12 @@ export interface EngineDetector {
   reputation(replica: ReplicaId): number;
   /** Violations recorded so far, by kind (cumulative). */
   violations(): Readonly<Record<string, number>>;
+  /** Provable evidence held (equivocations, relayed forgeries): anyone with the keys can check it. */
+  evidence(): readonly Evidence[];
 }
 
 const NONE: readonly ReplicaId[] = Object.freeze([]);
+const NONE_EVIDENCE: readonly Evidence[] = Object.freeze([]);
 
 /** Detection disabled: nobody is scored or banned. */
 export const nullDetector: EngineDetector = Object.freeze({
@@ -33,4 +37,5 @@ export const nullDetector: EngineDetector = Object.freeze({
   isBanned: () => false,
   reputation: () => 1,
   violations: () => ({}),
+  evidence: () => NONE_EVIDENCE,
 });

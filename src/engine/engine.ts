@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
+import type { Evidence } from '../byzantine/index.ts';
 import { bytesEqual, DIGEST_BYTES, toHex } from '../crypto/digest.ts';
 import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from '../crypto/index.ts';
 import { type ConsensusMetrics, createConsensusMetrics, type MessageOutcome } from '../metrics/index.ts';
@@ -207,7 +208,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#replicaOf = new Map(validators.map((id, index) => [id, index]));
     this.#state = createReplica(this.config.replica);
     this.#detector = this.config.byzantineDetectionEnabled
-      ? createDetector({ replicaCount: validators.length, self })
+      ? createDetector({
+          replicaCount: validators.length,
+          self,
+          verification: { scheme: this.#scheme, publicKeys: this.#publicKeys, clusterId },
+          figures: config.byzantine,
+        })
       : createDetector(null);
     this.#verifier = new SignatureVerifier({
       scheme: this.#scheme,
@@ -338,6 +344,15 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** The prom-client registry holding this engine's metrics (`await metrics().metrics()` for the text). */
   metrics(): Registry {
     return this.#registry;
+  }
+
+  /**
+   * The provable evidence this replica's detector holds (equivocations, forgeries relayed by a
+   * replica that signed them): each verifies with the validators' public keys alone
+   * (`verifyEvidence` in `src/byzantine`).
+   */
+  evidence(): readonly Evidence[] {
+    return this.#detector.evidence();
   }
 
   /** Where the replica stands, for operators and tests. */

@@ -43,6 +43,8 @@ const cases: readonly [string, BftConfig][] = [
   ['maxFrameBytes', { ...base, maxFrameBytes: 1 << 20 }],
   ['inboundFramesPerPeerMax', { ...base, inboundFramesPerPeerMax: 0 }],
   ['finalizedBufferMax', { ...base, finalizedBufferMax: 0 }],
+  ['byzantine.banBelowTenths', { ...base, byzantine: { banBelowTenths: 11 } }],
+  ['byzantine.penaltyTenths.treason', { ...base, byzantine: { penaltyTenths: { treason: 1 } as never } }],
 ];
 
 for (const [field, config] of cases) {

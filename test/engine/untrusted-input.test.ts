@@ -67,9 +67,57 @@ test('forged and malformed messages are dropped and counted', async () => {
     assert.equal(await count({ type: 'prepare', outcome: 'accepted' }), 0);
     assert.equal(await count({ type: 'prepare', outcome: 'ignored' }), 0);
 
+    // Reported to the detector: two malformed frames and three bad signatures, each 0.1.
+    assert.equal(target.status().reputations['node-3'], 0.5);
+    assert.equal(target.status().reputations['node-2'], 1, 'the forger is whoever sent the frame');
+    await cluster.advance(10);
+    assert.equal(
+      await metricValue(target, 'consensus_byzantine_violations_total', { kind: 'invalid-signature' }),
+      3,
+    );
+    assert.equal(
+      await metricValue(target, 'consensus_byzantine_violations_total', { kind: 'malformed-message' }),
+      2,
+    );
+    assert.equal(await metricValue(target, 'consensus_node_reputation', { node: 'node-3' }), 0.5);
+
     // The replica is unharmed: the cluster finalizes through it.
     const result = await target.propose(createVertex(payload('after-forgery', 1)));
     assert.equal(result.sequence, 1);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('a banned replica: below 0.3 it is banned, its frames are dropped unread, and the cluster goes on', async () => {
+  const cluster = new Cluster();
+  await cluster.start();
+  try {
+    const target = cluster.engines[0]!;
+    const banned = new Promise<string>((resolve) => target.once('banned', ({ nodeId }) => resolve(nodeId)));
+    // Eight malformed frames: 1.0 - 8 x 0.1 = 0.2, below the threshold of 0.3.
+    for (let i = 0; i < 8; i++) cluster.network.inject('node-3', 'node-0', Uint8Array.of(0xff, i));
+    assert.equal(await banned, 'node-3');
+    assert.deepEqual(target.status().banned, ['node-3']);
+    assert.equal(await metricValue(target, 'consensus_banned_nodes'), 1);
+    const droppedAsBanned = new Promise<void>((resolve) =>
+      target.on('dropped', ({ outcome }) => outcome === 'banned' && resolve()),
+    );
+    cluster.network.inject('node-3', 'node-0', Uint8Array.of(0xff));
+    await droppedAsBanned;
+    // Quorums do not shrink: node-0 still finalizes with node-1 and node-2.
+    await Promise.all(
+      [0, 1, 2].map((i) => cluster.engines[i]!.propose(createVertex(payload('after-ban', i)))),
+    );
+    // node-3's own vertex reaches the leader through the others once it has waited
+    // finalityTimeoutMs (a REQUEST to every replica, relayed by the ones the leader still hears).
+    let finalAtThree = false;
+    const fromBanned = cluster.engines[3]!.propose(createVertex(payload('from-banned', 3))).then(() => {
+      finalAtThree = true;
+    });
+    for (let elapsed = 0; elapsed < 2000 && !finalAtThree; elapsed += 50) await cluster.advance(50);
+    await fromBanned;
+    assert.ok((await metricValue(target, 'consensus_messages_received_total', { outcome: 'banned' })) >= 1);
   } finally {
     await cluster.stop();
   }
