@@ -405,6 +405,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       if (recent !== undefined) return Promise.resolve(recent);
       const finalizedAt = this.#state.delivered.get(key);
       if (finalizedAt !== undefined) {
+        const earlier = this.#finalizedPlace(vertex, key, finalizedAt);
+        if (earlier !== null) return Promise.resolve(earlier);
         return rejection('duplicate', `the vertex was finalized at sequence ${finalizedAt}`);
       }
       if (this.#proposals.size >= this.config.pendingProposalsMax) {
@@ -451,6 +453,23 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         'invalid',
         'the vertex hash does not match; build vertices with createVertex',
       );
+    }
+    return null;
+  }
+
+  /**
+   * Where a vertex finalized here earlier (proposed anywhere) sits in the order, read back from
+   * the store: its position counts the vertices of that batch delivered at that sequence, which
+   * are the ones the dedup window maps to it. Null if the record is no longer (or not yet) held.
+   */
+  #finalizedPlace(vertex: Vertex, key: string, sequence: number): ProposalResult | null {
+    const record = this.#store.finalizedAt(sequence);
+    if (record === undefined) return null;
+    let position = 0;
+    for (const batched of record.batch) {
+      const batchedKey = toHex(batched.hash);
+      if (batchedKey === key) return { hash: vertex.hash, sequence, position };
+      if (this.#state.delivered.get(batchedKey) === sequence) position++;
     }
     return null;
   }

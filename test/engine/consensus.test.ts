@@ -94,6 +94,11 @@ test('concurrent proposals: 1,000 concurrent propose calls from several replicas
       order,
     );
     assert.equal(await metricValue(cluster.engines[0]!, 'consensus_vertices_finalized_total'), 1000);
+    // Proposed again at another replica once final: the same place, read back from its order.
+    for (let i = 0; i < 1000; i += 37) {
+      assert.deepEqual(await cluster.engines[(i + 1) % 4]!.propose(vertices[i]!), results[i]);
+    }
+    assert.equal(orders[0]!.length, 1000);
   } finally {
     await cluster.stop();
   }
@@ -165,6 +170,8 @@ test('a vertex proposed at a backup is forwarded to the leader and finalized onc
     assert.equal(await metricValue(leader, 'consensus_proposals_sent_total'), 1);
     // Proposed again once final: the same answer, and it is not ordered a second time.
     assert.deepEqual(await backup.propose(vertex), results[0]);
+    // At a replica where it was never proposed, the answer is read back from the order.
+    assert.deepEqual(await cluster.engines[3]!.propose(vertex), results[0]);
     await leader.propose(createVertex(payload('after', 2)));
     await finalizedEverywhere(cluster.engines, orders, 2);
     for (const order of orders) assert.equal(order.filter((h) => h === hash).length, 1);
