@@ -118,7 +118,10 @@ async function main(): Promise<number> {
         ']]\n' +
         '       npm run sim -- --seed S [--replicas n] [--byzantine F --strategy name]    replay one seed and describe it\n' +
         '  --byzantine F   F replicas (at most f = floor((n - 1) / 3)), drawn from the seed, play a Byzantine\n' +
-        '                  strategy for the whole run; all (the default) takes the strategies in turn by seed',
+        '                  strategy for the whole run; all (the default) takes the strategies in turn by seed.\n' +
+        '                  The summary counts the Byzantine replicas detected (an honest replica recorded a\n' +
+        '                  proven violation by it) and banned (an honest replica banned it), per strategy with\n' +
+        '                  all, and the honest replicas banned by honest ones (always 0 in a correct run).',
     );
     return 0;
   }
