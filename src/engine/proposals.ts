@@ -5,6 +5,7 @@
  */
 import type { Digest, Vertex } from '../protocol/index.ts';
 import type { ProposalRejectedError } from './errors.ts';
+import { Fifo } from './fifo.ts';
 
 /** Where a proposed vertex ended up in the total order. */
 export interface ProposalResult {
@@ -30,6 +31,11 @@ export class ProposalRegistry {
   readonly #pending = new Map<string, PendingProposal>();
   /** Results of recently finalized proposals, oldest first, for a late duplicate propose(). */
   readonly #recent = new Map<string, ProposalResult>();
+  /**
+   * Keys of `#recent`, oldest first. Evicting through `Map.keys().next()` would walk the holes
+   * that deleting from the front of a Map leaves until it rehashes: measured at 5% of the CPU.
+   */
+  readonly #recentOrder = new Fifo<string>();
   readonly #recentMax: number;
   #onEmpty: (() => void)[] = [];
 
@@ -68,10 +74,12 @@ export class ProposalRegistry {
     const pending = this.#pending.get(key);
     if (pending === undefined) return undefined;
     this.#pending.delete(key);
+    if (!this.#recent.has(key)) this.#recentOrder.push(key);
     this.#recent.set(key, result);
-    if (this.#recent.size > this.#recentMax) {
-      const oldest = this.#recent.keys().next();
-      if (!oldest.done) this.#recent.delete(oldest.value);
+    while (this.#recent.size > this.#recentMax) {
+      const oldest = this.#recentOrder.shift();
+      if (oldest === undefined) break;
+      this.#recent.delete(oldest);
     }
     for (const waiter of pending.waiters) waiter.resolve(result);
     this.#checkEmpty();

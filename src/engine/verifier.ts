@@ -15,6 +15,7 @@ import type { PublicKey, SignatureScheme } from '../crypto/index.ts';
 import type { Message, ReplicaId } from '../protocol/index.ts';
 import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
 import { type SignatureCheck, signaturesOf } from '../wire/index.ts';
+import { Fifo } from './fifo.ts';
 
 /** What the checks found: all valid, one invalid, or a signer whose key this node does not have. */
 export type VerifyOutcome = 'valid' | 'invalid-signature' | 'unknown-sender';
@@ -40,8 +41,10 @@ export interface VerifierStats {
 
 export class SignatureVerifier {
   readonly #options: VerifierOptions;
-  /** Keys of verified signatures, oldest first (a Map keeps insertion order). */
-  readonly #verified = new Map<string, true>();
+  /** Keys of verified signatures. */
+  readonly #verified = new Set<string>();
+  /** The same keys, oldest first, for eviction (see `ProposalRegistry` on Map iteration). */
+  readonly #order = new Fifo<string>();
   readonly #inFlight = new Map<string, Promise<boolean>>();
   readonly stats: VerifierStats = { checks: 0, cached: 0, verified: 0 };
 
@@ -95,11 +98,10 @@ export class SignatureVerifier {
   #remember(cacheKey: string): void {
     const max = this.#options.cacheMax;
     if (max === 0) return;
-    this.#verified.set(cacheKey, true);
-    if (this.#verified.size > max) {
-      const oldest = this.#verified.keys().next();
-      if (!oldest.done) this.#verified.delete(oldest.value);
-    }
+    if (this.#verified.has(cacheKey)) return;
+    this.#verified.add(cacheKey);
+    this.#order.push(cacheKey);
+    if (this.#verified.size > max) this.#verified.delete(this.#order.shift()!);
   }
 }
 
