@@ -754,6 +754,8 @@ function openEnvironment(dataPath: string): Db {
       // Commits resolve only once synced (see the module comment).
       overlappingSync: false,
       noSync: false,
+      // lmdb-js takes a path with a dot in its last part for a file; ours is always a directory.
+      noSubdir: false,
     }),
   );
 }
@@ -839,7 +841,9 @@ function checkRestoreRecords(db: Db, dataPath: string): number {
     lastValue === undefined ? 0 : decodeOrRefuse(dataPath, lastKey, () => decodeLastFinalized(lastValue));
   const highest = guardLmdb(dataPath, () => [
     ...db.getRange({
-      ...rangeBounds(KEY_PREFIX.finalized, 0, Number.MAX_SAFE_INTEGER),
+      // Reverse ranges run from `start` (inclusive) down to `end` (exclusive).
+      start: Uint8Array.of(KEY_PREFIX.finalized, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+      end: Uint8Array.of(KEY_PREFIX.finalized),
       reverse: true,
       limit: 1,
     }),
