@@ -657,8 +657,11 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     for (let position = 0; position < count; position++) {
       const vertex = delivery.vertices[position]!;
       const result: ProposalResult = { hash: vertex.hash, sequence: delivery.sequence, position };
-      const proposedAt = this.#proposals.resolve(toHex(vertex.hash), result);
-      if (proposedAt !== undefined) this.#metrics.finalityTime.observe(Math.max(0, now - proposedAt) / 1000);
+      if (this.#proposals.size > 0) {
+        const proposedAt = this.#proposals.resolve(toHex(vertex.hash), result);
+        if (proposedAt !== undefined)
+          this.#metrics.finalityTime.observe(Math.max(0, now - proposedAt) / 1000);
+      }
       if (!emitting && !streaming) continue;
       const item: FinalizedVertex = { ...result, vertex, view: delivery.view };
       if (streaming) this.#stream.push(item);
