@@ -140,22 +140,31 @@ export function bySequence(snapshot: DurableSnapshot): DurableSnapshot {
 
 const CRASH_SIGNATURE = new Uint8Array(64).fill(7);
 
-/** The batch finalized at `sequence` in the crash test: two vertices derived from it. */
-function batchAt(sequence: number) {
+/**
+ * The batch finalized at `sequence` in the crash test: two small vertices derived from it and,
+ * when `padded`, a third of up to 16 KB, so that some transactions span overflow pages.
+ */
+function batchAt(sequence: number, padded: boolean) {
   const payload = (salt: number) => new TextEncoder().encode(`vertex ${sequence}/${salt}`.padEnd(48, '.'));
-  return [createVertex(payload(0)), createVertex(payload(1))];
+  const batch = [createVertex(payload(0)), createVertex(payload(1))];
+  if (padded) batch.push(createVertex(new Uint8Array((sequence * 7919) % 16384).fill(sequence & 0xff)));
+  return batch;
 }
 
-/** The chain digests of the crash test's history, computed once per sequence. */
-const chain: Uint8Array[] = [genesisDigest(CLUSTER_ID)];
+/** The chain digests of the crash test's histories (plain and padded), computed once per sequence. */
+const chains: Record<'plain' | 'padded', Uint8Array[]> = {
+  plain: [genesisDigest(CLUSTER_ID)],
+  padded: [genesisDigest(CLUSTER_ID)],
+};
 
 /** The writes of step `sequence` of the crash test: its PRE-PREPARE and its finalized record. */
-export function crashStep(sequence: number): DurableWrite[] {
-  const batch = batchAt(sequence);
+export function crashStep(sequence: number, padded = false): DurableWrite[] {
+  const batch = batchAt(sequence, padded);
   const digest = batchDigest(batch);
+  const chain = chains[padded ? 'padded' : 'plain'];
   while (chain.length <= sequence) {
     const at = chain.length;
-    chain.push(chainDigest(chain[at - 1]!, at, batchDigest(batchAt(at))));
+    chain.push(chainDigest(chain[at - 1]!, at, batchDigest(batchAt(at, padded))));
   }
   const commits: Commit[] = [0, 1, 2].map((replica) => ({
     kind: 'commit',
