@@ -11,7 +11,9 @@
  *    wrong cluster, unknown node id, its own id, a challenge seen before), then signs the
  *    transcript and sends an AUTH carrying the signature.
  * 3. Each verifies the peer's AUTH against the public key registered for the node id that the
- *    peer's HELLO claimed.
+ *    peer's HELLO claimed, and sends READY (or REFUSE).
+ * 4. Each waits for the peer's READY: only then do both sides know that the other accepted them,
+ *    so neither sends data into a connection the other is about to close.
  *
  * The signed transcript is the signer's HELLO, then the verifier's HELLO (so the signature
  * covers the peer's challenge, the cluster id and both node ids), then the channel binding: on
@@ -60,7 +62,7 @@ const NODE_ID_BYTES_MAX = 255;
 const SIGNATURE_BYTES_MAX = 8000;
 
 /** Handshake frame kinds; wire ids are never reused. */
-const FRAME_KIND = Object.freeze({ hello: 1, auth: 2, refuse: 3 } as const);
+const FRAME_KIND = Object.freeze({ hello: 1, auth: 2, refuse: 3, ready: 4 } as const);
 
 /**
  * Every reason a handshake ends without an authenticated peer, listed once so that
@@ -117,7 +119,8 @@ export interface Hello {
 export type HandshakeFrame =
   | { readonly kind: 'hello'; readonly hello: Hello }
   | { readonly kind: 'auth'; readonly signature: Uint8Array }
-  | { readonly kind: 'refuse'; readonly code: string };
+  | { readonly kind: 'refuse'; readonly code: string }
+  | { readonly kind: 'ready' };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -173,6 +176,13 @@ export function encodeRefuse(code: HandshakeRefusalCode): Uint8Array {
   header(w, FRAME_KIND.refuse);
   w.u8(text.length);
   w.raw(text);
+  return w.finish();
+}
+
+/** A READY frame body: this side accepted the peer; data frames follow. */
+export function encodeReady(): Uint8Array {
+  const w = new Writer(HEADER_BYTES);
+  header(w, FRAME_KIND.ready);
   return w.finish();
 }
 
@@ -253,6 +263,9 @@ export function decodeHandshakeFrame(body: Uint8Array): HandshakeDecodeResult {
       frame = { kind: 'refuse', code };
       break;
     }
+    case FRAME_KIND.ready:
+      frame = { kind: 'ready' };
+      break;
     default:
       return malformed(`unknown handshake frame kind ${kind}`);
   }
@@ -438,6 +451,11 @@ export async function performHandshake(
       { code: 'bad-signature', detail: `AUTH does not verify under ${peerHello.nodeId}'s key` },
       peerHello.nodeId,
     );
+  channel.send(encodeReady());
+
+  const third = await receiveFrame(channel);
+  if (!third.ok) return refuse(third.refusal, peerHello.nodeId);
+  if (third.frame.kind !== 'ready') return refuse(unexpectedFrame(third.frame, 'READY'), peerHello.nodeId);
   return { ok: true, peer: peerHello.nodeId, peerInstance: toHex(peerHello.instance) };
 }
 
@@ -485,7 +503,8 @@ export class StreamHandshakeChannel implements HandshakeChannel {
   }
 
   receive(): Promise<Uint8Array | HandshakeRefusal> {
-    if (this.#failure !== null) return Promise.resolve(this.#failure);
+    // Frames that arrived before the channel failed come first: a peer's REFUSE is usually
+    // followed at once by its FIN, and the reason matters more than the close.
     const frame = this.#take();
     if (frame !== null) return Promise.resolve(frame);
     // Taking may have failed the channel (an oversized declared length).

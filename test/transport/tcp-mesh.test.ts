@@ -88,6 +88,7 @@ describe('TcpTransport: four validators on loopback', { timeout: 60_000 }, () =>
     // n0 runs with a larger bound than n1 (a misconfigured or Byzantine peer).
     assert.throws(() => cluster.get('n0').send('n1', new Uint8Array((1 << 20) + 1)), RangeError);
     const before = victim.stats().misbehaviours;
+    const replaced = next<[{ peer: string }]>(victim, 'peer-connection-replaced');
     // A raw authenticated peer declaring 2^32 - 1 bytes: garbage where a length should be.
     const { socket, outcome } = await rawPeer({
       port: cluster.ports.get('n1')!,
@@ -98,6 +99,7 @@ describe('TcpTransport: four validators on loopback', { timeout: 60_000 }, () =>
     });
     assert.equal(outcome.ok, true);
     // The raw peer (a newer instance of n3) replaced n3's connection; now it sends garbage.
+    assert.equal((await replaced)[0].peer, 'n3');
     const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
     const [event] = await misbehaved;

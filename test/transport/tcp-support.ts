@@ -82,7 +82,12 @@ export interface LoopbackCluster {
 export async function loopbackCluster(
   ids: readonly NodeId[],
   overrides: Partial<TcpTransportOptions> | ((id: NodeId) => Partial<TcpTransportOptions>) = {},
-  options: { readonly waitForMesh?: boolean; readonly seed?: number } = {},
+  options: {
+    readonly waitForMesh?: boolean;
+    readonly seed?: number;
+    /** Whether `from` has `to`'s address (dials it); default every pair. */
+    readonly dials?: (from: NodeId, to: NodeId) => boolean;
+  } = {},
 ): Promise<LoopbackCluster> {
   const { keys, registry } = validatorKeys(ids);
   const clock = new ManualClock();
@@ -110,7 +115,9 @@ export async function loopbackCluster(
   const ports = new Map<NodeId, number>();
   for (const [id, transport] of transports) ports.set(id, (await transport.listen()).port);
   for (const [id, own] of discovery)
-    for (const other of ids) if (other !== id) own.setAddress(other, `127.0.0.1:${ports.get(other)}`);
+    for (const other of ids)
+      if (other !== id && (options.dials?.(id, other) ?? true))
+        own.setAddress(other, `127.0.0.1:${ports.get(other)}`);
   const cluster: LoopbackCluster = {
     ids,
     transports,
