@@ -20,8 +20,9 @@
  * replica id) and every record a restart reads except the finalized history, which `load`,
  * `finalizedAt` and `vertex` verify as they read it; `verify` scans everything. A damaged store
  * is refused with a {@link StoreCorruptError} naming the record and the way back. LMDB itself may
- * still crash the process on structural damage inside its B-tree (it does not check its pages);
- * that is loud, never silent, and `verify` run in a separate process finds it safely.
+ * still crash the process on structural damage inside its B-tree (it does not check its pages):
+ * loud, never silent; a suspect store is best checked with `verify` in a separate process.
+ * Backups carry a SHA-256 of the whole file, checked before LMDB ever maps a restored copy.
  *
  * Key layout and record formats: see `record-codec.ts`.
  */
@@ -99,7 +100,10 @@ export interface LmdbStoreStats {
 /** A finalized vertex: where it sits and the commit certificate that makes it final. */
 export interface FinalizedVertex {
   readonly vertex: Vertex;
-  /** The sequence of the batch it was first finalized in. */
+  /**
+   * The sequence of the batch it was first finalized (and delivered) in; once that batch is
+   * pruned, of the next kept batch that holds a copy.
+   */
   readonly sequence: number;
   /** Its index in that batch. */
   readonly index: number;
