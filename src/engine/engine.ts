@@ -239,6 +239,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       sign: (draft) => signDraftAsync(this.#identity, draft),
       send: (to, message) => this.#send(to, message),
       failed: (error) => this.#halt(error),
+      idle: () => this.#checkQuiet(),
     });
     // Results are kept for a vertex proposed again after it was final; a bounded courtesy.
     this.#proposals = new ProposalRegistry(Math.min(this.config.pendingProposalsMax, 16_384));

@@ -19,6 +19,8 @@ export interface OutboundOptions {
   readonly send: (to: Destination, message: Message) => void;
   /** Signing failed: a local fault (the key), after which nothing more may be sent. */
   readonly failed: (error: unknown) => void;
+  /** Everything pushed has been sent. */
+  readonly idle: () => void;
 }
 
 export class OutboundQueue {
@@ -63,9 +65,11 @@ export class OutboundQueue {
     for (;;) {
       if (this.#closed) return;
       const head = this.#slots.peek();
-      if (head === undefined || head.message === null) return;
+      if (head === undefined) break;
+      if (head.message === null) return;
       this.#slots.shift();
       this.#options.send(head.to, head.message);
     }
+    this.#options.idle();
   }
 }
