@@ -27,14 +27,16 @@ const seeds: readonly number[] =
       });
 
 /**
- * Seeds where a backup, cut off by lost frames while its clients wait, times out alone and
- * moves to the next view while the others stay content in theirs: the core then never sends
- * its pending vertices anywhere (REQUEST retries only run in an active view), and fewer than
- * f + 1 VIEW-CHANGEs never pull the others along, so its proposals wait until the leader
- * changes for some other reason. A liveness gap in the protocol core, recorded here until the
- * core fixes it (for example by retrying pending vertices to every replica while changing views).
+ * Seeds where a backup, whose REQUESTs were lost while its clients wait, times out alone and
+ * moves to the next view while the others stay content in theirs (they never saw its vertices,
+ * so their timers never run). The core then never sends its pending vertices anywhere (REQUEST
+ * retries run only in an active view), and one VIEW-CHANGE is fewer than the f + 1 that pull
+ * the others along, so its proposals wait until the leader changes for some other reason. A
+ * liveness gap in the protocol core, recorded here until the core closes it (for example by
+ * retrying pending vertices to every replica while changing views, or by a replica alone in
+ * a higher view rejoining the view a quorum is active in).
  */
-const LONE_VIEW_CHANGE_SEEDS: readonly number[] = [1005, 1016, 1025];
+const LONE_VIEW_CHANGE_SEEDS: readonly number[] = [5027, 5041];
 
 for (const seed of LONE_VIEW_CHANGE_SEEDS) {
   test(
@@ -53,7 +55,7 @@ async function storm(seed: number): Promise<void> {
     console.log(`seed ${seed}: ENGINE_SEED=${seed} replays it`);
     const prng = new Prng(seed);
     const cluster = new Cluster({
-      config: { checkpointInterval: 4, watermarkWindow: 8, batchMaxVertices: 8 },
+      config: { checkpointInterval: 4, watermarkWindow: 8 },
     });
     const dropRate = prng.float() * 0.1;
     let isolated: string | null = null;
@@ -82,16 +84,6 @@ async function storm(seed: number): Promise<void> {
     try {
       for (let action = 0; action < 40; action++) {
         const choice = prng.int(10);
-        if (process.env.ENGINE_DEBUG)
-          console.log(
-            `action ${action}: ${choice}`,
-            cluster.engines
-              .map(
-                (e) =>
-                  `${e.status().state}/${e.status().view}/${e.status().sequence}/${e.status().pendingProposals}`,
-              )
-              .join(' '),
-          );
         if (choice < 5) {
           const at = prng.int(4);
           const engine = cluster.engines[at]!;
