@@ -59,7 +59,7 @@ import { InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { ProposalRegistry, type ProposalResult } from './proposals.ts';
-import { SignatureVerifier, type VerifierStats } from './verifier.ts';
+import { SignatureVerifier, type VerifierStats, type VerifyOutcome } from './verifier.ts';
 
 /** What the engine runs on, besides its configuration and keys. */
 export interface EngineDependencies {
@@ -502,7 +502,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#inbound.receive(from, frame);
   }
 
-  #onChecked(from: ReplicaId, message: Message, outcome: string, seconds: number | null): void {
+  #onChecked(from: ReplicaId, message: Message, outcome: VerifyOutcome, seconds: number | null): void {
     if (!this.#acceptingFrames) return;
     if (seconds !== null) this.#metrics.signatureVerifySeconds.observe(seconds);
     const fromNode = this.config.validators[from]!;
