@@ -114,7 +114,9 @@ export function retryRequests(state: ReplicaState): void {
   for (const pending of state.pending.values()) {
     if (state.now - pending.sinceTick < interval) break;
     aged.push(pending.vertex);
-    if (aged.length >= state.config.batchCountMax) break;
+    // As much as the primary can have in flight at once: one batch per interval left small
+    // batch sizes far behind a steady client load.
+    if (aged.length >= state.config.batchCountMax * state.config.pipelineDepth) break;
   }
   if (aged.length === 0) return;
   state.lastRequestRetryTick = state.now;

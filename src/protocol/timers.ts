@@ -10,9 +10,14 @@ import { startViewChange } from './view-change.ts';
 export function onTick(state: ReplicaState): void {
   state.now++;
   stateTransferTick(state);
+  // Client vertices waiting too long go to every replica, also while this replica changes
+  // views: a replica that timed out alone (its REQUESTs were lost) would otherwise hold them
+  // until the others change views for some other reason, since one VIEW-CHANGE is fewer than
+  // the f + 1 that pull them along. The others order them in their view; this replica learns
+  // of the result by state transfer.
+  retryRequests(state);
   if (state.viewActive) {
     if (viewTimerExpired(state)) startViewChange(state, state.view + 1, 'timeout');
-    else retryRequests(state);
   } else if (
     state.newViewTimerStart !== null &&
     state.now - state.newViewTimerStart >= currentTimeout(state)

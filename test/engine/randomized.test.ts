@@ -28,22 +28,15 @@ const seeds: readonly number[] =
 
 /**
  * Seeds where a backup, whose REQUESTs were lost while its clients wait, times out alone and
- * moves to the next view while the others stay content in theirs (they never saw its vertices,
- * so their timers never run). The core then never sends its pending vertices anywhere (REQUEST
- * retries run only in an active view), and one VIEW-CHANGE is fewer than the f + 1 that pull
- * the others along, so its proposals wait until the leader changes for some other reason. A
- * liveness gap in the protocol core, recorded here until the core closes it (for example by
- * retrying pending vertices to every replica while changing views, or by a replica alone in
- * a higher view rejoining the view a quorum is active in).
+ * moves to the next view while the others stay content in theirs. Its pending vertices must
+ * still be finalized: the core retries them to every replica while it changes views (one
+ * VIEW-CHANGE is fewer than the f + 1 that would pull the others along).
  */
 const LONE_VIEW_CHANGE_SEEDS: readonly number[] = [5027, 5041];
 
 for (const seed of LONE_VIEW_CHANGE_SEEDS) {
-  test(
-    `a backup alone in a higher view still gets its proposals finalized (seed ${seed})`,
-    { todo: 'protocol core: pending vertices are not retried while a replica changes views alone' },
-    () => storm(seed),
-  );
+  test(`a backup alone in a higher view still gets its proposals finalized (seed ${seed})`, () =>
+    storm(seed));
 }
 
 for (const seed of seeds) {
