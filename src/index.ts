@@ -2,11 +2,34 @@
  * cretoai-consensus: Byzantine-fault-tolerant consensus (PBFT) with ML-DSA-87 signatures.
  *
  * Layers, from the bottom: `crypto` (digests and signature schemes), `wire` (the bounded
- * binary codec and sign-bytes), `protocol` (the replica as a pure state machine) and the shell
- * helpers that every driver of the core shares (signing drafts, releasing effects only after
- * they are durable).
+ * binary codec and sign-bytes), `protocol` (the replica as a pure state machine), `byzantine`
+ * (detection, reputation, evidence), the shell helpers every driver of the core shares, and
+ * the engine an application embeds, with its metrics, stores and transports.
  */
+
+export * from './byzantine/index.ts';
 export * from './crypto/index.ts';
+export {
+  type BftConfig,
+  BftEngine,
+  type Clock,
+  type EngineDependencies,
+  type EngineEvents,
+  type EngineState,
+  EngineStateError,
+  type EngineStatus,
+  type FinalizedVertex,
+  ManualClock,
+  PROPOSAL_REJECTION_CODES,
+  ProposalRejectedError,
+  type ProposalRejectionCode,
+  type ProposalResult,
+  resolveBftConfig,
+  type StopOptions,
+  SubscriberOverflowError,
+  systemClock,
+} from './engine/index.ts';
+export * from './metrics/index.ts';
 export * from './protocol/index.ts';
 export { ReleaseQueue } from './shell/release-queue.ts';
 export {
@@ -16,4 +39,6 @@ export {
   signDraft,
   verifyMessage,
 } from './shell/signing.ts';
+export * from './storage/index.ts';
+export * from './transport/index.ts';
 export * from './wire/index.ts';
