@@ -5,8 +5,9 @@
  * (default `bench/results/latest.json`, not committed).
  */
 import { parseArgs } from 'node:util';
+import { benchOfferedLoad, benchPeak, benchVertexProposal, type ClusterBenchOptions } from './cluster.ts';
 import { runMicroBenchmarks } from './micro.ts';
-import { type BenchRow, printTable, writeJson } from './report.ts';
+import { type BenchRow, Progress, printTable, writeJson } from './report.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -14,20 +15,46 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       out: { type: 'string', default: 'bench/results/latest.json' },
+      seconds: { type: 'string' },
     },
     strict: true,
   });
-  const groups = values.only === undefined ? ['micro'] : values.only.split(',');
+  const known = ['micro', 'cluster'];
+  const groups = values.only === undefined ? known : values.only.split(',');
   for (const group of groups) {
-    if (!['micro'].includes(group)) throw new Error(`unknown group '${group}': use micro`);
+    if (!known.includes(group)) throw new Error(`unknown group '${group}': use ${known.join(', ')}`);
   }
-  const results: Record<string, BenchRow[]> = {};
+  const seconds = values.seconds === undefined ? (values.quick ? 3 : 10) : Number(values.seconds);
+  if (!(seconds > 0)) throw new Error(`--seconds must be a positive number, got '${values.seconds}'`);
+  const results: Record<string, unknown> = {};
   if (groups.includes('micro')) {
-    results.micro = await runMicroBenchmarks(values.quick ? 200 : 1000);
+    const micro = await runMicroBenchmarks(values.quick ? 200 : 1000);
+    results.micro = micro;
+    printTable('Micro-benchmarks (ML-DSA-87, message validation = decode + verify every signature)', micro);
+  }
+  if (groups.includes('cluster')) {
+    const progress = new Progress();
+    const options: ClusterBenchOptions = {
+      seconds,
+      warmupSeconds: values.quick ? 1 : 2,
+      rates: [1_000, 10_000],
+      peakInFlight: 20_000,
+      profilePath: `${values.out.replace(/\.json$/, '')}-peak.cpuprofile`,
+      progress,
+    };
+    const rows: BenchRow[] = [await benchVertexProposal(values.quick ? 100 : 300, progress)];
+    for (const rate of options.rates) rows.push(await benchOfferedLoad(rate, options));
+    const peak = await benchPeak(options);
+    rows.push(peak);
+    results.cluster = rows;
+    results.peakProfileTop = peak.profileTop;
     printTable(
-      'Micro-benchmarks (ML-DSA-87, message validation = decode + verify every signature)',
-      results.micro,
+      `4 replicas in one process, ML-DSA-87, 256-byte vertices, ${seconds} s per load after warm-up ` +
+        '(ops/s = finalized vertices/s at replica 0; latency = propose() to final)',
+      rows,
     );
+    console.log(`\nCPU profile of the peak run (self time); full profile in ${options.profilePath}:`);
+    for (const line of peak.profileTop) console.log(`  ${line}`);
   }
   writeJson(values.out, {
     date: new Date().toISOString(),
