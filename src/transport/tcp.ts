@@ -42,6 +42,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { mlDsa87 } from '../crypto/ml-dsa.ts';
 import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/scheme.ts';
@@ -80,8 +81,11 @@ export interface TcpTlsOptions {
   readonly groups?: string;
 }
 
-/** Everything the transport needs; fields with defaults may be left out. */
-export interface TcpTransportOptions {
+/**
+ * What every stream transport needs (TCP here, QUIC in `quic.ts`); fields with defaults may be
+ * left out.
+ */
+export interface StreamTransportOptions {
   /** This node's id: a key of `validators`. */
   readonly nodeId: NodeId;
   /** The cluster id: a peer of another cluster is refused at the handshake. */
@@ -92,14 +96,12 @@ export interface TcpTransportOptions {
   readonly validators: ReadonlyMap<NodeId, PublicKey>;
   /** Where the peers are. */
   readonly discovery: Discovery;
-  /** Where to accept connections; port 0 lets the OS choose (see {@link TcpTransport.listen}). */
+  /** Where to accept connections; port 0 lets the OS choose (see {@link StreamTransport.listen}). */
   readonly listen: { readonly host: string; readonly port: number };
   /** The largest frame body sent or accepted, in bytes (as the engine's `maxFrameBytes`). */
   readonly maxFrameBytes: number;
   /** The handshake's signature scheme. Default ML-DSA-87. */
   readonly scheme?: SignatureScheme;
-  /** TLS settings; without them connections are plain TCP. */
-  readonly tls?: TcpTlsOptions;
   /** Frames queued per peer behind a full socket. Default 8,192. */
   readonly sendQueueFramesMax?: number;
   /** Bytes queued per peer behind a full socket. Default 64 MiB. */
@@ -112,12 +114,18 @@ export interface TcpTransportOptions {
   readonly reconnectBaseDelayMs?: number;
   /** The reconnect delay cap. Default 10,000 ms. */
   readonly reconnectMaxDelayMs?: number;
-  /** TCP keep-alive probe delay, to notice a peer that vanished. Default 10,000 ms. */
-  readonly keepAliveMs?: number;
   /** Timers for back-off and handshake timeouts. Default: the system clock. */
   readonly clock?: Clock;
   /** A uniform random number in [0, 1) for jitter. Default `Math.random`; tests pass a seeded PRNG. */
   readonly random?: () => number;
+}
+
+/** The TCP transport's options: the common ones, TLS and keep-alive. */
+export interface TcpTransportOptions extends StreamTransportOptions {
+  /** TLS settings; without them connections are plain TCP. */
+  readonly tls?: TcpTlsOptions;
+  /** TCP keep-alive probe delay, to notice a peer that vanished. Default 10,000 ms. */
+  readonly keepAliveMs?: number;
 }
 
 /** Every reason a frame was dropped, listed once. */
@@ -125,7 +133,7 @@ export const DROP_REASONS = Object.freeze(['queue-full', 'unreachable', 'disconn
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** What the transport has done since it was created (counters only grow). */
-export interface TcpTransportStats {
+export interface StreamTransportStats {
   framesSent: number;
   /** Bytes handed to sockets, length prefixes included (TLS overhead not). */
   bytesSent: number;
@@ -181,7 +189,7 @@ export interface PeerMisbehaviour {
 }
 
 /** The transport's events. */
-export interface TcpTransportEvents {
+export interface StreamTransportEvents {
   /** A peer passed the handshake and is connected. */
   'peer-connected': [PeerConnectionInfo];
   /**
@@ -209,6 +217,58 @@ export interface TcpTransportEvents {
   'dial-scheduled': [{ readonly peer: NodeId; readonly delayMs: number; readonly failures: number }];
   /** A dial failed before the handshake (no address, refused, unreachable). */
   'dial-failed': [{ readonly peer: NodeId; readonly address: string | undefined; readonly reason: string }];
+}
+
+/** The TCP transport's counters. */
+export type TcpTransportStats = StreamTransportStats;
+/** The TCP transport's events. */
+export type TcpTransportEvents = StreamTransportEvents;
+
+/** Where a transport accepts connections. */
+export interface ListenAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * A byte stream to a peer, before authentication: a TCP or TLS socket, or one QUIC stream.
+ * The transport owns it from the moment it is handed over, and destroys it when done.
+ */
+export interface PeerStream {
+  readonly duplex: Duplex;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /**
+   * Bytes both ends derive from the secure channel under the stream (TLS exported keying
+   * material, QUIC's authenticated endpoint ids), which the handshake signs so that it cannot be
+   * relayed into another channel; empty for plain TCP.
+   */
+  readonly channelBinding: Uint8Array;
+  /** TLS parameters, where the stream runs over TLS. */
+  readonly tls: TlsInfo | null;
+}
+
+/** How a stream transport makes and accepts byte streams: what TCP and QUIC do differently. */
+export interface StreamConnector {
+  /**
+   * Starts accepting. Each inbound stream ready for bytes goes to `onStream`; a connection
+   * refused below the stream (a failed TLS handshake) is reported to `onRefused`.
+   */
+  listen(
+    host: string,
+    port: number,
+    hooks: {
+      readonly onStream: (stream: PeerStream) => void;
+      readonly onRefused: (code: HandshakeRefusalCode) => void;
+    },
+  ): Promise<ListenAddress>;
+  /** Opens a stream to `address`; rejects when it cannot. */
+  connect(address: ResolvedAddress): Promise<PeerStream>;
+  /**
+   * Stops accepting and abandons dials in progress. Streams already handed over are the
+   * transport's to close (it does so first).
+   */
+  close(): Promise<void>;
 }
 
 /** A bounded FIFO of encoded frames with O(1) push and shift. */
@@ -250,7 +310,9 @@ class FrameQueue {
 
 /** An authenticated connection to a peer. */
 class Connection {
-  readonly socket: net.Socket;
+  readonly socket: Duplex;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
   readonly peer: NodeId;
   readonly peerInstance: string;
   readonly dialedBy: NodeId;
@@ -264,18 +326,19 @@ class Connection {
   closed = false;
 
   constructor(
-    socket: net.Socket,
+    stream: PeerStream,
     peer: NodeId,
     peerInstance: string,
     dialedBy: NodeId,
-    tlsInfo: TlsInfo | null,
     maxFrameBytes: number,
   ) {
-    this.socket = socket;
+    this.socket = stream.duplex;
+    this.remoteAddress = stream.remoteAddress;
+    this.remotePort = stream.remotePort;
     this.peer = peer;
     this.peerInstance = peerInstance;
     this.dialedBy = dialedBy;
-    this.tls = tlsInfo;
+    this.tls = stream.tls;
     this.decoder = new FrameDecoder(maxFrameBytes);
   }
 }
@@ -318,17 +381,20 @@ export function availableTlsGroups(preferred: string = DEFAULT_TLS_GROUPS): stri
 }
 
 /**
- * The engine's transport over TCP (or TLS): see the module comment for the connection rules,
- * the drop policy and reconnect.
+ * The engine's transport over authenticated byte streams: the connection rules, the drop
+ * policy and reconnect of the module comment, whatever makes the streams (a
+ * {@link StreamConnector}). {@link TcpTransport} and `QuicTransport` are this class with
+ * their connector.
  *
- * Besides {@link Transport}: {@link TcpTransport.listen} (bind early and learn the port),
- * {@link TcpTransport.disconnectPeer}, {@link TcpTransport.onPeerMisbehaved},
- * {@link TcpTransport.stats}, {@link TcpTransport.peerInfo} and the events of
- * {@link TcpTransportEvents}.
+ * Besides {@link Transport}: {@link StreamTransport.listen} (bind early and learn the port),
+ * {@link StreamTransport.disconnectPeer}, {@link StreamTransport.onPeerMisbehaved},
+ * {@link StreamTransport.stats}, {@link StreamTransport.peerInfo} and the events of
+ * {@link StreamTransportEvents}.
  */
-export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Transport {
+export class StreamTransport extends EventEmitter<StreamTransportEvents> implements Transport {
   readonly nodeId: NodeId;
-  readonly #options: TcpTransportOptions;
+  readonly #options: StreamTransportOptions;
+  readonly #connector: StreamConnector;
   readonly #scheme: SignatureScheme;
   readonly #clock: Clock;
   readonly #random: () => number;
@@ -339,21 +405,18 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
   readonly #pendingHandshakesMax: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
-  readonly #keepAliveMs: number;
-  readonly #tlsGroups: string | null;
   readonly #links = new Map<NodeId, PeerLink>();
   readonly #ledger = new ChallengeLedger();
-  /** Every socket this transport has open, so that `stop` can close them all. */
-  readonly #sockets = new Set<net.Socket>();
+  /** Every stream handed over by the connector and not yet closed, so that `stop` closes them all. */
+  readonly #streams = new Set<Duplex>();
   #pendingHandshakes = 0;
   #instance: Uint8Array = new Uint8Array(randomBytes(INSTANCE_BYTES));
-  #server: net.Server | null = null;
-  #listening: Promise<net.AddressInfo> | null = null;
+  #listening: Promise<ListenAddress> | null = null;
   #running = false;
   /** Incremented by `stop`, so that a dial or handshake of an earlier run does nothing. */
   #epoch = 0;
   #handler: FrameHandler | null = null;
-  readonly #stats: TcpTransportStats = {
+  readonly #stats: StreamTransportStats = {
     framesSent: 0,
     bytesSent: 0,
     framesReceived: 0,
@@ -368,22 +431,21 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
   };
 
   /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
-  constructor(options: TcpTransportOptions) {
+  constructor(options: StreamTransportOptions, connector: StreamConnector) {
     super();
     this.nodeId = options.nodeId;
     this.#options = options;
+    this.#connector = connector;
     this.#scheme = options.scheme ?? mlDsa87;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#maxFrameBytes = positiveInteger('maxFrameBytes', options.maxFrameBytes);
     this.#queueFramesMax = positiveInteger('sendQueueFramesMax', options.sendQueueFramesMax ?? 8192);
     this.#queueBytesMax = positiveInteger('sendQueueBytesMax', options.sendQueueBytesMax ?? 64 << 20);
-    this.#handshakeTimeoutMs = positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5000);
+    this.#handshakeTimeoutMs = handshakeTimeoutOf(options);
     this.#pendingHandshakesMax = positiveInteger('pendingHandshakesMax', options.pendingHandshakesMax ?? 64);
     this.#baseDelayMs = positiveInteger('reconnectBaseDelayMs', options.reconnectBaseDelayMs ?? 100);
     this.#maxDelayMs = positiveInteger('reconnectMaxDelayMs', options.reconnectMaxDelayMs ?? 10_000);
-    this.#keepAliveMs = positiveInteger('keepAliveMs', options.keepAliveMs ?? 10_000);
-    this.#tlsGroups = options.tls === undefined ? null : availableTlsGroups(options.tls.groups);
     if (!options.validators.has(options.nodeId))
       throw new RangeError(`node id ${options.nodeId} is not one of the validators`);
     for (const peer of options.validators.keys())
@@ -391,34 +453,23 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
         this.#links.set(peer, { peer, connection: null, dialing: false, retryTimer: null, failures: 0 });
   }
 
-  /** The TLS groups offered, or null for plain TCP. */
-  get tlsGroups(): string | null {
-    return this.#tlsGroups;
-  }
-
   /**
-   * Binds the listening socket (once; later calls return the same address). `start` calls it;
-   * call it first to learn the port the OS chose for port 0.
+   * Starts accepting connections (once; later calls return the same address). `start` calls
+   * it; call it first to learn the port the OS chose for port 0.
    */
-  listen(): Promise<net.AddressInfo> {
+  listen(): Promise<ListenAddress> {
     if (this.#listening !== null) return this.#listening;
-    const server = this.#createServer();
-    this.#server = server;
-    this.#listening = new Promise((resolve, reject) => {
-      const onError = (error: Error): void => {
-        this.#server = null;
-        this.#listening = null;
-        reject(error);
-      };
-      server.once('error', onError);
-      server.listen(this.#options.listen.port, this.#options.listen.host, () => {
-        server.off('error', onError);
-        // Accept errors after listening are per-connection and reported there.
-        server.on('error', () => {});
-        resolve(server.address() as net.AddressInfo);
-      });
+    const listening = this.#connector.listen(this.#options.listen.host, this.#options.listen.port, {
+      onStream: (stream) => this.#accept(stream),
+      onRefused: (code) => {
+        this.#stats.handshakesRefused[code]++;
+      },
     });
-    return this.#listening;
+    this.#listening = listening;
+    listening.catch(() => {
+      if (this.#listening === listening) this.#listening = null;
+    });
+    return listening;
   }
 
   async start(): Promise<void> {
@@ -429,7 +480,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
   }
 
   async stop(): Promise<void> {
-    if (!this.#running && this.#server === null) return;
+    if (!this.#running && this.#listening === null) return;
     this.#running = false;
     this.#epoch++;
     for (const link of this.#links.values()) {
@@ -439,12 +490,14 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
       link.dialing = false;
       if (link.connection !== null) this.#close(link.connection, 'stopping');
     }
-    for (const socket of this.#sockets) socket.destroy();
-    this.#sockets.clear();
-    const server = this.#server;
-    this.#server = null;
+    for (const stream of this.#streams) stream.destroy();
+    this.#streams.clear();
+    const listening = this.#listening;
     this.#listening = null;
-    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (listening !== null) {
+      await listening.catch(() => {});
+      await this.#connector.close();
+    }
     // A later start is a new instance to the peers: their stale connections to this one lose.
     this.#instance = new Uint8Array(randomBytes(INSTANCE_BYTES));
   }
@@ -492,7 +545,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
   }
 
   /** A copy of the counters. */
-  stats(): TcpTransportStats {
+  stats(): StreamTransportStats {
     return {
       ...this.#stats,
       framesDropped: { ...this.#stats.framesDropped },
@@ -591,47 +644,23 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
 
   // ---- connections ----
 
-  #createServer(): net.Server {
-    const onSocket = (socket: net.Socket): void => this.#accept(socket);
-    if (this.#options.tls === undefined) return net.createServer({ noDelay: true }, onSocket);
-    const server = tls.createServer(
-      {
-        key: this.#options.tls.key,
-        cert: this.#options.tls.cert,
-        ecdhCurve: this.#tlsGroups!,
-        minVersion: 'TLSv1.3',
-        // The TLS layer's own timer (real time) for clients that never finish TLS; the
-        // authentication handshake after it has its own, on the injected clock.
-        handshakeTimeout: this.#handshakeTimeoutMs,
-      },
-      onSocket,
-    );
-    // TLS failures of unauthenticated clients are theirs: count them, do not crash.
-    server.on('tlsClientError', (_error, socket) => {
-      this.#stats.handshakesRefused.malformed++;
-      socket.destroy();
-    });
-    // Track the TCP socket under TLS too, so that `stop` also closes clients still in TLS.
-    server.on('connection', (socket: net.Socket) => this.#track(socket));
-    return server;
-  }
-
-  #track(socket: net.Socket): void {
-    this.#sockets.add(socket);
-    // Socket errors are followed by 'close', where they are handled; without a listener an
+  #track(stream: PeerStream): void {
+    const duplex = stream.duplex;
+    this.#streams.add(duplex);
+    // Stream errors are followed by 'close', where they are handled; without a listener an
     // 'error' would crash the process.
-    socket.on('error', () => {});
-    socket.once('close', () => this.#sockets.delete(socket));
+    duplex.on('error', () => {});
+    duplex.once('close', () => this.#streams.delete(duplex));
   }
 
-  #accept(socket: net.Socket): void {
-    this.#track(socket);
+  #accept(stream: PeerStream): void {
+    this.#track(stream);
     if (!this.#running || this.#pendingHandshakes >= this.#pendingHandshakesMax) {
       this.#stats.handshakesRefused.busy++;
-      socket.destroy();
+      stream.duplex.destroy();
       return;
     }
-    void this.#authenticate(socket, 'acceptor', undefined);
+    void this.#authenticate(stream, 'acceptor', undefined);
   }
 
   #dial(link: PeerLink): void {
@@ -658,58 +687,34 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
     }
     // Rotate through the addresses a name resolves to, one per attempt.
     const address = resolved.addresses[link.failures % resolved.addresses.length]!;
-    const where = `${address.ip}:${address.port}`;
-    const socket = this.#connect(address);
-    this.#track(socket);
-    const onEarlyClose = (): void => fail(where, 'connection failed');
-    socket.once('close', onEarlyClose);
-    socket.once(this.#options.tls === undefined ? 'connect' : 'secureConnect', () => {
-      socket.off('close', onEarlyClose);
-      if (!current()) {
-        socket.destroy();
-        return;
-      }
-      void this.#authenticate(socket, 'dialer', link);
-    });
-  }
-
-  #connect(address: ResolvedAddress): net.Socket {
-    if (this.#options.tls === undefined)
-      return net.connect({ host: address.ip, port: address.port, noDelay: true });
-    return tls.connect({
-      host: address.ip,
-      port: address.port,
-      // The certificate authenticates nothing here (the ML-DSA handshake does), so it is not checked.
-      rejectUnauthorized: false,
-      ecdhCurve: this.#tlsGroups!,
-      minVersion: 'TLSv1.3',
-    });
+    const where = address.family === 6 ? `[${address.ip}]:${address.port}` : `${address.ip}:${address.port}`;
+    let stream: PeerStream;
+    try {
+      stream = await this.#connector.connect(address);
+    } catch (error) {
+      fail(where, error instanceof Error ? error.message : 'connection failed');
+      return;
+    }
+    if (!current()) {
+      stream.duplex.destroy();
+      return;
+    }
+    this.#track(stream);
+    void this.#authenticate(stream, 'dialer', link);
   }
 
   /**
-   * Runs the handshake on a connected socket and, on success, makes it the peer's connection.
+   * Runs the handshake on a new stream and, on success, makes it the peer's connection.
    * `link` is the peer dialed, on the dialing side: it is redialed after a refusal.
    */
-  async #authenticate(socket: net.Socket, side: 'dialer' | 'acceptor', link?: PeerLink): Promise<void> {
+  async #authenticate(stream: PeerStream, side: 'dialer' | 'acceptor', link?: PeerLink): Promise<void> {
     const epoch = this.#epoch;
+    const socket = stream.duplex;
     this.#pendingHandshakes++;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, this.#keepAliveMs);
     const channel = new StreamHandshakeChannel(socket);
     const timeout = this.#clock.setTimer(this.#handshakeTimeoutMs, () =>
       channel.fail({ code: 'timeout', detail: `no handshake within ${this.#handshakeTimeoutMs} ms` }),
     );
-    const tlsSocket = socket instanceof tls.TLSSocket ? socket : null;
-    let channelBinding = new Uint8Array(0);
-    if (tlsSocket !== null) {
-      // The cluster id as the exporter context: both sides of a handshake that can succeed agree on it.
-      const exported = tlsSocket.exportKeyingMaterial(
-        CHANNEL_BINDING_BYTES,
-        CHANNEL_BINDING_LABEL,
-        Buffer.from(this.#options.clusterId, 'utf8'),
-      );
-      channelBinding = new Uint8Array(exported.buffer, exported.byteOffset, exported.byteLength);
-    }
     const outcome = await performHandshake(channel, {
       scheme: this.#scheme,
       clusterId: this.#options.clusterId,
@@ -718,7 +723,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
       publicKeyOf: (nodeId) => this.#options.validators.get(nodeId),
       instance: this.#instance,
       ledger: this.#ledger,
-      channelBinding,
+      channelBinding: stream.channelBinding,
       ...(link === undefined ? {} : { expectedPeer: link.peer }),
     });
     timeout.cancel();
@@ -733,7 +738,7 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
       this.#stats.handshakesRefused[refusal.code]++;
       this.emit('handshake-refused', {
         side,
-        remoteAddress: socket.remoteAddress,
+        remoteAddress: stream.remoteAddress,
         claimedPeer: outcome.ok ? outcome.peer : outcome.claimedPeer,
         refusal,
       });
@@ -748,14 +753,13 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
     }
     const rest = channel.detach();
     const connection = new Connection(
-      socket,
+      stream,
       outcome.peer,
       outcome.peerInstance,
       side === 'dialer' ? this.nodeId : outcome.peer,
-      tlsSocket === null ? null : tlsInfoOf(tlsSocket),
       this.#maxFrameBytes,
     );
-    socket.on('data', (chunk: Buffer) => this.#onData(connection, chunk));
+    socket.on('data', (chunk: Uint8Array) => this.#onData(connection, chunk));
     socket.on('drain', () => this.#onDrain(connection));
     socket.once('close', () => this.#close(connection, 'connection closed'));
     this.#adopt(connection);
@@ -835,8 +839,8 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
     return {
       peer: connection.peer,
       dialedBy: connection.dialedBy,
-      remoteAddress: connection.socket.remoteAddress,
-      remotePort: connection.socket.remotePort,
+      remoteAddress: connection.remoteAddress,
+      remotePort: connection.remotePort,
       tls: connection.tls,
       queuedFrames: connection.queue.length,
       queuedBytes: connection.queue.bytes,
@@ -844,12 +848,182 @@ export class TcpTransport extends EventEmitter<TcpTransportEvents> implements Tr
   }
 }
 
+function handshakeTimeoutOf(options: StreamTransportOptions): number {
+  return positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5000);
+}
+
 function misbehaviourOf(peer: NodeId, error: DecodeError): PeerMisbehaviour {
   return { peer, code: error.code, detail: error.detail };
+}
+
+/** Makes TCP (or TLS) streams: the {@link StreamConnector} of {@link TcpTransport}. */
+class TcpConnector implements StreamConnector {
+  readonly #tls: TcpTlsOptions | undefined;
+  readonly #tlsGroups: string | null;
+  readonly #keepAliveMs: number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #exporterContext: Buffer;
+  /** Sockets not yet handed to the transport (dials, TLS handshakes), closed by `close`. */
+  readonly #pending = new Set<net.Socket>();
+  #server: net.Server | null = null;
+
+  constructor(options: TcpTransportOptions) {
+    this.#tls = options.tls;
+    this.#tlsGroups = options.tls === undefined ? null : availableTlsGroups(options.tls.groups);
+    this.#keepAliveMs = positiveInteger('keepAliveMs', options.keepAliveMs ?? 10_000);
+    this.#handshakeTimeoutMs = handshakeTimeoutOf(options);
+    // The cluster id as the exporter context: both sides of a handshake that can succeed agree on it.
+    this.#exporterContext = Buffer.from(options.clusterId, 'utf8');
+  }
+
+  get tlsGroups(): string | null {
+    return this.#tlsGroups;
+  }
+
+  listen(
+    host: string,
+    port: number,
+    hooks: {
+      readonly onStream: (stream: PeerStream) => void;
+      readonly onRefused: (code: HandshakeRefusalCode) => void;
+    },
+  ): Promise<ListenAddress> {
+    const server = this.#createServer(hooks);
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => {
+        if (this.#server === server) this.#server = null;
+        reject(error);
+      };
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        // Accept errors after listening are per-connection and reported there.
+        server.on('error', () => {});
+        const bound = server.address() as net.AddressInfo;
+        resolve({ address: bound.address, port: bound.port });
+      });
+    });
+  }
+
+  connect(address: ResolvedAddress): Promise<PeerStream> {
+    const socket =
+      this.#tls === undefined
+        ? net.connect({ host: address.ip, port: address.port, noDelay: true })
+        : tls.connect({
+            host: address.ip,
+            port: address.port,
+            // The certificate authenticates nothing here (the ML-DSA handshake does), so it is not checked.
+            rejectUnauthorized: false,
+            ecdhCurve: this.#tlsGroups!,
+            minVersion: 'TLSv1.3',
+          });
+    this.#pending.add(socket);
+    socket.on('error', () => {});
+    return new Promise((resolve, reject) => {
+      const onClose = (): void => {
+        this.#pending.delete(socket);
+        reject(new Error('connection failed'));
+      };
+      socket.once('close', onClose);
+      socket.once(this.#tls === undefined ? 'connect' : 'secureConnect', () => {
+        socket.off('close', onClose);
+        this.#pending.delete(socket);
+        resolve(this.#streamOf(socket));
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#pending) socket.destroy();
+    this.#pending.clear();
+    const server = this.#server;
+    this.#server = null;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #createServer(hooks: {
+    readonly onStream: (stream: PeerStream) => void;
+    readonly onRefused: (code: HandshakeRefusalCode) => void;
+  }): net.Server {
+    const onSocket = (socket: net.Socket): void => {
+      this.#pending.delete(socket);
+      hooks.onStream(this.#streamOf(socket));
+    };
+    if (this.#tls === undefined) return net.createServer({ noDelay: true }, onSocket);
+    const server = tls.createServer(
+      {
+        key: this.#tls.key,
+        cert: this.#tls.cert,
+        ecdhCurve: this.#tlsGroups!,
+        minVersion: 'TLSv1.3',
+        // The TLS layer's own timer (real time) for clients that never finish TLS; the
+        // authentication handshake after it has its own, on the injected clock.
+        handshakeTimeout: this.#handshakeTimeoutMs,
+      },
+      onSocket,
+    );
+    // TLS failures of unauthenticated clients are theirs: count them, do not crash.
+    server.on('tlsClientError', (_error, socket) => {
+      hooks.onRefused('malformed');
+      socket.destroy();
+    });
+    // Until TLS is done, the TCP socket is the connector's to close on `close`.
+    server.on('connection', (socket: net.Socket) => {
+      socket.on('error', () => {});
+      this.#pending.add(socket);
+      socket.once('close', () => this.#pending.delete(socket));
+    });
+    return server;
+  }
+
+  #streamOf(socket: net.Socket): PeerStream {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, this.#keepAliveMs);
+    let channelBinding = new Uint8Array(0);
+    let tlsInfo: TlsInfo | null = null;
+    if (socket instanceof tls.TLSSocket) {
+      const exported = socket.exportKeyingMaterial(
+        CHANNEL_BINDING_BYTES,
+        CHANNEL_BINDING_LABEL,
+        this.#exporterContext,
+      );
+      channelBinding = new Uint8Array(exported.buffer, exported.byteOffset, exported.byteLength);
+      tlsInfo = tlsInfoOf(socket);
+    }
+    return {
+      duplex: socket,
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      channelBinding,
+      tls: tlsInfo,
+    };
+  }
 }
 
 function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
   const key = socket.getEphemeralKeyInfo();
   const group = key !== null && typeof key === 'object' && 'name' in key ? (key.name ?? null) : null;
   return { protocol: socket.getProtocol(), cipher: socket.getCipher().name, group };
+}
+
+/**
+ * The engine's transport over TCP, optionally inside TLS 1.3: a {@link StreamTransport} whose
+ * streams are sockets. See the module comment for the connection rules, the drop policy,
+ * reconnect and TLS.
+ */
+export class TcpTransport extends StreamTransport {
+  readonly #tlsGroups: string | null;
+
+  /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
+  constructor(options: TcpTransportOptions) {
+    const connector = new TcpConnector(options);
+    super(options, connector);
+    this.#tlsGroups = connector.tlsGroups;
+  }
+
+  /** The TLS groups offered, or null for plain TCP. */
+  get tlsGroups(): string | null {
+    return this.#tlsGroups;
+  }
 }
