@@ -743,11 +743,8 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
         refusal,
       });
       channel.detach();
-      // Let the REFUSE frame leave, then close; a peer that does not close in turn is cut off.
-      socket.resume();
-      socket.end();
-      const cutOff = this.#clock.setTimer(this.#handshakeTimeoutMs, () => socket.destroy());
-      socket.once('close', () => cutOff.cancel());
+      // Let the REFUSE frame leave, then close.
+      this.#endGracefully(socket);
       if (link !== undefined && current) this.#scheduleRedial(link);
       return;
     }
@@ -767,15 +764,30 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     socket.resume();
   }
 
+  /**
+   * Ends `socket` after what was written to it has left, discarding what arrives; a peer that
+   * does not close in turn is cut off after the handshake timeout.
+   */
+  #endGracefully(socket: Duplex): void {
+    socket.removeAllListeners('data');
+    socket.resume();
+    socket.end();
+    const cutOff = this.#clock.setTimer(this.#handshakeTimeoutMs, () => socket.destroy());
+    socket.once('close', () => cutOff.cancel());
+  }
+
   /** Makes `connection` its peer's connection, unless an existing one wins the tie-break. */
   #adopt(connection: Connection): void {
     const link = this.#links.get(connection.peer)!;
     const existing = link.connection;
     if (existing !== null) {
       if (!this.#replaces(connection, existing)) {
-        // The loser is closed without touching the link: the peer stays connected.
+        // The loser is closed without touching the link: the peer stays connected. It is ended
+        // rather than destroyed, so that the READY this side sent still reaches the peer, which
+        // then finishes its handshake and drops the same connection by the same rule, instead
+        // of reporting a handshake cut short.
         connection.closed = true;
-        connection.socket.destroy();
+        this.#endGracefully(connection.socket);
         return;
       }
       existing.closed = true;

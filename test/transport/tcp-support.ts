@@ -14,10 +14,15 @@ import {
   performHandshake,
   StreamHandshakeChannel,
 } from '../../src/transport/handshake.ts';
-import { TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.ts';
+import { type StreamTransport, TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.ts';
 import type { NodeId } from '../../src/transport/transport.ts';
 
 export const CLUSTER_ID = 'tcp-test-cluster';
+
+/** Makes a transport from options (TCP's, of which QUIC uses the common part). */
+export type TransportFactory = (options: TcpTransportOptions) => StreamTransport;
+
+export const tcpFactory: TransportFactory = (options) => new TcpTransport(options);
 
 /**
  * A self-signed P-256 certificate (CN=cretoai-consensus-test, valid until 2126) for TLS tests.
@@ -65,13 +70,13 @@ export function testSeed(name: string): number {
 /** A cluster of transports on loopback sharing one manual clock. */
 export interface LoopbackCluster {
   readonly ids: readonly NodeId[];
-  readonly transports: ReadonlyMap<NodeId, TcpTransport>;
+  readonly transports: ReadonlyMap<NodeId, StreamTransport>;
   readonly discovery: ReadonlyMap<NodeId, ClusterDiscovery>;
   readonly keys: ReadonlyMap<NodeId, KeyPair>;
   readonly registry: ReadonlyMap<NodeId, PublicKey>;
   readonly ports: ReadonlyMap<NodeId, number>;
   readonly clock: ManualClock;
-  get(id: NodeId): TcpTransport;
+  get(id: NodeId): StreamTransport;
   stop(): Promise<void>;
 }
 
@@ -87,18 +92,21 @@ export async function loopbackCluster(
     readonly seed?: number;
     /** Whether `from` has `to`'s address (dials it); default every pair. */
     readonly dials?: (from: NodeId, to: NodeId) => boolean;
+    /** Makes each transport; default TcpTransport. */
+    readonly factory?: TransportFactory;
   } = {},
 ): Promise<LoopbackCluster> {
   const { keys, registry } = validatorKeys(ids);
   const clock = new ManualClock();
   const prng = new Prng(options.seed ?? 1);
   const discovery = new Map(ids.map((id) => [id, new ClusterDiscovery()] as const));
-  const transports = new Map<NodeId, TcpTransport>();
+  const transports = new Map<NodeId, StreamTransport>();
+  const factory = options.factory ?? tcpFactory;
   for (const id of ids) {
     const extra = typeof overrides === 'function' ? overrides(id) : overrides;
     transports.set(
       id,
-      new TcpTransport({
+      factory({
         nodeId: id,
         clusterId: CLUSTER_ID,
         privateKey: keys.get(id)!.privateKey,
