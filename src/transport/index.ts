@@ -1,4 +1,16 @@
 /** Transports: the interface the engine sends through, and an in-process network for tests. */
+
+export {
+  ClusterDiscovery,
+  type ClusterDiscoveryOptions,
+  DISCOVERY_ERROR_CODES,
+  type Discovery,
+  type DiscoveryErrorCode,
+  type PeerAddress,
+  PeerAddressError,
+  parsePeerAddress,
+} from './discovery.ts';
+export { HANDSHAKE_REFUSAL_CODES, type HandshakeRefusalCode } from './handshake.ts';
 export {
   type FrameFilter,
   MemoryNetwork,
@@ -6,4 +18,18 @@ export {
   type MemoryNetworkStats,
   MemoryTransport,
 } from './memory.ts';
+export { QuicTransport, type QuicTransportOptions, QuicUnavailableError } from './quic.ts';
+export {
+  availableTlsGroups,
+  DEFAULT_TLS_GROUPS,
+  DROP_REASONS,
+  type DropReason,
+  type PeerConnectionInfo,
+  type PeerMisbehaviour,
+  StreamTransport,
+  type StreamTransportStats,
+  type TcpTlsOptions,
+  TcpTransport,
+  type TcpTransportOptions,
+} from './tcp.ts';
 export type { FrameHandler, NodeId, Transport } from './transport.ts';
