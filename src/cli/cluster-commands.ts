@@ -1,0 +1,240 @@
+/**
+ * `cretoai-node up` and `cretoai-node bench`: a local multi-process cluster on loopback, and an
+ * open-loop load against it (or against a running cluster).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadClusterFile } from '../client/cluster-file.ts';
+import { CliError } from './errors.ts';
+import { initCluster } from './init.ts';
+import { type LoadProgress, type LoadReport, runLoad } from './load.ts';
+import { LocalCluster } from './local-cluster.ts';
+
+/** Where commands write: stdout for results, stderr for progress and messages. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Creates (or reuses) a cluster directory and starts every node in it. */
+export async function launchLocalCluster(options: {
+  readonly dir: string | undefined;
+  readonly nodes: number;
+  readonly transport?: 'tcp' | 'quic';
+  readonly io: Io;
+}): Promise<LocalCluster> {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-cluster-'));
+  if (!fs.existsSync(path.join(dir, 'cluster.json'))) {
+    await initCluster({ dir, nodes: options.nodes, transport: options.transport ?? 'tcp' });
+  } else {
+    const existing = loadClusterFile(path.join(dir, 'cluster.json')).validators.length;
+    if (existing !== options.nodes) {
+      options.io.err(
+        `${dir} holds a cluster of ${existing} nodes; starting those (--nodes ${options.nodes} ignored)`,
+      );
+    }
+  }
+  const cluster = LocalCluster.open(dir);
+  cluster.on('exit', ({ index, code, signal }) => {
+    if (!stopping.has(cluster))
+      options.io.err(
+        `${cluster.nodeId(index)} exited (${signal ?? `status ${code}`}); see ${cluster.logFile(index)}`,
+      );
+  });
+  try {
+    await cluster.startAll();
+  } catch (error) {
+    stopping.add(cluster);
+    await cluster.stopAll();
+    throw error;
+  }
+  return cluster;
+}
+
+/** Clusters being stopped on purpose: their nodes' exits are not news. */
+const stopping = new WeakSet<LocalCluster>();
+
+export async function stopLocalCluster(cluster: LocalCluster): Promise<void> {
+  stopping.add(cluster);
+  await cluster.stopAll();
+}
+
+function formatProgress(progress: LoadProgress): string {
+  const seconds = (progress.elapsedMs / 1000).toFixed(0).padStart(4);
+  return (
+    `${seconds} s  offered ${Math.round(progress.offeredPerSecond).toString().padStart(6)}/s` +
+    `  final ${Math.round(progress.finalizedPerSecond).toString().padStart(6)}/s` +
+    `  in flight ${progress.inFlight.toString().padStart(6)}` +
+    `  p50 ${progress.p50Ms.toFixed(1)} ms  p99 ${progress.p99Ms.toFixed(1)} ms` +
+    (progress.rejected > 0 ? `  rejected ${progress.rejected}` : '')
+  );
+}
+
+/** One line per report, for `bench` and `up --load`. */
+export function formatReports(reports: readonly LoadReport[]): string[] {
+  const header = [
+    'rate',
+    'offered/s',
+    'finalized/s',
+    'p50 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'max ms',
+    'rejected',
+    'unfinished',
+  ];
+  const rows = reports.map((report) => [
+    String(report.rate),
+    report.offeredPerSecond.toFixed(0),
+    report.finalizedPerSecond.toFixed(0),
+    report.latency.p50Ms.toFixed(1),
+    report.latency.p99Ms.toFixed(1),
+    report.latency.p999Ms.toFixed(1),
+    report.latency.maxMs.toFixed(1),
+    String(report.rejected + report.failed),
+    String(report.unfinished),
+  ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, i) => cell.padStart(widths[i]!)).join('  ');
+  return [line(header), ...rows.map(line)];
+}
+
+/** `up`: start a local cluster, optionally drive a short load, serve until a signal. */
+export async function upCommand(
+  options: {
+    readonly nodes: number;
+    readonly dir: string | undefined;
+    readonly load: number | undefined;
+    readonly duration: number;
+    readonly payloadBytes: number;
+    readonly transport: 'tcp' | 'quic';
+    /** For tests: stop once started (and loaded) instead of waiting for a signal. */
+    readonly exitWhenReady?: boolean;
+  },
+  io: Io,
+): Promise<number> {
+  io.err(`starting ${options.nodes} nodes on loopback...`);
+  const cluster = await launchLocalCluster({
+    dir: options.dir,
+    nodes: options.nodes,
+    transport: options.transport,
+    io,
+  });
+  let signalled = false;
+  const { promise: signal, resolve: onSignal } = Promise.withResolvers<void>();
+  const handler = (): void => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    io.err('stopping the cluster...');
+    onSignal();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  try {
+    io.out(
+      `cretoai-node up: ${cluster.size} nodes of cluster ${cluster.cluster.clusterId}, data in ${cluster.dir}`,
+    );
+    for (const [index, validator] of cluster.cluster.validators.entries()) {
+      io.out(
+        `  ${validator.nodeId}  ${validator.api}  consensus ${validator.address}  pid ${cluster.pid(index)}  log ${cluster.logFile(index)}`,
+      );
+    }
+    io.out(`cluster file: ${cluster.clusterFile}`);
+    io.out(`try: curl ${cluster.apiUrls[0]}/v1/status`);
+    io.out(`     cretoai-node submit --cluster ${cluster.clusterFile} --data hello --wait`);
+    if (options.load !== undefined && !signalled) {
+      io.out(`driving ${options.load} vertices/s for ${options.duration} s...`);
+      const report = await runLoad({
+        nodes: cluster.apiUrls,
+        rate: options.load,
+        durationMs: options.duration * 1000,
+        payloadBytes: options.payloadBytes,
+        drainTimeoutMs: 10_000,
+        onProgress: (progress) => io.out(formatProgress(progress)),
+      });
+      for (const line of formatReports([report])) io.out(line);
+    }
+    if (options.exitWhenReady !== true && !signalled) {
+      io.out('serving; press Ctrl-C to stop');
+      await signal;
+    }
+  } finally {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+    await stopLocalCluster(cluster);
+  }
+  io.out('stopped');
+  return 0;
+}
+
+/** `bench`: drive a running cluster (its cluster file) or a fresh local one, at each rate. */
+export async function benchCommand(
+  options: {
+    readonly cluster: string | undefined;
+    readonly nodes: number;
+    readonly duration: number;
+    readonly warmup: number;
+    readonly rates: readonly (number | 'max')[];
+    readonly payloadBytes: number;
+    readonly window: number;
+    readonly transport: 'tcp' | 'quic';
+    readonly dir: string | undefined;
+    readonly keep: boolean;
+    readonly json: string | undefined;
+  },
+  io: Io,
+): Promise<number> {
+  if (options.warmup >= options.duration) throw new CliError('--warmup must be shorter than --duration');
+  let local: LocalCluster | null = null;
+  let nodes: readonly string[];
+  if (options.cluster !== undefined) {
+    const cluster = loadClusterFile(options.cluster);
+    nodes = cluster.validators.flatMap((validator) => validator.api ?? []);
+    if (nodes.length === 0) throw new CliError(`${options.cluster} gives no node an "api" URL`);
+    io.err(`bench: driving the running cluster ${cluster.clusterId} (${nodes.length} nodes)`);
+  } else {
+    io.err(`bench: starting ${options.nodes} node processes on loopback...`);
+    local = await launchLocalCluster({
+      dir: options.dir,
+      nodes: options.nodes,
+      transport: options.transport,
+      io,
+    });
+    nodes = local.apiUrls;
+    io.err(`bench: data in ${local.dir}`);
+  }
+  const reports: LoadReport[] = [];
+  try {
+    for (const rate of options.rates) {
+      io.err(
+        `bench: ${rate === 'max' ? 'as fast as it goes' : `${rate} vertices/s offered`} for ${options.duration} s ` +
+          `(${options.warmup} s warm-up), ${options.payloadBytes}-byte payloads, ${nodes.length} nodes`,
+      );
+      const report = await runLoad({
+        nodes,
+        rate,
+        durationMs: options.duration * 1000,
+        warmupMs: options.warmup * 1000,
+        payloadBytes: options.payloadBytes,
+        window: options.window,
+        onProgress: (progress) => io.err(formatProgress(progress)),
+      });
+      reports.push(report);
+    }
+  } finally {
+    if (local !== null) {
+      await stopLocalCluster(local);
+      if (!options.keep && options.dir === undefined) fs.rmSync(local.dir, { recursive: true, force: true });
+    }
+  }
+  io.out(
+    `bench: ${nodes.length} nodes${local === null ? '' : ` (local processes, ${options.transport.toUpperCase()} on loopback, LMDB with synced commits)`}, ` +
+      `${options.payloadBytes}-byte payloads, ${options.duration} s per rate (${options.warmup} s warm-up), ` +
+      'finality = offered (open loop) to final at the first node',
+  );
+  for (const line of formatReports(reports)) io.out(line);
+  if (options.json !== undefined) fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
+  return 0;
+}

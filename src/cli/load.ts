@@ -1,0 +1,348 @@
+/**
+ * The load driver of `cretoai-node bench` and `up --load`: an open-loop load over the HTTP API,
+ * with finality measured from the event stream.
+ *
+ * Open loop: vertex k is due at `start + k / rate` whatever the cluster does, and its finality
+ * time counts from that moment, not from when it was sent. A cluster that falls behind therefore
+ * shows its queueing in the percentiles instead of slowing the load down to what it can take
+ * (coordinated omission). With `rate: 'max'` the driver keeps `window` vertices in flight instead.
+ *
+ * Vertices go out round-robin to the nodes, many per request (`{ "vertices": [...] }`), at most
+ * a few requests in flight per node. Finality is the moment the watched node's `GET /v1/events`
+ * reports the vertex. A 429 drops the vertices it refused (open loop: they are not retried) and
+ * counts them as rejected.
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import * as hdr from 'hdr-histogram-js';
+import { base64, type SubmitVerticesResponse } from '../client/api.ts';
+import { toHex } from '../crypto/index.ts';
+import { createVertex } from '../protocol/index.ts';
+
+/** Options of {@link runLoad}. */
+export interface LoadOptions {
+  /** Where vertices are submitted, in turn. */
+  readonly nodes: readonly string[];
+  /** The node whose event stream decides when a vertex is final. Default the first. */
+  readonly watch?: string;
+  /** Vertices offered per second, or 'max' to keep `window` in flight. */
+  readonly rate: number | 'max';
+  /** How long vertices are offered, warm-up included. */
+  readonly durationMs: number;
+  /** The first part of the run, not measured. Default 0. */
+  readonly warmupMs?: number;
+  /** Payload bytes per vertex. Default 128. */
+  readonly payloadBytes?: number;
+  /** Vertices in flight with rate 'max'. Default 20,000. */
+  readonly window?: number;
+  /** Vertices per request. Default 1,024. */
+  readonly requestVerticesMax?: number;
+  /** Requests in flight per node. Default 4. */
+  readonly requestsPerNodeMax?: number;
+  /** How long to wait, after the last vertex is offered, for the rest to become final. Default 20,000 ms. */
+  readonly drainTimeoutMs?: number;
+  /** Called about once a second. */
+  readonly onProgress?: (progress: LoadProgress) => void;
+}
+
+/** Where a run stands. */
+export interface LoadProgress {
+  readonly elapsedMs: number;
+  readonly offered: number;
+  readonly finalized: number;
+  readonly rejected: number;
+  readonly inFlight: number;
+  /** Over the last progress interval. */
+  readonly offeredPerSecond: number;
+  readonly finalizedPerSecond: number;
+  /** Over the measured vertices so far. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** What a run measured. */
+export interface LoadReport {
+  readonly rate: number | 'max';
+  readonly payloadBytes: number;
+  /** The measured window: from the end of the warm-up to the last vertex offered. */
+  readonly measuredSeconds: number;
+  readonly offered: number;
+  /** Vertices offered in the measured window. */
+  readonly measuredOffered: number;
+  readonly accepted: number;
+  /** Refused by a full node (429). */
+  readonly rejected: number;
+  /** Lost to a failed request (a node unreachable or answering 5xx). */
+  readonly failed: number;
+  /** Accepted and final within the drain timeout. */
+  readonly finalized: number;
+  /** Accepted and not final when the drain timeout ran out. */
+  readonly unfinished: number;
+  /** Vertices offered per second in the measured window. */
+  readonly offeredPerSecond: number;
+  /** Vertices that became final per second in the measured window. */
+  readonly finalizedPerSecond: number;
+  /** Finality times of the measured vertices, milliseconds. */
+  readonly latency: {
+    readonly count: number;
+    readonly p50Ms: number;
+    readonly p90Ms: number;
+    readonly p99Ms: number;
+    readonly p999Ms: number;
+    readonly maxMs: number;
+    readonly meanMs: number;
+  };
+}
+
+const PROGRESS_MS = 1000;
+const TICK_MS = 5;
+
+/** Runs one load and reports what it measured. */
+export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  const payloadBytes = options.payloadBytes ?? 128;
+  if (!Number.isSafeInteger(payloadBytes) || payloadBytes < 16)
+    throw new RangeError('payloadBytes must be at least 16');
+  const warmupMs = options.warmupMs ?? 0;
+  const perRequest = options.requestVerticesMax ?? 1024;
+  const requestsPerNode = options.requestsPerNodeMax ?? 4;
+  const window = options.window ?? 20_000;
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+
+  // Each vertex's payload: a run id, a counter, and filler, so that no two are alike.
+  const runId = randomBytes(8);
+  const filler = randomBytes(payloadBytes);
+  const makePayload = (counter: number): Uint8Array => {
+    const payload = Buffer.allocUnsafe(payloadBytes);
+    filler.copy(payload);
+    runId.copy(payload, 0);
+    payload.writeDoubleBE(counter, 8);
+    return payload;
+  };
+
+  /** Vertices offered and not yet final or dropped: hash -> due time. */
+  const inFlight = new Map<string, number>();
+  const queues: { payload: string; hash: string; due: number }[][] = options.nodes.map(() => []);
+  const active = options.nodes.map(() => 0);
+  let offered = 0;
+  let measuredOffered = 0;
+  let accepted = 0;
+  let rejected = 0;
+  let failed = 0;
+  let finalized = 0;
+  let finalizedInWindow = 0;
+  let nextNode = 0;
+
+  const stream = await openEventStream(options.watch ?? options.nodes[0]!, (hash) => {
+    const due = inFlight.get(hash);
+    if (due === undefined) return;
+    inFlight.delete(hash);
+    finalized++;
+    const now = performance.now();
+    const sinceStart = now - start;
+    if (sinceStart >= warmupMs && sinceStart <= options.durationMs) finalizedInWindow++;
+    if (due - start >= warmupMs) histogram.recordValue(Math.max(1, Math.round((now - due) * 1000)));
+    if (inFlight.size === 0) drained?.();
+  });
+
+  const send = (node: number): void => {
+    const queue = queues[node]!;
+    while (active[node]! < requestsPerNode && queue.length > 0) {
+      const batch = queue.splice(0, perRequest);
+      active[node]!++;
+      postVertices(
+        options.nodes[node]!,
+        batch.map((entry) => entry.payload),
+      ).then(
+        (answer) => {
+          active[node]!--;
+          if (answer === null) {
+            failed += batch.length;
+            for (const entry of batch) inFlight.delete(entry.hash);
+          } else {
+            const refused = new Set(answer.rejected.map((entry) => entry.index));
+            accepted += batch.length - refused.size;
+            rejected += refused.size;
+            for (const index of refused) inFlight.delete(batch[index]!.hash);
+          }
+          if (inFlight.size === 0) drained?.();
+          send(node);
+        },
+        () => {
+          active[node]!--;
+          failed += batch.length;
+          for (const entry of batch) inFlight.delete(entry.hash);
+          if (inFlight.size === 0) drained?.();
+          send(node);
+        },
+      );
+    }
+  };
+
+  const offer = (due: number): void => {
+    const vertex = createVertex(makePayload(offered));
+    const hash = toHex(vertex.hash);
+    offered++;
+    if (due - start >= warmupMs) measuredOffered++;
+    inFlight.set(hash, due);
+    const node = nextNode;
+    nextNode = (nextNode + 1) % options.nodes.length;
+    queues[node]!.push({ payload: base64(vertex.payload), hash, due });
+  };
+
+  let drained: (() => void) | null = null;
+  const start = performance.now();
+  let lastProgress = { at: start, offered: 0, finalized: 0 };
+  const progress = (): void => {
+    const now = performance.now();
+    const seconds = (now - lastProgress.at) / 1000;
+    options.onProgress?.({
+      elapsedMs: now - start,
+      offered,
+      finalized,
+      rejected,
+      inFlight: inFlight.size,
+      offeredPerSecond: (offered - lastProgress.offered) / seconds,
+      finalizedPerSecond: (finalized - lastProgress.finalized) / seconds,
+      p50Ms: histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(50) / 1000,
+      p99Ms: histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(99) / 1000,
+    });
+    lastProgress = { at: now, offered, finalized };
+  };
+  const progressTimer = setInterval(progress, PROGRESS_MS);
+
+  try {
+    // Offer until the duration ends: a timer tick makes every vertex due by now.
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const now = performance.now();
+        const elapsed = Math.min(now - start, options.durationMs);
+        if (options.rate === 'max') {
+          while (inFlight.size < window) offer(now);
+        } else {
+          const due = Math.floor((elapsed * options.rate) / 1000);
+          while (offered < due) offer(start + (offered * 1000) / options.rate);
+        }
+        for (let node = 0; node < queues.length; node++) send(node);
+        if (now - start >= options.durationMs) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, TICK_MS);
+    });
+    // Drain: wait for what is in flight, or the timeout.
+    if (inFlight.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.drainTimeoutMs ?? 20_000);
+        drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    clearInterval(progressTimer);
+    stream.close();
+  }
+  progress();
+
+  const measuredSeconds = Math.max(0.001, (options.durationMs - warmupMs) / 1000);
+  const percentile = (p: number): number =>
+    histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(p) / 1000;
+  return {
+    rate: options.rate,
+    payloadBytes,
+    measuredSeconds,
+    offered,
+    measuredOffered,
+    accepted,
+    rejected,
+    failed,
+    finalized,
+    unfinished: inFlight.size,
+    offeredPerSecond: measuredOffered / measuredSeconds,
+    finalizedPerSecond: finalizedInWindow / measuredSeconds,
+    latency: {
+      count: histogram.totalCount,
+      p50Ms: percentile(50),
+      p90Ms: percentile(90),
+      p99Ms: percentile(99),
+      p999Ms: percentile(99.9),
+      maxMs: histogram.totalCount === 0 ? 0 : histogram.maxValue / 1000,
+      meanMs: histogram.totalCount === 0 ? 0 : histogram.mean / 1000,
+    },
+  };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+/** POSTs vertices; resolves with the node's answer (202 or 429), or null on another status. */
+function postVertices(node: string, payloads: readonly string[]): Promise<SubmitVerticesResponse | null> {
+  const body = JSON.stringify({ vertices: payloads.map((payload) => ({ payload })) });
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${node}/v1/vertices`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          if (response.statusCode !== 202 && response.statusCode !== 429) {
+            resolve(null);
+            return;
+          }
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as SubmitVerticesResponse);
+          } catch (error) {
+            reject(error);
+          }
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/**
+ * Opens `GET /v1/events` and calls `onFinal` with each finalized vertex's hash; resolves once
+ * the stream is open.
+ */
+export function openEventStream(node: string, onFinal: (hash: string) => void): Promise<{ close(): void }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(`${node}/v1/events`, (response) => {
+      if (response.statusCode !== 200) {
+        response.resume();
+        reject(new Error(`${node} refused the event stream (${response.statusCode})`));
+        return;
+      }
+      response.setEncoding('utf8');
+      let pending = '';
+      response.on('data', (text: string) => {
+        pending += text;
+        let from = 0;
+        for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n', from)) {
+          // An event block: `id:`, `event:` and `data:` lines; comments and `retry:` have no data.
+          const data = pending.indexOf('data: ', from);
+          if (data >= 0 && data < end) {
+            const lineEnd = pending.indexOf('\n', data);
+            onFinal((JSON.parse(pending.slice(data + 6, lineEnd)) as { hash: string }).hash);
+          }
+          from = end + 2;
+        }
+        pending = pending.slice(from);
+      });
+      response.on('error', () => undefined);
+      resolve({ close: () => request.destroy() });
+    });
+    request.on('error', reject);
+  });
+}

@@ -1,0 +1,204 @@
+/**
+ * The node's HTTP API as data: the JSON bodies each route takes and returns, and the error codes.
+ * The node (the server) and {@link BftClient} both build on these, so the two cannot drift.
+ *
+ * Bytes travel as lowercase hex when they are digests (vertex hashes, batch and chain digests)
+ * and as standard base64 when they are payloads or encoded messages (a COMMIT of a certificate
+ * is the wire codec's encoding, signature included, so that anyone can check it).
+ */
+
+/** Where the API lives under a node's base URL. */
+export const API_ROUTES = Object.freeze({
+  vertices: '/v1/vertices',
+  events: '/v1/events',
+  status: '/v1/status',
+  evidence: '/v1/evidence',
+  backup: '/v1/admin/backup',
+  metrics: '/metrics',
+  health: '/healthz',
+} as const);
+
+/** `POST /v1/vertices` with `application/json`: one vertex. */
+export interface SubmitVertexRequest {
+  /** The payload, standard base64. */
+  readonly payload: string;
+  /** The parents' hashes, 64 hex digits each. Default none. */
+  readonly parents?: readonly string[];
+}
+
+/** `POST /v1/vertices` with `application/json`: several vertices in one request. */
+export interface SubmitVerticesRequest {
+  readonly vertices: readonly SubmitVertexRequest[];
+}
+
+/** 202 for one vertex: accepted, not final yet. */
+export interface SubmitVertexResponse {
+  readonly hash: string;
+  readonly status: 'pending';
+}
+
+/** 202 for several: the hashes of the accepted ones, and why the others were refused. */
+export interface SubmitVerticesResponse {
+  /** Every vertex's hash, in request order (refused ones included). */
+  readonly hashes: readonly string[];
+  readonly accepted: number;
+  readonly rejected: readonly { readonly index: number; readonly code: string; readonly message: string }[];
+}
+
+/** `GET /v1/vertices/:hash` while the vertex waits for finality at this node. */
+export interface PendingVertexResponse {
+  readonly hash: string;
+  readonly status: 'pending';
+}
+
+/**
+ * `GET /v1/vertices/:hash` once final: where it is, and the commit certificate that proves it.
+ * A client checks the proof with the validators' public keys alone (`verifyFinalVertex`).
+ */
+export interface FinalVertexResponse {
+  readonly hash: string;
+  readonly status: 'final';
+  readonly clusterId: string;
+  /** The sequence of the batch it was finalized in. */
+  readonly sequence: number;
+  /** Its index in that batch (`batch[index] === hash`). */
+  readonly index: number;
+  /** The view the batch was committed in. */
+  readonly view: number;
+  /** The digest of the batch, which the COMMITs sign. */
+  readonly batchDigest: string;
+  /** The chain digest after the batch: the same at every replica. */
+  readonly chainDigest: string;
+  /** The hashes of every vertex of the batch, in order: the batch digest commits to them. */
+  readonly batch: readonly string[];
+  /** The commit certificate: a quorum of COMMITs, each the wire encoding in base64. */
+  readonly commits: readonly string[];
+}
+
+export type VertexResponse = PendingVertexResponse | FinalVertexResponse;
+
+/** One `finalized` server-sent event of `GET /v1/events`. */
+export interface FinalizedEvent {
+  readonly hash: string;
+  readonly sequence: number;
+  /** Index among the vertices delivered at `sequence` (a vertex finalized before is skipped). */
+  readonly position: number;
+  readonly view: number;
+  readonly payloadBytes: number;
+  /** The payload in base64, only when the stream was opened with `?payload=1`. */
+  readonly payload?: string;
+}
+
+/** `GET /v1/status`. */
+export interface StatusResponse {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  /** The engine's lifecycle state: 'running' once it serves. */
+  readonly state: string;
+  readonly view: number;
+  readonly viewActive: boolean;
+  readonly leader: string;
+  readonly isLeader: boolean;
+  /** The highest sequence finalized here. */
+  readonly sequence: number;
+  readonly stableCheckpoint: number;
+  readonly pendingProposals: number;
+  readonly validators: readonly string[];
+  /** f and the quorum of this cluster. */
+  readonly faultTolerance: number;
+  readonly quorum: number;
+  /** The validators this node has a working connection to. */
+  readonly peers: readonly string[];
+  /** Each validator's reputation, 0 to 1. */
+  readonly reputations: Readonly<Record<string, number>>;
+  readonly banned: readonly string[];
+  /** Provable violations this node holds (see `GET /v1/evidence`). */
+  readonly evidence: number;
+  readonly uptimeSeconds: number;
+}
+
+/** A provable violation in JSON; see `evidence.ts`. */
+export type EvidenceJson =
+  | {
+      readonly kind: 'equivocation';
+      readonly clusterId: string;
+      readonly replica: number;
+      readonly nodeId: string;
+      /** The two conflicting signed messages, wire encoding in base64. */
+      readonly first: string;
+      readonly second: string;
+    }
+  | {
+      readonly kind: 'invalid-signature';
+      readonly clusterId: string;
+      readonly replica: number;
+      readonly nodeId: string;
+      /** The message whose outer signature is valid and a nested one is not. */
+      readonly message: string;
+    };
+
+/** `GET /v1/evidence`. */
+export interface EvidenceResponse {
+  readonly evidence: readonly EvidenceJson[];
+}
+
+/** Every error body is `{ "error": { "code", "message" } }`. */
+export interface ErrorResponse {
+  readonly error: { readonly code: ApiErrorCode; readonly message: string };
+}
+
+/** Every `error.code` the API answers with, and the HTTP status that goes with it. */
+export const API_ERRORS = Object.freeze({
+  /** 400: the body is not JSON, or not the shape the route takes. */
+  'bad-request': 400,
+  /** 400: a payload that is not base64, or a hash or parent that is not 64 hex digits. */
+  'bad-encoding': 400,
+  /** 400: the vertex's parents or hash do not make a valid vertex. */
+  invalid: 400,
+  /** 403: an admin route called from a non-loopback address. */
+  forbidden: 403,
+  /** 404: no such route, or a vertex this node knows nothing of. */
+  'not-found': 404,
+  /** 405: the route exists with another method. */
+  'method-not-allowed': 405,
+  /** 409: the vertex was finalized so long ago that its place is no longer known here. */
+  duplicate: 409,
+  /** 413: the body exceeds the node's limit, or the vertex can never fit in a batch. */
+  'too-large': 413,
+  /** 415: a body type other than application/json or application/octet-stream. */
+  'unsupported-media-type': 415,
+  /** 429: the node holds as many pending vertices as it may; retry after Retry-After seconds. */
+  full: 429,
+  /** 500: the node failed to do what it should have (see its log). */
+  internal: 500,
+  /** 503: the node is starting, stopping or halted, or has no room for another event stream. */
+  unavailable: 503,
+} as const);
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Whether `text` is a digest in the API's form: 64 lowercase hex digits. */
+export function isHexDigest(text: unknown): text is string {
+  return typeof text === 'string' && HEX_DIGEST.test(text);
+}
+
+/** The bytes of a 64-hex-digit digest (lowercase or uppercase), or null. */
+export function digestFromHex(text: unknown): Uint8Array | null {
+  if (typeof text !== 'string' || !HEX_DIGEST.test(text.toLowerCase())) return null;
+  return new Uint8Array(Buffer.from(text, 'hex'));
+}
+
+/** The bytes of strict standard base64 (padding required, no whitespace), or null. */
+export function bytesFromBase64(text: unknown): Uint8Array | null {
+  // Buffer.from(..., 'base64') skips characters it does not know; an API should refuse them.
+  if (typeof text !== 'string' || text.length % 4 !== 0 || !BASE64.test(text)) return null;
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/** Standard base64 of `bytes`. */
+export function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}

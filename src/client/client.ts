@@ -1,0 +1,406 @@
+/**
+ * BftClient: submits vertices to a cluster's nodes over HTTP and learns when they are final,
+ * with proof.
+ *
+ * A vertex is final for the client either
+ *
+ * - by certificate: one node answers with a commit certificate that the client checks itself
+ *   against the validators' public keys (`verifyFinalVertex`), so that node need not be trusted;
+ * - or by quorum: f + 1 nodes report the same place (sequence, index, batch digest). At most f
+ *   nodes are faulty, so one of them is correct. This counts answers per node URL: it is sound
+ *   only when the client's URLs are distinct validators, which the client cannot check.
+ *
+ * A node whose certificate does not check out is not asked again by that call, and its answers
+ * are not counted towards a quorum.
+ */
+import { toHex } from '../crypto/index.ts';
+import { createVertex, faultTolerance, type Vertex } from '../protocol/index.ts';
+import {
+  API_ROUTES,
+  base64,
+  type FinalVertexResponse,
+  isHexDigest,
+  type StatusResponse,
+  type SubmitVerticesResponse,
+  type VertexResponse,
+} from './api.ts';
+import type { ClusterFile } from './cluster-file.ts';
+import { BftClientError } from './errors.ts';
+import { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+
+/** How to build a client. */
+export interface BftClientOptions {
+  /** The nodes' HTTP base URLs (`http://127.0.0.1:8100`). */
+  readonly nodes: readonly string[];
+  /** The validators' keys: needed to accept a vertex as final on one node's certificate. */
+  readonly cluster?: ClusterKeys;
+  /**
+   * f, for finality by quorum (f + 1 matching answers). Default: from the cluster's validators
+   * when `cluster` is given, else from the number of nodes.
+   */
+  readonly faultTolerance?: number;
+  /** How long one HTTP request may take. Default 10,000 ms. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** What to submit: a payload and the hashes of its parents (bytes or 64 hex digits). */
+export interface VertexInput {
+  readonly payload: Uint8Array;
+  readonly parents?: readonly (Uint8Array | string)[];
+}
+
+/** Where a submission went. */
+export interface SubmitResult {
+  /** The vertex's hash, hex; the client computes it and checks the node's answer against it. */
+  readonly hash: string;
+  readonly vertex: Vertex;
+  /** The nodes that accepted it. */
+  readonly acceptedBy: readonly string[];
+}
+
+/** How a vertex was proven final, and where it is. */
+export interface Finality extends Omit<VerifiedPlace, 'view'> {
+  readonly hash: string;
+  /** The view the batch was committed in (known with a certificate). */
+  readonly view: number | undefined;
+  readonly proof: 'certificate' | 'quorum';
+  /** The node whose certificate was checked, or the f + 1 nodes that agreed. */
+  readonly nodes: readonly string[];
+}
+
+/** Options of {@link BftClient.waitFinal}. */
+export interface WaitFinalOptions {
+  /** Which proofs to accept. Default 'any' ('certificate' needs the cluster's keys). */
+  readonly proof?: 'certificate' | 'quorum' | 'any';
+  /** Give up after this long. Default 30,000 ms. */
+  readonly timeoutMs?: number;
+  /** The first pause between polls; it grows by half each round up to 500 ms. Default 20 ms. */
+  readonly pollIntervalMs?: number;
+}
+
+interface HttpAnswer {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers: Headers;
+}
+
+function errorOf(body: unknown): { code?: string; message?: string } {
+  const error = (body as { error?: unknown } | null)?.error;
+  return typeof error === 'object' && error !== null ? (error as { code?: string; message?: string }) : {};
+}
+
+function hexOf(parent: Uint8Array | string): Uint8Array {
+  if (typeof parent !== 'string') return parent;
+  if (!isHexDigest(parent.toLowerCase()))
+    throw new BftClientError('misuse', `parent ${parent} is not 64 hex digits`);
+  return new Uint8Array(Buffer.from(parent, 'hex'));
+}
+
+/** A client of one cluster's nodes. */
+export class BftClient {
+  readonly nodes: readonly string[];
+  readonly cluster: ClusterKeys | undefined;
+  /** f: answers from f + 1 nodes make a quorum proof. */
+  readonly faultTolerance: number;
+  readonly #requestTimeoutMs: number;
+  #next = 0;
+
+  /** @throws BftClientError 'misuse' without nodes. */
+  constructor(options: BftClientOptions) {
+    if (options.nodes.length === 0)
+      throw new BftClientError('misuse', 'a client needs at least one node URL');
+    this.nodes = Object.freeze(options.nodes.map((url) => url.replace(/\/+$/, '')));
+    this.cluster = options.cluster;
+    this.faultTolerance =
+      options.faultTolerance ?? faultTolerance(options.cluster?.publicKeys.length ?? this.nodes.length);
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * A client of the nodes a cluster file lists (those with an `api` URL), checking
+   * certificates with its keys.
+   */
+  static fromClusterFile(cluster: ClusterFile, options: Partial<BftClientOptions> = {}): BftClient {
+    const nodes = options.nodes ?? cluster.validators.flatMap((validator) => validator.api ?? []);
+    return new BftClient({ ...options, nodes, cluster: clusterKeysOf(cluster) });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Submitting
+
+  /**
+   * Submits one vertex. With `to: 'one'` (the default) it goes to one node, the next in turn,
+   * moving on when that node is unreachable, unavailable or full; with `to: 'all'` to every node
+   * at once (robust to a node that drops it; the cluster finalizes it once).
+   *
+   * @throws BftClientError 'rejected' (the vertex is refused for what it is), 'busy' (every node
+   *   asked was full), 'unreachable', 'bad-response'.
+   */
+  async submit(input: VertexInput, options: { readonly to?: 'one' | 'all' } = {}): Promise<SubmitResult> {
+    const vertex = createVertex(input.payload, (input.parents ?? []).map(hexOf));
+    const hash = toHex(vertex.hash);
+    const body = JSON.stringify({ payload: base64(vertex.payload), parents: vertex.parents.map(toHex) });
+    const attempt = async (node: string): Promise<string> => {
+      const answer = await this.#request(node, 'POST', API_ROUTES.vertices, body);
+      if (answer.status !== 202) throw this.#failure(node, answer);
+      const returned = (answer.body as { hash?: unknown } | null)?.hash;
+      if (returned !== hash) {
+        throw new BftClientError('bad-response', `${node} answered hash ${String(returned)} for ${hash}`);
+      }
+      return node;
+    };
+    if (options.to === 'all') {
+      const results = await Promise.allSettled(this.nodes.map(attempt));
+      const acceptedBy = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      if (acceptedBy.length > 0) return { hash, vertex, acceptedBy };
+      throw strongestFailure(results.map((result) => (result as PromiseRejectedResult).reason));
+    }
+    const failures: unknown[] = [];
+    for (let tried = 0; tried < this.nodes.length; tried++) {
+      const node = this.nodes[this.#next++ % this.nodes.length]!;
+      try {
+        return { hash, vertex, acceptedBy: [await attempt(node)] };
+      } catch (error) {
+        // A refusal for what the vertex is will be the same everywhere; anything else, try on.
+        if (error instanceof BftClientError && (error.code === 'rejected' || error.code === 'bad-response'))
+          throw error;
+        failures.push(error);
+      }
+    }
+    throw strongestFailure(failures);
+  }
+
+  /**
+   * Submits several vertices to one node in one request (`{ "vertices": [...] }`).
+   *
+   * @returns the node's answer: every hash in order, and which were refused and why.
+   */
+  async submitMany(
+    inputs: readonly VertexInput[],
+    node: string = this.nodes[0]!,
+  ): Promise<SubmitVerticesResponse> {
+    const vertices = inputs.map((input) => createVertex(input.payload, (input.parents ?? []).map(hexOf)));
+    const body = JSON.stringify({
+      vertices: vertices.map((vertex) => ({
+        payload: base64(vertex.payload),
+        parents: vertex.parents.map(toHex),
+      })),
+    });
+    const answer = await this.#request(node, 'POST', API_ROUTES.vertices, body);
+    if (answer.status !== 202 && answer.status !== 429) throw this.#failure(node, answer);
+    const result = answer.body as SubmitVerticesResponse;
+    if (
+      !Array.isArray(result?.hashes) ||
+      result.hashes.length !== vertices.length ||
+      result.hashes.some((hash, i) => hash !== toHex(vertices[i]!.hash))
+    ) {
+      throw new BftClientError('bad-response', `${node} answered hashes that are not the vertices'`);
+    }
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Finality
+
+  /** One node's answer for `hash`: pending, final (unchecked), or null when it knows nothing of it. */
+  async vertex(hash: string, node: string): Promise<VertexResponse | null> {
+    const answer = await this.#request(node, 'GET', `${API_ROUTES.vertices}/${hash}`);
+    if (answer.status === 404) return null;
+    if (answer.status !== 200) throw this.#failure(node, answer);
+    const body = answer.body as VertexResponse;
+    if (body?.hash !== hash || (body.status !== 'pending' && body.status !== 'final')) {
+      throw new BftClientError('bad-response', `${node} answered for another vertex, or without a status`);
+    }
+    return body;
+  }
+
+  /**
+   * Checks a final answer's certificate with the cluster's keys.
+   *
+   * @throws BftClientError 'invalid-certificate', or 'misuse' without the cluster's keys.
+   */
+  verify(hash: string, answer: FinalVertexResponse): VerifiedPlace {
+    if (this.cluster === undefined)
+      throw new BftClientError('misuse', 'checking a certificate needs the cluster (its public keys)');
+    return verifyFinalVertex(hash, answer, this.cluster);
+  }
+
+  /**
+   * Waits until the vertex `hash` (hex) is final for this client: one node's certificate checks
+   * out, or f + 1 nodes report the same place (see the module comment), as `options.proof` allows.
+   *
+   * @throws BftClientError 'timeout'; 'invalid-certificate' when every node that could still
+   *   prove it has given a certificate that does not check out; 'conflict' when every node
+   *   answered final and no place has f + 1 of them; 'misuse'.
+   */
+  async waitFinal(hash: string, options: WaitFinalOptions = {}): Promise<Finality> {
+    const proof = options.proof ?? 'any';
+    if (!isHexDigest(hash)) throw new BftClientError('misuse', `${hash} is not a 64-hex-digit hash`);
+    if (proof === 'certificate' && this.cluster === undefined) {
+      throw new BftClientError('misuse', 'finality by certificate needs the cluster (its public keys)');
+    }
+    const acceptCertificate = proof !== 'quorum' && this.cluster !== undefined;
+    const acceptQuorum = proof !== 'certificate';
+    const needed = this.faultTolerance + 1;
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    let pauseMs = options.pollIntervalMs ?? 20;
+    const untrusted = new Map<string, BftClientError>();
+    const places = new Map<
+      string,
+      { place: Omit<Finality, 'proof' | 'nodes' | 'hash'>; nodes: Set<string> }
+    >();
+    const answeredFinal = new Set<string>();
+    let lastProblem: unknown = null;
+
+    for (;;) {
+      const asking = this.nodes.filter((node) => !untrusted.has(node) && !answeredFinal.has(node));
+      const answers = await Promise.allSettled(asking.map((node) => this.vertex(hash, node)));
+      for (const [i, result] of answers.entries()) {
+        const node = asking[i]!;
+        if (result.status === 'rejected') {
+          lastProblem = result.reason;
+          continue;
+        }
+        const answer = result.value;
+        if (answer === null || answer.status !== 'final') continue;
+        if (acceptCertificate) {
+          try {
+            const place = this.verify(hash, answer);
+            return { hash, ...place, proof: 'certificate', nodes: [node] };
+          } catch (error) {
+            if (!(error instanceof BftClientError)) throw error;
+            untrusted.set(node, error);
+            continue;
+          }
+        }
+        answeredFinal.add(node);
+        const key = `${answer.sequence}/${answer.index}/${answer.batchDigest}`;
+        const entry = places.get(key) ?? {
+          place: { sequence: answer.sequence, index: answer.index, view: undefined },
+          nodes: new Set<string>(),
+        };
+        entry.nodes.add(node);
+        places.set(key, entry);
+        if (acceptQuorum && entry.nodes.size >= needed) {
+          return { hash, ...entry.place, proof: 'quorum', nodes: [...entry.nodes] };
+        }
+      }
+
+      const trusted = this.nodes.length - untrusted.size;
+      if (untrusted.size > 0 && (trusted === 0 || (!acceptQuorum && trusted === answeredFinal.size))) {
+        throw new BftClientError(
+          'invalid-certificate',
+          `no node gave a certificate that checks out for ${hash}: ${[...untrusted.values()][0]!.message}`,
+          { cause: [...untrusted.values()][0] },
+        );
+      }
+      if (acceptQuorum && answeredFinal.size === trusted && trusted > 0) {
+        throw new BftClientError(
+          'conflict',
+          `every node answered final for ${hash}, but no place has ${needed} of them: ` +
+            [...places.entries()]
+              .map(([key, entry]) => `${key} by ${[...entry.nodes].join(', ')}`)
+              .join('; '),
+        );
+      }
+      if (acceptQuorum && !acceptCertificate && trusted < needed) {
+        throw new BftClientError(
+          'misuse',
+          `finality by quorum needs ${needed} nodes that agree; the client has ${trusted} it can ask`,
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new BftClientError(
+          'timeout',
+          `${hash} was not final for the client within ${options.timeoutMs ?? 30_000} ms` +
+            (lastProblem instanceof Error ? ` (last problem: ${lastProblem.message})` : ''),
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, left)));
+      pauseMs = Math.min(500, pauseMs * 1.5);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Status
+
+  /** A node's `GET /v1/status`. */
+  async status(node: string = this.nodes[0]!): Promise<StatusResponse> {
+    const answer = await this.#request(node, 'GET', API_ROUTES.status);
+    if (answer.status !== 200) throw this.#failure(node, answer);
+    return answer.body as StatusResponse;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // HTTP
+
+  async #request(node: string, method: string, path: string, body?: string): Promise<HttpAnswer> {
+    let response: Response;
+    try {
+      response = await fetch(`${node}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(this.#requestTimeoutMs),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      throw new BftClientError(
+        'unreachable',
+        `${node} did not answer ${method} ${path} (${cause?.code ?? (error as Error).name})`,
+        { cause: error },
+      );
+    }
+    const text = await response.text().catch(() => '');
+    let parsed: unknown = null;
+    if (text.length > 0) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new BftClientError(
+          'bad-response',
+          `${node} answered ${method} ${path} with something not JSON`,
+          {
+            status: response.status,
+          },
+        );
+      }
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  }
+
+  #failure(node: string, answer: HttpAnswer): BftClientError {
+    const { code, message } = errorOf(answer.body);
+    const said = `${node} answered ${answer.status}${message === undefined ? '' : `: ${message}`}`;
+    const details = { status: answer.status, ...(code === undefined ? {} : { apiCode: code }) };
+    if (answer.status === 429) {
+      const seconds = Number(answer.headers.get('retry-after') ?? '1');
+      return new BftClientError('busy', said, {
+        ...details,
+        retryAfterMs: Number.isFinite(seconds) ? seconds * 1000 : 1000,
+      });
+    }
+    if (answer.status >= 400 && answer.status < 500) return new BftClientError('rejected', said, details);
+    return new BftClientError('unreachable', said, details);
+  }
+}
+
+/** The keys a client checks certificates with, from a cluster file. */
+export function clusterKeysOf(cluster: ClusterFile): ClusterKeys {
+  const threshold = cluster.consensus.quorumThreshold;
+  return {
+    clusterId: cluster.clusterId,
+    publicKeys: cluster.validators.map((validator) => validator.publicKey),
+    ...(typeof threshold === 'number' ? { quorumThreshold: threshold } : {}),
+  };
+}
+
+/** Of several failures, the one that says most: a refusal, then busy, then unreachable. */
+function strongestFailure(failures: readonly unknown[]): unknown {
+  for (const code of ['rejected', 'bad-response', 'busy', 'unreachable'] as const) {
+    const found = failures.find((error) => error instanceof BftClientError && error.code === code);
+    if (found !== undefined) return found;
+  }
+  return failures[0] ?? new BftClientError('unreachable', 'no node could be asked');
+}

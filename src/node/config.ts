@@ -1,0 +1,401 @@
+/**
+ * The node configuration file: what one `cretoai-node start --config <file>` process runs as.
+ *
+ * ```json
+ * {
+ *   "nodeId": "node-0",
+ *   "cluster": "cluster.json",
+ *   "privateKey": "keys/node-0.key.pem",
+ *   "dataDir": "data/node-0",
+ *   "listen": "127.0.0.1:7100",
+ *   "http": { "listen": "127.0.0.1:8100" },
+ *   "engine": { "batchMaxDelayMs": 5 }
+ * }
+ * ```
+ *
+ * Paths are relative to the configuration file's directory. Every field is checked when the
+ * file is loaded, together with the cluster file, the key and the engine's figures, so a
+ * mistake is reported before anything starts, as a {@link NodeConfigError} naming the file and
+ * the field (`node config /etc/cretoai/node-0.json: http.listen: must be host:port`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { type ClusterFile, ClusterFileError, loadClusterFile } from '../client/cluster-file.ts';
+import { bytesEqual, importPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypto/index.ts';
+import { type BftConfig, ConfigError, type ResolvedBftConfig, resolveBftConfig } from '../engine/index.ts';
+import { PeerAddressError, parsePeerAddress } from '../transport/discovery.ts';
+
+/** Where a server listens. Port 0 lets the operating system choose. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The HTTP API's settings. */
+export interface HttpSettings {
+  readonly listen: ListenAddress;
+  /** The largest request body accepted, in bytes. Default: the largest vertex in base64 JSON, plus room. */
+  readonly maxBodyBytes: number;
+  /** Vertices in one `POST /v1/vertices` request. Default 4,096. */
+  readonly submitVerticesMax: number;
+  /** Event-stream clients at once; more get 503. Default 64. */
+  readonly eventClientsMax: number;
+  /** Bytes waiting to be sent to one event-stream client before it is disconnected. Default 8 MiB. */
+  readonly eventBufferBytesMax: number;
+  /** Whether `POST /v1/admin/backup` is served (to loopback callers only). Default true. */
+  readonly admin: boolean;
+  /** Seconds a client is asked to wait on 429 (the Retry-After header). Default 1. */
+  readonly retryAfterSeconds: number;
+}
+
+/** The consensus transport's settings. */
+export interface TransportSettings {
+  /** TCP (default; optionally inside TLS) or QUIC (UDP, TLS 1.3 built in). */
+  readonly protocol: 'tcp' | 'quic';
+  readonly listen: ListenAddress;
+  /** PEM key and certificate for TLS between nodes; plain TCP without them. */
+  readonly tls: { readonly key: string; readonly cert: string } | null;
+  readonly sendQueueFramesMax?: number;
+  readonly sendQueueBytesMax?: number;
+  readonly reconnectMaxDelayMs?: number;
+}
+
+export const LOG_LEVELS = Object.freeze(['debug', 'info', 'warn', 'error'] as const);
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything a node needs to start, loaded and checked. */
+export interface NodeSettings {
+  /** The configuration file (absolute). */
+  readonly configFile: string;
+  readonly nodeId: string;
+  readonly clusterFile: string;
+  readonly cluster: ClusterFile;
+  /** This node's index in the validators: its replica id. */
+  readonly replica: number;
+  readonly keys: KeyPair;
+  readonly dataDir: string;
+  /** The engine's configuration: the cluster file's `consensus` with the node's `engine` over it. */
+  readonly engine: BftConfig;
+  /** The same, resolved (defaults applied). */
+  readonly resolved: ResolvedBftConfig;
+  readonly transport: TransportSettings;
+  readonly http: HttpSettings;
+  readonly logLevel: LogLevel;
+  /** How long a SIGTERM lets pending vertices finish before the node gives up on them. */
+  readonly shutdownDrainMs: number;
+  /**
+   * Debugging: a file that gets one JSON line per consensus vote this node sends (its kind,
+   * view, sequence and digest), written before the vote leaves. Tests read it to check that a
+   * restarted node never contradicts itself.
+   */
+  readonly voteLog: string | null;
+}
+
+/** A configuration that cannot be used; the message names the file and the field. */
+export class NodeConfigError extends Error {
+  override readonly name = 'NodeConfigError';
+  readonly file: string;
+  readonly field: string;
+
+  constructor(file: string, field: string, detail: string, options?: ErrorOptions) {
+    super(`node config ${file}: ${field === '' ? '' : `${field}: `}${detail}`, options);
+    this.file = file;
+    this.field = field;
+  }
+}
+
+/**
+ * `BftConfig` fields a file may set. The cluster's identity (node id, validators, cluster id)
+ * comes from the cluster file, so it is not among them.
+ */
+const ENGINE_FIELDS: ReadonlySet<string> = new Set([
+  'quorumThreshold',
+  'finalityTimeoutMs',
+  'viewChangeTimeoutMs',
+  'byzantineDetectionEnabled',
+  'byzantine',
+  'checkpointInterval',
+  'watermarkWindow',
+  'pipelineDepth',
+  'batchMaxVertices',
+  'batchMaxBytes',
+  'batchMaxDelayMs',
+  'pendingProposalsMax',
+  'logRetention',
+  'tickMs',
+  'maxFrameBytes',
+  'vertexPayloadBytesMax',
+  'vertexParentsMax',
+  'inboundFramesPerPeerMax',
+  'verifiedCacheMax',
+  'finalizedBufferMax',
+]);
+
+const TOP_FIELDS = new Set([
+  'nodeId',
+  'cluster',
+  'privateKey',
+  'dataDir',
+  'listen',
+  'http',
+  'engine',
+  'tls',
+  'transport',
+  'logLevel',
+  'shutdownDrainMs',
+  'debug',
+]);
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads fields of one JSON object, each error naming the file and the field's path. */
+class Fields {
+  readonly file: string;
+  readonly prefix: string;
+  readonly object: Json;
+
+  constructor(file: string, prefix: string, object: Json) {
+    this.file = file;
+    this.prefix = prefix;
+    this.object = object;
+  }
+
+  fail(field: string, detail: string, cause?: unknown): never {
+    throw new NodeConfigError(
+      this.file,
+      `${this.prefix}${field}`,
+      detail,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  only(allowed: ReadonlySet<string>): void {
+    for (const key of Object.keys(this.object)) if (!allowed.has(key)) this.fail(key, 'is not a known field');
+  }
+
+  string(field: string, fallback?: string): string {
+    const value = this.object[field] ?? fallback;
+    if (typeof value !== 'string' || value.length === 0) this.fail(field, 'must be a non-empty string');
+    return value;
+  }
+
+  integer(field: string, fallback: number, min: number, max: number): number {
+    const value = this.object[field] ?? fallback;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      this.fail(field, `must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+    }
+    return value;
+  }
+
+  optionalInteger(field: string, min: number, max: number): number | undefined {
+    return this.object[field] === undefined ? undefined : this.integer(field, 0, min, max);
+  }
+
+  boolean(field: string, fallback: boolean): boolean {
+    const value = this.object[field] ?? fallback;
+    if (typeof value !== 'boolean') this.fail(field, 'must be true or false');
+    return value;
+  }
+
+  address(field: string, fallback?: string): ListenAddress {
+    const text = this.string(field, fallback);
+    try {
+      const parsed = parsePeerAddress(text.replace(/:0$/, ':1'));
+      return { host: parsed.host, port: text.endsWith(':0') ? 0 : parsed.port };
+    } catch (error) {
+      if (error instanceof PeerAddressError) this.fail(field, `must be host:port (${error.message})`, error);
+      throw error;
+    }
+  }
+
+  object_(field: string): Fields {
+    const value = this.object[field] ?? {};
+    if (!isObject(value)) this.fail(field, 'must be an object');
+    return new Fields(this.file, `${this.prefix}${field}.`, value);
+  }
+
+  /** A path relative to the configuration file. */
+  path(field: string): string {
+    return path.resolve(path.dirname(this.file), this.string(field));
+  }
+}
+
+/**
+ * Loads and checks a node configuration file, the cluster file it names, its private key and
+ * the engine figures.
+ *
+ * @throws NodeConfigError naming the file and the field; a ClusterFileError for the cluster file.
+ */
+export function loadNodeSettings(configFile: string): NodeSettings {
+  const file = path.resolve(configFile);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new NodeConfigError(
+      file,
+      '',
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`,
+      {
+        cause: error,
+      },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new NodeConfigError(file, '', `not valid JSON (${(error as Error).message})`);
+  }
+  if (!isObject(json)) throw new NodeConfigError(file, '', 'must hold a JSON object');
+  const top: Fields = new Fields(file, '', json);
+  top.only(TOP_FIELDS);
+
+  const nodeId = top.string('nodeId');
+  const clusterFile = top.path('cluster');
+  const cluster: ClusterFile = loadClusterFile(clusterFile);
+  const replica = cluster.validators.findIndex((validator) => validator.nodeId === nodeId);
+  if (replica < 0) {
+    top.fail(
+      'nodeId',
+      `${nodeId} is not one of the validators of ${clusterFile} (${cluster.validators.map((v) => v.nodeId).join(', ')})`,
+    );
+  }
+  const own = cluster.validators[replica]!;
+
+  const keyFile = top.path('privateKey');
+  let keys: KeyPair;
+  try {
+    keys = importPrivateKeyPem(fs.readFileSync(keyFile, 'utf8'));
+  } catch (error) {
+    top.fail(
+      'privateKey',
+      `${keyFile} is not a readable ML-DSA-87 private key (${(error as Error).message})`,
+      error,
+    );
+  }
+  if (!bytesEqual(keys.publicKey.raw, own.publicKey.raw)) {
+    top.fail(
+      'privateKey',
+      `${keyFile} is not ${nodeId}'s key: its public key differs from the one the cluster file lists`,
+    );
+  }
+  const dataDir = top.path('dataDir');
+
+  // Consensus connections: where to listen. By default on every interface, at the port of this
+  // node's address in the cluster file.
+  const ownPort = own.address === undefined ? undefined : parsePeerAddress(own.address).port;
+  if (json.listen === undefined && ownPort === undefined) {
+    top.fail('listen', 'is required when the cluster file gives this node no address');
+  }
+  const listen = top.address('listen', `0.0.0.0:${ownPort}`);
+
+  const transportFields = top.object_('transport');
+  transportFields.only(
+    new Set(['protocol', 'sendQueueFramesMax', 'sendQueueBytesMax', 'reconnectMaxDelayMs']),
+  );
+  const protocol = transportFields.string('protocol', 'tcp');
+  if (protocol !== 'tcp' && protocol !== 'quic') transportFields.fail('protocol', 'must be "tcp" or "quic"');
+  if (protocol === 'quic' && json.tls !== undefined) {
+    top.fail('tls', 'applies to TCP only: QUIC always encrypts (leave "tls" out with "protocol": "quic")');
+  }
+  const tlsFields = json.tls === undefined ? null : top.object_('tls');
+  let tls: TransportSettings['tls'] = null;
+  if (tlsFields !== null) {
+    tlsFields.only(new Set(['key', 'cert']));
+    const read = (field: string): string => {
+      const tlsFile = tlsFields.path(field);
+      try {
+        return fs.readFileSync(tlsFile, 'utf8');
+      } catch (error) {
+        return tlsFields.fail(field, `${tlsFile} cannot be read`, error);
+      }
+    };
+    tls = { key: read('key'), cert: read('cert') };
+  }
+  const transport: TransportSettings = {
+    protocol: protocol as TransportSettings['protocol'],
+    listen,
+    tls,
+    sendQueueFramesMax: transportFields.optionalInteger('sendQueueFramesMax', 1, 1 << 24),
+    sendQueueBytesMax: transportFields.optionalInteger('sendQueueBytesMax', 1, 2 ** 40),
+    reconnectMaxDelayMs: transportFields.optionalInteger('reconnectMaxDelayMs', 1, 3_600_000),
+  };
+
+  // The engine: the cluster's shared figures, with this node's own over them.
+  const engineFields = top.object_('engine');
+  engineFields.only(ENGINE_FIELDS);
+  for (const key of Object.keys(cluster.consensus)) {
+    if (!ENGINE_FIELDS.has(key)) {
+      throw new ClusterFileError(clusterFile, `consensus.${key}`, 'is not a known consensus field');
+    }
+  }
+  const engine: BftConfig = {
+    ...(cluster.consensus as Partial<BftConfig>),
+    ...(engineFields.object as Partial<BftConfig>),
+    nodeId,
+    validators: cluster.validators.map((validator) => validator.nodeId),
+    clusterId: cluster.clusterId,
+  };
+  let resolved: ResolvedBftConfig;
+  try {
+    resolved = resolveBftConfig(engine, mlDsa87.signatureBytes);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const name = error.field.split('.')[0]!;
+    const detail = error.message.slice(error.field.length + 2);
+    if (name in engineFields.object) engineFields.fail(error.field, detail, error);
+    throw new ClusterFileError(clusterFile, `consensus.${error.field}`, detail, { cause: error });
+  }
+
+  const httpFields = top.object_('http');
+  httpFields.only(
+    new Set([
+      'listen',
+      'maxBodyBytes',
+      'submitVerticesMax',
+      'eventClientsMax',
+      'eventBufferBytesMax',
+      'admin',
+      'retryAfterSeconds',
+    ]),
+  );
+  // One vertex as JSON: its payload in base64 and its parents in hex, with room for the rest.
+  const vertexJsonBytes =
+    Math.ceil(resolved.vertexPayloadBytesMax / 3) * 4 + resolved.vertexParentsMax * 67 + 4096;
+  const http: HttpSettings = {
+    listen: httpFields.address('listen', '127.0.0.1:8080'),
+    maxBodyBytes: httpFields.integer('maxBodyBytes', Math.max(vertexJsonBytes, 4 << 20), 1024, 1 << 30),
+    submitVerticesMax: httpFields.integer('submitVerticesMax', 4096, 1, 1 << 20),
+    eventClientsMax: httpFields.integer('eventClientsMax', 64, 0, 65_536),
+    eventBufferBytesMax: httpFields.integer('eventBufferBytesMax', 8 << 20, 1024, 1 << 30),
+    admin: httpFields.boolean('admin', true),
+    retryAfterSeconds: httpFields.integer('retryAfterSeconds', 1, 1, 3600),
+  };
+
+  const logLevel = (json.logLevel ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) top.fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const debug = top.object_('debug');
+  debug.only(new Set(['voteLog']));
+
+  return Object.freeze({
+    configFile: file,
+    nodeId,
+    clusterFile,
+    cluster,
+    replica,
+    keys,
+    dataDir,
+    engine,
+    resolved,
+    transport,
+    http,
+    logLevel,
+    shutdownDrainMs: top.integer('shutdownDrainMs', 2 * resolved.viewChangeTimeoutMs, 0, 3_600_000),
+    voteLog: debug.object.voteLog === undefined ? null : debug.path('voteLog'),
+  });
+}

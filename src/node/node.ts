@@ -1,0 +1,290 @@
+/**
+ * One node: the store, the transport, the engine and the HTTP API, started in that order and
+ * stopped in the reverse one.
+ *
+ * Starting: the data directory is locked for this process (`data-lock.ts`), the LMDB store is
+ * opened and checked (a damaged store is refused with a {@link StoreCorruptError} that says how
+ * to recover; the node never signs from damaged state), the TCP transport authenticates every
+ * peer with its ML-DSA-87 key, the engine restores the replica from the store, and the HTTP
+ * server starts last, so that it never answers for an engine that is not running.
+ *
+ * Stopping (`stop()`, on SIGTERM or SIGINT in `run.ts`): new submissions get 503 and new
+ * connections are refused, event streams end, the engine finishes the vertices it accepted (up
+ * to `shutdownDrainMs`), every write becomes durable, the transport closes, then the store.
+ *
+ * A halted engine (a failed write, a broken invariant) emits 'halted': the process should exit
+ * and be restarted from its store.
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { BftEngine } from '../engine/index.ts';
+import { LmdbStore } from '../storage/lmdb.ts';
+import { ClusterDiscovery } from '../transport/discovery.ts';
+import { QuicTransport } from '../transport/quic.ts';
+import { type StreamTransport, TcpTransport } from '../transport/tcp.ts';
+import type { Transport } from '../transport/transport.ts';
+import type { NodeSettings } from './config.ts';
+import { lockDataDir } from './data-lock.ts';
+import { EventHub } from './events.ts';
+import { HttpApi } from './http-api.ts';
+import { Logger } from './log.ts';
+import { VoteLoggingTransport } from './vote-log.ts';
+
+/** The node's events. */
+export interface NodeEvents {
+  /** The engine halted; the node stopped serving. Exit and restart the process. */
+  halted: [Error];
+}
+
+export class CretoaiNode extends EventEmitter<NodeEvents> {
+  readonly settings: NodeSettings;
+  readonly engine: BftEngine;
+  readonly store: LmdbStore;
+  readonly transport: StreamTransport;
+  readonly logger: Logger;
+  /** The HTTP API's base URL (`http://127.0.0.1:8100`). */
+  readonly httpUrl: string;
+  /** The port consensus connections are accepted on. */
+  readonly consensusPort: number;
+  readonly #server: http.Server;
+  readonly #api: HttpApi;
+  readonly #events: EventHub;
+  readonly #voteLog: VoteLoggingTransport | null;
+  readonly #unlock: () => void;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(parts: {
+    settings: NodeSettings;
+    engine: BftEngine;
+    store: LmdbStore;
+    transport: StreamTransport;
+    voteLog: VoteLoggingTransport | null;
+    logger: Logger;
+    server: http.Server;
+    api: HttpApi;
+    events: EventHub;
+    unlock: () => void;
+    httpUrl: string;
+    consensusPort: number;
+  }) {
+    super();
+    this.settings = parts.settings;
+    this.engine = parts.engine;
+    this.store = parts.store;
+    this.transport = parts.transport;
+    this.#voteLog = parts.voteLog;
+    this.logger = parts.logger;
+    this.#server = parts.server;
+    this.#api = parts.api;
+    this.#events = parts.events;
+    this.#unlock = parts.unlock;
+    this.httpUrl = parts.httpUrl;
+    this.consensusPort = parts.consensusPort;
+  }
+
+  /**
+   * Starts a node from loaded settings.
+   *
+   * @throws StoreCorruptError when the store is damaged or belongs to another node;
+   *   DataDirInUseError when another process runs on the data directory; an error with code
+   *   EADDRINUSE when a port is taken.
+   */
+  static async start(
+    settings: NodeSettings,
+    options: { readonly logger?: Logger } = {},
+  ): Promise<CretoaiNode> {
+    const logger = options.logger ?? new Logger(settings.nodeId, settings.logLevel);
+    const { nodeId, cluster, replica, resolved } = settings;
+    logger.info('node-starting', {
+      clusterId: cluster.clusterId,
+      replica,
+      validators: cluster.validators.length,
+      dataDir: settings.dataDir,
+      pid: process.pid,
+    });
+    const unlock = lockDataDir(settings.dataDir);
+    const cleanups: (() => Promise<void> | void)[] = [unlock];
+    const undo = async (): Promise<void> => {
+      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    };
+    try {
+      const openedAt = performance.now();
+      const store = await LmdbStore.open({ path: settings.dataDir, clusterId: cluster.clusterId, replica });
+      cleanups.push(() => store.close());
+      logger.info('store-opened', {
+        lastFinalized: store.lastFinalized,
+        openMs: Math.round(performance.now() - openedAt),
+      });
+
+      const peers = new Map<string, string>();
+      for (const validator of cluster.validators)
+        if (validator.nodeId !== nodeId && validator.address !== undefined)
+          peers.set(validator.nodeId, validator.address);
+      const transportOptions = {
+        nodeId,
+        clusterId: cluster.clusterId,
+        privateKey: settings.keys.privateKey,
+        validators: new Map(cluster.validators.map((validator) => [validator.nodeId, validator.publicKey])),
+        discovery: new ClusterDiscovery(peers),
+        listen: settings.transport.listen,
+        maxFrameBytes: resolved.maxFrameBytes,
+        ...definedOnly({
+          sendQueueFramesMax: settings.transport.sendQueueFramesMax,
+          sendQueueBytesMax: settings.transport.sendQueueBytesMax,
+          reconnectMaxDelayMs: settings.transport.reconnectMaxDelayMs,
+        }),
+      };
+      const transport: StreamTransport =
+        settings.transport.protocol === 'quic'
+          ? new QuicTransport(transportOptions)
+          : new TcpTransport({
+              ...transportOptions,
+              ...(settings.transport.tls === null ? {} : { tls: settings.transport.tls }),
+            });
+      cleanups.push(() => transport.stop());
+      const consensusAddress = await transport.listen();
+      watchTransport(transport, logger);
+      const voteLog =
+        settings.voteLog === null
+          ? null
+          : new VoteLoggingTransport(transport, settings.voteLog, resolved.limits, replica);
+      if (voteLog !== null) cleanups.push(() => voteLog.close());
+
+      const registry = new Registry();
+      const engine = new BftEngine(settings.engine, settings.keys, {
+        transport: (voteLog ?? transport) as Transport,
+        store,
+        registry,
+      });
+      for (const validator of cluster.validators)
+        if (validator.nodeId !== nodeId) engine.registerNodePublicKey(validator.nodeId, validator.publicKey);
+      watchEngine(engine, logger);
+      await engine.start();
+      cleanups.push(() => engine.stop({ drainTimeoutMs: 0 }));
+
+      const events = new EventHub({
+        clientsMax: settings.http.eventClientsMax,
+        bufferBytesMax: settings.http.eventBufferBytesMax,
+        logger,
+      });
+      engine.on('finalized', (item) => events.push(item));
+      const api = new HttpApi({
+        engine,
+        store,
+        connectedPeers: () => transport.connectedPeers(),
+        settings,
+        logger,
+        events,
+        registry,
+      });
+      const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, api.handle);
+      server.keepAliveTimeout = 30_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(settings.http.listen.port, settings.http.listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const httpAddress = server.address() as AddressInfo;
+      const host = httpAddress.family === 'IPv6' ? `[${httpAddress.address}]` : httpAddress.address;
+      const node = new CretoaiNode({
+        settings,
+        engine,
+        store,
+        transport,
+        voteLog,
+        logger,
+        server,
+        api,
+        events,
+        unlock,
+        httpUrl: `http://${host}:${httpAddress.port}`,
+        consensusPort: consensusAddress.port,
+      });
+      engine.on('error', (error) => node.#halted(error));
+      logger.info('node-started', {
+        http: node.httpUrl,
+        consensus: `${consensusAddress.address}:${consensusAddress.port}`,
+        transport: settings.transport.protocol,
+        tls: settings.transport.tls !== null,
+        sequence: engine.status().sequence,
+        view: engine.status().view,
+      });
+      return node;
+    } catch (error) {
+      await undo();
+      throw error;
+    }
+  }
+
+  /** Stops gracefully (see the module comment). Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const started = performance.now();
+    const pending = this.engine.status().pendingProposals;
+    this.logger.info('node-stopping', { pendingProposals: pending, drainMs: this.settings.shutdownDrainMs });
+    this.#api.stopAccepting();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#events.close();
+    this.#server.closeIdleConnections();
+    await this.engine.stop({ drainTimeoutMs: this.settings.shutdownDrainMs });
+    this.#server.closeAllConnections();
+    await closed;
+    await this.transport.stop();
+    this.#voteLog?.close();
+    await this.store.close();
+    this.#unlock();
+    this.logger.info('node-stopped', {
+      sequence: this.store.lastFinalized,
+      stopMs: Math.round(performance.now() - started),
+    });
+  }
+
+  #halted(error: Error): void {
+    this.logger.error('engine-halted', {
+      error,
+      advice: 'the process exits; restart it to recover from its store',
+    });
+    this.#api.stopAccepting();
+    this.#events.close();
+    this.#server.close();
+    this.#server.closeAllConnections();
+    this.emit('halted', error);
+  }
+}
+
+function definedOnly<T extends Record<string, unknown>>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+function watchTransport(transport: StreamTransport, logger: Logger): void {
+  transport.on('peer-connected', (info) =>
+    logger.info('peer-connected', { peer: info.peer, address: info.remoteAddress, port: info.remotePort }),
+  );
+  transport.on('peer-disconnected', ({ peer, reason }) => logger.info('peer-disconnected', { peer, reason }));
+  transport.on('peer-misbehaved', ({ peer, code, detail }) =>
+    logger.warn('peer-misbehaved', { peer, code, detail }),
+  );
+  transport.on('handshake-refused', ({ side, remoteAddress, claimedPeer, refusal }) =>
+    logger.warn('handshake-refused', {
+      side,
+      remoteAddress,
+      claimedPeer,
+      code: refusal.code,
+      detail: refusal.detail,
+    }),
+  );
+}
+
+function watchEngine(engine: BftEngine, logger: Logger): void {
+  engine.on('view-change', ({ view, reason }) => logger.warn('view-change', { view, reason }));
+  engine.on('view-entered', ({ view, leader }) => logger.info('view-entered', { view, leader }));
+  engine.on('banned', ({ nodeId }) => logger.warn('validator-banned', { peer: nodeId }));
+}

@@ -1,0 +1,56 @@
+/**
+ * Running a node as a process: start it, stop it gracefully on SIGTERM or SIGINT (a second
+ * signal exits at once), exit non-zero when the engine halts so that a supervisor restarts the
+ * process from its store.
+ */
+import { loadNodeSettings, type NodeSettings } from './config.ts';
+import { Logger } from './log.ts';
+import { CretoaiNode } from './node.ts';
+
+/**
+ * Starts the node configured in `configFile` and serves until a signal; resolves with the exit
+ * code the process should end with.
+ *
+ * @throws what `loadNodeSettings` and `CretoaiNode.start` throw, before anything is served.
+ */
+export async function runNode(
+  configFile: string,
+  options: { readonly onStarted?: (node: CretoaiNode) => void } = {},
+): Promise<number> {
+  const settings: NodeSettings = loadNodeSettings(configFile);
+  const logger = new Logger(settings.nodeId, settings.logLevel);
+  const node = await CretoaiNode.start(settings, { logger });
+  options.onStarted?.(node);
+  return new Promise<number>((resolve) => {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        logger.warn('node-exiting-now', { signal, reason: 'a second signal' });
+        process.exit(130);
+      }
+      signalled = true;
+      logger.info('signal', { signal });
+      node.stop().then(
+        () => finish(0),
+        (error: unknown) => {
+          logger.error('stop-failed', { error });
+          finish(1);
+        },
+      );
+    };
+    const finish = (code: number): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(code);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    node.on('halted', () => {
+      node.transport
+        .stop()
+        .then(() => node.store.close())
+        .catch(() => undefined)
+        .finally(() => finish(1));
+    });
+  });
+}
