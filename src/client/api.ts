@@ -31,10 +31,10 @@ export interface SubmitVerticesRequest {
   readonly vertices: readonly SubmitVertexRequest[];
 }
 
-/** 202 for one vertex: accepted, not final yet. */
+/** 202 for one vertex: accepted (look it up with `GET /v1/vertices/:hash`). */
 export interface SubmitVertexResponse {
   readonly hash: string;
-  readonly status: 'pending';
+  readonly status: 'accepted';
 }
 
 /** 202 for several: the hashes of the accepted ones, and why the others were refused. */
@@ -75,7 +75,18 @@ export interface FinalVertexResponse {
   readonly commits: readonly string[];
 }
 
-export type VertexResponse = PendingVertexResponse | FinalVertexResponse;
+/**
+ * `GET /v1/vertices/:hash` for a vertex this node accepted and then gave up on (it stopped
+ * before the vertex was final, or the replica refused its batch): submit it again.
+ */
+export interface RejectedVertexResponse {
+  readonly hash: string;
+  readonly status: 'rejected';
+  readonly code: string;
+  readonly message: string;
+}
+
+export type VertexResponse = PendingVertexResponse | FinalVertexResponse | RejectedVertexResponse;
 
 /** One `finalized` server-sent event of `GET /v1/events`. */
 export interface FinalizedEvent {
@@ -101,6 +112,13 @@ export interface StatusResponse {
   readonly isLeader: boolean;
   /** The highest sequence finalized here. */
   readonly sequence: number;
+  /** The highest sequence finalized and durable in the store (at most `sequence`). */
+  readonly durableSequence: number;
+  /**
+   * The chain digest after `durableSequence`: it commits to every batch finalized up to it, so
+   * two nodes with the same durable sequence and chain digest hold the same history.
+   */
+  readonly chainDigest: string;
   readonly stableCheckpoint: number;
   readonly pendingProposals: number;
   readonly validators: readonly string[];

@@ -208,7 +208,7 @@ export class BftClient {
     if (answer.status === 404) return null;
     if (answer.status !== 200) throw this.#failure(node, answer);
     const body = answer.body as VertexResponse;
-    if (body?.hash !== hash || (body.status !== 'pending' && body.status !== 'final')) {
+    if (body?.hash !== hash || !['pending', 'final', 'rejected'].includes(body.status)) {
       throw new BftClientError('bad-response', `${node} answered for another vertex, or without a status`);
     }
     return body;

@@ -17,6 +17,7 @@ export {
   type FinalVertexResponse,
   isHexDigest,
   type PendingVertexResponse,
+  type RejectedVertexResponse,
   type StatusResponse,
   type SubmitVertexRequest,
   type SubmitVertexResponse,

@@ -25,7 +25,7 @@ import {
 import { evidenceToJson } from '../client/evidence.ts';
 import { toHex } from '../crypto/index.ts';
 import { type BftEngine, ProposalRejectedError, type ProposalRejectionCode } from '../engine/index.ts';
-import { createVertex, type Vertex } from '../protocol/index.ts';
+import { createVertex, genesisDigest, type Vertex } from '../protocol/index.ts';
 import type { LmdbStore } from '../storage/lmdb.ts';
 import { encodeMessage } from '../wire/index.ts';
 import type { NodeSettings } from './config.ts';
@@ -428,6 +428,10 @@ export class HttpApi {
     const { engine } = this.#context;
     const status = engine.status();
     const { replica, validators, clusterId } = engine.config;
+    const { store } = this.#context;
+    const durableSequence = store.lastFinalized;
+    const chainDigest =
+      durableSequence === 0 ? genesisDigest(clusterId) : store.finalizedAt(durableSequence)!.chainDigest;
     return {
       nodeId: status.nodeId,
       clusterId,
@@ -437,6 +441,8 @@ export class HttpApi {
       leader: status.leader,
       isLeader: status.isLeader,
       sequence: status.sequence,
+      durableSequence,
+      chainDigest: toHex(chainDigest),
       stableCheckpoint: status.stableCheckpoint,
       pendingProposals: status.pendingProposals,
       validators,

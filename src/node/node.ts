@@ -16,8 +16,10 @@
  * and be restarted from its store.
  */
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
@@ -146,6 +148,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       cleanups.push(() => transport.stop());
       const consensusAddress = await transport.listen();
       watchTransport(transport, logger);
+      if (settings.voteLog !== null) fs.mkdirSync(path.dirname(settings.voteLog), { recursive: true });
       const voteLog =
         settings.voteLog === null
           ? null
