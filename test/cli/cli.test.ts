@@ -1,0 +1,146 @@
+/**
+ * The command line: help for every command, errors in plain words with a non-zero exit status,
+ * key generation, and evidence checked with the cluster's public keys.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadClusterFile } from '../../src/client/cluster-file.ts';
+import { evidenceToJson } from '../../src/client/evidence.ts';
+import { importPrivateKeyPem, mlDsa87 } from '../../src/crypto/index.ts';
+import type { Commit, Draft } from '../../src/protocol/index.ts';
+import { signDraft } from '../../src/shell/signing.ts';
+import { clusterDir, tempDir } from '../node/support.ts';
+import { runCli } from './support.ts';
+
+const COMMANDS = [
+  'keygen',
+  'init',
+  'start',
+  'up',
+  'status',
+  'submit',
+  'bench',
+  'backup',
+  'restore',
+  'wipe',
+  'verify-store',
+  'verify-evidence',
+];
+
+describe('cretoai-node help', { timeout: 60_000 }, () => {
+  it('--help lists every command, and every command has its own help', async () => {
+    const top = await runCli(['--help']);
+    assert.equal(top.code, 0);
+    for (const command of COMMANDS) assert.match(top.stdout, new RegExp(`^  ${command} `, 'm'), command);
+    const helps = await Promise.all(COMMANDS.map((command) => runCli([command, '--help'])));
+    for (const [i, help] of helps.entries()) {
+      assert.equal(help.code, 0, COMMANDS[i]);
+      assert.match(help.stdout, new RegExp(`^Usage: cretoai-node ${COMMANDS[i]} `, 'm'));
+      assert.match(help.stdout, /^Options:/m);
+    }
+  });
+});
+
+describe('cretoai-node errors', { timeout: 60_000 }, () => {
+  it('a bad option, an unknown command, a missing file or an unreachable node: a sentence and a non-zero exit', async (t) => {
+    const dir = tempDir(t);
+    const cases: [readonly string[], RegExp][] = [
+      [['init', '--nodes', '0', '--dir', dir], /--nodes.*must be a whole number from 1 to 100/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['start'], /required option '--config <file>' not specified/],
+      [
+        ['start', '--config', path.join(dir, 'none.json')],
+        /node config .*none\.json: cannot be read \(ENOENT\)/,
+      ],
+      [['status'], /say which nodes to ask: --cluster <cluster\.json> or --url/],
+      [['status', '--url', 'http://127.0.0.1:9'], /unreachable/],
+      [['submit', '--url', 'http://127.0.0.1:9'], /give the payload with exactly one of --data/],
+      [['submit', '--url', 'http://127.0.0.1:9', '--data', 'x'], /did not answer POST \/v1\/vertices/],
+      [['bench', '--rate', 'fast'], /--rate.*vertices per second/],
+      [
+        ['verify-evidence', '--cluster', path.join(dir, 'nope.json'), '--file', 'x'],
+        /cluster file .*nope\.json: cannot be read/,
+      ],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runCli(args)));
+    for (const [i, run] of runs.entries()) {
+      const [args, pattern] = cases[i]!;
+      assert.notEqual(run.code, 0, args.join(' '));
+      assert.match(run.stdout + run.stderr, pattern, args.join(' '));
+      assert.doesNotMatch(run.stderr, /\n\s+at /, `no stack trace for ${args.join(' ')}`);
+    }
+  });
+
+  it('wipe asks for --yes, and init refuses a directory that holds a cluster', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const wipe = await runCli(['wipe', '--config', cluster.configFiles[0]!]);
+    assert.equal(wipe.code, 1);
+    assert.match(wipe.stderr, /pass --yes/);
+    const init = await runCli(['init', '--nodes', '1', '--dir', cluster.dir]);
+    assert.equal(init.code, 1);
+    assert.match(init.stderr, /already holds a cluster/);
+  });
+});
+
+describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
+  it('keygen writes a private key only its owner reads, prints the public key, and never overwrites a key', async (t) => {
+    const file = path.join(tempDir(t), 'node.key.pem');
+    const first = await runCli(['keygen', '--out', file]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    const keys = importPrivateKeyPem(fs.readFileSync(file, 'utf8'));
+    assert.match(first.stdout, /^-----BEGIN PUBLIC KEY-----/);
+    const { parsePublicKey } = await import('../../src/client/cluster-file.ts');
+    assert.deepEqual(parsePublicKey(first.stdout).raw, keys.publicKey.raw);
+    const again = await runCli(['keygen', '--out', file]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /never overwritten/);
+  });
+
+  it('verify-evidence accepts two conflicting COMMITs signed by one validator and refuses a tampered copy', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const clusterId = loadClusterFile(cluster.clusterFile).clusterId;
+    const keys = importPrivateKeyPem(
+      fs.readFileSync(path.join(cluster.dir, 'keys', 'node-2.key.pem'), 'utf8'),
+    );
+    const identity = { scheme: mlDsa87, privateKey: keys.privateKey, clusterId };
+    const commit = (digestByte: number) =>
+      signDraft(identity, {
+        kind: 'commit',
+        view: 3,
+        sequence: 41,
+        digest: new Uint8Array(32).fill(digestByte),
+        replica: 2,
+      } as Draft<Commit>);
+    const evidence = evidenceToJson(
+      { kind: 'equivocation', replica: 2, first: commit(1), second: commit(2) },
+      clusterId,
+      cluster.nodeIds,
+    );
+    const dir = tempDir(t);
+    const valid = path.join(dir, 'valid.json');
+    fs.writeFileSync(valid, JSON.stringify({ evidence: [evidence] }));
+    const accepted = await runCli(['verify-evidence', '--cluster', cluster.clusterFile, '--file', valid]);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.match(
+      accepted.stdout,
+      /#0: valid: node-2 signed two different messages for one slot: COMMIT for view 3, sequence 41/,
+    );
+
+    // The same message twice is no conflict; another validator's name does not make it theirs.
+    const tampered = path.join(dir, 'tampered.json');
+    fs.writeFileSync(
+      tampered,
+      JSON.stringify([
+        { ...evidence, second: evidence.first },
+        { ...evidence, replica: 1 },
+      ]),
+    );
+    const refused = await runCli(['verify-evidence', '--cluster', cluster.clusterFile, '--file', tampered]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /#0: NOT valid/);
+    assert.match(refused.stdout, /#1: NOT valid/);
+  });
+});

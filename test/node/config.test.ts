@@ -1,0 +1,163 @@
+/**
+ * Loading a node's configuration: a mistake in the node configuration, the cluster file, the key
+ * or the engine figures is reported before anything starts, naming the file and the field.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { describe, it } from 'node:test';
+import { ClusterFileError } from '../../src/client/cluster-file.ts';
+import { loadNodeSettings, NodeConfigError } from '../../src/node/config.ts';
+import { clusterDir, editConfig } from './support.ts';
+
+function assertNames(kind: typeof NodeConfigError | typeof ClusterFileError, file: string, field: string) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof kind, `expected a ${kind.name}, got ${String(error)}`);
+    assert.equal(error.field, field, error.message);
+    assert.equal(error.file, file);
+    assert.ok(error.message.includes(file) && error.message.includes(field), error.message);
+    return true;
+  };
+}
+
+describe('node configuration', () => {
+  it('a configuration init wrote loads, with the engine figures merged and resolved', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const settings = loadNodeSettings(cluster.configFiles[2]!);
+    assert.equal(settings.nodeId, 'node-2');
+    assert.equal(settings.replica, 2);
+    assert.deepEqual(settings.resolved.validators, ['node-0', 'node-1', 'node-2', 'node-3']);
+    assert.equal(settings.resolved.logRetention, 100_000);
+    assert.equal(settings.transport.protocol, 'tcp');
+    assert.equal(settings.transport.listen.host, '127.0.0.1');
+    assert.ok(settings.dataDir.endsWith('data/node-2'));
+  });
+
+  it('errors name the node configuration file and the field', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const file = cluster.configFiles[1]!;
+    const cases: [string, (config: Record<string, unknown>) => void, string][] = [
+      ['an unknown field', (config) => Object.assign(config, { colour: 'blue' }), 'colour'],
+      ['a node id not in the cluster', (config) => Object.assign(config, { nodeId: 'node-9' }), 'nodeId'],
+      [
+        'a listen address without a port',
+        (config) => Object.assign(config, { listen: '127.0.0.1' }),
+        'listen',
+      ],
+      [
+        'an HTTP listen address that is not one',
+        (config) => Object.assign(config, { http: { listen: 12 } }),
+        'http.listen',
+      ],
+      ['an unknown HTTP field', (config) => Object.assign(config, { http: { port: 1 } }), 'http.port'],
+      [
+        'a body limit below 1 KiB',
+        (config) => Object.assign(config, { http: { maxBodyBytes: 10 } }),
+        'http.maxBodyBytes',
+      ],
+      [
+        "another node's key",
+        (config) => Object.assign(config, { privateKey: 'keys/node-0.key.pem' }),
+        'privateKey',
+      ],
+      [
+        'a key file that is missing',
+        (config) => Object.assign(config, { privateKey: 'keys/none.pem' }),
+        'privateKey',
+      ],
+      [
+        'an engine figure out of range',
+        (config) => Object.assign(config, { engine: { batchMaxVertices: 0 } }),
+        'engine.batchMaxVertices',
+      ],
+      [
+        'an engine field that is not one',
+        (config) => Object.assign(config, { engine: { nodeId: 'x' } }),
+        'engine.nodeId',
+      ],
+      [
+        'a transport that is not one',
+        (config) => Object.assign(config, { transport: { protocol: 'udp' } }),
+        'transport.protocol',
+      ],
+      [
+        'TLS with QUIC',
+        (config) => Object.assign(config, { transport: { protocol: 'quic' }, tls: { key: 'a', cert: 'b' } }),
+        'tls',
+      ],
+      ['a log level that is not one', (config) => Object.assign(config, { logLevel: 'loud' }), 'logLevel'],
+    ];
+    const original = fs.readFileSync(file, 'utf8');
+    for (const [name, edit, field] of cases) {
+      fs.writeFileSync(file, original);
+      editConfig(cluster, 1, edit);
+      assert.throws(() => loadNodeSettings(file), assertNames(NodeConfigError, file, field), name);
+    }
+    fs.writeFileSync(file, '{ "nodeId": ');
+    assert.throws(() => loadNodeSettings(file), assertNames(NodeConfigError, file, ''));
+    assert.throws(
+      () => loadNodeSettings(`${file}.missing`),
+      (error: unknown) => error instanceof NodeConfigError,
+    );
+  });
+
+  it('errors in the cluster file name it and the field', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const file = cluster.clusterFile;
+    const original = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const cases: [
+      string,
+      (json: Record<string, unknown> & { validators: Record<string, unknown>[] }) => void,
+      string,
+    ][] = [
+      [
+        'a public key that is not one',
+        (json) => Object.assign(json.validators[1]!, { publicKey: 'abcd' }),
+        'validators[1].publicKey',
+      ],
+      [
+        'a node id twice',
+        (json) => Object.assign(json.validators[2]!, { nodeId: 'node-0' }),
+        'validators[2].nodeId',
+      ],
+      [
+        'an address without a port',
+        (json) => Object.assign(json.validators[3]!, { address: 'node-3' }),
+        'validators[3].address',
+      ],
+      [
+        'an API URL that is not one',
+        (json) => Object.assign(json.validators[0]!, { api: 'ftp://x' }),
+        'validators[0].api',
+      ],
+      ['no cluster id', (json) => Object.assign(json, { clusterId: '' }), 'clusterId'],
+      [
+        'a consensus field that is not one',
+        (json) => Object.assign(json, { consensus: { speed: 'fast' } }),
+        'consensus.speed',
+      ],
+      [
+        'a consensus figure that is unsafe',
+        (json) => Object.assign(json, { consensus: { quorumThreshold: 0.5 } }),
+        'consensus.quorumThreshold',
+      ],
+    ];
+    for (const [name, edit, field] of cases) {
+      const json = structuredClone(original);
+      edit(json);
+      fs.writeFileSync(file, JSON.stringify(json));
+      assert.throws(
+        () => loadNodeSettings(cluster.configFiles[0]!),
+        assertNames(ClusterFileError, file, field),
+        name,
+      );
+    }
+    // A public key in raw hex is as good as PEM.
+    const json = structuredClone(original);
+    const { parsePublicKey } = await import('../../src/client/cluster-file.ts');
+    json.validators[1].publicKey = Buffer.from(parsePublicKey(json.validators[1].publicKey).raw).toString(
+      'hex',
+    );
+    fs.writeFileSync(file, JSON.stringify(json));
+    assert.equal(loadNodeSettings(cluster.configFiles[1]!).nodeId, 'node-1');
+  });
+});
