@@ -134,7 +134,7 @@ describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
     fs.writeFileSync(
       tampered,
       JSON.stringify([
-        { ...evidence, second: evidence.first },
+        { ...evidence, second: (evidence as { first: string }).first },
         { ...evidence, replica: 1 },
       ]),
     );

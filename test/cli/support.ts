@@ -46,8 +46,8 @@ export interface CliProcess {
   readonly child: ChildProcess;
   /** Everything printed on stdout so far. */
   stdout(): string;
-  /** Resolves once stdout matches `pattern`; rejects if the process ends first. */
-  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Resolves once stdout (or stderr) matches `pattern`; rejects if the process ends first. */
+  waitFor(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
   /** Resolves with the exit status once the process has ended. */
   readonly exited: Promise<number | null>;
 }
@@ -63,6 +63,7 @@ export function spawnCli(args: readonly string[]): CliProcess {
   });
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
+    for (const waiter of [...waiters]) waiter();
   });
   const exited = new Promise<number | null>((resolve) => {
     child.on('close', (code) => {
@@ -74,10 +75,10 @@ export function spawnCli(args: readonly string[]): CliProcess {
     child,
     stdout: () => stdout,
     exited,
-    waitFor(pattern) {
+    waitFor(pattern, stream = 'stdout') {
       return new Promise((resolve, reject) => {
         const check = (): void => {
-          const match = stdout.match(pattern);
+          const match = (stream === 'stdout' ? stdout : stderr).match(pattern);
           if (match !== null) {
             waiters.delete(check);
             resolve(match);
