@@ -92,17 +92,21 @@ export async function submitAll(options: {
   readonly chunk?: number;
   readonly label: string;
   readonly onSubmitted?: (submitted: number) => Promise<void> | void;
-}): Promise<string[]> {
+}): Promise<SubmittedVertex[]> {
   const { cluster, total, perSecond } = options;
   const chunk = options.chunk ?? 50;
-  const hashes: string[] = [];
+  const submitted: SubmittedVertex[] = [];
   const started = performance.now();
   let next = 0;
   for (let offset = 0; offset < total; offset += chunk) {
     const vertices = Array.from({ length: Math.min(chunk, total - offset) }, (_, i) => {
       const payload = new TextEncoder().encode(`${options.label} ${offset + i}`);
-      hashes.push(toHex(createVertex(payload).hash));
-      return { payload: Buffer.from(payload).toString('base64') };
+      const entry = {
+        hash: toHex(createVertex(payload).hash),
+        payload: Buffer.from(payload).toString('base64'),
+      };
+      submitted.push(entry);
+      return { payload: entry.payload };
     });
     for (let attempt = 0; ; attempt++) {
       const index = next++ % cluster.size;
@@ -123,7 +127,23 @@ export async function submitAll(options: {
     const dueMs = ((offset + chunk) / perSecond) * 1000 - (performance.now() - started);
     if (dueMs > 0) await new Promise((resolve) => setTimeout(resolve, dueMs));
   }
-  return hashes;
+  return submitted;
+}
+
+/** A vertex a test submitted: its hash and its payload in base64. */
+export interface SubmittedVertex {
+  readonly hash: string;
+  readonly payload: string;
+}
+
+/** Submits `vertices` again to the node at `url` (what a client does with ones not final in time). */
+export async function resubmit(url: string, vertices: readonly SubmittedVertex[]): Promise<void> {
+  for (let offset = 0; offset < vertices.length; offset += 500) {
+    const answer = await request(`${url}/v1/vertices`, 'POST', {
+      vertices: vertices.slice(offset, offset + 500).map((vertex) => ({ payload: vertex.payload })),
+    });
+    if (answer.status !== 202) throw new Error(`${url} refused the resubmission: ${answer.status}`);
+  }
 }
 
 /**
