@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BftClient } from '../client/client.ts';
 import { loadClusterFile } from '../client/cluster-file.ts';
 import { CliError } from './errors.ts';
 import { initCluster } from './init.ts';
@@ -180,6 +181,8 @@ export async function benchCommand(
     readonly payloadBytes: number;
     readonly window: number;
     readonly transport: 'tcp' | 'quic';
+    /** Submit round-robin to every node, or only to the current leader. */
+    readonly submitTo: 'all' | 'leader';
     readonly dir: string | undefined;
     readonly keep: boolean;
     readonly json: string | undefined;
@@ -206,14 +209,28 @@ export async function benchCommand(
     io.err(`bench: data in ${local.dir}`);
   }
   const reports: LoadReport[] = [];
+  const ids = nodes.map(() => '');
   try {
+    if (options.submitTo === 'leader') {
+      const client = new BftClient({ nodes });
+      for (const [i, node] of nodes.entries()) ids[i] = (await client.status(node)).nodeId;
+    }
     for (const rate of options.rates) {
+      let targets = nodes;
+      if (options.submitTo === 'leader') {
+        const leader = (await new BftClient({ nodes }).status(nodes[0])).leader;
+        targets = nodes.filter((_, i) => ids[i] === leader);
+        if (targets.length === 0)
+          throw new CliError(`the leader ${leader} has no API URL in the cluster file`);
+      }
       io.err(
         `bench: ${rate === 'max' ? 'as fast as it goes' : `${rate} vertices/s offered`} for ${options.duration} s ` +
-          `(${options.warmup} s warm-up), ${options.payloadBytes}-byte payloads, ${nodes.length} nodes`,
+          `(${options.warmup} s warm-up), ${options.payloadBytes}-byte payloads, ${nodes.length} nodes, ` +
+          `submitted to ${options.submitTo === 'leader' ? `the leader (${targets[0]})` : 'every node in turn'}`,
       );
       const report = await runLoad({
-        nodes,
+        nodes: targets,
+        watch: nodes[0]!,
         rate,
         durationMs: options.duration * 1000,
         warmupMs: options.warmup * 1000,
@@ -232,6 +249,7 @@ export async function benchCommand(
   io.out(
     `bench: ${nodes.length} nodes${local === null ? '' : ` (local processes, ${options.transport.toUpperCase()} on loopback, LMDB with synced commits)`}, ` +
       `${options.payloadBytes}-byte payloads, ${options.duration} s per rate (${options.warmup} s warm-up), ` +
+      `submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}, ` +
       'finality = offered (open loop) to final at the first node',
   );
   for (const line of formatReports(reports)) io.out(line);

@@ -372,6 +372,11 @@ export function buildProgram(io: Io): Command {
         .choices(['tcp', 'quic'])
         .default('tcp'),
     )
+    .addOption(
+      new Option('--submit-to <nodes>', 'submit to every node in turn, or only to the current leader')
+        .choices(['all', 'leader'])
+        .default('all'),
+    )
     .option('--dir <dir>', 'the fresh cluster directory (default: temporary, removed afterwards)')
     .option('--keep', 'keep the temporary cluster directory', false)
     .option('--json <file>', 'also write the reports as JSON')
@@ -386,6 +391,7 @@ export function buildProgram(io: Io): Command {
           payloadBytes: number;
           window: number;
           transport: 'tcp' | 'quic';
+          submitTo: 'all' | 'leader';
           dir?: string;
           keep: boolean;
           json?: string;
@@ -404,6 +410,7 @@ export function buildProgram(io: Io): Command {
               payloadBytes: options.payloadBytes,
               window: options.window,
               transport: options.transport,
+              submitTo: options.submitTo,
               dir: options.dir,
               keep: options.keep,
               json: options.json,

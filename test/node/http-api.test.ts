@@ -11,6 +11,7 @@ import { loadClusterFile } from '../../src/client/cluster-file.ts';
 import { verifyFinalVertex } from '../../src/client/proof.ts';
 import { toHex } from '../../src/crypto/index.ts';
 import { createVertex } from '../../src/protocol/index.ts';
+import { promtool, skipWithoutPromtool } from '../support/promtool.ts';
 import { call, clusterDir, editConfig, postJson, readEvents, startNode, type TestNode } from './support.ts';
 
 /** Runs `fn` with a `t.after`-like hook bound to a describe block's `after`. */
@@ -228,6 +229,12 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
     const health = await call(`${node.url}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(health.body.state, 'running');
+  });
+
+  it('GET /metrics passes promtool check metrics', { skip: skipWithoutPromtool() }, async () => {
+    const metrics = await call(`${node.url}/metrics`);
+    const { status, output } = promtool(['check', 'metrics'], metrics.text);
+    assert.equal(status, 0, output);
   });
 });
 
