@@ -33,7 +33,7 @@ export interface LoadOptions {
   readonly warmupMs?: number;
   /** Payload bytes per vertex. Default 128. */
   readonly payloadBytes?: number;
-  /** Vertices in flight with rate 'max'. Default 20,000. */
+  /** Vertices in flight with rate 'max'. Default 5,000. */
   readonly window?: number;
   /** Vertices per request. Default 1,024. */
   readonly requestVerticesMax?: number;
@@ -105,7 +105,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const warmupMs = options.warmupMs ?? 0;
   const perRequest = options.requestVerticesMax ?? 1024;
   const requestsPerNode = options.requestsPerNodeMax ?? 4;
-  const window = options.window ?? 20_000;
+  const window = options.window ?? 5000;
   const histogram = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 3_600_000_000,

@@ -365,7 +365,7 @@ export function buildProgram(io: Io): Command {
     .addOption(
       new Option('--window <n>', 'vertices kept in flight with --rate max')
         .argParser(wholeNumber(1, 1_000_000))
-        .default(20_000),
+        .default(5000),
     )
     .addOption(
       new Option('--transport <protocol>', 'consensus transport between the nodes')
