@@ -128,6 +128,8 @@ export async function upCommand(
   const handler = (): void => {
     if (signalled) process.exit(130);
     signalled = true;
+    // Ctrl-C reaches the nodes too (one process group): their exits from now on are expected.
+    stopping.add(cluster);
     io.err('stopping the cluster...');
     onSignal();
   };
