@@ -111,6 +111,8 @@ export async function upCommand(
     readonly duration: number;
     readonly payloadBytes: number;
     readonly transport: 'tcp' | 'quic';
+    /** Keep the temporary directory made when `dir` is not given. */
+    readonly keep: boolean;
     /** For tests: stop once started (and loaded) instead of waiting for a signal. */
     readonly exitWhenReady?: boolean;
   },
@@ -168,7 +170,14 @@ export async function upCommand(
     process.off('SIGTERM', handler);
     await stopLocalCluster(cluster);
   }
-  io.out('stopped');
+  if (options.dir === undefined && !options.keep) {
+    fs.rmSync(cluster.dir, { recursive: true, force: true });
+    io.out(`stopped; removed ${cluster.dir} (--keep keeps it)`);
+  } else {
+    io.out(
+      `stopped; the cluster stays in ${cluster.dir} (cretoai-node up --dir ${cluster.dir} starts it again)`,
+    );
+  }
   return 0;
 }
 

@@ -208,6 +208,7 @@ export function buildProgram(io: Io): Command {
         .choices(['tcp', 'quic'])
         .default('tcp'),
     )
+    .option('--keep', 'keep the temporary directory made without --dir', false)
     .addOption(
       new Option('--exit-when-ready', 'stop the cluster once it is up and the load is done').hideHelp(),
     )
@@ -220,6 +221,7 @@ export function buildProgram(io: Io): Command {
           duration: number;
           payloadBytes: number;
           transport: 'tcp' | 'quic';
+          keep: boolean;
           exitWhenReady?: boolean;
         },
         command: Command,
@@ -234,6 +236,7 @@ export function buildProgram(io: Io): Command {
               duration: options.duration,
               payloadBytes: options.payloadBytes,
               transport: options.transport,
+              keep: options.keep,
               exitWhenReady: options.exitWhenReady === true,
             },
             io,
