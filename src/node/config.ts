@@ -201,11 +201,14 @@ class Fields {
     return value;
   }
 
+  /** A listen address, `host:port`; unlike a peer's address, port 0 (the OS chooses) is allowed. */
   address(field: string, fallback?: string): ListenAddress {
     const text = this.string(field, fallback);
+    const anyPort = text.endsWith(':0');
     try {
-      const parsed = parsePeerAddress(text.replace(/:0$/, ':1'));
-      return { host: parsed.host, port: text.endsWith(':0') ? 0 : parsed.port };
+      // The peer-address parser refuses port 0; parse the host with a stand-in port.
+      const parsed = parsePeerAddress(anyPort ? `${text.slice(0, -2)}:1` : text);
+      return { host: parsed.host, port: anyPort ? 0 : parsed.port };
     } catch (error) {
       if (error instanceof PeerAddressError) this.fail(field, `must be host:port (${error.message})`, error);
       throw error;
