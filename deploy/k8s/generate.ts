@@ -118,7 +118,9 @@ export function generateManifests(options: GenerateOptions): Map<string, Manifes
   files.set('service-peers.json', {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(peers),
+    // The ServiceMonitor selects this Service only, so each pod is scraped once, and also
+    // while it is not ready (the client Service lists ready pods only).
+    metadata: { ...meta(peers), labels: { ...meta(peers).labels, 'cretoai.dev/service': 'peers' } },
     spec: {
       clusterIP: 'None',
       // Peers must find each other before they are ready (a quorum needs them).
@@ -133,7 +135,6 @@ export function generateManifests(options: GenerateOptions): Map<string, Manifes
   files.set('service-client.json', {
     apiVersion: 'v1',
     kind: 'Service',
-    // The ServiceMonitor selects this Service only (not the headless one), so each pod is scraped once.
     metadata: { ...meta(name), labels: { ...meta(name).labels, 'cretoai.dev/service': 'client' } },
     spec: {
       type: 'ClusterIP',
@@ -230,7 +231,7 @@ export function generateManifests(options: GenerateOptions): Map<string, Manifes
     kind: 'ServiceMonitor',
     metadata: meta(name),
     spec: {
-      selector: { matchLabels: { ...labels, 'cretoai.dev/service': 'client' } },
+      selector: { matchLabels: { ...labels, 'cretoai.dev/service': 'peers' } },
       namespaceSelector: { matchNames: [namespace] },
       endpoints: [{ port: 'http', path: '/metrics', interval: '15s' }],
     },

@@ -142,6 +142,11 @@ describe('deploy/k8s', () => {
           subset(monitor.spec.selector.matchLabels, s.metadata.labels),
         );
         assert.equal(monitored.length, 1, 'the ServiceMonitor selects exactly one Service');
+        assert.equal(
+          (monitored[0] as Obj).spec.publishNotReadyAddresses,
+          true,
+          'unready pods are scraped too',
+        );
         assert.ok(
           (monitored[0] as Obj).spec.ports.some((p: Obj) => p.name === monitor.spec.endpoints[0].port),
         );
