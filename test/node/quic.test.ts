@@ -10,9 +10,10 @@ import { loadClusterFile } from '../../src/client/cluster-file.ts';
 import { loadNodeSettings } from '../../src/node/config.ts';
 import { Logger } from '../../src/node/log.ts';
 import { CretoaiNode } from '../../src/node/node.ts';
+import { skipWithoutQuic } from '../support/quic.ts';
 import { clusterDir } from './support.ts';
 
-describe('nodes over QUIC', { timeout: 60_000 }, () => {
+describe('nodes over QUIC', { timeout: 60_000, skip: await skipWithoutQuic() }, () => {
   it('four nodes over QUIC finalize a vertex; its certificate checks out', async (t) => {
     const cluster = await clusterDir(t, 4, { transport: 'quic' });
     const nodes = await Promise.all(

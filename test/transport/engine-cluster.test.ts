@@ -10,19 +10,24 @@ import { BftEngine, createVertex } from '../../src/engine/index.ts';
 import { systemClock } from '../../src/shell/clock.ts';
 import { MemoryStore } from '../../src/storage/index.ts';
 import { QuicTransport } from '../../src/transport/index.ts';
+import { skipWithoutQuic } from '../support/quic.ts';
 import { CLUSTER_ID, loopbackCluster, TEST_TLS, type TransportFactory, tcpFactory } from './tcp-support.ts';
 
 const IDS = ['n0', 'n1', 'n2', 'n3'];
 const VERTICES = 200;
 
-const IMPLEMENTATIONS: readonly { readonly name: string; readonly factory: TransportFactory }[] = [
-  { name: 'TCP', factory: tcpFactory },
-  { name: 'TCP+TLS', factory: (options) => tcpFactory({ ...options, tls: TEST_TLS }) },
-  { name: 'QUIC', factory: (options) => new QuicTransport(options) },
+const IMPLEMENTATIONS: readonly {
+  readonly name: string;
+  readonly factory: TransportFactory;
+  readonly skip: string | false;
+}[] = [
+  { name: 'TCP', factory: tcpFactory, skip: false },
+  { name: 'TCP+TLS', factory: (options) => tcpFactory({ ...options, tls: TEST_TLS }), skip: false },
+  { name: 'QUIC', factory: (options) => new QuicTransport(options), skip: await skipWithoutQuic() },
 ];
 
-for (const { name, factory } of IMPLEMENTATIONS) {
-  describe(`engine cluster over ${name}`, { timeout: 60_000 }, () => {
+for (const { name, factory, skip } of IMPLEMENTATIONS) {
+  describe(`engine cluster over ${name}`, { timeout: 60_000, skip }, () => {
     test(`four engines over ${name} finalize ${VERTICES} vertices, proposed at every replica, in one order`, async () => {
       const network = await loopbackCluster(IDS, {}, { factory, waitForMesh: true });
       const engines = IDS.map((id) => {
