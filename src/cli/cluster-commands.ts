@@ -264,6 +264,11 @@ export async function benchCommand(
       'finality = offered (open loop) to final at the first node',
   );
   for (const line of formatReports(reports)) io.out(line);
+  for (const report of reports.filter((each) => each.eventStreamLost)) {
+    io.err(
+      `bench: at rate ${report.rate} the event stream closed during the run; later finality was not seen`,
+    );
+  }
   if (options.json !== undefined) fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
   return 0;
 }

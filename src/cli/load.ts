@@ -82,6 +82,11 @@ export interface LoadReport {
   readonly offeredPerSecond: number;
   /** Vertices that became final per second in the measured window. */
   readonly finalizedPerSecond: number;
+  /**
+   * The watched node closed its event stream during the run (it stopped, or found this client
+   * too slow): vertices final after that are counted as unfinished.
+   */
+  readonly eventStreamLost: boolean;
   /** Finality times of the measured vertices, milliseconds. */
   readonly latency: {
     readonly count: number;
@@ -263,6 +268,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     failed,
     finalized,
     unfinished: inFlight.size,
+    eventStreamLost: stream.ended,
     offeredPerSecond: measuredOffered / measuredSeconds,
     finalizedPerSecond: finalizedInWindow / measuredSeconds,
     latency: {
@@ -316,7 +322,10 @@ function postVertices(node: string, payloads: readonly string[]): Promise<Submit
  * Opens `GET /v1/events` and calls `onFinal` with each finalized vertex's hash; resolves once
  * the stream is open.
  */
-export function openEventStream(node: string, onFinal: (hash: string) => void): Promise<{ close(): void }> {
+export function openEventStream(
+  node: string,
+  onFinal: (hash: string) => void,
+): Promise<{ close(): void; readonly ended: boolean }> {
   return new Promise((resolve, reject) => {
     const request = http.get(`${node}/v1/events`, (response) => {
       if (response.statusCode !== 200) {
@@ -340,8 +349,21 @@ export function openEventStream(node: string, onFinal: (hash: string) => void): 
         }
         pending = pending.slice(from);
       });
+      let ended = false;
+      let closing = false;
       response.on('error', () => undefined);
-      resolve({ close: () => request.destroy() });
+      response.on('close', () => {
+        if (!closing) ended = true;
+      });
+      resolve({
+        close: () => {
+          closing = true;
+          request.destroy();
+        },
+        get ended() {
+          return ended;
+        },
+      });
     });
     request.on('error', reject);
   });

@@ -147,7 +147,12 @@ export class HttpApi {
     response: ServerResponse,
     name: (route: string) => void,
   ): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://node');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://node');
+    } catch {
+      throw new ApiError('bad-request', 'the request target is not a URL path');
+    }
     const parts = url.pathname.split('/').filter((part) => part.length > 0);
     const method = request.method ?? 'GET';
     const only = (allowed: string): void => {
