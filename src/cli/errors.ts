@@ -11,6 +11,7 @@ import { ConfigError } from '../engine/index.ts';
 import { NodeConfigError } from '../node/config.ts';
 import { DataDirInUseError } from '../node/data-lock.ts';
 import { StoreCorruptError, StoreInUseError } from '../storage/errors.ts';
+import { QuicUnavailableError } from '../transport/quic.ts';
 
 /** A failure the user can fix; printed as it is, exit status `exitCode`. */
 export class CliError extends Error {
@@ -49,7 +50,8 @@ export function explain(
     error instanceof StoreInUseError ||
     error instanceof BftClientError ||
     error instanceof CryptoError ||
-    error instanceof ConfigError
+    error instanceof ConfigError ||
+    error instanceof QuicUnavailableError
   ) {
     return { message: error.message, bug: false, exitCode: 1 };
   }
