@@ -62,6 +62,22 @@ async function withCluster<T>(run: (cluster: Cluster) => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * The timing of one load run: a warm-up, then the measured seconds; vertices finalized at
+ * replica 0 inside the measured window are counted, and latencies go to one histogram.
+ */
+function measurementWindow(cluster: Cluster, options: ClusterBenchOptions) {
+  const start = performance.now();
+  const warmupEnd = start + options.warmupSeconds * 1000;
+  const end = warmupEnd + options.seconds * 1000;
+  let finalized = 0;
+  cluster.engines[0]!.on('finalized', () => {
+    const now = performance.now();
+    if (now >= warmupEnd && now < end) finalized++;
+  });
+  return { latencies: histogram(), start, warmupEnd, end, finalizedAfterWarmup: () => finalized };
+}
+
 /** `vertex_proposal`: closed loop, one at a time. */
 export async function benchVertexProposal(count: number, progress: Progress): Promise<LoadResult> {
   return withCluster(async (cluster) => {
@@ -82,17 +98,9 @@ export async function benchVertexProposal(count: number, progress: Progress): Pr
 /** Open loop at `rate` proposals per second. */
 export async function benchOfferedLoad(rate: number, options: ClusterBenchOptions): Promise<LoadResult> {
   return withCluster(async (cluster) => {
-    const latencies = histogram();
-    let finalizedAfterWarmup = 0;
+    const { latencies, start, warmupEnd, end, finalizedAfterWarmup } = measurementWindow(cluster, options);
     let issued = 0;
     let rejected = 0;
-    const start = performance.now();
-    const warmupEnd = start + options.warmupSeconds * 1000;
-    const end = warmupEnd + options.seconds * 1000;
-    cluster.engines[0]!.on('finalized', () => {
-      const now = performance.now();
-      if (now >= warmupEnd && now < end) finalizedAfterWarmup++;
-    });
     const pending: Promise<void>[] = [];
     await new Promise<void>((resolve) => {
       const pump = (): void => {
@@ -115,7 +123,7 @@ export async function benchOfferedLoad(rate: number, options: ClusterBenchOption
           );
         }
         options.progress.update(
-          `offered ${rate}/s: ${((now - start) / 1000).toFixed(1)} s, issued ${issued}, finalized ${finalizedAfterWarmup} after warm-up`,
+          `offered ${rate}/s: ${((now - start) / 1000).toFixed(1)} s, issued ${issued}, finalized ${finalizedAfterWarmup()} after warm-up`,
         );
         if (now < end) setTimeout(pump, 1);
         else resolve();
@@ -127,8 +135,8 @@ export async function benchOfferedLoad(rate: number, options: ClusterBenchOption
     return row(
       `cluster offered ${rate.toLocaleString('en-US')}/s`,
       rate,
-      finalizedAfterWarmup / options.seconds,
-      finalizedAfterWarmup,
+      finalizedAfterWarmup() / options.seconds,
+      finalizedAfterWarmup(),
       latencies,
       rejected,
     );
@@ -140,17 +148,9 @@ export async function benchPeak(
   options: ClusterBenchOptions,
 ): Promise<LoadResult & { readonly profileTop: string[] }> {
   return withCluster(async (cluster) => {
-    const latencies = histogram();
-    let finalizedAfterWarmup = 0;
+    const { latencies, start, warmupEnd, end, finalizedAfterWarmup } = measurementWindow(cluster, options);
     let issued = 0;
     let rejected = 0;
-    const start = performance.now();
-    const warmupEnd = start + options.warmupSeconds * 1000;
-    const end = warmupEnd + options.seconds * 1000;
-    cluster.engines[0]!.on('finalized', () => {
-      const now = performance.now();
-      if (now >= warmupEnd && now < end) finalizedAfterWarmup++;
-    });
     const session = options.profilePath === null ? null : new Session();
     let profiling = false;
     const startProfile = async (): Promise<void> => {
@@ -196,7 +196,7 @@ export async function benchPeak(
         const now = performance.now();
         if (now >= warmupEnd) void startProfile();
         options.progress.update(
-          `peak: ${((now - start) / 1000).toFixed(1)} s, ${outstanding} in flight, finalized ${finalizedAfterWarmup} after warm-up`,
+          `peak: ${((now - start) / 1000).toFixed(1)} s, ${outstanding} in flight, finalized ${finalizedAfterWarmup()} after warm-up`,
         );
         if (now >= end) {
           finished = true;
@@ -217,8 +217,8 @@ export async function benchPeak(
     const result = row(
       'cluster peak (closed loop)',
       null,
-      finalizedAfterWarmup / options.seconds,
-      finalizedAfterWarmup,
+      finalizedAfterWarmup() / options.seconds,
+      finalizedAfterWarmup(),
       latencies,
       rejected,
     );
