@@ -58,6 +58,7 @@ import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
 import { InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
+import { type PeerProgress, peerProgress } from './peer-progress.ts';
 import { ProposalRegistry, type ProposalResult } from './proposals.ts';
 import { SignatureVerifier, type VerifierStats, type VerifyOutcome } from './verifier.ts';
 
@@ -114,6 +115,8 @@ export interface EngineStatus {
   readonly banned: readonly NodeId[];
   /** Sequences in the core's message log (bounded by the watermark window). */
   readonly logEntries: number;
+  /** Each validator's progress as this replica sees it from the signed messages it holds. */
+  readonly replicas: readonly PeerProgress[];
   /** The work in the pipeline, for diagnosis. */
   readonly pipeline: {
     readonly framesAwaitingVerification: number;
@@ -375,6 +378,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       reputations,
       banned: [...this.#banned].sort((a, b) => a - b).map((replica) => validators[replica]!),
       logEntries: state.log.size,
+      replicas: peerProgress(state, validators),
       pipeline: {
         framesAwaitingVerification: this.#inbound.waiting,
         messagesAwaitingSend: this.#outbound.size,
