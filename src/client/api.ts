@@ -16,6 +16,8 @@ export const API_ROUTES = Object.freeze({
   backup: '/v1/admin/backup',
   metrics: '/metrics',
   health: '/healthz',
+  /** The status page (HTML); its scripts and styles are under `/status-page/`. */
+  statusPage: '/',
 } as const);
 
 /** `POST /v1/vertices` with `application/json`: one vertex. */
@@ -133,6 +135,63 @@ export interface StatusResponse {
   /** Provable violations this node holds (see `GET /v1/evidence`). */
   readonly evidence: number;
   readonly uptimeSeconds: number;
+  /**
+   * Vertices finalized here since the process started (`consensus_vertices_finalized_total`):
+   * the difference between two answers over the time between them is the throughput.
+   */
+  readonly finalizedTotal: number;
+  /** Finality of the vertices submitted to this node, over a recent window. */
+  readonly finality: FinalityQuantiles;
+  /** The latest view changes this node saw (at most 16), oldest first. */
+  readonly recentViewChanges: readonly ViewChangeRecord[];
+  /** Each validator's progress as this node sees it from the signed messages it holds, in validator order. */
+  readonly replicas: readonly ReplicaProgress[];
+}
+
+/**
+ * Finality quantiles (time from submission to this node until the vertex was final here), in
+ * seconds. They are estimated the way Prometheus's `histogram_quantile` does, by linear
+ * interpolation within the buckets of the `consensus_finality_time_seconds` histogram, over the
+ * observations between an earlier snapshot of its buckets and now; so they are only as fine as
+ * the buckets (10 ms up to 5 s), and a quantile beyond the last bucket reads as 5 s.
+ */
+export interface FinalityQuantiles {
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly p999: number | null;
+  /** Vertices the quantiles are over; the quantiles are null when it is 0. */
+  readonly count: number;
+  /** The window the quantiles cover, in seconds (about 10: less just after the node started, more when nobody asked for a while). */
+  readonly windowSeconds: number;
+}
+
+/** One view change a node saw: started here (it gave up on the leader), entered, or both. */
+export interface ViewChangeRecord {
+  /** The view changed to. */
+  readonly view: number;
+  /** Its leader. */
+  readonly leader: string;
+  /** Why this node gave up on the previous view, or null if it followed the others into this one. */
+  readonly reason: string | null;
+  /** When this node started changing to the view (ISO 8601), or null if it did not. */
+  readonly startedAt: string | null;
+  /** When this node entered the view (ISO 8601), or null while the change is under way or if it moved past it. */
+  readonly enteredAt: string | null;
+}
+
+/**
+ * One validator's progress as the answering node sees it, from the signed messages it holds: a
+ * lower bound (the node drops its log below the stable checkpoint, and hears nothing from a peer
+ * it is cut off from).
+ */
+export interface ReplicaProgress {
+  readonly nodeId: string;
+  /** The highest sequence for which the node holds the validator's COMMIT, or 0 if it holds none. */
+  readonly commitSequence: number;
+  /** The highest checkpoint the validator signed that the node holds, or 0. */
+  readonly checkpoint: number;
+  /** The highest view of the validator's messages the node holds, or null if none. */
+  readonly view: number | null;
 }
 
 /** A provable violation in JSON; see `evidence.ts`. */

@@ -31,6 +31,8 @@ import { encodeMessage } from '../wire/index.ts';
 import type { NodeSettings } from './config.ts';
 import type { EventHub } from './events.ts';
 import type { Logger } from './log.ts';
+import { StatusHistory } from './status-history.ts';
+import { StatusPage } from './status-page.ts';
 
 /** What the API serves from. */
 export interface HttpApiContext {
@@ -92,10 +94,13 @@ export class HttpApi {
   readonly #rejected = new Map<string, { code: string; message: string }>();
   readonly #proofs = new Map<number, BatchProof>();
   readonly #requests: Counter<'route' | 'code'>;
+  readonly #history: StatusHistory;
+  readonly #page = new StatusPage();
   #accepting = true;
 
   constructor(context: HttpApiContext) {
     this.#context = context;
+    this.#history = new StatusHistory({ engine: context.engine, registry: context.registry });
     this.#requests = new Counter({
       name: 'cretoai_http_requests_total',
       help: 'HTTP API requests answered, by route and status code',
@@ -163,6 +168,14 @@ export class HttpApi {
       }
     };
     const joined = parts.join('/');
+    if (this.#page.has(url.pathname)) {
+      name('status-page');
+      only('GET');
+      return this.#page.serve(url.pathname, response).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        throw new ApiError('not-found', 'the status page files are not installed next to the node');
+      });
+    }
     if (joined === 'v1/vertices') {
       name('submit');
       only('POST');
@@ -181,7 +194,7 @@ export class HttpApi {
       case 'v1/status':
         name('status');
         only('GET');
-        return this.#json(response, 200, this.status());
+        return this.#json(response, 200, await this.status());
       case 'v1/evidence': {
         name('evidence');
         only('GET');
@@ -429,7 +442,7 @@ export class HttpApi {
   }
 
   /** What `GET /v1/status` answers. */
-  status(): StatusResponse {
+  async status(): Promise<StatusResponse> {
     const { engine } = this.#context;
     const status = engine.status();
     const { replica, validators, clusterId } = engine.config;
@@ -458,6 +471,9 @@ export class HttpApi {
       banned: status.banned,
       evidence: engine.evidence().length,
       uptimeSeconds: Math.round(process.uptime()),
+      ...(await this.#history.sample()),
+      recentViewChanges: this.#history.recentViewChanges(),
+      replicas: status.replicas,
     };
   }
 
