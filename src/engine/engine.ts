@@ -663,7 +663,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       const vertex = delivery.vertices[position]!;
       const result: ProposalResult = { hash: vertex.hash, sequence: delivery.sequence, position };
       if (this.#proposals.size > 0) {
-        const proposedAt = this.#proposals.resolve(toHex(vertex.hash), result);
+        const proposedAt = this.#proposals.resolve(delivery.keys[position]!, result);
         if (proposedAt !== undefined)
           this.#metrics.finalityTime.observe(Math.max(0, now - proposedAt) / 1000);
       }

@@ -119,6 +119,8 @@ export interface Delivery {
   readonly digest: Digest;
   /** The batch's vertices minus any finalized before (within the dedup window), in batch order. */
   readonly vertices: readonly Vertex[];
+  /** `vertices`' hashes as map keys (lower-case hex), index for index. */
+  readonly keys: readonly string[];
   readonly chainDigest: Digest;
   readonly commits: readonly Commit[];
 }

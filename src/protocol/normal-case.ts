@@ -278,7 +278,10 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
   const vertices: Vertex[] = [];
   const keys: string[] = [];
   for (const vertex of batch) {
+    // One key per vertex for every map below, and handed to the shell with the delivery:
+    // hex-encoding hashes again was a measurable share of the engine's main thread.
     const key = hashKey(vertex);
+    state.proposedHashes.delete(key);
     if (state.delivered.has(key)) continue;
     state.delivered.set(key, sequence);
     keys.push(key);
@@ -292,8 +295,6 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
     for (const key of old) if (state.delivered.get(key) === expired) state.delivered.delete(key);
     state.deliveredBySequence.delete(expired);
   }
-  for (const vertex of batch) state.proposedHashes.delete(hashKey(vertex));
-
   const chain = chainDigest(state.lastChainDigest, sequence, committed.digest);
   state.lastExecuted = sequence;
   state.lastChainDigest = chain;
@@ -316,6 +317,7 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
     view: committed.view,
     digest: committed.digest,
     vertices,
+    keys,
     chainDigest: chain,
     commits: committed.commits,
   });
@@ -333,7 +335,7 @@ export function proposeBatches(state: ReplicaState): void {
     const sequence = state.nextSequence;
     if (sequence > state.stable.sequence + watermarkWindow) return;
     if (sequence - 1 - state.lastExecuted >= pipelineDepth) return;
-    const batch = cutBatch(state, batchCountMax, batchBytesMax);
+    const { batch, keys } = cutBatch(state, batchCountMax, batchBytesMax);
     if (batch.length === 0) continue;
     const digest = batchDigest(batch);
     const entry = entryAt(state, sequence);
@@ -347,7 +349,7 @@ export function proposeBatches(state: ReplicaState): void {
       replica: self,
     };
     state.nextSequence = sequence + 1;
-    for (const vertex of batch) state.proposedHashes.set(hashKey(vertex), sequence);
+    for (const key of keys) state.proposedHashes.set(key, sequence);
     acceptPrePrepare(state, entry, draft, toHex(digest), batch);
     sendDraft(state, 'all', { ...draft, batch });
     emit(state, { kind: 'proposed', sequence, vertices: batch.length });
@@ -355,8 +357,13 @@ export function proposeBatches(state: ReplicaState): void {
 }
 
 /** Takes vertices from the front of the queue up to the batch limits (always at least one). */
-function cutBatch(state: ReplicaState, countMax: number, bytesMax: number): Vertex[] {
+function cutBatch(
+  state: ReplicaState,
+  countMax: number,
+  bytesMax: number,
+): { batch: Vertex[]; keys: string[] } {
   const batch: Vertex[] = [];
+  const keys: string[] = [];
   let bytes = 0;
   for (const [key, queued] of state.queue) {
     const size = batchPayloadBytes([queued.vertex]);
@@ -367,7 +374,8 @@ function cutBatch(state: ReplicaState, countMax: number, bytesMax: number): Vert
     else state.queuedPerSource.set(queued.source, left);
     if (state.delivered.has(key) || state.proposedHashes.has(key)) continue;
     batch.push(queued.vertex);
+    keys.push(key);
     bytes += size;
   }
-  return batch;
+  return { batch, keys };
 }

@@ -16,22 +16,21 @@ function fitsInBatch(state: ReplicaState, vertex: Vertex): boolean {
 
 /** `propose` input: accepts client vertices, or refuses all of them when the replica is full. */
 export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Verdict {
-  const fresh: Vertex[] = [];
-  const seen = new Set<string>();
   if (!vertices.every((vertex) => fitsInBatch(state, vertex))) return ignored('oversized');
+  // Keyed by hash, in order: drops repeats within the input, and each key is encoded once.
+  const fresh = new Map<string, Vertex>();
   for (const vertex of vertices) {
     const key = hashKey(vertex);
-    if (state.pending.has(key) || state.delivered.has(key) || seen.has(key)) continue;
-    seen.add(key);
-    fresh.push(vertex);
+    if (state.pending.has(key) || state.delivered.has(key) || fresh.has(key)) continue;
+    fresh.set(key, vertex);
   }
-  if (state.pending.size + fresh.length > state.config.pendingVerticesMax) return ignored('full');
-  for (const vertex of fresh) state.pending.set(hashKey(vertex), { vertex, sinceTick: state.now });
-  if (!state.viewActive || fresh.length === 0) return ACCEPTED;
+  if (state.pending.size + fresh.size > state.config.pendingVerticesMax) return ignored('full');
+  for (const [key, vertex] of fresh) state.pending.set(key, { vertex, sinceTick: state.now });
+  if (!state.viewActive || fresh.size === 0) return ACCEPTED;
   if (isPrimary(state)) {
-    for (const vertex of fresh) enqueue(state, vertex, state.config.self);
+    for (const [key, vertex] of fresh) enqueueKeyed(state, key, vertex, state.config.self);
   } else {
-    sendRequests(state, primary(state), fresh);
+    sendRequests(state, primary(state), [...fresh.values()]);
   }
   return ACCEPTED;
 }
@@ -64,7 +63,10 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
 
 /** Adds a vertex to the primary's ordering queue, within the sender's share of it. */
 export function enqueue(state: ReplicaState, vertex: Vertex, source: ReplicaId): void {
-  const key = hashKey(vertex);
+  enqueueKeyed(state, hashKey(vertex), vertex, source);
+}
+
+function enqueueKeyed(state: ReplicaState, key: string, vertex: Vertex, source: ReplicaId): void {
   if (state.queue.has(key) || state.proposedHashes.has(key) || state.delivered.has(key)) return;
   if (!fitsInBatch(state, vertex)) return;
   const count = state.queuedPerSource.get(source) ?? 0;

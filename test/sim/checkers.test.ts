@@ -8,7 +8,8 @@ const vertex = (text: string): Vertex => createVertex(new TextEncoder().encode(t
 
 function delivery(sequence: number, vertices: Vertex[]): Delivery {
   const digest = batchDigest(vertices);
-  return { sequence, view: 0, digest, vertices, chainDigest: digest, commits: [] };
+  const keys = vertices.map((v) => toHex(v.hash));
+  return { sequence, view: 0, digest, vertices, keys, chainDigest: digest, commits: [] };
 }
 
 function checker(proposed: Vertex[], honest: (replica: number) => boolean = () => true): SafetyChecker {
