@@ -264,9 +264,17 @@ test('a real Prometheus scraping a 4-node cluster with the shipped configuration
   const p99 = await quantile(0.99);
 
   // The cluster is quiet now: within a few scrapes Prometheus holds exactly what each node reports.
-  const caughtUp = await poll('Prometheus to catch up with the nodes', 10_000, async () => {
+  // The nodes are read again each time: a batch in flight when they converged may still finalize.
+  let lastSeen = '';
+  const caughtUp = await poll('Prometheus to catch up with the nodes', 15_000, async () => {
     const samples = byInstance(await query(prometheus, `consensus_vertices_finalized_total{job="${JOB}"}`));
-    return targets.every((target, index) => samples.get(target) === reported[index]) ? samples : undefined;
+    const now = await Promise.all(cluster.apiUrls.map((url) => nodeFinalizedTotal(url)));
+    lastSeen = targets
+      .map((target, index) => `${target} scraped ${samples.get(target)}, reports ${now[index]}`)
+      .join('; ');
+    return targets.every((target, index) => samples.get(target) === now[index]) ? samples : undefined;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message} (last seen: ${lastSeen})`);
   });
 
   console.log(
