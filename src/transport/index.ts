@@ -18,6 +18,7 @@ export {
   type MemoryNetworkStats,
   MemoryTransport,
 } from './memory.ts';
+export { MessagePortTransport, type MessagePortTransportOptions, messagePortMesh } from './message-port.ts';
 export { QuicTransport, type QuicTransportOptions, QuicUnavailableError } from './quic.ts';
 export {
   availableTlsGroups,
