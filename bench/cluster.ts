@@ -43,7 +43,7 @@ function vertex() {
   return createVertex(body);
 }
 
-function histogram(): hdr.Histogram {
+export function histogram(): hdr.Histogram {
   // Microseconds, from 1 us to 60 s, 3 significant digits.
   return hdr.build({
     lowestDiscernibleValue: 1,
@@ -230,7 +230,7 @@ export async function benchPeak(
   });
 }
 
-function row(
+export function row(
   name: string,
   offered: number | null,
   perSecond: number,
@@ -260,7 +260,7 @@ interface ProfileNode {
 }
 
 /** The ten functions with the most self time, as "share  name  file:line". */
-function summarizeProfile(profile: { readonly nodes: readonly ProfileNode[] }): string[] {
+export function summarizeProfile(profile: { readonly nodes: readonly ProfileNode[] }): string[] {
   const byFunction = new Map<string, number>();
   let total = 0;
   for (const node of profile.nodes) {

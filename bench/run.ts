@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only micro|cluster] [-- --out file.json]`
+ * `npm run bench [-- --quick] [-- --only micro,cluster,threaded] [-- --seconds N] [-- --out file.json]`
  *
  * Runs the benchmarks, prints a table per group and writes every figure as JSON
  * (default `bench/results/latest.json`, not committed).
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { benchOfferedLoad, benchPeak, benchVertexProposal, type ClusterBenchOptions } from './cluster.ts';
 import { runMicroBenchmarks } from './micro.ts';
 import { type BenchRow, Progress, printTable, writeJson } from './report.ts';
+import { benchThreadedOfferedLoad, benchThreadedPeak } from './threaded-cluster.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
     },
     strict: true,
   });
-  const known = ['micro', 'cluster'];
+  const known = ['micro', 'cluster', 'threaded'];
   const groups = values.only === undefined ? known : values.only.split(',');
   for (const group of groups) {
     if (!known.includes(group)) throw new Error(`unknown group '${group}': use ${known.join(', ')}`);
@@ -32,16 +33,16 @@ async function main(): Promise<void> {
     results.micro = micro;
     printTable('Micro-benchmarks (ML-DSA-87, message validation = decode + verify every signature)', micro);
   }
+  const progress = new Progress();
+  const options: ClusterBenchOptions = {
+    seconds,
+    warmupSeconds: values.quick ? 1 : 2,
+    rates: [1_000, 10_000],
+    peakInFlight: 20_000,
+    profilePath: `${values.out.replace(/\.json$/, '')}-peak.cpuprofile`,
+    progress,
+  };
   if (groups.includes('cluster')) {
-    const progress = new Progress();
-    const options: ClusterBenchOptions = {
-      seconds,
-      warmupSeconds: values.quick ? 1 : 2,
-      rates: [1_000, 10_000],
-      peakInFlight: 20_000,
-      profilePath: `${values.out.replace(/\.json$/, '')}-peak.cpuprofile`,
-      progress,
-    };
     const rows: BenchRow[] = [await benchVertexProposal(values.quick ? 100 : 300, progress)];
     for (const rate of options.rates) rows.push(await benchOfferedLoad(rate, options));
     const peak = await benchPeak(options);
@@ -55,6 +56,17 @@ async function main(): Promise<void> {
     );
     console.log(`\nCPU profile of the peak run (self time); full profile in ${options.profilePath}:`);
     for (const line of peak.profileTop) console.log(`  ${line}`);
+  }
+  if (groups.includes('threaded')) {
+    const rows: BenchRow[] = [];
+    for (const rate of options.rates) rows.push(await benchThreadedOfferedLoad(rate, options));
+    rows.push(await benchThreadedPeak(options));
+    results.threaded = rows;
+    printTable(
+      `4 replicas in one process, one worker thread each (MessagePort links), ML-DSA-87, 256-byte vertices, ` +
+        `${seconds} s per load after warm-up (latency = from when the proposal fell due to final)`,
+      rows,
+    );
   }
   writeJson(values.out, {
     date: new Date().toISOString(),
