@@ -28,11 +28,15 @@ export type ReplicaCommand =
   | { readonly kind: 'window'; readonly warmupEnd: number; readonly end: number }
   | { readonly kind: 'propose'; readonly count: number; readonly scheduledAt: number }
   | { readonly kind: 'keep-in-flight'; readonly inFlight: number; readonly until: number }
+  /** Report 'drained' once every proposal made here has settled; the engine keeps running. */
+  | { readonly kind: 'drain' }
+  /** Stop the engine and report: sent once every replica has drained, so none leaves early. */
   | { readonly kind: 'finish' };
 
 /** Reports to the parent. */
 export type ReplicaReport =
   | { readonly kind: 'started' }
+  | { readonly kind: 'drained' }
   | {
       readonly kind: 'finished';
       /** Latencies in microseconds of the proposals scheduled inside the window. */
@@ -73,7 +77,7 @@ let issued = 0;
 let rejected = 0;
 let outstanding = 0;
 let counter = 0;
-let finishing: (() => void) | null = null;
+let onDrained: (() => void) | null = null;
 
 function vertex() {
   const body = new Uint8Array(VERTEX_BYTES);
@@ -104,7 +108,7 @@ function proposeOne(scheduledAt: number, then?: () => void): void {
 function settled(then?: () => void): void {
   outstanding--;
   then?.();
-  if (outstanding === 0 && finishing !== null) finishing();
+  if (outstanding === 0 && onDrained !== null) onDrained();
 }
 
 /** Closed loop: keeps `inFlight` proposals outstanding from this replica until `until`. */
@@ -116,8 +120,14 @@ function keepInFlight(inFlight: number, until: number): void {
   for (let i = 0; i < inFlight; i++) refill();
 }
 
+async function drain(): Promise<void> {
+  if (outstanding > 0) await new Promise<void>((resolve) => (onDrained = resolve));
+  port.postMessage({ kind: 'drained' } satisfies ReplicaReport);
+}
+
 async function finish(): Promise<void> {
-  if (outstanding > 0) await new Promise<void>((resolve) => (finishing = resolve));
+  // A replica that stopped while others still had proposals in flight would take the quorum
+  // away from them: the parent sends 'finish' only after every replica has drained.
   await engine.stop({ drainTimeoutMs: 0 });
   const report: ReplicaReport = {
     kind: 'finished',
@@ -142,6 +152,9 @@ port.on('message', (command: ReplicaCommand) => {
       break;
     case 'keep-in-flight':
       keepInFlight(command.inFlight, command.until);
+      break;
+    case 'drain':
+      void drain();
       break;
     case 'finish':
       void finish();

@@ -20,7 +20,7 @@ const now = (): number => performance.timeOrigin + performance.now();
 interface ThreadedCluster {
   readonly workers: Worker[];
   command(index: number, command: ReplicaCommand): void;
-  /** Sends 'finish' to every replica and collects their reports. */
+  /** Waits until every replica's proposals have settled, then stops them and collects their reports. */
   finish(): Promise<Extract<ReplicaReport, { kind: 'finished' }>[]>;
 }
 
@@ -55,6 +55,9 @@ async function startThreadedCluster(): Promise<ThreadedCluster> {
     workers,
     command: (index, command) => workers[index]!.postMessage(command),
     finish: async () => {
+      const drained = workers.map((worker) => reportOf(worker, 'drained'));
+      for (const worker of workers) worker.postMessage({ kind: 'drain' } satisfies ReplicaCommand);
+      await Promise.all(drained);
       const reports = workers.map((worker) => reportOf(worker, 'finished'));
       for (const worker of workers) worker.postMessage({ kind: 'finish' } satisfies ReplicaCommand);
       const finished = (await Promise.all(reports)) as Extract<ReplicaReport, { kind: 'finished' }>[];
