@@ -16,7 +16,7 @@
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import type { Evidence } from '../byzantine/index.ts';
-import { bytesEqual, DIGEST_BYTES, toHex } from '../crypto/digest.ts';
+import { toHex } from '../crypto/digest.ts';
 import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from '../crypto/index.ts';
 import { type ConsensusMetrics, createConsensusMetrics, type MessageOutcome } from '../metrics/index.ts';
 import {
@@ -26,6 +26,7 @@ import {
   type Delivery,
   type Destination,
   type Draft,
+  hasValidHash,
   type Input,
   type Message,
   primaryOf,
@@ -39,7 +40,6 @@ import {
   step,
   type Verdict,
   type Vertex,
-  vertexHash,
 } from '../protocol/index.ts';
 import { signDraftAsync } from '../shell/async-signing.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
@@ -450,10 +450,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           `vertexPayloadBytesMax ${vertexPayloadBytesMax}, vertexParentsMax ${vertexParentsMax} or batchMaxBytes ${batchMaxBytes}`,
       );
     }
-    if (
-      vertex.parents.some((parent) => parent.length !== DIGEST_BYTES) ||
-      !bytesEqual(vertex.hash, vertexHash(vertex.payload, vertex.parents))
-    ) {
+    if (!hasValidHash(vertex)) {
       return new ProposalRejectedError(
         'invalid',
         'the vertex hash does not match; build vertices with createVertex',

@@ -5,7 +5,7 @@
  * Every digest is SHA-256 over an input that starts with its own ASCII tag, so a digest of
  * one kind can never be mistaken for a digest of another.
  */
-import { DIGEST_BYTES, sha256, sha256Of } from '../crypto/digest.ts';
+import { bytesEqual, DIGEST_BYTES, sha256, sha256Of } from '../crypto/digest.ts';
 
 /** A replica's index in the validator list, 0 <= id < n. The primary of view v is v mod n. */
 export type ReplicaId = number;
@@ -66,14 +66,36 @@ export function vertexHash(payload: Uint8Array, parents: readonly Digest[]): Dig
   return sha256Of(bytes);
 }
 
-/** Builds a vertex and computes its hash. Parents must be 32-byte digests. */
+/**
+ * Vertices whose hash {@link createVertex} computed, so that accepting one (`propose`, the
+ * HTTP API) need not hash it a second time: SHA-256 of every submitted vertex twice was 3% of
+ * a primary's main thread at 10,000 vertices/s.
+ */
+const hashedVertices = new WeakSet<Vertex>();
+
+/**
+ * Builds a vertex and computes its hash. Parents must be 32-byte digests. The vertex keeps
+ * references to `payload` and `parents`: do not modify them afterwards, as its hash covers them.
+ */
 export function createVertex(payload: Uint8Array, parents: readonly Digest[] = []): Vertex {
   for (const parent of parents) {
     if (parent.length !== DIGEST_BYTES) {
       throw new RangeError(`a parent hash must be ${DIGEST_BYTES} bytes, got ${parent.length}`);
     }
   }
-  return { payload, parents, hash: vertexHash(payload, parents) };
+  const vertex: Vertex = Object.freeze({ payload, parents, hash: vertexHash(payload, parents) });
+  hashedVertices.add(vertex);
+  return vertex;
+}
+
+/** Whether `vertex`'s hash matches its payload and parents (computed again unless createVertex built it). */
+export function hasValidHash(vertex: Vertex): boolean {
+  if (hashedVertices.has(vertex)) return true;
+  return (
+    vertex.parents.every((parent) => parent.length === DIGEST_BYTES) &&
+    vertex.hash.length === DIGEST_BYTES &&
+    bytesEqual(vertex.hash, vertexHash(vertex.payload, vertex.parents))
+  );
 }
 
 /** The digest of a batch: it commits to the vertices' hashes in order. */

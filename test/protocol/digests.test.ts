@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { sha256 } from '../../src/crypto/index.ts';
-import { vertexHash } from '../../src/protocol/index.ts';
+import { createVertex, hasValidHash, vertexHash } from '../../src/protocol/index.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261124);
 const streaming = (...parts: Uint8Array[]): string => {
@@ -44,5 +44,31 @@ test(`sha256 over parts equals streaming SHA-256, below and above the one-shot s
       },
     ),
     { seed, numRuns: 60 },
+  );
+});
+
+test(`hasValidHash trusts createVertex's vertices and checks every other one (seed ${seed})`, () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 300 }),
+      fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 3 }),
+      fc.nat(31),
+      (payload, parents, flip) => {
+        const built = createVertex(payload, parents);
+        assert.ok(Object.isFrozen(built), 'a built vertex cannot have its hash swapped');
+        assert.ok(hasValidHash(built));
+        // The same fields in an object of the caller's own: checked, and right.
+        assert.ok(hasValidHash({ payload, parents, hash: vertexHash(payload, parents) }));
+        const wrong = new Uint8Array(built.hash);
+        wrong[flip]! ^= 1;
+        assert.equal(hasValidHash({ ...built, hash: wrong }), false);
+        assert.equal(hasValidHash({ ...built, hash: built.hash.subarray(1) }), false);
+        if (parents.length > 0) {
+          const short = [parents[0]!.subarray(1), ...parents.slice(1)];
+          assert.equal(hasValidHash({ payload, parents: short, hash: built.hash }), false);
+        }
+      },
+    ),
+    { seed, numRuns: 200 },
   );
 });
