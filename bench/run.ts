@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only micro,cluster,threaded] [-- --seconds N] [-- --out file.json]`
+ * `npm run bench [-- --quick] [-- --only micro,cluster,threaded,store] [-- --seconds N] [-- --out file.json]`
  *
  * Runs the benchmarks, prints a table per group and writes every figure as JSON
  * (default `bench/results/latest.json`, not committed).
@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { benchOfferedLoad, benchPeak, benchVertexProposal, type ClusterBenchOptions } from './cluster.ts';
 import { runMicroBenchmarks } from './micro.ts';
 import { type BenchRow, Progress, printTable, writeJson } from './report.ts';
+import { benchStore, DEFAULT_STORE_BENCH } from './store.ts';
 import { benchThreadedOfferedLoad, benchThreadedPeak } from './threaded-cluster.ts';
 
 async function main(): Promise<void> {
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
     },
     strict: true,
   });
-  const known = ['micro', 'cluster', 'threaded'];
+  const known = ['micro', 'cluster', 'threaded', 'store'];
   const groups = values.only === undefined ? known : values.only.split(',');
   for (const group of groups) {
     if (!known.includes(group)) throw new Error(`unknown group '${group}': use ${known.join(', ')}`);
@@ -65,6 +66,16 @@ async function main(): Promise<void> {
     printTable(
       `4 replicas in one process, one worker thread each (MessagePort links), ML-DSA-87, 256-byte vertices, ` +
         `${seconds} s per load after warm-up (latency = from when the proposal fell due to final)`,
+      rows,
+    );
+  }
+  if (groups.includes('store')) {
+    const store = { ...DEFAULT_STORE_BENCH, ...(values.quick ? { batches: 50, runs: 1 } : {}) };
+    const rows = await benchStore(store);
+    results.store = rows;
+    printTable(
+      `LMDB store: ${store.batches} batches applied (then pruned) one at a time, one synced transaction each, ` +
+        `${store.runs} runs (ops/s = vertices/s; latency = wall ms per batch)`,
       rows,
     );
   }
