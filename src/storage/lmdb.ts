@@ -12,8 +12,10 @@
  * split across transactions). Writes that arrive while a flush is syncing share the next one, so
  * under load the number of syncs stays near the disk's sync rate however many steps there are.
  * (lmdb-js's asynchronous `transaction(callback)` is not used: in this environment its callback
- * never runs. Reads the writes depend on - truncation ranges, the vertex index, retention - go
- * through a small write set that overlays the group's own writes on the committed state.)
+ * never runs. Reads the writes depend on - truncation ranges, retention - go through a small
+ * write set that overlays the group's own writes on the committed state. The vertex index is
+ * never read on the write path: finalizing a batch adds one entry per vertex and pruning it
+ * removes exactly those, so its entries are staged as a plain log.)
  *
  * Corruption. LMDB keeps no checksums, so every record carries one (see `record-codec.ts`). At
  * open the store checks the data file's header, its metadata (format version, cluster id,
@@ -48,7 +50,7 @@ import {
   decodePrePrepare,
   decodePrepared,
   decodeStable,
-  decodeVertexPositions,
+  decodeVertexIndexEntry,
   decodeView,
   describeKey,
   encodeFinalized,
@@ -57,7 +59,6 @@ import {
   encodePrePrepare,
   encodePrepared,
   encodeStable,
-  encodeVertexPositions,
   encodeView,
   finalizedVertexHashes,
   KEY_PREFIX,
@@ -67,8 +68,9 @@ import {
   RecordError,
   STORE_FORMAT_VERSION,
   type StoreMeta,
-  type VertexPosition,
   verifyRecord,
+  vertexIndexEntry,
+  vertexKeyRange,
 } from './record-codec.ts';
 import type { Store } from './store.ts';
 
@@ -121,6 +123,7 @@ export interface FinalizedVertex {
 export interface VerifyReport {
   readonly records: number;
   readonly finalized: number;
+  /** Distinct vertices in the vertex index (a vertex finalized in two kept batches counts once). */
   readonly vertices: number;
   readonly lastFinalized: number;
 }
@@ -342,15 +345,13 @@ export class LmdbStore implements Store {
         // vertices leave the index first.
         this.#removeFinalized(set, sequence);
         set.put(keys.finalized(sequence), encodeFinalized(record));
-        record.batch.forEach((vertex, index) => {
-          const key = keys.vertex(vertex.hash);
-          const value = set.get(key);
-          const positions =
-            value === undefined ? [] : this.#decode(key, () => decodeVertexPositions(vertex.hash, value));
-          positions.push({ sequence, index });
-          positions.sort(byPosition);
-          set.put(key, encodeVertexPositions(vertex.hash, positions));
-        });
+        // One index entry per slot, added without reading: a vertex already finalized elsewhere
+        // keeps its other entries, which sort before or after this one by position.
+        const { batch } = record;
+        for (let index = 0; index < batch.length; index++) {
+          const entry = vertexIndexEntry(batch[index]!.hash, sequence, index);
+          set.putIndexEntry(entry.key, entry.value);
+        }
         let last = lastFinalized;
         if (sequence > last) {
           last = sequence;
@@ -367,24 +368,17 @@ export class LmdbStore implements Store {
     }
   }
 
-  /** Removes the finalized record at `sequence` and the index entries that point at it. */
+  /**
+   * Removes the finalized record at `sequence` and the index entries of its slots (the record
+   * lists its hashes first, so they are read without decoding the rest).
+   */
   #removeFinalized(set: WriteSet, sequence: number): void {
     const key = keys.finalized(sequence);
     const value = set.get(key);
     if (value === undefined) return;
     const hashes = this.#decode(key, () => finalizedVertexHashes(sequence, value));
-    const seen = new Set<string>();
-    for (const hash of hashes) {
-      const vertexKey = keys.vertex(hash);
-      const keyId = id(vertexKey);
-      if (seen.has(keyId)) continue;
-      seen.add(keyId);
-      const stored = set.get(vertexKey);
-      if (stored === undefined) continue;
-      const positions = this.#decode(vertexKey, () => decodeVertexPositions(hash, stored));
-      const kept = positions.filter((position) => position.sequence !== sequence);
-      if (kept.length === 0) set.remove(vertexKey);
-      else if (kept.length !== positions.length) set.put(vertexKey, encodeVertexPositions(hash, kept));
+    for (let index = 0; index < hashes.length; index++) {
+      set.removeIndexEntry(keys.vertex(hashes[index]!, sequence, index));
     }
     set.remove(key);
   }
@@ -470,13 +464,12 @@ export class LmdbStore implements Store {
    */
   vertex(hash: Digest): FinalizedVertex | undefined {
     if (hash.length !== DIGEST_BYTES) return undefined;
-    const key = keys.vertex(hash);
-    const value = this.#get(key);
-    if (value === undefined) return undefined;
-    // The first kept position is where the vertex was delivered (or, once that batch is pruned,
-    // its next copy).
-    const [first] = this.#decode(key, () => decodeVertexPositions(hash, value));
-    const { sequence, index } = first!;
+    // The vertex's entries sort by position: the first kept one is where it was delivered (or,
+    // once that batch is pruned, its next copy).
+    const [first] = guardLmdb(this.path, () => [...this.#db.getRange({ ...vertexKeyRange(hash), limit: 1 })]);
+    if (first === undefined) return undefined;
+    const { key } = first;
+    const { sequence, index } = this.#decode(key, () => decodeVertexIndexEntry(key, first.value));
     const record = this.finalizedAt(sequence);
     const vertex = record?.batch[index];
     if (record === undefined || vertex === undefined || toHex(vertex.hash) !== toHex(hash)) {
@@ -671,11 +664,18 @@ type ReadTransaction = ReturnType<Db['useReadTransaction']>;
 /**
  * Puts and removals staged for one transaction, readable before they are issued. Only the
  * final state of each key is issued, in the order keys were first touched.
+ *
+ * Vertex index entries are the exception: they are never read back while a group is staged, so
+ * they skip the overlay (a map keyed by a string per key, which showed in profiles at one entry
+ * per finalized vertex) and go into a log issued in order after the rest. An entry put and then
+ * removed within one group (a batch finalized and pruned in the same flush) is issued as both,
+ * and LMDB applies them in that order within the transaction.
  */
 class WriteSet {
   readonly #db: Db;
   readonly #path: string;
   readonly #staged = new Map<string, { readonly key: Uint8Array; value: Uint8Array | null }>();
+  readonly #indexLog: { readonly key: Uint8Array; readonly value: Uint8Array | null }[] = [];
 
   constructor(db: Db, storePath: string) {
     this.#db = db;
@@ -683,7 +683,7 @@ class WriteSet {
   }
 
   get size(): number {
-    return this.#staged.size;
+    return this.#staged.size + this.#indexLog.length;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
@@ -698,6 +698,16 @@ class WriteSet {
 
   remove(key: Uint8Array): void {
     this.#staged.set(id(key), { key, value: null });
+  }
+
+  /** Stages a vertex index entry (never read back through the write set). */
+  putIndexEntry(key: Uint8Array, value: Uint8Array): void {
+    this.#indexLog.push({ key, value });
+  }
+
+  /** Stages the removal of a vertex index entry. */
+  removeIndexEntry(key: Uint8Array): void {
+    this.#indexLog.push({ key, value: null });
   }
 
   /** Keys present (committed or staged, not staged for removal) with `prefix` and a sequence in [from, to]. */
@@ -721,11 +731,11 @@ class WriteSet {
       if (value === null) void this.#db.remove(key);
       else void this.#db.put(key, value);
     }
+    for (const { key, value } of this.#indexLog) {
+      if (value === null) void this.#db.remove(key);
+      else void this.#db.put(key, value);
+    }
   }
-}
-
-function byPosition(a: VertexPosition, b: VertexPosition): number {
-  return a.sequence - b.sequence || a.index - b.index;
 }
 
 function id(key: Uint8Array): string {
@@ -877,10 +887,14 @@ function verifyAll(
   let finalized = 0;
   let vertices = 0;
   let slots = 0;
-  let listed = 0;
+  let entries = 0;
   let sawMeta = false;
-  const entries = guardLmdb(dataPath, () => db.getRange({ transaction }));
-  for (const { key, value } of entries) {
+  let previousHash: Uint8Array | null = null;
+  // The vertex count of every kept finalized record: a number per batch, not per vertex. Key
+  // order puts every finalized record (0x06) before the index (0x09), so it is complete by then.
+  const slotCounts = new Map<number, number>();
+  const all = guardLmdb(dataPath, () => db.getRange({ transaction }));
+  for (const { key, value } of all) {
     records++;
     const parsed = decodeOrRefuse(dataPath, key, () => verifyRecord(key, value));
     if (parsed === null)
@@ -899,17 +913,13 @@ function verifyAll(
           `a finalized record at sequence ${parsed.sequence} lies above the last finalized sequence ${lastFinalized}`,
         );
       }
-      // Every vertex slot of a kept batch is listed in its vertex's index entry.
+      // Every vertex slot of a kept batch has its index entry.
       const hashes = finalizedVertexHashes(parsed.sequence, value);
       slots += hashes.length;
+      slotCounts.set(parsed.sequence, hashes.length);
       hashes.forEach((hash, index) => {
-        const vertexKey = keys.vertex(hash);
-        const stored = guardLmdb(dataPath, () => db.get(vertexKey, { transaction }));
-        const positions =
-          stored === undefined
-            ? []
-            : decodeOrRefuse(dataPath, vertexKey, () => decodeVertexPositions(hash, stored));
-        if (!positions.some((p) => p.sequence === parsed.sequence && p.index === index)) {
+        const entryKey = keys.vertex(hash, parsed.sequence, index);
+        if (guardLmdb(dataPath, () => db.get(entryKey, { transaction })) === undefined) {
           throw new StoreCorruptError(
             'inconsistent',
             dataPath,
@@ -919,16 +929,26 @@ function verifyAll(
       });
     }
     if (parsed.kind === 'vertex') {
-      vertices++;
-      listed += decodeVertexPositions(parsed.hash, value).length;
+      entries++;
+      if (previousHash === null || Buffer.compare(previousHash, parsed.hash) !== 0) vertices++;
+      previousHash = parsed.hash;
+      const count = slotCounts.get(parsed.sequence);
+      if (count === undefined || parsed.index >= count) {
+        throw new StoreCorruptError(
+          'inconsistent',
+          dataPath,
+          `the ${describeKey(key)} points at ${count === undefined ? 'no kept finalized record' : `a batch of ${count} vertices`}`,
+        );
+      }
     }
   }
-  // With every slot listed, equal counts mean that the index lists nothing else.
-  if (listed !== slots) {
+  // Every slot has its own entry (keys differ by position), so equal counts mean that every
+  // entry is a slot's: none names a hash its slot does not hold.
+  if (entries !== slots) {
     throw new StoreCorruptError(
       'inconsistent',
       dataPath,
-      `the vertex index lists ${listed} positions for ${slots} vertices in finalized records`,
+      `the vertex index holds ${entries} entries for ${slots} vertices in finalized records`,
     );
   }
   if (!sawMeta && records > 0)
@@ -1054,7 +1074,11 @@ function readManifest(source: string): BackupManifest {
   if (backupVersion !== BACKUP_VERSION) refuse(`backup version ${backupVersion} is unknown to this release`);
   const formatVersion = integer('store-format');
   if (formatVersion !== STORE_FORMAT_VERSION) {
-    refuse(`store format ${formatVersion}, this release reads format ${STORE_FORMAT_VERSION}`);
+    refuse(
+      `it holds store format ${formatVersion}, this release reads format ${STORE_FORMAT_VERSION} only ` +
+        '(restore it with the release that wrote it, or let the node rejoin by state transfer: ' +
+        'cretoai-node wipe, then start it)',
+    );
   }
   let clusterId = '';
   try {

@@ -11,8 +11,9 @@
  * whether the signature is absent (a draft), empty, or present.
  *
  * Keys: one prefix byte per record kind, then, for records by sequence, the sequence as a
- * big-endian u64 (so LMDB's byte order is sequence order), or a vertex hash. Prefixes are never
- * reused once released (STYLE 11); a new kind gets a new byte.
+ * big-endian u64 (so LMDB's byte order is sequence order); vertex index entries add the vertex
+ * hash before it and the index in the batch after it. Prefixes are never reused once released
+ * (STYLE 11); a new kind, or a new layout of an old one, gets a new byte.
  *
  * | prefix | key                    | value                                                   |
  * |--------|------------------------|---------------------------------------------------------|
@@ -23,11 +24,21 @@
  * | 0x05   | prepared + u64 seq     | prepared certificate (PRE-PREPARE header and PREPAREs)   |
  * | 0x06   | finalized + u64 seq    | view, digest, chain digest, batch, commit certificate    |
  * | 0x07   | last finalized         | the highest sequence ever finalized                      |
- * | 0x08   | vertex + 32-byte hash  | positions: (sequence, index in batch), first delivered   |
+ * | 0x08   | (retired in format 2)  | format 1's vertex index: all positions of a hash in one  |
+ * | 0x09   | vertex + 32-byte hash  | empty: the key is the entry                              |
+ * |        | + u64 seq + u32 index  |                                                          |
  *
  * Value: record format (u8, 1), the body, then a CRC-32 (u32) over the key and everything
  * before it. Covering the key catches a record that landed under the wrong key; covering the
  * format byte catches a flipped version.
+ *
+ * The vertex index has one entry per position of a vertex (the sequence of a finalized batch
+ * that holds it and its index there), so LMDB's key order lists a vertex's positions in
+ * (sequence, index) order: the first is where it was delivered; later ones are copies in later
+ * batches (not delivered again), kept so that pruning the first batch leaves the vertex findable
+ * in the next. Finalizing a batch then only adds entries and pruning one only removes its own,
+ * with no read of the index on the write path (format 1 kept one entry per hash listing every
+ * position, and each finalized vertex cost a read, a decode and a re-encode of it).
  *
  * Why CRC-32: the checksum guards against accidental damage (bit rot, a torn or misdirected
  * write, a bad copy), since LMDB keeps no checksums of its own. CRC-32 detects every burst of up
@@ -65,10 +76,16 @@ import { Writer } from '../wire/writer.ts';
 /** The layout of record values. Bump it (and keep reading the old one) for a new layout. */
 export const RECORD_FORMAT = 1;
 
-/** The layout of keys and the set of record kinds, recorded in the metadata record. */
-export const STORE_FORMAT_VERSION = 1;
+/**
+ * The layout of keys and the set of record kinds, recorded in the metadata record. Format 2 (one
+ * vertex index entry per position) replaced format 1 (one per hash); a format-1 store is refused.
+ */
+export const STORE_FORMAT_VERSION = 2;
 
-/** Key prefixes, one per record kind. Never reorder, reuse or remove an entry. */
+/**
+ * Key prefixes, one per record kind this release writes. Never reorder or reuse an entry; a kind
+ * no longer written moves to {@link RETIRED_KEY_PREFIX}, so that its byte stays taken.
+ */
 export const KEY_PREFIX = Object.freeze({
   meta: 0x01,
   view: 0x02,
@@ -77,7 +94,13 @@ export const KEY_PREFIX = Object.freeze({
   prepared: 0x05,
   finalized: 0x06,
   lastFinalized: 0x07,
-  vertex: 0x08,
+  vertex: 0x09,
+} as const);
+
+/** Prefixes of released formats that this release no longer writes. Never reuse one. */
+export const RETIRED_KEY_PREFIX = Object.freeze({
+  /** Format 1's vertex index: one entry per hash listing every position (0x08 + hash). */
+  vertexPositions: 0x08,
 } as const);
 
 /** A record kind, named by its key prefix. */
@@ -86,6 +109,10 @@ export type RecordKind = keyof typeof KEY_PREFIX;
 const CHECKSUM_BYTES = 4;
 const FORMAT_BYTES = 1;
 const U64_BYTES = 8;
+const U32_BYTES = 4;
+/** A vertex index key: prefix, hash, sequence (u64), index in the batch (u32). */
+const VERTEX_KEY_BYTES = 1 + DIGEST_BYTES + U64_BYTES + U32_BYTES;
+const TWO_TO_32 = 0x1_0000_0000;
 
 /**
  * Limits for decoding signed messages that this replica stored itself. The checksum, not these
@@ -135,6 +162,34 @@ export function keyBySequence(prefix: number, sequence: number): Uint8Array {
   return w.finish();
 }
 
+/**
+ * Writes `value` (a safe integer, at most 2^53 - 1) as a big-endian u64 at `at`. The vertex index
+ * builds a key per finalized vertex, so its keys are plain arrays written by hand, not Writers.
+ */
+function setU64(bytes: Uint8Array, at: number, value: number): void {
+  setU32(bytes, at, Math.floor(value / TWO_TO_32));
+  setU32(bytes, at + 4, value >>> 0);
+}
+
+function setU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = (value >>> 16) & 0xff;
+  bytes[at + 2] = (value >>> 8) & 0xff;
+  bytes[at + 3] = value & 0xff;
+}
+
+function getU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** Writes the vertex index key of (hash, sequence, index) into `bytes` from its start. */
+function writeVertexKey(bytes: Uint8Array, hash: Digest, sequence: number, index: number): void {
+  bytes[0] = KEY_PREFIX.vertex;
+  bytes.set(hash, 1);
+  setU64(bytes, 1 + DIGEST_BYTES, sequence);
+  setU32(bytes, 1 + DIGEST_BYTES + U64_BYTES, index);
+}
+
 /** Record keys. */
 export const keys = Object.freeze({
   meta: (): Uint8Array => singleKey(KEY_PREFIX.meta),
@@ -144,19 +199,40 @@ export const keys = Object.freeze({
   prePrepare: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prePrepare, sequence),
   prepared: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prepared, sequence),
   finalized: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.finalized, sequence),
-  vertex: (hash: Digest): Uint8Array => {
-    const w = new Writer(1 + DIGEST_BYTES);
-    w.u8(KEY_PREFIX.vertex);
-    w.digest(hash);
-    return w.finish();
+  /** The vertex index entry of the vertex `hash` at `index` of the batch finalized at `sequence`. */
+  vertex: (hash: Digest, sequence: number, index: number): Uint8Array => {
+    const key = new Uint8Array(VERTEX_KEY_BYTES);
+    writeVertexKey(key, hash, sequence, index);
+    return key;
   },
 });
+
+/**
+ * LMDB range bounds holding exactly the vertex index entries of `hash`: from the prefix and the
+ * hash (inclusive) to the prefix and the next hash (exclusive).
+ */
+export function vertexKeyRange(hash: Digest): { start: Uint8Array; end: Uint8Array } {
+  const start = new Uint8Array(1 + DIGEST_BYTES);
+  start[0] = KEY_PREFIX.vertex;
+  start.set(hash, 1);
+  // The successor of prefix|hash as a big-endian number; prefix|ff..ff becomes the next prefix.
+  const end = start.slice();
+  let at = end.length - 1;
+  while (at > 0 && end[at] === 0xff) end[at--] = 0;
+  end[at]! += 1;
+  return { start, end: at === 0 ? end.subarray(0, 1) : end };
+}
 
 /** What a key is: its kind and, for records by sequence or hash, which one. */
 export type ParsedKey =
   | { readonly kind: 'meta' | 'view' | 'stable' | 'lastFinalized' }
   | { readonly kind: 'prePrepare' | 'prepared' | 'finalized'; readonly sequence: number }
-  | { readonly kind: 'vertex'; readonly hash: Digest };
+  | {
+      readonly kind: 'vertex';
+      readonly hash: Digest;
+      readonly sequence: number;
+      readonly index: number;
+    };
 
 const KIND_BY_PREFIX = new Map<number, RecordKind>(
   Object.entries(KEY_PREFIX).map(([kind, prefix]) => [prefix, kind as RecordKind]),
@@ -185,14 +261,28 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
         return null;
       }
     }
-    case 'vertex':
-      return key.length === 1 + DIGEST_BYTES ? { kind, hash: key.slice(1) } : null;
+    case 'vertex': {
+      if (key.length !== VERTEX_KEY_BYTES) return null;
+      const at = 1 + DIGEST_BYTES;
+      const high = getU32(key, at);
+      // A sequence above 2^53 - 1 is not one this store writes (nor exact as a number).
+      if (high > 0x1f_ffff) return null;
+      return {
+        kind,
+        hash: key.slice(1, at),
+        sequence: high * TWO_TO_32 + getU32(key, at + 4),
+        index: getU32(key, at + U64_BYTES),
+      };
+    }
   }
 }
 
 /** A key in words, for error messages: "finalized record at sequence 42". */
 export function describeKey(key: Uint8Array): string {
   const parsed = parseKey(key);
+  if (parsed === null && key[0] === RETIRED_KEY_PREFIX.vertexPositions) {
+    return `store format 1 vertex index record 0x${Buffer.from(key).toString('hex')}`;
+  }
   if (parsed === null) return `unknown key 0x${Buffer.from(key).toString('hex')}`;
   switch (parsed.kind) {
     case 'meta':
@@ -210,7 +300,7 @@ export function describeKey(key: Uint8Array): string {
     case 'finalized':
       return `finalized record at sequence ${parsed.sequence}`;
     case 'vertex':
-      return `vertex index record for ${Buffer.from(parsed.hash).toString('hex')}`;
+      return `vertex index entry for ${Buffer.from(parsed.hash).toString('hex')} at index ${parsed.index} of sequence ${parsed.sequence}`;
   }
 }
 
@@ -641,35 +731,48 @@ export function decodeLastFinalized(value: Uint8Array): number {
   return decodeBody(keys.lastFinalized(), value, (r) => r.u64('sequence'));
 }
 
-/** Where a finalized vertex sits: the sequence of its batch and its index in the batch. */
-export interface VertexPosition {
+/** A vertex index entry: the vertex hash and where it sits (see the module comment). */
+export interface VertexIndexEntry {
+  readonly hash: Digest;
+  /** The sequence of a finalized batch that holds the vertex. */
   readonly sequence: number;
+  /** The vertex's index in that batch. */
   readonly index: number;
 }
 
 /**
- * A vertex's index entry lists every kept position of the vertex, in (sequence, index) order:
- * the first is where it was delivered; later ones are copies in later batches (not delivered
- * again), kept so that pruning the first batch leaves the vertex findable in the next.
+ * The key and sealed value of the vertex index entry of (hash, sequence, index): the value is a
+ * record with an empty body, the format byte and the checksum over the key and it.
+ *
+ * Built for the flush, which makes one per finalized vertex: key and value share one exact-size
+ * array, and the checksum is a single CRC-32 over key and format byte (CRC-32 over a key then
+ * continued over the value, as `seal` computes it, is the CRC-32 of the two laid end to end).
  */
-export function encodeVertexPositions(hash: Digest, positions: readonly VertexPosition[]): Uint8Array {
-  const w = begin(4 + positions.length * (U64_BYTES + 4));
-  w.u32(positions.length);
-  for (const position of positions) {
-    w.u64(position.sequence);
-    w.u32(position.index);
-  }
-  return seal(w, keys.vertex(hash));
+export function vertexIndexEntry(
+  hash: Digest,
+  sequence: number,
+  index: number,
+): { readonly key: Uint8Array; readonly value: Uint8Array } {
+  const bytes = new Uint8Array(VERTEX_KEY_BYTES + FORMAT_BYTES + CHECKSUM_BYTES);
+  writeVertexKey(bytes, hash, sequence, index);
+  bytes[VERTEX_KEY_BYTES] = RECORD_FORMAT;
+  setU32(bytes, VERTEX_KEY_BYTES + FORMAT_BYTES, crc32(bytes.subarray(0, VERTEX_KEY_BYTES + FORMAT_BYTES)));
+  return { key: bytes.subarray(0, VERTEX_KEY_BYTES), value: bytes.subarray(VERTEX_KEY_BYTES) };
 }
 
-export function decodeVertexPositions(hash: Digest, value: Uint8Array): VertexPosition[] {
-  return decodeBody(keys.vertex(hash), value, (r) => {
-    const count = r.count(r.u32('position count'), 0xffff_ffff, U64_BYTES + 4, 'positions');
-    if (count === 0) throw new DecodeFailure('invalid-value', 'no positions');
-    const positions: VertexPosition[] = [];
-    for (let i = 0; i < count; i++) positions.push({ sequence: r.u64('sequence'), index: r.u32('index') });
-    return positions;
-  });
+/**
+ * Verifies a vertex index entry and returns what its key says.
+ *
+ * @throws RecordError for a bad checksum, a non-empty body, or a key that is not a vertex index key.
+ */
+export function decodeVertexIndexEntry(key: Uint8Array, value: Uint8Array): VertexIndexEntry {
+  const parsed = parseKey(key);
+  if (parsed?.kind !== 'vertex') {
+    // The entry's meaning is all in its key, so the key's shape is checked as well as the sum.
+    throw new RecordError('malformed', `${key.length}-byte key is not a vertex index key`);
+  }
+  decodeBody(key, value, () => undefined);
+  return { hash: parsed.hash, sequence: parsed.sequence, index: parsed.index };
 }
 
 /**
@@ -703,7 +806,7 @@ export function verifyRecord(key: Uint8Array, value: Uint8Array): ParsedKey | nu
       decodeFinalized(parsed.sequence, value);
       break;
     case 'vertex':
-      decodeVertexPositions(parsed.hash, value);
+      decodeVertexIndexEntry(key, value);
       break;
   }
   return parsed;
