@@ -166,3 +166,24 @@ test("restore refuses a directory without a manifest, another node's backup, and
   assert.equal(restored.lastFinalized, 3);
   await restored.close();
 });
+
+test('a backup of store format 1 is refused by its manifest, with the way back, before anything is installed', async (t) => {
+  const root = tempDir(t);
+  const store = await filledStore(path.join(root, 'live'), 3);
+  await store.backup(path.join(root, 'backup'));
+  await store.close();
+  const manifest = path.join(root, 'backup', 'MANIFEST');
+  const text = fs.readFileSync(manifest, 'utf8');
+  assert.match(text, /^store-format 2$/m);
+  fs.writeFileSync(manifest, text.replace(/^store-format 2$/m, 'store-format 1'));
+  await assert.rejects(
+    LmdbStore.restoreBackup(path.join(root, 'backup'), path.join(root, 'restored'), identity),
+    (error) => {
+      assert.ok(isRefusal('backup')(error));
+      assert.match((error as Error).message, /store format 1, this release reads format 2/);
+      assert.match((error as Error).message, /rejoin by state transfer: cretoai-node wipe/);
+      return true;
+    },
+  );
+  assert.equal(fs.existsSync(path.join(root, 'restored')), false);
+});

@@ -12,7 +12,7 @@ import type { DurableWrite } from '../../src/protocol/effects.ts';
 import { createVertex } from '../../src/protocol/types.ts';
 import { StoreCorruptError, type StoreCorruptionCode } from '../../src/storage/errors.ts';
 import { LmdbStore } from '../../src/storage/lmdb.ts';
-import { encodeMeta, keys } from '../../src/storage/record-codec.ts';
+import { encodeMeta, keys, RETIRED_KEY_PREFIX, vertexIndexEntry } from '../../src/storage/record-codec.ts';
 import { CLUSTER_ID, crashStep, tempDir } from './lmdb-fixtures.ts';
 
 const options = (dir: string) => ({ path: dir, clusterId: CLUSTER_ID, replica: 2 });
@@ -56,8 +56,30 @@ async function assertRefused(
   });
 }
 
-function assertRefusedSync(call: () => unknown, code: StoreCorruptionCode): void {
-  assert.throws(call, (error: unknown) => error instanceof StoreCorruptError && error.code === code);
+function assertRefusedSync(call: () => unknown, code: StoreCorruptionCode, mentions?: RegExp): void {
+  assert.throws(call, (error: unknown) => {
+    assert.ok(error instanceof StoreCorruptError, `expected a StoreCorruptError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (mentions !== undefined) assert.match(error.message, mentions);
+    return true;
+  });
+}
+
+/** The hash of vertex `index` of the crash test's batch at `sequence`. */
+function hashAt(sequence: number, index: number): Uint8Array {
+  const write = crashStep(sequence)[1];
+  assert.ok(write?.kind === 'finalized');
+  return write.record.batch[index]!.hash;
+}
+
+/** Opens the store in `dir`, runs `check` on it, and closes it. */
+async function withStore(dir: string, check: (store: LmdbStore) => void): Promise<void> {
+  const store = await LmdbStore.open(options(dir));
+  try {
+    check(store);
+  } finally {
+    await store.close();
+  }
 }
 
 test('a flipped byte inside a record in the data file is found at open (checksum)', async (t) => {
@@ -193,4 +215,110 @@ test('finalized records above the last-finalized marker are found at open (incon
     'inconsistent',
     /sequence 3 lies above the last finalized sequence 0/,
   );
+});
+
+test('a store of format 1 (one index record per hash) is refused at open, with the way back', async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 2);
+  // What format 1 wrote: its metadata, and index records under the now retired prefix.
+  await raw(dir, (db) => {
+    void db.put(keys.meta(), encodeMeta({ formatVersion: 1, clusterId: CLUSTER_ID, replica: 2 }));
+    void db.put(
+      Uint8Array.of(RETIRED_KEY_PREFIX.vertexPositions, ...hashAt(1, 0)),
+      Uint8Array.of(1, 0, 0, 0, 0),
+    );
+  });
+  await assertRefused(
+    LmdbStore.open(options(dir)),
+    'format-version',
+    /store format 1, this release reads format 2/,
+  );
+});
+
+test("format 1's index record in a format-2 store is not a key this release writes", async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 2);
+  await raw(dir, (db) => {
+    void db.put(
+      Uint8Array.of(RETIRED_KEY_PREFIX.vertexPositions, ...hashAt(1, 0)),
+      Uint8Array.of(1, 0, 0, 0, 0),
+    );
+  });
+  await withStore(dir, (store) =>
+    assertRefusedSync(() => store.verify(), 'unknown-key', /store format 1 vertex index record 0x08/),
+  );
+});
+
+test('a damaged vertex index entry is found by verify and by a lookup of its vertex (checksum)', async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 3);
+  const key = keys.vertex(hashAt(2, 1), 2, 1);
+  const db = openRaw(dir);
+  const value = Uint8Array.from(db.get(key)!);
+  await db.close();
+  value[value.length - 1]! ^= 0x20;
+  await raw(dir, (db) => void db.put(key, value));
+  await withStore(dir, (store) => {
+    assertRefusedSync(
+      () => store.verify(),
+      'checksum',
+      /vertex index entry for [0-9a-f]{64} at index 1 of sequence 2/,
+    );
+    assertRefusedSync(() => store.vertex(hashAt(2, 1)), 'checksum');
+    assert.equal(store.vertex(hashAt(2, 0))?.sequence, 2, 'the other entries still serve');
+  });
+});
+
+test('an index entry whose finalized record was removed behind the store is reported inconsistent', async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 3);
+  await raw(dir, (db) => void db.remove(keys.finalized(2)));
+  await withStore(dir, (store) => {
+    assertRefusedSync(
+      () => store.verify(),
+      'inconsistent',
+      /vertex index entry for [0-9a-f]{64} at index 0 of sequence 2 points at no kept finalized record/,
+    );
+    assertRefusedSync(() => store.vertex(hashAt(2, 0)), 'inconsistent', /does not hold it/);
+  });
+});
+
+test('a finalized vertex without its index entry is reported inconsistent by verify', async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 3);
+  await raw(dir, (db) => void db.remove(keys.vertex(hashAt(2, 1), 2, 1)));
+  await withStore(dir, (store) =>
+    assertRefusedSync(
+      () => store.verify(),
+      'inconsistent',
+      /vertex 1 of the finalized record at sequence 2 is missing from the vertex index/,
+    ),
+  );
+});
+
+test('well-formed index entries that name a slot that does not hold their vertex are reported inconsistent', async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 3);
+  const stranger = new Uint8Array(32).fill(0x5e);
+  // Beyond the batch: found by the entry's own check.
+  const beyond = vertexIndexEntry(stranger, 2, 2);
+  await raw(dir, (db) => void db.put(beyond.key, beyond.value));
+  await withStore(dir, (store) => {
+    assertRefusedSync(
+      () => store.verify(),
+      'inconsistent',
+      /at index 2 of sequence 2 points at a batch of 2 vertices/,
+    );
+    assertRefusedSync(() => store.vertex(stranger), 'inconsistent');
+  });
+  // At a real slot that holds another vertex: found by the count of entries against slots.
+  const wrong = vertexIndexEntry(stranger, 2, 0);
+  await raw(dir, (db) => {
+    void db.remove(beyond.key);
+    void db.put(wrong.key, wrong.value);
+  });
+  await withStore(dir, (store) => {
+    assertRefusedSync(() => store.verify(), 'inconsistent', /holds 7 entries for 6 vertices/);
+    assertRefusedSync(() => store.vertex(stranger), 'inconsistent', /does not hold it/);
+  });
 });
