@@ -82,6 +82,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     watched: new Map(),
     watchedPerSource: new Map(),
     lastRequestRetryTick: 0,
+    lastClientProgressTick: 0,
     delivered: new Map(),
     deliveredBySequence: new Map(),
     lastProgressTick: 0,

@@ -91,6 +91,12 @@ export interface ReplicaState {
   watched: Map<string, { readonly source: ReplicaId; readonly sinceTick: number }>;
   watchedPerSource: Map<ReplicaId, number>;
   lastRequestRetryTick: number;
+  /**
+   * When a vertex in `pending` or `watched` was last finalized: the primary is making progress
+   * on this replica's client work (Castro and Liskov's timer restart, 4.5.2). See
+   * `clientWaitExpired`.
+   */
+  lastClientProgressTick: number;
 
   // Deduplication of finalized vertices within the window.
   delivered: Map<string, number>;

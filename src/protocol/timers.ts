@@ -3,7 +3,7 @@
  * 4.5.2), client-vertex retries, status messages and state-transfer retries.
  */
 import { maybeSendStatus, stateTransferTick } from './catch-up.ts';
-import { retryRequests } from './requests.ts';
+import { clientWaitExpired, retryRequests } from './requests.ts';
 import { currentTimeout, type ReplicaState } from './state.ts';
 import { startViewChange } from './view-change.ts';
 
@@ -33,7 +33,8 @@ export function onTick(state: ReplicaState): void {
 /**
  * The primary is suspected when work has waited a full timeout in the current view: either a
  * batch it ordered has not executed (no progress since), or a client vertex this replica holds
- * or watches has not been finalized since it arrived (or since the view began).
+ * or watches has not been finalized since it arrived (or since the view began) while none of
+ * the others was either (see `clientWaitExpired`).
  */
 function viewTimerExpired(state: ReplicaState): boolean {
   const timeout = currentTimeout(state);
@@ -42,10 +43,10 @@ function viewTimerExpired(state: ReplicaState): boolean {
     if (state.now - Math.max(state.lastProgressTick, viewStart) >= timeout) return true;
   }
   const oldestPending = state.pending.values().next();
-  if (!oldestPending.done && state.now - Math.max(oldestPending.value.sinceTick, viewStart) >= timeout)
+  if (!oldestPending.done && clientWaitExpired(state, oldestPending.value.sinceTick, viewStart, timeout))
     return true;
   const oldestWatched = state.watched.values().next();
-  if (!oldestWatched.done && state.now - Math.max(oldestWatched.value.sinceTick, viewStart) >= timeout)
+  if (!oldestWatched.done && clientWaitExpired(state, oldestWatched.value.sinceTick, viewStart, timeout))
     return true;
   return false;
 }

@@ -1,0 +1,67 @@
+/**
+ * The backups' timer on client vertices (4.4, 4.5.2): it deposes a primary that makes no
+ * progress on them, not one that is busy, and still one that withholds a vertex for good.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CLIENT_WAIT_BOUND_TIMEOUTS } from '../../src/protocol/requests.ts';
+import { TestCluster, vertices } from '../support/cluster.ts';
+
+const TIMEOUT = 20;
+const options = { viewChangeTimeoutTicks: TIMEOUT, statusIntervalTicks: 10, requestRetryTicks: 5 };
+
+/** Replica 1 holds one client vertex the primary has not ordered; nothing reaches the others. */
+function backupWithWaitingVertex(): TestCluster {
+  const cluster = new TestCluster(4, options);
+  cluster.filter = () => false;
+  cluster.propose(1, vertices(1, 'waiting'));
+  cluster.run();
+  assert.equal(cluster.replicas[1]!.pending.size, 1);
+  return cluster;
+}
+
+/** Ticks replica 1 until it leaves view 0; returns the ticks taken (or `limit`). */
+function ticksUntilViewChange(cluster: TestCluster, limit: number, onTick: () => void = () => {}): number {
+  const replica = cluster.replicas[1]!;
+  for (let tick = 1; tick <= limit; tick++) {
+    onTick();
+    cluster.tick(1);
+    cluster.run();
+    if (replica.view > 0) return tick;
+  }
+  return limit;
+}
+
+test('a backup whose client vertex sees no progress for a timeout starts a view change', () => {
+  const cluster = backupWithWaitingVertex();
+  assert.equal(ticksUntilViewChange(cluster, 10 * TIMEOUT), TIMEOUT);
+});
+
+test('a backup does not depose a primary that keeps finalizing its other client vertices, until the wait bound', () => {
+  const cluster = backupWithWaitingVertex();
+  const replica = cluster.replicas[1]!;
+  // Each tick another of this backup's vertices is finalized (the primary is busy, not stuck).
+  const taken = ticksUntilViewChange(cluster, 20 * TIMEOUT, () => {
+    replica.lastClientProgressTick = replica.now;
+  });
+  assert.ok(taken > TIMEOUT, `no view change after one timeout of waiting (changed after ${taken} ticks)`);
+  assert.equal(taken, CLIENT_WAIT_BOUND_TIMEOUTS * TIMEOUT, 'a vertex withheld for the bound deposes it');
+});
+
+test('a primary of an active view queues its own aged client vertices again instead of sending them to everyone', () => {
+  const cluster = new TestCluster(4, options);
+  const sent: string[] = [];
+  cluster.filter = ({ message, from }) => {
+    if (from === 0) sent.push(message.kind);
+    return false;
+  };
+  cluster.propose(0, vertices(3, 'own'));
+  cluster.run();
+  sent.length = 0;
+  // The batch it proposed goes nowhere; the vertices age past the retry interval.
+  for (let tick = 0; tick < 3 * options.requestRetryTicks; tick++) {
+    cluster.tick(0);
+    cluster.run();
+  }
+  assert.ok(!sent.includes('request'), `sent ${[...new Set(sent)].join(', ')}`);
+});
