@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { type Evidence, verifyEvidence } from '../../src/byzantine/index.ts';
+import { Censor } from '../../src/sim/byzantine/censor.ts';
 import { STRATEGY_NAMES, type StrategyName } from '../../src/sim/byzantine/index.ts';
 import { HonestNode } from '../../src/sim/honest-node.ts';
 import type { SimContext } from '../../src/sim/node.ts';
+import { NO_FAULTS } from '../../src/sim/scenario.ts';
 import { drawByzantine, runSimulation, type SimResult } from '../../src/sim/simulation.ts';
 import { assertAllClean, runSeeds, SEED_FROM } from './runs.ts';
 
@@ -137,4 +139,23 @@ test('npm run sim -- --byzantine F --strategy all prints detected and banned per
   });
   assert.equal(refused.status, 2);
   assert.match(refused.stderr, /more than f = 1/);
+});
+
+test(`a primary that keeps ordering most client vertices and withholds some is deposed while the load goes on (seed ${SEED_FROM})`, () => {
+  // A steady load of 500 vertices/s for 16 s of virtual time, no faults, the censor leading
+  // view 0. The backups see progress on their vertices all along, so only the bound on any one
+  // vertex's wait (CLIENT_WAIT_BOUND_TIMEOUTS) can depose it before the load stops. Without the
+  // bound it leads to the end, and the withheld vertices then need a view change (a 500 ms
+  // timeout) after the load: longer than the 300 ms allowed here, so the run stalls (checked).
+  const result = runSimulation({
+    seed: SEED_FROM,
+    replicas: 4,
+    faults: NO_FAULTS,
+    faultPhaseMs: 16_000,
+    vertices: 8_000,
+    livenessBoundMs: 300,
+    createNode: (id, context) => (id === 0 ? new Censor(id, context) : new HonestNode(id, context)),
+  });
+  assertAllClean([result]);
+  assert.ok(result.counters.viewChanges > 0, 'the censor was deposed');
 });

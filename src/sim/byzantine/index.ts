@@ -3,6 +3,7 @@
  * that runs in place of the honest replica, with that replica's real key.
  */
 import type { SimContext, SimNode } from '../node.ts';
+import { Censor } from './censor.ts';
 import { CheckpointLiar } from './checkpoint-liar.ts';
 import { DoubleVoter } from './double-voter.ts';
 import { Equivocator } from './equivocator.ts';
@@ -33,6 +34,7 @@ const builders: { readonly [S in StrategyName]: (id: number, context: SimContext
   'lying-view-changer': (id, context) => new LyingViewChanger(id, context),
   'checkpoint-liar': (id, context) => new CheckpointLiar(id, context),
   twins: (id, context) => new Twins(id, context),
+  censor: (id, context) => new Censor(id, context),
 };
 
 /** Builds the replica `id` playing `strategy`. */

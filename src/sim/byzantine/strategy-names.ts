@@ -12,6 +12,7 @@ export const STRATEGY_NAMES = Object.freeze([
   'lying-view-changer',
   'checkpoint-liar',
   'twins',
+  'censor',
 ] as const);
 
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
