@@ -52,7 +52,7 @@ export class StoreCorruptError extends Error {
 
 function explain(code: StoreCorruptionCode, path: string, detail: string): string {
   if (code === 'backup') {
-    return `the backup at ${path} cannot be restored: ${detail}. Take a fresh backup from a healthy node, or restore an older one.`;
+    return `the backup at ${path} cannot be restored: ${detail}. Take a fresh backup from a healthy node running this release, or restore another backup of this store format.`;
   }
   const ways =
     'To recover, either wipe the data directory and restart the node, which then rejoins the cluster by' +
