@@ -93,7 +93,6 @@ export function hasValidHash(vertex: Vertex): boolean {
   if (hashedVertices.has(vertex)) return true;
   return (
     vertex.parents.every((parent) => parent.length === DIGEST_BYTES) &&
-    vertex.hash.length === DIGEST_BYTES &&
     bytesEqual(vertex.hash, vertexHash(vertex.payload, vertex.parents))
   );
 }
