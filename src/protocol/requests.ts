@@ -144,9 +144,11 @@ export function clientWaitExpired(
 export function retryRequests(state: ReplicaState): void {
   const interval = state.config.requestRetryTicks;
   if (state.pending.size === 0 || state.now - state.lastRequestRetryTick < interval) return;
+  const requeue = state.viewActive && isPrimary(state);
   const aged: Vertex[] = [];
-  for (const pending of state.pending.values()) {
+  for (const [key, pending] of state.pending) {
     if (!clientWaitExpired(state, pending.sinceTick, 0, interval)) break;
+    if (requeue) enqueueKeyed(state, key, pending.vertex, state.config.self);
     aged.push(pending.vertex);
     // As much as the primary can have in flight at once: one batch per interval left small
     // batch sizes far behind a steady client load.
@@ -154,11 +156,7 @@ export function retryRequests(state: ReplicaState): void {
   }
   if (aged.length === 0) return;
   state.lastRequestRetryTick = state.now;
-  if (state.viewActive && isPrimary(state)) {
-    for (const vertex of aged) enqueue(state, vertex, state.config.self);
-    return;
-  }
-  sendRequests(state, 'others', aged);
+  if (!requeue) sendRequests(state, 'others', aged);
 }
 
 /** Sends vertices in REQUESTs of at most one batch each (count and bytes), as the decoder bounds them. */
