@@ -15,7 +15,8 @@
  * never runs. Reads the writes depend on - truncation ranges, retention - go through a small
  * write set that overlays the group's own writes on the committed state. The vertex index is
  * never read on the write path: finalizing a batch adds one entry per vertex and pruning it
- * removes exactly those, so its entries are staged as a plain log.)
+ * removes exactly those, so its entries are staged as a plain log. They reach the log some
+ * commits after their batch, one sixty-fourth of the key range per commit: see `index-tail.ts`.)
  *
  * Corruption. LMDB keeps no checksums, so every record carries one (see `record-codec.ts`). At
  * open the store checks the data file's header, its metadata (format version, cluster id,
@@ -43,8 +44,10 @@ import {
 import type { Commit } from '../protocol/messages.ts';
 import type { Digest, ReplicaId, Vertex } from '../protocol/types.ts';
 import { StoreClosedError, StoreCorruptError, type StoreCorruptionCode, StoreInUseError } from './errors.ts';
+import { INDEX_BUCKETS, indexBucketOf, positionBefore, VertexIndexTail } from './index-tail.ts';
 import {
   decodeFinalized,
+  decodeIndexWatermarks,
   decodeLastFinalized,
   decodeMeta,
   decodePrePrepare,
@@ -54,6 +57,7 @@ import {
   decodeView,
   describeKey,
   encodeFinalized,
+  encodeIndexWatermarks,
   encodeLastFinalized,
   encodeMeta,
   encodePrePrepare,
@@ -121,9 +125,13 @@ export interface FinalizedVertex {
 
 /** What a full scan found. */
 export interface VerifyReport {
+  /** Records in the data file (index entries that wait in the tail are not records yet). */
   readonly records: number;
   readonly finalized: number;
-  /** Distinct vertices in the vertex index (a vertex finalized in two kept batches counts once). */
+  /**
+   * Distinct vertices in the kept finalized records, written to the vertex index or waiting to
+   * be (a vertex finalized in two kept batches counts once).
+   */
   readonly vertices: number;
   readonly lastFinalized: number;
 }
@@ -179,13 +187,22 @@ export class LmdbStore implements Store {
   readonly stats: LmdbStoreStats = { syncs: 0, applied: 0, writes: 0 };
   readonly #db: Db;
   #lastFinalized: number;
+  /** Vertex index entries not written yet (see `index-tail.ts`). */
+  readonly #indexTail: VertexIndexTail;
   #queue: Operation[] = [];
   #flushing: Promise<void> | null = null;
   #failure: unknown = null;
   #closed = false;
 
-  private constructor(db: Db, options: LmdbStoreOptions, resolvedPath: string, lastFinalized: number) {
+  private constructor(
+    db: Db,
+    options: LmdbStoreOptions,
+    resolvedPath: string,
+    lastFinalized: number,
+    indexTail: VertexIndexTail,
+  ) {
     this.#db = db;
+    this.#indexTail = indexTail;
     this.path = resolvedPath;
     this.clusterId = options.clusterId;
     this.replica = options.replica;
@@ -221,7 +238,8 @@ export class LmdbStore implements Store {
         clusterId: options.clusterId,
         replica: options.replica,
       });
-      return new LmdbStore(db, options, resolvedPath, lastFinalized);
+      const indexTail = loadIndexTail(db, resolvedPath, lastFinalized);
+      return new LmdbStore(db, options, resolvedPath, lastFinalized, indexTail);
     } catch (error) {
       if (db !== undefined) await db.close().catch(() => undefined);
       openPaths.delete(resolvedPath);
@@ -310,6 +328,8 @@ export class LmdbStore implements Store {
       }
     }
     if (set.size > 0) {
+      // The commit writes one bucket of waiting index entries, and where every bucket stands.
+      this.#stageIndexTail(set, lastFinalized, false);
       await this.#db.batch(() => set.issue());
       this.stats.syncs++;
     }
@@ -349,8 +369,13 @@ export class LmdbStore implements Store {
         // keeps its other entries, which sort before or after this one by position.
         const { batch } = record;
         for (let index = 0; index < batch.length; index++) {
-          const entry = vertexIndexEntry(batch[index]!.hash, sequence, index);
-          set.putIndexEntry(entry.key, entry.value);
+          const { hash } = batch[index]!;
+          if (this.#indexTail.waits(hash, sequence)) {
+            this.#indexTail.add({ hash, sequence, index });
+          } else {
+            const entry = vertexIndexEntry(hash, sequence, index);
+            set.putIndexEntry(entry.key, entry.value);
+          }
         }
         let last = lastFinalized;
         if (sequence > last) {
@@ -378,9 +403,21 @@ export class LmdbStore implements Store {
     if (value === undefined) return;
     const hashes = this.#decode(key, () => finalizedVertexHashes(sequence, value));
     for (let index = 0; index < hashes.length; index++) {
-      set.removeIndexEntry(keys.vertex(hashes[index]!, sequence, index));
+      const hash = hashes[index]!;
+      // An entry still waiting in the tail was never written: it is dropped below instead.
+      if (!this.#indexTail.waits(hash, sequence)) set.removeIndexEntry(keys.vertex(hash, sequence, index));
     }
+    this.#indexTail.dropSequence(sequence);
     set.remove(key);
+  }
+
+  /** Stages the waiting index entries one commit writes (all of them with `all`), and the watermarks. */
+  #stageIndexTail(set: WriteSet, lastFinalized: number, all: boolean): void {
+    for (const { hash, sequence, index } of this.#indexTail.take(lastFinalized, all)) {
+      const entry = vertexIndexEntry(hash, sequence, index);
+      set.putIndexEntry(entry.key, entry.value);
+    }
+    set.put(keys.indexWatermarks(), encodeIndexWatermarks(this.#indexTail.watermarks));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -467,9 +504,20 @@ export class LmdbStore implements Store {
     // The vertex's entries sort by position: the first kept one is where it was delivered (or,
     // once that batch is pruned, its next copy).
     const [first] = guardLmdb(this.path, () => [...this.#db.getRange({ ...vertexKeyRange(hash), limit: 1 })]);
-    if (first === undefined) return undefined;
-    const { key } = first;
-    const { sequence, index } = this.#decode(key, () => decodeVertexIndexEntry(key, first.value));
+    const written =
+      first === undefined
+        ? undefined
+        : this.#decode(first.key, () => decodeVertexIndexEntry(first.key, first.value));
+    // A position still in the tail may come first (a vertex finalized again in a later batch
+    // sorts after the first one, whether or not that one is written yet).
+    const waiting = this.#indexTail.find(hash);
+    const found =
+      written === undefined || (waiting !== undefined && positionBefore(waiting, written))
+        ? waiting
+        : written;
+    if (found === undefined) return undefined;
+    const { sequence, index } = found;
+    const key = keys.vertex(hash, sequence, index);
     const record = this.finalizedAt(sequence);
     const vertex = record?.batch[index];
     if (record === undefined || vertex === undefined || toHex(vertex.hash) !== toHex(hash)) {
@@ -626,8 +674,18 @@ export class LmdbStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     while (this.#flushing !== null) await this.#flushing;
-    await this.#db.close();
-    openPaths.delete(this.path);
+    // A store closed in order leaves every index entry written (a crash leaves the tail to be
+    // rebuilt at the next open).
+    try {
+      if (this.#failure === null && this.#indexTail.size > 0) {
+        const set = new WriteSet(this.#db, this.path);
+        this.#stageIndexTail(set, this.#lastFinalized, true);
+        await this.#db.batch(() => set.issue());
+      }
+    } finally {
+      await this.#db.close();
+      openPaths.delete(this.path);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -877,12 +935,60 @@ function checkRestoreRecords(db: Db, dataPath: string): number {
   return last;
 }
 
+/**
+ * The index watermarks as stored, or every bucket at `lastFinalized` when the record is absent
+ * (a store written before the tail existed has every entry written).
+ */
+function readIndexWatermarks(
+  db: Db,
+  dataPath: string,
+  lastFinalized: number,
+  transaction?: ReadTransaction,
+): number[] {
+  const key = keys.indexWatermarks();
+  const value = guardLmdb(dataPath, () =>
+    transaction === undefined ? db.get(key) : db.get(key, { transaction }),
+  );
+  if (value === undefined) return new Array<number>(INDEX_BUCKETS).fill(lastFinalized);
+  return decodeOrRefuse(dataPath, key, () => {
+    const watermarks = decodeIndexWatermarks(value);
+    if (watermarks.length !== INDEX_BUCKETS) {
+      throw new RecordError('malformed', `${watermarks.length} buckets, this release has ${INDEX_BUCKETS}`);
+    }
+    return watermarks;
+  });
+}
+
+/**
+ * The index tail after a restart: the slots of the kept finalized records above their bucket's
+ * watermark, which the commits before the crash (or close) had not written yet.
+ */
+function loadIndexTail(db: Db, dataPath: string, lastFinalized: number): VertexIndexTail {
+  const tail = new VertexIndexTail(readIndexWatermarks(db, dataPath, lastFinalized));
+  const from = tail.lowestWatermark + 1;
+  if (from > lastFinalized) return tail;
+  const records = guardLmdb(dataPath, () => [
+    ...db.getRange(rangeBounds(KEY_PREFIX.finalized, from, lastFinalized)),
+  ]);
+  for (const { key, value } of records) {
+    const sequence = sequenceOf(key);
+    const hashes = decodeOrRefuse(dataPath, key, () => finalizedVertexHashes(sequence, value));
+    hashes.forEach((hash, index) => {
+      if (tail.waits(hash, sequence)) tail.add({ hash, sequence, index });
+    });
+  }
+  return tail;
+}
+
 function verifyAll(
   db: Db,
   dataPath: string,
   transaction: ReadTransaction,
   lastFinalized: number,
 ): VerifyReport {
+  const watermarks = readIndexWatermarks(db, dataPath, lastFinalized, transaction);
+  // Vertices of slots whose index entries are not written yet, by hex: counted at the end.
+  const waiting = new Map<string, Uint8Array>();
   let records = 0;
   let finalized = 0;
   let vertices = 0;
@@ -913,11 +1019,15 @@ function verifyAll(
           `a finalized record at sequence ${parsed.sequence} lies above the last finalized sequence ${lastFinalized}`,
         );
       }
-      // Every vertex slot of a kept batch has its index entry.
+      // Every vertex slot of a kept batch has its index entry, once its bucket is written that far.
       const hashes = finalizedVertexHashes(parsed.sequence, value);
-      slots += hashes.length;
       slotCounts.set(parsed.sequence, hashes.length);
       hashes.forEach((hash, index) => {
+        if (parsed.sequence > watermarks[indexBucketOf(hash)]!) {
+          waiting.set(toHex(hash), hash);
+          return;
+        }
+        slots++;
         const entryKey = keys.vertex(hash, parsed.sequence, index);
         if (guardLmdb(dataPath, () => db.get(entryKey, { transaction })) === undefined) {
           throw new StoreCorruptError(
@@ -933,6 +1043,13 @@ function verifyAll(
       if (previousHash === null || Buffer.compare(previousHash, parsed.hash) !== 0) vertices++;
       previousHash = parsed.hash;
       const count = slotCounts.get(parsed.sequence);
+      if (parsed.sequence > watermarks[indexBucketOf(parsed.hash)]!) {
+        throw new StoreCorruptError(
+          'inconsistent',
+          dataPath,
+          `the ${describeKey(key)} lies above its bucket's index watermark ${watermarks[indexBucketOf(parsed.hash)]}`,
+        );
+      }
       if (count === undefined || parsed.index >= count) {
         throw new StoreCorruptError(
           'inconsistent',
@@ -942,17 +1059,24 @@ function verifyAll(
       }
     }
   }
-  // Every slot has its own entry (keys differ by position), so equal counts mean that every
-  // entry is a slot's: none names a hash its slot does not hold.
+  // Every written slot has its own entry (keys differ by position), so equal counts mean that
+  // every entry is a written slot's: none names a hash its slot does not hold.
   if (entries !== slots) {
     throw new StoreCorruptError(
       'inconsistent',
       dataPath,
-      `the vertex index holds ${entries} entries for ${slots} vertices in finalized records`,
+      `the vertex index holds ${entries} entries for ${slots} vertices in finalized records (up to the index watermarks)`,
     );
   }
   if (!sawMeta && records > 0)
     throw new StoreCorruptError('missing-metadata', dataPath, 'the metadata record is missing');
+  // A vertex whose only positions wait in the tail is a vertex of the store all the same.
+  for (const hash of waiting.values()) {
+    const entries = guardLmdb(dataPath, () => [
+      ...db.getKeys({ ...vertexKeyRange(hash), limit: 1, transaction }),
+    ]);
+    if (entries.length === 0) vertices++;
+  }
   return { records, finalized, vertices, lastFinalized };
 }
 

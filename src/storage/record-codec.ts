@@ -27,6 +27,7 @@
  * | 0x08   | (retired in format 2)  | format 1's vertex index: all positions of a hash in one  |
  * | 0x09   | vertex + 32-byte hash  | empty: the key is the entry                              |
  * |        | + u64 seq + u32 index  |                                                          |
+ * | 0x0a   | index watermarks       | per bucket, the sequence its entries are written to      |
  *
  * Value: record format (u8, 1), the body, then a CRC-32 (u32) over the key and everything
  * before it. Covering the key catches a record that landed under the wrong key; covering the
@@ -38,7 +39,10 @@
  * batches (not delivered again), kept so that pruning the first batch leaves the vertex findable
  * in the next. Finalizing a batch then only adds entries and pruning one only removes its own,
  * with no read of the index on the write path (format 1 kept one entry per hash listing every
- * position, and each finalized vertex cost a read, a decode and a re-encode of it).
+ * position, and each finalized vertex cost a read, a decode and a re-encode of it). Entries are
+ * written some commits after their batch, one bucket of the key range at a time; the index
+ * watermarks say how far each bucket is written (see `index-tail.ts`). A store without them
+ * (written before they existed) has every entry written.
  *
  * Why CRC-32: the checksum guards against accidental damage (bit rot, a torn or misdirected
  * write, a bad copy), since LMDB keeps no checksums of its own. CRC-32 detects every burst of up
@@ -95,6 +99,7 @@ export const KEY_PREFIX = Object.freeze({
   finalized: 0x06,
   lastFinalized: 0x07,
   vertex: 0x09,
+  indexWatermarks: 0x0a,
 } as const);
 
 /** Prefixes of released formats that this release no longer writes. Never reuse one. */
@@ -196,6 +201,7 @@ export const keys = Object.freeze({
   view: (): Uint8Array => singleKey(KEY_PREFIX.view),
   stable: (): Uint8Array => singleKey(KEY_PREFIX.stable),
   lastFinalized: (): Uint8Array => singleKey(KEY_PREFIX.lastFinalized),
+  indexWatermarks: (): Uint8Array => singleKey(KEY_PREFIX.indexWatermarks),
   prePrepare: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prePrepare, sequence),
   prepared: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prepared, sequence),
   finalized: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.finalized, sequence),
@@ -225,7 +231,7 @@ export function vertexKeyRange(hash: Digest): { start: Uint8Array; end: Uint8Arr
 
 /** What a key is: its kind and, for records by sequence or hash, which one. */
 export type ParsedKey =
-  | { readonly kind: 'meta' | 'view' | 'stable' | 'lastFinalized' }
+  | { readonly kind: 'meta' | 'view' | 'stable' | 'lastFinalized' | 'indexWatermarks' }
   | { readonly kind: 'prePrepare' | 'prepared' | 'finalized'; readonly sequence: number }
   | {
       readonly kind: 'vertex';
@@ -248,6 +254,7 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
     case 'view':
     case 'stable':
     case 'lastFinalized':
+    case 'indexWatermarks':
       return key.length === 1 ? { kind } : null;
     case 'prePrepare':
     case 'prepared':
@@ -293,6 +300,8 @@ export function describeKey(key: Uint8Array): string {
       return 'stable checkpoint record';
     case 'lastFinalized':
       return 'last-finalized record';
+    case 'indexWatermarks':
+      return 'vertex index watermark record';
     case 'prePrepare':
       return `pre-prepare record at sequence ${parsed.sequence}`;
     case 'prepared':
@@ -731,6 +740,23 @@ export function decodeLastFinalized(value: Uint8Array): number {
   return decodeBody(keys.lastFinalized(), value, (r) => r.u64('sequence'));
 }
 
+/** The index watermarks: a count (u16), then one sequence (u64) per bucket. */
+export function encodeIndexWatermarks(watermarks: readonly number[]): Uint8Array {
+  const w = begin(2 + watermarks.length * U64_BYTES);
+  w.u16(watermarks.length);
+  for (const sequence of watermarks) w.u64(sequence);
+  return seal(w, keys.indexWatermarks());
+}
+
+export function decodeIndexWatermarks(value: Uint8Array): number[] {
+  return decodeBody(keys.indexWatermarks(), value, (r) => {
+    const count = r.u16('bucket count');
+    const watermarks: number[] = [];
+    for (let i = 0; i < count; i++) watermarks.push(r.u64('watermark'));
+    return watermarks;
+  });
+}
+
 /** A vertex index entry: the vertex hash and where it sits (see the module comment). */
 export interface VertexIndexEntry {
   readonly hash: Digest;
@@ -795,6 +821,9 @@ export function verifyRecord(key: Uint8Array, value: Uint8Array): ParsedKey | nu
       break;
     case 'lastFinalized':
       decodeLastFinalized(value);
+      break;
+    case 'indexWatermarks':
+      decodeIndexWatermarks(value);
       break;
     case 'prePrepare':
       decodePrePrepare(parsed.sequence, value);

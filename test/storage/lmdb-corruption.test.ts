@@ -12,7 +12,13 @@ import type { DurableWrite } from '../../src/protocol/effects.ts';
 import { createVertex } from '../../src/protocol/types.ts';
 import { StoreCorruptError, type StoreCorruptionCode } from '../../src/storage/errors.ts';
 import { LmdbStore } from '../../src/storage/lmdb.ts';
-import { encodeMeta, keys, RETIRED_KEY_PREFIX, vertexIndexEntry } from '../../src/storage/record-codec.ts';
+import {
+  encodeIndexWatermarks,
+  encodeMeta,
+  keys,
+  RETIRED_KEY_PREFIX,
+  vertexIndexEntry,
+} from '../../src/storage/record-codec.ts';
 import { CLUSTER_ID, crashStep, tempDir } from './lmdb-fixtures.ts';
 
 const options = (dir: string) => ({ path: dir, clusterId: CLUSTER_ID, replica: 2 });
@@ -293,6 +299,28 @@ test('a finalized vertex without its index entry is reported inconsistent by ver
       'inconsistent',
       /vertex 1 of the finalized record at sequence 2 is missing from the vertex index/,
     ),
+  );
+});
+
+test('a damaged index watermark record, or one for another number of buckets, is refused at open', async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 2);
+  await raw(
+    dir,
+    (db) => void db.put(keys.indexWatermarks(), Uint8Array.of(1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+  );
+  await assertRefused(LmdbStore.open(options(dir)), 'checksum', /vertex index watermark record/);
+  await raw(dir, (db) => void db.put(keys.indexWatermarks(), encodeIndexWatermarks([2, 2])));
+  await assertRefused(LmdbStore.open(options(dir)), 'malformed', /2 buckets, this release has 64/);
+});
+
+test("an index entry above its bucket's watermark is reported inconsistent by verify", async (t) => {
+  const dir = tempDir(t);
+  await storeWith(dir, 2);
+  // Watermarks at 0 say that no entry is written, yet the close wrote them all.
+  await raw(dir, (db) => void db.put(keys.indexWatermarks(), encodeIndexWatermarks(new Array(64).fill(0))));
+  await withStore(dir, (store) =>
+    assertRefusedSync(() => store.verify(), 'inconsistent', /lies above its bucket's index watermark 0/),
   );
 });
 

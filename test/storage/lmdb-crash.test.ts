@@ -104,6 +104,15 @@ test(`SIGKILL at a random moment loses no acknowledged write and leaves a consis
           `${context}: sequence ${record.sequence}`,
         );
         assert.deepStrictEqual(snapshot.prePrepares[record.sequence - 1], prePrepare);
+        // Every vertex is found, whether its index entry was written before the kill or waited
+        // in the tail that the open rebuilt.
+        record.batch.forEach((vertex, index) => {
+          const found = store.vertex(vertex.hash);
+          assert.ok(
+            found !== undefined && found.sequence <= record.sequence,
+            `${context}: vertex ${index} of sequence ${record.sequence} is found (at ${found?.sequence})`,
+          );
+        });
       }
       assert.equal(report.finalized, last);
       t.diagnostic(

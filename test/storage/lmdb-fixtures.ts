@@ -10,7 +10,14 @@ import fc from 'fast-check';
 import type { DurableSnapshot } from '../../src/protocol/durable-image.ts';
 import type { DurableWrite, FinalizedRecord } from '../../src/protocol/effects.ts';
 import type { Commit, Draft, NewView, PrePrepare } from '../../src/protocol/messages.ts';
-import { batchDigest, chainDigest, createVertex, genesisDigest } from '../../src/protocol/types.ts';
+import {
+  batchDigest,
+  chainDigest,
+  createVertex,
+  genesisDigest,
+  type Vertex,
+} from '../../src/protocol/types.ts';
+import { INDEX_BUCKETS, indexBucketOf } from '../../src/storage/index-tail.ts';
 import { decodeLimitsFor } from '../../src/wire/index.ts';
 import { messageArbitraries } from '../support/arbitraries.ts';
 
@@ -213,4 +220,26 @@ export function voteWrite(sequence: number): DurableWrite {
     },
     batch: null,
   };
+}
+
+/**
+ * Vertices in order until every bucket of the vertex index tail holds one (see `index-tail.ts`):
+ * about 300, which is deterministic since the hashes are.
+ */
+export const WIDE_BATCH: readonly Vertex[] = (() => {
+  const vertices: Vertex[] = [];
+  const buckets = new Set<number>();
+  for (let i = 0; buckets.size < INDEX_BUCKETS; i++) {
+    const vertex = createVertex(new TextEncoder().encode(`tail vertex ${i}`));
+    vertices.push(vertex);
+    buckets.add(indexBucketOf(vertex.hash));
+  }
+  return vertices;
+})();
+
+/** The crash test's finalized record at sequence 1, with `WIDE_BATCH` as its batch. */
+export function wideFinalized(): Extract<DurableWrite, { readonly kind: 'finalized' }> {
+  const write = crashStep(1)[1];
+  if (write?.kind !== 'finalized') throw new Error('crashStep(1) has no finalized record');
+  return { kind: 'finalized', record: { ...write.record, batch: WIDE_BATCH } };
 }
