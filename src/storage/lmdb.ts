@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
-import { DIGEST_BYTES, toHex } from '../crypto/digest.ts';
+import { bytesEqual, DIGEST_BYTES, toHex } from '../crypto/digest.ts';
 import type { DurableSnapshot, PrePrepareRecord, PreparedRecord } from '../protocol/durable-image.ts';
 import {
   type DurableReceipt,
@@ -517,14 +517,13 @@ export class LmdbStore implements Store {
         : written;
     if (found === undefined) return undefined;
     const { sequence, index } = found;
-    const key = keys.vertex(hash, sequence, index);
     const record = this.finalizedAt(sequence);
     const vertex = record?.batch[index];
-    if (record === undefined || vertex === undefined || toHex(vertex.hash) !== toHex(hash)) {
+    if (record === undefined || vertex === undefined || !bytesEqual(vertex.hash, hash)) {
       throw new StoreCorruptError(
         'inconsistent',
         this.path,
-        `${describeKey(key)} points at index ${index} of sequence ${sequence}, which does not hold it`,
+        `${describeKey(keys.vertex(hash, sequence, index))} points at index ${index} of sequence ${sequence}, which does not hold it`,
       );
     }
     return {
