@@ -152,11 +152,13 @@ export function buildProgram(io: Io): Command {
         clusterId?: string;
         host: string;
         portBase?: number;
+        transport: 'tcp' | 'quic';
       }) => {
         const created = await initCluster({
           dir: options.dir,
           nodes: options.nodes,
           host: options.host,
+          transport: options.transport,
           ...(options.clusterId === undefined ? {} : { clusterId: options.clusterId }),
           ...(options.portBase === undefined ? {} : { portBase: options.portBase }),
         });

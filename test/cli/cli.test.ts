@@ -82,6 +82,16 @@ describe('cretoai-node errors', { timeout: 60_000 }, () => {
     assert.equal(init.code, 1);
     assert.match(init.stderr, /already holds a cluster/);
   });
+
+  it('init --transport quic writes node configurations that use QUIC', async (t) => {
+    const dir = path.join(tempDir(t), 'quic-cluster');
+    const init = await runCli(['init', '--nodes', '2', '--dir', dir, '--transport', 'quic']);
+    assert.equal(init.code, 0, init.stderr);
+    for (const node of ['node-0', 'node-1']) {
+      const config = JSON.parse(fs.readFileSync(path.join(dir, `${node}.json`), 'utf8'));
+      assert.deepEqual(config.transport, { protocol: 'quic' }, node);
+    }
+  });
 });
 
 describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
