@@ -55,7 +55,8 @@ export interface BftConfig {
    * shallow pipeline that lets batches grow while earlier ones finish gives lower finality
    * than a deep one of small batches (measured with 4 replicas in one process: p50 at 1,000/s
    * offered 50 to 80 ms at depth 2 to 4, 245 ms at 16), for a lower peak (about 14,000 against
-   * 16,600 vertices/s).
+   * 16,600 vertices/s). A node process, whose store syncs three times a sequence, uses 2
+   * (see `src/node/config.ts`).
    */
   readonly pipelineDepth?: number;
   /** Vertices per batch. Default 1024. */
@@ -67,7 +68,7 @@ export interface BftConfig {
    * turn. Default 10: every batch a backup forwards costs an ML-DSA signature and its checks,
    * and at 10,000 proposals/s a 5 ms window spent so much CPU on them that p99 finality rose
    * to 600-760 ms; 10 ms brought it to about 300 ms, with 1,000/s finality unchanged. A node
-   * process, whose store syncs several times a sequence, uses 25 (see `src/node/config.ts`).
+   * process, whose store syncs three times a sequence, uses 25 (see `src/node/config.ts`).
    */
   readonly batchMaxDelayMs?: number;
   /** Proposals accepted and not yet final; more are refused with code 'full'. Default 100,000. */

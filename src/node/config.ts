@@ -106,18 +106,24 @@ export class NodeConfigError extends Error {
 
 /**
  * Engine figures a node uses where neither its configuration nor the cluster file sets them.
+ * The engine's own defaults suit replicas on in-memory stores, whose rounds are short. A node
+ * syncs its store three times for every sequence, so a round takes tens of milliseconds even
+ * when idle (80 ms at 1,000/s, traced), and under load every sequence costs each node its
+ * signatures, checks and syncs whatever its size: fewer, larger sequences finish sooner.
  *
- * `batchMaxDelayMs` 25 (the engine's own default, 10, suits replicas on in-memory stores): a
- * node syncs its store several times for every sequence, so a round takes tens of
- * milliseconds even when idle, and batches cut every 10 ms fill the pipeline (4 sequences)
- * before the first is final; later vertices then wait for a free sequence, and each small batch
- * costs as many signatures as a large one (and a backup's, a signed REQUEST). Measured with 4
- * node processes on 2 cores, pairs of runs 10 against 25 ms: at 1,000/s to the leader p50 88
- * and 100 against 43 and 52 ms (p99 151 and 185 against 93 and 119); at 10,000/s p99 426 and
- * 539 against 338 and 396 ms to the leader, and through every node 1,046, 1,005 and 836 against
- * 925, 868 and 703 ms, with a third fewer REQUESTs. 40 ms was no better than 25.
+ * - `batchMaxDelayMs` 25 (engine: 10). Batches cut every 10 ms filled the pipeline before the
+ *   first was final, later vertices waited for a free sequence, and each small batch cost as
+ *   many signatures as a large one (on a backup, a signed REQUEST too). Pairs of runs with 4
+ *   node processes on 2 cores, TCP, 10 against 25 ms: at 1,000/s to the leader p50 88 and 100
+ *   against 43 and 52 ms; at 10,000/s p99 426 and 539 against 338 and 396 ms to the leader,
+ *   and through every node 1,046, 1,005 and 836 against 925, 868 and 703 ms, with a third
+ *   fewer REQUESTs. 40 ms was no better than 25.
+ * - `pipelineDepth` 2 (engine: 4). With 25 ms batches, pairs of 25 s runs, depth 4 against 2:
+ *   at 10,000/s through every node p99 1,008, 566 and 746 against 346, 460 and 413 ms (p50
+ *   251-353 against 177-210), to the leader 391 and 470 (with 2,742 refused) against 291 and
+ *   250; at 1,000/s through every node p50 167 against 116 ms, to the leader 41 against 44.
  */
-const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = { batchMaxDelayMs: 25 };
+const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = { batchMaxDelayMs: 25, pipelineDepth: 2 };
 
 /**
  * `BftConfig` fields a file may set. The cluster's identity (node id, validators, cluster id)

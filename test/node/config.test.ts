@@ -32,17 +32,20 @@ describe('node configuration', () => {
     assert.ok(settings.dataDir.endsWith('data/node-2'));
   });
 
-  it('a node batches proposals for 25 ms unless its configuration or the cluster file says otherwise', async (t) => {
+  it('a node batches proposals for 25 ms, two sequences in flight, unless its configuration or the cluster file says otherwise', async (t) => {
     const cluster = await clusterDir(t, 4);
-    assert.equal(loadNodeSettings(cluster.configFiles[0]!).resolved.batchMaxDelayMs, 25);
+    const defaults = loadNodeSettings(cluster.configFiles[0]!).resolved;
+    assert.equal(defaults.batchMaxDelayMs, 25);
+    assert.equal(defaults.replica.pipelineDepth, 2);
     editConfig(cluster, 1, (config) => {
       config.engine = { ...(config.engine as object), batchMaxDelayMs: 3 };
     });
     assert.equal(loadNodeSettings(cluster.configFiles[1]!).resolved.batchMaxDelayMs, 3);
     const clusterFile = JSON.parse(fs.readFileSync(cluster.clusterFile, 'utf8'));
-    clusterFile.consensus = { batchMaxDelayMs: 7 };
+    clusterFile.consensus = { batchMaxDelayMs: 7, pipelineDepth: 3 };
     fs.writeFileSync(cluster.clusterFile, JSON.stringify(clusterFile, null, 2));
     assert.equal(loadNodeSettings(cluster.configFiles[2]!).resolved.batchMaxDelayMs, 7);
+    assert.equal(loadNodeSettings(cluster.configFiles[2]!).resolved.replica.pipelineDepth, 3);
     assert.equal(loadNodeSettings(cluster.configFiles[1]!).resolved.batchMaxDelayMs, 3);
   });
 
