@@ -32,11 +32,12 @@ describe('node configuration', () => {
     assert.ok(settings.dataDir.endsWith('data/node-2'));
   });
 
-  it('a node batches proposals for 25 ms, two sequences in flight, unless its configuration or the cluster file says otherwise', async (t) => {
+  it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, unless its configuration or the cluster file says otherwise', async (t) => {
     const cluster = await clusterDir(t, 4);
     const defaults = loadNodeSettings(cluster.configFiles[0]!).resolved;
     assert.equal(defaults.batchMaxDelayMs, 25);
     assert.equal(defaults.replica.pipelineDepth, 2);
+    assert.equal(defaults.batchMaxVertices, 4096);
     editConfig(cluster, 1, (config) => {
       config.engine = { ...(config.engine as object), batchMaxDelayMs: 3 };
     });
