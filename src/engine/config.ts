@@ -59,7 +59,7 @@ export interface BftConfig {
    * (see `src/node/config.ts`).
    */
   readonly pipelineDepth?: number;
-  /** Vertices per batch. Default 1024. */
+  /** Vertices per batch. Default 1024 (a node process uses 4096: see `src/node/config.ts`). */
   readonly batchMaxVertices?: number;
   /** Payload and parent bytes per batch. Default 1 MiB. */
   readonly batchMaxBytes?: number;
