@@ -5,7 +5,7 @@
  * vertices, so that the honest replicas make progress while they are attacked.
  */
 import fc from 'fast-check';
-import { batchDigest, MESSAGE_KINDS, type Message } from '../src/protocol/index.ts';
+import { batchDigest, isSignedKind, MESSAGE_KINDS, type Message } from '../src/protocol/index.ts';
 import { CONSENSUS_CONTEXT } from '../src/shell/signing.ts';
 import { encodeMessage, signBytes } from '../src/wire/index.ts';
 import { messageArbitraries } from '../test/support/arbitraries.ts';
@@ -147,7 +147,7 @@ function claimAs(message: Message, replica: number): Message {
 function resign(message: Message): Message {
   const { scheme, privateKey, clusterId } = byzantineIdentity;
   return mapMessages(message, (inner) =>
-    inner.replica === BYZANTINE
+    inner.replica === BYZANTINE && isSignedKind(inner)
       ? ({
           ...inner,
           signature: scheme.sign(privateKey, signBytes(inner, clusterId), CONSENSUS_CONTEXT),

@@ -40,7 +40,15 @@
  *   replica's messages and feeds the core a `banned` input, which moves it off a banned primary.
  * - Peer input never throws: ids outside the cluster are ignored, odd objects prove nothing.
  */
-import type { EquivocationEvidence, Input, Message, Ready, ReplicaId } from '../protocol/index.ts';
+import {
+  type EquivocationEvidence,
+  type Input,
+  isSignedKind,
+  type Message,
+  type Ready,
+  type ReplicaId,
+  type SignedMessage,
+} from '../protocol/index.ts';
 import { conflicting, type Evidence, evidenceCopy, provesInvalidSignature, slotOf } from './evidence.ts';
 import { type DetectorConfig, type DetectorOptions, resolveDetectorConfig } from './options.ts';
 import {
@@ -148,7 +156,7 @@ export class ByzantineDetector {
    * batch) and records an equivocation by the signer, once per (signer, slot). Otherwise
    * returns null and records nothing. VIEW-CHANGEs never conflict (see `evidence.ts`).
    */
-  detectEquivocation(first: Message, second: Message): EquivocationEvidence | null {
+  detectEquivocation(first: SignedMessage, second: SignedMessage): EquivocationEvidence | null {
     if (!conflicting(first, second) || !this.#isReplica(first.replica)) return null;
     const evidence: EquivocationEvidence = Object.freeze({
       kind: 'equivocation',
@@ -176,6 +184,7 @@ export class ByzantineDetector {
       typeof message === 'object' &&
       message !== null &&
       message.replica === nodeId &&
+      isSignedKind(message) &&
       provesInvalidSignature(message, verification)
     ) {
       evidence = Object.freeze({ kind: 'invalid-signature', replica: nodeId, message });

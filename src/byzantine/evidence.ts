@@ -26,10 +26,11 @@ import type { PublicKey, SignatureScheme } from '../crypto/index.ts';
 import { bytesEqual } from '../crypto/index.ts';
 import {
   type EquivocationEvidence,
-  MESSAGE_KINDS,
   type Message,
   type NewView,
   type ReplicaId,
+  SIGNED_KINDS,
+  type SignedMessage,
   UNSIGNED,
 } from '../protocol/index.ts';
 import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
@@ -42,7 +43,7 @@ import { signaturesOf, signBytes } from '../wire/index.ts';
 export interface InvalidSignatureEvidence {
   readonly kind: 'invalid-signature';
   readonly replica: ReplicaId;
-  readonly message: Message;
+  readonly message: SignedMessage;
 }
 
 /** Proof of a violation that anyone holding the public keys can check ({@link verifyEvidence}). */
@@ -80,7 +81,7 @@ export function slotOf(message: Message): string | null {
 const COMPARISON_CLUSTER_ID = 'comparison';
 
 /** The bytes that decide whether two messages of one slot differ. */
-function contentBytes(message: Message): Uint8Array {
+function contentBytes(message: SignedMessage): Uint8Array {
   if (message.kind !== 'new-view') return signBytes(message, COMPARISON_CLUSTER_ID);
   const newView: NewView = {
     ...message,
@@ -110,7 +111,7 @@ export function conflicting(first: Message, second: Message): boolean {
  * A copy of `message` for keeping as evidence: a PRE-PREPARE loses its batch, which the
  * signature does not cover, so that evidence stays small.
  */
-export function evidenceCopy(message: Message): Message {
+export function evidenceCopy(message: SignedMessage): SignedMessage {
   return message.kind === 'pre-prepare' && message.batch !== null ? { ...message, batch: null } : message;
 }
 
@@ -119,7 +120,7 @@ export function evidenceCopy(message: Message): Message {
  * signature verifies under the signer's key and at least one nested one does not (or names a
  * replica without a key). Never throws.
  */
-export function provesInvalidSignature(message: Message, context: EvidenceContext): boolean {
+export function provesInvalidSignature(message: SignedMessage, context: EvidenceContext): boolean {
   try {
     if (!isMessage(message)) return false;
     const checks = signaturesOf(message, context.clusterId);
@@ -175,7 +176,7 @@ function checkEvidence(evidence: Evidence, context: EvidenceContext): boolean {
 }
 
 /** Whether `message`'s own signature is `replica`'s. */
-function signedBy(context: EvidenceContext, replica: ReplicaId, message: Message): boolean {
+function signedBy(context: EvidenceContext, replica: ReplicaId, message: SignedMessage): boolean {
   return validSignature(context, replica, signBytes(message, context.clusterId), message.signature);
 }
 
@@ -194,10 +195,11 @@ function isReplicaIndex(value: unknown, count: number): value is ReplicaId {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < count;
 }
 
-const KINDS: ReadonlySet<string> = new Set(MESSAGE_KINDS);
+/** The kinds evidence can hold: signed ones (a REQUEST carries no signature to prove anything). */
+const KINDS: ReadonlySet<string> = new Set(SIGNED_KINDS);
 
 /** Enough of a shape check to dispatch on; the wire layout rejects the rest by throwing. */
-function isMessage(value: unknown): value is Message {
+function isMessage(value: unknown): value is SignedMessage {
   if (typeof value !== 'object' || value === null) return false;
   const { kind, replica } = value as { kind?: unknown; replica?: unknown };
   return typeof kind === 'string' && KINDS.has(kind) && typeof replica === 'number';

@@ -5,7 +5,7 @@
  */
 import { type Evidence, verifyEvidence } from '../byzantine/index.ts';
 import { mlDsa87 } from '../crypto/index.ts';
-import type { Message } from '../protocol/index.ts';
+import { isSignedKind, type Message, type SignedMessage } from '../protocol/index.ts';
 import { type DecodeLimits, decodeLimitsFor, decodeMessage, encodeMessage } from '../wire/index.ts';
 import { base64, bytesFromBase64, type EvidenceJson } from './api.ts';
 import type { ClusterKeys } from './proof.ts';
@@ -93,13 +93,14 @@ export function verifyEvidenceJson(
     return { valid: false, reason: 'replica is not a validator index of this cluster' };
   }
   const limits = evidenceLimits(cluster.publicKeys.length);
-  const decode = (field: string): Message | string => {
+  const decode = (field: string): SignedMessage | string => {
     const bytes = bytesFromBase64(entry[field]);
     if (bytes === null) return `${field} is not base64`;
     const decoded = decodeMessage(bytes, limits);
-    return decoded.ok
-      ? decoded.message
-      : `${field} does not decode (${decoded.error.code}: ${decoded.error.detail})`;
+    if (!decoded.ok) return `${field} does not decode (${decoded.error.code}: ${decoded.error.detail})`;
+    if (!isSignedKind(decoded.message))
+      return `${field} is a ${decoded.message.kind}, which carries no signature`;
+    return decoded.message;
   };
   let evidence: Evidence;
   let description: string;

@@ -3,8 +3,18 @@
  * core produced them. Signatures complete out of order; a FIFO holds each message until every
  * earlier one has gone, so a peer never sees this replica's COMMIT before its PREPARE, nor a
  * NEW-VIEW before the VIEW-CHANGE it follows.
+ *
+ * A REQUEST is not signed and nothing depends on its order among this replica's votes, so it
+ * leaves at once instead of waiting in the FIFO behind votes still being signed: that wait
+ * was 22 ms at p50 for a backup's forwarded vertices, with the load submitted to every node.
  */
-import type { Destination, Draft, Message, Outbound } from '../protocol/index.ts';
+import {
+  type Destination,
+  type Draft,
+  isSignedKind,
+  type Message,
+  type Outbound,
+} from '../protocol/index.ts';
 import { Fifo } from './fifo.ts';
 
 interface Slot {
@@ -42,6 +52,11 @@ export class OutboundQueue {
     if ('relay' in outbound) {
       this.#slots.push({ to: outbound.to, message: outbound.relay });
       this.#drain();
+      return;
+    }
+    if (!isSignedKind(outbound.draft)) {
+      this.#options.send(outbound.to, outbound.draft);
+      if (this.#slots.length === 0) this.#options.idle();
       return;
     }
     const slot: Slot = { to: outbound.to, message: null };

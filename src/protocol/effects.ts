@@ -15,6 +15,7 @@ import type {
   NewView,
   PrePrepare,
   PreparedCertificate,
+  SignedMessage,
 } from './messages.ts';
 import type { Batch, Digest, ReplicaId, Vertex } from './types.ts';
 
@@ -179,8 +180,8 @@ export type Verdict =
 export interface EquivocationEvidence {
   readonly kind: 'equivocation';
   readonly replica: ReplicaId;
-  readonly first: Message;
-  readonly second: Message;
+  readonly first: SignedMessage;
+  readonly second: SignedMessage;
 }
 
 /** Something the replica suspects but cannot prove (a primary that made no progress). */

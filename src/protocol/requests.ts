@@ -6,7 +6,16 @@
 
 import type { Verdict } from './effects.ts';
 import type { Draft, Request } from './messages.ts';
-import { ACCEPTED, hashKey, ignored, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
+import {
+  ACCEPTED,
+  hashKey,
+  ignored,
+  isPrimary,
+  primary,
+  type ReplicaState,
+  rejected,
+  sendDraft,
+} from './state.ts';
 import { batchPayloadBytes, type ReplicaId, type Vertex } from './types.ts';
 
 /** Whether a vertex fits in a batch on its own: one that does not could never be ordered. */
@@ -41,7 +50,10 @@ export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Ver
  * client requests.
  */
 export function onRequest(state: ReplicaState, request: Request, from: ReplicaId): Verdict {
-  if (from !== request.replica || request.replica === state.config.self) return ignored('not-needed');
+  // A REQUEST is not signed: the link it came on, which the transport authenticated, is what
+  // says who sent it. A peer that names another replica in one is forging it.
+  if (from !== request.replica) return rejected('invalid-request', from);
+  if (request.replica === state.config.self) return ignored('not-needed');
   if (state.viewActive && isPrimary(state)) {
     for (const vertex of request.vertices) enqueue(state, vertex, request.replica);
     return ACCEPTED;

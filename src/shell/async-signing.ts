@@ -4,18 +4,25 @@
  * a millisecond; signed on the pool, several are made at once on every core while the event
  * loop goes on decoding and stepping.
  */
-import type { Draft, Message, NewView } from '../protocol/index.ts';
+import {
+  type Draft,
+  isSignedKind,
+  type Message,
+  type NewView,
+  type SignedMessage,
+} from '../protocol/index.ts';
 import { signBytes } from '../wire/index.ts';
 import { CONSENSUS_CONTEXT, type SigningIdentity } from './signing.ts';
 
 /**
  * Signs a draft exactly as `signDraft` does, off the event loop. A NEW-VIEW's unsigned nested
  * PRE-PREPAREs are signed first (in parallel): the NEW-VIEW's own sign-bytes cover their
- * signatures.
+ * signatures. A REQUEST, never signed, comes back as it is.
  */
 export async function signDraftAsync(identity: SigningIdentity, draft: Draft): Promise<Message> {
+  if (!isSignedKind(draft)) return draft;
   const { scheme, privateKey, clusterId } = identity;
-  let body: Draft = draft;
+  let body: Draft<SignedMessage> = draft;
   if (body.kind === 'new-view') {
     const newView = body as Draft<NewView>;
     const prePrepares = await Promise.all(

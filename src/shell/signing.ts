@@ -3,7 +3,13 @@
  * simulator and the engine share, so both run exactly the same checks.
  */
 import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/index.ts';
-import type { Draft, Message, NewView } from '../protocol/index.ts';
+import {
+  type Draft,
+  isSignedKind,
+  type Message,
+  type NewView,
+  type SignedMessage,
+} from '../protocol/index.ts';
 import { signaturesOf, signBytes } from '../wire/index.ts';
 
 /** The ML-DSA context string of every consensus signature (FIPS 204 domain separation). */
@@ -18,11 +24,13 @@ export interface SigningIdentity {
 
 /**
  * Signs a draft. A NEW-VIEW's nested PRE-PREPAREs that are still unsigned are signed first:
- * they travel on their own later, inside prepared certificates.
+ * they travel on their own later, inside prepared certificates. A REQUEST goes as it is: it is
+ * never signed (see `protocol/messages.ts`).
  */
 export function signDraft(identity: SigningIdentity, draft: Draft): Message {
+  if (!isSignedKind(draft)) return draft;
   const { scheme, privateKey, clusterId } = identity;
-  let body: Draft = draft;
+  let body: Draft<SignedMessage> = draft;
   if (body.kind === 'new-view') {
     const newView = body as Draft<NewView>;
     body = {

@@ -4,7 +4,8 @@
  * - agreement: no two honest replicas finalize different batches (or deliver different
  *   vertices) at the same sequence;
  * - integrity: no honest replica delivers a vertex twice;
- * - validity: honest replicas deliver only vertices some client proposed;
+ * - validity: honest replicas deliver only vertices some client proposed (a Byzantine replica
+ *   counts as a client: see `byzantineProposed`);
  * - order: each honest replica delivers sequences 1, 2, 3, ... without gaps.
  *
  * Liveness (everything proposed is eventually delivered everywhere) is checked by the run
@@ -16,6 +17,8 @@ import type { Delivery } from '../protocol/index.ts';
 interface ReplicaRecord {
   lastSequence: number;
   readonly delivered: Set<string>;
+  /** Of `delivered`, the clients' vertices (the run's liveness counts these). */
+  clientDelivered: number;
 }
 
 export class SafetyChecker {
@@ -26,23 +29,35 @@ export class SafetyChecker {
     { readonly digest: string; readonly vertices: string; readonly replica: number }
   >();
   readonly #replicas: ReplicaRecord[];
-  readonly #proposed: Set<string>;
+  readonly #proposed: ReadonlySet<string>;
+  readonly #byzantineProposed: ReadonlySet<string>;
   readonly #isHonest: (replica: number) => boolean;
   /** Violations kept per run; one broken run can otherwise report thousands. */
   static readonly VIOLATIONS_MAX = 20;
 
-  constructor(replicaCount: number, proposed: Set<string>, isHonest: (replica: number) => boolean) {
+  /**
+   * `proposed` holds the clients' vertices, `byzantineProposed` those Byzantine replicas made up
+   * and forwarded themselves; both sets grow as the run goes.
+   */
+  constructor(
+    replicaCount: number,
+    proposed: ReadonlySet<string>,
+    isHonest: (replica: number) => boolean,
+    byzantineProposed: ReadonlySet<string> = new Set(),
+  ) {
     this.#replicas = Array.from({ length: replicaCount }, () => ({
       lastSequence: 0,
       delivered: new Set<string>(),
+      clientDelivered: 0,
     }));
     this.#proposed = proposed;
+    this.#byzantineProposed = byzantineProposed;
     this.#isHonest = isHonest;
   }
 
-  /** How many vertices `replica` has delivered. */
+  /** How many of the clients' vertices `replica` has delivered. */
   deliveredCount(replica: number): number {
-    return this.#replicas[replica]!.delivered.size;
+    return this.#replicas[replica]!.clientDelivered;
   }
 
   /** Whether `replica` has delivered the vertex with this hash. */
@@ -85,7 +100,8 @@ export class SafetyChecker {
         this.#violate(`integrity: replica ${replica} delivered vertex ${key.slice(0, 12)} twice`);
       }
       record.delivered.add(key);
-      if (!this.#proposed.has(key)) {
+      if (this.#proposed.has(key)) record.clientDelivered++;
+      else if (!this.#byzantineProposed.has(key)) {
         this.#violate(
           `validity: replica ${replica} delivered vertex ${key.slice(0, 12)} that no client proposed`,
         );

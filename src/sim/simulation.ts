@@ -14,7 +14,7 @@ import {
   resolveReplicaConfig,
   type Vertex,
 } from '../protocol/index.ts';
-import { decodeLimitsFor } from '../wire/index.ts';
+import { decodeLimitsFor, decodeMessage } from '../wire/index.ts';
 import { createByzantineNode, STRATEGY_NAMES, type StrategyName } from './byzantine/index.ts';
 import { SafetyChecker } from './checkers.ts';
 import { EventQueue } from './event-queue.ts';
@@ -206,7 +206,9 @@ export function runSimulation(options: SimOptions): SimResult {
   const proposed = new Set<string>();
   const nodes: SimNode[] = [];
   const isHonest = (replica: number): boolean => nodes[replica]?.honest ?? true;
-  const checker = new SafetyChecker(n, proposed, isHonest);
+  /** Vertices Byzantine replicas forwarded of their own (see `noteByzantineProposals`). */
+  const byzantineProposed = new Set<string>();
+  const checker = new SafetyChecker(n, proposed, isHonest, byzantineProposed);
   /** Client vertices not yet finalized by any honest replica. */
   const unfinalized = new Map<string, Vertex>();
 
@@ -264,9 +266,19 @@ export function runSimulation(options: SimOptions): SimResult {
     },
   };
 
-  const network = new SimNetwork(queue, prng.fork(), { ...scenario.network }, (to, from, frame) =>
-    nodes[to]!.receive(from, frame),
-  );
+  // A Byzantine replica is a client too: the vertices it forwards in a REQUEST, made up or
+  // mangled on the way, are its own proposals, as they would be had it submitted them to an
+  // honest replica's API. REQUESTs are not signed, so nothing stops one from reaching the
+  // order; validity still holds every vertex an honest replica sends to a client's proposal.
+  const noteByzantineProposals = (frame: Uint8Array): void => {
+    const decoded = decodeMessage(frame, limits);
+    if (!decoded.ok || decoded.message.kind !== 'request') return;
+    for (const vertex of decoded.message.vertices) byzantineProposed.add(toHex(vertex.hash));
+  };
+  const network = new SimNetwork(queue, prng.fork(), { ...scenario.network }, (to, from, frame) => {
+    if (byzantine.has(from)) noteByzantineProposals(frame);
+    nodes[to]!.receive(from, frame);
+  });
   const context: SimContext = {
     queue,
     network,

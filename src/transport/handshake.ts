@@ -40,8 +40,13 @@ import type { NodeId } from './transport.ts';
 /** The ML-DSA-87 context of every handshake signature (FIPS 204 domain separation). */
 export const HANDSHAKE_CONTEXT: Uint8Array = new TextEncoder().encode('cretoai-consensus/handshake/v1');
 
-/** The handshake protocol version this build speaks. */
-export const HANDSHAKE_VERSION = 1;
+/**
+ * The handshake protocol version this build speaks; it also names the message layouts spoken
+ * after it. Version 2: REQUESTs carry no signature. A peer of version 1 would send REQUEST
+ * frames this build cannot decode, and each would count against it as malformed, so the two
+ * refuse each other here, with a reason, before any message.
+ */
+export const HANDSHAKE_VERSION = 2;
 
 /** The first bytes of every handshake frame: ASCII "CRHS". Refuses strangers fast. */
 const MAGIC = Object.freeze([0x43, 0x52, 0x48, 0x53] as const);

@@ -6,7 +6,8 @@
  *
  * - replica ids u16; views and sequence numbers u64 holding at most 2^53 - 1; digests 32 raw
  *   bytes; booleans one byte, 0 or 1; signatures a u16 length (1..maxSignatureBytes) and bytes.
- * - Every signed message is its fields, then its signature.
+ * - Every signed message is its fields, then its signature. A REQUEST is not signed (see
+ *   `protocol/messages.ts`): its fields end the frame.
  * - A vertex is its payload (u32 length, bytes) and its parents (u16 count, 32 bytes each); its
  *   hash is never sent, the decoder recomputes it. A batch is a u32 count and its vertices.
  * - A PRE-PREPARE on its own carries a presence byte and, when 1, its batch. Inside prepared
@@ -129,7 +130,7 @@ const sizes: { readonly [K in MessageKind]: (message: MessageOf<K>) => number } 
     for (const prePrepare of m.prePrepares) size += voteSize(prePrepare);
     return size;
   },
-  request: (m: Request) => REPLICA_BYTES + verticesSize(m.vertices) + signatureFieldBytes(m.signature.length),
+  request: (m: Request) => REPLICA_BYTES + verticesSize(m.vertices),
   status: (m: Status) => STATUS_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'state-request': (m: StateRequest) => STATE_REQUEST_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'state-reply': (m: StateReply) => {
@@ -237,7 +238,6 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
   request: (w, m) => {
     w.u16(m.replica);
     writeVertices(w, m.vertices);
-    writeSignature(w, m.signature);
   },
   status: (w, m) => {
     w.u16(m.replica);
@@ -450,8 +450,7 @@ function readRequest(r: Reader, limits: DecodeLimits): Request {
   );
   const vertices: Vertex[] = [];
   for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits));
-  const signature = readSignature(r, limits);
-  return { kind: 'request', vertices, replica, signature };
+  return { kind: 'request', vertices, replica };
 }
 
 function readStatus(r: Reader, limits: DecodeLimits): Status {

@@ -1,5 +1,6 @@
 /**
- * The canonical bytes each signature covers.
+ * The canonical bytes each signature covers. Every message but REQUEST is signed (see
+ * `protocol/messages.ts` for why a REQUEST is not).
  *
  * Sign-bytes are: a length-prefixed ASCII domain tag per kind (`cretoai/v1/prepare`, ...), the
  * cluster id (u32 length, UTF-8), then the message's fields except its signature, in the wire
@@ -18,7 +19,8 @@
  *   computing it reuses the sign-bytes that signature verification needs anyway.
  */
 import { sha256 } from '../crypto/digest.ts';
-import type { Draft, Message, MessageKind, MessageOf } from '../protocol/messages.ts';
+import type { Draft, Message, MessageOf, SignedKind, SignedMessage } from '../protocol/messages.ts';
+import { isSignedKind } from '../protocol/messages.ts';
 import type { ReplicaId } from '../protocol/types.ts';
 import { batchDigest } from '../protocol/types.ts';
 import { Writer } from './writer.ts';
@@ -30,15 +32,17 @@ export interface SignatureCheck {
   readonly signature: Uint8Array;
 }
 
-/** The domain tag of every kind's sign-bytes. Never change or reuse one once released. */
-export const SIGN_DOMAIN_TAGS: { readonly [K in MessageKind]: string } = Object.freeze({
+/**
+ * The domain tag of every signed kind's sign-bytes. Never change or reuse one once released:
+ * `cretoai/v1/request` was REQUEST's while REQUESTs were signed, and stays retired.
+ */
+export const SIGN_DOMAIN_TAGS: { readonly [K in SignedKind]: string } = Object.freeze({
   'pre-prepare': 'cretoai/v1/pre-prepare',
   prepare: 'cretoai/v1/prepare',
   commit: 'cretoai/v1/commit',
   checkpoint: 'cretoai/v1/checkpoint',
   'view-change': 'cretoai/v1/view-change',
   'new-view': 'cretoai/v1/new-view',
-  request: 'cretoai/v1/request',
   status: 'cretoai/v1/status',
   'state-request': 'cretoai/v1/state-request',
   'state-reply': 'cretoai/v1/state-reply',
@@ -47,7 +51,7 @@ export const SIGN_DOMAIN_TAGS: { readonly [K in MessageKind]: string } = Object.
 const encoder = new TextEncoder();
 
 /** Each tag, length-prefixed (u8) and encoded once. */
-const TAG_BYTES: { readonly [K in MessageKind]: Uint8Array } = Object.freeze(
+const TAG_BYTES: { readonly [K in SignedKind]: Uint8Array } = Object.freeze(
   Object.fromEntries(
     Object.entries(SIGN_DOMAIN_TAGS).map(([kind, tag]) => {
       const ascii = encoder.encode(tag);
@@ -56,7 +60,7 @@ const TAG_BYTES: { readonly [K in MessageKind]: Uint8Array } = Object.freeze(
       out.set(ascii, 1);
       return [kind, out];
     }),
-  ) as { [K in MessageKind]: Uint8Array },
+  ) as { [K in SignedKind]: Uint8Array },
 );
 
 /** The tag of a signed digest, so that it can never collide with another protocol digest. */
@@ -87,7 +91,7 @@ function clusterPrefix(clusterId: string): Uint8Array {
 type Checks = SignatureCheck[] | null;
 
 /** A signed message nested inside another, as the parent's sign-bytes see it. */
-function signedDigest(message: Message, clusterId: string, checks: Checks): Uint8Array {
+function signedDigest(message: SignedMessage, clusterId: string, checks: Checks): Uint8Array {
   const bytes = build(message, clusterId, checks);
   if (checks !== null) checks.push({ replica: message.replica, bytes, signature: message.signature });
   const lengths = new Uint8Array(6);
@@ -97,7 +101,7 @@ function signedDigest(message: Message, clusterId: string, checks: Checks): Uint
   return sha256(SIGNED_DIGEST_TAG, lengths, bytes, message.signature);
 }
 
-type FieldWriter<K extends MessageKind> = (
+type FieldWriter<K extends SignedKind> = (
   w: Writer,
   message: Draft<MessageOf<K>>,
   clusterId: string,
@@ -111,7 +115,7 @@ function writeVoteFields(w: Writer, m: Draft<MessageOf<'prepare' | 'commit' | 'p
   w.digest(m.digest);
 }
 
-const fieldWriters: { readonly [K in MessageKind]: FieldWriter<K> } = {
+const fieldWriters: { readonly [K in SignedKind]: FieldWriter<K> } = {
   // The batch is deliberately absent: the digest binds it.
   'pre-prepare': writeVoteFields,
   prepare: writeVoteFields,
@@ -143,11 +147,6 @@ const fieldWriters: { readonly [K in MessageKind]: FieldWriter<K> } = {
     w.u32(m.prePrepares.length);
     for (const prePrepare of m.prePrepares) w.digest(signedDigest(prePrepare, clusterId, checks));
   },
-  request: (w, m) => {
-    w.u16(m.replica);
-    w.u32(m.vertices.length);
-    for (const vertex of m.vertices) w.digest(vertex.hash);
-  },
   status: (w, m) => {
     w.u16(m.replica);
     w.u64(m.view);
@@ -176,13 +175,18 @@ const fieldWriters: { readonly [K in MessageKind]: FieldWriter<K> } = {
 /** A capacity that fits every fixed-layout kind and small composites without growth. */
 const INITIAL_CAPACITY = 256;
 
-function build(message: Message | Draft, clusterId: string, checks: Checks): Uint8Array {
+function build(message: SignedMessage | Draft<SignedMessage>, clusterId: string, checks: Checks): Uint8Array {
   const tag = TAG_BYTES[message.kind];
   const cluster = clusterPrefix(clusterId);
   const w = new Writer(INITIAL_CAPACITY + tag.length + cluster.length);
   w.raw(tag);
   w.raw(cluster);
-  (fieldWriters[message.kind] as FieldWriter<MessageKind>)(w, message as Draft<Message>, clusterId, checks);
+  (fieldWriters[message.kind] as FieldWriter<SignedKind>)(
+    w,
+    message as Draft<SignedMessage>,
+    clusterId,
+    checks,
+  );
   return w.finish();
 }
 
@@ -192,7 +196,7 @@ function build(message: Message | Draft, clusterId: string, checks: Checks): Uin
  *
  * @throws RangeError for a field the layout cannot carry (a local bug; see `encodeMessage`).
  */
-export function signBytes(message: Message | Draft, clusterId: string): Uint8Array {
+export function signBytes(message: SignedMessage | Draft<SignedMessage>, clusterId: string): Uint8Array {
   return build(message, clusterId, null);
 }
 
@@ -204,9 +208,11 @@ export function signBytes(message: Message | Draft, clusterId: string): Uint8Arr
  * The shell verifies all of them before handing the message to the protocol core. Each nested
  * message's sign-bytes are computed once, serving both its check and its parent's sign-bytes.
  * The same nested message may appear in several places (one PREPARE in many VIEW-CHANGEs); the
- * list keeps every occurrence, and the verifier's cache is expected to skip repeats.
+ * list keeps every occurrence, and the verifier's cache is expected to skip repeats. A REQUEST
+ * carries none.
  */
 export function signaturesOf(message: Message, clusterId: string): SignatureCheck[] {
+  if (!isSignedKind(message)) return [];
   const nested: SignatureCheck[] = [];
   const bytes = build(message, clusterId, nested);
   const checks: SignatureCheck[] = [{ replica: message.replica, bytes, signature: message.signature }];

@@ -19,10 +19,12 @@ import {
   type Commit,
   type Draft,
   genesisDigest,
+  isSignedKind,
   type Message,
   type NewView,
   type PrePrepare,
   type Prepare,
+  type SignedMessage,
   UNSIGNED,
   type ViewChange,
 } from '../../src/protocol/index.ts';
@@ -142,9 +144,9 @@ test('evidence verifies with the public keys alone, and not with others (ML-DSA-
     stateEntriesMax: 4,
     maxFrameBytes: 1 << 20,
   });
-  const roundTrip = (message: Message): Message => {
+  const roundTrip = (message: SignedMessage): SignedMessage => {
     const decoded = decodeMessage(encodeMessage(message), limits);
-    assert.ok(decoded.ok);
+    assert.ok(decoded.ok && isSignedKind(decoded.message));
     return decoded.message;
   };
   for (const { name, evidence } of cases) {
@@ -271,7 +273,7 @@ test(`tampered evidence does not verify: swapped replicas, swapped messages, non
   // (skipped) or one that does not make a conflicting pair with the message it stays with.
   const m = simulationMessages;
   const same = (a: Message, b: Message) => Buffer.from(encodeMessage(a)).equals(encodeMessage(b));
-  const messages: Message[] = [
+  const messages: SignedMessage[] = [
     m.prePrepare(m.x),
     m.vote('prepare', 2, m.x),
     m.vote('prepare', 3, m.y),

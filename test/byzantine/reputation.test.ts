@@ -18,6 +18,7 @@ import {
   type Prepare,
   type Ready,
   type RejectReason,
+  type SignedMessage,
 } from '../../src/protocol/index.ts';
 
 type Step = Pick<Ready, 'verdict' | 'evidence' | 'suspicions'>;
@@ -254,7 +255,7 @@ test('ids outside the cluster and odd inputs are ignored, never thrown on', () =
   d.detectTimeout(1, Number.NaN);
   d.detectInvalidSignature(1, null as unknown as Message);
   d.detectInvalidSignature(1, { kind: 'nonsense' } as unknown as Message);
-  assert.equal(d.detectEquivocation({} as Message, null as unknown as Message), null);
+  assert.equal(d.detectEquivocation({} as SignedMessage, null as unknown as SignedMessage), null);
   for (const kind of VIOLATION_KINDS) {
     assert.equal(d.stats().violations[kind], kind === 'invalid-signature' ? 2 : 0);
   }

@@ -123,7 +123,7 @@ describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
         sequence: 41,
         digest: new Uint8Array(32).fill(digestByte),
         replica: 2,
-      } as Draft<Commit>);
+      } as Draft<Commit>) as Commit;
     const evidence = evidenceToJson(
       { kind: 'equivocation', replica: 2, first: commit(1), second: commit(2) },
       clusterId,

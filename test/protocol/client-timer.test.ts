@@ -65,3 +65,26 @@ test('a primary of an active view queues its own aged client vertices again inst
   }
   assert.ok(!sent.includes('request'), `sent ${[...new Set(sent)].join(', ')}`);
 });
+
+test("a REQUEST is taken from the replica whose link it came on; one naming another replica is rejected as that link's forgery", () => {
+  const cluster = new TestCluster(4, options);
+  const primary = cluster.replicas[0]!;
+  const [own, forged] = [vertices(1, 'own')[0]!, vertices(1, 'forged')[0]!];
+  const accepted = cluster.input(0, {
+    kind: 'message',
+    from: 2,
+    message: { kind: 'request', replica: 2, vertices: [own] },
+  });
+  assert.deepEqual(accepted?.verdict, { outcome: 'accepted' });
+  assert.equal(primary.nextSequence, 2, 'the primary ordered the vertex at sequence 1');
+  // Replica 2 claims to forward for replica 1: REQUESTs are not signed, so only the link says
+  // who sent one, and the link says 2.
+  const rejected = cluster.input(0, {
+    kind: 'message',
+    from: 2,
+    message: { kind: 'request', replica: 1, vertices: [forged] },
+  });
+  assert.deepEqual(rejected?.verdict, { outcome: 'rejected', reason: 'invalid-request', offender: 2 });
+  assert.equal(primary.nextSequence, 2, 'nothing of the forged REQUEST was ordered');
+  assert.equal(primary.queue.size, 0);
+});

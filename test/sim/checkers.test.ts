@@ -40,6 +40,14 @@ test('the validity checker flags a vertex no client proposed', () => {
   assert.match(check.violations[0] ?? '', /^validity: replica 0/);
 });
 
+test('a vertex a Byzantine replica forwarded of its own is valid, and does not count as a client vertex delivered', () => {
+  const [client, made] = [vertex('client'), vertex('made up')];
+  const check = new SafetyChecker(4, new Set([toHex(client.hash)]), () => true, new Set([toHex(made.hash)]));
+  check.delivered(0, delivery(1, [made, client]));
+  assert.deepEqual(check.violations, []);
+  assert.equal(check.deliveredCount(0), 1);
+});
+
 test('the order checker flags a gap in the delivered sequences', () => {
   const [a, b] = [vertex('a'), vertex('b')];
   const check = checker([a, b]);

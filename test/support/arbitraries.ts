@@ -25,12 +25,13 @@ import type {
   Prepare,
   PreparedCertificate,
   Request,
+  SignedMessage,
   StateReply,
   StateRequest,
   Status,
   ViewChange,
 } from '../../src/protocol/messages.ts';
-import { MESSAGE_KINDS } from '../../src/protocol/messages.ts';
+import { isSignedKind, MESSAGE_KINDS } from '../../src/protocol/messages.ts';
 import type { Batch, Digest, ReplicaId, Vertex } from '../../src/protocol/types.ts';
 import { createVertex } from '../../src/protocol/types.ts';
 import type { DecodeLimits } from '../../src/wire/index.ts';
@@ -72,6 +73,8 @@ export interface MessageArbitraries {
   readonly byKind: { readonly [K in MessageKind]: fc.Arbitrary<MessageOf<K>> };
   /** Any message of any kind that fits in `maxFrameBytes`. */
   readonly message: fc.Arbitrary<Message>;
+  /** Any message of a signed kind (all but REQUEST) that fits in `maxFrameBytes`. */
+  readonly signedMessage: fc.Arbitrary<SignedMessage>;
 }
 
 /**
@@ -208,7 +211,6 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     kind: fc.constant('request' as const),
     vertices: list(vertex, limits.requestVerticesMax),
     replica,
-    signature,
   });
   const status: fc.Arbitrary<Status> = record({
     kind: fc.constant('status' as const),
@@ -254,6 +256,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   const message: fc.Arbitrary<Message> = fc
     .oneof(...MESSAGE_KINDS.map((kind): fc.Arbitrary<Message> => byKind[kind]))
     .filter((m) => encodedMessageBytes(m) <= limits.maxFrameBytes);
+  const signedMessage = message.filter((m): m is SignedMessage => isSignedKind(m));
 
   return {
     replica,
@@ -268,5 +271,6 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     finalizedEntry,
     byKind,
     message,
+    signedMessage,
   };
 }

@@ -18,6 +18,7 @@ import {
   encodeHello,
   encodeRefuse,
   HANDSHAKE_FRAME_BYTES_MAX,
+  HANDSHAKE_VERSION,
   type HandshakeChannel,
   type HandshakeOptions,
   type HandshakeOutcome,
@@ -166,7 +167,10 @@ describe('handshake (in memory)', () => {
       instance: new Uint8Array(16).fill(2),
     };
     const decoded = decodeHandshakeFrame(encodeHello(hello));
-    assert.deepEqual(decoded, { ok: true, frame: { kind: 'hello', hello: { version: 1, ...hello } } });
+    assert.deepEqual(decoded, {
+      ok: true,
+      frame: { kind: 'hello', hello: { version: HANDSHAKE_VERSION, ...hello } },
+    });
     assert.deepEqual(decodeHandshakeFrame(encodeAuth(new Uint8Array([1, 2, 3]))), {
       ok: true,
       frame: { kind: 'auth', signature: new Uint8Array([1, 2, 3]) },
@@ -184,7 +188,7 @@ describe('handshake (in memory)', () => {
     assert.equal(code(Uint8Array.of(...valid, 0)), 'malformed');
     assert.equal(code(Uint8Array.of(0x47, 0x45, 0x54, 0x20, 0x2f, 0, 1)), 'malformed');
     const future = valid.slice();
-    future[5] = 2;
+    future[5] = HANDSHAKE_VERSION + 1;
     assert.equal(code(future), 'unsupported-version');
     assert.equal(code(new Uint8Array(HANDSHAKE_FRAME_BYTES_MAX + 1)), 'oversized');
   });

@@ -58,7 +58,6 @@ test('the decoder recomputes vertex hashes and never reads one from the wire', (
     kind: 'request',
     vertices: [forged],
     replica: 0,
-    signature: new Uint8Array([1]),
   };
   const result = decodeMessage(encodeMessage(message), limits);
   assert.ok(result.ok);

@@ -40,7 +40,7 @@ export abstract class ByzantineNode extends HonestNode {
    * too; every other nested signature is kept as it is.
    */
   protected sign<M extends Message>(message: M | Draft<M>): M {
-    const { signature: _signature, ...draft } = message as M;
+    const { signature: _signature, ...draft } = message as { readonly signature?: Uint8Array };
     return signDraft(this.identity, draft as unknown as Draft) as M;
   }
 

@@ -2,16 +2,17 @@
  * The forger: part of what it sends carries a signature that does not verify. It corrupts the
  * outer signature, or one nested inside a VIEW-CHANGE, NEW-VIEW or STATE-REPLY (re-signing the
  * outer one, so that only the nested check fails), or claims another replica's id on a message
- * it signed itself. Each peer gets the forged copy or the real one, so that the forger keeps
+ * it signed itself (a REQUEST, which is not signed, only ever the last). Each peer gets the forged copy or the real one, so that the forger keeps
  * taking part in the protocol and the honest replicas must tell its good messages from its bad.
  */
-import type {
-  Checkpoint,
-  CheckpointCertificate,
-  Message,
-  NewView,
-  StateReply,
-  ViewChange,
+import {
+  type Checkpoint,
+  type CheckpointCertificate,
+  isSignedKind,
+  type Message,
+  type NewView,
+  type StateReply,
+  type ViewChange,
 } from '../../protocol/index.ts';
 import { ByzantineNode } from './byzantine-node.ts';
 
@@ -32,6 +33,8 @@ export class Forger extends ByzantineNode {
   }
 
   #forge(message: Message): Message {
+    // A REQUEST has no signature to corrupt; claiming another replica's is its only forgery.
+    if (!isSignedKind(message)) return { ...message, replica: this.#otherReplica() };
     switch (this.prng.int(3)) {
       case 0:
         return { ...message, signature: this.#corrupt(message.signature) };
@@ -42,11 +45,15 @@ export class Forger extends ByzantineNode {
       }
       default: {
         // Claims to come from another replica, signed with this replica's own key.
-        const n = this.config.replicaCount;
-        const claimed = (this.id + 1 + this.prng.int(n - 1)) % n;
-        return this.sign({ ...message, replica: claimed } as Message);
+        return this.sign({ ...message, replica: this.#otherReplica() } as Message);
       }
     }
+  }
+
+  /** Any replica but this one. */
+  #otherReplica(): number {
+    const n = this.config.replicaCount;
+    return (this.id + 1 + this.prng.int(n - 1)) % n;
   }
 
   /** A copy of `signature` with one bit flipped. */
