@@ -1,8 +1,8 @@
 /**
  * Batching of proposals before they reach the protocol core. Each `propose` input costs a step
- * and, on a backup, a signed REQUEST to the leader (one ML-DSA-87 signature of 4.6 KB), so
- * proposals made close together are handed over as one input: when the batch reaches its
- * vertex count or byte limit, or when its first vertex has waited `maxDelayMs`.
+ * and, on a backup, a REQUEST to the leader (a frame, and a step there), so proposals made
+ * close together are handed over as one input: when the batch reaches its vertex count or
+ * byte limit, or when its first vertex has waited `maxDelayMs`.
  */
 import { batchPayloadBytes, type Vertex } from '../protocol/index.ts';
 import type { Clock, Timer } from '../shell/clock.ts';

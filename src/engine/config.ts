@@ -65,10 +65,11 @@ export interface BftConfig {
   readonly batchMaxBytes?: number;
   /**
    * How long the first proposal of a batch waits for more before the batch goes. 0: end of
-   * turn. Default 10: every batch a backup forwards costs an ML-DSA signature and its checks,
-   * and at 10,000 proposals/s a 5 ms window spent so much CPU on them that p99 finality rose
-   * to 600-760 ms; 10 ms brought it to about 300 ms, with 1,000/s finality unchanged. A node
-   * process, whose store syncs three times a sequence, uses 25 (see `src/node/config.ts`).
+   * turn. Default 10: every batch costs a step, and every batch a backup forwards a REQUEST
+   * (which carried an ML-DSA signature and its check when this was measured): at 10,000
+   * proposals/s a 5 ms window spent so much CPU on them that p99 finality rose to 600-760 ms;
+   * 10 ms brought it to about 300 ms, with 1,000/s finality unchanged. A node process, whose
+   * store syncs three times a sequence, uses 25 (see `src/node/config.ts`).
    */
   readonly batchMaxDelayMs?: number;
   /** Proposals accepted and not yet final; more are refused with code 'full'. Default 100,000. */

@@ -113,11 +113,11 @@ export class NodeConfigError extends Error {
  *
  * - `batchMaxDelayMs` 25 (engine: 10). Batches cut every 10 ms filled the pipeline before the
  *   first was final, later vertices waited for a free sequence, and each small batch cost as
- *   many signatures as a large one (on a backup, a signed REQUEST too). Pairs of runs with 4
- *   node processes on 2 cores, TCP, 10 against 25 ms: at 1,000/s to the leader p50 88 and 100
- *   against 43 and 52 ms; at 10,000/s p99 426 and 539 against 338 and 396 ms to the leader,
- *   and through every node 1,046, 1,005 and 836 against 925, 868 and 703 ms, with a third
- *   fewer REQUESTs. 40 ms was no better than 25.
+ *   many signatures as a large one (on a backup, a signed REQUEST too: these figures predate
+ *   unsigned REQUESTs). Pairs of runs with 4 node processes on 2 cores, TCP, 10 against 25 ms:
+ *   at 1,000/s to the leader p50 88 and 100 against 43 and 52 ms; at 10,000/s p99 426 and 539
+ *   against 338 and 396 ms to the leader, and through every node 1,046, 1,005 and 836 against
+ *   925, 868 and 703 ms, with a third fewer REQUESTs. 40 ms was no better than 25.
  * - `pipelineDepth` 2 (engine: 4). With 25 ms batches, pairs of 25 s runs, depth 4 against 2:
  *   at 10,000/s through every node p99 1,008, 566 and 746 against 346, 460 and 413 ms (p50
  *   251-353 against 177-210), to the leader 391 and 470 (with 2,742 refused) against 291 and
