@@ -2,8 +2,9 @@
  * The forger: part of what it sends carries a signature that does not verify. It corrupts the
  * outer signature, or one nested inside a VIEW-CHANGE, NEW-VIEW or STATE-REPLY (re-signing the
  * outer one, so that only the nested check fails), or claims another replica's id on a message
- * it signed itself (a REQUEST, which is not signed, only ever the last). Each peer gets the forged copy or the real one, so that the forger keeps
- * taking part in the protocol and the honest replicas must tell its good messages from its bad.
+ * it signed itself (a REQUEST, which is not signed, only ever the last). Each peer gets the
+ * forged copy or the real one, so that the forger keeps taking part in the protocol and the
+ * honest replicas must tell its good messages from its bad.
  */
 import {
   type Checkpoint,
