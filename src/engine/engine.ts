@@ -43,6 +43,7 @@ import {
 } from '../protocol/index.ts';
 import { signDraftAsync } from '../shell/async-signing.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
+import { Fifo } from '../shell/fifo.ts';
 import { ReleaseQueue } from '../shell/release-queue.ts';
 import type { SigningIdentity } from '../shell/signing.ts';
 import type { Store } from '../storage/store.ts';
@@ -53,7 +54,6 @@ import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './conf
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
 import { ProposalRejectedError } from './errors.ts';
-import { Fifo } from './fifo.ts';
 import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
 import { InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';

@@ -5,8 +5,8 @@
  * without bound or slowing consensus for everyone.
  */
 import type { Digest, Vertex } from '../protocol/index.ts';
+import { Fifo } from '../shell/fifo.ts';
 import { SubscriberOverflowError } from './errors.ts';
-import { Fifo } from './fifo.ts';
 
 /** A vertex in the total order: at `position` in the batch finalized at `sequence`. */
 export interface FinalizedVertex {

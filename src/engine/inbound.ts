@@ -6,8 +6,8 @@
  * earlier one from the same sender has. Senders do not wait for each other.
  */
 import type { Message, ReplicaId } from '../protocol/index.ts';
+import { Fifo } from '../shell/fifo.ts';
 import { type DecodeError, type DecodeLimits, decodeMessage } from '../wire/index.ts';
-import { Fifo } from './fifo.ts';
 import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
 
 /** What the engine is told about each frame. */

@@ -15,7 +15,7 @@ import {
   type Message,
   type Outbound,
 } from '../protocol/index.ts';
-import { Fifo } from './fifo.ts';
+import { Fifo } from '../shell/fifo.ts';
 
 interface Slot {
   readonly to: Destination;

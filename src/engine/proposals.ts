@@ -4,8 +4,8 @@
  * resolves exactly once, when the vertex first becomes final here.
  */
 import type { Digest, Vertex } from '../protocol/index.ts';
+import { Fifo } from '../shell/fifo.ts';
 import type { ProposalRejectedError } from './errors.ts';
-import { Fifo } from './fifo.ts';
 
 /** Where a proposed vertex ended up in the total order. */
 export interface ProposalResult {

@@ -13,9 +13,9 @@
 import { createHash } from 'node:crypto';
 import type { PublicKey, SignatureScheme } from '../crypto/index.ts';
 import type { Message, ReplicaId } from '../protocol/index.ts';
+import { Fifo } from '../shell/fifo.ts';
 import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
 import { type SignatureCheck, signaturesOf } from '../wire/index.ts';
-import { Fifo } from './fifo.ts';
 
 /** What the checks found: all valid, one invalid, or a signer whose key this node does not have. */
 export type VerifyOutcome = 'valid' | 'invalid-signature' | 'unknown-sender';

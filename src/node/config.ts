@@ -50,11 +50,9 @@ export interface HttpSettings {
 
 /** The consensus transport's settings. */
 export interface TransportSettings {
-  /** TCP (default; optionally inside TLS) or QUIC (UDP, TLS 1.3 built in). */
+  /** TCP (default) or QUIC (UDP); either way every frame is sealed by the transport's handshake keys. */
   readonly protocol: 'tcp' | 'quic';
   readonly listen: ListenAddress;
-  /** PEM key and certificate for TLS between nodes; plain TCP without them. */
-  readonly tls: { readonly key: string; readonly cert: string } | null;
   readonly sendQueueFramesMax?: number;
   readonly sendQueueBytesMax?: number;
   readonly reconnectMaxDelayMs?: number;
@@ -333,27 +331,18 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   );
   const protocol = transportFields.string('protocol', 'tcp');
   if (protocol !== 'tcp' && protocol !== 'quic') transportFields.fail('protocol', 'must be "tcp" or "quic"');
-  if (protocol === 'quic' && json.tls !== undefined) {
-    top.fail('tls', 'applies to TCP only: QUIC always encrypts (leave "tls" out with "protocol": "quic")');
-  }
-  const tlsFields = json.tls === undefined ? null : top.object_('tls');
-  let tls: TransportSettings['tls'] = null;
-  if (tlsFields !== null) {
-    tlsFields.only(new Set(['key', 'cert']));
-    const read = (field: string): string => {
-      const tlsFile = tlsFields.path(field);
-      try {
-        return fs.readFileSync(tlsFile, 'utf8');
-      } catch (error) {
-        return tlsFields.fail(field, `${tlsFile} cannot be read`, error);
-      }
-    };
-    tls = { key: read('key'), cert: read('cert') };
+  if (json.tls !== undefined) {
+    // Refused rather than ignored, so that an operator who set it up learns what replaced it.
+    top.fail(
+      'tls',
+      'is no longer used: every consensus connection is now encrypted and authenticated by the ' +
+        "transport's own handshake (X25519 + ML-KEM-768 keys, ML-DSA-87 signatures, AES-256-GCM frames); " +
+        'remove the field',
+    );
   }
   const transport: TransportSettings = {
     protocol: protocol as TransportSettings['protocol'],
     listen,
-    tls,
     sendQueueFramesMax: transportFields.optionalInteger('sendQueueFramesMax', 1, 1 << 24),
     sendQueueBytesMax: transportFields.optionalInteger('sendQueueBytesMax', 1, 2 ** 40),
     reconnectMaxDelayMs: transportFields.optionalInteger('reconnectMaxDelayMs', 1, 3_600_000),

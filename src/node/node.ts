@@ -25,7 +25,8 @@ import { BftEngine } from '../engine/index.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
 import { ClusterDiscovery } from '../transport/discovery.ts';
 import { QuicTransport } from '../transport/quic.ts';
-import { type StreamTransport, TcpTransport } from '../transport/tcp.ts';
+import type { StreamTransport } from '../transport/stream-transport.ts';
+import { TcpTransport } from '../transport/tcp.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { NodeSettings } from './config.ts';
 import { lockDataDir } from './data-lock.ts';
@@ -141,10 +142,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       const transport: StreamTransport =
         settings.transport.protocol === 'quic'
           ? new QuicTransport(transportOptions)
-          : new TcpTransport({
-              ...transportOptions,
-              ...(settings.transport.tls === null ? {} : { tls: settings.transport.tls }),
-            });
+          : new TcpTransport(transportOptions);
       cleanups.push(() => transport.stop());
       const consensusAddress = await transport.listen();
       watchTransport(transport, logger);
@@ -212,7 +210,6 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         http: node.httpUrl,
         consensus: `${consensusAddress.address}:${consensusAddress.port}`,
         transport: settings.transport.protocol,
-        tls: settings.transport.tls !== null,
         sequence: engine.status().sequence,
         view: engine.status().view,
       });
@@ -272,6 +269,19 @@ function watchTransport(transport: StreamTransport, logger: Logger): void {
     logger.info('peer-connected', { peer: info.peer, address: info.remoteAddress, port: info.remotePort }),
   );
   transport.on('peer-disconnected', ({ peer, reason }) => logger.info('peer-disconnected', { peer, reason }));
+  // Only the peer's own key can make a connection that replaces a live one; still, say so.
+  transport.on('peer-connection-replaced', (info) =>
+    logger.info('peer-connection-replaced', {
+      peer: info.peer,
+      address: info.remoteAddress,
+      instance: info.peerInstance,
+      previousAddress: info.previous.remoteAddress,
+      previousInstance: info.previous.peerInstance,
+    }),
+  );
+  transport.on('link-failed', ({ peer, failure, remoteAddress }) =>
+    logger.warn('link-failed', { peer, failure, address: remoteAddress }),
+  );
   transport.on('peer-misbehaved', ({ peer, code, detail }) =>
     logger.warn('peer-misbehaved', { peer, code, detail }),
   );

@@ -1,320 +1,126 @@
 /**
- * The connection handshake: mutual authentication of two validators with their ML-DSA-87 keys,
- * before a single consensus frame is exchanged.
+ * The connection handshake: an authenticated hybrid key exchange between two validators,
+ * after which every frame is sealed (`channel-crypto.ts`). Nobody without a validator's
+ * ML-DSA-87 key can finish it, and nobody on the path can read or alter what follows it.
  *
- * Both sides speak at once; neither waits for the other to go first:
+ * The dialer speaks first and proves itself first:
  *
- * 1. Each sends a HELLO: protocol version, cluster id, its node id, a fresh 32-byte random
- *    challenge and a 16-byte instance id (fresh at every transport start, so that a peer can
- *    tell a restarted node's new connection from a stale one of its previous life).
- * 2. Each checks the peer's HELLO (a guard that returns the reason to refuse: wrong version,
- *    wrong cluster, unknown node id, its own id, a challenge seen before), then signs the
- *    transcript and sends an AUTH carrying the signature.
- * 3. Each verifies the peer's AUTH against the public key registered for the node id that the
- *    peer's HELLO claimed, and sends READY (or REFUSE).
- * 4. Each waits for the peer's READY: only then do both sides know that the other accepted them,
- *    so neither sends data into a connection the other is about to close.
+ * 1. Dialer: OFFER (cluster id, its id, the id it dialed, instance id, nonce, an X25519 key and
+ *    an ML-KEM-768 encapsulation key, fresh for this connection).
+ * 2. Acceptor: checks the OFFER (the guard: version, cluster, addressed to it, a validator
+ *    that is not itself, a nonce not seen before), answers with its own X25519 key and a
+ *    ciphertext encapsulated to the dialer's key (ANSWER). Both sides now hold the combined
+ *    secret and the transcript hash h = SHA-256(OFFER, ANSWER, channel binding), and derive one
+ *    key per direction from them.
+ * 3. Dialer: AUTH, sealed: its ML-DSA-87 signature over h, with its role.
+ * 4. Acceptor: opens and verifies that AUTH under the key registered for the id the OFFER
+ *    claimed, and only then signs: its own AUTH, sealed. A stranger costs an acceptor a key
+ *    exchange (about 0.2 ms), never a signature (1 ms).
+ * 5. Dialer: verifies the acceptor's AUTH and sends READY, sealed; data frames follow in the
+ *    same sealed sequence. The acceptor adopts the connection when READY opens.
  *
- * The signed transcript is the signer's HELLO, then the verifier's HELLO (so the signature
- * covers the peer's challenge, the cluster id and both node ids), then the channel binding: on
- * TLS, keying material exported from the TLS session, which ties the authentication to this
- * one TLS connection so that a machine in the middle cannot relay it into a session of its
- * own. The ML-DSA context is {@link HANDSHAKE_CONTEXT}, distinct from the consensus context,
- * so that a handshake signature can never be passed off as a consensus message or back.
+ * Why this binds: the signatures cover h, and h covers both sides' ephemeral keys, so a
+ * signature made for one connection is worthless on any other; and the AUTHs are sealed under
+ * keys only the holders of the ephemeral secrets can derive, so a relay that passes frames
+ * between two connections of its own can neither read nor forge what follows. A relay cannot
+ * even start: both nodes it dials take the accepting role, and no acceptor ever sends an OFFER.
+ * The channel binding is empty on TCP; over QUIC it is both endpoints' authenticated ids.
  *
  * Any failure ends the handshake with a typed {@link HandshakeRefusal}; where the peer can still
  * hear it, a REFUSE frame tells it why before the socket is closed. Nothing a peer sends can
  * throw here: every malformed input is a refusal.
- *
- * Handshake frames use the same u32 length prefix as data frames but a much smaller bound
- * ({@link HANDSHAKE_FRAME_BYTES_MAX}), since an unauthenticated peer is owed very little memory.
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { bytesEqual, toHex } from '../crypto/digest.ts';
+import { bytesEqual, sha256, toHex } from '../crypto/digest.ts';
 import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/scheme.ts';
 import { FRAME_PREFIX_BYTES } from '../wire/frame.ts';
-import { Writer } from '../wire/writer.ts';
+import { deriveChannelKeys, RecordOpener, RecordSealer } from './channel-crypto.ts';
+import {
+  type Answer,
+  decodeHandshakeFrame,
+  encodeAnswer,
+  encodeAuth,
+  encodeOffer,
+  encodeReady,
+  encodeRefuse,
+  type Greeting,
+  HANDSHAKE_FRAME_BYTES_MAX,
+  type HandshakeDecodeResult,
+  type HandshakeFrame,
+  type HandshakeRefusal,
+  NONCE_BYTES,
+  type Offer,
+} from './handshake-frames.ts';
+import { answerKeyOffer, InitiatorKeyExchange } from './key-exchange.ts';
 import type { NodeId } from './transport.ts';
 
+export {
+  HANDSHAKE_FRAME_BYTES_MAX,
+  HANDSHAKE_REFUSAL_CODES,
+  HANDSHAKE_VERSION,
+  type HandshakeRefusal,
+  type HandshakeRefusalCode,
+  INSTANCE_BYTES,
+  NONCE_BYTES,
+} from './handshake-frames.ts';
+
 /** The ML-DSA-87 context of every handshake signature (FIPS 204 domain separation). */
-export const HANDSHAKE_CONTEXT: Uint8Array = new TextEncoder().encode('cretoai-consensus/handshake/v1');
+export const HANDSHAKE_CONTEXT: Uint8Array = new TextEncoder().encode('cretoai-consensus/handshake/v3');
 
-/**
- * The handshake protocol version this build speaks; it also names the message layouts spoken
- * after it. Version 2: REQUESTs carry no signature. A peer of version 1 would send REQUEST
- * frames this build cannot decode, and each would count against it as malformed, so the two
- * refuse each other here, with a reason, before any message.
- */
-export const HANDSHAKE_VERSION = 2;
+const TRANSCRIPT_TAG = new TextEncoder().encode('cretoai-consensus/handshake/v3 transcript');
+const ROLE_TAGS = Object.freeze({
+  dialer: new TextEncoder().encode('cretoai-consensus/handshake/v3 dialer'),
+  acceptor: new TextEncoder().encode('cretoai-consensus/handshake/v3 acceptor'),
+});
 
-/** The first bytes of every handshake frame: ASCII "CRHS". Refuses strangers fast. */
-const MAGIC = Object.freeze([0x43, 0x52, 0x48, 0x53] as const);
+/** Which end of a connection a side is. */
+export type HandshakeRole = keyof typeof ROLE_TAGS;
 
-/** Bytes of a challenge: 256 bits of fresh randomness per connection. */
-export const CHALLENGE_BYTES = 32;
-
-/** Bytes of an instance id. */
-export const INSTANCE_BYTES = 16;
-
-/** The largest handshake frame body accepted. An AUTH with an ML-DSA-87 signature is ~4.6 KB. */
-export const HANDSHAKE_FRAME_BYTES_MAX = 8192;
-
-/** The longest cluster id (as in the protocol config) and node id, in UTF-8 bytes. */
-const CLUSTER_ID_BYTES_MAX = 64;
-const NODE_ID_BYTES_MAX = 255;
-/** The longest signature an AUTH may carry. */
-const SIGNATURE_BYTES_MAX = 8000;
-
-/** Handshake frame kinds; wire ids are never reused. */
-const FRAME_KIND = Object.freeze({ hello: 1, auth: 2, refuse: 3, ready: 4 } as const);
-
-/**
- * Every reason a handshake ends without an authenticated peer, listed once so that
- * {@link HandshakeRefusalCode} is derived from it.
- */
-export const HANDSHAKE_REFUSAL_CODES = Object.freeze([
-  // The peer's HELLO speaks a handshake version this build does not.
-  'unsupported-version',
-  // The peer belongs to another cluster.
-  'wrong-cluster',
-  // The peer claims a node id with no registered public key: not a validator.
-  'unknown-node',
-  // The peer claims this node's own id (a node dialed itself, or an impostor).
-  'self-connection',
-  // The dialed address answered with another validator's id than the one dialed.
-  'unexpected-peer',
-  // The peer's challenge was seen before, or is this side's own challenge reflected back.
-  'replay',
-  // The peer's AUTH does not verify under the key registered for the id it claimed.
-  'bad-signature',
-  // A handshake frame that does not parse, or a frame of the wrong kind at this step.
-  'malformed',
-  // A handshake frame longer than HANDSHAKE_FRAME_BYTES_MAX.
-  'oversized',
-  // The handshake did not finish in time.
-  'timeout',
-  // The connection closed during the handshake.
-  'closed',
-  // The peer refused this side (its REFUSE frame's code is in the detail).
-  'refused-by-peer',
-  // This node has too many handshakes in progress, or is stopping.
-  'busy',
-] as const);
-
-/** Why a handshake failed; see {@link HANDSHAKE_REFUSAL_CODES}. */
-export type HandshakeRefusalCode = (typeof HANDSHAKE_REFUSAL_CODES)[number];
-
-/** A failed handshake: the code to branch on and a sentence for logs. */
-export interface HandshakeRefusal {
-  readonly code: HandshakeRefusalCode;
-  readonly detail: string;
-}
-
-/** A decoded HELLO. */
-export interface Hello {
-  readonly version: number;
-  readonly clusterId: string;
-  readonly nodeId: NodeId;
-  readonly challenge: Uint8Array;
-  readonly instance: Uint8Array;
-}
-
-/** A decoded handshake frame. */
-export type HandshakeFrame =
-  | { readonly kind: 'hello'; readonly hello: Hello }
-  | { readonly kind: 'auth'; readonly signature: Uint8Array }
-  | { readonly kind: 'refuse'; readonly code: string }
-  | { readonly kind: 'ready' };
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-function header(w: Writer, kind: number): void {
-  for (const byte of MAGIC) w.u8(byte);
-  w.u16(HANDSHAKE_VERSION);
-  w.u8(kind);
-}
-
-const HEADER_BYTES = MAGIC.length + 2 + 1;
-
-/**
- * A HELLO frame body.
- *
- * @throws RangeError on ids too long to encode or challenges of the wrong size: local
- *   configuration errors, never peer input.
- */
-export function encodeHello(hello: Omit<Hello, 'version'>): Uint8Array {
-  const cluster = encoder.encode(hello.clusterId);
-  const node = encoder.encode(hello.nodeId);
-  if (cluster.length === 0 || cluster.length > CLUSTER_ID_BYTES_MAX)
-    throw new RangeError(`a cluster id is 1 to ${CLUSTER_ID_BYTES_MAX} bytes, got ${cluster.length}`);
-  if (node.length === 0 || node.length > NODE_ID_BYTES_MAX)
-    throw new RangeError(`a node id is 1 to ${NODE_ID_BYTES_MAX} bytes, got ${node.length}`);
-  if (hello.challenge.length !== CHALLENGE_BYTES) throw new RangeError('a challenge is 32 bytes');
-  if (hello.instance.length !== INSTANCE_BYTES) throw new RangeError('an instance id is 16 bytes');
-  const w = new Writer(HEADER_BYTES + 2 + cluster.length + node.length + CHALLENGE_BYTES + INSTANCE_BYTES);
-  header(w, FRAME_KIND.hello);
-  w.u8(cluster.length);
-  w.raw(cluster);
-  w.u8(node.length);
-  w.raw(node);
-  w.raw(hello.challenge);
-  w.raw(hello.instance);
-  return w.finish();
-}
-
-/** An AUTH frame body carrying `signature`. */
-export function encodeAuth(signature: Uint8Array): Uint8Array {
-  if (signature.length > SIGNATURE_BYTES_MAX) throw new RangeError('signature too long for an AUTH');
-  const w = new Writer(HEADER_BYTES + 2 + signature.length);
-  header(w, FRAME_KIND.auth);
-  w.u16(signature.length);
-  w.raw(signature);
-  return w.finish();
-}
-
-/** A REFUSE frame body telling the peer why it is turned away. */
-export function encodeRefuse(code: HandshakeRefusalCode): Uint8Array {
-  const text = encoder.encode(code);
-  const w = new Writer(HEADER_BYTES + 1 + text.length);
-  header(w, FRAME_KIND.refuse);
-  w.u8(text.length);
-  w.raw(text);
-  return w.finish();
-}
-
-/** A READY frame body: this side accepted the peer; data frames follow. */
-export function encodeReady(): Uint8Array {
-  const w = new Writer(HEADER_BYTES);
-  header(w, FRAME_KIND.ready);
-  return w.finish();
-}
-
-/** The result of decoding a handshake frame: the frame, or why it is refused. */
-export type HandshakeDecodeResult =
-  | { readonly ok: true; readonly frame: HandshakeFrame }
-  | { readonly ok: false; readonly refusal: HandshakeRefusal };
-
-/**
- * Decodes a handshake frame body from an unauthenticated peer. Never throws.
- *
- * A version other than {@link HANDSHAKE_VERSION} is refused as `unsupported-version` before
- * anything after it is read, so that a later version may change everything that follows.
- */
-export function decodeHandshakeFrame(body: Uint8Array): HandshakeDecodeResult {
-  const malformed = (detail: string): HandshakeDecodeResult => ({
-    ok: false,
-    refusal: { code: 'malformed', detail },
-  });
-  if (body.length > HANDSHAKE_FRAME_BYTES_MAX)
-    return { ok: false, refusal: { code: 'oversized', detail: `a handshake frame of ${body.length} bytes` } };
-  if (body.length < HEADER_BYTES) return malformed('shorter than a handshake header');
-  for (const [i, byte] of MAGIC.entries())
-    if (body[i] !== byte) return malformed('not a cretoai-consensus handshake (bad magic)');
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const version = view.getUint16(MAGIC.length);
-  if (version !== HANDSHAKE_VERSION)
-    return {
-      ok: false,
-      refusal: {
-        code: 'unsupported-version',
-        detail: `peer speaks handshake v${version}, this node v${HANDSHAKE_VERSION}`,
-      },
-    };
-  const kind = body[MAGIC.length + 2];
-  let at = HEADER_BYTES;
-  const take = (count: number): Uint8Array | null => {
-    if (at + count > body.length) return null;
-    const bytes = body.slice(at, at + count);
-    at += count;
-    return bytes;
-  };
-  const text = (bytes: Uint8Array | null): string | null => {
-    if (bytes === null) return null;
-    try {
-      return decoder.decode(bytes);
-    } catch {
-      return null;
-    }
-  };
-  let frame: HandshakeFrame;
-  switch (kind) {
-    case FRAME_KIND.hello: {
-      const clusterLength = take(1)?.[0];
-      const clusterId = clusterLength === undefined ? null : text(take(clusterLength));
-      const nodeLength = take(1)?.[0];
-      const nodeId = nodeLength === undefined ? null : text(take(nodeLength));
-      const challenge = take(CHALLENGE_BYTES);
-      const instance = take(INSTANCE_BYTES);
-      if (clusterId === null || nodeId === null || challenge === null || instance === null)
-        return malformed('a HELLO is truncated or its ids are not UTF-8');
-      if (clusterId.length === 0 || nodeId.length === 0) return malformed('a HELLO with an empty id');
-      frame = { kind: 'hello', hello: { version, clusterId, nodeId, challenge, instance } };
-      break;
-    }
-    case FRAME_KIND.auth: {
-      const lengthBytes = take(2);
-      if (lengthBytes === null) return malformed('an AUTH is truncated');
-      const signature = take(new DataView(lengthBytes.buffer).getUint16(0));
-      if (signature === null) return malformed('an AUTH signature is truncated');
-      frame = { kind: 'auth', signature };
-      break;
-    }
-    case FRAME_KIND.refuse: {
-      const codeLength = take(1)?.[0];
-      const code = codeLength === undefined ? null : text(take(codeLength));
-      if (code === null) return malformed('a REFUSE is truncated');
-      frame = { kind: 'refuse', code };
-      break;
-    }
-    case FRAME_KIND.ready:
-      frame = { kind: 'ready' };
-      break;
-    default:
-      return malformed(`unknown handshake frame kind ${kind}`);
-  }
-  if (at !== body.length) return malformed('bytes after a complete handshake frame');
-  return { ok: true, frame };
-}
-
-/**
- * The bytes a side signs: its own HELLO, the peer's HELLO, then the channel binding, each
- * behind a u32 length so that no two different triples give the same bytes.
- */
-export function handshakeTranscript(
-  signerHello: Uint8Array,
-  verifierHello: Uint8Array,
+/** The transcript hash: the OFFER and ANSWER as sent, then the channel binding, each behind a u32 length. */
+export function transcriptHash(
+  offer: Uint8Array,
+  answer: Uint8Array,
   channelBinding: Uint8Array,
 ): Uint8Array {
-  const w = new Writer(12 + signerHello.length + verifierHello.length + channelBinding.length);
-  for (const part of [signerHello, verifierHello, channelBinding]) {
-    w.u32(part.length);
-    w.raw(part);
+  const parts: Uint8Array[] = [TRANSCRIPT_TAG];
+  for (const part of [offer, answer, channelBinding]) {
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, part.length);
+    parts.push(length, part);
   }
-  return w.finish();
+  return sha256(...parts);
+}
+
+/** The bytes a side signs in its AUTH: its role, then the transcript hash. */
+export function authSignBytes(role: HandshakeRole, hash: Uint8Array): Uint8Array {
+  const tag = ROLE_TAGS[role];
+  const bytes = new Uint8Array(tag.length + hash.length);
+  bytes.set(tag);
+  bytes.set(hash, tag.length);
+  return bytes;
 }
 
 /**
- * The peer challenges seen recently, to refuse a HELLO replayed from an earlier connection.
- * Bounded: the oldest is forgotten first. A replayed HELLO could not complete a handshake anyway
- * (it would need a signature over this side's fresh challenge), but refusing it at once saves a
- * signature and makes the attempt visible.
+ * The peer nonces seen recently, to refuse an OFFER or ANSWER replayed from an earlier
+ * connection. Bounded: the oldest is forgotten first. A replay could not finish a handshake
+ * anyway (it lacks the ephemeral secrets), but refusing it at once saves a key exchange and
+ * makes the attempt visible.
  */
-export class ChallengeLedger {
+export class NonceLedger {
   readonly #seen = new Set<string>();
   readonly #capacity: number;
 
-  /** @param capacity - challenges remembered; default 4,096. */
+  /** @param capacity - nonces remembered; default 4,096. */
   constructor(capacity = 4096) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     this.#capacity = capacity;
   }
 
-  /** Records `challenge`; false if it was already recorded. */
-  record(challenge: Uint8Array): boolean {
-    const key = toHex(challenge);
+  /** Records `nonce`; false if it was already recorded. */
+  record(nonce: Uint8Array): boolean {
+    const key = toHex(nonce);
     if (this.#seen.has(key)) return false;
     this.#seen.add(key);
     if (this.#seen.size > this.#capacity) {
@@ -339,14 +145,26 @@ export interface HandshakeOptions {
   readonly publicKeyOf: (nodeId: NodeId) => PublicKey | undefined;
   /** This transport's instance id ({@link INSTANCE_BYTES} bytes). */
   readonly instance: Uint8Array;
-  /** On the dialing side: the validator dialed. Another id answering is refused. */
-  readonly expectedPeer?: NodeId;
-  /** Bytes both sides derive from the secure channel (TLS exported keying material), or empty. */
+  /** Bytes both sides derive from the channel under the stream (QUIC's endpoint ids), or empty. */
   readonly channelBinding?: Uint8Array;
-  /** Where peer challenges are remembered, shared by every connection of one transport. */
-  readonly ledger: ChallengeLedger;
-  /** The challenge; default: 32 fresh random bytes. Tests pass one to replay a HELLO. */
-  readonly challenge?: Uint8Array;
+  /** Where peer nonces are remembered, shared by every connection of one transport. */
+  readonly ledger: NonceLedger;
+  /** This side's nonce; default: 32 fresh random bytes. Tests pass one to replay a frame. */
+  readonly nonce?: Uint8Array;
+}
+
+/** The dialing side's options: the validator it dialed. Another id answering is refused. */
+export interface DialOptions extends HandshakeOptions {
+  readonly peer: NodeId;
+}
+
+/** The accepting side's options. */
+export interface AcceptOptions extends HandshakeOptions {
+  /**
+   * Called once the dialer has proven its identity and before this side signs: a refusal
+   * (`busy`) here bounds how often even a validator can make this node sign.
+   */
+  readonly admitAuthenticated?: (peer: NodeId) => HandshakeRefusal | null;
 }
 
 /** The result of a handshake. */
@@ -357,6 +175,10 @@ export type HandshakeOutcome =
       readonly peer: NodeId;
       /** The peer's instance id, hex. */
       readonly peerInstance: string;
+      /** Seals this side's frames, numbered after the handshake's own. */
+      readonly sealer: RecordSealer;
+      /** Opens the peer's frames, numbered after the handshake's own. */
+      readonly opener: RecordOpener;
     }
   | { readonly ok: false; readonly refusal: HandshakeRefusal; readonly claimedPeer?: NodeId };
 
@@ -368,106 +190,203 @@ export interface HandshakeChannel {
   receive(): Promise<Uint8Array | HandshakeRefusal>;
 }
 
-/**
- * Why `hello` from a peer is refused, or null to go on: the guard before any signing.
- * Records the challenge in the ledger when it passes every other check.
- */
-export function checkHello(
-  hello: Hello,
-  ours: { readonly challenge: Uint8Array },
+/** Why a greeting (OFFER or ANSWER) from a peer is refused, or null to go on. */
+function checkGreeting(
+  greeting: Greeting,
+  ownNonce: Uint8Array,
   options: HandshakeOptions,
+  expectedPeer: NodeId | undefined,
 ): HandshakeRefusal | null {
-  if (hello.clusterId !== options.clusterId)
-    return { code: 'wrong-cluster', detail: `peer is in cluster ${JSON.stringify(hello.clusterId)}` };
-  if (hello.nodeId === options.nodeId)
-    return { code: 'self-connection', detail: `peer claims this node's id ${hello.nodeId}` };
-  if (options.expectedPeer !== undefined && hello.nodeId !== options.expectedPeer)
+  if (greeting.clusterId !== options.clusterId)
+    return { code: 'wrong-cluster', detail: `peer is in cluster ${JSON.stringify(greeting.clusterId)}` };
+  if (greeting.from === options.nodeId)
+    return { code: 'self-connection', detail: `peer claims this node's id ${greeting.from}` };
+  if (greeting.to !== options.nodeId)
     return {
       code: 'unexpected-peer',
-      detail: `dialed ${options.expectedPeer}, ${JSON.stringify(hello.nodeId)} answered`,
+      detail: `peer meant ${JSON.stringify(greeting.to)}, this is ${options.nodeId}`,
     };
-  if (options.publicKeyOf(hello.nodeId) === undefined)
-    return { code: 'unknown-node', detail: `no registered key for ${JSON.stringify(hello.nodeId)}` };
-  if (bytesEqual(hello.challenge, ours.challenge))
-    return { code: 'replay', detail: 'peer reflected this side’s challenge' };
-  if (!options.ledger.record(hello.challenge))
-    return { code: 'replay', detail: 'peer challenge seen before' };
+  if (expectedPeer !== undefined && greeting.from !== expectedPeer)
+    return {
+      code: 'unexpected-peer',
+      detail: `dialed ${expectedPeer}, ${JSON.stringify(greeting.from)} answered`,
+    };
+  if (options.publicKeyOf(greeting.from) === undefined)
+    return { code: 'unknown-node', detail: `no registered key for ${JSON.stringify(greeting.from)}` };
+  if (bytesEqual(greeting.nonce, ownNonce))
+    return { code: 'replay', detail: 'peer reflected this side’s nonce' };
+  if (!options.ledger.record(greeting.nonce)) return { code: 'replay', detail: 'peer nonce seen before' };
   return null;
+}
+
+/** One side's run: the channel, the refusal path and the sealed steps shared by both roles. */
+class HandshakeRun {
+  readonly #channel: HandshakeChannel;
+  readonly options: HandshakeOptions;
+  readonly nonce: Uint8Array;
+  /** The id the peer claims, once it has said one: NOT authenticated until its AUTH verifies. */
+  claimedPeer: NodeId | undefined;
+
+  constructor(channel: HandshakeChannel, options: HandshakeOptions) {
+    this.#channel = channel;
+    this.options = options;
+    this.nonce = options.nonce ?? new Uint8Array(randomBytes(NONCE_BYTES));
+  }
+
+  send(body: Uint8Array): void {
+    this.#channel.send(body);
+  }
+
+  refuse(refusal: HandshakeRefusal): HandshakeOutcome {
+    // Tell the peer why, unless the channel itself failed (it could not hear it) or it refused us.
+    if (refusal.code !== 'closed' && refusal.code !== 'refused-by-peer' && refusal.code !== 'timeout')
+      this.#channel.send(encodeRefuse(refusal.code));
+    return this.claimedPeer === undefined
+      ? { ok: false, refusal }
+      : { ok: false, refusal, claimedPeer: this.claimedPeer };
+  }
+
+  /**
+   * The next frame in the clear with the bytes it came in (the transcript hashes those, never
+   * a re-encoding), or the refusal that ends the handshake.
+   */
+  async receiveClear(): Promise<HandshakeDecodeResult & { readonly body?: Uint8Array }> {
+    const body = await this.#channel.receive();
+    if (isRefusal(body)) return { ok: false, refusal: body };
+    return { ...decodeHandshakeFrame(body), body };
+  }
+
+  /** The next frame, sealed under `opener`; a REFUSE in the clear is the peer's refusal. */
+  async receiveSealed(opener: RecordOpener): Promise<HandshakeDecodeResult> {
+    const body = await this.#channel.receive();
+    if (isRefusal(body)) return { ok: false, refusal: body };
+    const opened = opener.open(body);
+    if (opened !== null) return decodeHandshakeFrame(opened);
+    const clear = decodeHandshakeFrame(body);
+    if (clear.ok && clear.frame.kind === 'refuse')
+      return { ok: false, refusal: { code: 'refused-by-peer', detail: `peer refused: ${clear.frame.code}` } };
+    return {
+      ok: false,
+      refusal: { code: 'malformed', detail: 'a frame that does not open under the session key' },
+    };
+  }
+
+  async sign(role: HandshakeRole, hash: Uint8Array): Promise<Uint8Array> {
+    const { scheme, privateKey } = this.options;
+    return scheme.signAsync(privateKey, authSignBytes(role, hash), HANDSHAKE_CONTEXT);
+  }
+
+  /** Whether `signature` is `peer`'s AUTH over `hash` in `role`. */
+  async verify(
+    peerKey: PublicKey,
+    role: HandshakeRole,
+    hash: Uint8Array,
+    signature: Uint8Array,
+  ): Promise<boolean> {
+    return this.options.scheme.verifyAsync(peerKey, authSignBytes(role, hash), signature, HANDSHAKE_CONTEXT);
+  }
+}
+
+/**
+ * Runs the dialing side over `channel`. Resolves (never rejects for anything the peer does)
+ * once the peer is authenticated or refused. The caller owns the timeout: it fails the
+ * channel with `timeout`, which makes the pending `receive` return the refusal.
+ */
+export async function dialHandshake(
+  channel: HandshakeChannel,
+  options: DialOptions,
+): Promise<HandshakeOutcome> {
+  const run = new HandshakeRun(channel, options);
+  const exchange = new InitiatorKeyExchange();
+  const offer = encodeOffer({
+    clusterId: options.clusterId,
+    from: options.nodeId,
+    to: options.peer,
+    instance: options.instance,
+    nonce: run.nonce,
+    keys: exchange.offer,
+  });
+  run.send(offer);
+
+  const first = await run.receiveClear();
+  if (!first.ok) return run.refuse(first.refusal);
+  if (first.frame.kind !== 'answer') return run.refuse(unexpectedFrame(first.frame, 'ANSWER'));
+  const answer: Answer = first.frame.answer;
+  run.claimedPeer = answer.from;
+  const guard = checkGreeting(answer, run.nonce, options, options.peer);
+  if (guard !== null) return run.refuse(guard);
+  // The guard checked that the key exists.
+  const peerKey = options.publicKeyOf(answer.from)!;
+  const secret = exchange.finish(answer.keys);
+  if (secret === null)
+    return run.refuse({
+      code: 'malformed',
+      detail: 'the ANSWER carries a key or ciphertext OpenSSL refuses',
+    });
+  const hash = transcriptHash(offer, first.body!, options.channelBinding ?? new Uint8Array(0));
+  const keys = deriveChannelKeys(secret, hash);
+  const sealer = new RecordSealer(keys.dialerToAcceptor);
+  const opener = new RecordOpener(keys.acceptorToDialer);
+
+  run.send(sealer.seal(encodeAuth(await run.sign('dialer', hash))));
+
+  const second = await run.receiveSealed(opener);
+  if (!second.ok) return run.refuse(second.refusal);
+  if (second.frame.kind !== 'auth') return run.refuse(unexpectedFrame(second.frame, 'AUTH'));
+  if (!(await run.verify(peerKey, 'acceptor', hash, second.frame.signature)))
+    return run.refuse({ code: 'bad-signature', detail: `AUTH does not verify under ${answer.from}'s key` });
+  run.send(sealer.seal(encodeReady()));
+  return { ok: true, peer: answer.from, peerInstance: toHex(answer.instance), sealer, opener };
+}
+
+/** Runs the accepting side over `channel`; see {@link dialHandshake}. */
+export async function acceptHandshake(
+  channel: HandshakeChannel,
+  options: AcceptOptions,
+): Promise<HandshakeOutcome> {
+  const run = new HandshakeRun(channel, options);
+  const first = await run.receiveClear();
+  if (!first.ok) return run.refuse(first.refusal);
+  if (first.frame.kind !== 'offer') return run.refuse(unexpectedFrame(first.frame, 'OFFER'));
+  const offer: Offer = first.frame.offer;
+  run.claimedPeer = offer.from;
+  const guard = checkGreeting(offer, run.nonce, options, undefined);
+  if (guard !== null) return run.refuse(guard);
+  const peerKey = options.publicKeyOf(offer.from)!;
+  const exchanged = answerKeyOffer(offer.keys);
+  if (exchanged === null)
+    return run.refuse({ code: 'malformed', detail: 'the OFFER carries a key OpenSSL refuses' });
+  const answer = encodeAnswer({
+    clusterId: options.clusterId,
+    from: options.nodeId,
+    to: offer.from,
+    instance: options.instance,
+    nonce: run.nonce,
+    keys: exchanged.answer,
+  });
+  run.send(answer);
+  const hash = transcriptHash(first.body!, answer, options.channelBinding ?? new Uint8Array(0));
+  const keys = deriveChannelKeys(exchanged.secret, hash);
+  const sealer = new RecordSealer(keys.acceptorToDialer);
+  const opener = new RecordOpener(keys.dialerToAcceptor);
+
+  const second = await run.receiveSealed(opener);
+  if (!second.ok) return run.refuse(second.refusal);
+  if (second.frame.kind !== 'auth') return run.refuse(unexpectedFrame(second.frame, 'AUTH'));
+  if (!(await run.verify(peerKey, 'dialer', hash, second.frame.signature)))
+    return run.refuse({ code: 'bad-signature', detail: `AUTH does not verify under ${offer.from}'s key` });
+  const admission = options.admitAuthenticated?.(offer.from) ?? null;
+  if (admission !== null) return run.refuse(admission);
+  run.send(sealer.seal(encodeAuth(await run.sign('acceptor', hash))));
+
+  const third = await run.receiveSealed(opener);
+  if (!third.ok) return run.refuse(third.refusal);
+  if (third.frame.kind !== 'ready') return run.refuse(unexpectedFrame(third.frame, 'READY'));
+  return { ok: true, peer: offer.from, peerInstance: toHex(offer.instance), sealer, opener };
 }
 
 function isRefusal(value: Uint8Array | HandshakeRefusal): value is HandshakeRefusal {
   return !(value instanceof Uint8Array);
-}
-
-/**
- * Runs one side of the handshake over `channel`. Resolves (never rejects for anything the peer
- * does) once the peer is authenticated or refused. The caller owns the timeout: it fails the
- * channel with `timeout`, which makes the pending `receive` return the refusal.
- */
-export async function performHandshake(
-  channel: HandshakeChannel,
-  options: HandshakeOptions,
-): Promise<HandshakeOutcome> {
-  const challenge = options.challenge ?? new Uint8Array(randomBytes(CHALLENGE_BYTES));
-  const ourHello = encodeHello({
-    clusterId: options.clusterId,
-    nodeId: options.nodeId,
-    challenge,
-    instance: options.instance,
-  });
-  const binding = options.channelBinding ?? new Uint8Array(0);
-  channel.send(ourHello);
-
-  const refuse = (refusal: HandshakeRefusal, claimedPeer?: NodeId): HandshakeOutcome => {
-    // Tell the peer why, unless the channel itself failed (it could not hear it) or it refused us.
-    if (refusal.code !== 'closed' && refusal.code !== 'refused-by-peer' && refusal.code !== 'timeout')
-      channel.send(encodeRefuse(refusal.code));
-    return claimedPeer === undefined ? { ok: false, refusal } : { ok: false, refusal, claimedPeer };
-  };
-
-  const first = await receiveFrame(channel);
-  if (!first.ok) return refuse(first.refusal);
-  if (first.frame.kind !== 'hello') return refuse(unexpectedFrame(first.frame, 'HELLO'));
-  const peerHello = first.frame.hello;
-  const guard = checkHello(peerHello, { challenge }, options);
-  if (guard !== null) return refuse(guard, peerHello.nodeId);
-  // The guard checked that the key exists.
-  const peerKey = options.publicKeyOf(peerHello.nodeId)!;
-  const theirHelloBytes = encodeHello(peerHello);
-
-  const signature = await options.scheme.signAsync(
-    options.privateKey,
-    handshakeTranscript(ourHello, theirHelloBytes, binding),
-    HANDSHAKE_CONTEXT,
-  );
-  channel.send(encodeAuth(signature));
-
-  const second = await receiveFrame(channel);
-  if (!second.ok) return refuse(second.refusal, peerHello.nodeId);
-  if (second.frame.kind !== 'auth') return refuse(unexpectedFrame(second.frame, 'AUTH'), peerHello.nodeId);
-  const valid = await options.scheme.verifyAsync(
-    peerKey,
-    handshakeTranscript(theirHelloBytes, ourHello, binding),
-    second.frame.signature,
-    HANDSHAKE_CONTEXT,
-  );
-  if (!valid)
-    return refuse(
-      { code: 'bad-signature', detail: `AUTH does not verify under ${peerHello.nodeId}'s key` },
-      peerHello.nodeId,
-    );
-  channel.send(encodeReady());
-
-  const third = await receiveFrame(channel);
-  if (!third.ok) return refuse(third.refusal, peerHello.nodeId);
-  if (third.frame.kind !== 'ready') return refuse(unexpectedFrame(third.frame, 'READY'), peerHello.nodeId);
-  return { ok: true, peer: peerHello.nodeId, peerInstance: toHex(peerHello.instance) };
-}
-
-async function receiveFrame(channel: HandshakeChannel): Promise<HandshakeDecodeResult> {
-  const body = await channel.receive();
-  if (isRefusal(body)) return { ok: false, refusal: body };
-  return decodeHandshakeFrame(body);
 }
 
 function unexpectedFrame(frame: HandshakeFrame, wanted: string): HandshakeRefusal {
@@ -476,13 +395,13 @@ function unexpectedFrame(frame: HandshakeFrame, wanted: string): HandshakeRefusa
 }
 
 /**
- * A {@link HandshakeChannel} over a byte stream (a TCP or TLS socket).
+ * A {@link HandshakeChannel} over a byte stream (a TCP socket or a QUIC stream).
  *
  * It parses frames only when asked, so that bytes following the handshake (the peer's first
- * data frames, which may arrive in the same chunk as its AUTH) stay unparsed for the data-phase
- * decoder with its larger bound; {@link StreamHandshakeChannel.detach} hands them over. It
- * pauses the stream while a whole handshake frame's worth of bytes is waiting, so an
- * unauthenticated peer cannot make it buffer more than that.
+ * data frames, which may arrive in the same chunk as its last handshake frame) stay unparsed
+ * for the data-phase decoder with its larger bound; {@link StreamHandshakeChannel.detach}
+ * hands them over. It pauses the stream while a whole handshake frame's worth of bytes is
+ * waiting, so an unauthenticated peer cannot make it buffer more than that.
  */
 export class StreamHandshakeChannel implements HandshakeChannel {
   readonly #stream: Duplex;

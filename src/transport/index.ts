@@ -1,4 +1,4 @@
-/** Transports: the interface the engine sends through, and an in-process network for tests. */
+/** Transports: the interface the engine sends through, the stream transports, and in-process networks. */
 
 export {
   ClusterDiscovery,
@@ -21,16 +21,15 @@ export {
 export { MessagePortTransport, type MessagePortTransportOptions, messagePortMesh } from './message-port.ts';
 export { QuicTransport, type QuicTransportOptions, QuicUnavailableError } from './quic.ts';
 export {
-  availableTlsGroups,
-  DEFAULT_TLS_GROUPS,
   DROP_REASONS,
   type DropReason,
+  LINK_FAILURES,
+  type LinkFailure,
   type PeerConnectionInfo,
   type PeerMisbehaviour,
   StreamTransport,
+  type StreamTransportOptions,
   type StreamTransportStats,
-  type TcpTlsOptions,
-  TcpTransport,
-  type TcpTransportOptions,
-} from './tcp.ts';
+} from './stream-transport.ts';
+export { TcpTransport, type TcpTransportOptions } from './tcp.ts';
 export type { FrameHandler, NodeId, Transport } from './transport.ts';

@@ -29,7 +29,7 @@ import {
   type StreamConnector,
   StreamTransport,
   type StreamTransportOptions,
-} from './tcp.ts';
+} from './stream-transport.ts';
 
 /** A libp2p private key: only its public key's string form (the peer id) is used here. */
 interface Libp2pPrivateKey {
@@ -398,7 +398,7 @@ class QuicConnector implements StreamConnector {
   ): PeerStream {
     const remote = hostPortOf(maConn.remoteAddr);
     const duplex = duplexOverQuic(stream, () => maConn.abort(new Error('connection closed')));
-    return { duplex, remoteAddress: remote.host, remotePort: remote.port, channelBinding, tls: null };
+    return { duplex, remoteAddress: remote.host, remotePort: remote.port, channelBinding };
   }
 }
 

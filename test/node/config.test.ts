@@ -98,8 +98,8 @@ describe('node configuration', () => {
         'transport.protocol',
       ],
       [
-        'TLS with QUIC',
-        (config) => Object.assign(config, { transport: { protocol: 'quic' }, tls: { key: 'a', cert: 'b' } }),
+        'the retired tls field (the transport encrypts every connection itself)',
+        (config) => Object.assign(config, { tls: { key: 'a', cert: 'b' } }),
         'tls',
       ],
       ['a log level that is not one', (config) => Object.assign(config, { logLevel: 'loud' }), 'logLevel'],

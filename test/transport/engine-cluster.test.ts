@@ -11,7 +11,7 @@ import { systemClock } from '../../src/shell/clock.ts';
 import { MemoryStore } from '../../src/storage/index.ts';
 import { QuicTransport } from '../../src/transport/index.ts';
 import { skipWithoutQuic } from '../support/quic.ts';
-import { CLUSTER_ID, loopbackCluster, TEST_TLS, type TransportFactory, tcpFactory } from './tcp-support.ts';
+import { CLUSTER_ID, loopbackCluster, type TransportFactory, tcpFactory } from './tcp-support.ts';
 
 const IDS = ['n0', 'n1', 'n2', 'n3'];
 const VERTICES = 200;
@@ -22,7 +22,6 @@ const IMPLEMENTATIONS: readonly {
   readonly skip: string | false;
 }[] = [
   { name: 'TCP', factory: tcpFactory, skip: false },
-  { name: 'TCP+TLS', factory: (options) => tcpFactory({ ...options, tls: TEST_TLS }), skip: false },
   { name: 'QUIC', factory: (options) => new QuicTransport(options), skip: await skipWithoutQuic() },
 ];
 

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { SEAL_OVERHEAD_BYTES } from '../../src/transport/channel-crypto.ts';
 import { encodeFrame } from '../../src/wire/frame.ts';
 import {
   type LoopbackCluster,
@@ -12,6 +13,7 @@ import {
   numberedFrame,
   rawPeer,
   sequenceOf,
+  until,
 } from './tcp-support.ts';
 
 const IDS = ['n0', 'n1', 'n2', 'n3'] as const;
@@ -34,7 +36,6 @@ describe('TcpTransport: four validators on loopback', { timeout: 60_000 }, () =>
         if (other === id) continue;
         const info = transport.peerInfo(other)!;
         assert.equal(info.dialedBy, [id, other].sort()[0]);
-        assert.equal(info.tls, null);
         // Both ends of a pair kept the same TCP connection.
         assert.equal(cluster.get(other).peerInfo(id)!.dialedBy, info.dialedBy);
       }
@@ -75,42 +76,56 @@ describe('TcpTransport: four validators on loopback', { timeout: 60_000 }, () =>
       const stats = cluster.get(id).stats();
       assert.equal(stats.framesSent, perPeer * 3);
       assert.equal(stats.framesReceived, perPeer * 3);
-      assert.equal(stats.bytesSent, perPeer * 3 * (FRAME_BYTES + 4));
+      // Every frame is sealed: the tag rides behind the body, after the length prefix.
+      assert.equal(stats.bytesSent, perPeer * 3 * (FRAME_BYTES + 4 + SEAL_OVERHEAD_BYTES));
       assert.equal(stats.framesDropped['queue-full'], 0);
     }
   });
 
-  it('disconnects a peer that declares a frame over maxFrameBytes, and only that peer', async () => {
+  it('closes a link whose bytes declare a frame over maxFrameBytes or fail to open, without blaming the peer', async () => {
     const victim = cluster.get('n1');
-    const misbehaved = next<[{ peer: string; code: string }]>(victim, 'peer-misbehaved');
     const reported: string[] = [];
     victim.onPeerMisbehaved((peer) => reported.push(peer));
     // n0 runs with a larger bound than n1 (a misconfigured or Byzantine peer).
     assert.throws(() => cluster.get('n0').send('n1', new Uint8Array((1 << 20) + 1)), RangeError);
-    const before = victim.stats().misbehaviours;
-    const replaced = next<[{ peer: string }]>(victim, 'peer-connection-replaced');
-    // A raw authenticated peer declaring 2^32 - 1 bytes: garbage where a length should be.
-    const { socket, outcome } = await rawPeer({
-      port: cluster.ports.get('n1')!,
-      nodeId: 'n3',
-      keyPair: cluster.keys.get('n3')!,
-      registry: cluster.registry,
-      expectedPeer: 'n1',
-    });
-    assert.equal(outcome.ok, true);
-    // The raw peer (a newer instance of n3) replaced n3's connection; now it sends garbage.
-    assert.equal((await replaced)[0].peer, 'n3');
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    socket.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
-    const [event] = await misbehaved;
-    assert.equal(event.peer, 'n3');
-    assert.equal(event.code, 'frame-too-large');
-    assert.deepEqual(reported, ['n3']);
-    assert.equal(victim.stats().misbehaviours, before + 1);
-    await closed;
-    // The other connections of n1 are untouched.
-    assert.ok(victim.connectedPeers().includes('n0'));
-    assert.ok(victim.connectedPeers().includes('n2'));
+    for (const [garbage, failure] of [
+      // 2^32 - 1 bytes declared: garbage where a length should be.
+      [Uint8Array.of(0xff, 0xff, 0xff, 0xff, 1, 2, 3), 'frame-too-large'],
+      // A well-framed record that was not sealed under this connection's key.
+      [Uint8Array.of(0, 0, 0, 20, ...new Uint8Array(20).fill(9)), 'unauthenticated-frame'],
+    ] as const) {
+      const before = victim.stats();
+      const adopted = until(
+        [victim],
+        ['peer-connected', 'peer-connection-replaced'],
+        () => victim.peerInfo('n3')?.peerInstance === '07'.repeat(16),
+      );
+      const failed = next<[{ peer: string; failure: string }]>(victim, 'link-failed');
+      const { socket, outcome } = await rawPeer({
+        port: cluster.ports.get('n1')!,
+        nodeId: 'n3',
+        keyPair: cluster.keys.get('n3')!,
+        registry: cluster.registry,
+        peer: 'n1',
+      });
+      assert.equal(outcome.ok, true);
+      // The raw peer (a newer instance of n3) is n3's connection now; then bytes that no
+      // sealer made arrive on it, as an attacker on the path could inject them.
+      await adopted;
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(garbage);
+      const [event] = await failed;
+      assert.deepEqual([event.peer, event.failure], ['n3', failure]);
+      await closed;
+      const after = victim.stats();
+      assert.equal(after.linkFailures[failure], before.linkFailures[failure] + 1);
+      // Not the peer's misbehaviour: the bytes may come from anyone on the path.
+      assert.equal(after.misbehaviours, before.misbehaviours);
+      assert.deepEqual(reported, []);
+      // The other connections of n1 are untouched.
+      assert.ok(victim.connectedPeers().includes('n0'));
+      assert.ok(victim.connectedPeers().includes('n2'));
+    }
   });
 
   it('disconnects a peer the engine reports for an undecodable frame (disconnectPeer)', async () => {

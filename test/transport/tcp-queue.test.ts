@@ -5,16 +5,26 @@
 import assert from 'node:assert/strict';
 import type * as net from 'node:net';
 import { after, describe, it } from 'node:test';
+import type { RecordOpener } from '../../src/transport/channel-crypto.ts';
 import { ClusterDiscovery } from '../../src/transport/discovery.ts';
 import { TcpTransport } from '../../src/transport/tcp.ts';
 import { FrameDecoder } from '../../src/wire/frame.ts';
 import { CLUSTER_ID, next, numberedFrame, rawPeer, sequenceOf, validatorKeys } from './tcp-support.ts';
 
 const FRAME_BYTES = 4700;
-const WIRE_BYTES = FRAME_BYTES + 4;
+/** A queue holds frames in the clear: they are sealed as they leave. */
+const QUEUED_BYTES = FRAME_BYTES;
 
-/** Reads `count` frames from a raw peer's socket (resuming it) and returns their sequence numbers. */
-function readFrames(socket: net.Socket, rest: Uint8Array, count: number): Promise<number[]> {
+/**
+ * Reads `count` frames from a raw peer's socket (resuming it), opening each with the session's
+ * opener, and returns their sequence numbers.
+ */
+function readFrames(
+  socket: net.Socket,
+  rest: Uint8Array,
+  opener: RecordOpener,
+  count: number,
+): Promise<number[]> {
   const decoder = new FrameDecoder(1 << 20);
   const sequences: number[] = [];
   return new Promise((resolve, reject) => {
@@ -24,7 +34,14 @@ function readFrames(socket: net.Socket, rest: Uint8Array, count: number): Promis
         reject(new Error(result.error.detail));
         return;
       }
-      for (const frame of result.frames) sequences.push(sequenceOf(frame));
+      for (const record of result.frames) {
+        const frame = opener.open(record);
+        if (frame === null) {
+          reject(new Error('a record did not open'));
+          return;
+        }
+        sequences.push(sequenceOf(frame));
+      }
       if (sequences.length >= count) {
         socket.off('data', take);
         resolve(sequences);
@@ -65,7 +82,7 @@ describe('TcpTransport send queue', { timeout: 60_000 }, () => {
       nodeId: 'b',
       keyPair: keys.get('b')!,
       registry,
-      expectedPeer: 'a',
+      peer: 'a',
     });
     sockets.push(peer.socket);
     assert.equal(peer.outcome.ok, true);
@@ -75,10 +92,11 @@ describe('TcpTransport send queue', { timeout: 60_000 }, () => {
 
   for (const [name, bounds, held] of [
     ['frames', { sendQueueFramesMax: 16, sendQueueBytesMax: 64 << 20 }, 16],
-    ['bytes', { sendQueueFramesMax: 10_000, sendQueueBytesMax: 12 * WIRE_BYTES + 100 }, 12],
+    ['bytes', { sendQueueFramesMax: 10_000, sendQueueBytesMax: 12 * QUEUED_BYTES + 100 }, 12],
   ] as const) {
     it(`bounds the queue by ${name}, drops the oldest frames, and counts every drop`, async () => {
-      const { a, socket, rest } = await stalledPeer(bounds);
+      const { a, socket, rest, outcome } = await stalledPeer(bounds);
+      assert.ok(outcome.ok);
       const total = 2000;
       // One synchronous burst: the socket takes frames until write() returns false, the queue
       // takes the rest up to its bound, and each frame beyond evicts the oldest queued one.
@@ -90,7 +108,7 @@ describe('TcpTransport send queue', { timeout: 60_000 }, () => {
       assert.equal(stats.sendQueueFramesPeak, held);
       assert.equal(stats.framesDropped['queue-full'], total - written - held);
       // The peer reads again: the socket drains, then the queue, oldest first.
-      const sequences = await readFrames(socket, rest, written + held);
+      const sequences = await readFrames(socket, rest, outcome.opener, written + held);
       const expected = [
         ...Array.from({ length: written }, (_, i) => i),
         ...Array.from({ length: held }, (_, i) => total - held + i),

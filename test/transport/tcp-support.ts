@@ -9,12 +9,13 @@ import { ManualClock } from '../../src/shell/clock.ts';
 import { Prng } from '../../src/sim/prng.ts';
 import { ClusterDiscovery } from '../../src/transport/discovery.ts';
 import {
-  ChallengeLedger,
+  dialHandshake,
   type HandshakeOutcome,
-  performHandshake,
+  NonceLedger,
   StreamHandshakeChannel,
 } from '../../src/transport/handshake.ts';
-import { type StreamTransport, TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.ts';
+import type { StreamTransport } from '../../src/transport/stream-transport.ts';
+import { TcpTransport, type TcpTransportOptions } from '../../src/transport/tcp.ts';
 import type { NodeId } from '../../src/transport/transport.ts';
 
 export const CLUSTER_ID = 'tcp-test-cluster';
@@ -23,31 +24,6 @@ export const CLUSTER_ID = 'tcp-test-cluster';
 export type TransportFactory = (options: TcpTransportOptions) => StreamTransport;
 
 export const tcpFactory: TransportFactory = (options) => new TcpTransport(options);
-
-/**
- * A self-signed P-256 certificate (CN=cretoai-consensus-test, valid until 2126) for TLS tests.
- * The transport does not check certificates, so sharing one among all nodes is fine.
- */
-export const TEST_TLS = Object.freeze({
-  key: `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg883/WST0PnGklE+4
-UT2CYfJNW4n6SVJzZieO5eRjpeuhRANCAAT97O5DyjsGdiwAUP+4RNHAIDf9/8EW
-Gz8ER6cGxtTLJIkqNd+cjmWoXBrV7abvYHC8+Q2H0lktHAu556xc3/JU
------END PRIVATE KEY-----
-`,
-  cert: `-----BEGIN CERTIFICATE-----
-MIIBmjCCAT+gAwIBAgIUD/7LKtEe2hBy/5XBz4Pp+vAXxK8wCgYIKoZIzj0EAwIw
-ITEfMB0GA1UEAwwWY3JldG9haS1jb25zZW5zdXMtdGVzdDAgFw0yNjExMjQxNDIw
-MzFaGA8yMTI2MTAzMTE0MjAzMVowITEfMB0GA1UEAwwWY3JldG9haS1jb25zZW5z
-dXMtdGVzdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABP3s7kPKOwZ2LABQ/7hE
-0cAgN/3/wRYbPwRHpwbG1MskiSo135yOZahcGtXtpu9gcLz5DYfSWS0cC7nnrFzf
-8lSjUzBRMB0GA1UdDgQWBBTrtnWqpQHyt2gYKxhOqV3RODe43DAfBgNVHSMEGDAW
-gBTrtnWqpQHyt2gYKxhOqV3RODe43DAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49
-BAMCA0kAMEYCIQCzgop3depeFfMsWaIb5afmDuqW77n6cSIVYKIIhjtxOQIhAJ+B
-CRCbnkrt4o0aqi9Ddp9tR3QIj/ZZ54+fpHDMVi8d
------END CERTIFICATE-----
-`,
-});
 
 /** Keys for `ids`, and the registry of their public keys. */
 export function validatorKeys(ids: readonly NodeId[]): {
@@ -200,33 +176,39 @@ export function next<T extends unknown[]>(
 }
 
 /**
- * A hand-driven peer: a raw TCP socket to `port` that authenticates as `nodeId` with
- * `keyPair` (which need not be the registered key) and then hands the socket to the test.
+ * A hand-driven peer: a raw TCP socket to `port` (from `localAddress`, default 127.0.0.1) that
+ * dials `peer` as `nodeId` with `keyPair` (which need not be the registered key) and then
+ * hands the socket, with the session's sealer and opener, to the test.
  */
 export async function rawPeer(options: {
   readonly port: number;
   readonly nodeId: NodeId;
   readonly keyPair: KeyPair;
   readonly registry: ReadonlyMap<NodeId, PublicKey>;
+  readonly peer: NodeId;
   readonly clusterId?: string;
-  readonly expectedPeer?: NodeId;
+  readonly localAddress?: string;
 }): Promise<{ readonly socket: net.Socket; readonly outcome: HandshakeOutcome; readonly rest: Uint8Array }> {
-  const socket = net.connect({ host: '127.0.0.1', port: options.port });
+  const socket = net.connect({
+    host: '127.0.0.1',
+    port: options.port,
+    localAddress: options.localAddress ?? '127.0.0.1',
+  });
   socket.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
   const channel = new StreamHandshakeChannel(socket);
-  const outcome = await performHandshake(channel, {
+  const outcome = await dialHandshake(channel, {
     scheme: mlDsa87,
     clusterId: options.clusterId ?? CLUSTER_ID,
     nodeId: options.nodeId,
     privateKey: options.keyPair.privateKey,
     publicKeyOf: (id) => options.registry.get(id),
     instance: new Uint8Array(16).fill(7),
-    ledger: new ChallengeLedger(),
-    ...(options.expectedPeer === undefined ? {} : { expectedPeer: options.expectedPeer }),
+    ledger: new NonceLedger(),
+    peer: options.peer,
   });
   const rest = channel.detach();
   return { socket, outcome, rest };
