@@ -4,9 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ClusterFileError, normalizePeerAddress, parsePublicKey } from '../../src/client/cluster-file.ts';
 import { loadNodeSettings, NodeConfigError } from '../../src/node/config.ts';
+import { KeyFilePermissionError } from '../../src/node/key-file.ts';
 import { parsePeerAddress } from '../../src/transport/discovery.ts';
 import { clusterDir, editConfig } from './support.ts';
 
@@ -255,5 +257,65 @@ describe('node configuration', () => {
     // A link-local address on two interfaces is two places.
     assert.notEqual(spelling('[fe80::1%eth0]:7100'), spelling('[fe80::1%eth1]:7100'));
     assert.notEqual(spelling('10.0.0.1:7100'), spelling('10.0.0.1:7101'));
+  });
+});
+
+/** File modes say who may read a key on POSIX systems only. */
+const POSIX_ONLY = process.platform === 'win32' ? 'Windows has no POSIX file modes' : false;
+
+describe('private key file permissions', { skip: POSIX_ONLY }, () => {
+  it('a key file others can read is refused, naming the file, its mode in octal and the fix; 0600 and 0400 load', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const config = cluster.configFiles[1]!;
+    const keyFile = path.join(cluster.dir, 'keys', 'node-1.key.pem');
+    // init writes the key owner-only.
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    for (const mode of [0o644, 0o640, 0o604, 0o660, 0o601]) {
+      fs.chmodSync(keyFile, mode);
+      const octal = `0${mode.toString(8)}`;
+      assert.throws(
+        () => loadNodeSettings(config),
+        (error: unknown) => {
+          assertNames(NodeConfigError, config, 'privateKey')(error);
+          const cause = (error as Error).cause;
+          assert.ok(cause instanceof KeyFilePermissionError, String(cause));
+          assert.equal(cause.code, 'key-file-too-open');
+          assert.equal(cause.mode & 0o777, mode);
+          const message = (error as Error).message;
+          assert.ok(message.includes(`${keyFile} has mode ${octal}`), message);
+          assert.ok(message.includes(`chmod 600 ${keyFile}`), message);
+          return true;
+        },
+        octal,
+      );
+    }
+    for (const mode of [0o600, 0o400]) {
+      fs.chmodSync(keyFile, mode);
+      assert.equal(loadNodeSettings(config).nodeId, 'node-1', `0${mode.toString(8)}`);
+    }
+  });
+
+  it('a TLS key file others can read is refused the same way', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const tlsKey = path.join(cluster.dir, 'tls-key.pem');
+    fs.writeFileSync(tlsKey, 'not read past the mode check', { mode: 0o644 });
+    fs.chmodSync(tlsKey, 0o644);
+    fs.writeFileSync(path.join(cluster.dir, 'tls-cert.pem'), 'a certificate is public');
+    fs.chmodSync(path.join(cluster.dir, 'tls-cert.pem'), 0o644);
+    editConfig(cluster, 0, (config) =>
+      Object.assign(config, { tls: { key: 'tls-key.pem', cert: 'tls-cert.pem' } }),
+    );
+    assert.throws(
+      () => loadNodeSettings(cluster.configFiles[0]!),
+      (error: unknown) =>
+        assertNames(NodeConfigError, cluster.configFiles[0]!, 'tls.key')(error) &&
+        (error as Error).cause instanceof KeyFilePermissionError &&
+        (error as Error).message.includes(`chmod 600 ${tlsKey}`),
+    );
+    fs.chmodSync(tlsKey, 0o600);
+    assert.deepEqual(loadNodeSettings(cluster.configFiles[0]!).transport.tls, {
+      key: 'not read past the mode check',
+      cert: 'a certificate is public',
+    });
   });
 });
