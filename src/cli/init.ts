@@ -50,23 +50,33 @@ export interface InitOptions {
   readonly nodeConfig?: (index: number) => Readonly<Record<string, unknown>>;
 }
 
-/** Writes a private key file readable by its owner only; refuses to overwrite one. */
+/**
+ * Writes a private key file readable by its owner only (mode 0600, which the node requires);
+ * refuses to overwrite one unless `force`.
+ */
 export function writePrivateKey(
   file: string,
   keys: KeyPair,
   options: { readonly force?: boolean } = {},
 ): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  let fd: number;
   try {
-    fs.writeFileSync(file, exportPrivateKeyPem(keys.privateKey), {
-      mode: 0o600,
-      flag: options.force ? 'w' : 'wx',
-    });
+    fd = fs.openSync(file, options.force ? 'w' : 'wx', 0o600);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new CliError(`${file} exists; a private key is never overwritten (pass --force if you mean it)`);
     }
     throw error;
+  }
+  try {
+    // The mode given to open applies to a new file only: a file overwritten with --force keeps
+    // its old mode, perhaps 0644. Set it before the key is written, so it never sits in a file
+    // others can read.
+    fs.fchmodSync(fd, 0o600);
+    fs.writeFileSync(fd, exportPrivateKeyPem(keys.privateKey));
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

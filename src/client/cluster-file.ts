@@ -22,13 +22,17 @@
  * - `api`: the node's HTTP base URL, for clients and `cretoai-node status`; optional.
  * - `consensus`: `BftConfig` figures every node must share (checkpointInterval, watermarkWindow,
  *   quorumThreshold, batch and frame limits, timeouts); optional.
+ * - Every validator needs its own node id, public key and address: a key listed twice would let
+ *   its holder cast two votes (2 of 4 with n = 4, breaking the f < n/3 assumption), and two
+ *   validators at one address would be dialed at the same place. Such a file is refused.
  *
  * It lives in `src/client` because clients read it for the validators' keys; the node and the
  * CLI read it through this module too.
  */
 import fs from 'node:fs';
-import { exportPublicKeyPem, importPublicKeyPem, mlDsa87, type PublicKey } from '../crypto/index.ts';
-import { parsePeerAddress } from '../transport/discovery.ts';
+import { isIP, SocketAddress } from 'node:net';
+import { exportPublicKeyPem, importPublicKeyPem, mlDsa87, type PublicKey, toHex } from '../crypto/index.ts';
+import { type PeerAddress, parsePeerAddress } from '../transport/discovery.ts';
 
 /** The value of the `format` field this release writes and reads. */
 export const CLUSTER_FILE_FORMAT = 'cretoai-cluster/v1';
@@ -79,6 +83,30 @@ export function parsePublicKey(text: string): PublicKey {
   return importPublicKeyPem(trimmed.includes('\n') ? `${trimmed}\n` : trimmed);
 }
 
+/**
+ * `host:port` in one spelling per address, to find two validators at the same place: IP
+ * literals as the OS writes them (`[0:0::1]:7100` is `[::1]:7100`; an IPv4-mapped IPv6 address
+ * is its IPv4 address; an IPv6 zone is kept as written), the port as a number. DNS names are
+ * compared as written, only lower-cased and without a final dot: two names that resolve to one
+ * address are not found, since resolving them here would make the check depend on the resolver
+ * at the moment the file is read.
+ */
+export function normalizePeerAddress(address: PeerAddress): string {
+  const { host, port } = address;
+  const family = isIP(host);
+  if (family === 4) return `${new SocketAddress({ address: host }).address}:${port}`;
+  if (family === 6) {
+    const zoneAt = host.indexOf('%');
+    const zone = zoneAt < 0 ? '' : host.slice(zoneAt);
+    const ip = new SocketAddress({ address: zoneAt < 0 ? host : host.slice(0, zoneAt), family: 'ipv6' })
+      .address;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+    if (mapped !== null && zone === '') return `${mapped[1]}:${port}`;
+    return `[${ip}${zone}]:${port}`;
+  }
+  return `${host.toLowerCase().replace(/\.$/, '')}:${port}`;
+}
+
 /** Parses the text of a cluster file; `file` names it in errors. */
 export function parseClusterFile(text: string, file: string): ClusterFile {
   let json: unknown;
@@ -105,7 +133,11 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
   if (!Array.isArray(json.validators) || json.validators.length === 0) {
     throw new ClusterFileError(file, 'validators', 'must be a non-empty list');
   }
-  const seen = new Set<string>();
+  // Each validator's id, key (raw, as hex) and normalized address, to the first entry that has
+  // it, named as `validators[1] (node-1)`.
+  const ids = new Map<string, string>();
+  const keys = new Map<string, string>();
+  const addresses = new Map<string, { readonly named: string; readonly written: string }>();
   const validators = json.validators.map((entry: unknown, i: number): ValidatorEntry => {
     const at = `validators[${i}]`;
     if (!isObject(entry)) throw new ClusterFileError(file, at, 'must be an object');
@@ -120,8 +152,16 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
         'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
       );
     }
-    if (seen.has(nodeId)) throw new ClusterFileError(file, `${at}.nodeId`, `${nodeId} appears twice`);
-    seen.add(nodeId);
+    const sameId = ids.get(nodeId);
+    if (sameId !== undefined) {
+      throw new ClusterFileError(
+        file,
+        `${at}.nodeId`,
+        `the same node id as ${sameId}: every validator needs its own id`,
+      );
+    }
+    const named = `${at} (${nodeId})`;
+    ids.set(nodeId, named);
     if (typeof publicKey !== 'string') {
       throw new ClusterFileError(file, `${at}.publicKey`, 'must be a PEM public key or 5,184 hex digits');
     }
@@ -136,13 +176,36 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
         { cause: error },
       );
     }
+    const keyHex = toHex(key.raw);
+    const sameKey = keys.get(keyHex);
+    if (sameKey !== undefined) {
+      throw new ClusterFileError(
+        file,
+        `${at}.publicKey`,
+        `the same key as ${sameKey}: every validator needs its own key`,
+      );
+    }
+    keys.set(keyHex, named);
     if (address !== undefined) {
       if (typeof address !== 'string') throw new ClusterFileError(file, `${at}.address`, 'must be host:port');
+      let parsed: PeerAddress;
       try {
-        parsePeerAddress(address);
+        parsed = parsePeerAddress(address);
       } catch (error) {
         throw new ClusterFileError(file, `${at}.address`, (error as Error).message, { cause: error });
       }
+      const normalized = normalizePeerAddress(parsed);
+      const sameAddress = addresses.get(normalized);
+      if (sameAddress !== undefined) {
+        const place =
+          sameAddress.written === address ? address : `${address} and ${sameAddress.written} are one place`;
+        throw new ClusterFileError(
+          file,
+          `${at}.address`,
+          `the same address as ${sameAddress.named} (${place}): every validator needs its own address`,
+        );
+      }
+      addresses.set(normalized, { named, written: address });
     }
     if (api !== undefined) {
       let url: URL | null = null;

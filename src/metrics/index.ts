@@ -1,4 +1,4 @@
-/** Prometheus metrics for the consensus engine (prom-client), built per registry. */
+/** Prometheus metrics for the consensus engine and its transport (prom-client), built per registry. */
 export {
   BATCH_SIZE_BUCKETS,
   type ConsensusMetrics,
@@ -8,3 +8,8 @@ export {
   type MessageOutcome,
   SIGNATURE_BUCKETS_SECONDS,
 } from './consensus-metrics.ts';
+export {
+  createTransportMetrics,
+  type TransportMetrics,
+  type TransportStatsSource,
+} from './transport-metrics.ts';

@@ -17,6 +17,9 @@
  * file is loaded, together with the cluster file, the key and the engine's figures, so a
  * mistake is reported before anything starts, as a {@link NodeConfigError} naming the file and
  * the field (`node config /etc/cretoai/node-0.json: http.listen: must be host:port`).
+ *
+ * The private key file (and a TLS key) must not be readable by other users, as ssh requires
+ * of an identity file: `chmod 600` (see `key-file.ts` for the rule and the Kubernetes case).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,6 +27,7 @@ import { type ClusterFile, ClusterFileError, loadClusterFile } from '../client/c
 import { bytesEqual, importPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypto/index.ts';
 import { type BftConfig, ConfigError, type ResolvedBftConfig, resolveBftConfig } from '../engine/index.ts';
 import { PeerAddressError, parsePeerAddress } from '../transport/discovery.ts';
+import { KeyFilePermissionError, readPrivateKeyFile } from './key-file.ts';
 
 /** Where a server listens. Port 0 lets the operating system choose. */
 export interface ListenAddress {
@@ -301,8 +305,9 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   const keyFile = top.path('privateKey');
   let keys: KeyPair;
   try {
-    keys = importPrivateKeyPem(fs.readFileSync(keyFile, 'utf8'));
+    keys = importPrivateKeyPem(readPrivateKeyFile(keyFile));
   } catch (error) {
+    if (error instanceof KeyFilePermissionError) top.fail('privateKey', error.message, error);
     top.fail(
       'privateKey',
       `${keyFile} is not a readable ML-DSA-87 private key (${(error as Error).message})`,

@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
+import { createTransportMetrics } from '../metrics/index.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
 import { ClusterDiscovery } from '../transport/discovery.ts';
 import { QuicTransport } from '../transport/quic.ts';
@@ -33,6 +34,7 @@ import { lockDataDir } from './data-lock.ts';
 import { EventHub } from './events.ts';
 import { HttpApi } from './http-api.ts';
 import { Logger } from './log.ts';
+import { LogLimiter, type LogLimiterOptions } from './log-limiter.ts';
 import { VoteLoggingTransport } from './vote-log.ts';
 
 /** The node's events. */
@@ -55,6 +57,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
   readonly #api: HttpApi;
   readonly #events: EventHub;
   readonly #voteLog: VoteLoggingTransport | null;
+  readonly #limitedLog: LogLimiter;
   readonly #unlock: () => void;
   #stopping: Promise<void> | null = null;
 
@@ -64,6 +67,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     store: LmdbStore;
     transport: StreamTransport;
     voteLog: VoteLoggingTransport | null;
+    limitedLog: LogLimiter;
     logger: Logger;
     server: http.Server;
     api: HttpApi;
@@ -78,6 +82,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.store = parts.store;
     this.transport = parts.transport;
     this.#voteLog = parts.voteLog;
+    this.#limitedLog = parts.limitedLog;
     this.logger = parts.logger;
     this.#server = parts.server;
     this.#api = parts.api;
@@ -96,7 +101,14 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
    */
   static async start(
     settings: NodeSettings,
-    options: { readonly logger?: Logger } = {},
+    options: {
+      readonly logger?: Logger;
+      /**
+       * How refused handshakes are logged: one line per interval and a summary (default 10 s,
+       * on the system clock). Tests pass a ManualClock.
+       */
+      readonly limitedLog?: LogLimiterOptions;
+    } = {},
   ): Promise<CretoaiNode> {
     const logger = options.logger ?? new Logger(settings.nodeId, settings.logLevel);
     const { nodeId, cluster, replica, resolved } = settings;
@@ -145,7 +157,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
           : new TcpTransport(transportOptions);
       cleanups.push(() => transport.stop());
       const consensusAddress = await transport.listen();
-      watchTransport(transport, logger);
+      const limitedLog = new LogLimiter((event, fields) => logger.warn(event, fields), options.limitedLog);
+      cleanups.push(() => limitedLog.close());
+      watchTransport(transport, logger, limitedLog);
       if (settings.voteLog !== null) fs.mkdirSync(path.dirname(settings.voteLog), { recursive: true });
       const voteLog =
         settings.voteLog === null
@@ -154,6 +168,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       if (voteLog !== null) cleanups.push(() => voteLog.close());
 
       const registry = new Registry();
+      createTransportMetrics(registry, transport);
       const engine = new BftEngine(settings.engine, settings.keys, {
         transport: (voteLog ?? transport) as Transport,
         store,
@@ -197,6 +212,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         store,
         transport,
         voteLog,
+        limitedLog,
         logger,
         server,
         api,
@@ -238,6 +254,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.#server.closeAllConnections();
     await closed;
     await this.transport.stop();
+    // After the transport: no refusal can arrive any more, and what was held back is logged.
+    this.#limitedLog.close();
     this.#voteLog?.close();
     await this.store.close();
     this.#unlock();
@@ -256,6 +274,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.#events.close();
     this.#server.close();
     this.#server.closeAllConnections();
+    // The process exits next: log what was held back now, and leave no timer behind.
+    this.#limitedLog.close();
     this.emit('halted', error);
   }
 }
@@ -264,7 +284,15 @@ function definedOnly<T extends Record<string, unknown>>(object: T): Partial<T> {
   return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-function watchTransport(transport: StreamTransport, logger: Logger): void {
+/**
+ * Logs the transport's events. Refused handshakes are logged through `limitedLog`: anyone who
+ * reaches the consensus port can cause one per connection, so each interval gets one line and
+ * a summary of the rest (counted in full by `cretoai_transport_handshakes_refused_total`).
+ * Connections refused as `busy` before a handshake emit no event; they are in the metric only.
+ * `dial-failed` is not logged: the dialed peers are the cluster file's validators, and redials
+ * back off, so it cannot flood.
+ */
+function watchTransport(transport: StreamTransport, logger: Logger, limitedLog: LogLimiter): void {
   transport.on('peer-connected', (info) =>
     logger.info('peer-connected', { peer: info.peer, address: info.remoteAddress, port: info.remotePort }),
   );
@@ -286,13 +314,11 @@ function watchTransport(transport: StreamTransport, logger: Logger): void {
     logger.warn('peer-misbehaved', { peer, code, detail }),
   );
   transport.on('handshake-refused', ({ side, remoteAddress, claimedPeer, refusal }) =>
-    logger.warn('handshake-refused', {
-      side,
-      remoteAddress,
-      claimedPeer,
-      code: refusal.code,
-      detail: refusal.detail,
-    }),
+    limitedLog.record(
+      'handshake-refused',
+      { code: refusal.code, address: remoteAddress },
+      { side, remoteAddress, claimedPeer, code: refusal.code, detail: refusal.detail },
+    ),
   );
 }
 

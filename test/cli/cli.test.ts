@@ -109,6 +109,30 @@ describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
     assert.match(again.stderr, /never overwritten/);
   });
 
+  it('keygen --force over a key file others could read leaves it owner-only', async (t) => {
+    const file = path.join(tempDir(t), 'node.key.pem');
+    fs.writeFileSync(file, 'an old key');
+    fs.chmodSync(file, 0o644);
+    const run = await runCli(['keygen', '--out', file, '--force']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    importPrivateKeyPem(fs.readFileSync(file, 'utf8'));
+  });
+
+  it('start and verify-store refuse a key file others can read, naming the file, its mode and chmod 600', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const keyFile = path.join(cluster.dir, 'keys', 'node-0.key.pem');
+    fs.chmodSync(keyFile, 0o640);
+    const runs = await Promise.all(
+      ['start', 'verify-store'].map((command) => runCli([command, '--config', cluster.configFiles[0]!])),
+    );
+    for (const run of runs) {
+      assert.equal(run.code, 1, run.stderr);
+      assert.ok(run.stderr.includes(`${keyFile} has mode 0640`), run.stderr);
+      assert.ok(run.stderr.includes(`chmod 600 ${keyFile}`), run.stderr);
+    }
+  });
+
   it('verify-evidence accepts two conflicting COMMITs signed by one validator and refuses a tampered copy', async (t) => {
     const cluster = await clusterDir(t, 4);
     const clusterId = loadClusterFile(cluster.clusterFile).clusterId;

@@ -4,9 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ClusterFileError } from '../../src/client/cluster-file.ts';
+import { ClusterFileError, normalizePeerAddress, parsePublicKey } from '../../src/client/cluster-file.ts';
 import { loadNodeSettings, NodeConfigError } from '../../src/node/config.ts';
+import { KeyFilePermissionError } from '../../src/node/key-file.ts';
+import { parsePeerAddress } from '../../src/transport/discovery.ts';
 import { clusterDir, editConfig } from './support.ts';
 
 function assertNames(kind: typeof NodeConfigError | typeof ClusterFileError, file: string, field: string) {
@@ -177,5 +180,118 @@ describe('node configuration', () => {
     );
     fs.writeFileSync(file, JSON.stringify(json));
     assert.equal(loadNodeSettings(cluster.configFiles[1]!).nodeId, 'node-1');
+  });
+
+  it('every validator needs its own key, address and id: a repeat is refused, naming both entries', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const file = cluster.clusterFile;
+    const original = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const port = (i: number) => Number(original.validators[i].address.split(':').pop());
+    const cases: [string, (validators: Record<string, unknown>[]) => void, string, string][] = [
+      [
+        // Its holder would cast 2 of the 4 votes, where f = 1.
+        "a key listed twice (validators[3] holds node-1's key)",
+        (validators) => Object.assign(validators[3]!, { publicKey: validators[1]!.publicKey }),
+        'validators[3].publicKey',
+        'validators[1] (node-1)',
+      ],
+      [
+        'a key listed twice, once as PEM and once as hex',
+        (validators) =>
+          Object.assign(validators[2]!, {
+            publicKey: Buffer.from(parsePublicKey(validators[0]!.publicKey as string).raw).toString('hex'),
+          }),
+        'validators[2].publicKey',
+        'validators[0] (node-0)',
+      ],
+      [
+        'an address listed twice',
+        (validators) => Object.assign(validators[2]!, { address: validators[0]!.address }),
+        'validators[2].address',
+        'validators[0] (node-0)',
+      ],
+      [
+        'an address listed twice, once spelled as an IPv4-mapped IPv6 address',
+        (validators) => Object.assign(validators[3]!, { address: `[::ffff:127.0.0.1]:${port(1)}` }),
+        'validators[3].address',
+        'validators[1] (node-1)',
+      ],
+      [
+        'a node id listed twice',
+        (validators) => Object.assign(validators[3]!, { nodeId: 'node-1' }),
+        'validators[3].nodeId',
+        'validators[1] (node-1)',
+      ],
+    ];
+    for (const [name, edit, field, first] of cases) {
+      const json = structuredClone(original);
+      edit(json.validators);
+      fs.writeFileSync(file, JSON.stringify(json));
+      assert.throws(
+        () => loadNodeSettings(cluster.configFiles[0]!),
+        (error: unknown) =>
+          assertNames(ClusterFileError, file, field)(error) &&
+          (error as Error).message.includes(first) &&
+          (error as Error).message.includes('every validator needs its own'),
+        name,
+      );
+    }
+    // Two DNS names are compared as written: a name and the address it may resolve to are
+    // different entries (resolving them here would make the check depend on the resolver).
+    const json = structuredClone(original);
+    json.validators[3].address = `localhost:${port(0)}`;
+    fs.writeFileSync(file, JSON.stringify(json));
+    assert.equal(
+      loadNodeSettings(cluster.configFiles[0]!).cluster.validators[3]!.address,
+      `localhost:${port(0)}`,
+    );
+  });
+
+  it('addresses are compared in one spelling per host and port', () => {
+    const spelling = (text: string) => normalizePeerAddress(parsePeerAddress(text));
+    assert.equal(spelling('[0:0:0:0:0:0:0:1]:7100'), spelling('[::1]:7100'));
+    assert.equal(spelling('[2001:DB8::0:1]:7100'), '[2001:db8::1]:7100');
+    assert.equal(spelling('[::ffff:10.0.0.1]:7100'), '10.0.0.1:7100');
+    assert.equal(spelling('10.0.0.1:07100'), '10.0.0.1:7100');
+    assert.equal(spelling('Node-1.Peers.example.:7100'), 'node-1.peers.example:7100');
+    // A link-local address on two interfaces is two places.
+    assert.notEqual(spelling('[fe80::1%eth0]:7100'), spelling('[fe80::1%eth1]:7100'));
+    assert.notEqual(spelling('10.0.0.1:7100'), spelling('10.0.0.1:7101'));
+  });
+});
+
+/** File modes say who may read a key on POSIX systems only. */
+const POSIX_ONLY = process.platform === 'win32' ? 'Windows has no POSIX file modes' : false;
+
+describe('private key file permissions', { skip: POSIX_ONLY }, () => {
+  it('a key file others can read is refused, naming the file, its mode in octal and the fix; 0600 and 0400 load', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const config = cluster.configFiles[1]!;
+    const keyFile = path.join(cluster.dir, 'keys', 'node-1.key.pem');
+    // init writes the key owner-only.
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    for (const mode of [0o644, 0o640, 0o604, 0o660, 0o601]) {
+      fs.chmodSync(keyFile, mode);
+      const octal = `0${mode.toString(8)}`;
+      assert.throws(
+        () => loadNodeSettings(config),
+        (error: unknown) => {
+          assertNames(NodeConfigError, config, 'privateKey')(error);
+          const cause = (error as Error).cause;
+          assert.ok(cause instanceof KeyFilePermissionError, String(cause));
+          assert.equal(cause.code, 'key-file-too-open');
+          assert.equal(cause.mode & 0o777, mode);
+          const message = (error as Error).message;
+          assert.ok(message.includes(`${keyFile} has mode ${octal}`), message);
+          assert.ok(message.includes(`chmod 600 ${keyFile}`), message);
+          return true;
+        },
+        octal,
+      );
+    }
+    for (const mode of [0o600, 0o400]) {
+      fs.chmodSync(keyFile, mode);
+      assert.equal(loadNodeSettings(config).nodeId, 'node-1', `0${mode.toString(8)}`);
+    }
   });
 });

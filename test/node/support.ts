@@ -12,6 +12,7 @@ import { type InitializedCluster, type InitOptions, initCluster } from '../../sr
 import type { FinalizedEvent } from '../../src/client/api.ts';
 import { loadNodeSettings } from '../../src/node/config.ts';
 import { Logger } from '../../src/node/log.ts';
+import type { LogLimiterOptions } from '../../src/node/log-limiter.ts';
 import { CretoaiNode } from '../../src/node/node.ts';
 
 /** A fresh directory under the system temp directory, removed when the test ends. */
@@ -54,11 +55,12 @@ export async function startNode(
   t: TestContext | { after(fn: () => Promise<void>): void },
   cluster: InitializedCluster,
   index: number,
+  options: { readonly limitedLog?: LogLimiterOptions } = {},
 ): Promise<TestNode> {
   const settings = loadNodeSettings(cluster.configFiles[index]!);
   const log: Record<string, unknown>[] = [];
   const logger = new Logger(settings.nodeId, 'debug', (line) => log.push(JSON.parse(line)));
-  const node = await CretoaiNode.start(settings, { logger });
+  const node = await CretoaiNode.start(settings, { logger, ...options });
   t.after(() => node.stop());
   return { node, url: node.httpUrl, log };
 }
