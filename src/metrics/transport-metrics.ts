@@ -22,13 +22,15 @@ import type { StreamTransportStats } from '../transport/stream-transport.ts';
 export interface TransportStatsSource {
   stats(): Pick<
     StreamTransportStats,
-    'handshakesRefused' | 'framesDropped' | 'linkFailures' | 'misbehaviours'
+    'handshakesRefused' | 'handshakeSignatures' | 'framesDropped' | 'linkFailures' | 'misbehaviours'
   >;
 }
 
 export interface TransportMetrics {
   /** Connections that never became an authenticated peer, by refusal code. */
   readonly handshakesRefused: Counter<'code'>;
+  /** ML-DSA-87 signatures this node made for handshakes. */
+  readonly handshakeSignatures: Counter;
   /** Frames the transport dropped, by reason. */
   readonly framesDropped: Counter<'reason'>;
   /** Connections closed for bytes that did not open or frame, by failure; no peer is blamed. */
@@ -56,6 +58,15 @@ export function createTransportMetrics(
         this.reset();
         for (const [code, count] of Object.entries(transport.stats().handshakesRefused))
           this.inc({ code }, count);
+      },
+    }),
+    handshakeSignatures: new Counter({
+      name: 'cretoai_transport_handshake_signatures_total',
+      help: 'ML-DSA-87 signatures this node made for consensus handshakes (made only after the other side proved its key, so a flood of strangers leaves it flat)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(transport.stats().handshakeSignatures);
       },
     }),
     framesDropped: new Counter({

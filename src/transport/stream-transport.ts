@@ -140,6 +140,8 @@ export interface StreamTransportStats {
   connectionsLost: number;
   /** Handshakes that failed, by reason, on either side. */
   handshakesRefused: Record<HandshakeRefusalCode, number>;
+  /** ML-DSA-87 signatures made for handshakes: never more than one per peer that proved itself. */
+  handshakeSignatures: number;
   /** Authenticated peers disconnected for a frame the engine could not decode. */
   misbehaviours: number;
   /** The largest number of frames any one peer's queue has held. */
@@ -385,6 +387,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     connectionsReplaced: 0,
     connectionsLost: 0,
     handshakesRefused: zeroCounts(HANDSHAKE_REFUSAL_CODES),
+    handshakeSignatures: 0,
     misbehaviours: 0,
     sendQueueFramesPeak: 0,
   };
@@ -395,7 +398,15 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     this.nodeId = options.nodeId;
     this.#options = options;
     this.#connector = connector;
-    this.#scheme = options.scheme ?? mlDsa87;
+    const scheme = options.scheme ?? mlDsa87;
+    // Every handshake signature is counted: what strangers can (not) make this node sign.
+    this.#scheme = {
+      ...scheme,
+      signAsync: (privateKey, message, context) => {
+        this.#stats.handshakeSignatures++;
+        return scheme.signAsync(privateKey, message, context);
+      },
+    };
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#maxFrameBytes = positiveInteger('maxFrameBytes', options.maxFrameBytes);

@@ -29,6 +29,7 @@ function fakeTransport(): { transport: TransportStatsSource; stats: Counted } {
     linkFailures: Object.fromEntries(
       LINK_FAILURES.map((failure) => [failure, 0]),
     ) as StreamTransportStats['linkFailures'],
+    handshakeSignatures: 0,
     misbehaviours: 0,
   };
   // stats() answers a copy, as StreamTransport.stats() does.
@@ -72,9 +73,11 @@ test("the counters are the transport's own at each scrape", async () => {
   stats.handshakesRefused.busy = 12;
   stats.framesDropped['queue-full'] = 7;
   stats.linkFailures['unauthenticated-frame'] = 4;
+  stats.handshakeSignatures = 9;
   stats.misbehaviours = 2;
   const text = await registry.metrics();
   assert.match(text, /^cretoai_transport_link_failures_total\{failure="unauthenticated-frame"\} 4$/m);
+  assert.match(text, /^cretoai_transport_handshake_signatures_total 9$/m);
   assert.match(text, /^# TYPE cretoai_transport_handshakes_refused_total counter$/m);
   assert.match(text, /^cretoai_transport_handshakes_refused_total\{code="bad-signature"\} 48723$/m);
   assert.match(text, /^cretoai_transport_handshakes_refused_total\{code="busy"\} 12$/m);

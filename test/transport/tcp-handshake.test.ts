@@ -88,9 +88,12 @@ describe('handshake over TCP: refusals', { timeout: 60_000 }, () => {
 
   it("refuses a validator's id proven with another key (bad-signature), and a's link stays", async () => {
     const atB = refusalAtB();
+    const signedBefore = cluster.get('b').stats().handshakeSignatures;
     await intruder('a', { keyPair: stranger });
     const [event] = await atB;
     assert.equal(event.refusal.code, 'bad-signature');
+    // b verified before it signed: the impostor got no signature out of it.
+    assert.equal(cluster.get('b').stats().handshakeSignatures, signedBefore);
     // The claimed id is not authenticated, so it is reported as claimed and a is still connected.
     assert.equal(event.claimedPeer, 'a');
     assert.deepEqual(cluster.get('b').connectedPeers(), ['a']);
