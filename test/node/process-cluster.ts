@@ -27,7 +27,10 @@ export function testSeed(name: string, variable: string): number {
 export { Prng };
 
 /** Four node processes with vote logs, started; stopped when the test ends. */
-export async function processCluster(t: TestContext, nodes = 4): Promise<LocalCluster> {
+export async function processCluster(
+  t: Pick<TestContext, 'after'> | { after(fn: () => Promise<void> | void): void },
+  nodes = 4,
+): Promise<LocalCluster> {
   const dir = path.join(tempDir(t, 'cretoai-crash-'), 'cluster');
   await initCluster({
     dir,
