@@ -30,6 +30,7 @@ import type { LmdbStore } from '../storage/lmdb.ts';
 import { encodeMessage } from '../wire/index.ts';
 import type { NodeSettings } from './config.ts';
 import type { EventHub } from './events.ts';
+import { exemptFromIdleTimeout, type HttpLimits } from './http-limits.ts';
 import type { Logger } from './log.ts';
 import { StatusHistory } from './status-history.ts';
 import { StatusPage } from './status-page.ts';
@@ -43,6 +44,8 @@ export interface HttpApiContext {
   readonly logger: Logger;
   readonly events: EventHub;
   readonly registry: Registry;
+  /** Connection caps and the accounting of client-caused errors (`http-limits.ts`). */
+  readonly limits: HttpLimits;
 }
 
 /** An error answer: its code decides the status. */
@@ -72,6 +75,14 @@ const REJECTION_ANSWERS: { readonly [K in ProposalRejectionCode]: ApiErrorCode }
   invalid: 'invalid',
   duplicate: 'duplicate',
 });
+
+/** Error codes that only mean the client went away before it was answered. */
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+]);
 
 /** Vertices refused after they were accepted (the engine stopped first), remembered for lookups. */
 const REJECTED_REMEMBERED_MAX = 16_384;
@@ -129,13 +140,26 @@ export class HttpApi {
     const started = this.#route(request, response, (name) => {
       route = name;
     });
+    let answered = true;
     started
       .catch((error: unknown) => {
+        if (clientGone(request, response, error)) {
+          // An aborted body or a closed connection: nobody to answer. Clients can do this at
+          // will, so it is counted and logged rate-limited, never one line each.
+          answered = false;
+          this.#context.limits.requestAborted(request, {
+            route,
+            address: request.socket.remoteAddress,
+            code: (error as NodeJS.ErrnoException | null)?.code,
+          });
+          return;
+        }
         if (error instanceof ApiError) {
           this.#error(response, error);
           return;
         }
-        this.#context.logger.error('http-handler-failed', {
+        // A failure of the node's own, but one a client may be able to repeat: rate-limited too.
+        this.#context.limits.log.log('error', 'http-handler-failed', {
           method: request.method,
           url: request.url,
           error,
@@ -143,7 +167,7 @@ export class HttpApi {
         this.#error(response, new ApiError('internal', 'the node failed to answer; see its log'));
       })
       .finally(() => {
-        if (route !== 'events') this.#requests.inc({ route, code: String(response.statusCode) });
+        if (route !== 'events' && answered) this.#requests.inc({ route, code: String(response.statusCode) });
       });
   };
 
@@ -437,6 +461,9 @@ export class HttpApi {
   #events(request: IncomingMessage, response: ServerResponse, url: URL): void {
     const hub = this.#context.events;
     if (!hub.hasRoom()) throw new ApiError('unavailable', 'no room for another event stream; try later');
+    // A stream is quiet between events (a heartbeat every 15 s); it is bounded by
+    // `eventClientsMax` and its unread bytes instead of by the idle timeout.
+    exemptFromIdleTimeout(request);
     const payload = url.searchParams.get('payload');
     hub.add(request, response, { payload: payload === '1' || payload === 'true' });
   }
@@ -562,4 +589,13 @@ export class HttpApi {
     );
     if (error.closeConnection) response.on('finish', () => response.socket?.destroy());
   }
+}
+
+/** Whether a request failed because its client went away (an aborted body, a closed socket). */
+function clientGone(request: IncomingMessage, response: ServerResponse, error: unknown): boolean {
+  if (error instanceof ApiError) return false;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return (
+    (code !== undefined && CLIENT_GONE_CODES.has(code)) || response.destroyed || request.socket.destroyed
+  );
 }
