@@ -79,6 +79,11 @@ export interface HttpSettings {
    * answered. Event streams and backups are exempt. Default 30,000 ms.
    */
   readonly socketIdleTimeoutMs: number;
+  /**
+   * Time `POST /v1/admin/backup` gives the file system to check and make the target directory
+   * (in a child process, which is killed past it) before answering 503. Default 10,000 ms.
+   */
+  readonly backupCheckTimeoutMs: number;
 }
 
 /** The consensus transport's settings. */
@@ -435,6 +440,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
       'requestTimeoutMs',
       'keepAliveTimeoutMs',
       'socketIdleTimeoutMs',
+      'backupCheckTimeoutMs',
     ]),
   );
   // One vertex as JSON: its payload in base64 and its parents in hex, with room for the rest.
@@ -454,6 +460,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     requestTimeoutMs: httpFields.integer('requestTimeoutMs', 60_000, 1, 3_600_000),
     keepAliveTimeoutMs: httpFields.integer('keepAliveTimeoutMs', 5_000, 1, 3_600_000),
     socketIdleTimeoutMs: httpFields.integer('socketIdleTimeoutMs', 30_000, 1, 3_600_000),
+    backupCheckTimeoutMs: httpFields.integer('backupCheckTimeoutMs', 10_000, 1, 600_000),
   };
   if (http.connectionsPerAddressMax > http.connectionsMax) {
     httpFields.fail(

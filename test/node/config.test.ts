@@ -59,6 +59,7 @@ describe('node configuration', () => {
     assert.equal(defaults.requestTimeoutMs, 60_000);
     assert.equal(defaults.keepAliveTimeoutMs, 5_000);
     assert.equal(defaults.socketIdleTimeoutMs, 30_000);
+    assert.equal(defaults.backupCheckTimeoutMs, 10_000);
     editConfig(cluster, 0, (config) => {
       config.http = {
         ...(config.http as object),
@@ -163,6 +164,11 @@ describe('node configuration', () => {
         'no keep-alive deadline',
         (config) => Object.assign(config, { http: { keepAliveTimeoutMs: 0 } }),
         'http.keepAliveTimeoutMs',
+      ],
+      [
+        'no time for the backup path check',
+        (config) => Object.assign(config, { http: { backupCheckTimeoutMs: 0 } }),
+        'http.backupCheckTimeoutMs',
       ],
       [
         'an idle timeout that is not a number',
