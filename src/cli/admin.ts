@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { BackupTargetError, checkBackupTargetIsolated } from '../node/backup-target.ts';
 import type { NodeSettings } from '../node/config.ts';
 import { dataDirHolder, LOCK_FILE } from '../node/data-lock.ts';
 import { type BackupManifest, LmdbStore, type VerifyReport } from '../storage/lmdb.ts';
@@ -36,15 +37,17 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
 
-/** Writes a backup of the node's store to `out`; asks the running node when there is one. */
+/**
+ * Writes a backup of the node's store to `out` (relative to the working directory); asks the
+ * running node when there is one. Either way the target must pass the same rules
+ * (`backup-target.ts`: a new or empty directory, outside the data directory, /proc, /sys and
+ * /dev), checked in a child process that cannot leave this one hanging on the file system.
+ */
 export async function backupNode(
   settings: NodeSettings,
   out: string,
 ): Promise<BackupManifest & { readonly via: 'node' | 'store' }> {
   const target = path.resolve(out);
-  if (fs.existsSync(target) && fs.readdirSync(target).length > 0) {
-    throw new CliError(`${target} is not empty: a backup goes to a new or empty directory`);
-  }
   if (dataDirHolder(settings.dataDir) !== null) {
     const url = `${localApiUrl(settings)}/v1/admin/backup`;
     let response: Response;
@@ -69,7 +72,17 @@ export async function backupNode(
     replica: settings.replica,
   });
   try {
-    return { ...(await store.backup(target)), via: 'store' };
+    let checked: string;
+    try {
+      checked = await checkBackupTargetIsolated(
+        { out: target, dataDir: settings.dataDir, create: true },
+        { timeoutMs: settings.http.backupCheckTimeoutMs },
+      );
+    } catch (error) {
+      if (error instanceof BackupTargetError) throw new CliError(error.message, 1, { cause: error });
+      throw error;
+    }
+    return { ...(await store.backup(checked)), via: 'store' };
   } finally {
     await store.close();
   }

@@ -232,6 +232,18 @@ export const API_ERRORS = Object.freeze({
   'bad-encoding': 400,
   /** 400: the vertex's parents or hash do not make a valid vertex. */
   invalid: 400,
+  /** 400: a backup's `out` is not an absolute path. */
+  'backup-path-not-absolute': 400,
+  /** 400: a backup's `out` is under /proc, /sys or /dev (as written or once its links are resolved). */
+  'backup-path-system': 400,
+  /** 400: a backup's `out` is inside the node's data directory (as written or once resolved). */
+  'backup-path-in-data-dir': 400,
+  /** 400: a backup's `out` is a directory that holds something. */
+  'backup-path-not-empty': 400,
+  /** 400: a backup's `out`, or a parent of it, is not a directory. */
+  'backup-path-not-directory': 400,
+  /** 400: the file system refused a backup's `out` (permissions, length, a dangling link). */
+  'backup-path-unusable': 400,
   /** 403: an admin route called from a non-loopback address. */
   forbidden: 403,
   /** 404: no such route, or a vertex this node knows nothing of. */
@@ -240,6 +252,8 @@ export const API_ERRORS = Object.freeze({
   'method-not-allowed': 405,
   /** 409: the vertex was finalized so long ago that its place is no longer known here. */
   duplicate: 409,
+  /** 409: another backup is being taken; try again when it is done. */
+  'backup-running': 409,
   /** 413: the body exceeds the node's limit, or the vertex can never fit in a batch. */
   'too-large': 413,
   /** 415: a body type other than application/json or application/octet-stream. */
@@ -250,6 +264,8 @@ export const API_ERRORS = Object.freeze({
   internal: 500,
   /** 503: the node is starting, stopping or halted, or has no room for another event stream. */
   unavailable: 503,
+  /** 503: the file system did not answer in time while a backup's `out` was checked; no backup was taken. */
+  'backup-timeout': 503,
 } as const);
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

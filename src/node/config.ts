@@ -50,6 +50,44 @@ export interface HttpSettings {
   readonly admin: boolean;
   /** Seconds a client is asked to wait on 429 (the Retry-After header). Default 1. */
   readonly retryAfterSeconds: number;
+  /**
+   * Connections open at once; more are closed on arrival. Default 1,024: the API shares the
+   * process's file descriptors with the consensus transport, and a node whose API held them
+   * all could no longer accept its peers. 1,024 is far above what clients need (the load
+   * generator keeps 16 per node, event streams are capped at `eventClientsMax`) and far below
+   * the descriptor limits Node runs with (it raises the soft limit to the hard one, 4,096 at
+   * the least on common systems), and bounds the memory idle connections hold.
+   */
+  readonly connectionsMax: number;
+  /**
+   * Connections open at once from one address (IPv6: one /64). Default 64: one host can take
+   * at most a sixteenth of `connectionsMax`, and 64 is four times what the load generator
+   * keeps. Behind a reverse proxy every client has the proxy's address: raise it to
+   * `connectionsMax` there.
+   */
+  readonly connectionsPerAddressMax: number;
+  /**
+   * Time from connecting, or from the first byte of a later request on the connection, to a
+   * complete request head; it also ends connections that send nothing. Default 10,000 ms.
+   */
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole request, head and body. Default 60,000 ms (4 MiB at 70 KB/s). */
+  readonly requestTimeoutMs: number;
+  /**
+   * Time an idle keep-alive connection is kept for its next request. Default 5,000 ms, Node's
+   * own: clients (fetch keeps 4 s) reconnect cheaply, and idle connections hold places.
+   */
+  readonly keepAliveTimeoutMs: number;
+  /**
+   * Time a connection may pass with no traffic either way while a request is received or
+   * answered. Event streams and backups are exempt. Default 30,000 ms.
+   */
+  readonly socketIdleTimeoutMs: number;
+  /**
+   * Time `POST /v1/admin/backup` gives the file system to check and make the target directory
+   * (in a child process, which is killed past it) before answering 503. Default 10,000 ms.
+   */
+  readonly backupCheckTimeoutMs: number;
 }
 
 /** The consensus transport's settings. */
@@ -390,6 +428,13 @@ export function loadNodeSettings(configFile: string): NodeSettings {
       'eventBufferBytesMax',
       'admin',
       'retryAfterSeconds',
+      'connectionsMax',
+      'connectionsPerAddressMax',
+      'headersTimeoutMs',
+      'requestTimeoutMs',
+      'keepAliveTimeoutMs',
+      'socketIdleTimeoutMs',
+      'backupCheckTimeoutMs',
     ]),
   );
   // One vertex as JSON: its payload in base64 and its parents in hex, with room for the rest.
@@ -403,7 +448,34 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     eventBufferBytesMax: httpFields.integer('eventBufferBytesMax', 8 << 20, 1024, 1 << 30),
     admin: httpFields.boolean('admin', true),
     retryAfterSeconds: httpFields.integer('retryAfterSeconds', 1, 1, 3600),
+    connectionsMax: httpFields.integer('connectionsMax', 1024, 1, 1 << 20),
+    connectionsPerAddressMax: httpFields.integer('connectionsPerAddressMax', 64, 1, 1 << 20),
+    headersTimeoutMs: httpFields.integer('headersTimeoutMs', 10_000, 1, 3_600_000),
+    requestTimeoutMs: httpFields.integer('requestTimeoutMs', 60_000, 1, 3_600_000),
+    keepAliveTimeoutMs: httpFields.integer('keepAliveTimeoutMs', 5_000, 1, 3_600_000),
+    socketIdleTimeoutMs: httpFields.integer('socketIdleTimeoutMs', 30_000, 1, 3_600_000),
+    backupCheckTimeoutMs: httpFields.integer('backupCheckTimeoutMs', 10_000, 1, 600_000),
   };
+  if (http.connectionsPerAddressMax > http.connectionsMax) {
+    httpFields.fail(
+      'connectionsPerAddressMax',
+      `must not exceed http.connectionsMax (${http.connectionsMax}), got ${http.connectionsPerAddressMax}`,
+    );
+  }
+  if (http.eventClientsMax >= http.connectionsMax) {
+    // Each stream holds a connection for good: streams alone must not take every place.
+    httpFields.fail(
+      'eventClientsMax',
+      `must be below http.connectionsMax (${http.connectionsMax}), got ${http.eventClientsMax}`,
+    );
+  }
+  if (http.headersTimeoutMs > http.requestTimeoutMs) {
+    // The head is part of the request (node:http refuses the opposite).
+    httpFields.fail(
+      'headersTimeoutMs',
+      `must not exceed http.requestTimeoutMs (${http.requestTimeoutMs}), got ${http.headersTimeoutMs}`,
+    );
+  }
 
   const logLevel = (json.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) top.fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);

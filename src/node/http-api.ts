@@ -10,7 +10,6 @@
  * clients and what each may leave unread (`events.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import path from 'node:path';
 import { Counter, type Registry } from 'prom-client';
 import {
   API_ERRORS,
@@ -28,8 +27,10 @@ import { type BftEngine, ProposalRejectedError, type ProposalRejectionCode } fro
 import { createVertex, genesisDigest, type Vertex } from '../protocol/index.ts';
 import type { LmdbStore } from '../storage/lmdb.ts';
 import { encodeMessage } from '../wire/index.ts';
+import { BackupTargetError, type BackupTargetErrorCode, checkBackupTargetIsolated } from './backup-target.ts';
 import type { NodeSettings } from './config.ts';
 import type { EventHub } from './events.ts';
+import { exemptFromIdleTimeout, type HttpLimits } from './http-limits.ts';
 import type { Logger } from './log.ts';
 import { StatusHistory } from './status-history.ts';
 import { StatusPage } from './status-page.ts';
@@ -43,6 +44,8 @@ export interface HttpApiContext {
   readonly logger: Logger;
   readonly events: EventHub;
   readonly registry: Registry;
+  /** Connection caps and the accounting of client-caused errors (`http-limits.ts`). */
+  readonly limits: HttpLimits;
 }
 
 /** An error answer: its code decides the status. */
@@ -73,6 +76,25 @@ const REJECTION_ANSWERS: { readonly [K in ProposalRejectionCode]: ApiErrorCode }
   duplicate: 'duplicate',
 });
 
+/** How a refused backup target is answered. */
+const BACKUP_TARGET_ANSWERS: { readonly [K in BackupTargetErrorCode]: ApiErrorCode } = Object.freeze({
+  'not-absolute': 'backup-path-not-absolute',
+  system: 'backup-path-system',
+  'inside-data-dir': 'backup-path-in-data-dir',
+  'not-empty': 'backup-path-not-empty',
+  'not-directory': 'backup-path-not-directory',
+  unusable: 'backup-path-unusable',
+  timeout: 'backup-timeout',
+});
+
+/** Error codes that only mean the client went away before it was answered. */
+const CLIENT_GONE_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+]);
+
 /** Vertices refused after they were accepted (the engine stopped first), remembered for lookups. */
 const REJECTED_REMEMBERED_MAX = 16_384;
 /** Finalized batches whose hashes and certificate are kept ready for lookups. */
@@ -97,6 +119,8 @@ export class HttpApi {
   readonly #history: StatusHistory;
   readonly #page = new StatusPage();
   #accepting = true;
+  /** A backup is being taken: one at a time, since each holds a child process and a copy. */
+  #backupRunning = false;
 
   constructor(context: HttpApiContext) {
     this.#context = context;
@@ -129,13 +153,26 @@ export class HttpApi {
     const started = this.#route(request, response, (name) => {
       route = name;
     });
+    let answered = true;
     started
       .catch((error: unknown) => {
+        if (clientGone(request, response, error)) {
+          // An aborted body or a closed connection: nobody to answer. Clients can do this at
+          // will, so it is counted and logged rate-limited, never one line each.
+          answered = false;
+          this.#context.limits.requestAborted(request, {
+            route,
+            address: request.socket.remoteAddress,
+            code: (error as NodeJS.ErrnoException | null)?.code,
+          });
+          return;
+        }
         if (error instanceof ApiError) {
           this.#error(response, error);
           return;
         }
-        this.#context.logger.error('http-handler-failed', {
+        // A failure of the node's own, but one a client may be able to repeat: rate-limited too.
+        this.#context.limits.log.log('error', 'http-handler-failed', {
           method: request.method,
           url: request.url,
           error,
@@ -143,7 +180,7 @@ export class HttpApi {
         this.#error(response, new ApiError('internal', 'the node failed to answer; see its log'));
       })
       .finally(() => {
-        if (route !== 'events') this.#requests.inc({ route, code: String(response.statusCode) });
+        if (route !== 'events' && answered) this.#requests.inc({ route, code: String(response.statusCode) });
       });
   };
 
@@ -437,6 +474,9 @@ export class HttpApi {
   #events(request: IncomingMessage, response: ServerResponse, url: URL): void {
     const hub = this.#context.events;
     if (!hub.hasRoom()) throw new ApiError('unavailable', 'no room for another event stream; try later');
+    // A stream is quiet between events (a heartbeat every 15 s); it is bounded by
+    // `eventClientsMax` and its unread bytes instead of by the idle timeout.
+    exemptFromIdleTimeout(request);
     const payload = url.searchParams.get('payload');
     hub.add(request, response, { payload: payload === '1' || payload === 'true' });
   }
@@ -477,30 +517,58 @@ export class HttpApi {
     };
   }
 
+  /**
+   * `POST /v1/admin/backup`: a consistent snapshot of the store to `out`, which must be an
+   * absolute path to a new or empty directory outside the data directory and outside /proc,
+   * /sys and /dev (`backup-target.ts`). The path is checked, and its directories made, in a
+   * child process that is killed if the file system does not answer within
+   * `http.backupCheckTimeoutMs` (503): a request's path never makes the node wait on a file
+   * system call. One backup at a time (409).
+   */
   async #backup(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    if (!this.#context.settings.http.admin)
-      throw new ApiError('not-found', 'admin routes are off (http.admin)');
+    const { settings, store, logger } = this.#context;
+    if (!settings.http.admin) throw new ApiError('not-found', 'admin routes are off (http.admin)');
     if (!LOOPBACK.test(request.socket.remoteAddress ?? '')) {
       throw new ApiError('forbidden', 'admin routes answer loopback callers only');
     }
+    if (!this.#accepting) throw new ApiError('unavailable', 'the node is shutting down');
     let json: unknown;
     try {
       json = JSON.parse((await this.#readBody(request)).toString('utf8'));
-    } catch {
+    } catch (error) {
+      if (error instanceof ApiError || clientGone(request, response, error)) throw error;
       throw new ApiError('bad-request', 'the body must be JSON: { "out": "/absolute/directory" }');
     }
     const out = (json as { out?: unknown } | null)?.out;
-    if (typeof out !== 'string' || !path.isAbsolute(out)) {
-      throw new ApiError('bad-request', '"out" must be an absolute path (a new or empty directory)');
+    if (typeof out !== 'string') {
+      throw new ApiError(
+        'bad-request',
+        '"out" must be a string: the absolute path of a new or empty directory',
+      );
     }
+    if (this.#backupRunning) {
+      throw new ApiError('backup-running', 'another backup is being taken; try again when it is done');
+    }
+    this.#backupRunning = true;
     try {
-      const manifest = await this.#context.store.backup(out);
-      this.#context.logger.info('backup-written', { out, lastFinalized: manifest.lastFinalized });
+      // Checking the path and copying a large store take a while with nothing sent.
+      exemptFromIdleTimeout(request);
+      const target = await checkBackupTargetIsolated(
+        { out, dataDir: settings.dataDir, create: true },
+        { timeoutMs: settings.http.backupCheckTimeoutMs },
+      );
+      const manifest = await store.backup(target);
+      logger.info('backup-written', { out, target, lastFinalized: manifest.lastFinalized });
       this.#json(response, 200, { out, ...manifest });
     } catch (error) {
+      if (error instanceof BackupTargetError)
+        throw new ApiError(BACKUP_TARGET_ANSWERS[error.code], error.message);
+      // The directory filled up between the check and the copy.
       if ((error as Error).name === 'StoreInUseError')
-        throw new ApiError('bad-request', (error as Error).message);
+        throw new ApiError('backup-path-not-empty', (error as Error).message);
       throw error;
+    } finally {
+      this.#backupRunning = false;
     }
   }
 
@@ -562,4 +630,13 @@ export class HttpApi {
     );
     if (error.closeConnection) response.on('finish', () => response.socket?.destroy());
   }
+}
+
+/** Whether a request failed because its client went away (an aborted body, a closed socket). */
+function clientGone(request: IncomingMessage, response: ServerResponse, error: unknown): boolean {
+  if (error instanceof ApiError) return false;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return (
+    (code !== undefined && CLIENT_GONE_CODES.has(code)) || response.destroyed || request.socket.destroyed
+  );
 }

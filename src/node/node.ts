@@ -6,7 +6,9 @@
  * opened and checked (a damaged store is refused with a {@link StoreCorruptError} that says how
  * to recover; the node never signs from damaged state), the TCP transport authenticates every
  * peer with its ML-DSA-87 key, the engine restores the replica from the store, and the HTTP
- * server starts last, so that it never answers for an engine that is not running.
+ * server starts last, so that it never answers for an engine that is not running. The HTTP
+ * server's connections are capped in total and per address, and its deadlines are set, by
+ * `http-limits.ts`: it shares the process's file descriptors with the consensus transport.
  *
  * Stopping (`stop()`, on SIGTERM or SIGINT in `run.ts`): new submissions get 503 and new
  * connections are refused, event streams end, the engine finishes the vertices it accepted (up
@@ -17,7 +19,7 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Registry } from 'prom-client';
@@ -33,6 +35,7 @@ import type { NodeSettings } from './config.ts';
 import { lockDataDir } from './data-lock.ts';
 import { EventHub } from './events.ts';
 import { HttpApi } from './http-api.ts';
+import { HttpLimits } from './http-limits.ts';
 import { Logger } from './log.ts';
 import { LogLimiter, type LogLimiterOptions } from './log-limiter.ts';
 import { VoteLoggingTransport } from './vote-log.ts';
@@ -55,6 +58,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
   readonly consensusPort: number;
   readonly #server: http.Server;
   readonly #api: HttpApi;
+  readonly #httpLimits: HttpLimits;
   readonly #events: EventHub;
   readonly #voteLog: VoteLoggingTransport | null;
   readonly #limitedLog: LogLimiter;
@@ -71,6 +75,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     logger: Logger;
     server: http.Server;
     api: HttpApi;
+    httpLimits: HttpLimits;
     events: EventHub;
     unlock: () => void;
     httpUrl: string;
@@ -86,6 +91,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.logger = parts.logger;
     this.#server = parts.server;
     this.#api = parts.api;
+    this.#httpLimits = parts.httpLimits;
     this.#events = parts.events;
     this.#unlock = parts.unlock;
     this.httpUrl = parts.httpUrl;
@@ -186,6 +192,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         logger,
       });
       engine.on('finalized', (item) => events.push(item));
+      const httpLimits = new HttpLimits(settings.http, { registry, logger });
+      cleanups.push(() => httpLimits.close());
       const api = new HttpApi({
         engine,
         store,
@@ -194,9 +202,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         logger,
         events,
         registry,
+        limits: httpLimits,
       });
-      const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, api.handle);
-      server.keepAliveTimeout = 30_000;
+      const server = httpLimits.createServer(api.handle);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(settings.http.listen.port, settings.http.listen.host, () => {
@@ -216,6 +224,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         logger,
         server,
         api,
+        httpLimits,
         events,
         unlock,
         httpUrl: `http://${host}:${httpAddress.port}`,
@@ -259,6 +268,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.#voteLog?.close();
     await this.store.close();
     this.#unlock();
+    this.#httpLimits.close();
     this.logger.info('node-stopped', {
       sequence: this.store.lastFinalized,
       stopMs: Math.round(performance.now() - started),
@@ -276,6 +286,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.#server.closeAllConnections();
     // The process exits next: log what was held back now, and leave no timer behind.
     this.#limitedLog.close();
+    this.#httpLimits.close();
     this.emit('halted', error);
   }
 }

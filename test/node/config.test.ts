@@ -53,6 +53,43 @@ describe('node configuration', () => {
     assert.equal(loadNodeSettings(cluster.configFiles[1]!).resolved.batchMaxDelayMs, 3);
   });
 
+  it('the HTTP API has connection caps and deadlines by default, and takes others from the file', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const defaults = loadNodeSettings(cluster.configFiles[0]!).http;
+    assert.equal(defaults.connectionsMax, 1024);
+    assert.equal(defaults.connectionsPerAddressMax, 64);
+    assert.equal(defaults.headersTimeoutMs, 10_000);
+    assert.equal(defaults.requestTimeoutMs, 60_000);
+    assert.equal(defaults.keepAliveTimeoutMs, 5_000);
+    assert.equal(defaults.socketIdleTimeoutMs, 30_000);
+    assert.equal(defaults.backupCheckTimeoutMs, 10_000);
+    editConfig(cluster, 0, (config) => {
+      config.http = {
+        ...(config.http as object),
+        connectionsMax: 10,
+        connectionsPerAddressMax: 10,
+        eventClientsMax: 9,
+        headersTimeoutMs: 5,
+        requestTimeoutMs: 5,
+        keepAliveTimeoutMs: 7,
+        socketIdleTimeoutMs: 8,
+      };
+    });
+    const set = loadNodeSettings(cluster.configFiles[0]!).http;
+    assert.deepEqual(
+      [
+        set.connectionsMax,
+        set.connectionsPerAddressMax,
+        set.eventClientsMax,
+        set.headersTimeoutMs,
+        set.requestTimeoutMs,
+        set.keepAliveTimeoutMs,
+        set.socketIdleTimeoutMs,
+      ],
+      [10, 10, 9, 5, 5, 7, 8],
+    );
+  });
+
   it('errors name the node configuration file and the field', async (t) => {
     const cluster = await clusterDir(t, 4);
     const file = cluster.configFiles[1]!;
@@ -106,6 +143,41 @@ describe('node configuration', () => {
         'tls',
       ],
       ['a log level that is not one', (config) => Object.assign(config, { logLevel: 'loud' }), 'logLevel'],
+      [
+        'no connections at all',
+        (config) => Object.assign(config, { http: { connectionsMax: 0 } }),
+        'http.connectionsMax',
+      ],
+      [
+        'more connections per address than in total',
+        (config) => Object.assign(config, { http: { connectionsMax: 100, connectionsPerAddressMax: 101 } }),
+        'http.connectionsPerAddressMax',
+      ],
+      [
+        'event streams that could take every connection',
+        (config) => Object.assign(config, { http: { connectionsMax: 64, eventClientsMax: 64 } }),
+        'http.eventClientsMax',
+      ],
+      [
+        'a head deadline longer than the request deadline',
+        (config) => Object.assign(config, { http: { headersTimeoutMs: 5000, requestTimeoutMs: 4000 } }),
+        'http.headersTimeoutMs',
+      ],
+      [
+        'no keep-alive deadline',
+        (config) => Object.assign(config, { http: { keepAliveTimeoutMs: 0 } }),
+        'http.keepAliveTimeoutMs',
+      ],
+      [
+        'no time for the backup path check',
+        (config) => Object.assign(config, { http: { backupCheckTimeoutMs: 0 } }),
+        'http.backupCheckTimeoutMs',
+      ],
+      [
+        'an idle timeout that is not a number',
+        (config) => Object.assign(config, { http: { socketIdleTimeoutMs: '30s' } }),
+        'http.socketIdleTimeoutMs',
+      ],
     ];
     const original = fs.readFileSync(file, 'utf8');
     for (const [name, edit, field] of cases) {
