@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import * as hdr from 'hdr-histogram-js';
 import { mlDsa87 } from '../src/crypto/index.ts';
-import { createVertex } from '../src/engine/index.ts';
+import type { BftEngine } from '../src/engine/index.ts';
 import { systemClock } from '../src/shell/clock.ts';
 import { Cluster } from '../test/engine/cluster.ts';
 import type { BenchRow, Progress } from './report.ts';
@@ -35,12 +35,13 @@ export interface LoadResult extends BenchRow {
 }
 
 let payloadCounter = 0;
-function vertex() {
+/** A fresh vertex for `engine` to propose, valid for as long as that engine allows. */
+function vertex(engine: BftEngine) {
   const body = new Uint8Array(VERTEX_BYTES);
   const view = new DataView(body.buffer);
   view.setUint32(0, payloadCounter++);
   view.setFloat64(4, performance.now());
-  return createVertex(body);
+  return engine.createVertex(body);
 }
 
 export function histogram(): hdr.Histogram {
@@ -85,7 +86,8 @@ export async function benchVertexProposal(count: number, progress: Progress): Pr
     const started = performance.now();
     for (let i = 0; i < count; i++) {
       const t = performance.now();
-      await cluster.engines[i % cluster.engines.length]!.propose(vertex());
+      const engine = cluster.engines[i % cluster.engines.length]!;
+      await engine.propose(vertex(engine));
       if (i >= 10) latencies.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
       progress.update(`vertex_proposal: ${i + 1}/${count}`);
     }
@@ -111,7 +113,7 @@ export async function benchOfferedLoad(rate: number, options: ClusterBenchOption
           const engine = cluster.engines[issued % cluster.engines.length]!;
           issued++;
           pending.push(
-            engine.propose(vertex()).then(
+            engine.propose(vertex(engine)).then(
               () => {
                 if (issuedAt >= warmupEnd)
                   latencies.recordValue(Math.max(1, Math.round((performance.now() - issuedAt) * 1000)));
@@ -173,7 +175,7 @@ export async function benchPeak(
           const engine = cluster.engines[issued % cluster.engines.length]!;
           issued++;
           outstanding++;
-          engine.propose(vertex()).then(
+          engine.propose(vertex(engine)).then(
             () => {
               outstanding--;
               if (issuedAt >= warmupEnd)

@@ -8,7 +8,7 @@
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { mlDsa87 } from '../src/crypto/index.ts';
-import { BftEngine, createVertex } from '../src/engine/index.ts';
+import { BftEngine } from '../src/engine/index.ts';
 import { systemClock } from '../src/shell/clock.ts';
 import { MemoryStore } from '../src/storage/index.ts';
 import { MessagePortTransport } from '../src/transport/message-port.ts';
@@ -85,7 +85,7 @@ function vertex() {
   view.setUint32(0, data.index);
   view.setUint32(4, counter++);
   view.setFloat64(8, now());
-  return createVertex(body);
+  return engine.createVertex(body);
 }
 
 function proposeOne(scheduledAt: number, then?: () => void): void {

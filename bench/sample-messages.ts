@@ -25,7 +25,7 @@ export function vertexBatch(count: number, tag: string): Batch {
   return Array.from({ length: count }, (_, i) => {
     const payload = new Uint8Array(VERTEX_BYTES);
     payload.set(new TextEncoder().encode(`${tag} ${i}`));
-    return createVertex(payload);
+    return createVertex(payload, { validThrough: 1000 });
   });
 }
 

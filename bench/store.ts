@@ -48,7 +48,7 @@ function finalizedWrites(options: StoreBenchOptions, run: number): FinalizedWrit
       view.setUint32(0, run);
       view.setUint32(4, sequence);
       view.setUint32(8, index);
-      return createVertex(payload);
+      return createVertex(payload, { validThrough: sequence + 1 });
     });
     const digest = batchDigest(batch);
     const commits: Commit[] = [0, 1, 2].map((replica) => ({
@@ -61,7 +61,15 @@ function finalizedWrites(options: StoreBenchOptions, run: number): FinalizedWrit
     }));
     writes.push({
       kind: 'finalized',
-      record: { sequence, view: 0, digest, batch, commits, chainDigest: digest },
+      record: {
+        sequence,
+        view: 0,
+        digest,
+        batch,
+        commits,
+        chainDigest: digest,
+        delivered: batch.map((_, i) => i),
+      },
     });
   }
   return writes;

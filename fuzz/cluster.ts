@@ -56,7 +56,7 @@ export const PROTOCOL = Object.freeze({
   pendingVerticesMax: 256,
   queuedVerticesPerReplicaMax: 128,
   watchedVerticesPerReplicaMax: 64,
-  dedupWindowSequences: 32,
+  dedupHorizonSequences: 32,
 });
 
 export const limits: DecodeLimits = decodeLimitsFor({
@@ -116,7 +116,7 @@ export class FuzzCluster {
       this.honest.push({
         id,
         state: createReplica(config),
-        image: new DurableImage(4 * PROTOCOL.dedupWindowSequences),
+        image: new DurableImage(4 * PROTOCOL.dedupHorizonSequences),
         identity: { scheme, privateKey: keys[id]!.privateKey, clusterId: CLUSTER_ID },
       });
     }
@@ -149,7 +149,9 @@ export class FuzzCluster {
 
   propose(to: number, vertices: number): void {
     const batch = Array.from({ length: vertices }, () =>
-      createVertex(new TextEncoder().encode(`v${this.#vertexCounter++}`)),
+      createVertex(new TextEncoder().encode(`v${this.#vertexCounter++}`), {
+        validThrough: this.highestFinalized + PROTOCOL.dedupHorizonSequences,
+      }),
     );
     this.#step(this.#replica(to), { kind: 'propose', vertices: batch });
     this.#drain();
@@ -181,7 +183,7 @@ export class FuzzCluster {
       put('queue', state.queue.size, n * c.queuedVerticesPerReplicaMax);
       put('pending', state.pending.size, c.pendingVerticesMax);
       put('watched', state.watched.size, n * c.watchedVerticesPerReplicaMax);
-      put('delivered', state.delivered.size, c.dedupWindowSequences * c.batchCountMax);
+      put('delivered', state.delivered.size, c.dedupHorizonSequences * c.batchCountMax);
       put('status answered', state.statusAnswered.size, n);
       put('state served', state.stateServed.size, n);
       put('own checkpoints', state.ownCheckpoints.size, c.watermarkWindow / c.checkpointInterval + 1);

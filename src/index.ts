@@ -10,6 +10,7 @@
 export * from './byzantine/index.ts';
 export * from './crypto/index.ts';
 export {
+  type AcceptedProposal,
   type BftConfig,
   BftEngine,
   type Clock,

@@ -169,7 +169,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
   /** Vertices offered and not yet final or dropped: hash -> due time. */
   const inFlight = new Map<string, number>();
-  const queues: { payload: string; hash: string; due: number }[][] = options.nodes.map(() => []);
+  const queues: { payload: string; validThrough: number; hash: string; due: number }[][] = options.nodes.map(
+    () => [],
+  );
   const active = options.nodes.map(() => 0);
   let offered = 0;
   let measuredOffered = 0;
@@ -180,7 +182,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let finalizedInWindow = 0;
   const dealer = new RunDealer(options.nodes.length);
 
-  const stream = await openEventStream(options.watch ?? options.nodes[0]!, (hash) => {
+  // Each vertex is valid for half the horizon past the latest sequence seen final: the other
+  // half leaves room for a node that lags behind the watched one.
+  const watched = options.watch ?? options.nodes[0]!;
+  const { sequence: startSequence, dedupHorizonSequences: horizon } = await fetchStatus(watched);
+  let latestSequence = startSequence;
+  const stream = await openEventStream(watched, (hash, sequence) => {
+    if (sequence > latestSequence) latestSequence = sequence;
     const due = inFlight.get(hash);
     if (due === undefined) return;
     inFlight.delete(hash);
@@ -199,7 +207,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       active[node]!++;
       postVertices(
         options.nodes[node]!,
-        batch.map((entry) => entry.payload),
+        batch.map((entry) => ({ payload: entry.payload, validThrough: entry.validThrough })),
       ).then(
         (answer) => {
           active[node]!--;
@@ -227,12 +235,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   };
 
   const offer = (due: number): void => {
-    const vertex = createVertex(makePayload(offered));
+    const validThrough = latestSequence + Math.max(1, Math.floor(horizon / 2));
+    const vertex = createVertex(makePayload(offered), { validThrough });
     const hash = toHex(vertex.hash);
     offered++;
     if (due - start >= warmupMs) measuredOffered++;
     inFlight.set(hash, due);
-    queues[dealer.next()]!.push({ payload: base64(vertex.payload), hash, due });
+    queues[dealer.next()]!.push({ payload: base64(vertex.payload), validThrough, hash, due });
   };
 
   let drained: (() => void) | null = null;
@@ -325,8 +334,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** POSTs vertices; resolves with the node's answer (202 or 429), or null on another status. */
-function postVertices(node: string, payloads: readonly string[]): Promise<SubmitVerticesResponse | null> {
-  const body = JSON.stringify({ vertices: payloads.map((payload) => ({ payload })) });
+function postVertices(
+  node: string,
+  vertices: readonly { readonly payload: string; readonly validThrough: number }[],
+): Promise<SubmitVerticesResponse | null> {
+  const body = JSON.stringify({ vertices });
   return new Promise((resolve, reject) => {
     const request = http.request(
       `${node}/v1/vertices`,
@@ -357,13 +369,36 @@ function postVertices(node: string, payloads: readonly string[]): Promise<Submit
   });
 }
 
+/** The node's sequence and validity horizon, from `GET /v1/status`. */
+function fetchStatus(node: string): Promise<{ sequence: number; dedupHorizonSequences: number }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(`${node}/v1/status`, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        try {
+          const status = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            sequence: number;
+            dedupHorizonSequences: number;
+          };
+          resolve(status);
+        } catch (error) {
+          reject(error);
+        }
+      });
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
+
 /**
- * Opens `GET /v1/events` and calls `onFinal` with each finalized vertex's hash; resolves once
- * the stream is open.
+ * Opens `GET /v1/events` and calls `onFinal` with each finalized vertex's hash and sequence;
+ * resolves once the stream is open.
  */
 export function openEventStream(
   node: string,
-  onFinal: (hash: string) => void,
+  onFinal: (hash: string, sequence: number) => void,
 ): Promise<{ close(): void; readonly ended: boolean }> {
   return new Promise((resolve, reject) => {
     const request = http.get(`${node}/v1/events`, (response) => {
@@ -382,7 +417,8 @@ export function openEventStream(
           const data = pending.indexOf('data: ', from);
           if (data >= 0 && data < end) {
             const lineEnd = pending.indexOf('\n', data);
-            onFinal((JSON.parse(pending.slice(data + 6, lineEnd)) as { hash: string }).hash);
+            const event = JSON.parse(pending.slice(data + 6, lineEnd)) as { hash: string; sequence: number };
+            onFinal(event.hash, event.sequence);
           }
           from = end + 2;
         }

@@ -43,6 +43,8 @@ export interface SubmitVertexResponse {
 export interface SubmitVerticesResponse {
   /** Every vertex's hash, in request order (refused ones included). */
   readonly hashes: readonly string[];
+  /** Every vertex's validThrough (the last sequence at which it may be final), in request order. */
+  readonly validThrough: readonly number[];
   readonly accepted: number;
   readonly rejected: readonly { readonly index: number; readonly code: string; readonly message: string }[];
 }
@@ -123,6 +125,14 @@ export interface StatusResponse {
   readonly chainDigest: string;
   readonly stableCheckpoint: number;
   readonly pendingProposals: number;
+  /**
+   * How far ahead a vertex's validThrough may lie past `sequence` (a client choosing its own
+   * stays well inside it: a node behind the others measures from its own sequence), and how many
+   * sequences of finalized hashes every replica remembers so that none is final twice.
+   */
+  readonly dedupHorizonSequences: number;
+  /** Vertex hashes this node remembers for that now (at most the horizon times a batch). */
+  readonly deliveredRemembered: number;
   readonly validators: readonly string[];
   /** f and the quorum of this cluster. */
   readonly faultTolerance: number;
@@ -252,6 +262,11 @@ export const API_ERRORS = Object.freeze({
   'method-not-allowed': 405,
   /** 409: the vertex was finalized so long ago that its place is no longer known here. */
   duplicate: 409,
+  /**
+   * 410: the vertex's validThrough is final and it is not: it can never be final. Its payload may
+   * be submitted again (a new vertex, with a new validThrough) without risk of a double.
+   */
+  expired: 410,
   /** 409: another backup is being taken; try again when it is done. */
   'backup-running': 409,
   /** 413: the body exceeds the node's limit, or the vertex can never fit in a batch. */

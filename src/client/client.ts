@@ -43,10 +43,15 @@ export interface BftClientOptions {
   readonly requestTimeoutMs?: number;
 }
 
-/** What to submit: a payload and the hashes of its parents (bytes or 64 hex digits). */
+/**
+ * What to submit: a payload, the hashes of its parents (bytes or 64 hex digits), and
+ * optionally the last sequence at which it may be final (by default the client picks one well
+ * inside what the cluster allows, from a node's status).
+ */
 export interface VertexInput {
   readonly payload: Uint8Array;
   readonly parents?: readonly (Uint8Array | string)[];
+  readonly validThrough?: number;
 }
 
 /** Where a submission went. */
@@ -89,6 +94,15 @@ function errorOf(body: unknown): { code?: string; message?: string } {
   return typeof error === 'object' && error !== null ? (error as { code?: string; message?: string }) : {};
 }
 
+/** A vertex as `POST /v1/vertices` takes it. */
+function wireVertex(vertex: Vertex): { payload: string; parents: string[]; validThrough: number } {
+  return {
+    payload: base64(vertex.payload),
+    parents: vertex.parents.map(toHex),
+    validThrough: vertex.validThrough,
+  };
+}
+
 function hexOf(parent: Uint8Array | string): Uint8Array {
   if (typeof parent !== 'string') return parent;
   if (!isHexDigest(parent.toLowerCase()))
@@ -104,6 +118,8 @@ export class BftClient {
   readonly faultTolerance: number;
   readonly #requestTimeoutMs: number;
   #next = 0;
+  /** The cluster's progress as a node last reported it, to choose validThrough from. */
+  #progress: { readonly sequence: number; readonly horizon: number; readonly at: number } | null = null;
 
   /** @throws BftClientError 'misuse' without nodes. */
   constructor(options: BftClientOptions) {
@@ -137,9 +153,9 @@ export class BftClient {
    *   asked was full), 'unreachable', 'bad-response'.
    */
   async submit(input: VertexInput, options: { readonly to?: 'one' | 'all' } = {}): Promise<SubmitResult> {
-    const vertex = createVertex(input.payload, (input.parents ?? []).map(hexOf));
+    const vertex = await this.#vertexOf(input);
     const hash = toHex(vertex.hash);
-    const body = JSON.stringify({ payload: base64(vertex.payload), parents: vertex.parents.map(toHex) });
+    const body = JSON.stringify(wireVertex(vertex));
     const attempt = async (node: string): Promise<string> => {
       const answer = await this.#request(node, 'POST', API_ROUTES.vertices, body);
       if (answer.status !== 202) throw this.#failure(node, answer);
@@ -179,13 +195,8 @@ export class BftClient {
     inputs: readonly VertexInput[],
     node: string = this.nodes[0]!,
   ): Promise<SubmitVerticesResponse> {
-    const vertices = inputs.map((input) => createVertex(input.payload, (input.parents ?? []).map(hexOf)));
-    const body = JSON.stringify({
-      vertices: vertices.map((vertex) => ({
-        payload: base64(vertex.payload),
-        parents: vertex.parents.map(toHex),
-      })),
-    });
+    const vertices = await Promise.all(inputs.map((input) => this.#vertexOf(input)));
+    const body = JSON.stringify({ vertices: vertices.map(wireVertex) });
     const answer = await this.#request(node, 'POST', API_ROUTES.vertices, body);
     if (answer.status !== 202 && answer.status !== 429) throw this.#failure(node, answer);
     const result = answer.body as SubmitVerticesResponse;
@@ -324,6 +335,38 @@ export class BftClient {
 
   // -------------------------------------------------------------------------------------------
   // Status
+
+  /**
+   * The vertex of `input`, valid through the sequence it names or, by default, through half the
+   * cluster's horizon past the latest sequence a node reported (asked at most once a second):
+   * the other half leaves room for a node that lags behind the one asked.
+   */
+  async #vertexOf(input: VertexInput): Promise<Vertex> {
+    const parents = (input.parents ?? []).map(hexOf);
+    let validThrough = input.validThrough;
+    if (validThrough === undefined) {
+      const now = performance.now();
+      if (this.#progress === null || now - this.#progress.at > 1000) {
+        const failures: unknown[] = [];
+        for (let tried = 0; tried < this.nodes.length && this.#progress?.at !== now; tried++) {
+          const node = this.nodes[(this.#next + tried) % this.nodes.length]!;
+          try {
+            const status = await this.status(node);
+            this.#progress = { sequence: status.sequence, horizon: status.dedupHorizonSequences, at: now };
+          } catch (error) {
+            failures.push(error);
+          }
+        }
+        if (this.#progress === null) throw strongestFailure(failures);
+      }
+      validThrough = this.#progress.sequence + Math.max(1, Math.floor(this.#progress.horizon / 2));
+    }
+    try {
+      return createVertex(input.payload, { parents, validThrough });
+    } catch (error) {
+      throw new BftClientError('misuse', (error as Error).message, { cause: error });
+    }
+  }
 
   /** A node's `GET /v1/status`. */
   async status(node: string = this.nodes[0]!): Promise<StatusResponse> {

@@ -13,7 +13,7 @@
  * so no other batch can ever be final there, in this view or any later one.
  */
 import { bytesEqual, mlDsa87, type PublicKey } from '../crypto/index.ts';
-import { type Batch, batchDigest, type Commit, quorumSizes, type Vertex } from '../protocol/index.ts';
+import { batchDigestOfHashes, type Commit, quorumSizes } from '../protocol/index.ts';
 import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
 import { decodeLimitsFor, decodeMessage, signBytes } from '../wire/index.ts';
 import { bytesFromBase64, digestFromHex, type FinalVertexResponse } from './api.ts';
@@ -64,13 +64,13 @@ export function verifyFinalVertex(
   if (!Array.isArray(proof.batch) || index >= proof.batch.length) refuse('the batch does not reach index');
   if (proof.batch[index] !== hash) refuse(`the batch does not hold ${hash} at index ${index}`);
   // The batch digest commits to the vertices' hashes only.
-  const batch: Vertex[] = [];
+  const hashes: Uint8Array[] = [];
   for (const entry of proof.batch) {
     const digest = digestFromHex(entry);
     if (digest === null) refuse('a batch entry is not a 64-hex-digit hash');
-    batch.push({ hash: digest, payload: new Uint8Array(0), parents: [] });
+    hashes.push(digest);
   }
-  const digest = batchDigest(batch as Batch);
+  const digest = batchDigestOfHashes(hashes);
   const claimed = digestFromHex(proof.batchDigest);
   if (claimed === null || !bytesEqual(claimed, digest)) refuse('the batch does not hash to batchDigest');
 

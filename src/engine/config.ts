@@ -75,6 +75,13 @@ export interface BftConfig {
   /** Proposals accepted and not yet final; more are refused with code 'full'. Default 100,000. */
   readonly pendingProposalsMax?: number;
   /**
+   * How many sequences a vertex may stay valid (its `validThrough` at most this far past the
+   * last finalized sequence), and how many sequences of finalized vertex hashes every replica
+   * remembers so that none is finalized twice: the memory bound of exactly-once delivery, at
+   * most this many times batchMaxVertices hashes. More than watermarkWindow. Default 2,048.
+   */
+  readonly dedupHorizonSequences?: number;
+  /**
    * Finalized batches kept in the store, in sequences, to serve peers that fall behind. At least
    * the protocol's dedup window (4L). Default max(1024, 4L).
    */
@@ -149,7 +156,7 @@ const CORE_FIELD_NAMES: Readonly<Record<string, string>> = Object.freeze({
   statusIntervalTicks: 'finalityTimeoutMs',
   requestRetryTicks: 'finalityTimeoutMs',
   stateTransferTimeoutTicks: 'finalityTimeoutMs',
-  dedupWindowSequences: 'watermarkWindow',
+  dedupHorizonSequences: 'dedupHorizonSequences',
 });
 
 function validatorsOf(config: BftConfig): readonly string[] {
@@ -250,6 +257,7 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
       requestRetryTicks: ticks(finalityTimeoutMs),
       stateTransferTimeoutTicks: ticks(finalityTimeoutMs),
       pendingVerticesMax: pendingProposalsMax,
+      dedupHorizonSequences: config.dedupHorizonSequences,
     });
   } catch (error) {
     if (error instanceof ConfigError && CORE_FIELD_NAMES[error.field] !== undefined) {
@@ -272,8 +280,8 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
   const logRetention = integer(
     'logRetention',
     config.logRetention,
-    Math.max(1024, replica.dedupWindowSequences),
-    replica.dedupWindowSequences,
+    Math.max(1024, replica.dedupHorizonSequences),
+    replica.dedupHorizonSequences,
     Number.MAX_SAFE_INTEGER,
   );
   const maxFrameBytes = integer('maxFrameBytes', config.maxFrameBytes, 64 << 20, 1, FRAME_LENGTH_LIMIT);

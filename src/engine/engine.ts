@@ -23,6 +23,7 @@ import {
   batchPayloadBytes,
   buildStateReply,
   createReplica,
+  createVertex,
   type Delivery,
   type Destination,
   type Draft,
@@ -96,6 +97,12 @@ export interface EngineEvents {
   error: [Error];
 }
 
+/** A proposal the replica holds durably (see `BftEngine.accept`). */
+export interface AcceptedProposal {
+  /** Resolves once the vertex is final here, with its place; rejects as `propose` does. */
+  readonly final: Promise<ProposalResult>;
+}
+
 /** What `status()` reports. */
 export interface EngineStatus {
   readonly nodeId: NodeId;
@@ -110,6 +117,11 @@ export interface EngineStatus {
   readonly stableCheckpoint: number;
   /** Proposals accepted here and not yet final. */
   readonly pendingProposals: number;
+  /**
+   * Vertex hashes remembered so that none is finalized twice: those finalized in the last
+   * `dedupHorizonSequences` sequences, at most that many times `batchMaxVertices`.
+   */
+  readonly deliveredRemembered: number;
   /** Each validator's reputation, 0 to 1. */
   readonly reputations: Readonly<Record<NodeId, number>>;
   readonly banned: readonly NodeId[];
@@ -299,7 +311,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   async #start(): Promise<void> {
     let ready: Ready;
     try {
-      const snapshot = await this.#store.load(this.config.replica.dedupWindowSequences);
+      const snapshot = await this.#store.load(this.config.replica.dedupHorizonSequences);
       const restored = restoreReplica(this.config.replica, snapshot);
       this.#state = restored.state;
       ready = restored.ready;
@@ -375,6 +387,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       sequence: state.lastExecuted,
       stableCheckpoint: state.stable.sequence,
       pendingProposals: this.#proposals.size,
+      deliveredRemembered: state.delivered.size,
       reputations,
       banned: [...this.#banned].sort((a, b) => a - b).map((replica) => validators[replica]!),
       logEntries: state.log.size,
@@ -408,12 +421,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (!this.#proposals.has(key)) {
       const recent = this.#proposals.recent(key);
       if (recent !== undefined) return Promise.resolve(recent);
-      const finalizedAt = this.#state.delivered.get(key);
+      const finalizedAt = this.#state.delivered.sequenceOf(key);
       if (finalizedAt !== undefined) {
         const earlier = this.#finalizedPlace(vertex, key, finalizedAt);
         if (earlier !== null) return Promise.resolve(earlier);
         return rejection('duplicate', `the vertex was finalized at sequence ${finalizedAt}`);
       }
+      const unusable = this.#checkValidity(vertex);
+      if (unusable !== null) return Promise.reject(unusable);
       if (this.#proposals.size >= this.config.pendingProposalsMax) {
         return rejection('full', `${this.#proposals.size} proposals are pending (pendingProposalsMax)`);
       }
@@ -423,6 +438,46 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (isNew) this.#batcher.add(vertex);
     this.#metrics.pendingProposals.set(this.#proposals.size);
     return result;
+  }
+
+  /**
+   * Proposes `vertex` as `propose` does, and resolves once this replica holds it durably: from
+   * then on a crash of this node does not lose it (the restarted node proposes it again), so
+   * its submitter may be told it was accepted. `final` settles as `propose`'s promise does.
+   *
+   * @throws ProposalRejectedError (as a rejection) when the vertex is refused before it is
+   *   held durably, with the codes of `propose`.
+   */
+  async accept(vertex: Vertex): Promise<AcceptedProposal> {
+    const final = this.propose(vertex);
+    // The caller hears of a refusal from this method; `final` is theirs to await or not.
+    final.catch(() => {});
+    const acknowledged = this.#proposals.whenAcknowledged(toHex(vertex.hash));
+    // Not pending: refused at once, or final already (which is durable).
+    await (acknowledged ?? final);
+    return { final };
+  }
+
+  /**
+   * Whether this replica holds the vertex with hash `hash` (hex) for ordering: accepted here
+   * (before or after a restart) and neither final nor expired yet.
+   */
+  holds(hash: string): boolean {
+    return this.#state.pending.has(hash) || this.#proposals.has(hash);
+  }
+
+  /**
+   * A vertex of this payload (and parents) valid for as long as the engine allows: through
+   * `dedupHorizonSequences` sequences past the last one finalized here. Propose it soon: a
+   * vertex that waits past its validThrough is rejected with code 'expired'.
+   *
+   * @throws RangeError on a parent hash that is not 32 bytes.
+   */
+  createVertex(payload: Uint8Array, parents: readonly Uint8Array[] = []): Vertex {
+    return createVertex(payload, {
+      parents,
+      validThrough: this.#state.lastExecuted + this.config.replica.dedupHorizonSequences,
+    });
   }
 
   /**
@@ -460,24 +515,66 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * Where a vertex finalized here earlier (proposed anywhere) sits in the order, read back from
-   * the store: its position counts the vertices of that batch delivered at that sequence, which
-   * are the ones the dedup window maps to it. Null if the record is no longer (or not yet) held.
+   * Why `vertex` can never be final, or null: the cluster finalized its validThrough without it
+   * ('expired'), or its validThrough lies further ahead than the replicas remember deliveries
+   * ('invalid').
    */
-  #finalizedPlace(vertex: Vertex, key: string, sequence: number): ProposalResult | null {
-    const record = this.#store.finalizedAt(sequence);
-    if (record === undefined) return null;
-    let position = 0;
-    for (const batched of record.batch) {
-      const batchedKey = toHex(batched.hash);
-      if (batchedKey === key) return { hash: vertex.hash, sequence, position };
-      if (this.#state.delivered.get(batchedKey) === sequence) position++;
+  #checkValidity(vertex: Vertex): ProposalRejectedError | null {
+    const next = this.#state.lastExecuted + 1;
+    const horizon = this.config.replica.dedupHorizonSequences;
+    if (vertex.validThrough < next) {
+      return new ProposalRejectedError(
+        'expired',
+        `the vertex was valid through sequence ${vertex.validThrough} and sequence ${next - 1} is final: propose its payload again as a new vertex`,
+      );
+    }
+    if (vertex.validThrough - next >= horizon) {
+      return new ProposalRejectedError(
+        'invalid',
+        `the vertex is valid through sequence ${vertex.validThrough}, more than dedupHorizonSequences (${horizon}) past the last final sequence ${next - 1}; build it with engine.createVertex`,
+      );
     }
     return null;
   }
 
-  #proposeBatch(vertices: readonly Vertex[]): void {
+  /** The rejection of a vertex the core would not hold (its validity changed while it was batched). */
+  #refusal(reason: Ready['refused'][number]['reason']): ProposalRejectedError {
+    return reason === 'expired'
+      ? new ProposalRejectedError(
+          'expired',
+          'the vertex expired before it could be ordered: propose its payload again as a new vertex',
+        )
+      : new ProposalRejectedError(
+          'invalid',
+          'the vertex is valid further ahead than dedupHorizonSequences allows',
+        );
+  }
+
+  /**
+   * Where a vertex finalized here earlier (proposed anywhere) sits in the order, read back from
+   * the store: its index in the batch finalized at `sequence`. Null if the record is no longer
+   * (or not yet) held.
+   */
+  #finalizedPlace(vertex: Vertex, key: string, sequence: number): ProposalResult | null {
+    const record = this.#store.finalizedAt(sequence);
+    if (record === undefined) return null;
+    for (const position of record.delivered) {
+      if (toHex(record.batch[position]!.hash) === key) return { hash: vertex.hash, sequence, position };
+    }
+    return null;
+  }
+
+  #proposeBatch(batched: readonly Vertex[]): void {
     if (this.#lifecycle.is('halted', 'stopped')) return;
+    // Sequences were finalized while these waited in the batcher: any that expired meanwhile is
+    // told so here, since the core holds nothing that can never be final.
+    const vertices: Vertex[] = [];
+    for (const vertex of batched) {
+      const unusable = this.#checkValidity(vertex);
+      if (unusable === null) vertices.push(vertex);
+      else this.#proposals.reject(toHex(vertex.hash), unusable);
+    }
+    if (vertices.length === 0) return;
     this.#input({ kind: 'propose', vertices }, (verdict) => {
       if (verdict === null || verdict.outcome === 'accepted') return;
       const code = verdict.outcome === 'ignored' && verdict.reason === 'oversized' ? 'oversized' : 'full';
@@ -566,6 +663,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
     onVerdict?.(ready.verdict);
+    for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
     const banned = this.#detector.recordStep(input, ready);
     this.#onEvents(ready.events);
     this.#handleReady(ready);
@@ -597,7 +695,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #release(batches: readonly Released[]): void {
-    for (const { messages, deliveries } of batches) {
+    for (const { messages, deliveries, acknowledged } of batches) {
       for (const outbound of messages) {
         if ('draft' in outbound) {
           if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
@@ -606,6 +704,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         this.#outbound.push(outbound);
       }
       for (const delivery of deliveries) this.#deliver(delivery);
+      for (const key of acknowledged) this.#proposals.acknowledge(key);
     }
   }
 
@@ -656,11 +755,24 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const now = this.#clock.now();
     const emitting = this.listenerCount('finalized') > 0;
     const streaming = this.#stream.subscribers > 0;
-    for (let position = 0; position < count; position++) {
-      const vertex = delivery.vertices[position]!;
-      const result: ProposalResult = { hash: vertex.hash, sequence: delivery.sequence, position };
+    for (const key of delivery.expired) {
+      this.#proposals.reject(
+        key,
+        new ProposalRejectedError(
+          'expired',
+          `sequence ${delivery.sequence} was finalized without the vertex, which was valid through it: propose its payload again as a new vertex`,
+        ),
+      );
+    }
+    for (let i = 0; i < count; i++) {
+      const vertex = delivery.vertices[i]!;
+      const result: ProposalResult = {
+        hash: vertex.hash,
+        sequence: delivery.sequence,
+        position: delivery.positions[i]!,
+      };
       if (this.#proposals.size > 0) {
-        const proposedAt = this.#proposals.resolve(delivery.keys[position]!, result);
+        const proposedAt = this.#proposals.resolve(delivery.keys[i]!, result);
         if (proposedAt !== undefined)
           this.#metrics.finalityTime.observe(Math.max(0, now - proposedAt) / 1000);
       }

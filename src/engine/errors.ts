@@ -15,10 +15,18 @@ export const PROPOSAL_REJECTION_CODES = Object.freeze([
   'stopped',
   /** The vertex can never fit in a batch or a frame (`batchMaxBytes`, `vertexPayloadBytesMax`, `vertexParentsMax`). */
   'oversized',
-  /** The vertex's hash does not match its payload and parents (it was not made by `createVertex`). */
+  /**
+   * The vertex's hash does not match its payload, parents and validThrough (it was not made by
+   * `createVertex`), or its validThrough lies more than `dedupHorizonSequences` ahead.
+   */
   'invalid',
   /** The vertex was finalized before, so long ago that its position is no longer known here. */
   'duplicate',
+  /**
+   * The cluster finalized the vertex's validThrough sequence without it: it can never be final.
+   * Its payload may be proposed again as a new vertex (a new validThrough) without risk of a double.
+   */
+  'expired',
 ] as const);
 
 export type ProposalRejectionCode = (typeof PROPOSAL_REJECTION_CODES)[number];

@@ -2,10 +2,11 @@
  * The engine: `BftEngine`, the asynchronous shell an application embeds around the PBFT core.
  */
 
-export { createVertex, type Vertex } from '../protocol/index.ts';
+export { createVertex, type Vertex, type VertexOptions } from '../protocol/index.ts';
 export { type Clock, ManualClock, systemClock, type Timer } from '../shell/clock.ts';
 export { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 export {
+  type AcceptedProposal,
   BftEngine,
   type EngineDependencies,
   type EngineEvents,

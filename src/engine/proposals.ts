@@ -11,7 +11,7 @@ import type { ProposalRejectedError } from './errors.ts';
 export interface ProposalResult {
   readonly hash: Digest;
   readonly sequence: number;
-  /** Index among the vertices delivered at `sequence`. */
+  /** The vertex's index in the batch finalized at `sequence`. */
   readonly position: number;
 }
 
@@ -25,6 +25,13 @@ interface PendingProposal {
   /** Engine clock time of the first propose() call, for the finality histogram. */
   readonly proposedAt: number;
   readonly waiters: Waiter[];
+  /** The replica holds the vertex durably (see `acknowledge`). */
+  acknowledged: boolean;
+  /** Callers waiting for that. */
+  readonly acknowledgeWaiters: {
+    readonly resolve: () => void;
+    readonly reject: (error: ProposalRejectedError) => void;
+  }[];
 }
 
 export class ProposalRegistry {
@@ -62,8 +69,35 @@ export class ProposalRegistry {
       const waiter = { resolve, reject };
       const pending = this.#pending.get(key);
       if (pending !== undefined) pending.waiters.push(waiter);
-      else this.#pending.set(key, { vertex, proposedAt: now, waiters: [waiter] });
+      else
+        this.#pending.set(key, {
+          vertex,
+          proposedAt: now,
+          waiters: [waiter],
+          acknowledged: false,
+          acknowledgeWaiters: [],
+        });
     });
+  }
+
+  /**
+   * Resolves once the pending proposal `key` is held durably by the replica (it survives a
+   * crash), or rejects as the proposal does if it is refused first. Undefined when no proposal
+   * `key` is pending.
+   */
+  whenAcknowledged(key: string): Promise<void> | undefined {
+    const pending = this.#pending.get(key);
+    if (pending === undefined) return undefined;
+    if (pending.acknowledged) return Promise.resolve();
+    return new Promise((resolve, reject) => pending.acknowledgeWaiters.push({ resolve, reject }));
+  }
+
+  /** The replica holds the vertex `key` durably. */
+  acknowledge(key: string): void {
+    const pending = this.#pending.get(key);
+    if (pending === undefined || pending.acknowledged) return;
+    pending.acknowledged = true;
+    for (const waiter of pending.acknowledgeWaiters.splice(0)) waiter.resolve();
   }
 
   /**
@@ -81,6 +115,8 @@ export class ProposalRegistry {
       if (oldest === undefined) break;
       this.#recent.delete(oldest);
     }
+    // Final here implies durable here: the finalized record holds it.
+    for (const waiter of pending.acknowledgeWaiters) waiter.resolve();
     for (const waiter of pending.waiters) waiter.resolve(result);
     this.#checkEmpty();
     return pending.proposedAt;
@@ -90,6 +126,7 @@ export class ProposalRegistry {
     const pending = this.#pending.get(key);
     if (pending === undefined) return;
     this.#pending.delete(key);
+    for (const waiter of pending.acknowledgeWaiters) waiter.reject(error);
     for (const waiter of pending.waiters) waiter.reject(error);
     this.#checkEmpty();
   }

@@ -74,6 +74,7 @@ const REJECTION_ANSWERS: { readonly [K in ProposalRejectionCode]: ApiErrorCode }
   oversized: 'too-large',
   invalid: 'invalid',
   duplicate: 'duplicate',
+  expired: 'expired',
 });
 
 /** How a refused backup target is answered. */
@@ -111,8 +112,6 @@ interface BatchProof {
 
 export class HttpApi {
   readonly #context: HttpApiContext;
-  /** Vertices submitted here and not final yet. */
-  readonly #pending = new Set<string>();
   readonly #rejected = new Map<string, { code: string; message: string }>();
   readonly #proofs = new Map<number, BatchProof>();
   readonly #requests: Counter<'route' | 'code'>;
@@ -172,11 +171,14 @@ export class HttpApi {
           return;
         }
         // A failure of the node's own, but one a client may be able to repeat: rate-limited too.
-        this.#context.limits.log.log('error', 'http-handler-failed', {
-          method: request.method,
-          url: request.url,
-          error,
-        });
+        this.#context.limits.log.record(
+          'http-handler-failed',
+          {
+            code: (error as { code?: string } | null)?.code ?? 'error',
+            address: request.socket.remoteAddress,
+          },
+          { method: request.method, url: request.url, error },
+        );
         this.#error(response, new ApiError('internal', 'the node failed to answer; see its log'));
       })
       .finally(() => {
@@ -280,10 +282,12 @@ export class HttpApi {
     const body = await this.#readBody(request);
     if (type === 'application/octet-stream') {
       const parents = url.searchParams.get('parents');
+      const validThrough = url.searchParams.get('validThrough');
       const vertex = this.#vertexOf(
         body,
         parents === null || parents === '' ? [] : parents.split(','),
-        'parents',
+        validThrough === null ? undefined : Number(validThrough),
+        '',
       );
       return this.#submitOne(response, vertex);
     }
@@ -316,7 +320,7 @@ export class HttpApi {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       throw new ApiError('bad-request', `${at || 'the body'} must be an object with "payload"`);
     }
-    const { payload, parents } = entry as Record<string, unknown>;
+    const { payload, parents, validThrough } = entry as Record<string, unknown>;
     if (typeof payload !== 'string')
       throw new ApiError('bad-request', `${prefix}payload must be a base64 string`);
     const bytes = bytesFromBase64(payload);
@@ -325,18 +329,32 @@ export class HttpApi {
     if (parents !== undefined && !Array.isArray(parents)) {
       throw new ApiError('bad-request', `${prefix}parents must be a list of 64-hex-digit hashes`);
     }
-    return this.#vertexOf(bytes, parents ?? [], `${prefix}parents`);
+    return this.#vertexOf(bytes, parents ?? [], validThrough, prefix);
   }
 
-  #vertexOf(payload: Uint8Array, parents: readonly unknown[], field: string): Vertex {
-    const max = this.#context.engine.config.vertexParentsMax;
-    if (parents.length > max) throw new ApiError('too-large', `${parents.length} ${field}; at most ${max}`);
+  /**
+   * The vertex of `payload` and `parents`, valid through `validThrough` when the client chose it
+   * (it must, to compute the hash itself or to submit one vertex to several nodes), else for
+   * as long as the engine allows.
+   */
+  #vertexOf(payload: Uint8Array, parents: readonly unknown[], validThrough: unknown, prefix: string): Vertex {
+    const { engine } = this.#context;
+    const max = engine.config.vertexParentsMax;
+    if (parents.length > max)
+      throw new ApiError('too-large', `${parents.length} ${prefix}parents; at most ${max}`);
     const digests = parents.map((parent, i) => {
       const digest = digestFromHex(parent);
-      if (digest === null) throw new ApiError('bad-encoding', `${field}[${i}] is not a 64-hex-digit hash`);
+      if (digest === null)
+        throw new ApiError('bad-encoding', `${prefix}parents[${i}] is not a 64-hex-digit hash`);
       return digest;
     });
-    return createVertex(payload, digests);
+    if (validThrough === undefined) return engine.createVertex(payload, digests);
+    if (typeof validThrough !== 'number' || !Number.isSafeInteger(validThrough) || validThrough < 1)
+      throw new ApiError(
+        'bad-request',
+        `${prefix}validThrough must be a sequence number (a positive integer)`,
+      );
+    return createVertex(payload, { parents: digests, validThrough });
   }
 
   async #submitOne(response: ServerResponse, vertex: Vertex): Promise<void> {
@@ -345,7 +363,12 @@ export class HttpApi {
     if (refusal !== null && refusal !== undefined) {
       throw this.#rejection(refusal);
     }
-    this.#json(response, 202, { hash, status: 'accepted' }, { location: `/v1/vertices/${hash}` });
+    this.#json(
+      response,
+      202,
+      { hash, status: 'accepted', validThrough: vertex.validThrough },
+      { location: `/v1/vertices/${hash}` },
+    );
   }
 
   async #submitMany(response: ServerResponse, vertices: readonly Vertex[]): Promise<void> {
@@ -357,6 +380,7 @@ export class HttpApi {
     }
     const body: SubmitVerticesResponse = {
       hashes: vertices.map((vertex) => toHex(vertex.hash)),
+      validThrough: vertices.map((vertex) => vertex.validThrough),
       accepted: vertices.length - rejected.length,
       rejected,
     };
@@ -370,40 +394,30 @@ export class HttpApi {
   }
 
   /**
-   * Proposes every vertex; returns, per vertex, the engine's refusal if it refused at once
-   * (full, oversized, invalid, stopped), else null. `propose` refuses with an already rejected
-   * promise, so one turn of the event loop tells a refusal from an acceptance.
+   * Proposes every vertex and waits until the engine holds each durably (its acknowledgment
+   * then survives a crash of this node: the restarted node proposes it again) or refused it;
+   * returns, per vertex, the refusal or null. A vertex given up on later (the node stopped, or it
+   * expired) is remembered for lookups.
    */
   async #propose(vertices: readonly Vertex[]): Promise<(ProposalRejectedError | null)[]> {
-    const refusals: (ProposalRejectedError | null)[] = vertices.map(() => null);
-    let answered = false;
-    for (const [i, vertex] of vertices.entries()) {
-      const key = toHex(vertex.hash);
-      this.#pending.add(key);
-      this.#context.engine.propose(vertex).then(
-        () => {
-          this.#pending.delete(key);
-        },
-        (error: unknown) => {
-          this.#pending.delete(key);
-          if (!(error instanceof ProposalRejectedError)) {
-            this.#context.logger.error('propose-failed', { hash: key, error });
-            return;
-          }
-          if (!answered) {
-            refusals[i] = error;
-            return;
-          }
-          this.#rejected.set(key, { code: REJECTION_ANSWERS[error.code], message: error.message });
-          if (this.#rejected.size > REJECTED_REMEMBERED_MAX) {
-            this.#rejected.delete(this.#rejected.keys().next().value!);
-          }
-        },
-      );
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-    answered = true;
-    return refusals;
+    const { engine, logger } = this.#context;
+    const outcomes = await Promise.allSettled(vertices.map((vertex) => engine.accept(vertex)));
+    return outcomes.map((outcome, i) => {
+      const key = toHex(vertices[i]!.hash);
+      if (outcome.status === 'rejected') {
+        if (outcome.reason instanceof ProposalRejectedError) return outcome.reason;
+        logger.error('propose-failed', { hash: key, error: outcome.reason });
+        return new ProposalRejectedError('stopped', 'the node failed to take the vertex; see its log');
+      }
+      outcome.value.final.catch((error: unknown) => {
+        if (!(error instanceof ProposalRejectedError)) return;
+        this.#rejected.set(key, { code: REJECTION_ANSWERS[error.code], message: error.message });
+        if (this.#rejected.size > REJECTED_REMEMBERED_MAX) {
+          this.#rejected.delete(this.#rejected.keys().next().value!);
+        }
+      });
+      return null;
+    });
   }
 
   #rejection(refusal: ProposalRejectedError): ApiError {
@@ -438,7 +452,7 @@ export class HttpApi {
       this.#json(response, 200, answer);
       return;
     }
-    if (this.#pending.has(hash)) {
+    if (this.#context.engine.holds(hash)) {
       this.#json(response, 200, { hash, status: 'pending' });
       return;
     }
@@ -503,6 +517,8 @@ export class HttpApi {
       chainDigest: toHex(chainDigest),
       stableCheckpoint: status.stableCheckpoint,
       pendingProposals: status.pendingProposals,
+      dedupHorizonSequences: replica.dedupHorizonSequences,
+      deliveredRemembered: status.deliveredRemembered,
       validators,
       faultTolerance: replica.faultTolerance,
       quorum: replica.quorum,

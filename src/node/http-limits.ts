@@ -24,8 +24,8 @@ import type { Duplex } from 'node:stream';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../shell/clock.ts';
 import type { HttpSettings } from './config.ts';
-import { RateLimitedLog } from './http-log-limits.ts';
 import type { Logger } from './log.ts';
+import { LogLimiter } from './log-limiter.ts';
 
 /** Why a connection was refused. */
 export const CONNECTION_REFUSALS = Object.freeze(['total', 'per-address'] as const);
@@ -218,8 +218,8 @@ export class HttpLimits {
   readonly limits: HttpServerLimits;
   readonly limiter: ConnectionLimiter;
   readonly metrics: HttpLimitMetrics;
-  /** Where lines about client-caused events go, at most one per event per interval. */
-  readonly log: RateLimitedLog;
+  /** Where lines about client-caused events go: one per event per interval, and a summary. */
+  readonly log: LogLimiter;
   /** Sockets this server closed for a client error, already counted. */
   readonly #cut = new WeakSet<Duplex>();
 
@@ -235,10 +235,17 @@ export class HttpLimits {
     this.limits = limits;
     this.limiter = new ConnectionLimiter(limits);
     this.metrics = createHttpLimitMetrics(context.registry, this.limiter);
-    this.log = new RateLimitedLog({
-      logger: context.logger,
-      ...(context.clock === undefined ? {} : { clock: context.clock }),
-    });
+    const { logger } = context;
+    this.log = new LogLimiter(
+      (event, fields) => {
+        // Summaries at the level of their event; a handler failure is the node's own fault.
+        const base = event.endsWith('-summary') ? event.slice(0, -'-summary'.length) : event;
+        const level =
+          base === 'http-handler-failed' ? 'error' : base === 'http-connection-refused' ? 'warn' : 'info';
+        logger[level](event, fields);
+      },
+      context.clock === undefined ? {} : { clock: context.clock },
+    );
   }
 
   /**
@@ -252,7 +259,8 @@ export class HttpLimits {
 
   #clientError(kind: ClientErrorKind, fields: Record<string, unknown>): void {
     this.metrics.clientErrors.inc({ kind });
-    this.log.log('info', 'http-client-error', { kind, ...fields });
+    const address = typeof fields.address === 'string' ? fields.address : undefined;
+    this.log.record('http-client-error', { code: kind, address }, { kind, ...fields });
   }
 
   /** Creates the HTTP server for `handler`, with the caps, the deadlines and the error accounting. */
@@ -280,13 +288,17 @@ export class HttpLimits {
       if (refusal !== null) {
         socket.destroy();
         metrics.connectionsRefused.inc({ reason: refusal });
-        this.log.log('warn', 'http-connection-refused', {
-          reason: refusal,
-          address: socket.remoteAddress,
-          open: limiter.open,
-          openFromAddress: limiter.openFrom(key),
-          limit: refusal === 'total' ? limiter.connectionsMax : limiter.connectionsPerAddressMax,
-        });
+        this.log.record(
+          'http-connection-refused',
+          { code: refusal, address: socket.remoteAddress },
+          {
+            reason: refusal,
+            address: socket.remoteAddress,
+            open: limiter.open,
+            openFromAddress: limiter.openFrom(key),
+            limit: refusal === 'total' ? limiter.connectionsMax : limiter.connectionsPerAddressMax,
+          },
+        );
         return;
       }
       socket.once('close', () => limiter.release(key));

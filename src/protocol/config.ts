@@ -45,10 +45,13 @@ export interface ReplicaOptions {
   /** Vertices a replica watches for another replica, per replica. Default 10,000. */
   readonly watchedVerticesPerReplicaMax?: number;
   /**
-   * A vertex ordered again within this many sequences of its first finalization is skipped,
-   * identically at every replica. Must exceed L. Default 4L.
+   * How far ahead a vertex's validThrough may lie: a vertex is finalized only at a sequence s
+   * with s <= validThrough < s + dedupHorizonSequences, and the replicas remember every vertex
+   * finalized in the last dedupHorizonSequences sequences, so none is ever finalized twice.
+   * The memory this takes is at most dedupHorizonSequences x batchCountMax hashes. Must exceed
+   * L. Default 2,048.
    */
-  readonly dedupWindowSequences?: number;
+  readonly dedupHorizonSequences?: number;
 }
 
 /** The configuration after defaults and validation. */
@@ -69,7 +72,7 @@ export interface ReplicaConfig extends QuorumSizes {
   readonly pendingVerticesMax: number;
   readonly queuedVerticesPerReplicaMax: number;
   readonly watchedVerticesPerReplicaMax: number;
-  readonly dedupWindowSequences: number;
+  readonly dedupHorizonSequences: number;
 }
 
 function positiveInteger(field: string, value: number | undefined, fallback: number, max?: number): number {
@@ -131,13 +134,13 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
   if (viewChangeTimeoutMaxTicks < viewChangeTimeoutTicks) {
     throw new ConfigError('viewChangeTimeoutMaxTicks', 'must be at least viewChangeTimeoutTicks');
   }
-  const dedupWindowSequences = positiveInteger(
-    'dedupWindowSequences',
-    options.dedupWindowSequences,
-    4 * watermarkWindow,
+  const dedupHorizonSequences = positiveInteger(
+    'dedupHorizonSequences',
+    options.dedupHorizonSequences,
+    Math.max(2048, 4 * watermarkWindow),
   );
-  if (dedupWindowSequences <= watermarkWindow) {
-    throw new ConfigError('dedupWindowSequences', `must exceed watermarkWindow (${watermarkWindow})`);
+  if (dedupHorizonSequences <= watermarkWindow) {
+    throw new ConfigError('dedupHorizonSequences', `must exceed watermarkWindow (${watermarkWindow})`);
   }
   return {
     ...sizes,
@@ -169,7 +172,7 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
       options.watchedVerticesPerReplicaMax,
       10_000,
     ),
-    dedupWindowSequences,
+    dedupHorizonSequences,
   };
 }
 

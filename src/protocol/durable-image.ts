@@ -3,8 +3,10 @@
  * implementations apply writes to their own layout; this in-memory image is the reference
  * they follow, and the one the simulator's disk and the memory store use.
  */
+import { toHex } from '../crypto/digest.ts';
 import type { DurableWrite, FinalizedRecord } from './effects.ts';
 import type { CheckpointCertificate } from './messages.ts';
+import type { Vertex } from './types.ts';
 
 export type ViewRecord = Extract<DurableWrite, { kind: 'view' }>;
 export type PrePrepareRecord = Extract<DurableWrite, { kind: 'pre-prepare' }>;
@@ -16,8 +18,10 @@ export interface DurableSnapshot {
   readonly stable: CheckpointCertificate | null;
   readonly prePrepares: readonly PrePrepareRecord[];
   readonly prepared: readonly PreparedRecord[];
-  /** The latest finalized records in sequence order: at least `dedupWindowSequences` of them, or all. */
+  /** The latest finalized records in sequence order: at least `dedupHorizonSequences` of them, or all. */
   readonly finalized: readonly FinalizedRecord[];
+  /** The client vertices accepted and not yet truncated (some may be final or expired by now). */
+  readonly accepted: readonly Vertex[];
 }
 
 export class DurableImage {
@@ -26,6 +30,8 @@ export class DurableImage {
   readonly prePrepares = new Map<number, PrePrepareRecord>();
   readonly prepared = new Map<number, PreparedRecord>();
   readonly finalized = new Map<number, FinalizedRecord>();
+  /** Accepted client vertices by hash (hex). */
+  readonly accepted = new Map<string, Vertex>();
   lastFinalized = 0;
   /** Finalized records kept: older ones are dropped (peers further behind cannot catch up here). */
   readonly finalizedRetention: number;
@@ -55,11 +61,16 @@ export class DurableImage {
         this.finalized.delete(sequence - this.finalizedRetention);
         break;
       }
+      case 'accepted':
+        for (const vertex of write.vertices) this.accepted.set(toHex(vertex.hash), vertex);
+        break;
       case 'truncate':
         for (const sequence of this.prePrepares.keys())
           if (sequence <= write.through) this.prePrepares.delete(sequence);
         for (const sequence of this.prepared.keys())
           if (sequence <= write.through) this.prepared.delete(sequence);
+        for (const [key, vertex] of this.accepted)
+          if (vertex.validThrough <= write.through) this.accepted.delete(key);
         break;
     }
   }
@@ -85,6 +96,7 @@ export class DurableImage {
       prePrepares: [...this.prePrepares.values()],
       prepared: [...this.prepared.values()],
       finalized,
+      accepted: [...this.accepted.values()],
     };
   }
 }

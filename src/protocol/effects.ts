@@ -23,9 +23,10 @@ import type { Batch, Digest, ReplicaId, Vertex } from './types.ts';
 // Durable writes
 
 /**
- * A finalized batch as stored: the raw batch, its commit certificate and the chain digest after
- * it. Served to peers by state transfer; the last `dedupWindowSequences` of them rebuild a
- * restarted replica.
+ * A finalized batch as stored: the raw batch, its commit certificate, the chain digest after
+ * it, and which of its vertices were delivered. Served to peers by state transfer (all but
+ * `delivered`, which every replica derives alike); the last `dedupHorizonSequences` of them
+ * rebuild a restarted replica's memory of what it delivered.
  */
 export interface FinalizedRecord {
   readonly sequence: number;
@@ -34,6 +35,11 @@ export interface FinalizedRecord {
   readonly batch: Batch;
   readonly commits: readonly Commit[];
   readonly chainDigest: Digest;
+  /**
+   * The positions in `batch` of the vertices delivered (ascending): all of them, but for any
+   * finalized before, expired, or valid too far ahead (see `isDeliverableAt`).
+   */
+  readonly delivered: readonly number[];
 }
 
 /** One write the shell must make durable, in order, before releasing the step's effects. */
@@ -59,7 +65,16 @@ export type DurableWrite =
   | { readonly kind: 'stable'; readonly certificate: CheckpointCertificate }
   /** A batch finalized at its sequence. */
   | { readonly kind: 'finalized'; readonly record: FinalizedRecord }
-  /** Pre-prepare and prepared records at or below `through` may be deleted. */
+  /**
+   * Client vertices this replica accepted: held durably until they expire, so that a replica
+   * that crashes proposes them again when it restarts (an acknowledgment survives a crash).
+   */
+  | { readonly kind: 'accepted'; readonly vertices: readonly Vertex[] }
+  /**
+   * Pre-prepare and prepared records at or below `through` may be deleted, and accepted
+   * vertices valid through at most `through` (every such sequence is final: each one is final
+   * or expired).
+   */
   | { readonly kind: 'truncate'; readonly through: number };
 
 declare const durableBrand: unique symbol;
@@ -118,10 +133,18 @@ export interface Delivery {
   readonly sequence: number;
   readonly view: number;
   readonly digest: Digest;
-  /** The batch's vertices minus any finalized before (within the dedup window), in batch order. */
+  /** The batch's vertices that are delivered (see `FinalizedRecord.delivered`), in batch order. */
   readonly vertices: readonly Vertex[];
   /** `vertices`' hashes as map keys (lower-case hex), index for index. */
   readonly keys: readonly string[];
+  /** `vertices`' positions in the batch, index for index: a vertex's place is (sequence, position). */
+  readonly positions: readonly number[];
+  /**
+   * Vertices this replica accepted from clients that can no longer be finalized (their
+   * validThrough is this sequence): the shell tells their submitters, who may submit the payload
+   * again as a new vertex without risk of a double.
+   */
+  readonly expired: readonly string[];
   readonly chainDigest: Digest;
   readonly commits: readonly Commit[];
 }
@@ -137,6 +160,11 @@ export interface StateServeRequest {
 export interface Released {
   readonly messages: readonly Outbound[];
   readonly deliveries: readonly Delivery[];
+  /**
+   * Client vertices (keys) this replica holds durably: they survive a crash, so their
+   * submitters may be told they were accepted. Sealed with the writes that record them.
+   */
+  readonly acknowledged: readonly string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,6 +236,16 @@ export type ReplicaEvent =
     }
   | { readonly kind: 'proposed'; readonly sequence: number; readonly vertices: number };
 
+/**
+ * A client vertex the replica would not hold: it could not be delivered at the next sequence,
+ * having `expired` (its validThrough is final already) or being valid further ahead than the
+ * replicas remember deliveries (`too-far`).
+ */
+export interface RefusedVertex {
+  readonly key: string;
+  readonly reason: 'expired' | 'too-far';
+}
+
 /** Everything one step produced. */
 export interface Ready {
   /** Writes to make durable, in order. Ordinals run on from the previous step's. */
@@ -221,4 +259,6 @@ export interface Ready {
   readonly evidence: readonly EquivocationEvidence[];
   readonly suspicions: readonly Suspicion[];
   readonly events: readonly ReplicaEvent[];
+  /** Vertices of a `propose` input that were not taken, and why (the others were). */
+  readonly refused: readonly RefusedVertex[];
 }

@@ -6,16 +6,15 @@
 import { bytesEqual, toHex } from '../crypto/digest.ts';
 import { requestState } from './catch-up.ts';
 import { checkpointTaken } from './checkpoints.ts';
+import { deliverBatch, expireHeld } from './delivery.ts';
 import type { Verdict } from './effects.ts';
 import { invariant } from './errors.ts';
 import { attachBody, bodyFor, isSigned, type LogEntry, resetEntryForView } from './log.ts';
 import type { Commit, Draft, PrePrepare, Prepare } from './messages.ts';
-import { forgetVertex } from './requests.ts';
 import {
   ACCEPTED,
   emit,
   entryAt,
-  hashKey,
   ignored,
   inWindow,
   isPrimary,
@@ -30,6 +29,7 @@ import {
   batchDigest,
   batchPayloadBytes,
   chainDigest,
+  isDeliverableAt,
   type ReplicaId,
   type Vertex,
 } from './types.ts';
@@ -267,7 +267,7 @@ export function executeCommitted(state: ReplicaState): void {
 
 /**
  * Finalizes `batch` at the entry's sequence: the chain digest moves on, the batch is persisted
- * with its commit certificate, and its vertices not finalized within the dedup window are
+ * with its commit certificate, and its vertices that pass the delivery rule (`delivery.ts`) are
  * delivered in batch order, identically at every replica.
  */
 export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): void {
@@ -275,26 +275,8 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
   invariant(committed !== null, 'execute needs a commit certificate');
   invariant(entry.sequence === state.lastExecuted + 1, 'batches execute in sequence order');
   const sequence = entry.sequence;
-  const vertices: Vertex[] = [];
-  const keys: string[] = [];
-  for (const vertex of batch) {
-    // One key per vertex for every map below, and handed to the shell with the delivery:
-    // hex-encoding hashes again was a measurable share of the engine's main thread.
-    const key = hashKey(vertex);
-    state.proposedHashes.delete(key);
-    if (state.delivered.has(key)) continue;
-    state.delivered.set(key, sequence);
-    keys.push(key);
-    vertices.push(vertex);
-    forgetVertex(state, key);
-  }
-  state.deliveredBySequence.set(sequence, keys);
-  const expired = sequence - state.config.dedupWindowSequences;
-  const old = state.deliveredBySequence.get(expired);
-  if (old !== undefined) {
-    for (const key of old) if (state.delivered.get(key) === expired) state.delivered.delete(key);
-    state.deliveredBySequence.delete(expired);
-  }
+  const { positions, keys, vertices } = deliverBatch(state, sequence, batch);
+  const expired = expireHeld(state, sequence);
   const chain = chainDigest(state.lastChainDigest, sequence, committed.digest);
   state.lastExecuted = sequence;
   state.lastChainDigest = chain;
@@ -310,6 +292,7 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
       batch,
       commits: committed.commits,
       chainDigest: chain,
+      delivered: positions,
     },
   });
   state.out.deliveries.push({
@@ -318,6 +301,8 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
     digest: committed.digest,
     vertices,
     keys,
+    positions,
+    expired,
     chainDigest: chain,
     commits: committed.commits,
   });
@@ -335,7 +320,7 @@ export function proposeBatches(state: ReplicaState): void {
     const sequence = state.nextSequence;
     if (sequence > state.stable.sequence + watermarkWindow) return;
     if (sequence - 1 - state.lastExecuted >= pipelineDepth) return;
-    const { batch, keys } = cutBatch(state, batchCountMax, batchBytesMax);
+    const { batch, keys } = cutBatch(state, sequence, batchCountMax, batchBytesMax);
     if (batch.length === 0) continue;
     const digest = batchDigest(batch);
     const entry = entryAt(state, sequence);
@@ -356,9 +341,14 @@ export function proposeBatches(state: ReplicaState): void {
   }
 }
 
-/** Takes vertices from the front of the queue up to the batch limits (always at least one). */
+/**
+ * Takes vertices from the front of the queue up to the batch limits (always at least one),
+ * leaving out any already ordered or finalized, and any that could not be delivered at
+ * `sequence` (an honest primary orders nothing the delivery rule would skip).
+ */
 function cutBatch(
   state: ReplicaState,
+  sequence: number,
   countMax: number,
   bytesMax: number,
 ): { batch: Vertex[]; keys: string[] } {
@@ -373,6 +363,7 @@ function cutBatch(
     if (left === 0) state.queuedPerSource.delete(queued.source);
     else state.queuedPerSource.set(queued.source, left);
     if (state.delivered.has(key) || state.proposedHashes.has(key)) continue;
+    if (!isDeliverableAt(queued.vertex, sequence, state.config.dedupHorizonSequences)) continue;
     batch.push(queued.vertex);
     keys.push(key);
     bytes += size;

@@ -6,6 +6,7 @@
 import { onStateReply, onStateRequest, onStatus } from './catch-up.ts';
 import { onCheckpoint } from './checkpoints.ts';
 import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
+import { DeliveredSet } from './delivered-set.ts';
 import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
 import type { Message, MessageKind, MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
@@ -83,8 +84,9 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     watchedPerSource: new Map(),
     lastRequestRetryTick: 0,
     lastClientProgressTick: 0,
-    delivered: new Map(),
-    deliveredBySequence: new Map(),
+    delivered: new DeliveredSet(config.dedupHorizonSequences),
+    expiring: new Map(),
+    heldVertexExpired: false,
     lastProgressTick: 0,
     lastStatusTick: 0,
     statusAnswered: new Map(),
@@ -125,7 +127,11 @@ export function step(state: ReplicaState, input: Input): Ready {
 /** Turns the step's gathered output into a Ready. */
 export function seal(state: ReplicaState): Ready {
   const out = state.out;
-  const released: Released = { messages: out.messages, deliveries: out.deliveries };
+  const released: Released = {
+    messages: out.messages,
+    deliveries: out.deliveries,
+    acknowledged: out.acknowledged,
+  };
   return {
     writes: out.writes,
     released: new AfterPersist(state.writeOrdinal, released),
@@ -134,5 +140,6 @@ export function seal(state: ReplicaState): Ready {
     evidence: out.evidence,
     suspicions: out.suspicions,
     events: out.events,
+    refused: out.refused,
   };
 }

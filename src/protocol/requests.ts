@@ -4,6 +4,7 @@
  * them time out on a primary that censors it (4.4: the liveness timer of backups).
  */
 
+import { holdUntil } from './delivery.ts';
 import type { Verdict } from './effects.ts';
 import type { Draft, Request } from './messages.ts';
 import {
@@ -11,16 +12,25 @@ import {
   hashKey,
   ignored,
   isPrimary,
+  persist,
   primary,
   type ReplicaState,
   rejected,
   sendDraft,
 } from './state.ts';
-import { batchPayloadBytes, type ReplicaId, type Vertex } from './types.ts';
+import { batchPayloadBytes, isDeliverableAt, type ReplicaId, type Vertex } from './types.ts';
 
 /** Whether a vertex fits in a batch on its own: one that does not could never be ordered. */
 function fitsInBatch(state: ReplicaState, vertex: Vertex): boolean {
   return batchPayloadBytes([vertex]) <= state.config.batchBytesMax;
+}
+
+/**
+ * Whether a vertex could be delivered at the next sequence (see `isDeliverableAt`): one that
+ * could not has expired, or names a validThrough too far ahead, and is neither held nor ordered.
+ */
+export function deliverableNext(state: ReplicaState, vertex: Vertex): boolean {
+  return isDeliverableAt(vertex, state.lastExecuted + 1, state.config.dedupHorizonSequences);
 }
 
 /** `propose` input: accepts client vertices, or refuses all of them when the replica is full. */
@@ -28,13 +38,28 @@ export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Ver
   if (!vertices.every((vertex) => fitsInBatch(state, vertex))) return ignored('oversized');
   // Keyed by hash, in order: drops repeats within the input, and each key is encoded once.
   const fresh = new Map<string, Vertex>();
+  const held: string[] = [];
   for (const vertex of vertices) {
     const key = hashKey(vertex);
+    if (state.pending.has(key)) held.push(key);
     if (state.pending.has(key) || state.delivered.has(key) || fresh.has(key)) continue;
+    // The core holds nothing that can never be final; the shell tells the submitter why.
+    if (!deliverableNext(state, vertex)) {
+      const reason = vertex.validThrough <= state.lastExecuted ? 'expired' : 'too-far';
+      state.out.refused.push({ key, reason });
+      continue;
+    }
     fresh.set(key, vertex);
   }
   if (state.pending.size + fresh.size > state.config.pendingVerticesMax) return ignored('full');
-  for (const [key, vertex] of fresh) state.pending.set(key, { vertex, sinceTick: state.now });
+  for (const [key, vertex] of fresh) {
+    state.pending.set(key, { vertex, sinceTick: state.now });
+    holdUntil(state, key, vertex.validThrough);
+  }
+  // Durable before the submitters hear of it: the acknowledgment is sealed with this write
+  // (and with the earlier one of a vertex proposed again), and a restart proposes them again.
+  if (fresh.size > 0) persist(state, { kind: 'accepted', vertices: [...fresh.values()] });
+  state.out.acknowledged.push(...held, ...fresh.keys());
   if (!state.viewActive || fresh.size === 0) return ACCEPTED;
   if (isPrimary(state)) {
     for (const [key, vertex] of fresh) enqueueKeyed(state, key, vertex, state.config.self);
@@ -63,10 +88,16 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
   for (const vertex of request.vertices) {
     const key = hashKey(vertex);
     if (state.delivered.has(key) || state.watched.has(key) || state.pending.has(key)) continue;
+    if (!deliverableNext(state, vertex)) continue;
     const count = state.watchedPerSource.get(request.replica) ?? 0;
     if (count >= limit) break;
     state.watchedPerSource.set(request.replica, count + 1);
-    state.watched.set(key, { source: request.replica, sinceTick: state.now });
+    state.watched.set(key, {
+      source: request.replica,
+      sinceTick: state.now,
+      validThrough: vertex.validThrough,
+    });
+    holdUntil(state, key, vertex.validThrough);
     relayed.push(vertex);
   }
   if (state.viewActive && relayed.length > 0) sendRequests(state, primary(state), relayed);
@@ -80,7 +111,7 @@ export function enqueue(state: ReplicaState, vertex: Vertex, source: ReplicaId):
 
 function enqueueKeyed(state: ReplicaState, key: string, vertex: Vertex, source: ReplicaId): void {
   if (state.queue.has(key) || state.proposedHashes.has(key) || state.delivered.has(key)) return;
-  if (!fitsInBatch(state, vertex)) return;
+  if (!fitsInBatch(state, vertex) || !deliverableNext(state, vertex)) return;
   const count = state.queuedPerSource.get(source) ?? 0;
   if (count >= state.config.queuedVerticesPerReplicaMax) return;
   state.queuedPerSource.set(source, count + 1);

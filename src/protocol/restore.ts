@@ -6,12 +6,14 @@
  */
 import { toHex } from '../crypto/digest.ts';
 import type { ReplicaConfig, ReplicaOptions } from './config.ts';
+import { holdUntil } from './delivery.ts';
 import type { DurableSnapshot } from './durable-image.ts';
 import type { Ready } from './effects.ts';
 import { invariant } from './errors.ts';
 import { attachBody, isSigned } from './log.ts';
 import type { Checkpoint, Commit, Draft, NewView, PrePrepare, Prepare } from './messages.ts';
 import { createReplica, seal } from './replica.ts';
+import { deliverableNext, forwardPending } from './requests.ts';
 import { entryAt, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
 import { buildViewChange } from './view-change.ts';
 
@@ -24,34 +26,32 @@ export function restoreReplica(
   if (snapshot.stable !== null) state.stable = snapshot.stable;
   const h = state.stable.sequence;
 
-  // Finalized history: where execution stands, and the dedup window.
+  // Finalized history: where execution stands, and what was delivered within the horizon (each
+  // record says which of its vertices were, so the set is rebuilt exactly as it was).
   let previous = 0;
   for (const record of snapshot.finalized) {
     invariant(previous === 0 || record.sequence === previous + 1, 'finalized records must be consecutive');
     previous = record.sequence;
     state.lastExecuted = record.sequence;
     state.lastChainDigest = record.chainDigest;
-    const keys: string[] = [];
-    for (const vertex of record.batch) {
-      const key = toHex(vertex.hash);
-      if (state.delivered.has(key)) continue;
-      state.delivered.set(key, record.sequence);
-      keys.push(key);
-    }
-    state.deliveredBySequence.set(record.sequence, keys);
+    state.delivered.record(
+      record.sequence,
+      record.delivered.map((position) => toHex(record.batch[position]!.hash)),
+    );
     if (record.sequence > h && record.sequence % config.checkpointInterval === 0) {
       state.ownCheckpoints.set(record.sequence, record.chainDigest);
     }
   }
-  for (const sequence of state.deliveredBySequence.keys()) {
-    if (sequence <= state.lastExecuted - config.dedupWindowSequences) {
-      for (const key of state.deliveredBySequence.get(sequence)!) {
-        if (state.delivered.get(key) === sequence) state.delivered.delete(key);
-      }
-      state.deliveredBySequence.delete(sequence);
-    }
-  }
   state.highestAccepted = state.lastExecuted;
+
+  // Client vertices accepted before the crash and still able to become final: held again (and
+  // proposed again below), since the node acknowledged them.
+  for (const vertex of snapshot.accepted) {
+    const key = toHex(vertex.hash);
+    if (state.delivered.has(key) || state.pending.has(key) || !deliverableNext(state, vertex)) continue;
+    state.pending.set(key, { vertex, sinceTick: 0 });
+    holdUntil(state, key, vertex.validThrough);
+  }
 
   // View.
   if (snapshot.view !== null) {
@@ -106,6 +106,7 @@ function resend(state: ReplicaState): void {
       }
     }
     if (isPrimary(state)) state.nextSequence = highest + 1;
+    forwardPending(state);
   } else {
     sendDraft(state, 'all', buildViewChange(state, state.view));
     if (primary(state) === self && state.newView !== null)

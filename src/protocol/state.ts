@@ -5,12 +5,14 @@
  */
 import { toHex } from '../crypto/digest.ts';
 import { primaryOf, type ReplicaConfig } from './config.ts';
+import type { DeliveredSet } from './delivered-set.ts';
 import type {
   AfterPersist,
   Delivery,
   DurableWrite,
   EquivocationEvidence,
   Outbound,
+  RefusedVertex,
   ReplicaEvent,
   StateServeRequest,
   Suspicion,
@@ -25,6 +27,13 @@ import type { Digest, ReplicaId, Vertex } from './types.ts';
 export interface PendingVertex {
   readonly vertex: Vertex;
   readonly sinceTick: number;
+}
+
+/** A vertex another replica asked this one to watch, with who asked and since when. */
+export interface WatchedVertex {
+  readonly source: ReplicaId;
+  readonly sinceTick: number;
+  readonly validThrough: number;
 }
 
 /** A vertex queued at the primary for ordering, with the replica that sent it. */
@@ -88,7 +97,7 @@ export interface ReplicaState {
   // Client vertices and censorship timers.
   pending: Map<string, PendingVertex>;
   /** Vertices another replica asked everyone to watch (its client saw no progress). */
-  watched: Map<string, { readonly source: ReplicaId; readonly sinceTick: number }>;
+  watched: Map<string, WatchedVertex>;
   watchedPerSource: Map<ReplicaId, number>;
   lastRequestRetryTick: number;
   /**
@@ -98,9 +107,15 @@ export interface ReplicaState {
    */
   lastClientProgressTick: number;
 
-  // Deduplication of finalized vertices within the window.
-  delivered: Map<string, number>;
-  deliveredBySequence: Map<number, readonly string[]>;
+  // Exactly once: what was finalized within the horizon, and when held vertices expire.
+  delivered: DeliveredSet;
+  /** Keys of `pending` and `watched` vertices by their validThrough: they expire after it. */
+  expiring: Map<number, string[]>;
+  /**
+   * A vertex this replica held for a full timeout in the current view expired without being
+   * ordered: the primary let it, so the view timer fires at the next tick (see `expireHeld`).
+   */
+  heldVertexExpired: boolean;
 
   // Liveness.
   /** When the replica last executed a batch, or accepted work into an idle pipeline. */
@@ -121,10 +136,12 @@ export class StepOutput {
   writes: DurableWrite[] = [];
   messages: Outbound[] = [];
   deliveries: Delivery[] = [];
+  acknowledged: string[] = [];
   serveState: StateServeRequest[] = [];
   evidence: EquivocationEvidence[] = [];
   suspicions: Suspicion[] = [];
   events: ReplicaEvent[] = [];
+  refused: RefusedVertex[] = [];
   verdict: Verdict | null = null;
   released: AfterPersist<unknown> | null = null;
 }

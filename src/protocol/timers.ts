@@ -34,9 +34,14 @@ export function onTick(state: ReplicaState): void {
  * The primary is suspected when work has waited a full timeout in the current view: either a
  * batch it ordered has not executed (no progress since), or a client vertex this replica holds
  * or watches has not been finalized since it arrived (or since the view began) while none of
- * the others was either (see `clientWaitExpired`).
+ * the others was either (see `clientWaitExpired`), or one it held that long expired unordered
+ * (see `expireHeld`).
  */
 function viewTimerExpired(state: ReplicaState): boolean {
+  if (state.heldVertexExpired) {
+    state.heldVertexExpired = false;
+    return true;
+  }
   const timeout = currentTimeout(state);
   const viewStart = state.viewStartTick;
   if (state.highestAccepted > state.lastExecuted) {

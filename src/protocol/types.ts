@@ -15,20 +15,44 @@ export type Digest = Uint8Array;
 
 /**
  * A vertex: one opaque transaction payload, with the hashes of its parents in the
- * application's DAG. The protocol orders vertices; it never interprets the payload.
+ * application's DAG, and the last sequence at which it may be finalized. The protocol orders
+ * vertices; it never interprets the payload.
+ *
+ * `validThrough` is what makes "final at most once" hold with bounded memory: a vertex is
+ * delivered only at a sequence s with s <= validThrough <= s + dedupHorizonSequences - 1, so
+ * once it has been final, every later sequence at which it could be delivered again lies
+ * within the horizon after that first one, where the replicas remember it (`dedup-set.ts`).
+ * After validThrough it can never be final: a client that sees a vertex expire may submit its
+ * payload again as a new vertex without risk of a double.
  */
 export interface Vertex {
   readonly payload: Uint8Array;
   readonly parents: readonly Digest[];
+  /** The last sequence at which this vertex may be finalized; covered by its hash. */
+  readonly validThrough: number;
   /** SHA-256 of the vertex's canonical encoding; computed once by {@link createVertex}. */
   readonly hash: Digest;
+}
+
+/** What {@link createVertex} takes besides the payload. */
+export interface VertexOptions {
+  /** The hashes of the vertex's parents in the application's DAG (32 bytes each). */
+  readonly parents?: readonly Digest[];
+  /**
+   * The last sequence at which the vertex may be finalized: a sequence the cluster has not
+   * finalized yet, at most `dedupHorizonSequences` past the last one it has (`BftEngine`'s
+   * `createVertex` and the HTTP API choose it for you).
+   */
+  readonly validThrough: number;
 }
 
 /** The vertices a primary orders at one sequence number. An empty batch is a null batch. */
 export type Batch = readonly Vertex[];
 
 const encoder = new TextEncoder();
-const VERTEX_TAG = encoder.encode('cretoai/vertex/v1');
+// v1 (payload and parents only) is retired: a vertex without a validity bound could be
+// final twice once the replicas forgot it.
+const VERTEX_TAG = encoder.encode('cretoai/vertex/v2');
 const BATCH_TAG = encoder.encode('cretoai/batch/v1');
 const CHAIN_TAG = encoder.encode('cretoai/chain/v1');
 const GENESIS_TAG = encoder.encode('cretoai/genesis/v1');
@@ -45,13 +69,19 @@ function u64(value: number): Uint8Array {
   return out;
 }
 
+/** The largest sequence number a vertex may name (u64 on the wire holding at most 2^53 - 1). */
+export const SEQUENCE_MAX = Number.MAX_SAFE_INTEGER;
+
 /**
- * The hash of a vertex with this payload and these parents: SHA-256 over the tag, the payload
- * length, the payload, the parent count and the parents. Built in one buffer because every
- * decoded vertex is hashed (hashes are never read from the wire), so this is a hot path.
+ * The hash of a vertex with this payload, these parents and this validity bound: SHA-256 over
+ * the tag, the payload length, the payload, the parent count, the parents and validThrough
+ * (u64). Built in one buffer because every decoded vertex is hashed (hashes are never read from
+ * the wire), so this is a hot path.
  */
-export function vertexHash(payload: Uint8Array, parents: readonly Digest[]): Digest {
-  const bytes = Buffer.allocUnsafe(VERTEX_TAG.length + 8 + payload.length + parents.length * DIGEST_BYTES);
+export function vertexHash(payload: Uint8Array, parents: readonly Digest[], validThrough: number): Digest {
+  const bytes = Buffer.allocUnsafe(
+    VERTEX_TAG.length + 8 + payload.length + parents.length * DIGEST_BYTES + 8,
+  );
   let offset = 0;
   bytes.set(VERTEX_TAG, offset);
   offset += VERTEX_TAG.length;
@@ -63,6 +93,8 @@ export function vertexHash(payload: Uint8Array, parents: readonly Digest[]): Dig
     bytes.set(parent, offset);
     offset += DIGEST_BYTES;
   }
+  bytes.writeUInt32BE(Math.floor(validThrough / 2 ** 32), offset);
+  bytes.writeUInt32BE(validThrough >>> 0, offset + 4);
   return sha256Of(bytes);
 }
 
@@ -74,34 +106,62 @@ export function vertexHash(payload: Uint8Array, parents: readonly Digest[]): Dig
 const hashedVertices = new WeakSet<Vertex>();
 
 /**
- * Builds a vertex and computes its hash. Parents must be 32-byte digests. The vertex keeps
- * references to `payload` and `parents`: do not modify them afterwards, as its hash covers them.
+ * Builds a vertex and computes its hash. Parents must be 32-byte digests; `validThrough` a
+ * positive safe integer. The vertex keeps references to `payload` and `parents`: do not modify
+ * them afterwards, as its hash covers them.
+ *
+ * @throws RangeError on a parent that is not 32 bytes or a validThrough that is not a sequence.
  */
-export function createVertex(payload: Uint8Array, parents: readonly Digest[] = []): Vertex {
+export function createVertex(payload: Uint8Array, options: VertexOptions): Vertex {
+  const parents = options.parents ?? [];
+  const { validThrough } = options;
   for (const parent of parents) {
     if (parent.length !== DIGEST_BYTES) {
       throw new RangeError(`a parent hash must be ${DIGEST_BYTES} bytes, got ${parent.length}`);
     }
   }
-  const vertex: Vertex = Object.freeze({ payload, parents, hash: vertexHash(payload, parents) });
+  if (!Number.isSafeInteger(validThrough) || validThrough < 1)
+    throw new RangeError(
+      `validThrough must be a sequence number (a positive safe integer), got ${validThrough}`,
+    );
+  const vertex: Vertex = Object.freeze({
+    payload,
+    parents,
+    validThrough,
+    hash: vertexHash(payload, parents, validThrough),
+  });
   hashedVertices.add(vertex);
   return vertex;
 }
 
-/** Whether `vertex`'s hash matches its payload and parents (computed again unless createVertex built it). */
+/** Whether `vertex`'s hash matches its payload, parents and validThrough (computed again unless createVertex built it). */
 export function hasValidHash(vertex: Vertex): boolean {
   if (hashedVertices.has(vertex)) return true;
   return (
     vertex.parents.every((parent) => parent.length === DIGEST_BYTES) &&
-    bytesEqual(vertex.hash, vertexHash(vertex.payload, vertex.parents))
+    Number.isSafeInteger(vertex.validThrough) &&
+    vertex.validThrough >= 1 &&
+    bytesEqual(vertex.hash, vertexHash(vertex.payload, vertex.parents, vertex.validThrough))
   );
+}
+
+/**
+ * Whether `vertex` may be finalized at `sequence` when the replicas remember deliveries for
+ * `horizon` sequences: not expired, and not valid so far ahead that a second delivery could
+ * fall outside what they remember.
+ */
+export function isDeliverableAt(vertex: Vertex, sequence: number, horizon: number): boolean {
+  return vertex.validThrough >= sequence && vertex.validThrough - sequence < horizon;
 }
 
 /** The digest of a batch: it commits to the vertices' hashes in order. */
 export function batchDigest(batch: Batch): Digest {
-  const parts: Uint8Array[] = [BATCH_TAG, u32(batch.length)];
-  for (const vertex of batch) parts.push(vertex.hash);
-  return sha256(...parts);
+  return batchDigestOfHashes(batch.map((vertex) => vertex.hash));
+}
+
+/** {@link batchDigest} from the vertices' hashes alone (what a finality proof carries). */
+export function batchDigestOfHashes(hashes: readonly Digest[]): Digest {
+  return sha256(BATCH_TAG, u32(hashes.length), ...hashes);
 }
 
 /** The digest of the null batch that a new primary uses to fill a gap in the sequence space. */

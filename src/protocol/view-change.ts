@@ -60,6 +60,7 @@ export function startViewChange(
   state.newView = null;
   state.newViewTimerStart = null;
   state.viewStartTick = state.now;
+  state.heldVertexExpired = false;
   // Queued vertices belong to the old primary's pipeline; their senders forward them again.
   state.queue.clear();
   state.queuedPerSource.clear();
@@ -167,6 +168,7 @@ function enterView(state: ReplicaState, newView: NewView): void {
   state.newView = newView;
   state.newViewTimerStart = null;
   state.viewStartTick = state.now;
+  state.heldVertexExpired = false;
   state.highestAccepted = state.lastExecuted;
   persist(state, { kind: 'view', view: newView.view, active: true, newView });
   for (const [replica, held] of state.viewChanges) {

@@ -114,7 +114,9 @@ export class HonestNode implements SimNode {
   propose(vertices: readonly Vertex[]): boolean {
     if (!this.alive) return false;
     const ready = this.#input({ kind: 'propose', vertices });
-    return ready !== null && ready.verdict?.outcome === 'accepted';
+    // A vertex the core would not hold (this replica lags behind the one the client learned
+    // validThrough from) is offered again later, as a refusal.
+    return ready !== null && ready.verdict?.outcome === 'accepted' && ready.refused.length === 0;
   }
 
   crash(): void {
@@ -128,7 +130,7 @@ export class HonestNode implements SimNode {
     if (this.alive || this.halted) return;
     this.alive = true;
     this.#diskBusyUntil = this.context.queue.now;
-    const snapshot = this.image.snapshot(this.context.configs[this.id]!.dedupWindowSequences);
+    const snapshot = this.image.snapshot(this.context.configs[this.id]!.dedupHorizonSequences);
     const restored = restoreReplica(this.context.configs[this.id]!, snapshot);
     this.state = restored.state;
     this.detector = this.#newDetector();

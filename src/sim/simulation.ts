@@ -75,6 +75,8 @@ export interface SimCounters {
   evidence: number;
   /** Bans by honest replicas' detectors (one per banning replica and banned replica). */
   bans: number;
+  /** Client vertices that expired unfinalized and were submitted again as new vertices. */
+  expired: number;
 }
 
 export interface SimResult {
@@ -142,7 +144,7 @@ export const SIM_PROTOCOL_DEFAULTS: Partial<ReplicaOptions> = Object.freeze({
   requestRetryTicks: 40,
   stateTransferTimeoutTicks: 30,
   stateEntriesMax: 8,
-  dedupWindowSequences: 64,
+  dedupHorizonSequences: 2048,
 });
 
 export function runSimulation(options: SimOptions): SimResult {
@@ -199,6 +201,7 @@ export function runSimulation(options: SimOptions): SimResult {
     droppedFromBanned: 0,
     evidence: 0,
     bans: 0,
+    expired: 0,
   };
   /** Replicas against which an honest replica recorded a proven violation, and ones it banned. */
   const detected = new Set<number>();
@@ -212,9 +215,44 @@ export function runSimulation(options: SimOptions): SimResult {
   /** Client vertices not yet finalized by any honest replica. */
   const unfinalized = new Map<string, Vertex>();
 
+  /** The highest sequence an honest replica finalized: clients choose validThrough from it. */
+  let highestFinalized = 0;
+  /** Client vertices not yet final, by validThrough: once that is final without them, they expired. */
+  const byValidThrough = new Map<number, Vertex[]>();
+  /** What a client does with a vertex that expired unfinalized: submit its payload anew. */
+  let resubmitExpired: (vertex: Vertex) => void = () => {};
+  /** Per honest replica, the payloads (clients' intents) it finalized: each must be final once. */
+  const finalIntents = Array.from({ length: n }, () => new Set<string>());
   const observer: SimObserver = {
     delivered(replica: number, delivery: Delivery) {
       for (const key of checker.delivered(replica, delivery)) unfinalized.delete(key);
+      if (isHonest(replica)) {
+        for (const [i, vertex] of delivery.vertices.entries()) {
+          // A Byzantine replica may make a vertex of a client's payload, as anyone may: only the
+          // clients' own vertices count here.
+          if (!proposed.has(delivery.keys[i]!)) continue;
+          const intent = toHex(vertex.payload);
+          if (finalIntents[replica]!.has(intent))
+            checker.violate(
+              `exactly once: replica ${replica} finalized a second vertex of one client payload`,
+            );
+          finalIntents[replica]!.add(intent);
+        }
+      }
+      if (!isHonest(replica) || delivery.sequence <= highestFinalized) return;
+      // An honest replica finalized every sequence up to this one: a client vertex valid
+      // through any of them and not final by now never will be, anywhere.
+      for (let sequence = highestFinalized + 1; sequence <= delivery.sequence; sequence++) {
+        for (const vertex of byValidThrough.get(sequence) ?? []) {
+          const key = toHex(vertex.hash);
+          if (!unfinalized.has(key)) continue;
+          unfinalized.delete(key);
+          counters.expired++;
+          resubmitExpired(vertex);
+        }
+        byValidThrough.delete(sequence);
+      }
+      highestFinalized = delivery.sequence;
     },
     // An honest replica never sends anything another honest replica can prove wrong, nor a
     // frame it cannot decode or verify: either would get honest replicas blamed, then banned.
@@ -351,16 +389,32 @@ export function runSimulation(options: SimOptions): SimResult {
       });
     }
   };
+  // A client builds its vertex when it submits it, valid for the horizon past the latest
+  // sequence it knows to be final; one that expires unfinalized is submitted again as a new
+  // vertex, which the validity rule makes safe (the old one can never be final).
+  const horizon = config0.dedupHorizonSequences;
+  const submit = (payload: Uint8Array): void => {
+    // Half the horizon: the replica it goes to may lag behind the most advanced one.
+    const vertex = createVertex(payload, { validThrough: highestFinalized + Math.floor(horizon / 2) });
+    const key = toHex(vertex.hash);
+    proposed.add(key);
+    unfinalized.set(key, vertex);
+    const expiring = byValidThrough.get(vertex.validThrough);
+    if (expiring === undefined) byValidThrough.set(vertex.validThrough, [vertex]);
+    else expiring.push(vertex);
+    offer(vertex, clientPrng.int(n));
+  };
+  resubmitExpired = (vertex) => submit(vertex.payload);
+  // Each of the clients' payloads is one intent: submitted once, and again only as a new vertex
+  // after the earlier one expired, so that exactly one vertex per intent is ever final.
+  let intentsSubmitted = 0;
   for (let i = 0; i < vertexCount; i++) {
     const payload = new TextEncoder().encode(
       `seed ${options.seed} vertex ${i} ${'x'.repeat(clientPrng.int(64))}`,
     );
-    const vertex = createVertex(payload);
     queue.schedule(clientPrng.int(faultPhaseMs), () => {
-      const key = toHex(vertex.hash);
-      proposed.add(key);
-      unfinalized.set(key, vertex);
-      offer(vertex, clientPrng.int(n));
+      intentsSubmitted++;
+      submit(payload);
     });
   }
   const retry = (): void => {
@@ -376,7 +430,7 @@ export function runSimulation(options: SimOptions): SimResult {
   const honest = nodes.filter((node) => node.honest).map((node) => node.id);
   const allFinal = (): boolean =>
     faultsOver &&
-    proposed.size === vertexCount &&
+    intentsSubmitted === vertexCount &&
     honest.every((replica) => checker.deliveredCount(replica) >= vertexCount);
   let finishedAt: number | null = null;
   let steps = 0;

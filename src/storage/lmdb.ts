@@ -46,6 +46,7 @@ import type { Digest, ReplicaId, Vertex } from '../protocol/types.ts';
 import { StoreClosedError, StoreCorruptError, type StoreCorruptionCode, StoreInUseError } from './errors.ts';
 import { INDEX_BUCKETS, indexBucketOf, positionBefore, VertexIndexTail } from './index-tail.ts';
 import {
+  decodeAccepted,
   decodeFinalized,
   decodeIndexWatermarks,
   decodeLastFinalized,
@@ -56,6 +57,7 @@ import {
   decodeVertexIndexEntry,
   decodeView,
   describeKey,
+  encodeAccepted,
   encodeFinalized,
   encodeIndexWatermarks,
   encodeLastFinalized,
@@ -64,7 +66,7 @@ import {
   encodePrepared,
   encodeStable,
   encodeView,
-  finalizedVertexHashes,
+  finalizedDeliveredHashes,
   KEY_PREFIX,
   keyBySequence,
   keys,
@@ -365,10 +367,10 @@ export class LmdbStore implements Store {
         // vertices leave the index first.
         this.#removeFinalized(set, sequence);
         set.put(keys.finalized(sequence), encodeFinalized(record));
-        // One index entry per slot, added without reading: a vertex already finalized elsewhere
-        // keeps its other entries, which sort before or after this one by position.
+        // One index entry per delivered slot, added without reading: a vertex is delivered at
+        // most once, so its entry is its one place in the order.
         const { batch } = record;
-        for (let index = 0; index < batch.length; index++) {
+        for (const index of record.delivered) {
           const { hash } = batch[index]!;
           if (this.#indexTail.waits(hash, sequence)) {
             this.#indexTail.add({ hash, sequence, index });
@@ -386,24 +388,29 @@ export class LmdbStore implements Store {
         if (expired >= 0) this.#removeFinalized(set, expired);
         return last;
       }
+      case 'accepted':
+        for (const vertex of write.vertices)
+          set.put(keys.accepted(vertex.validThrough, vertex.hash), encodeAccepted(vertex));
+        return lastFinalized;
       case 'truncate':
         for (const key of set.keysInRange(KEY_PREFIX.prePrepare, 0, write.through)) set.remove(key);
         for (const key of set.keysInRange(KEY_PREFIX.prepared, 0, write.through)) set.remove(key);
+        // Keyed by validThrough first: the expired (or final) ones are one range.
+        for (const key of set.keysInRange(KEY_PREFIX.accepted, 0, write.through)) set.remove(key);
         return lastFinalized;
     }
   }
 
   /**
-   * Removes the finalized record at `sequence` and the index entries of its slots (the record
-   * lists its hashes first, so they are read without decoding the rest).
+   * Removes the finalized record at `sequence` and the index entries of its delivered slots (the
+   * record lists its hashes first, so they are read without decoding the rest).
    */
   #removeFinalized(set: WriteSet, sequence: number): void {
     const key = keys.finalized(sequence);
     const value = set.get(key);
     if (value === undefined) return;
-    const hashes = this.#decode(key, () => finalizedVertexHashes(sequence, value));
-    for (let index = 0; index < hashes.length; index++) {
-      const hash = hashes[index]!;
+    const slots = this.#decode(key, () => finalizedDeliveredHashes(sequence, value));
+    for (const { hash, position: index } of slots) {
       // An entry still waiting in the tail was never written: it is dropped below instead.
       if (!this.#indexTail.waits(hash, sequence)) set.removeIndexEntry(keys.vertex(hash, sequence, index));
     }
@@ -463,6 +470,15 @@ export class LmdbStore implements Store {
           finalized.push(this.#decode(key, () => decodeFinalized(sequenceOf(key), value)));
         }
       }
+      const accepted: Vertex[] = [];
+      for (const { key, value } of this.#range(
+        KEY_PREFIX.accepted,
+        0,
+        Number.MAX_SAFE_INTEGER,
+        transaction,
+      )) {
+        accepted.push(this.#decode(key, () => decodeAccepted(key, value)));
+      }
       return {
         view: viewValue === undefined ? null : this.#decode(keys.view(), () => decodeView(viewValue)),
         stable:
@@ -470,6 +486,7 @@ export class LmdbStore implements Store {
         prePrepares,
         prepared,
         finalized,
+        accepted,
       };
     } finally {
       transaction.done();
@@ -773,8 +790,9 @@ class WriteSet {
     const committed = guardLmdb(this.#path, () => [...this.#db.getKeys(rangeBounds(prefix, from, to))]);
     for (const key of committed) found.set(id(key), key);
     for (const [keyId, staged] of this.#staged) {
-      if (staged.key[0] !== prefix || staged.key.length !== 9) continue;
-      const sequence = sequenceOf(staged.key);
+      // Keys by sequence, or by validThrough and a hash: the u64 follows the prefix in both.
+      if (staged.key[0] !== prefix || staged.key.length < 9) continue;
+      const sequence = orderingNumberOf(staged.key);
       if (sequence < from || sequence > to) continue;
       if (staged.value === null) found.delete(keyId);
       else found.set(keyId, staged.key);
@@ -804,6 +822,14 @@ function sequenceOf(key: Uint8Array): number {
   const parsed = parseKey(key);
   if (parsed === null || !('sequence' in parsed)) throw new RangeError('not a key by sequence');
   return parsed.sequence;
+}
+
+/** The number a range of keys of one prefix is ordered by: the sequence, or an accepted vertex's validThrough. */
+function orderingNumberOf(key: Uint8Array): number {
+  const parsed = parseKey(key);
+  if (parsed !== null && 'sequence' in parsed) return parsed.sequence;
+  if (parsed?.kind === 'accepted') return parsed.validThrough;
+  throw new RangeError('not a key ordered by a number');
 }
 
 /** LMDB range bounds for keys of `prefix` with a sequence in [from, to]. */
@@ -971,10 +997,9 @@ function loadIndexTail(db: Db, dataPath: string, lastFinalized: number): VertexI
   ]);
   for (const { key, value } of records) {
     const sequence = sequenceOf(key);
-    const hashes = decodeOrRefuse(dataPath, key, () => finalizedVertexHashes(sequence, value));
-    hashes.forEach((hash, index) => {
+    const slots = decodeOrRefuse(dataPath, key, () => finalizedDeliveredHashes(sequence, value));
+    for (const { hash, position: index } of slots)
       if (tail.waits(hash, sequence)) tail.add({ hash, sequence, index });
-    });
   }
   return tail;
 }
@@ -995,9 +1020,9 @@ function verifyAll(
   let entries = 0;
   let sawMeta = false;
   let previousHash: Uint8Array | null = null;
-  // The vertex count of every kept finalized record: a number per batch, not per vertex. Key
-  // order puts every finalized record (0x06) before the index (0x09), so it is complete by then.
-  const slotCounts = new Map<number, number>();
+  // The delivered positions of every kept finalized record. Key order puts every finalized
+  // record (0x06) before the index (0x09), so it is complete by then.
+  const deliveredSlots = new Map<number, Set<number>>();
   const all = guardLmdb(dataPath, () => db.getRange({ transaction }));
   for (const { key, value } of all) {
     records++;
@@ -1018,13 +1043,13 @@ function verifyAll(
           `a finalized record at sequence ${parsed.sequence} lies above the last finalized sequence ${lastFinalized}`,
         );
       }
-      // Every vertex slot of a kept batch has its index entry, once its bucket is written that far.
-      const hashes = finalizedVertexHashes(parsed.sequence, value);
-      slotCounts.set(parsed.sequence, hashes.length);
-      hashes.forEach((hash, index) => {
+      // Every delivered slot of a kept batch has its index entry, once its bucket is written that far.
+      const delivered = finalizedDeliveredHashes(parsed.sequence, value);
+      deliveredSlots.set(parsed.sequence, new Set(delivered.map((slot) => slot.position)));
+      for (const { hash, position: index } of delivered) {
         if (parsed.sequence > watermarks[indexBucketOf(hash)]!) {
           waiting.set(toHex(hash), hash);
-          return;
+          continue;
         }
         slots++;
         const entryKey = keys.vertex(hash, parsed.sequence, index);
@@ -1035,13 +1060,13 @@ function verifyAll(
             `vertex ${index} of the ${describeKey(key)} is missing from the vertex index`,
           );
         }
-      });
+      }
     }
     if (parsed.kind === 'vertex') {
       entries++;
       if (previousHash === null || Buffer.compare(previousHash, parsed.hash) !== 0) vertices++;
       previousHash = parsed.hash;
-      const count = slotCounts.get(parsed.sequence);
+      const slots = deliveredSlots.get(parsed.sequence);
       if (parsed.sequence > watermarks[indexBucketOf(parsed.hash)]!) {
         throw new StoreCorruptError(
           'inconsistent',
@@ -1049,11 +1074,11 @@ function verifyAll(
           `the ${describeKey(key)} lies above its bucket's index watermark ${watermarks[indexBucketOf(parsed.hash)]}`,
         );
       }
-      if (count === undefined || parsed.index >= count) {
+      if (slots === undefined || !slots.has(parsed.index)) {
         throw new StoreCorruptError(
           'inconsistent',
           dataPath,
-          `the ${describeKey(key)} points at ${count === undefined ? 'no kept finalized record' : `a batch of ${count} vertices`}`,
+          `the ${describeKey(key)} points at ${slots === undefined ? 'no kept finalized record' : 'a slot not delivered there'}`,
         );
       }
     }

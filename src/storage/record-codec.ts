@@ -82,9 +82,10 @@ export const RECORD_FORMAT = 1;
 
 /**
  * The layout of keys and the set of record kinds, recorded in the metadata record. Format 2 (one
- * vertex index entry per position) replaced format 1 (one per hash); a format-1 store is refused.
+ * vertex index entry per position) replaced format 1 (one per hash); format 3 stores each
+ * vertex's validThrough and the vertices a node accepted. Older formats are refused.
  */
-export const STORE_FORMAT_VERSION = 2;
+export const STORE_FORMAT_VERSION = 3;
 
 /**
  * Key prefixes, one per record kind this release writes. Never reorder or reuse an entry; a kind
@@ -100,6 +101,7 @@ export const KEY_PREFIX = Object.freeze({
   lastFinalized: 0x07,
   vertex: 0x09,
   indexWatermarks: 0x0a,
+  accepted: 0x0b,
 } as const);
 
 /** Prefixes of released formats that this release no longer writes. Never reuse one. */
@@ -117,6 +119,11 @@ const U64_BYTES = 8;
 const U32_BYTES = 4;
 /** A vertex index key: prefix, hash, sequence (u64), index in the batch (u32). */
 const VERTEX_KEY_BYTES = 1 + DIGEST_BYTES + U64_BYTES + U32_BYTES;
+/**
+ * An accepted vertex's key: prefix, validThrough (u64), hash. Ordered by validThrough first, so
+ * that truncating the expired ones is one range.
+ */
+const ACCEPTED_KEY_BYTES = 1 + U64_BYTES + DIGEST_BYTES;
 const TWO_TO_32 = 0x1_0000_0000;
 
 /**
@@ -205,6 +212,14 @@ export const keys = Object.freeze({
   prePrepare: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prePrepare, sequence),
   prepared: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prepared, sequence),
   finalized: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.finalized, sequence),
+  /** The record of a client vertex this replica accepted. */
+  accepted: (validThrough: number, hash: Digest): Uint8Array => {
+    const key = new Uint8Array(ACCEPTED_KEY_BYTES);
+    key[0] = KEY_PREFIX.accepted;
+    setU64(key, 1, validThrough);
+    key.set(hash, 1 + U64_BYTES);
+    return key;
+  },
   /** The vertex index entry of the vertex `hash` at `index` of the batch finalized at `sequence`. */
   vertex: (hash: Digest, sequence: number, index: number): Uint8Array => {
     const key = new Uint8Array(VERTEX_KEY_BYTES);
@@ -233,6 +248,7 @@ export function vertexKeyRange(hash: Digest): { start: Uint8Array; end: Uint8Arr
 export type ParsedKey =
   | { readonly kind: 'meta' | 'view' | 'stable' | 'lastFinalized' | 'indexWatermarks' }
   | { readonly kind: 'prePrepare' | 'prepared' | 'finalized'; readonly sequence: number }
+  | { readonly kind: 'accepted'; readonly validThrough: number; readonly hash: Digest }
   | {
       readonly kind: 'vertex';
       readonly hash: Digest;
@@ -267,6 +283,12 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
       } catch {
         return null;
       }
+    }
+    case 'accepted': {
+      if (key.length !== ACCEPTED_KEY_BYTES) return null;
+      const high = getU32(key, 1);
+      if (high > 0x1f_ffff) return null;
+      return { kind, validThrough: high * TWO_TO_32 + getU32(key, 5), hash: key.slice(1 + U64_BYTES) };
     }
     case 'vertex': {
       if (key.length !== VERTEX_KEY_BYTES) return null;
@@ -308,6 +330,8 @@ export function describeKey(key: Uint8Array): string {
       return `prepared certificate record at sequence ${parsed.sequence}`;
     case 'finalized':
       return `finalized record at sequence ${parsed.sequence}`;
+    case 'accepted':
+      return `accepted vertex ${Buffer.from(parsed.hash).toString('hex')} (valid through ${parsed.validThrough})`;
     case 'vertex':
       return `vertex index entry for ${Buffer.from(parsed.hash).toString('hex')} at index ${parsed.index} of sequence ${parsed.sequence}`;
   }
@@ -406,11 +430,11 @@ function readSigned<K extends MessageKind>(r: Reader, kind: K): MessageOf<K> {
   return result.message as MessageOf<K>;
 }
 
-/** A batch, hashes first: u32 count, the hashes, then each vertex's payload and parents. */
+/** A batch, hashes first: u32 count, the hashes, then each vertex's payload, parents and validThrough. */
 function batchSize(batch: Batch): number {
   let size = 4;
   for (const vertex of batch)
-    size += DIGEST_BYTES + 4 + vertex.payload.length + 2 + vertex.parents.length * DIGEST_BYTES;
+    size += DIGEST_BYTES + 4 + vertex.payload.length + 2 + vertex.parents.length * DIGEST_BYTES + 8;
   return size;
 }
 
@@ -422,6 +446,7 @@ function writeBatch(w: Writer, batch: Batch): void {
     w.raw(vertex.payload);
     w.u16(vertex.parents.length);
     for (const parent of vertex.parents) w.digest(parent);
+    w.u64(vertex.validThrough);
   }
 }
 
@@ -440,7 +465,8 @@ function readBatch(r: Reader): Batch {
     const parentCount = r.count(r.u16('parent count'), 0xffff, DIGEST_BYTES, 'parents');
     const parents: Digest[] = [];
     for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent'));
-    batch.push({ payload, parents, hash });
+    const validThrough = r.u64('validThrough');
+    batch.push({ payload, parents, validThrough, hash });
   }
   return batch;
 }
@@ -681,14 +707,85 @@ export function decodeStable(value: Uint8Array): CheckpointCertificate {
   });
 }
 
+/**
+ * Which positions of a finalized batch were delivered: a form byte, 0 when all of them were
+ * (the honest case), else 1, a u32 count and the positions as u32s in ascending order.
+ */
+const DELIVERED_FORM = Object.freeze({ all: 0, listed: 1 } as const);
+
+function deliveredAll(record: FinalizedRecord): boolean {
+  return record.delivered.length === record.batch.length;
+}
+
+function deliveredSize(record: FinalizedRecord): number {
+  return deliveredAll(record) ? 1 : 1 + 4 + 4 * record.delivered.length;
+}
+
+function writeDelivered(w: Writer, record: FinalizedRecord): void {
+  if (deliveredAll(record)) {
+    w.u8(DELIVERED_FORM.all);
+    return;
+  }
+  w.u8(DELIVERED_FORM.listed);
+  w.u32(record.delivered.length);
+  for (const position of record.delivered) w.u32(position);
+}
+
+/** The delivered positions; `batchLength` checks them (read later, so passed once known). */
+function readDelivered(r: Reader): (batchLength: number) => number[] {
+  const form = r.u8('delivered form');
+  if (form === DELIVERED_FORM.all) return (batchLength) => Array.from({ length: batchLength }, (_, i) => i);
+  if (form !== DELIVERED_FORM.listed) throw new DecodeFailure('invalid-value', `delivered form ${form}`);
+  const count = r.count(r.u32('delivered count'), 0xffff_ffff, 4, 'delivered positions');
+  const positions: number[] = [];
+  for (let i = 0; i < count; i++) positions.push(r.u32('delivered position'));
+  return (batchLength) => {
+    for (const [i, position] of positions.entries()) {
+      if (position >= batchLength || (i > 0 && position <= positions[i - 1]!))
+        throw new DecodeFailure(
+          'invalid-value',
+          `delivered positions ${positions.join(',')} in a batch of ${batchLength}`,
+        );
+    }
+    return positions;
+  };
+}
+
+/** An accepted vertex: its payload, parents and validThrough (the hash is in the key). */
+export function encodeAccepted(vertex: Vertex): Uint8Array {
+  const w = begin(4 + vertex.payload.length + 2 + vertex.parents.length * DIGEST_BYTES + U64_BYTES);
+  w.u32(vertex.payload.length);
+  w.raw(vertex.payload);
+  w.u16(vertex.parents.length);
+  for (const parent of vertex.parents) w.digest(parent);
+  w.u64(vertex.validThrough);
+  return seal(w, keys.accepted(vertex.validThrough, vertex.hash));
+}
+
+/** The accepted vertex stored under `key`; its hash and validThrough must match the key's. */
+export function decodeAccepted(key: Uint8Array, value: Uint8Array): Vertex {
+  return decodeBody(key, value, (r) => {
+    const payload = r.bytes(r.u32('payload length'), 'payload');
+    const parentCount = r.count(r.u16('parent count'), 0xffff, DIGEST_BYTES, 'parents');
+    const parents: Digest[] = [];
+    for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent'));
+    const validThrough = r.u64('validThrough');
+    const parsed = parseKey(key);
+    if (parsed?.kind !== 'accepted' || parsed.validThrough !== validThrough)
+      throw new DecodeFailure('invalid-value', `holds validThrough ${validThrough}`);
+    return { payload, parents, validThrough, hash: parsed.hash };
+  });
+}
+
 export function encodeFinalized(record: FinalizedRecord): Uint8Array {
-  let size = 2 * U64_BYTES + 2 * DIGEST_BYTES + batchSize(record.batch) + 2;
+  let size = 2 * U64_BYTES + 2 * DIGEST_BYTES + deliveredSize(record) + batchSize(record.batch) + 2;
   for (const commit of record.commits) size += signedSize(commit);
   const w = begin(size);
   w.u64(record.sequence);
   w.u64(record.view);
   w.digest(record.digest);
   w.digest(record.chainDigest);
+  writeDelivered(w, record);
   writeBatch(w, record.batch);
   w.u16(record.commits.length);
   for (const commit of record.commits) writeSigned(w, commit);
@@ -707,23 +804,29 @@ function readFinalizedHeader(
 export function decodeFinalized(sequence: number, value: Uint8Array): FinalizedRecord {
   return decodeBody(keys.finalized(sequence), value, (r) => {
     const { view, digest, chainDigest } = readFinalizedHeader(r, sequence);
+    const delivered = readDelivered(r);
     const batch = readBatch(r);
     const count = r.u16('commit count');
     const commits = [];
     for (let i = 0; i < count; i++) commits.push(readSigned(r, 'commit'));
-    return { sequence, view, digest, batch, commits, chainDigest };
+    return { sequence, view, digest, batch, commits, chainDigest, delivered: delivered(batch.length) };
   });
 }
 
 /**
- * The vertex hashes of a stored finalized record, in batch order, without decoding the rest
- * (the checksum is still verified over the whole value).
+ * The delivered vertices of a stored finalized record (their hashes and positions, in batch
+ * order), without decoding the rest (the checksum is still verified over the whole value).
  */
-export function finalizedVertexHashes(sequence: number, value: Uint8Array): Digest[] {
+export function finalizedDeliveredHashes(
+  sequence: number,
+  value: Uint8Array,
+): { readonly hash: Digest; readonly position: number }[] {
   const r = openRecord(keys.finalized(sequence), value);
   try {
     readFinalizedHeader(r, sequence);
-    return readBatchHashes(r);
+    const delivered = readDelivered(r);
+    const hashes = readBatchHashes(r);
+    return delivered(hashes.length).map((position) => ({ hash: hashes[position]!, position }));
   } catch (error) {
     if (error instanceof DecodeFailure) throw new RecordError('malformed', `${error.code}: ${error.detail}`);
     throw error;
@@ -836,6 +939,9 @@ export function verifyRecord(key: Uint8Array, value: Uint8Array): ParsedKey | nu
       break;
     case 'vertex':
       decodeVertexIndexEntry(key, value);
+      break;
+    case 'accepted':
+      decodeAccepted(key, value);
       break;
   }
   return parsed;

@@ -23,10 +23,11 @@ import type { NodeId } from './transport.ts';
 /**
  * The handshake protocol version this build speaks; it also names the message layouts spoken
  * after it. Version 2: REQUESTs carry no signature. Version 3: a hybrid key exchange and
- * sealed frames, the dialer proves itself first. Peers of other versions refuse each other
- * here, with a reason, before any message.
+ * sealed frames, the dialer proves itself first. Version 4: vertices carry validThrough (codec
+ * version 2). Peers of other versions refuse each other here, with a reason, before any
+ * message, rather than blaming each other for every frame the other cannot decode.
  */
-export const HANDSHAKE_VERSION = 3;
+export const HANDSHAKE_VERSION = 4;
 
 /** The first bytes of every handshake frame: ASCII "CRHS". Refuses strangers fast. */
 const MAGIC = Object.freeze([0x43, 0x52, 0x48, 0x53] as const);

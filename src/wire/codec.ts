@@ -8,8 +8,9 @@
  *   bytes; booleans one byte, 0 or 1; signatures a u16 length (1..maxSignatureBytes) and bytes.
  * - Every signed message is its fields, then its signature. A REQUEST is not signed (see
  *   `protocol/messages.ts`): its fields end the frame.
- * - A vertex is its payload (u32 length, bytes) and its parents (u16 count, 32 bytes each); its
- *   hash is never sent, the decoder recomputes it. A batch is a u32 count and its vertices.
+ * - A vertex is its payload (u32 length, bytes), its parents (u16 count, 32 bytes each) and its
+ *   validThrough (u64, at least 1); its hash is never sent, the decoder recomputes it. A batch
+ *   is a u32 count and its vertices.
  * - A PRE-PREPARE on its own carries a presence byte and, when 1, its batch. Inside prepared
  *   certificates and NEW-VIEW messages only its header travels (no presence byte): the batch is
  *   always absent there, so the encoding has no way to say otherwise.
@@ -164,6 +165,7 @@ function writeVertex(w: Writer, vertex: Vertex): void {
   w.raw(vertex.payload);
   w.u16(vertex.parents.length);
   for (const parent of vertex.parents) w.digest(parent);
+  w.u64(vertex.validThrough);
 }
 
 function writeVertices(w: Writer, vertices: readonly Vertex[]): void {
@@ -320,7 +322,9 @@ function readVertex(r: Reader, limits: DecodeLimits): Vertex {
   const parentCount = r.count(r.u16('parent count'), limits.vertexParentsMax, DIGEST_BYTES, 'vertex parents');
   const parents: Uint8Array[] = [];
   for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent hash'));
-  return { payload, parents, hash: vertexHash(payload, parents) };
+  const validThrough = r.u64('vertex validThrough');
+  if (validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
+  return { payload, parents, validThrough, hash: vertexHash(payload, parents, validThrough) };
 }
 
 function readBatch(r: Reader, limits: DecodeLimits): Batch {

@@ -8,8 +8,11 @@
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
 
-/** The codec version byte every frame body starts with. Bump it for an incompatible layout. */
-export const CODEC_VERSION = 1;
+/**
+ * The codec version byte every frame body starts with. Bump it for an incompatible layout.
+ * Version 2: vertices carry validThrough.
+ */
+export const CODEC_VERSION = 2;
 
 /** Version byte plus type byte. */
 export const HEADER_BYTES = 2;
@@ -40,8 +43,8 @@ export const CHECKPOINT_FIELDS_BYTES = REPLICA_BYTES + U64_BYTES + DIGEST_BYTES;
 /** sequence u64, state digest, proof count u16. */
 export const CHECKPOINT_CERTIFICATE_FIXED_BYTES = U64_BYTES + DIGEST_BYTES + 2;
 
-/** payload length u32, parent count u16. */
-export const VERTEX_FIXED_BYTES = 4 + 2;
+/** payload length u32, parent count u16, validThrough u64. */
+export const VERTEX_FIXED_BYTES = 4 + 2 + U64_BYTES;
 
 /** A batch's vertex count u32. */
 export const BATCH_FIXED_BYTES = 4;

@@ -57,7 +57,10 @@ describe('cretoai-node errors', { timeout: 60_000 }, () => {
       [['status'], /say which nodes to ask: --cluster <cluster\.json> or --url/],
       [['status', '--url', 'http://127.0.0.1:9'], /unreachable/],
       [['submit', '--url', 'http://127.0.0.1:9'], /give the payload with exactly one of --data/],
-      [['submit', '--url', 'http://127.0.0.1:9', '--data', 'x'], /did not answer POST \/v1\/vertices/],
+      [
+        ['submit', '--url', 'http://127.0.0.1:9', '--data', 'x'],
+        /did not answer (GET \/v1\/status|POST \/v1\/vertices)/,
+      ],
       [['bench', '--rate', 'fast'], /--rate.*vertices per second/],
       [
         ['verify-evidence', '--cluster', path.join(dir, 'nope.json'), '--file', 'x'],

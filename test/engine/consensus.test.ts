@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { mlDsa87 } from '../../src/crypto/index.ts';
 import { createVertex, type ProposalResult } from '../../src/engine/index.ts';
 import { systemClock } from '../../src/shell/clock.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, finalizedEverywhere, metricValue, payload, recordFinalized } from './cluster.ts';
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -26,7 +27,9 @@ test('consensus 4 honest nodes: all four finalize the same vertices in the same 
     for (let round = 0; round < 5; round++) {
       await Promise.all(
         Array.from({ length: 8 }, async (_, i) => {
-          const vertex = createVertex(payload(`round-${round}`, i, 256));
+          const vertex = createVertex(payload(`round-${round}`, i, 256), {
+            validThrough: TEST_VALID_THROUGH,
+          });
           proposed.push(Buffer.from(vertex.hash).toString('hex'));
           const started = performance.now();
           await cluster.engines[i % 4]!.propose(vertex);
@@ -64,7 +67,9 @@ test('concurrent proposals: 1,000 concurrent propose calls from several replicas
   const orders = cluster.engines.map(recordFinalized);
   await cluster.start();
   try {
-    const vertices = Array.from({ length: 1000 }, (_, i) => createVertex(payload('concurrent', i)));
+    const vertices = Array.from({ length: 1000 }, (_, i) =>
+      createVertex(payload('concurrent', i), { validThrough: TEST_VALID_THROUGH }),
+    );
     let settled = 0;
     const results = await Promise.all(
       vertices.map((vertex, i) =>
@@ -116,7 +121,9 @@ test('finality time benchmark: finality is recorded in consensus_finality_time_s
       await Promise.all(
         Array.from({ length: count / 8 }, async (_, i) => {
           const started = performance.now();
-          await engine.propose(createVertex(payload(`bench-${wave}`, i, 256)));
+          await engine.propose(
+            createVertex(payload(`bench-${wave}`, i, 256), { validThrough: TEST_VALID_THROUGH }),
+          );
           latenciesMs.push(performance.now() - started);
         }),
       );
@@ -153,7 +160,7 @@ test('a vertex proposed at a backup is forwarded to the leader and finalized onc
     ];
     assert.ok(leader.isLeader());
     assert.ok(!backup.isLeader());
-    const vertex = createVertex(payload('forwarded', 1));
+    const vertex = createVertex(payload('forwarded', 1), { validThrough: TEST_VALID_THROUGH });
     // The same vertex at two backups, and twice at one of them, while it is pending.
     const results: ProposalResult[] = await Promise.all([
       backup.propose(vertex),
@@ -172,7 +179,7 @@ test('a vertex proposed at a backup is forwarded to the leader and finalized onc
     assert.deepEqual(await backup.propose(vertex), results[0]);
     // At a replica where it was never proposed, the answer is read back from the order.
     assert.deepEqual(await cluster.engines[3]!.propose(vertex), results[0]);
-    await leader.propose(createVertex(payload('after', 2)));
+    await leader.propose(createVertex(payload('after', 2), { validThrough: TEST_VALID_THROUGH }));
     await finalizedEverywhere(cluster.engines, orders, 2);
     for (const order of orders) assert.equal(order.filter((h) => h === hash).length, 1);
   } finally {

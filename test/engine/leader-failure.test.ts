@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createVertex, type ProposalResult } from '../../src/engine/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, finalizedEverywhere, payload, recordFinalized } from './cluster.ts';
 
 test('a leader stopped mid-load is replaced and no accepted proposal is lost', async () => {
@@ -17,7 +18,7 @@ test('a leader stopped mid-load is replaced and no accepted proposal is lost', a
     assert.ok(leader!.isLeader());
     const accepted = new Map<string, Promise<ProposalResult>>();
     const proposeAt = (engineIndex: number, label: string, i: number): void => {
-      const vertex = createVertex(payload(label, i));
+      const vertex = createVertex(payload(label, i), { validThrough: TEST_VALID_THROUGH });
       accepted.set(Buffer.from(vertex.hash).toString('hex'), cluster.engines[engineIndex]!.propose(vertex));
     };
     // A first wave everywhere, then a second one that is still in flight when the leader stops.
@@ -26,7 +27,10 @@ test('a leader stopped mid-load is replaced and no accepted proposal is lost', a
     for (let i = 0; i < 200; i++) proposeAt(i % 4, 'wave-2', i);
     const leaderStopped = leader!.stop();
     // The stopping leader refuses new work; the backups keep accepting it.
-    await assert.rejects(leader!.propose(createVertex(payload('late', 0))), { code: 'stopped' });
+    await assert.rejects(
+      leader!.propose(createVertex(payload('late', 0), { validThrough: TEST_VALID_THROUGH })),
+      { code: 'stopped' },
+    );
     // Graceful: the leader finalizes what it accepted before it goes.
     await leaderStopped;
     assert.equal(leader!.status().state, 'stopped');
@@ -71,7 +75,9 @@ test('a stopped replica restarts from its store and catches up with the cluster'
     const proposeWave = (label: string, count: number, at: readonly number[]) =>
       Promise.all(
         Array.from({ length: count }, (_, i) =>
-          cluster.engines[at[i % at.length]!]!.propose(createVertex(payload(label, i))),
+          cluster.engines[at[i % at.length]!]!.propose(
+            createVertex(payload(label, i), { validThrough: TEST_VALID_THROUGH }),
+          ),
         ),
       );
     for (let round = 0; round < 5; round++) await proposeWave(`before-${round}`, 8, [0, 1, 2, 3]);
@@ -115,7 +121,7 @@ test('a leader stopped abruptly: its unfinished proposals are rejected with stop
     const atBackups: Promise<ProposalResult>[] = [];
     const atLeader: Promise<ProposalResult | 'stopped'>[] = [];
     for (let i = 0; i < 200; i++) {
-      const vertex = createVertex(payload('abrupt', i));
+      const vertex = createVertex(payload('abrupt', i), { validThrough: TEST_VALID_THROUGH });
       if (i % 4 === 0) {
         atLeader.push(
           leader!.propose(vertex).catch((error: { code?: string }) => {

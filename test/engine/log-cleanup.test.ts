@@ -5,15 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createVertex } from '../../src/engine/index.ts';
 import { Cluster, finalizedEverywhere, payload, recordFinalized } from './cluster.ts';
 
 test('message log cleanup: the log stays bounded after many checkpoints', async () => {
   const checkpointInterval = 4;
   const watermarkWindow = 8;
-  // The smallest retention allowed: the protocol's dedup window, 4L.
-  const logRetention = 4 * watermarkWindow;
-  const cluster = new Cluster({ config: { checkpointInterval, watermarkWindow, logRetention } });
+  // The smallest retention allowed: the dedup horizon, here set to 4L.
+  const dedupHorizonSequences = 4 * watermarkWindow;
+  const logRetention = dedupHorizonSequences;
+  const cluster = new Cluster({
+    config: { checkpointInterval, watermarkWindow, dedupHorizonSequences, logRetention },
+  });
   const orders = cluster.engines.map(recordFinalized);
   await cluster.start();
   try {
@@ -21,7 +23,8 @@ test('message log cleanup: the log stays bounded after many checkpoints', async 
     const sequences = 200;
     // One vertex at a time: each is a sequence of its own, so the run crosses 50 checkpoints.
     for (let i = 0; i < sequences; i++) {
-      await cluster.engines[i % 4]!.propose(createVertex(payload('cleanup', i)));
+      const engine = cluster.engines[i % 4]!;
+      await engine.propose(engine.createVertex(payload('cleanup', i)));
       for (const engine of cluster.engines)
         maxLogEntries = Math.max(maxLogEntries, engine.status().logEntries);
     }

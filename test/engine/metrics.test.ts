@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createVertex } from '../../src/engine/index.ts';
 import { promtool, skipWithoutPromtool } from '../support/promtool.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, finalizedEverywhere, metricValue, payload, recordFinalized } from './cluster.ts';
 
 test('a running engine updates its metrics, and promtool check metrics is clean', {
@@ -18,7 +19,11 @@ test('a running engine updates its metrics, and promtool check metrics is clean'
   try {
     for (let round = 0; round < 6; round++) {
       await Promise.all(
-        [0, 1, 2, 3].map((i) => cluster.engines[i]!.propose(createVertex(payload(`m-${round}`, i)))),
+        [0, 1, 2, 3].map((i) =>
+          cluster.engines[i]!.propose(
+            createVertex(payload(`m-${round}`, i), { validThrough: TEST_VALID_THROUGH }),
+          ),
+        ),
       );
     }
     await finalizedEverywhere(cluster.engines, orders, 24);

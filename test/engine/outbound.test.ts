@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { OutboundQueue } from '../../src/engine/outbound.ts';
 import type { Destination, Draft, Message } from '../../src/protocol/index.ts';
 import { createVertex } from '../../src/protocol/types.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 /** A queue whose signatures finish only when the test says so. */
 function queue() {
@@ -43,7 +44,11 @@ test('signed messages leave in the order pushed, though signed out of order', as
 test('a REQUEST is not signed and leaves at once, ahead of votes still being signed', async () => {
   const { outbound, sent, signing, idles } = queue();
   outbound.push({ to: 'all', draft: vote('prepare') });
-  const request: Draft = { kind: 'request', replica: 1, vertices: [createVertex(new Uint8Array([1]))] };
+  const request: Draft = {
+    kind: 'request',
+    replica: 1,
+    vertices: [createVertex(new Uint8Array([1]), { validThrough: TEST_VALID_THROUGH })],
+  };
   outbound.push({ to: 0, draft: request });
   assert.deepEqual(sent, ['request->0']);
   assert.equal(signing.length, 1, 'only the PREPARE went to be signed');

@@ -21,6 +21,7 @@ import { signDraft } from '../../src/shell/signing.ts';
 import { MemoryStore } from '../../src/storage/index.ts';
 import { MemoryNetwork } from '../../src/transport/index.ts';
 import { decodeLimitsFor, encodeMessage } from '../../src/wire/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 const scheme = insecureSimulationScheme;
 const keys = [0, 1, 2, 3].map((i) => scheme.keyPairFromSeed(new Uint8Array(32).fill(i + 1)));
@@ -148,7 +149,9 @@ test('bad signatures, unknown signers and malformed frames get their own outcome
 test('proposals are batched by count, by bytes and by delay', async () => {
   const clock = new ManualClock();
   const batches: number[][] = [];
-  const vertices = Array.from({ length: 10 }, (_, i) => createVertex(new Uint8Array(100).fill(i)));
+  const vertices = Array.from({ length: 10 }, (_, i) =>
+    createVertex(new Uint8Array(100).fill(i), { validThrough: TEST_VALID_THROUGH }),
+  );
   const index = (vertex: Vertex) => vertices.indexOf(vertex);
   const batcher = new ProposalBatcher({
     maxVertices: 4,

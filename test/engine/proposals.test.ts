@@ -11,6 +11,7 @@ import {
   type FinalizedVertex,
   SubscriberOverflowError,
 } from '../../src/engine/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, finalizedEverywhere, payload, recordFinalized } from './cluster.ts';
 
 test('propose rejects with a typed code when the vertex cannot be accepted', async () => {
@@ -18,28 +19,45 @@ test('propose rejects with a typed code when the vertex cannot be accepted', asy
     config: { pendingProposalsMax: 3, batchMaxBytes: 4096, vertexPayloadBytesMax: 1024 },
   });
   const engine = cluster.engines[1]!;
-  await assert.rejects(engine.propose(createVertex(payload('early', 0))), {
-    name: 'ProposalRejectedError',
-    code: 'stopped',
-  });
+  await assert.rejects(
+    engine.propose(createVertex(payload('early', 0), { validThrough: TEST_VALID_THROUGH })),
+    {
+      name: 'ProposalRejectedError',
+      code: 'stopped',
+    },
+  );
   await cluster.start();
   try {
-    await assert.rejects(engine.propose(createVertex(new Uint8Array(1025))), { code: 'oversized' });
-    const tampered = { ...createVertex(payload('tampered', 0)), hash: new Uint8Array(32) };
+    await assert.rejects(
+      engine.propose(createVertex(new Uint8Array(1025), { validThrough: TEST_VALID_THROUGH })),
+      { code: 'oversized' },
+    );
+    const tampered = {
+      ...createVertex(payload('tampered', 0), { validThrough: TEST_VALID_THROUGH }),
+      hash: new Uint8Array(32),
+    };
     await assert.rejects(engine.propose(tampered), { code: 'invalid' });
     // Three pending proposals fill the engine; the fourth is refused until some are final.
-    const accepted = [0, 1, 2].map((i) => engine.propose(createVertex(payload('fill', i))));
-    await assert.rejects(engine.propose(createVertex(payload('fill', 3))), { code: 'full' });
+    const accepted = [0, 1, 2].map((i) =>
+      engine.propose(createVertex(payload('fill', i), { validThrough: TEST_VALID_THROUGH })),
+    );
+    await assert.rejects(
+      engine.propose(createVertex(payload('fill', 3), { validThrough: TEST_VALID_THROUGH })),
+      { code: 'full' },
+    );
     // The same vertex again is not a new proposal: it waits with the first.
-    const again = engine.propose(createVertex(payload('fill', 0)));
+    const again = engine.propose(createVertex(payload('fill', 0), { validThrough: TEST_VALID_THROUGH }));
     assert.equal(engine.status().pendingProposals, 3);
     const results = await Promise.all([...accepted, again]);
     assert.deepEqual(results[3], results[0]);
-    await engine.propose(createVertex(payload('fill', 3)));
+    await engine.propose(createVertex(payload('fill', 3), { validThrough: TEST_VALID_THROUGH }));
   } finally {
     await cluster.stop();
   }
-  await assert.rejects(engine.propose(createVertex(payload('late', 0))), { code: 'stopped' });
+  await assert.rejects(
+    engine.propose(createVertex(payload('late', 0), { validThrough: TEST_VALID_THROUGH })),
+    { code: 'stopped' },
+  );
 });
 
 test('stop is graceful: proposals accepted before it are finalized, not dropped', async () => {
@@ -49,9 +67,14 @@ test('stop is graceful: proposals accepted before it are finalized, not dropped'
   try {
     const engine = cluster.engines[2]!;
     // Still in the batcher when stop() is called.
-    const proposals = Array.from({ length: 50 }, (_, i) => engine.propose(createVertex(payload('drain', i))));
+    const proposals = Array.from({ length: 50 }, (_, i) =>
+      engine.propose(createVertex(payload('drain', i), { validThrough: TEST_VALID_THROUGH })),
+    );
     const stopped = engine.stop();
-    await assert.rejects(engine.propose(createVertex(payload('refused', 0))), { code: 'stopped' });
+    await assert.rejects(
+      engine.propose(createVertex(payload('refused', 0), { validThrough: TEST_VALID_THROUGH })),
+      { code: 'stopped' },
+    );
     const results = await Promise.all(proposals);
     await stopped;
     assert.equal(results.length, 50);
@@ -82,7 +105,9 @@ test('the finalized stream: an async iterator in the total order, ending at stop
   try {
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        cluster.engines[i % 4]!.propose(createVertex(payload('stream', i))),
+        cluster.engines[i % 4]!.propose(
+          createVertex(payload('stream', i), { validThrough: TEST_VALID_THROUGH }),
+        ),
       ),
     );
   } finally {

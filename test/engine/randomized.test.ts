@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type BftEngine, createVertex, type FinalizedVertex } from '../../src/engine/index.ts';
 import { Prng } from '../../src/sim/prng.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, payload } from './cluster.ts';
 
 /**
@@ -83,13 +84,17 @@ async function storm(seed: number): Promise<void> {
           if (engine.status().state !== 'running') continue;
           for (let k = prng.between(1, 20); k > 0; k--) {
             outcomes.push(
-              engine.propose(createVertex(payload(`storm-${seed}`, label++))).then(
-                () => 'final' as const,
-                (error: { code?: string }) => {
-                  assert.equal(error.code, 'stopped', `seed ${seed}: rejected with ${error.code}`);
-                  return 'stopped' as const;
-                },
-              ),
+              engine
+                .propose(
+                  createVertex(payload(`storm-${seed}`, label++), { validThrough: TEST_VALID_THROUGH }),
+                )
+                .then(
+                  () => 'final' as const,
+                  (error: { code?: string }) => {
+                    assert.equal(error.code, 'stopped', `seed ${seed}: rejected with ${error.code}`);
+                    return 'stopped' as const;
+                  },
+                ),
             );
           }
         } else if (choice < 7) {

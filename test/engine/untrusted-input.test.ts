@@ -11,6 +11,7 @@ import { createVertex } from '../../src/engine/index.ts';
 import type { Draft, Prepare } from '../../src/protocol/index.ts';
 import { signDraft } from '../../src/shell/signing.ts';
 import { encodeMessage } from '../../src/wire/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, metricValue, payload } from './cluster.ts';
 
 const prepareDraft: Draft<Prepare> = {
@@ -82,7 +83,9 @@ test('forged and malformed messages are dropped and counted', async () => {
     assert.equal(await metricValue(target, 'consensus_node_reputation', { node: 'node-3' }), 0.5);
 
     // The replica is unharmed: the cluster finalizes through it.
-    const result = await target.propose(createVertex(payload('after-forgery', 1)));
+    const result = await target.propose(
+      createVertex(payload('after-forgery', 1), { validThrough: TEST_VALID_THROUGH }),
+    );
     assert.equal(result.sequence, 1);
   } finally {
     await cluster.stop();
@@ -107,12 +110,18 @@ test('a banned replica: below 0.3 it is banned, its frames are dropped unread, a
     await droppedAsBanned;
     // Quorums do not shrink: node-0 still finalizes with node-1 and node-2.
     await Promise.all(
-      [0, 1, 2].map((i) => cluster.engines[i]!.propose(createVertex(payload('after-ban', i)))),
+      [0, 1, 2].map((i) =>
+        cluster.engines[i]!.propose(
+          createVertex(payload('after-ban', i), { validThrough: TEST_VALID_THROUGH }),
+        ),
+      ),
     );
     // node-3's own vertex reaches the leader through the others once it has waited
     // finalityTimeoutMs (a REQUEST to every replica, relayed by the ones the leader still hears).
     let finalAtThree = false;
-    const fromBanned = cluster.engines[3]!.propose(createVertex(payload('from-banned', 3))).then(() => {
+    const fromBanned = cluster.engines[3]!.propose(
+      createVertex(payload('from-banned', 3), { validThrough: TEST_VALID_THROUGH }),
+    ).then(() => {
       finalAtThree = true;
     });
     for (let elapsed = 0; elapsed < 2000 && !finalAtThree; elapsed += 50) await cluster.advance(50);

@@ -40,28 +40,65 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  it('POST /v1/vertices (JSON) answers 202 with the vertex hash and where to look it up', async () => {
-    const parent = createVertex(new TextEncoder().encode('parent')).hash;
-    const expected = toHex(createVertex(new TextEncoder().encode('hello'), [parent]).hash);
+  it('POST /v1/vertices (JSON) answers 202 with the vertex hash, its validThrough and where to look it up', async () => {
+    const parent = createVertex(new TextEncoder().encode('parent'), { validThrough: 50 }).hash;
+    const expected = toHex(
+      createVertex(new TextEncoder().encode('hello'), { parents: [parent], validThrough: 60 }).hash,
+    );
     const answer = await postJson(`${node.url}/v1/vertices`, {
       payload: b64('hello'),
       parents: [toHex(parent)],
+      validThrough: 60,
     });
     assert.equal(answer.status, 202);
-    assert.deepEqual(answer.body, { hash: expected, status: 'accepted' });
+    assert.deepEqual(answer.body, { hash: expected, status: 'accepted', validThrough: 60 });
     assert.equal(answer.headers.get('location'), `/v1/vertices/${expected}`);
+    // Without validThrough the node picks the horizon past its last final sequence.
+    const { sequence, dedupHorizonSequences } = (await call(`${node.url}/v1/status`)).body;
+    const chosen = await postJson(`${node.url}/v1/vertices`, { payload: b64('hello, node') });
+    assert.equal(chosen.status, 202);
+    assert.ok(chosen.body.validThrough >= sequence + dedupHorizonSequences);
+    assert.equal(
+      chosen.body.hash,
+      toHex(
+        createVertex(new TextEncoder().encode('hello, node'), { validThrough: chosen.body.validThrough })
+          .hash,
+      ),
+    );
+  });
+
+  it('POST /v1/vertices refuses a validThrough that is not a sequence, already final, or too far ahead', async () => {
+    const post = (validThrough: unknown) =>
+      postJson(`${node.url}/v1/vertices`, { payload: b64(`vt ${String(validThrough)}`), validThrough });
+    for (const bad of [0, -1, 1.5, '7', 2 ** 60]) {
+      const answer = await post(bad);
+      assert.equal(answer.status, 400, `validThrough ${String(bad)}`);
+      assert.equal(answer.body.error.code, 'bad-request');
+    }
+    const { sequence, dedupHorizonSequences } = (await call(`${node.url}/v1/status`)).body;
+    const tooFar = await post(sequence + dedupHorizonSequences + 1);
+    assert.equal(tooFar.status, 400);
+    assert.equal(tooFar.body.error.code, 'invalid');
+    if (sequence > 0) {
+      const expired = await post(sequence);
+      assert.equal(expired.status, 410);
+      assert.equal(expired.body.error.code, 'expired');
+    }
   });
 
   it('POST /v1/vertices (application/octet-stream) takes the raw payload and parents in the query', async () => {
-    const parent = createVertex(new TextEncoder().encode('p')).hash;
+    const parent = createVertex(new TextEncoder().encode('p'), { validThrough: 9 }).hash;
     const payload = new Uint8Array([0, 1, 2, 255]);
-    const answer = await call(`${node.url}/v1/vertices?parents=${toHex(parent)}`, {
+    const answer = await call(`${node.url}/v1/vertices?parents=${toHex(parent)}&validThrough=70`, {
       method: 'POST',
       body: payload,
       headers: { 'content-type': 'application/octet-stream' },
     });
     assert.equal(answer.status, 202);
-    assert.equal(answer.body.hash, toHex(createVertex(payload, [parent]).hash));
+    assert.equal(
+      answer.body.hash,
+      toHex(createVertex(payload, { parents: [parent], validThrough: 70 }).hash),
+    );
   });
 
   it('a submitted vertex becomes final: GET /v1/vertices/:hash gives its place and a commit certificate that checks out', async () => {

@@ -12,9 +12,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LocalCluster } from '../../src/cli/local-cluster.ts';
+import type { SubmitVerticesResponse } from '../../src/client/api.ts';
 import { loadClusterFile } from '../../src/client/cluster-file.ts';
-import { toHex } from '../../src/crypto/index.ts';
-import { createVertex } from '../../src/protocol/index.ts';
 import {
   attackerAddress,
   idleConnections,
@@ -53,16 +52,16 @@ function backgroundLoad(
   const loop = (async () => {
     while (running) {
       const index = targets[round % targets.length]!;
-      const vertices = Array.from({ length: 20 }, (_, i) => {
-        const payload = new TextEncoder().encode(`outsider-load ${round} ${i}`);
-        return { hash: toHex(createVertex(payload).hash), payload: Buffer.from(payload).toString('base64') };
-      });
+      const vertices = Array.from({ length: 20 }, (_, i) => ({
+        payload: Buffer.from(`outsider-load ${round} ${i}`).toString('base64'),
+      }));
       round++;
       if (cluster.isRunning(index)) {
-        const answer = await request(`${cluster.apiUrls[index]}/v1/vertices`, 'POST', {
-          vertices: vertices.map((vertex) => ({ payload: vertex.payload })),
-        }).catch(() => null);
-        if (answer?.status === 202) acknowledged.push(...vertices.map((vertex) => vertex.hash));
+        const answer = await request(`${cluster.apiUrls[index]}/v1/vertices`, 'POST', { vertices }).catch(
+          () => null,
+        );
+        const body = answer?.body as SubmitVerticesResponse | undefined;
+        if (answer?.status === 202 && body !== undefined) acknowledged.push(...body.hashes);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -211,12 +210,16 @@ describe('an outsider with no key, against four node processes under load', { ti
       // Admission holds at most the strangers' pool (64 by default) per node; the rest were closed.
       for (const count of open) assert.ok(count <= 64, `${count} idle connections held`);
       t.diagnostic(`idle connections still held per node: ${open.join(', ')} of 300`);
-      for (const victim of [1, 2]) await cluster.kill(victim, 'SIGKILL');
-      const target = await sequenceAt(0);
-      const started = performance.now();
-      await Promise.all([1, 2].map((victim) => cluster.start(victim)));
-      await Promise.all([1, 2].map((victim) => waitForSequence(cluster.apiUrls[victim]!, target, 20_000)));
-      t.diagnostic(`two restarted validators caught up in ${(performance.now() - started).toFixed(0)} ms`);
+      // One after the other, so that the cluster keeps its quorum: what is tested is that each
+      // restarted validator gets back in past the held slots, not a stall of our own making.
+      for (const victim of [1, 2]) {
+        await cluster.kill(victim, 'SIGKILL');
+        const target = await sequenceAt(0);
+        const started = performance.now();
+        await cluster.start(victim);
+        await waitForSequence(cluster.apiUrls[victim]!, target, 20_000);
+        t.diagnostic(`restarted node-${victim} caught up in ${(performance.now() - started).toFixed(0)} ms`);
+      }
     } finally {
       for (const each of held) each.close();
     }

@@ -9,10 +9,8 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { initCluster } from '../../src/cli/init.ts';
 import { LocalCluster } from '../../src/cli/local-cluster.ts';
-import type { StatusResponse } from '../../src/client/api.ts';
-import { toHex } from '../../src/crypto/index.ts';
+import type { StatusResponse, SubmitVerticesResponse } from '../../src/client/api.ts';
 import type { LoggedVote } from '../../src/node/vote-log.ts';
-import { createVertex } from '../../src/protocol/index.ts';
 import { Prng } from '../../src/sim/prng.ts';
 import { type EventReader, readEvents, tempDir } from './support.ts';
 
@@ -102,28 +100,31 @@ export async function submitAll(options: {
   const started = performance.now();
   let next = 0;
   for (let offset = 0; offset < total; offset += chunk) {
-    const vertices = Array.from({ length: Math.min(chunk, total - offset) }, (_, i) => {
-      const payload = new TextEncoder().encode(`${options.label} ${offset + i}`);
-      const entry = {
-        hash: toHex(createVertex(payload).hash),
-        payload: Buffer.from(payload).toString('base64'),
-      };
-      submitted.push(entry);
-      return { payload: entry.payload };
-    });
-    for (let attempt = 0; ; attempt++) {
+    const vertices = Array.from({ length: Math.min(chunk, total - offset) }, (_, i) => ({
+      payload: Buffer.from(`${options.label} ${offset + i}`).toString('base64'),
+    }));
+    // What a node refused (full, or it died under the request) goes to the next node; what it
+    // accepted is never sent again, since a node chooses each vertex's validThrough, and so its
+    // hash: the same payload sent elsewhere would be another vertex.
+    let remaining = vertices;
+    for (let attempt = 0; remaining.length > 0; attempt++) {
+      if (attempt > 100) throw new Error(`no node took the chunk at ${offset}`);
       const index = next++ % cluster.size;
       if (!cluster.isRunning(index)) continue;
-      const answer = await request(`${cluster.apiUrls[index]}/v1/vertices`, 'POST', { vertices }).catch(
-        () => null,
-      );
-      if (
-        answer !== null &&
-        answer.status === 202 &&
-        (answer.body as { accepted: number }).accepted === vertices.length
-      )
-        break;
-      if (attempt > 100) throw new Error(`no node took the chunk at ${offset}`);
+      const answer = await request(`${cluster.apiUrls[index]}/v1/vertices`, 'POST', {
+        vertices: remaining,
+      }).catch(() => null);
+      const body = answer?.body as SubmitVerticesResponse | undefined;
+      if ((answer?.status !== 202 && answer?.status !== 429) || body?.hashes === undefined) continue;
+      const refused = new Set(body.rejected.map((entry) => entry.index));
+      for (const [i, vertex] of remaining.entries())
+        if (!refused.has(i))
+          submitted.push({
+            hash: body.hashes[i]!,
+            payload: vertex.payload,
+            validThrough: body.validThrough[i]!,
+          });
+      remaining = remaining.filter((_, i) => refused.has(i));
     }
     await options.onSubmitted?.(offset + vertices.length);
     // Pace the load: the next chunk is due at (offset + chunk) / perSecond.
@@ -133,17 +134,20 @@ export async function submitAll(options: {
   return submitted;
 }
 
-/** A vertex a test submitted: its hash and its payload in base64. */
+/** A vertex a test submitted: its hash, its payload in base64 and its validThrough. */
 export interface SubmittedVertex {
   readonly hash: string;
   readonly payload: string;
+  readonly validThrough: number;
 }
 
 /** Submits `vertices` again to the node at `url` (what a client does with ones not final in time). */
 export async function resubmit(url: string, vertices: readonly SubmittedVertex[]): Promise<void> {
   for (let offset = 0; offset < vertices.length; offset += 500) {
     const answer = await request(`${url}/v1/vertices`, 'POST', {
-      vertices: vertices.slice(offset, offset + 500).map((vertex) => ({ payload: vertex.payload })),
+      vertices: vertices
+        .slice(offset, offset + 500)
+        .map((vertex) => ({ payload: vertex.payload, validThrough: vertex.validThrough })),
     });
     if (answer.status !== 202) throw new Error(`${url} refused the resubmission: ${answer.status}`);
   }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { sha256 } from '../../src/crypto/index.ts';
 import { createVertex, hasValidHash, vertexHash } from '../../src/protocol/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 const seed = Number(process.env.FC_SEED ?? 20261124);
 const streaming = (...parts: Uint8Array[]): string => {
@@ -19,14 +20,17 @@ const u32 = (value: number): Uint8Array => {
 };
 
 test(`a vertex hash is SHA-256 of tag, payload length, payload, parent count and parents (seed ${seed})`, () => {
-  const tag = new TextEncoder().encode('cretoai/vertex/v1');
+  const tag = new TextEncoder().encode('cretoai/vertex/v2');
   fc.assert(
     fc.property(
       fc.uint8Array({ maxLength: 600 }),
       fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 5 }),
       (payload, parents) => {
-        const expected = streaming(tag, u32(payload.length), payload, u32(parents.length), ...parents);
-        assert.equal(hex(vertexHash(payload, parents)), expected);
+        const validThrough = 2 ** 40 + payload.length;
+        const u64 = Buffer.alloc(8);
+        u64.writeBigUInt64BE(BigInt(validThrough));
+        const expected = streaming(tag, u32(payload.length), payload, u32(parents.length), ...parents, u64);
+        assert.equal(hex(vertexHash(payload, parents, validThrough)), expected);
       },
     ),
     { seed, numRuns: 300 },
@@ -54,18 +58,23 @@ test(`hasValidHash trusts createVertex's vertices and checks every other one (se
       fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 3 }),
       fc.nat(31),
       (payload, parents, flip) => {
-        const built = createVertex(payload, parents);
+        const built = createVertex(payload, { parents: parents, validThrough: TEST_VALID_THROUGH });
         assert.ok(Object.isFrozen(built), 'a built vertex cannot have its hash swapped');
         assert.ok(hasValidHash(built));
         // The same fields in an object of the caller's own: checked, and right.
-        assert.ok(hasValidHash({ payload, parents, hash: vertexHash(payload, parents) }));
+        const validThrough = TEST_VALID_THROUGH;
+        assert.ok(
+          hasValidHash({ payload, parents, validThrough, hash: vertexHash(payload, parents, validThrough) }),
+        );
+        // Another validThrough is another vertex: the hash covers it.
+        assert.equal(hasValidHash({ ...built, validThrough: validThrough + 1 }), false);
         const wrong = new Uint8Array(built.hash);
         wrong[flip]! ^= 1;
         assert.equal(hasValidHash({ ...built, hash: wrong }), false);
         assert.equal(hasValidHash({ ...built, hash: built.hash.subarray(1) }), false);
         if (parents.length > 0) {
           const short = [parents[0]!.subarray(1), ...parents.slice(1)];
-          assert.equal(hasValidHash({ payload, parents: short, hash: built.hash }), false);
+          assert.equal(hasValidHash({ payload, parents: short, validThrough, hash: built.hash }), false);
         }
       },
     ),

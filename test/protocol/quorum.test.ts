@@ -75,7 +75,7 @@ test('configuration errors name the field that is wrong', () => {
     [{ checkpointInterval: 16, watermarkWindow: 24 }, 'watermarkWindow'],
     [{ pipelineDepth: 100 }, 'pipelineDepth'],
     [{ viewChangeTimeoutTicks: 1.5 }, 'viewChangeTimeoutTicks'],
-    [{ dedupWindowSequences: 8 }, 'dedupWindowSequences'],
+    [{ dedupHorizonSequences: 8 }, 'dedupHorizonSequences'],
   ];
   for (const [override, field] of cases) {
     assert.throws(

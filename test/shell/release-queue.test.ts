@@ -6,6 +6,7 @@ import { ReleaseQueue } from '../../src/shell/release-queue.ts';
 const released = (sequence: number): Released => ({
   messages: [],
   deliveries: [{ sequence } as Released['deliveries'][number]],
+  acknowledged: [],
 });
 const sequences = (batches: readonly Released[]): number[] => batches.map((b) => b.deliveries[0]!.sequence);
 

@@ -3,13 +3,25 @@ import { test } from 'node:test';
 import { toHex } from '../../src/crypto/digest.ts';
 import { batchDigest, createVertex, type Delivery, type Vertex } from '../../src/protocol/index.ts';
 import { SafetyChecker } from '../../src/sim/checkers.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
-const vertex = (text: string): Vertex => createVertex(new TextEncoder().encode(text));
+const vertex = (text: string): Vertex =>
+  createVertex(new TextEncoder().encode(text), { validThrough: TEST_VALID_THROUGH });
 
 function delivery(sequence: number, vertices: Vertex[]): Delivery {
   const digest = batchDigest(vertices);
   const keys = vertices.map((v) => toHex(v.hash));
-  return { sequence, view: 0, digest, vertices, keys, chainDigest: digest, commits: [] };
+  return {
+    sequence,
+    view: 0,
+    digest,
+    vertices,
+    keys,
+    positions: vertices.map((_, i) => i),
+    expired: [],
+    chainDigest: digest,
+    commits: [],
+  };
 }
 
 function checker(proposed: Vertex[], honest: (replica: number) => boolean = () => true): SafetyChecker {

@@ -19,6 +19,7 @@ import {
   RETIRED_KEY_PREFIX,
   vertexIndexEntry,
 } from '../../src/storage/record-codec.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { CLUSTER_ID, crashStep, tempDir } from './lmdb-fixtures.ts';
 
 const options = (dir: string) => ({ path: dir, clusterId: CLUSTER_ID, replica: 2 });
@@ -91,7 +92,7 @@ async function withStore(dir: string, check: (store: LmdbStore) => void): Promis
 test('a flipped byte inside a record in the data file is found at open (checksum)', async (t) => {
   const dir = tempDir(t);
   const marker = new TextEncoder().encode('CRETOAI-CORRUPTION-MARKER-2f9c41');
-  const vertex = createVertex(marker);
+  const vertex = createVertex(marker, { validThrough: TEST_VALID_THROUGH });
   await storeWith(dir, 3, [
     {
       kind: 'pre-prepare',
@@ -237,7 +238,7 @@ test('a store of format 1 (one index record per hash) is refused at open, with t
   await assertRefused(
     LmdbStore.open(options(dir)),
     'format-version',
-    /store format 1, this release reads format 2/,
+    /store format 1, this release reads format 3/,
   );
 });
 
@@ -335,7 +336,7 @@ test('well-formed index entries that name a slot that does not hold their vertex
     assertRefusedSync(
       () => store.verify(),
       'inconsistent',
-      /at index 2 of sequence 2 points at a batch of 2 vertices/,
+      /at index 2 of sequence 2 points at a slot not delivered there/,
     );
     assertRefusedSync(() => store.vertex(stranger), 'inconsistent');
   });

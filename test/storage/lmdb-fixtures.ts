@@ -20,6 +20,7 @@ import {
 import { INDEX_BUCKETS, indexBucketOf } from '../../src/storage/index-tail.ts';
 import { decodeLimitsFor } from '../../src/wire/index.ts';
 import { messageArbitraries } from '../support/arbitraries.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 /** The fast-check seed of every storage property (set FC_SEED to replay a failure). */
 export const seed = Number(process.env.FC_SEED ?? 20260501);
@@ -92,6 +93,7 @@ const finalizedRecord: fc.Arbitrary<FinalizedRecord> = fc
     batch: entry.batch,
     commits: entry.commits,
     chainDigest: chain,
+    delivered: entry.batch.map((_, i) => i),
   }));
 
 /** Any durable write the core emits, in every stored form. */
@@ -153,8 +155,16 @@ const CRASH_SIGNATURE = new Uint8Array(64).fill(7);
  */
 function batchAt(sequence: number, padded: boolean) {
   const payload = (salt: number) => new TextEncoder().encode(`vertex ${sequence}/${salt}`.padEnd(48, '.'));
-  const batch = [createVertex(payload(0)), createVertex(payload(1))];
-  if (padded) batch.push(createVertex(new Uint8Array((sequence * 7919) % 16384).fill(sequence & 0xff)));
+  const batch = [
+    createVertex(payload(0), { validThrough: TEST_VALID_THROUGH }),
+    createVertex(payload(1), { validThrough: TEST_VALID_THROUGH }),
+  ];
+  if (padded)
+    batch.push(
+      createVertex(new Uint8Array((sequence * 7919) % 16384).fill(sequence & 0xff), {
+        validThrough: TEST_VALID_THROUGH,
+      }),
+    );
   return batch;
 }
 
@@ -198,7 +208,15 @@ export function crashStep(sequence: number, padded = false): DurableWrite[] {
     },
     {
       kind: 'finalized',
-      record: { sequence, view: 0, digest, batch, commits, chainDigest: chain[sequence]! },
+      record: {
+        sequence,
+        view: 0,
+        digest,
+        batch,
+        commits,
+        chainDigest: chain[sequence]!,
+        delivered: batch.map((_, i) => i),
+      },
     },
   ];
 }
@@ -230,7 +248,9 @@ export const WIDE_BATCH: readonly Vertex[] = (() => {
   const vertices: Vertex[] = [];
   const buckets = new Set<number>();
   for (let i = 0; buckets.size < INDEX_BUCKETS; i++) {
-    const vertex = createVertex(new TextEncoder().encode(`tail vertex ${i}`));
+    const vertex = createVertex(new TextEncoder().encode(`tail vertex ${i}`), {
+      validThrough: TEST_VALID_THROUGH,
+    });
     vertices.push(vertex);
     buckets.add(indexBucketOf(vertex.hash));
   }
@@ -241,5 +261,8 @@ export const WIDE_BATCH: readonly Vertex[] = (() => {
 export function wideFinalized(): Extract<DurableWrite, { readonly kind: 'finalized' }> {
   const write = crashStep(1)[1];
   if (write?.kind !== 'finalized') throw new Error('crashStep(1) has no finalized record');
-  return { kind: 'finalized', record: { ...write.record, batch: WIDE_BATCH } };
+  return {
+    kind: 'finalized',
+    record: { ...write.record, batch: WIDE_BATCH, delivered: WIDE_BATCH.map((_, i) => i) },
+  };
 }

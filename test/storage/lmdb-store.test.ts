@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { toHex } from '../../src/crypto/index.ts';
 import type { DurableReceipt } from '../../src/protocol/effects.ts';
+import { createVertex, hasValidHash } from '../../src/protocol/index.ts';
 import { StoreClosedError, StoreInUseError } from '../../src/storage/errors.ts';
 import { LmdbStore } from '../../src/storage/lmdb.ts';
 import { CLUSTER_ID, crashStep, tempDir, voteWrite } from './lmdb-fixtures.ts';
@@ -190,5 +192,40 @@ test('close waits for queued writes to become durable', async (t) => {
     assert.equal(reopened.lastFinalized, 20);
   } finally {
     await reopened.close();
+  }
+});
+
+test('accepted client vertices are durable, come back with the snapshot, and leave with the truncation past their validThrough', async (t) => {
+  const dir = tempDir(t);
+  let store = await openStore(dir);
+  const early = createVertex(new TextEncoder().encode('valid through 5'), { validThrough: 5 });
+  const late = createVertex(new TextEncoder().encode('valid through 90'), {
+    parents: [early.hash],
+    validThrough: 90,
+  });
+  try {
+    await store.apply([{ kind: 'accepted', vertices: [early, late] }], 1);
+    // Written and read again as it was, hash included; every record checks out.
+    const accepted = (await store.load(0)).accepted;
+    assert.deepStrictEqual(
+      accepted.map((vertex) => [toHex(vertex.hash), vertex.validThrough, vertex.parents.length]),
+      [
+        [toHex(early.hash), 5, 0],
+        [toHex(late.hash), 90, 1],
+      ],
+    );
+    assert.ok(accepted.every((vertex) => hasValidHash(vertex)));
+    assert.equal(store.verify().records, 2 + 2);
+    await store.close();
+    store = await openStore(dir);
+    assert.equal((await store.load(0)).accepted.length, 2, 'durable across a reopen');
+    // A checkpoint at 10 truncates what was valid through 10 at most.
+    await store.apply([{ kind: 'truncate', through: 10 }], 2);
+    assert.deepStrictEqual(
+      (await store.load(0)).accepted.map((vertex) => vertex.validThrough),
+      [90],
+    );
+  } finally {
+    await store.close();
   }
 });

@@ -36,6 +36,7 @@ import type { Batch, Digest, ReplicaId, Vertex } from '../../src/protocol/types.
 import { createVertex } from '../../src/protocol/types.ts';
 import type { DecodeLimits } from '../../src/wire/index.ts';
 import { encodedMessageBytes } from '../../src/wire/index.ts';
+import { TEST_VALID_THROUGH } from './vertex.ts';
 
 /** How to generate messages. */
 export interface MessageArbitraryOptions {
@@ -131,7 +132,9 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
       fc.uint8Array({ maxLength: Math.min(options.maxPayloadBytes ?? 64, limits.vertexPayloadBytesMax) }),
       list(digest, limits.vertexParentsMax),
     )
-    .map(([payload, parents]) => createVertex(payload, parents));
+    .map(([payload, parents]) =>
+      createVertex(payload, { parents: parents, validThrough: TEST_VALID_THROUGH }),
+    );
 
   // Keep the longest prefix that fits the byte limit, rather than filtering, so that no
   // generation is wasted.

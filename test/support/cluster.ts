@@ -21,6 +21,7 @@ import {
   step,
   type Vertex,
 } from '../../src/protocol/index.ts';
+import { TEST_VALID_THROUGH } from './vertex.ts';
 
 export interface Envelope {
   readonly from: number;
@@ -121,7 +122,7 @@ export class TestCluster {
 
   restart(replica: number): void {
     const options = { ...this.options, replicaCount: this.n, self: replica };
-    const snapshot = this.images[replica]!.snapshot(this.replicas[replica]!.config.dedupWindowSequences);
+    const snapshot = this.images[replica]!.snapshot(this.replicas[replica]!.config.dedupHorizonSequences);
     const { state, ready } = restoreReplica(options, snapshot);
     this.replicas[replica] = state;
     this.up[replica] = true;
@@ -170,6 +171,8 @@ export class TestCluster {
 
 let counter = 0;
 /** Distinct test vertices. */
-export function vertices(count: number, label = 'v'): Vertex[] {
-  return Array.from({ length: count }, () => createVertex(new TextEncoder().encode(`${label}-${counter++}`)));
+export function vertices(count: number, label = 'v', validThrough = TEST_VALID_THROUGH): Vertex[] {
+  return Array.from({ length: count }, () =>
+    createVertex(new TextEncoder().encode(`${label}-${counter++}`), { validThrough }),
+  );
 }

@@ -11,6 +11,7 @@ import { systemClock } from '../../src/shell/clock.ts';
 import { MemoryStore } from '../../src/storage/index.ts';
 import { QuicTransport } from '../../src/transport/index.ts';
 import { skipWithoutQuic } from '../support/quic.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { CLUSTER_ID, loopbackCluster, type TransportFactory, tcpFactory } from './tcp-support.ts';
 
 const IDS = ['n0', 'n1', 'n2', 'n3'];
@@ -49,7 +50,9 @@ for (const { name, factory, skip } of IMPLEMENTATIONS) {
         const results = await Promise.all(
           Array.from({ length: VERTICES }, (_, i) =>
             engines[i % engines.length]!.propose(
-              createVertex(new TextEncoder().encode(`${name} vertex ${i}`)),
+              createVertex(new TextEncoder().encode(`${name} vertex ${i}`), {
+                validThrough: TEST_VALID_THROUGH,
+              }),
             ),
           ),
         );

@@ -10,6 +10,7 @@ import { BftEngine, createVertex } from '../../src/engine/index.ts';
 import { systemClock } from '../../src/shell/clock.ts';
 import { MemoryStore } from '../../src/storage/index.ts';
 import { MessagePortTransport, messagePortMesh } from '../../src/transport/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 const IDS = ['a', 'b', 'c'];
 
@@ -121,7 +122,9 @@ test('four engines on MessagePort links finalize 200 vertices, proposed at every
   try {
     await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        engines[i % 4]!.propose(createVertex(new TextEncoder().encode(`port vertex ${i}`))),
+        engines[i % 4]!.propose(
+          createVertex(new TextEncoder().encode(`port vertex ${i}`), { validThrough: TEST_VALID_THROUGH }),
+        ),
       ),
     );
     await until(() => orders.every((order) => order.length === 200));

@@ -13,6 +13,7 @@ import {
   encodeMessage,
   WIRE_TYPE_IDS,
 } from '../../src/wire/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { arbitraries, hex, limits, numRuns, seed } from './fixtures.ts';
 
 /** Decodes and, when accepted, checks the one canonical-encoding rule: it re-encodes exactly. */
@@ -26,8 +27,9 @@ function decodeCanonically(bytes: Uint8Array): void {
   }
 }
 
-test('wire type ids are the MESSAGE_KINDS index plus one, and the header is version 1 then the id', () => {
-  assert.equal(CODEC_VERSION, 1);
+test('wire type ids are the MESSAGE_KINDS index plus one, and the header is version 2 then the id', () => {
+  // Version 2: vertices carry validThrough. Version 1 is retired, never reused.
+  assert.equal(CODEC_VERSION, 2);
   MESSAGE_KINDS.forEach((kind, index) => {
     assert.equal(WIRE_TYPE_IDS[kind], index + 1, kind);
   });
@@ -52,7 +54,10 @@ for (const kind of MESSAGE_KINDS) {
 }
 
 test('the decoder recomputes vertex hashes and never reads one from the wire', () => {
-  const vertex = createVertex(new Uint8Array([1, 2, 3]), [new Uint8Array(32).fill(9)]);
+  const vertex = createVertex(new Uint8Array([1, 2, 3]), {
+    parents: [new Uint8Array(32).fill(9)],
+    validThrough: TEST_VALID_THROUGH,
+  });
   const forged = { ...vertex, hash: new Uint8Array(32) };
   const message: Message = {
     kind: 'request',
@@ -62,7 +67,10 @@ test('the decoder recomputes vertex hashes and never reads one from the wire', (
   const result = decodeMessage(encodeMessage(message), limits);
   assert.ok(result.ok);
   assert.ok(result.message.kind === 'request');
-  assert.deepEqual(result.message.vertices[0]?.hash, vertexHash(vertex.payload, vertex.parents));
+  assert.deepEqual(
+    result.message.vertices[0]?.hash,
+    vertexHash(vertex.payload, vertex.parents, vertex.validThrough),
+  );
 });
 
 test('decoded byte fields are copies: reusing the input buffer does not change the message', () => {
@@ -204,13 +212,18 @@ test('an unknown codec version is refused as unknown-version, unknown type ids a
     const result = decodeMessage(b, limits);
     return result.ok ? 'ok' : result.error.code;
   };
-  assert.equal(code(Uint8Array.from([2, ...bytes.subarray(1)])), 'unknown-version');
+  assert.equal(code(Uint8Array.from([3, ...bytes.subarray(1)])), 'unknown-version');
+  assert.equal(code(Uint8Array.from([1, ...bytes.subarray(1)])), 'unknown-version');
   assert.equal(code(Uint8Array.from([0, ...bytes.subarray(1)])), 'unknown-version');
   for (const id of [0, MESSAGE_KINDS.length + 1, 255]) {
-    assert.equal(code(Uint8Array.from([1, id, ...bytes.subarray(2)])), 'unknown-type', `id ${id}`);
+    assert.equal(
+      code(Uint8Array.from([CODEC_VERSION, id, ...bytes.subarray(2)])),
+      'unknown-type',
+      `id ${id}`,
+    );
   }
   assert.equal(code(new Uint8Array(0)), 'truncated');
-  assert.equal(code(Uint8Array.of(1)), 'truncated');
+  assert.equal(code(Uint8Array.of(CODEC_VERSION)), 'truncated');
 });
 
 test('the encoder refuses values the layout cannot carry, with a RangeError', () => {

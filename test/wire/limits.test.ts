@@ -21,6 +21,7 @@ import {
   WIRE_TYPE_IDS,
 } from '../../src/wire/index.ts';
 import { messageArbitraries } from '../support/arbitraries.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { limits as baseLimits, numRuns, seed } from './fixtures.ts';
 
 /** Every count limit at 2, so that a message at a limit and one above it are both small. */
@@ -55,7 +56,7 @@ function outcomeOf(bytes: Uint8Array, limits: DecodeLimits = tight): string {
 
 const repeat = <T>(count: number, make: (index: number) => T): T[] =>
   Array.from({ length: count }, (_, i) => make(i));
-const emptyVertex = (): Vertex => createVertex(new Uint8Array(0));
+const emptyVertex = (): Vertex => createVertex(new Uint8Array(0), { validThrough: TEST_VALID_THROUGH });
 const prepare = (replica = 1): Prepare => ({
   kind: 'prepare',
   view: 1,
@@ -98,22 +99,29 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
     // Two vertices of 32 payload bytes is exactly 64; one more byte crosses the limit.
     (c) => ({
       ...header(),
-      batch: [createVertex(new Uint8Array(16)), createVertex(new Uint8Array(c - 16 - 32), [digest])],
+      batch: [
+        createVertex(new Uint8Array(16), { validThrough: TEST_VALID_THROUGH }),
+        createVertex(new Uint8Array(c - 16 - 32), { parents: [digest], validThrough: TEST_VALID_THROUGH }),
+      ],
     }),
   ],
   [
     'vertexPayloadBytesMax',
-    (c) => ({ kind: 'request', vertices: [createVertex(new Uint8Array(c))], replica: 0 }),
+    (c) => ({
+      kind: 'request',
+      vertices: [createVertex(new Uint8Array(c), { validThrough: TEST_VALID_THROUGH })],
+      replica: 0,
+    }),
   ],
   [
     'vertexParentsMax',
     (c) => ({
       kind: 'request',
       vertices: [
-        createVertex(
-          new Uint8Array(0),
-          repeat(c, () => digest),
-        ),
+        createVertex(new Uint8Array(0), {
+          parents: repeat(c, () => digest),
+          validThrough: TEST_VALID_THROUGH,
+        }),
       ],
       replica: 0,
     }),

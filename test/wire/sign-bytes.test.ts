@@ -21,6 +21,7 @@ import {
   signaturesOf,
   signBytes,
 } from '../../src/wire/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { arbitraries, hex, limits, numRuns, seed } from './fixtures.ts';
 
 const cluster = 'cluster-a';
@@ -220,7 +221,7 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
     'entries[0].batch (one more vertex)': (m) => {
       const first = m.entries[0];
       if (first === undefined) return null;
-      const batch = [...first.batch, createVertex(new Uint8Array([9]))];
+      const batch = [...first.batch, createVertex(new Uint8Array([9]), { validThrough: TEST_VALID_THROUGH })];
       return { ...m, entries: replaceAt(m.entries, 0, { ...first, batch }) };
     },
     'entries[0].commits[0].signature': (m) => {

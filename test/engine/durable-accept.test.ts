@@ -1,0 +1,52 @@
+/**
+ * An acknowledgment survives a crash: `accept()` resolves only once the store holds the vertex
+ * durably, and an engine restarted on that store proposes it again, so that it becomes final,
+ * once, although nobody but that replica ever had it.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toHex } from '../../src/crypto/index.ts';
+import { Cluster, payload, recordFinalized } from './cluster.ts';
+
+test('accept() resolves only once the vertex is durable, and a restarted engine proposes it again', async () => {
+  const cluster = new Cluster({ storeFlushLatencyMs: 5 });
+  const orders = cluster.engines.map(recordFinalized);
+  await cluster.start();
+  try {
+    // node-1 accepts the vertex, but nothing it sends arrives: it alone will ever hold it.
+    cluster.network.setFilter((from) => from !== 'node-1');
+    const backup = cluster.engines[1]!;
+    const vertex = backup.createVertex(payload('durable', 0));
+    const key = toHex(vertex.hash);
+    let acknowledged = false;
+    const accepted = backup.accept(vertex).then((result) => {
+      acknowledged = true;
+      return result;
+    });
+    // The store has not flushed yet: no acknowledgment, and nothing durable.
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(acknowledged, false, 'acknowledged before the store flushed');
+    assert.equal(cluster.stores[1]!.image.accepted.has(key), false);
+    await cluster.advance(10, 1);
+    const { final } = await accepted;
+    assert.equal(cluster.stores[1]!.image.accepted.has(key), true, 'durable when acknowledged');
+    assert.equal(backup.holds(key), true);
+
+    // The node goes down with it: its waiter is told, the vertex stays in its store.
+    await backup.stop({ drainTimeoutMs: 0 });
+    await assert.rejects(final, { code: 'stopped' });
+    cluster.network.setFilter(null);
+    const restarted = cluster.createEngine(1, cluster.stores[1]!);
+    cluster.engines[1] = restarted;
+    orders[1] = recordFinalized(restarted);
+    await restarted.start();
+    assert.equal(restarted.holds(key), true, 'held again after the restart');
+    for (let elapsed = 0; elapsed < 5_000 && !orders.every((order) => order.includes(key)); elapsed += 10)
+      await cluster.advance(10);
+    for (const [i, order] of orders.entries())
+      assert.equal(order.filter((hash) => hash === key).length, 1, `node-${i} finalized it once`);
+    assert.equal(restarted.holds(key), false);
+  } finally {
+    await cluster.stop();
+  }
+});
