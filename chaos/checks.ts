@@ -35,6 +35,8 @@ export interface CheckInput {
   readonly converged: boolean;
   /** Process marks, to tell when the node that acknowledged a lost vertex went down. */
   readonly marks: readonly ProcessMark[];
+  /** The run time that printed times count from (the start of the load). Default 0. */
+  readonly originMs?: number;
 }
 
 /** What the checks found. */
@@ -84,6 +86,7 @@ function verdict(failures: number, okText: string, failText: string): string {
 
 export function checkRun(input: CheckInput): CheckResult {
   const nodes = input.lookups.length;
+  const originMs = input.originMs ?? 0;
   const acked = input.vertices.filter((vertex) => vertex.outcome === 'acked');
   const notes: string[] = [];
 
@@ -100,7 +103,7 @@ export function checkRun(input: CheckInput): CheckResult {
       lost.add(
         vertex.hash,
         () =>
-          `${short(vertex.hash)} (vertex ${vertex.k}) acknowledged by node-${vertex.node} at ${(vertex.answeredMs / 1000).toFixed(2)} s, ${status} on node-${node}`,
+          `${short(vertex.hash)} (vertex ${vertex.k}) acknowledged by node-${vertex.node} at ${((vertex.answeredMs - originMs) / 1000).toFixed(2)} s, ${status} on node-${node}`,
       );
     }
   }

@@ -91,11 +91,15 @@ async function lookUp(agent: http.Agent, url: string, hash: string, lookups: Nod
   lookups.results.set(hash, { status: 'error', detail: lastError });
 }
 
-/** Looks up every hash on every node, the nodes in parallel; `onProgress` sees the count done. */
+/**
+ * Looks up every hash on every node, the nodes in parallel; `onProgress` sees the count done.
+ * Rejects with the signal's reason once it is aborted.
+ */
 export async function lookUpEverywhere(
   urls: readonly string[],
   hashes: readonly string[],
   onProgress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<NodeLookups[]> {
   const agent = makeAgent(CONCURRENCY_PER_NODE);
   const total = hashes.length * urls.length;
@@ -107,6 +111,7 @@ export async function lookUpEverywhere(
         let next = 0;
         const worker = async (): Promise<void> => {
           while (next < hashes.length) {
+            signal?.throwIfAborted();
             const hash = hashes[next++]!;
             await lookUp(agent, url, hash, lookups);
             done++;
