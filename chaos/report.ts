@@ -47,7 +47,7 @@ export function formatReport(report: ChaosReport): string[] {
   }
   const top = report.longestStalls.slice(0, 5);
   lines.push(
-    `longest stalls: ${top.map((stall) => `${seconds(stall.durationMs)} from ${at(stall.fromMs)} (${stall.kinds.length === 0 ? 'no fault' : stall.kinds.join('+')})`).join('; ')}`,
+    `longest stalls: ${top.map((stall) => `${seconds(stall.durationMs)} from ${at(stall.fromMs)} (${stall.kinds.length === 0 ? 'no fault' : stall.kinds.join('+')}${stall.injectedDuring.length === 0 ? '' : `, then ${stall.injectedDuring.join('+')}`})`).join('; ')}`,
   );
 
   lines.push(

@@ -127,6 +127,8 @@ export interface Stall {
   readonly durationMs: number;
   /** The faults it is charged to; empty when no fault had been injected yet. */
   readonly kinds: readonly FaultKind[];
+  /** Faults injected later, while it lasted (not charged with it, but worth knowing). */
+  readonly injectedDuring: readonly FaultKind[];
 }
 
 /**
@@ -165,7 +167,16 @@ export function findStalls(
       );
       if (latest !== null) kinds = [latest.kind];
     }
-    stalls.push({ fromMs: start, toMs: end, durationMs: end - start, kinds: [...new Set(kinds)] });
+    const injectedDuring = faults
+      .filter((fault) => fault.startMs > horizon && fault.startMs < end)
+      .map((fault) => fault.kind);
+    stalls.push({
+      fromMs: start,
+      toMs: end,
+      durationMs: end - start,
+      kinds: [...new Set(kinds)],
+      injectedDuring: [...new Set(injectedDuring)],
+    });
   }
   return stalls;
 }

@@ -50,6 +50,7 @@ describe('stalls', () => {
       { kind: 'wipe', startMs: 2000, endMs: 2500 },
     ]);
     assert.deepEqual(stalls[0]!.kinds, ['delay']);
+    assert.deepEqual(stalls[0]!.injectedDuring, ['wipe'], 'but it is named as injected during the stall');
   });
 
   it('overlapping faults share a stall', () => {
