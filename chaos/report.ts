@@ -89,6 +89,7 @@ export function formatReport(report: ChaosReport): string[] {
 /** The report as JSON: everything but the per-connection events, which can be large. */
 export function reportJson(report: ChaosReport): unknown {
   return {
+    timesMs: 'every *Ms field counts from the start of the harness; the load started at loadStartMs',
     ...report,
     timelines: report.timelines.map((entries) =>
       entries.map((entry) => ({
