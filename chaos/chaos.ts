@@ -138,6 +138,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let proxies: LinkProxy[] | null = null;
   let injector: FaultInjector | null = null;
   let load: OpenLoopLoad | null = null;
+  /** The highest sequence any node was seen to finalize: the load's vertices are valid from it. */
+  let latestSequence = 0;
   let sampler: StatusSampler | null = null;
   const streams: NodeEventStream[] = [];
   const statusAgent = makeAgent(4);
@@ -198,6 +200,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         now,
         onEvent: (event) => {
           progress.observe(event.sequence, event.atMs);
+          latestSequence = Math.max(latestSequence, event.sequence);
           if (!firstSeenMs.has(event.hash)) firstSeenMs.set(event.hash, event.atMs);
         },
       });
@@ -207,7 +210,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     sampler = new StatusSampler({
       urls: cluster.apiUrls,
       now,
-      onSample: (sample) => progress.observe(sample.sequence, sample.atMs),
+      onSample: (sample) => {
+        progress.observe(sample.sequence, sample.atMs);
+        latestSequence = Math.max(latestSequence, sample.sequence);
+      },
     });
     sampler.start();
     const activeSampler = sampler;
@@ -215,12 +221,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     loadStartMs = now();
     const faultPhaseEndMs = loadStartMs + resolved.durationS * (1 - resolved.quietFraction) * 1000;
     const runEndMs = loadStartMs + resolved.durationS * 1000;
+    // Each vertex is valid for half the horizon past the latest sequence seen final anywhere:
+    // the other half leaves room for a node that lags behind.
+    const horizon = (await fetchStatus(statusAgent, cluster.apiUrls[0]!))?.dedupHorizonSequences ?? 2048;
     load = new OpenLoopLoad({
       urls: cluster.apiUrls,
       ratePerSecond: resolved.ratePerSecond,
       prng: loadPrng,
       label: String(resolved.seed),
       now,
+      validThrough: () => latestSequence + Math.max(1, Math.floor(horizon / 2)),
     });
     const activeLoad = load;
     load.start();

@@ -38,6 +38,11 @@ export interface LoadOptions {
   readonly label: string;
   /** Run time in ms. */
   readonly now: () => number;
+  /**
+   * The validThrough for a vertex submitted now: the client chooses it, so that it knows the
+   * vertex's hash before any answer (an unanswered submission may still have been accepted).
+   */
+  readonly validThrough: () => number;
   /** How long a submission may wait for its answer. Default 10,000 ms. */
   readonly requestTimeoutMs?: number;
   /** Submissions awaiting an answer at once; a vertex due beyond it is recorded as not sent. Default 8,192. */
@@ -94,9 +99,10 @@ export class OpenLoopLoad {
     const node = prng.int(urls.length);
     const text = `chaos ${label} ${k} `;
     const payload = new TextEncoder().encode(text.padEnd(PAYLOAD_BYTES, '.'));
+    const validThrough = this.#options.validThrough();
     const vertex: SubmittedVertex = {
       k,
-      hash: toHex(createVertex(payload).hash),
+      hash: toHex(createVertex(payload, { validThrough }).hash),
       node,
       sentMs: now(),
       outcome: 'in-flight',
@@ -110,7 +116,7 @@ export class OpenLoopLoad {
     }
     const sent = callJson(this.#agent, `${urls[node]}/v1/vertices`, {
       method: 'POST',
-      body: { payload: Buffer.from(payload).toString('base64') },
+      body: { payload: Buffer.from(payload).toString('base64'), validThrough },
       timeoutMs: this.#options.requestTimeoutMs ?? 10_000,
     }).then(
       (answer) => {
