@@ -87,6 +87,7 @@ export function sampleMessages(scheme: SignatureScheme, keys: readonly KeyPair[]
       entries: [{ sequence: 1, view: 0, batch, commits }],
       replica: 0,
     }),
+    'view-timeout': sign(2, { kind: 'view-timeout', view: 0, replica: 2 }),
   };
   return messages;
 }

@@ -13,6 +13,7 @@ import type { Draft, StateReply, StateRequest, Status } from './messages.ts';
 import { execute, executeCommitted } from './normal-case.ts';
 import { ACCEPTED, emit, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
 import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
+import { helpBehindInView } from './view-timeouts.ts';
 
 export function statusDraft(state: ReplicaState): Draft<Status> {
   return {
@@ -51,15 +52,10 @@ export function onStatus(state: ReplicaState, status: Status, from: ReplicaId): 
   state.statusAnswered.set(peer, state.now);
 
   // A peer behind in views gets what moves it forward: the NEW-VIEW of the view this replica
-  // is in, or, while this replica is still changing views, its VIEW-CHANGE (f + 1 of those for
-  // a higher view make the peer join it, even if the peer's own change is stuck in a lower view).
+  // is in, or, while this replica is still changing views, the timeout certificate it left with
+  // and its VIEW-CHANGE (see `view-timeouts.ts`).
   const behindInView = status.view < state.view || (status.view === state.view && !status.viewActive);
-  if (behindInView && state.viewActive && state.newView !== null && isSigned(state.newView)) {
-    relay(state, peer, state.newView);
-  } else if (behindInView && !state.viewActive) {
-    const own = state.viewChanges.get(state.config.self);
-    if (own !== undefined && own.view === state.view) relay(state, peer, own);
-  }
+  if (behindInView) helpBehindInView(state, peer);
   if (status.stableSequence < state.stable.sequence) {
     for (const checkpoint of state.stable.proof) relay(state, peer, checkpoint);
   }

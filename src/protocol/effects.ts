@@ -16,6 +16,7 @@ import type {
   PrePrepare,
   PreparedCertificate,
   SignedMessage,
+  ViewTimeout,
 } from './messages.ts';
 import type { Batch, Digest, ReplicaId, Vertex } from './types.ts';
 
@@ -51,6 +52,11 @@ export type DurableWrite =
       readonly active: boolean;
       /** The accepted NEW-VIEW, or this replica's own unsigned one as new primary. */
       readonly newView: NewView | Draft<NewView> | null;
+      /**
+       * The timeout certificate the replica left its previous view with, kept so that after a
+       * restart it can still show a replica left behind why to follow (empty once active).
+       */
+      readonly timeoutCertificate: readonly ViewTimeout[];
     }
   /** The PRE-PREPARE accepted (or, as primary, assigned) at a sequence, with its batch if known. */
   | {
@@ -224,7 +230,7 @@ export type ReplicaEvent =
   | {
       readonly kind: 'view-change-started';
       readonly view: number;
-      readonly reason: 'timeout' | 'joined' | 'new-view-timeout' | 'primary-banned';
+      readonly reason: 'timeout' | 'joined' | 'new-view-timeout';
     }
   | { readonly kind: 'view-entered'; readonly view: number; readonly primary: ReplicaId }
   | { readonly kind: 'checkpoint-stable'; readonly sequence: number }

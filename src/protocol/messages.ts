@@ -154,6 +154,17 @@ export interface StateReply extends SignedFields {
   readonly entries: readonly FinalizedEntry[];
 }
 
+/**
+ * VIEW-TIMEOUT: the sender gives up on `view` (and on every view below it): its timer in that
+ * view expired, or the view's NEW-VIEW did not come in time. It does not leave the view by
+ * sending it; a replica leaves a view only with a quorum of these for it or a later view (a
+ * timeout certificate), so that no replica leaves alone (see `view-timeouts.ts`).
+ */
+export interface ViewTimeout extends SignedFields {
+  readonly kind: 'view-timeout';
+  readonly view: number;
+}
+
 /** Every message replicas exchange. */
 export type Message =
   | PrePrepare
@@ -165,7 +176,8 @@ export type Message =
   | Request
   | Status
   | StateRequest
-  | StateReply;
+  | StateReply
+  | ViewTimeout;
 
 /** The discriminant of {@link Message}. */
 export type MessageKind = Message['kind'];
@@ -182,6 +194,7 @@ export const MESSAGE_KINDS = Object.freeze([
   'status',
   'state-request',
   'state-reply',
+  'view-timeout',
 ] as const satisfies readonly MessageKind[]);
 
 /** Every message that carries a signature: all but REQUEST. */

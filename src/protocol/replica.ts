@@ -15,6 +15,7 @@ import { type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
 import { onBanned, onNewView, onViewChange } from './view-change.ts';
+import { helpBehindInView, onViewTimeout } from './view-timeouts.ts';
 
 /** One input to the replica. */
 export type Input =
@@ -51,6 +52,7 @@ const handlers: { readonly [K in MessageKind]: Handler<K> } = {
   status: onStatus,
   'state-request': onStateRequest,
   'state-reply': onStateReply,
+  'view-timeout': onViewTimeout,
 };
 
 /** A fresh replica at genesis, in view 0. */
@@ -66,6 +68,10 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     viewChanges: new Map(),
     viewChangeAttempts: 0,
     newViewTimerStart: null,
+    timeouts: new Map(),
+    timeoutCertificate: [],
+    lastComplaintTick: null,
+    behindHelped: new Map(),
     viewStartTick: 0,
     log: new Map(),
     genesis,
@@ -107,7 +113,16 @@ export function step(state: ReplicaState, input: Input): Ready {
   switch (input.kind) {
     case 'message': {
       const { message, from } = input;
-      state.out.verdict = (handlers[message.kind] as Handler<MessageKind>)(state, message, from);
+      const verdict = (handlers[message.kind] as Handler<MessageKind>)(state, message, from);
+      state.out.verdict = verdict;
+      // A peer still speaking in a lower view is shown the way to this one.
+      if (
+        verdict.outcome === 'ignored' &&
+        verdict.reason === 'stale-view' &&
+        'view' in message &&
+        message.view < state.view
+      )
+        helpBehindInView(state, from);
       break;
     }
     case 'propose':

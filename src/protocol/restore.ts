@@ -58,6 +58,7 @@ export function restoreReplica(
     state.view = snapshot.view.view;
     state.viewActive = snapshot.view.active;
     state.newView = snapshot.view.newView;
+    state.timeoutCertificate = snapshot.view.timeoutCertificate;
   }
 
   // Log above the stable checkpoint.

@@ -20,7 +20,15 @@ import type {
 } from './effects.ts';
 import type { LogEntry } from './log.ts';
 import { createLogEntry } from './log.ts';
-import type { Checkpoint, CheckpointCertificate, Draft, Message, NewView, ViewChange } from './messages.ts';
+import type {
+  Checkpoint,
+  CheckpointCertificate,
+  Draft,
+  Message,
+  NewView,
+  ViewChange,
+  ViewTimeout,
+} from './messages.ts';
 import type { Digest, ReplicaId, Vertex } from './types.ts';
 
 /** A client vertex this replica accepted and holds until it is final. */
@@ -66,6 +74,14 @@ export interface ReplicaState {
   viewChangeAttempts: number;
   /** When a quorum of VIEW-CHANGEs for `view` arrived, starting the NEW-VIEW timer. */
   newViewTimerStart: number | null;
+  /** The highest VIEW-TIMEOUT from each replica (this one included): see `view-timeouts.ts`. */
+  timeouts: Map<ReplicaId, ViewTimeout>;
+  /** The timeout certificate this replica left its last view with (empty if it joined or a NEW-VIEW moved it). */
+  timeoutCertificate: readonly ViewTimeout[];
+  /** When this replica last sent VIEW-TIMEOUT for `view`, or null if it has not. */
+  lastComplaintTick: number | null;
+  /** When each peer found in a lower view was last helped to this one. */
+  behindHelped: Map<ReplicaId, number>;
   /** When the replica entered (or started changing to) `view`: client vertices age from here. */
   viewStartTick: number;
 

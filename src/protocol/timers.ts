@@ -5,7 +5,7 @@
 import { maybeSendStatus, stateTransferTick } from './catch-up.ts';
 import { clientWaitExpired, retryRequests } from './requests.ts';
 import { currentTimeout, type ReplicaState } from './state.ts';
-import { startViewChange } from './view-change.ts';
+import { complainAboutView } from './view-timeouts.ts';
 
 export function onTick(state: ReplicaState): void {
   state.now++;
@@ -17,15 +17,16 @@ export function onTick(state: ReplicaState): void {
   // of the result by state transfer.
   retryRequests(state);
   if (state.viewActive) {
-    if (viewTimerExpired(state)) startViewChange(state, state.view + 1, 'timeout');
+    // Catching up by state transfer, a replica is behind, not stuck: the view is not to blame.
+    if (state.stateTransfer === null && viewTimerExpired(state)) complainAboutView(state);
   } else if (
     state.newViewTimerStart !== null &&
     state.now - state.newViewTimerStart >= currentTimeout(state)
   ) {
-    // The new primary did not install its view in time: try the next one, waiting twice as
-    // long this time (4.5.2), so that correct replicas eventually overlap in one view.
-    state.viewChangeAttempts++;
-    startViewChange(state, state.view + 1, 'new-view-timeout');
+    // The new primary did not install its view in time: give up on it too. With a quorum the
+    // replicas move to the next view, waiting twice as long this time (4.5.2), so that correct
+    // replicas eventually overlap in one view.
+    complainAboutView(state);
   }
   maybeSendStatus(state);
 }

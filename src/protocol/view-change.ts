@@ -9,7 +9,7 @@ import { newViewFault, planNewView, viewChangeFault } from './certificates.ts';
 import { becomeStable } from './checkpoints.ts';
 import type { Verdict } from './effects.ts';
 import { bodyFor, NULL_DIGEST_KEY, resetEntryForView } from './log.ts';
-import type { Draft, NewView, PrePrepare, PreparedCertificate, ViewChange } from './messages.ts';
+import type { Draft, NewView, PrePrepare, PreparedCertificate, ViewChange, ViewTimeout } from './messages.ts';
 import { acceptPrePrepare } from './normal-case.ts';
 import { forwardPending } from './requests.ts';
 import {
@@ -25,6 +25,7 @@ import {
   sendDraft,
 } from './state.ts';
 import type { ReplicaId } from './types.ts';
+import { complainAboutView } from './view-timeouts.ts';
 
 /** The signature placeholder of a nested message the shell must sign (see `Outbound`). */
 export const UNSIGNED = new Uint8Array(0);
@@ -42,17 +43,18 @@ export function buildViewChange(state: ReplicaState, view: number): Draft<ViewCh
 }
 
 /**
- * Moves to `view` and sends VIEW-CHANGE (4.4). From here until NEW-VIEW the replica accepts
- * only checkpoint, view-change, new-view and catch-up messages.
+ * Moves to `view` and sends VIEW-CHANGE (4.4), with a timeout certificate for the views below
+ * it (`view-timeouts.ts`) or having joined f + 1 replicas already there. From here until
+ * NEW-VIEW the replica accepts only checkpoint, view-change, new-view and catch-up messages.
  */
 export function startViewChange(
   state: ReplicaState,
   view: number,
-  reason: 'timeout' | 'joined' | 'new-view-timeout' | 'primary-banned',
+  reason: 'timeout' | 'joined' | 'new-view-timeout',
+  certificate: readonly ViewTimeout[] = [],
 ): void {
   // A timeout is a suspicion of the primary that failed to make progress (or, while changing
-  // views, of the new primary that failed to send NEW-VIEW); joining others blames nobody, and
-  // a banned primary has been blamed already.
+  // views, of the new primary that failed to send NEW-VIEW); joining others blames nobody.
   if (reason === 'timeout' || reason === 'new-view-timeout')
     state.out.suspicions.push({ kind: 'timeout', replica: primary(state), view: state.view });
   state.view = view;
@@ -61,20 +63,26 @@ export function startViewChange(
   state.newViewTimerStart = null;
   state.viewStartTick = state.now;
   state.heldVertexExpired = false;
+  state.lastComplaintTick = null;
+  state.timeoutCertificate = certificate;
   // Queued vertices belong to the old primary's pipeline; their senders forward them again.
   state.queue.clear();
   state.queuedPerSource.clear();
   state.proposedHashes.clear();
-  persist(state, { kind: 'view', view, active: false, newView: null });
+  persist(state, { kind: 'view', view, active: false, newView: null, timeoutCertificate: certificate });
   sendDraft(state, 'all', buildViewChange(state, view));
   emit(state, { kind: 'view-change-started', view, reason });
   checkViewChangeQuorum(state);
 }
 
-/** The detector banned `replica`: if it leads the view in force or the one coming, move on now. */
+/**
+ * The detector banned `replica`: if it leads the view in force or the one coming, give up on
+ * that view now rather than at the next timeout. The view is left once a quorum has.
+ */
 export function onBanned(state: ReplicaState, replica: ReplicaId): void {
   if (replica === state.config.self || primary(state) !== replica) return;
-  startViewChange(state, state.view + 1, 'primary-banned');
+  state.lastComplaintTick = null;
+  complainAboutView(state);
 }
 
 /**
@@ -139,7 +147,13 @@ function checkViewChangeQuorum(state: ReplicaState): void {
     replica: state.config.self,
   };
   state.newView = newView;
-  persist(state, { kind: 'view', view: state.view, active: false, newView });
+  persist(state, {
+    kind: 'view',
+    view: state.view,
+    active: false,
+    newView,
+    timeoutCertificate: state.timeoutCertificate,
+  });
   sendDraft(state, 'all', newView);
 }
 
@@ -169,8 +183,12 @@ function enterView(state: ReplicaState, newView: NewView): void {
   state.newViewTimerStart = null;
   state.viewStartTick = state.now;
   state.heldVertexExpired = false;
+  state.lastComplaintTick = null;
+  state.timeoutCertificate = [];
   state.highestAccepted = state.lastExecuted;
-  persist(state, { kind: 'view', view: newView.view, active: true, newView });
+  for (const [replica, timeout] of state.timeouts)
+    if (timeout.view < newView.view) state.timeouts.delete(replica);
+  persist(state, { kind: 'view', view: newView.view, active: true, newView, timeoutCertificate: [] });
   for (const [replica, held] of state.viewChanges) {
     if (held.view <= newView.view) state.viewChanges.delete(replica);
   }

@@ -1,6 +1,6 @@
 /**
  * `npm run sim -- --seeds N [--replicas n] [--seed S] [--from S0] [--faults list] [--jobs J]
- *  [--byzantine f --strategy name|all]`
+ *  [--vertices V] [--fault-seconds S] [--byzantine f --strategy name|all]`
  *
  * Runs the deterministic simulator over many seeds (in parallel worker threads) and prints each
  * failing seed with the command that replays it. With Byzantine replicas, it also prints how
@@ -20,6 +20,7 @@ interface Job {
   readonly replicas: number;
   readonly faults: FaultToggles;
   readonly vertices: number;
+  readonly faultSeconds: number;
   readonly byzantine: SimOptions['byzantine'];
 }
 
@@ -57,14 +58,15 @@ function runJob(job: Job): SimResult[] {
       replicas: job.replicas,
       faults: job.faults,
       vertices: job.vertices,
+      faultPhaseMs: job.faultSeconds * 1000,
       ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
     }),
   );
 }
 
-function report(result: SimResult, byzantine: SimOptions['byzantine']): string {
+function report(result: SimResult, byzantine: SimOptions['byzantine'], load: string): string {
   const replay =
-    `npm run sim -- --seed ${result.seed} --replicas ${result.replicas}` +
+    `npm run sim -- --seed ${result.seed} --replicas ${result.replicas}${load}` +
     (byzantine === undefined ? '' : ` --byzantine ${byzantine.count} --strategy ${byzantine.strategy}`);
   const playing = result.byzantine.map((outcome) => `r${outcome.replica} ${outcome.strategy}`).join(', ');
   const problem =
@@ -103,6 +105,7 @@ async function main(): Promise<number> {
       replicas: { type: 'string' },
       faults: { type: 'string' },
       vertices: { type: 'string' },
+      'fault-seconds': { type: 'string' },
       jobs: { type: 'string' },
       byzantine: { type: 'string' },
       strategy: { type: 'string' },
@@ -112,7 +115,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     console.log(
-      'usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|loss,duplication,reordering,partitions,crashes,clockSkew] [--vertices V] [--jobs J]\n' +
+      'usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|loss,duplication,reordering,partitions,crashes,clockSkew] [--vertices V] [--fault-seconds S] [--jobs J]\n' +
         '                      [--byzantine F [--strategy all|' +
         STRATEGY_NAMES.join('|') +
         ']]\n' +
@@ -129,6 +132,12 @@ async function main(): Promise<number> {
   if (replicas < 1) throw new Error('--replicas must be at least 1');
   const faults = parseFaults(values.faults);
   const vertices = positive('vertices', values.vertices, 40);
+  // Long runs under heavy load reach far more sequences than the dedup horizon and the
+  // watermark window: a duplicate that needs hundreds of sequences shows only there.
+  const faultSeconds = positive('fault-seconds', values['fault-seconds'], 6);
+  const load =
+    (values.vertices === undefined ? '' : ` --vertices ${vertices}`) +
+    (values['fault-seconds'] === undefined ? '' : ` --fault-seconds ${faultSeconds}`);
   if (values.strategy !== undefined && values.byzantine === undefined)
     throw new Error('--strategy needs --byzantine F');
   const byzantineCount = positive('byzantine', values.byzantine, 0);
@@ -151,9 +160,9 @@ async function main(): Promise<number> {
   const results: SimResult[] = [];
   if (jobs === 1) {
     for (const seed of seeds) {
-      const [result] = runJob({ seeds: [seed], replicas, faults, vertices, byzantine });
+      const [result] = runJob({ seeds: [seed], replicas, faults, vertices, faultSeconds, byzantine });
       results.push(result!);
-      if (result!.violations.length > 0 || result!.stalled) console.log(report(result!, byzantine));
+      if (result!.violations.length > 0 || result!.stalled) console.log(report(result!, byzantine, load));
     }
   } else {
     const shares: number[][] = Array.from({ length: jobs }, () => []);
@@ -163,11 +172,11 @@ async function main(): Promise<number> {
         (share) =>
           new Promise<void>((resolve, reject) => {
             const worker = new Worker(new URL(import.meta.url), {
-              workerData: { seeds: share, replicas, faults, vertices, byzantine } satisfies Job,
+              workerData: { seeds: share, replicas, faults, vertices, faultSeconds, byzantine } satisfies Job,
             });
             worker.on('message', (result: SimResult) => {
               results.push(result);
-              if (result.violations.length > 0 || result.stalled) console.log(report(result, byzantine));
+              if (result.violations.length > 0 || result.stalled) console.log(report(result, byzantine, load));
             });
             worker.on('error', reject);
             worker.on('exit', (code) =>

@@ -139,6 +139,11 @@ export class HonestNode implements SimNode {
     this.#handle(restored.ready);
   }
 
+  viewState(): { readonly view: number; readonly active: boolean } | null {
+    if (!this.alive || this.halted) return null;
+    return { view: this.state.view, active: this.state.viewActive };
+  }
+
   describe(): string {
     const s = this.state;
     const status = this.halted ? 'halted' : this.alive ? 'up' : 'down';

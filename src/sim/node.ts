@@ -30,6 +30,8 @@ export interface SimNode {
   restart(): void;
   /** One line on the replica's state, printed when a run stalls or breaks. */
   describe(): string;
+  /** The view the replica is in and whether it is active there; null while it is down. */
+  viewState(): { readonly view: number; readonly active: boolean } | null;
 }
 
 /** Receives what replicas do, for the checkers and the statistics. */

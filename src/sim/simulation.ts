@@ -32,6 +32,12 @@ export interface SimOptions {
   readonly faultPhaseMs?: number;
   /** Virtual time after the fault phase within which everything must be finalized everywhere. */
   readonly livenessBoundMs?: number;
+  /**
+   * Virtual time after the run finished within which every honest replica that is up must be
+   * active in one view. Default 20,000 ms: past the longest view-change back-off of the
+   * simulator's settings (800 ticks).
+   */
+  readonly viewAgreementBoundMs?: number;
   /** Client vertices proposed during the fault phase. */
   readonly vertices?: number;
   readonly tickMs?: number;
@@ -152,6 +158,7 @@ export function runSimulation(options: SimOptions): SimResult {
   const tickMs = options.tickMs ?? 10;
   const faultPhaseMs = options.faultPhaseMs ?? 6000;
   const livenessBoundMs = options.livenessBoundMs ?? 60_000;
+  const viewAgreementBoundMs = options.viewAgreementBoundMs ?? 20_000;
   const vertexCount = options.vertices ?? 40;
   const byzantine = options.byzantine
     ? drawByzantine(options.seed, n, options.byzantine)
@@ -443,6 +450,27 @@ export function runSimulation(options: SimOptions): SimResult {
     if (checker.violations.length > 0) break;
   }
   if (finishedAt === null && allFinal()) finishedAt = queue.now;
+  // Once the faults are over, every honest replica that is up must soon be active in one view:
+  // one left alone in a higher view votes in none and uses up a fault the cluster tolerates.
+  if (finishedAt !== null && checker.violations.length === 0) {
+    const agreed = (): boolean => {
+      const views = honest.map((replica) => nodes[replica]!.viewState()).filter((view) => view !== null);
+      return views.every((view) => view.active && view.view === views[0]!.view);
+    };
+    const agreeBy = finishedAt + viewAgreementBoundMs;
+    while (!agreed() && queue.runNext(agreeBy)) {}
+    if (!agreed()) {
+      checker.violate(
+        `view agreement: ${viewAgreementBoundMs} ms after the run finished, honest replicas are in views ` +
+          honest
+            .map((replica) => {
+              const view = nodes[replica]!.viewState();
+              return view === null ? 'down' : `${view.view}${view.active ? '' : '(changing)'}`;
+            })
+            .join(', '),
+      );
+    }
+  }
   const stalled = finishedAt === null && checker.violations.length === 0;
   const diagnosis =
     stalled || checker.violations.length > 0

@@ -605,11 +605,15 @@ export function decodeMeta(value: Uint8Array): StoreMeta {
 }
 
 export function encodeView(record: ViewRecord): Uint8Array {
-  const w = begin(U64_BYTES + 1 + 1 + (record.newView === null ? 0 : newViewSize(record.newView)));
+  let size = U64_BYTES + 1 + 1 + (record.newView === null ? 0 : newViewSize(record.newView)) + 2;
+  for (const timeout of record.timeoutCertificate) size += signedSize(timeout);
+  const w = begin(size);
   w.u64(record.view);
   w.bool(record.active);
   w.bool(record.newView !== null);
   if (record.newView !== null) writeNewView(w, record.newView);
+  w.u16(record.timeoutCertificate.length);
+  for (const timeout of record.timeoutCertificate) writeSigned(w, timeout);
   return seal(w, keys.view());
 }
 
@@ -618,7 +622,10 @@ export function decodeView(value: Uint8Array): ViewRecord {
     const view = r.u64('view');
     const active = r.bool('active');
     const newView = r.bool('new-view presence') ? readNewView(r) : null;
-    return { kind: 'view', view, active, newView };
+    const count = r.u16('timeout certificate count');
+    const timeoutCertificate = [];
+    for (let i = 0; i < count; i++) timeoutCertificate.push(readSigned(r, 'view-timeout'));
+    return { kind: 'view', view, active, newView, timeoutCertificate };
   });
 }
 

@@ -40,6 +40,7 @@ import type {
   StateRequest,
   Status,
   ViewChange,
+  ViewTimeout,
 } from '../protocol/messages.ts';
 import { MESSAGE_KINDS } from '../protocol/messages.ts';
 import type { Batch, Vertex } from '../protocol/types.ts';
@@ -64,6 +65,7 @@ import {
   signatureFieldBytes,
   U64_BYTES,
   VERTEX_FIXED_BYTES,
+  VIEW_TIMEOUT_FIELDS_BYTES,
   VOTE_FIELDS_BYTES,
 } from './layout.ts';
 import type { DecodeLimits } from './limits.ts';
@@ -139,6 +141,7 @@ const sizes: { readonly [K in MessageKind]: (message: MessageOf<K>) => number } 
     for (const entry of m.entries) size += finalizedEntrySize(entry);
     return size;
   },
+  'view-timeout': (m: ViewTimeout) => VIEW_TIMEOUT_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
 };
 
 function bodySize(message: Message): number {
@@ -265,6 +268,11 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
       w.u16(entry.commits.length);
       for (const commit of entry.commits) writeVoteMessage(w, commit);
     }
+    writeSignature(w, m.signature);
+  },
+  'view-timeout': (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.view);
     writeSignature(w, m.signature);
   },
 };
@@ -497,6 +505,13 @@ function readStateReply(r: Reader, limits: DecodeLimits): StateReply {
   return { kind: 'state-reply', entries, replica, signature };
 }
 
+function readViewTimeout(r: Reader, limits: DecodeLimits): ViewTimeout {
+  const replica = readReplica(r, limits, 'replica');
+  const view = r.u64('view');
+  const signature = readSignature(r, limits);
+  return { kind: 'view-timeout', view, replica, signature };
+}
+
 const decoders: { readonly [K in MessageKind]: (r: Reader, limits: DecodeLimits) => MessageOf<K> } = {
   'pre-prepare': (r, limits) => readPrePrepare(r, limits, true),
   prepare: readPrepare,
@@ -508,6 +523,7 @@ const decoders: { readonly [K in MessageKind]: (r: Reader, limits: DecodeLimits)
   status: readStatus,
   'state-request': readStateRequest,
   'state-reply': readStateReply,
+  'view-timeout': readViewTimeout,
 };
 
 /** Decoders indexed by wire type id (index 0 is id 1). */

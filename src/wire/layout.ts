@@ -52,6 +52,9 @@ export const BATCH_FIXED_BYTES = 4;
 /** replica, view, viewActive, lastExecuted, stableSequence. */
 export const STATUS_FIELDS_BYTES = REPLICA_BYTES + U64_BYTES + 1 + 2 * U64_BYTES;
 
+/** replica, view. */
+export const VIEW_TIMEOUT_FIELDS_BYTES = REPLICA_BYTES + U64_BYTES;
+
 /** replica, fromSequence, toSequence. */
 export const STATE_REQUEST_FIELDS_BYTES = REPLICA_BYTES + 2 * U64_BYTES;
 

@@ -22,6 +22,7 @@ import {
   signatureFieldBytes,
   U64_BYTES,
   VERTEX_FIXED_BYTES,
+  VIEW_TIMEOUT_FIELDS_BYTES,
   VOTE_FIELDS_BYTES,
 } from './layout.ts';
 
@@ -173,6 +174,7 @@ function boundsFor(limits: DecodeLimits): { readonly [K in MessageKind]: number 
     status: STATUS_FIELDS_BYTES + signature,
     'state-request': STATE_REQUEST_FIELDS_BYTES + signature,
     'state-reply': REPLICA_BYTES + 4 + limits.stateEntriesMax * entry + signature,
+    'view-timeout': VIEW_TIMEOUT_FIELDS_BYTES + signature,
   };
 }
 

@@ -46,6 +46,7 @@ export const SIGN_DOMAIN_TAGS: { readonly [K in SignedKind]: string } = Object.f
   status: 'cretoai/v1/status',
   'state-request': 'cretoai/v1/state-request',
   'state-reply': 'cretoai/v1/state-reply',
+  'view-timeout': 'cretoai/v1/view-timeout',
 });
 
 const encoder = new TextEncoder();
@@ -169,6 +170,10 @@ const fieldWriters: { readonly [K in SignedKind]: FieldWriter<K> } = {
       w.u16(entry.commits.length);
       for (const commit of entry.commits) w.digest(signedDigest(commit, clusterId, checks));
     }
+  },
+  'view-timeout': (w, m) => {
+    w.u16(m.replica);
+    w.u64(m.view);
   },
 };
 

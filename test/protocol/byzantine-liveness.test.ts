@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ViewChange } from '../../src/protocol/index.ts';
+import type { ViewChange, ViewTimeout } from '../../src/protocol/index.ts';
 import { signAs, TestCluster, vertices } from '../support/cluster.ts';
 
 const options = { viewChangeTimeoutTicks: 20, statusIntervalTicks: 10 };
@@ -13,7 +13,7 @@ test('a replica whose peers moved one view further on does not wait forever for 
   // n = 4, replica 3 is silent for good. Replica 0 joins view 3 (led by replica 3) on
   // VIEW-CHANGEs from replica 2 for view 3 and from replica 1, which already gave up on view 3,
   // for view 4. It holds a quorum of replicas at view 3 or beyond, but only two VIEW-CHANGEs
-  // for view 3 itself; it must still time out on view 3 and move on to view 4.
+  // for view 3 itself; it must still give up on view 3 and, with the others, move on to view 4.
   const cluster = new TestCluster(4, options);
   const replica = cluster.replicas[0]!;
   const viewChange = (view: number, from: number): ViewChange =>
@@ -27,6 +27,8 @@ test('a replica whose peers moved one view further on does not wait forever for 
       },
       from,
     );
+  const viewTimeout = (view: number, from: number): ViewTimeout =>
+    signAs<ViewTimeout>({ kind: 'view-timeout', view, replica: from }, from);
   // Only replica 0 takes part; what it sends to the others is lost.
   cluster.filter = ({ to }) => to === 0;
   cluster.input(0, { kind: 'message', from: 2, message: viewChange(3, 2) });
@@ -34,11 +36,27 @@ test('a replica whose peers moved one view further on does not wait forever for 
   cluster.run();
   assert.equal(replica.view, 3, 'joined the smallest view that f + 1 others want');
   assert.equal(replica.viewActive, false);
-  for (let tick = 0; tick < 20 * options.viewChangeTimeoutTicks && replica.view === 3; tick++) {
-    cluster.tick(0);
-    cluster.run();
-  }
-  assert.equal(replica.view, 4, 'gave up on the silent primary of view 3');
+  const tickUntilGivenUp = (): void => {
+    for (let tick = 0; tick < 20 * options.viewChangeTimeoutTicks && !replica.timeouts.has(0); tick++) {
+      cluster.tick(0);
+      cluster.run();
+    }
+  };
+  tickUntilGivenUp();
+  assert.equal(replica.timeouts.get(0)?.view, 3, 'gave up on the silent primary of view 3');
+  // Alone, and with one other, it stays: nobody leaves a view alone.
+  cluster.input(0, { kind: 'message', from: 1, message: viewTimeout(3, 1) });
+  cluster.run();
+  assert.equal(replica.view, 3);
+  // Replica 2 gave up on view 3 too: with a quorum it moves on (replica 1's, relayed, counts).
+  cluster.input(0, { kind: 'message', from: 1, message: viewTimeout(3, 2) });
+  cluster.run();
+  assert.equal(replica.view, 4, 'moved on with a timeout certificate');
+  assert.deepEqual(
+    replica.timeoutCertificate.map((timeout) => timeout.replica).sort(),
+    [0, 1, 2],
+    'and keeps the certificate to show others',
+  );
 });
 
 test('a replica keeps the batch of every PRE-PREPARE it accepted at a sequence, so that a later NEW-VIEW can re-propose an older prepared one (4.4)', () => {

@@ -1,6 +1,7 @@
 /**
- * The backups' timer on client vertices (4.4, 4.5.2): it deposes a primary that makes no
- * progress on them, not one that is busy, and still one that withholds a vertex for good.
+ * The backups' timer on client vertices (4.4, 4.5.2): it gives up on a primary that makes no
+ * progress on them (VIEW-TIMEOUT), not on one that is busy, and still on one that withholds a
+ * vertex for good. Giving up alone does not leave the view (see `view-timeouts.ts`).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,28 +21,36 @@ function backupWithWaitingVertex(): TestCluster {
   return cluster;
 }
 
-/** Ticks replica 1 until it leaves view 0; returns the ticks taken (or `limit`). */
-function ticksUntilViewChange(cluster: TestCluster, limit: number, onTick: () => void = () => {}): number {
-  const replica = cluster.replicas[1]!;
+/** Ticks replica 1 until it gives up on view 0 (signs a VIEW-TIMEOUT); returns the ticks taken (or `limit`). */
+function ticksUntilViewTimeout(cluster: TestCluster, limit: number, onTick: () => void = () => {}): number {
   for (let tick = 1; tick <= limit; tick++) {
     onTick();
     cluster.tick(1);
     cluster.run();
-    if (replica.view > 0) return tick;
+    if (cluster.signed[1]!.some((message) => message.kind === 'view-timeout')) return tick;
   }
   return limit;
 }
 
-test('a backup whose client vertex sees no progress for a timeout starts a view change', () => {
+test('a backup whose client vertex sees no progress for a timeout gives up on the view, but alone does not leave it', () => {
   const cluster = backupWithWaitingVertex();
-  assert.equal(ticksUntilViewChange(cluster, 10 * TIMEOUT), TIMEOUT);
+  assert.equal(ticksUntilViewTimeout(cluster, 10 * TIMEOUT), TIMEOUT);
+  for (let tick = 0; tick < 5 * TIMEOUT; tick++) {
+    cluster.tick(1);
+    cluster.run();
+  }
+  const replica = cluster.replicas[1]!;
+  assert.deepEqual([replica.view, replica.viewActive], [0, true], 'still taking part in view 0');
+  // It says so again once per timeout, in case the first was lost.
+  const sent = cluster.signed[1]!.filter((message) => message.kind === 'view-timeout').length;
+  assert.equal(sent, 6);
 });
 
 test('a backup does not depose a primary that keeps finalizing its other client vertices, until the wait bound', () => {
   const cluster = backupWithWaitingVertex();
   const replica = cluster.replicas[1]!;
   // Each tick another of this backup's vertices is finalized (the primary is busy, not stuck).
-  const taken = ticksUntilViewChange(cluster, 20 * TIMEOUT, () => {
+  const taken = ticksUntilViewTimeout(cluster, 20 * TIMEOUT, () => {
     replica.lastClientProgressTick = replica.now;
   });
   assert.ok(taken > TIMEOUT, `no view change after one timeout of waiting (changed after ${taken} ticks)`);

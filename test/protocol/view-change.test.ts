@@ -121,23 +121,72 @@ test('a NEW-VIEW whose pre-prepares differ from its view changes is rejected (4.
   assert.equal(cluster.replicas[2]!.viewActive, false, 'the forged NEW-VIEW installs nothing');
 });
 
-test('a banned primary makes a replica start a view change at once, without waiting for its timeout', () => {
+test('a banned primary makes a replica give up on its view at once, without waiting for its timeout', () => {
   const cluster = new TestCluster(4, options);
   cluster.propose(0, vertices(1, 'before'));
   cluster.run();
   for (const replica of [1, 2, 3]) {
     const ready = cluster.input(replica, { kind: 'banned', replica: 0 })!;
-    assert.deepEqual(
-      ready.events.filter((event) => event.kind === 'view-change-started'),
-      [{ kind: 'view-change-started', view: 1, reason: 'primary-banned' }],
+    const sent = ready.released.open({ through: Number.MAX_SAFE_INTEGER } as never).messages;
+    assert.ok(
+      sent.some((outbound) => 'draft' in outbound && outbound.draft.kind === 'view-timeout'),
+      `replica ${replica} gave up on view 0`,
     );
     assert.deepEqual(ready.suspicions, [], 'the ban already blamed the primary');
   }
+  // Three who gave up are a quorum: each leaves view 0, and view 1 is installed.
   cluster.run();
   for (const replica of [1, 2, 3])
-    assert.equal(cluster.replicas[replica]!.viewActive, true, 'view 1 installed');
+    assert.deepEqual(
+      [cluster.replicas[replica]!.view, cluster.replicas[replica]!.viewActive],
+      [1, true],
+      'view 1 installed',
+    );
   // Banning a backup changes nothing, and quorum sizes never change.
   const ready = cluster.input(2, { kind: 'banned', replica: 3 })!;
   assert.deepEqual(ready.events, []);
   assert.equal(cluster.replicas[2]!.config.quorum, 3);
+});
+
+test('a replica cut off while the others make progress gives up on the view but never leaves it alone, and votes again once healed', () => {
+  const cluster = new TestCluster(4, options);
+  cluster.filter = ({ from, to }) => from !== 3 && to !== 3;
+  for (let round = 0; round < 5; round++) {
+    cluster.propose(round % 3, vertices(1, `cut-${round}`));
+    cluster.propose(3, vertices(1, `stranded-${round}`));
+    cluster.tickAll(2 * options.viewChangeTimeoutTicks);
+  }
+  const lone = cluster.replicas[3]!;
+  assert.ok(
+    cluster.signed[3]!.some((message) => message.kind === 'view-timeout'),
+    'it gave up on view 0 (its vertices saw no progress)',
+  );
+  assert.deepEqual([lone.view, lone.viewActive], [0, true], 'and is still in view 0');
+  assert.equal(cluster.replicas[0]!.view, 0, 'the others never changed views');
+  cluster.filter = () => true;
+  tickUntil(
+    cluster,
+    () => lone.lastExecuted === cluster.replicas[0]!.lastExecuted && lone.pending.size === 0,
+  );
+  for (const replica of [0, 1, 2, 3])
+    assert.deepEqual([cluster.replicas[replica]!.view, cluster.replicas[replica]!.viewActive], [0, true]);
+  assert.deepEqual(cluster.history(3), cluster.history(0));
+});
+
+test('a replica that left with a timeout certificate shows it to one still in the old view, which follows', () => {
+  const cluster = new TestCluster(4, options);
+  cluster.propose(0, vertices(1, 'before'));
+  cluster.run();
+  // Replicas 1, 2 and 3 give up on view 0 (a quorum); replica 0 never hears of it.
+  cluster.filter = ({ to }) => to !== 0;
+  for (const replica of [1, 2, 3]) cluster.input(replica, { kind: 'banned', replica: 0 });
+  cluster.run();
+  for (const replica of [1, 2, 3]) assert.ok(cluster.replicas[replica]!.view >= 1);
+  assert.equal(cluster.replicas[0]!.view, 0);
+  // Healed: replica 0's next message of view 0 is answered with the way to view 1.
+  cluster.filter = () => true;
+  tickUntil(cluster, () =>
+    cluster.replicas.every((replica) => replica.view === cluster.replicas[1]!.view && replica.viewActive),
+  );
+  assert.equal(cluster.replicas[0]!.view, cluster.replicas[1]!.view);
 });

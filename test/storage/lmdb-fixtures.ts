@@ -99,8 +99,21 @@ const finalizedRecord: fc.Arbitrary<FinalizedRecord> = fc
 /** Any durable write the core emits, in every stored form. */
 export const durableWrite: fc.Arbitrary<DurableWrite> = fc.oneof(
   fc
-    .tuple(arbitraries.counter, fc.boolean(), storedNewView)
-    .map(([view, active, newView]): DurableWrite => ({ kind: 'view', view, active, newView })),
+    .tuple(
+      arbitraries.counter,
+      fc.boolean(),
+      storedNewView,
+      fc.array(arbitraries.byKind['view-timeout'], { maxLength: 4 }),
+    )
+    .map(
+      ([view, active, newView, timeoutCertificate]): DurableWrite => ({
+        kind: 'view',
+        view,
+        active,
+        newView,
+        timeoutCertificate,
+      }),
+    ),
   fc.tuple(sequence, storedPrePrepare, fc.constantFrom('none', 'own', 'separate'), arbitraries.batch).map(
     ([at, prePrepare, batchForm, batch]): DurableWrite => ({
       kind: 'pre-prepare',

@@ -30,6 +30,7 @@ import type {
   StateRequest,
   Status,
   ViewChange,
+  ViewTimeout,
 } from '../../src/protocol/messages.ts';
 import { isSignedKind, MESSAGE_KINDS } from '../../src/protocol/messages.ts';
 import type { Batch, Digest, ReplicaId, Vertex } from '../../src/protocol/types.ts';
@@ -244,6 +245,13 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     signature,
   });
 
+  const viewTimeout: fc.Arbitrary<ViewTimeout> = record({
+    kind: fc.constant('view-timeout' as const),
+    view: counter,
+    replica,
+    signature,
+  });
+
   const byKind: { readonly [K in MessageKind]: fc.Arbitrary<MessageOf<K>> } = {
     'pre-prepare': prePrepare,
     prepare,
@@ -255,6 +263,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     status,
     'state-request': stateRequest,
     'state-reply': stateReply,
+    'view-timeout': viewTimeout,
   };
   const message: fc.Arbitrary<Message> = fc
     .oneof(...MESSAGE_KINDS.map((kind): fc.Arbitrary<Message> => byKind[kind]))

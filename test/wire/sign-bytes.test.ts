@@ -232,6 +232,10 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
       return { ...m, entries: replaceAt(m.entries, 0, { ...first, commits }) };
     },
   },
+  'view-timeout': {
+    replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
+    view: (m) => ({ ...m, view: bump(m.view) }),
+  },
 };
 
 for (const kind of SIGNED_KINDS) {

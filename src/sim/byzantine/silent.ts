@@ -33,6 +33,11 @@ export class SilentNode implements SimNode {
     this.alive = true;
   }
 
+  /** Byzantine: not held to view agreement. */
+  viewState(): null {
+    return null;
+  }
+
   describe(): string {
     return `r${this.id} silent (byzantine)`;
   }

@@ -92,6 +92,11 @@ export class Twins implements SimNode {
     this.#twins[1].restart();
   }
 
+  /** Byzantine: not held to view agreement. */
+  viewState(): null {
+    return null;
+  }
+
   describe(): string {
     return `twins (byzantine, split ${this.#splits}: ${this.#owners.join('')}): ${this.#twins[0].describe()} | ${this.#twins[1].describe()}`;
   }
