@@ -71,6 +71,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     timeouts: new Map(),
     timeoutCertificate: [],
     lastComplaintTick: null,
+    complaintReason: null,
     behindHelped: new Map(),
     viewStartTick: 0,
     log: new Map(),

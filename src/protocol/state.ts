@@ -80,6 +80,11 @@ export interface ReplicaState {
   timeoutCertificate: readonly ViewTimeout[];
   /** When this replica last sent VIEW-TIMEOUT for `view`, or null if it has not. */
   lastComplaintTick: number | null;
+  /**
+   * Why it gave up on `view`: its own timer ('timeout', a suspicion of the primary when it
+   * leaves) or a ban of the primary (already blamed); null if it has not given up.
+   */
+  complaintReason: 'timeout' | 'banned' | null;
   /** When each peer found in a lower view was last helped to this one. */
   behindHelped: Map<ReplicaId, number>;
   /** When the replica entered (or started changing to) `view`: client vertices age from here. */

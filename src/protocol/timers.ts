@@ -18,7 +18,7 @@ export function onTick(state: ReplicaState): void {
   retryRequests(state);
   if (state.viewActive) {
     // Catching up by state transfer, a replica is behind, not stuck: the view is not to blame.
-    if (state.stateTransfer === null && viewTimerExpired(state)) complainAboutView(state);
+    if (state.stateTransfer === null && viewTimerExpired(state)) complainAboutView(state, 'timeout');
   } else if (
     state.newViewTimerStart !== null &&
     state.now - state.newViewTimerStart >= currentTimeout(state)
@@ -26,7 +26,7 @@ export function onTick(state: ReplicaState): void {
     // The new primary did not install its view in time: give up on it too. With a quorum the
     // replicas move to the next view, waiting twice as long this time (4.5.2), so that correct
     // replicas eventually overlap in one view.
-    complainAboutView(state);
+    complainAboutView(state, 'timeout');
   }
   maybeSendStatus(state);
 }

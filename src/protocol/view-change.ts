@@ -64,6 +64,7 @@ export function startViewChange(
   state.viewStartTick = state.now;
   state.heldVertexExpired = false;
   state.lastComplaintTick = null;
+  state.complaintReason = null;
   state.timeoutCertificate = certificate;
   // Queued vertices belong to the old primary's pipeline; their senders forward them again.
   state.queue.clear();
@@ -81,8 +82,7 @@ export function startViewChange(
  */
 export function onBanned(state: ReplicaState, replica: ReplicaId): void {
   if (replica === state.config.self || primary(state) !== replica) return;
-  state.lastComplaintTick = null;
-  complainAboutView(state);
+  complainAboutView(state, 'banned');
 }
 
 /**
@@ -184,6 +184,7 @@ function enterView(state: ReplicaState, newView: NewView): void {
   state.viewStartTick = state.now;
   state.heldVertexExpired = false;
   state.lastComplaintTick = null;
+  state.complaintReason = null;
   state.timeoutCertificate = [];
   state.highestAccepted = state.lastExecuted;
   for (const [replica, timeout] of state.timeouts)

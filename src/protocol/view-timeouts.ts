@@ -31,10 +31,11 @@ import { startViewChange } from './view-change.ts';
  * Gives up on `state.view`: broadcasts VIEW-TIMEOUT for it, at most once per current timeout
  * (it is sent again while the reason lasts, since it may be lost).
  */
-export function complainAboutView(state: ReplicaState): void {
+export function complainAboutView(state: ReplicaState, reason: 'timeout' | 'banned'): void {
   const last = state.lastComplaintTick;
-  if (last !== null && state.now - last < currentTimeout(state)) return;
+  if (reason === 'timeout' && last !== null && state.now - last < currentTimeout(state)) return;
   state.lastComplaintTick = state.now;
+  state.complaintReason ??= reason;
   const timeout: Draft<ViewTimeout> = { kind: 'view-timeout', view: state.view, replica: state.config.self };
   sendDraft(state, 'all', timeout);
 }
@@ -68,7 +69,11 @@ function checkTimeoutCertificate(state: ReplicaState): void {
   const installing = !state.viewActive || view > state.view;
   // A NEW-VIEW that never came counts as a failed attempt: the next timeout is twice as long.
   if (installing) state.viewChangeAttempts++;
-  startViewChange(state, view + 1, installing ? 'new-view-timeout' : 'timeout', certificate);
+  // Only a replica whose own timer gave up on the primary suspects it; one that follows the
+  // others, or gave up because the primary is banned (blamed already), blames nobody.
+  const reason =
+    state.complaintReason !== 'timeout' ? 'joined' : installing ? 'new-view-timeout' : 'timeout';
+  startViewChange(state, view + 1, reason, certificate);
 }
 
 /**

@@ -226,7 +226,7 @@ test('byzantine stats', () => {
   assert.deepEqual(cluster.history(2), cluster.history(0));
 });
 
-test('a banned primary makes every honest replica start a view change at once', () => {
+test('a banned primary makes every honest replica give up on its view at once, and together they leave it', () => {
   // Replica 0, the primary, is banned for broken signatures; the honest replicas leave view 0
   // without waiting for a timeout, and finalize work in view 1.
   const cluster = new DetectingCluster(4, [0], options);
