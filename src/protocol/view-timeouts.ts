@@ -71,8 +71,7 @@ function checkTimeoutCertificate(state: ReplicaState): void {
   if (installing) state.viewChangeAttempts++;
   // Only a replica whose own timer gave up on the primary suspects it; one that follows the
   // others, or gave up because the primary is banned (blamed already), blames nobody.
-  const reason =
-    state.complaintReason !== 'timeout' ? 'joined' : installing ? 'new-view-timeout' : 'timeout';
+  const reason = state.complaintReason !== 'timeout' ? 'joined' : installing ? 'new-view-timeout' : 'timeout';
   startViewChange(state, view + 1, reason, certificate);
 }
 

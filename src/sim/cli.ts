@@ -176,7 +176,8 @@ async function main(): Promise<number> {
             });
             worker.on('message', (result: SimResult) => {
               results.push(result);
-              if (result.violations.length > 0 || result.stalled) console.log(report(result, byzantine, load));
+              if (result.violations.length > 0 || result.stalled)
+                console.log(report(result, byzantine, load));
             });
             worker.on('error', reject);
             worker.on('exit', (code) =>
