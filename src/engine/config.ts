@@ -37,6 +37,12 @@ export interface BftConfig {
   readonly finalityTimeoutMs?: number;
   /** Time without progress, while work is outstanding, before the leader is replaced. Default 2000. */
   readonly viewChangeTimeoutMs?: number;
+  /**
+   * Time without a transport connection to the leader after which this replica gives up on the
+   * view at once (the view is left when a quorum has): a leader whose process died is replaced
+   * about this long after, not a view-change timeout after. 0 turns it off. Default 500.
+   */
+  readonly primaryUnreachableMs?: number;
   /** Whether violations are scored and offenders banned. Default true. */
   readonly byzantineDetectionEnabled?: boolean;
   /**
@@ -115,6 +121,7 @@ export interface ResolvedBftConfig {
   readonly clusterId: string;
   readonly finalityTimeoutMs: number;
   readonly viewChangeTimeoutMs: number;
+  readonly primaryUnreachableMs: number;
   readonly byzantineDetectionEnabled: boolean;
   readonly batchMaxVertices: number;
   readonly batchMaxBytes: number;
@@ -209,6 +216,13 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
     config.viewChangeTimeoutMs,
     2000,
     tickMs,
+    3_600_000,
+  );
+  const primaryUnreachableMs = integer(
+    'primaryUnreachableMs',
+    config.primaryUnreachableMs,
+    500,
+    0,
     3_600_000,
   );
   const finalityTimeoutMs = integer('finalityTimeoutMs', config.finalityTimeoutMs, 500, tickMs, 3_600_000);
@@ -318,6 +332,7 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
     clusterId,
     finalityTimeoutMs,
     viewChangeTimeoutMs,
+    primaryUnreachableMs,
     byzantineDetectionEnabled: config.byzantineDetectionEnabled ?? true,
     batchMaxVertices,
     batchMaxBytes,

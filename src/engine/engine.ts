@@ -191,6 +191,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #stepping = false;
   #acceptingFrames = false;
   #tickTimer: Timer | null = null;
+  /** Since when the transport has had no connection to the primary of the view, or null. */
+  #primaryUnreachableSince: number | null = null;
   #writesInFlight = 0;
   #prunedThrough = 0;
   readonly #banned = new Set<ReplicaId>();
@@ -855,10 +857,37 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#tickTimer = null;
       if (!this.#lifecycle.is('running', 'stopping')) return;
       this.#input({ kind: 'tick' });
+      this.#checkPrimaryReachable();
       this.#banAll(this.#detector.tick());
       this.#syncSlowMetrics();
       this.#scheduleTick();
     });
+  }
+
+  /**
+   * Tells the core when the primary of the active view has had no connection for
+   * `primaryUnreachableMs` (and again every as long while that lasts).
+   */
+  #checkPrimaryReachable(): void {
+    const limitMs = this.config.primaryUnreachableMs;
+    const state = this.#state;
+    const primary = primaryOf(state.config, state.view);
+    if (limitMs === 0 || !state.viewActive || primary === this.config.self) {
+      this.#primaryUnreachableSince = null;
+      return;
+    }
+    if (this.#transport.connectedPeers().includes(this.config.validators[primary]!)) {
+      this.#primaryUnreachableSince = null;
+      return;
+    }
+    const now = this.#clock.now();
+    if (this.#primaryUnreachableSince === null) {
+      this.#primaryUnreachableSince = now;
+      return;
+    }
+    if (now - this.#primaryUnreachableSince < limitMs) return;
+    this.#primaryUnreachableSince = now;
+    this.#input({ kind: 'unreachable', replica: primary });
   }
 
   #updateGauges(): void {

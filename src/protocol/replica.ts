@@ -15,7 +15,7 @@ import { type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
 import { onBanned, onNewView, onViewChange } from './view-change.ts';
-import { helpBehindInView, onViewTimeout } from './view-timeouts.ts';
+import { helpBehindInView, onUnreachable, onViewTimeout } from './view-timeouts.ts';
 
 /** One input to the replica. */
 export type Input =
@@ -28,10 +28,17 @@ export type Input =
   /**
    * The shell's Byzantine detector banned `replica`: its messages are dropped from now on. If
    * it is the primary (of the view in force or the one being changed to), waiting for its
-   * timeout is pointless, so the replica moves to the next view at once. Quorum sizes never
+   * timeout is pointless, so the replica gives up on the view at once. Quorum sizes never
    * change.
    */
-  | { readonly kind: 'banned'; readonly replica: ReplicaId };
+  | { readonly kind: 'banned'; readonly replica: ReplicaId }
+  /**
+   * The shell has had no connection to `replica` for a while (its process died, or the network
+   * between them did). If it is the primary of the active view, the replica gives up on the view
+   * now rather than a view-change timeout later: a dead primary is noticed at every backup at
+   * once, and the view is left as soon as a quorum has given up.
+   */
+  | { readonly kind: 'unreachable'; readonly replica: ReplicaId };
 
 /** A message handler: guards that return the reason to ignore or reject, then the action. */
 type Handler<K extends MessageKind> = (
@@ -134,6 +141,9 @@ export function step(state: ReplicaState, input: Input): Ready {
       break;
     case 'banned':
       onBanned(state, input.replica);
+      break;
+    case 'unreachable':
+      onUnreachable(state, input.replica);
       break;
   }
   proposeBatches(state);

@@ -23,7 +23,7 @@
 import type { Verdict } from './effects.ts';
 import { isSigned } from './log.ts';
 import type { Draft, ViewTimeout } from './messages.ts';
-import { ACCEPTED, currentTimeout, ignored, type ReplicaState, relay, sendDraft } from './state.ts';
+import { ACCEPTED, currentTimeout, ignored, primary, type ReplicaState, relay, sendDraft } from './state.ts';
 import type { ReplicaId } from './types.ts';
 import { startViewChange } from './view-change.ts';
 
@@ -38,6 +38,12 @@ export function complainAboutView(state: ReplicaState, reason: 'timeout' | 'bann
   state.complaintReason ??= reason;
   const timeout: Draft<ViewTimeout> = { kind: 'view-timeout', view: state.view, replica: state.config.self };
   sendDraft(state, 'all', timeout);
+}
+
+/** The shell cannot reach `replica`: if it leads the active view, give up on the view now. */
+export function onUnreachable(state: ReplicaState, replica: ReplicaId): void {
+  if (!state.viewActive || replica === state.config.self || primary(state) !== replica) return;
+  complainAboutView(state, 'timeout');
 }
 
 /**
