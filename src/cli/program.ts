@@ -178,8 +178,13 @@ export function buildProgram(io: Io): Command {
       'run one node from its configuration file until SIGTERM or Ctrl-C (logs: JSON lines on stderr)',
     )
     .requiredOption('--config <file>', 'the node configuration file')
-    .action(async (options: { config: string }, command: Command) => {
-      command.setOptionValue('exitCode', await runNode(options.config));
+    .option(
+      '--trace-vertex <file>',
+      'debugging: write every step of every sequence here, with microsecond times, as JSON lines (see npm run bench:trace)',
+    )
+    .action(async (options: { config: string; traceVertex?: string }, command: Command) => {
+      const traced = options.traceVertex === undefined ? {} : { traceFile: options.traceVertex };
+      command.setOptionValue('exitCode', await runNode(options.config, traced));
     });
 
   program

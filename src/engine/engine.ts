@@ -61,6 +61,15 @@ import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
 import { ProposalRegistry, type ProposalResult } from './proposals.ts';
+import {
+  sequenceOf,
+  type TracePoint,
+  type Tracer,
+  type TraceStep,
+  traceNow,
+  verdictName,
+  writeSequence,
+} from './trace.ts';
 import { SignatureVerifier, type VerifierStats, type VerifyOutcome } from './verifier.ts';
 
 /** What the engine runs on, besides its configuration and keys. */
@@ -75,6 +84,8 @@ export interface EngineDependencies {
   readonly scheme?: SignatureScheme;
   /** Time and timers. Default: the system clock. Tests pass a `ManualClock`. */
   readonly clock?: Clock;
+  /** Receives every step of every sequence here (see `trace.ts`); a debugging aid. */
+  readonly tracer?: Tracer;
 }
 
 /** The engine's events. */
@@ -185,6 +196,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
   readonly #stream = new FinalizedStream();
+  /**
+   * Signatures started while the writes that justify them sync (see `Ready.drafts`), by draft.
+   * Weak: the drafts of a step whose effects are dropped (a halt) take theirs with them.
+   */
+  readonly #signing = new WeakMap<Draft, Promise<Message>>();
+  readonly #tracer: Tracer | null;
   #state: ReplicaState;
   #releases = new ReleaseQueue();
   readonly #inputs = new Fifo<QueuedInput>();
@@ -214,6 +231,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       );
     }
     this.#clock = dependencies.clock ?? systemClock;
+    this.#tracer = dependencies.tracer ?? null;
     this.#transport = dependencies.transport;
     this.#store = dependencies.store;
     this.#registry = dependencies.registry ?? new Registry();
@@ -243,6 +261,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
       hooks: {
+        decoded: (from, message) => this.#traceMessage('received', message, from),
         malformed: (from, error) => {
           this.#dropped(this.config.validators[from]!, 'unknown', 'malformed');
           this.#banAll(this.#detector.malformed(from, error.code));
@@ -253,7 +272,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       },
     });
     this.#outbound = new OutboundQueue({
-      sign: (draft) => signDraftAsync(this.#identity, draft),
+      sign: (draft) => {
+        const signing = this.#signing.get(draft);
+        if (signing === undefined) return this.#sign(draft);
+        this.#signing.delete(draft);
+        return signing;
+      },
       send: (to, message) => this.#send(to, message),
       failed: (error) => this.#halt(error),
       idle: () => this.#checkQuiet(),
@@ -577,6 +601,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       else this.#proposals.reject(toHex(vertex.hash), unusable);
     }
     if (vertices.length === 0) return;
+    this.#tracer?.({ at: traceNow(), step: 'proposal', sequence: null, detail: vertices.length });
     this.#input({ kind: 'propose', vertices }, (verdict) => {
       if (verdict === null || verdict.outcome === 'accepted') return;
       const code = verdict.outcome === 'ignored' && verdict.reason === 'oversized' ? 'oversized' : 'full';
@@ -619,6 +644,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#banAll(this.#detector.invalidSignature(from, message));
       return;
     }
+    this.#traceMessage('verified', message, from);
     this.#input({ kind: 'message', from, message });
   }
 
@@ -664,6 +690,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (input.kind === 'message' && input.from !== this.config.self) {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
+    if (this.#tracer !== null) this.#traceStep(input, ready);
     onVerdict?.(ready.verdict);
     for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
     const banned = this.#detector.recordStep(input, ready);
@@ -675,6 +702,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** Persist, then release: the writes go to the store; the sealed effects wait for its receipt. */
   #handleReady(ready: Ready): void {
     if (ready.writes.length > 0) this.#persist(ready.writes, this.#state.writeOrdinal);
+    // Effects that wait for a sync get their signatures meanwhile.
+    if (ready.released.requires > this.#releases.durableThrough) {
+      for (const draft of ready.drafts) this.#presign(draft);
+    }
     this.#release(this.#releases.push(ready.released));
     for (const request of ready.serveState) this.#serveState(request);
   }
@@ -685,6 +716,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#store.apply(writes, through).then(
       (receipt) => {
         this.#writesInFlight--;
+        if (this.#tracer !== null) this.#traceWrites('durable', writes);
         if (this.#lifecycle.is('halted') || releases !== this.#releases) return;
         this.#release(releases.durable(receipt));
         this.#checkQuiet();
@@ -696,12 +728,30 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     );
   }
 
+  #sign(draft: Draft): Promise<Message> {
+    const signing = signDraftAsync(this.#identity, draft);
+    if (this.#tracer === null) return signing;
+    return signing.then((message) => {
+      this.#traceMessage('signed', message, undefined);
+      return message;
+    });
+  }
+
+  /** Signs a draft now, to be sent when its step's effects are released. */
+  #presign(draft: Draft): void {
+    const signing = this.#sign(draft);
+    // A failure surfaces when the outbound queue takes the signature; none is left unhandled.
+    signing.catch(() => undefined);
+    this.#signing.set(draft, signing);
+  }
+
   #release(batches: readonly Released[]): void {
     for (const { messages, deliveries, acknowledged } of batches) {
       for (const outbound of messages) {
         if ('draft' in outbound) {
           if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
           else if (outbound.draft.kind === 'commit') this.#metrics.commitsSent.inc();
+          this.#traceMessage('released', outbound.draft, outbound.to);
         }
         this.#outbound.push(outbound);
       }
@@ -717,6 +767,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     // and state replies are built to fit (see #serveState); peers would refuse anything larger.
     if (frame.length > this.config.maxFrameBytes) return;
     this.#metrics.messagesSent.inc({ type: message.kind });
+    this.#traceMessage('sent', message, to);
     const self = this.config.self;
     if (to === 'all' || to === 'others') {
       this.#transport.broadcast(frame);
@@ -752,6 +803,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #deliver(delivery: Delivery): void {
     const count = delivery.vertices.length;
+    this.#tracer?.({ at: traceNow(), step: 'delivered', sequence: delivery.sequence, detail: count });
     this.#metrics.verticesFinalized.inc(count);
     this.#metrics.batchSize.observe(count);
     const now = this.#clock.now();
@@ -793,6 +845,37 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         }
       }
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Tracing (off unless a tracer was given)
+
+  #traceMessage(step: TraceStep, message: Message | Draft, peer: Destination | undefined): void {
+    if (this.#tracer === null) return;
+    const point: TracePoint = { at: traceNow(), step, sequence: sequenceOf(message), kind: message.kind };
+    this.#tracer(peer === undefined ? point : { ...point, peer });
+  }
+
+  #traceStep(input: Input, ready: Ready): void {
+    const tracer = this.#tracer!;
+    const at = traceNow();
+    if (input.kind === 'message') {
+      const { message, from } = input;
+      const detail = ready.verdict === null ? 'accepted' : verdictName(ready.verdict);
+      tracer({ at, step: 'stepped', sequence: sequenceOf(message), kind: message.kind, peer: from, detail });
+    }
+    for (const event of ready.events) {
+      if (event.kind === 'proposed') {
+        tracer({ at, step: 'assigned', sequence: event.sequence, detail: event.vertices });
+      }
+    }
+    this.#traceWrites('written', ready.writes);
+  }
+
+  #traceWrites(step: 'written' | 'durable', writes: Ready['writes']): void {
+    const tracer = this.#tracer!;
+    const at = traceNow();
+    for (const write of writes) tracer({ at, step, sequence: writeSequence(write), kind: write.kind });
   }
 
   #onEvents(events: readonly ReplicaEvent[]): void {

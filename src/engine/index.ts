@@ -24,4 +24,5 @@ export {
 export type { FinalizedVertex } from './finalized-stream.ts';
 export { ENGINE_STATES, type EngineState } from './lifecycle.ts';
 export type { ProposalResult } from './proposals.ts';
+export type { TracePoint, Tracer, TraceStep } from './trace.ts';
 export type { VerifierStats } from './verifier.ts';

@@ -129,6 +129,8 @@ export interface NodeSettings {
    * restarted node never contradicts itself.
    */
   readonly voteLog: string | null;
+  /** Debugging: a file that gets every step of every sequence here (see `trace-file.ts`). */
+  readonly traceFile: string | null;
 }
 
 /** A configuration that cannot be used; the message names the file and the field. */
@@ -480,7 +482,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   const logLevel = (json.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) top.fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
   const debug = top.object_('debug');
-  debug.only(new Set(['voteLog']));
+  debug.only(new Set(['voteLog', 'traceFile']));
 
   return Object.freeze({
     configFile: file,
@@ -497,5 +499,6 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     logLevel,
     shutdownDrainMs: top.integer('shutdownDrainMs', 2 * resolved.viewChangeTimeoutMs, 0, 3_600_000),
     voteLog: debug.object.voteLog === undefined ? null : debug.path('voteLog'),
+    traceFile: debug.object.traceFile === undefined ? null : debug.path('traceFile'),
   });
 }

@@ -38,6 +38,7 @@ import { HttpApi } from './http-api.ts';
 import { HttpLimits } from './http-limits.ts';
 import { Logger } from './log.ts';
 import { LogLimiter, type LogLimiterOptions } from './log-limiter.ts';
+import { TraceFile } from './trace-file.ts';
 import { VoteLoggingTransport } from './vote-log.ts';
 
 /** The node's events. */
@@ -61,6 +62,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
   readonly #httpLimits: HttpLimits;
   readonly #events: EventHub;
   readonly #voteLog: VoteLoggingTransport | null;
+  readonly #traceFile: TraceFile | null;
   readonly #limitedLog: LogLimiter;
   readonly #unlock: () => void;
   #stopping: Promise<void> | null = null;
@@ -71,6 +73,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     store: LmdbStore;
     transport: StreamTransport;
     voteLog: VoteLoggingTransport | null;
+    traceFile: TraceFile | null;
     limitedLog: LogLimiter;
     logger: Logger;
     server: http.Server;
@@ -87,6 +90,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.store = parts.store;
     this.transport = parts.transport;
     this.#voteLog = parts.voteLog;
+    this.#traceFile = parts.traceFile;
     this.#limitedLog = parts.limitedLog;
     this.logger = parts.logger;
     this.#server = parts.server;
@@ -173,12 +177,16 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
           : new VoteLoggingTransport(transport, settings.voteLog, resolved.limits, replica);
       if (voteLog !== null) cleanups.push(() => voteLog.close());
 
+      const traceFile = settings.traceFile === null ? null : new TraceFile(settings.traceFile, nodeId);
+      if (traceFile !== null) cleanups.push(() => traceFile.close());
+
       const registry = new Registry();
       createTransportMetrics(registry, transport);
       const engine = new BftEngine(settings.engine, settings.keys, {
         transport: (voteLog ?? transport) as Transport,
         store,
         registry,
+        ...(traceFile === null ? {} : { tracer: traceFile.tracer }),
       });
       for (const validator of cluster.validators)
         if (validator.nodeId !== nodeId) engine.registerNodePublicKey(validator.nodeId, validator.publicKey);
@@ -220,6 +228,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         store,
         transport,
         voteLog,
+        traceFile,
         limitedLog,
         logger,
         server,
@@ -266,6 +275,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     // After the transport: no refusal can arrive any more, and what was held back is logged.
     this.#limitedLog.close();
     this.#voteLog?.close();
+    this.#traceFile?.close();
     await this.store.close();
     this.#unlock();
     this.#httpLimits.close();
@@ -287,6 +297,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     // The process exits next: log what was held back now, and leave no timer behind.
     this.#limitedLog.close();
     this.#httpLimits.close();
+    this.#traceFile?.close();
     this.emit('halted', error);
   }
 }

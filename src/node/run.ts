@@ -3,6 +3,7 @@
  * signal exits at once), exit non-zero when the engine halts so that a supervisor restarts the
  * process from its store.
  */
+import path from 'node:path';
 import { loadNodeSettings, type NodeSettings } from './config.ts';
 import { Logger } from './log.ts';
 import { CretoaiNode } from './node.ts';
@@ -15,9 +16,15 @@ import { CretoaiNode } from './node.ts';
  */
 export async function runNode(
   configFile: string,
-  options: { readonly onStarted?: (node: CretoaiNode) => void } = {},
+  options: {
+    readonly onStarted?: (node: CretoaiNode) => void;
+    /** Overrides the configuration's `debug.traceFile`. */
+    readonly traceFile?: string;
+  } = {},
 ): Promise<number> {
-  const settings: NodeSettings = loadNodeSettings(configFile);
+  const loaded: NodeSettings = loadNodeSettings(configFile);
+  const settings: NodeSettings =
+    options.traceFile === undefined ? loaded : { ...loaded, traceFile: path.resolve(options.traceFile) };
   const logger = new Logger(settings.nodeId, settings.logLevel);
   const node = await CretoaiNode.start(settings, { logger });
   options.onStarted?.(node);
