@@ -288,6 +288,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       maxVertices: this.config.batchMaxVertices,
       maxBytes: this.config.batchMaxBytes,
       maxDelayMs: this.config.batchMaxDelayMs,
+      hasRoom: () => this.#pipelineHasRoom(),
       clock: this.#clock,
       flush: (vertices) => this.#proposeBatch(vertices),
     });
@@ -801,7 +802,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     } as Message);
   }
 
+  /** Whether a proposal handed to the core now could be ordered before a sequence in flight is final. */
+  #pipelineHasRoom(): boolean {
+    const state = this.#state;
+    return state.viewActive && state.highestAccepted - state.lastExecuted < this.config.replica.pipelineDepth;
+  }
+
   #deliver(delivery: Delivery): void {
+    this.#batcher.roomAvailable();
     const count = delivery.vertices.length;
     this.#tracer?.({ at: traceNow(), step: 'delivered', sequence: delivery.sequence, detail: count });
     this.#metrics.verticesFinalized.inc(count);
@@ -886,6 +894,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           this.#emitSafely('view-change', { view: event.view, reason: event.reason });
           break;
         case 'view-entered':
+          this.#batcher.roomAvailable();
           this.#emitSafely('view-entered', {
             view: event.view,
             leader: this.config.validators[event.primary]!,
