@@ -5,7 +5,12 @@
  * binary codec and sign-bytes), `protocol` (the replica as a pure state machine), `byzantine`
  * (detection, reputation, evidence), the shell helpers every driver of the core shares, and
  * the engine an application embeds, with its metrics, stores and transports.
+ *
+ * It needs Node 24 or later, and says so in one sentence on import anywhere older.
  */
+
+// First: on an older Node, fail here with that sentence rather than later with a crypto error.
+import './runtime/require-node.js';
 
 export * from './byzantine/index.ts';
 export * from './crypto/index.ts';

@@ -3,6 +3,10 @@
  * f + 1 matching answers), the HTTP API's shapes, the cluster file, and the checks of
  * finality proofs and evidence that need only the validators' public keys.
  */
+
+// First: certificates are checked with ML-DSA-87, which needs Node 24; say so on import.
+import '../runtime/require-node.js';
+
 export {
   API_ERRORS,
   API_ROUTES,
