@@ -38,6 +38,12 @@ export {
   SubscriberOverflowError,
   systemClock,
 } from './engine/index.ts';
+export {
+  createLocalCluster,
+  LOCAL_CLUSTER_NODES_MAX,
+  type LocalCluster,
+  type LocalClusterOptions,
+} from './local-cluster.ts';
 export * from './metrics/index.ts';
 export * from './protocol/index.ts';
 export { ReleaseQueue } from './shell/release-queue.ts';
