@@ -356,6 +356,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     return this.#stopping;
   }
 
+  /**
+   * The highest sequence whose vertices this replica has delivered (to `finalized` listeners and
+   * streams; those finalized before a restart count as delivered). The store holds every
+   * sequence up to it that it has not pruned, and every later delivery is of a higher one: a
+   * reader that replays the store through it and then listens, in one synchronous step, sees
+   * each vertex once.
+   */
+  get deliveredSequence(): number {
+    return this.#deliveredThrough;
+  }
+
   /** Whether this replica leads the current view (and the view is installed). */
   isLeader(): boolean {
     const state = this.#state;
