@@ -50,4 +50,6 @@ export {
 } from './cluster-file.ts';
 export { BFT_CLIENT_ERROR_CODES, BftClientError, type BftClientErrorCode } from './errors.ts';
 export { type EvidenceVerdict, evidenceToJson, verifyEvidenceJson } from './evidence.ts';
+export type { FollowOptions, StreamedVertex } from './follow.ts';
 export { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+export { SSE_EVENT_CHARS_MAX, type SseEvent, SseParseError, SseParser } from './sse.ts';

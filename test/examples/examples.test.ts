@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { clusterDir, startNode } from '../node/support.ts';
 
 const root = path.join(import.meta.dirname, '../..');
 
@@ -108,5 +109,22 @@ describe('examples', { timeout: 120_000 }, () => {
     assert.equal(orders.length, 4);
     assert.equal(new Set(orders).size, 1, `one order everywhere:\n${run.stdout}`);
     assert.equal(orders[0]!.split(' ').length, 4);
+  });
+
+  test('client.ts: submits to a running cluster, follows the stream to its vertices, proves one, exits 0', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    await Promise.all([0, 1, 2, 3].map((index) => startNode(t, cluster, index)));
+    const run = await runExample('client.ts', [cluster.clusterFile]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    assert.equal(run.stdout.match(/^submitted [0-9a-f]{16}, accepted by http:\/\/\S+$/gm)?.length, 5);
+    assert.equal(run.stdout.match(/^[0-9a-f]{16} is final at sequence \d+, position \d+$/gm)?.length, 5);
+    assert.match(
+      run.stdout,
+      /^[0-9a-f]{16}: the certificate from http:\/\/\S+ checks out \(sequence \d+\)$/m,
+    );
+    const usage = await runExample('client.ts');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^usage: node examples\/client\.ts <cluster\.json>/);
   });
 });

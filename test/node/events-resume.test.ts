@@ -2,12 +2,13 @@
  * `GET /v1/events` resumed on a real node (one validator, LMDB, in this process): `?from=` and
  * `Last-Event-ID` replay the store before the live stream, with the same event ids and data as
  * the live stream; malformed start points get 400; a start the store no longer holds gets 410
- * `pruned`, naming the oldest sequence it holds.
+ * `pruned`, naming the oldest sequence it holds, and BftClient.finalized reports it.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, test } from 'node:test';
 import { BftClient } from '../../src/client/client.ts';
+import { BftClientError } from '../../src/client/errors.ts';
 import { SseParser } from '../../src/client/sse.ts';
 import { loadNodeSettings } from '../../src/node/config.ts';
 import { LmdbStore } from '../../src/storage/index.ts';
@@ -174,5 +175,14 @@ describe('GET /v1/events resumed on a node', { timeout: 90_000 }, () => {
       await readEvents(`${url}/v1/events?from=1`, held.length - 1, { 'last-event-id': held[0]!.id }),
       held.slice(1),
     );
+
+    const following = new BftClient({ nodes: [url] }).finalized({ from: 1 });
+    await assert.rejects(following.next(), (error: unknown) => {
+      assert.ok(error instanceof BftClientError);
+      assert.equal(error.code, 'rejected');
+      assert.equal(error.status, 410);
+      assert.equal(error.apiCode, 'pruned');
+      return true;
+    });
   });
 });
