@@ -232,6 +232,10 @@ export class EventHub {
     let cursor = Math.max(1, after.sequence);
     for (;;) {
       if (!this.#replaying.has(client)) return;
+      if (response.destroyed) {
+        this.#remove(client);
+        return;
+      }
       const delivered = this.#history.deliveredSequence();
       if (cursor > delivered) {
         // Caught up: from here on, live events, but none at or before what was replayed (the
