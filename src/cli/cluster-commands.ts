@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BftClient } from '../client/client.ts';
 import { loadClusterFile } from '../client/cluster-file.ts';
 import { CliError } from './errors.ts';
-import { initCluster } from './init.ts';
+import { clusterWarnings, initCluster } from './init.ts';
 import { type LoadProgress, type LoadReport, runLoad } from './load.ts';
 import { LocalCluster } from './local-cluster.ts';
 
@@ -26,8 +26,9 @@ export async function launchLocalCluster(options: {
   readonly io: Io;
 }): Promise<LocalCluster> {
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-cluster-'));
+  let nodes = options.nodes;
   if (!fs.existsSync(path.join(dir, 'cluster.json'))) {
-    await initCluster({ dir, nodes: options.nodes, transport: options.transport ?? 'tcp' });
+    await initCluster({ dir, nodes, transport: options.transport ?? 'tcp' });
   } else {
     const existing = loadClusterFile(path.join(dir, 'cluster.json')).validators.length;
     if (existing !== options.nodes) {
@@ -35,7 +36,9 @@ export async function launchLocalCluster(options: {
         `${dir} holds a cluster of ${existing} nodes; starting those (--nodes ${options.nodes} ignored)`,
       );
     }
+    nodes = existing;
   }
+  for (const warning of clusterWarnings(nodes)) options.io.err(`warning: ${warning}`);
   const cluster = LocalCluster.open(dir);
   cluster.on('exit', ({ index, code, signal }) => {
     if (!stopping.has(cluster))
@@ -196,7 +199,8 @@ export async function benchCommand(
     readonly submitTo: 'all' | 'leader';
     readonly dir: string | undefined;
     readonly keep: boolean;
-    readonly json: string | undefined;
+    /** The reports as JSON: `true` on stdout instead of the table, a file name into that file. */
+    readonly json: string | true | undefined;
   },
   io: Io,
 ): Promise<number> {
@@ -257,18 +261,25 @@ export async function benchCommand(
       if (!options.keep && options.dir === undefined) fs.rmSync(local.dir, { recursive: true, force: true });
     }
   }
-  io.out(
+  const summary =
     `bench: ${nodes.length} nodes${local === null ? '' : ` (local processes, ${options.transport.toUpperCase()} on loopback, LMDB with synced commits)`}, ` +
-      `${options.payloadBytes}-byte payloads, ${options.duration} s per rate (${options.warmup} s warm-up), ` +
-      `submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}, ` +
-      'finality = offered (open loop) to final at the first node',
-  );
-  for (const line of formatReports(reports)) io.out(line);
+    `${options.payloadBytes}-byte payloads, ${options.duration} s per rate (${options.warmup} s warm-up), ` +
+    `submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}, ` +
+    'finality = offered (open loop) to final at the first node';
+  if (options.json === true) {
+    // stdout holds the JSON alone; the summary goes with the progress lines.
+    io.err(summary);
+    io.out(JSON.stringify(reports, null, 2));
+  } else {
+    io.out(summary);
+    for (const line of formatReports(reports)) io.out(line);
+  }
   for (const report of reports.filter((each) => each.eventStreamLost)) {
     io.err(
       `bench: at rate ${report.rate} the event stream closed during the run; later finality was not seen`,
     );
   }
-  if (options.json !== undefined) fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
+  if (typeof options.json === 'string')
+    fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
   return 0;
 }

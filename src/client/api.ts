@@ -92,7 +92,12 @@ export interface RejectedVertexResponse {
 
 export type VertexResponse = PendingVertexResponse | FinalVertexResponse | RejectedVertexResponse;
 
-/** One `finalized` server-sent event of `GET /v1/events`. */
+/**
+ * One `finalized` server-sent event of `GET /v1/events`. Its SSE `id:` is its place,
+ * `<sequence>.<position>`: send it back as `Last-Event-ID` to resume after it. A stream that
+ * cannot go on (the place was pruned while it was replayed) ends with an `error` event whose
+ * data is `{ "code", "message" }`.
+ */
 export interface FinalizedEvent {
   readonly hash: string;
   readonly sequence: number;
@@ -267,6 +272,12 @@ export const API_ERRORS = Object.freeze({
    * be submitted again (a new vertex, with a new validThrough) without risk of a double.
    */
   expired: 410,
+  /**
+   * 410: an event stream asked to resume (`Last-Event-ID`, `?from=`) at a sequence this node no
+   * longer holds (it keeps `logRetention` finalized sequences); the message names the oldest it
+   * holds.
+   */
+  pruned: 410,
   /** 409: another backup is being taken; try again when it is done. */
   'backup-running': 409,
   /** 413: the body exceeds the node's limit, or the vertex can never fit in a batch. */

@@ -26,6 +26,7 @@ import {
 } from './api.ts';
 import type { ClusterFile } from './cluster-file.ts';
 import { BftClientError } from './errors.ts';
+import { type FollowOptions, followFinalized, type StreamedVertex } from './follow.ts';
 import { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
 
 /** How to build a client. */
@@ -331,6 +332,26 @@ export class BftClient {
       await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, left)));
       pauseMs = Math.min(500, pauseMs * 1.5);
     }
+  }
+
+  /**
+   * The vertices the cluster finalizes, in the total order, as one node's `GET /v1/events`
+   * reports them: from the next one on, from `from` (a sequence the node replays from its
+   * store), or after `after` (the place of the last vertex the caller applied). The connection
+   * is re-made when it drops, to the same node or, unless `node` names one, the next, and
+   * resumes after the last vertex seen: every vertex once, in order. The events are unproven
+   * (check one with `waitFinal` when a node must not be trusted). Break out of the loop, or abort
+   * `signal`, to stop.
+   *
+   * @example
+   * for await (const vertex of client.finalized({ from: 1 })) apply(vertex);
+   *
+   * @throws BftClientError (from the iteration) 'rejected' with apiCode 'pruned' when the start
+   *   is older than the node keeps; 'unreachable' when no node gives a stream for
+   *   `giveUpAfterMs`; 'bad-response'; 'misuse' for bad options.
+   */
+  finalized(options: FollowOptions = {}): AsyncGenerator<StreamedVertex, void, undefined> {
+    return followFinalized(this.nodes, options);
   }
 
   // -------------------------------------------------------------------------------------------

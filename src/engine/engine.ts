@@ -55,6 +55,7 @@ import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './conf
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
 import { ProposalRejectedError } from './errors.ts';
+import { type FinalizedOptions, replayFinalized, startAfter } from './finalized-replay.ts';
 import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
 import { InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
@@ -212,6 +213,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #primaryUnreachableSince: number | null = null;
   #writesInFlight = 0;
   #prunedThrough = 0;
+  /** The highest sequence delivered (to listeners and streams): where a replay hands over. */
+  #deliveredThrough = 0;
   readonly #banned = new Set<ReplicaId>();
   #violationsCounted: Record<string, number> = {};
   #quietWaiters: (() => void)[] = [];
@@ -343,6 +346,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#state = restored.state;
       ready = restored.ready;
       this.#releases = new ReleaseQueue();
+      // What the store holds was delivered before the restart; it is not delivered again.
+      this.#deliveredThrough = this.#state.lastExecuted;
       this.#prunedThrough = Math.max(0, this.#state.lastExecuted - this.config.logRetention);
       this.#transport.onFrame((from, frame) => this.#onFrame(from, frame));
       await this.#transport.start();
@@ -376,6 +381,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (this.#lifecycle.is('stopped', 'halted')) return Promise.resolve();
     this.#stopping = this.#stop(options);
     return this.#stopping;
+  }
+
+  /**
+   * The highest sequence whose vertices this replica has delivered (to `finalized` listeners and
+   * streams; those finalized before a restart count as delivered). The store holds every
+   * sequence up to it that it has not pruned, and every later delivery is of a higher one: a
+   * reader that replays the store through it and then listens, in one synchronous step, sees
+   * each vertex once.
+   */
+  get deliveredSequence(): number {
+    return this.#deliveredThrough;
   }
 
   /** Whether this replica leads the current view (and the view is installed). */
@@ -508,12 +524,30 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * The stream of vertices finalized here from now on, in the total order (the same at every
-   * honest replica). Each subscriber buffers up to `finalizedBufferMax` vertices; one that falls
-   * further behind gets a SubscriberOverflowError. The stream ends when the engine stops.
+   * The vertices finalized here, in the total order (the same at every honest replica). Without
+   * options, from the next one on: subscribe before proposing. With `from: sequence` (or
+   * `after: { sequence, position }`, to resume after the last vertex an application applied),
+   * what the store still holds from there is replayed first, then the stream goes on live, each
+   * vertex once (see `finalized-replay.ts`). A live subscriber buffers up to `bufferMax`
+   * (default `finalizedBufferMax`) vertices; one that falls further behind gets a
+   * SubscriberOverflowError, and may resume with `after` its last vertex. The stream ends when
+   * the engine stops.
+   *
+   * @throws RangeError on a bad `from` or `after`. The iterator rejects with a
+   *   FinalizedHistoryError (code 'pruned') when the store no longer holds a sequence the replay
+   *   needs (it keeps `logRetention` sequences).
    */
-  finalized(options: { readonly bufferMax?: number } = {}): AsyncIterableIterator<FinalizedVertex> {
-    return this.#stream.subscribe(options.bufferMax ?? this.config.finalizedBufferMax);
+  finalized(options: FinalizedOptions = {}): AsyncIterableIterator<FinalizedVertex> {
+    const bufferMax = options.bufferMax ?? this.config.finalizedBufferMax;
+    if (options.from === undefined && options.after === undefined) return this.#stream.subscribe(bufferMax);
+    return replayFinalized(
+      {
+        finalizedAt: (sequence) => this.#store.finalizedAt(sequence),
+        deliveredThrough: () => this.#deliveredThrough,
+        subscribe: () => this.#stream.subscribe(bufferMax),
+      },
+      startAfter(options),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -810,6 +844,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #deliver(delivery: Delivery): void {
     this.#batcher.roomAvailable();
+    this.#deliveredThrough = delivery.sequence;
     const count = delivery.vertices.length;
     this.#tracer?.({ at: traceNow(), step: 'delivered', sequence: delivery.sequence, detail: count });
     this.#metrics.verticesFinalized.inc(count);

@@ -21,6 +21,11 @@ export {
   type ProposalRejectionCode,
   SubscriberOverflowError,
 } from './errors.ts';
+export {
+  FinalizedHistoryError,
+  type FinalizedOptions,
+  type FinalizedPlace,
+} from './finalized-replay.ts';
 export type { FinalizedVertex } from './finalized-stream.ts';
 export { ENGINE_STATES, type EngineState } from './lifecycle.ts';
 export type { ProposalResult } from './proposals.ts';

@@ -29,7 +29,7 @@ import type { LmdbStore } from '../storage/lmdb.ts';
 import { encodeMessage } from '../wire/index.ts';
 import { BackupTargetError, type BackupTargetErrorCode, checkBackupTargetIsolated } from './backup-target.ts';
 import type { NodeSettings } from './config.ts';
-import type { EventHub } from './events.ts';
+import { type EventHub, resumePoint } from './events.ts';
 import { exemptFromIdleTimeout, type HttpLimits } from './http-limits.ts';
 import type { Logger } from './log.ts';
 import { StatusHistory } from './status-history.ts';
@@ -490,9 +490,21 @@ export class HttpApi {
     if (!hub.hasRoom()) throw new ApiError('unavailable', 'no room for another event stream; try later');
     // A stream is quiet between events (a heartbeat every 15 s); it is bounded by
     // `eventClientsMax` and its unread bytes instead of by the idle timeout.
+    const lastEventId = request.headers['last-event-id'];
+    if (Array.isArray(lastEventId)) throw new ApiError('bad-request', 'give one Last-Event-ID header');
+    const after = resumePoint(lastEventId, url.searchParams.get('from'));
+    if (after !== null && 'error' in after) throw new ApiError('bad-request', after.error);
+    const gone = after === null ? null : hub.unavailable(after);
+    if (gone !== null) {
+      throw new ApiError(
+        'pruned',
+        `sequence ${gone.sequence} is no longer held here (the node keeps logRetention finalized sequences)` +
+          (gone.oldest === null ? '' : `; the oldest it holds is ${gone.oldest}`),
+      );
+    }
     exemptFromIdleTimeout(request);
     const payload = url.searchParams.get('payload');
-    hub.add(request, response, { payload: payload === '1' || payload === 'true' });
+    hub.add(request, response, { payload: payload === '1' || payload === 'true', after });
   }
 
   /** What `GET /v1/status` answers. */

@@ -198,6 +198,11 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         clientsMax: settings.http.eventClientsMax,
         bufferBytesMax: settings.http.eventBufferBytesMax,
         logger,
+        // Resumed streams replay from the store through what the engine has delivered.
+        history: {
+          finalizedAt: (sequence) => store.finalizedAt(sequence),
+          deliveredSequence: () => engine.deliveredSequence,
+        },
       });
       engine.on('finalized', (item) => events.push(item));
       const httpLimits = new HttpLimits(settings.http, { registry, logger });
