@@ -390,6 +390,7 @@ export function buildProgram(io: Io): Command {
     .option('--dir <dir>', 'the fresh cluster directory (default: temporary, removed afterwards)')
     .option('--keep', 'keep the temporary cluster directory', false)
     .option('--json <file>', 'also write the reports as JSON')
+    .option('--chart <file.svg>', 'also write a latency-versus-throughput chart of the rates (SVG)')
     .action(
       async (
         options: {
@@ -405,6 +406,7 @@ export function buildProgram(io: Io): Command {
           dir?: string;
           keep: boolean;
           json?: string;
+          chart?: string;
         },
         command: Command,
       ) => {
@@ -424,6 +426,7 @@ export function buildProgram(io: Io): Command {
               dir: options.dir,
               keep: options.keep,
               json: options.json,
+              chart: options.chart,
             },
             io,
           ),
