@@ -63,6 +63,10 @@ export async function ensureEtcd(log: (line: string) => void): Promise<string> {
   }
   // Root installs directly (CI runs as root); anyone else through sudo, which must not prompt.
   const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  if (sudo.length > 0 && onPath('sudo') === null)
+    throw new Error(
+      "etcd is not on PATH, and installing it needs root: run as root, or install Debian's etcd-server",
+    );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const update = [...sudo, 'apt-get', 'update', '-q'];
   const install = [...sudo, 'apt-get', 'install', '-y', '-q', '--no-install-recommends', 'etcd-server'];
