@@ -9,6 +9,7 @@ import { BftClient } from '../client/client.ts';
 import { loadClusterFile } from '../client/cluster-file.ts';
 import { CliError } from './errors.ts';
 import { clusterWarnings, initCluster } from './init.ts';
+import { latencyChartSvg } from './latency-chart.ts';
 import { type LoadProgress, type LoadReport, runLoad } from './load.ts';
 import { LocalCluster } from './local-cluster.ts';
 
@@ -201,6 +202,8 @@ export async function benchCommand(
     readonly keep: boolean;
     /** The reports as JSON: `true` on stdout instead of the table, a file name into that file. */
     readonly json: string | true | undefined;
+    /** Also write a latency-versus-throughput chart of the rates here (SVG). */
+    readonly chart?: string | undefined;
   },
   io: Io,
 ): Promise<number> {
@@ -281,5 +284,12 @@ export async function benchCommand(
   }
   if (typeof options.json === 'string')
     fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
+  if (options.chart !== undefined) {
+    const subtitle =
+      `${nodes.length} nodes, ${options.payloadBytes}-byte payloads, ${options.duration} s per rate ` +
+      `(${options.warmup} s warm-up), submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}`;
+    fs.writeFileSync(options.chart, latencyChartSvg(reports, { subtitle }));
+    io.err(`bench: chart written to ${options.chart}`);
+  }
   return 0;
 }

@@ -461,6 +461,7 @@ export function buildProgram(io: Io): Command {
     .option('--dir <dir>', 'the fresh cluster directory (default: temporary, removed afterwards)')
     .option('--keep', 'keep the temporary cluster directory', false)
     .option('--json [file]', 'the reports as JSON: on stdout (instead of the table), or into <file> as well')
+    .option('--chart <file.svg>', 'also write a latency-versus-throughput chart of the rates (SVG)')
     .action(
       async (
         options: {
@@ -476,6 +477,7 @@ export function buildProgram(io: Io): Command {
           dir?: string;
           keep: boolean;
           json?: string | true;
+          chart?: string;
         },
         command: Command,
       ) => {
@@ -495,6 +497,7 @@ export function buildProgram(io: Io): Command {
               dir: options.dir,
               keep: options.keep,
               json: options.json,
+              chart: options.chart,
             },
             io,
           ),
