@@ -16,6 +16,8 @@ export const API_ROUTES = Object.freeze({
   backup: '/v1/admin/backup',
   metrics: '/metrics',
   health: '/healthz',
+  /** Readiness: 200 while the node runs and sees a quorum, 503 otherwise (see {@link ReadyResponse}). */
+  ready: '/readyz',
   /** The status page (HTML); its scripts and styles are under `/status-page/`. */
   statusPage: '/',
 } as const);
@@ -104,6 +106,22 @@ export interface FinalizedEvent {
   readonly payload?: string;
 }
 
+/**
+ * `GET /readyz`: 200 with `ready: true` while the engine runs, the node takes submissions and
+ * it sees a quorum; 503 with `ready: false` and the `reason` otherwise. (`GET /healthz`, the
+ * liveness check, answers 200 whenever the engine runs, quorum or not.)
+ */
+export interface ReadyResponse {
+  readonly ready: boolean;
+  /** The engine's lifecycle state. */
+  readonly state: string;
+  readonly validatorsReachable: number;
+  readonly validators: number;
+  readonly quorum: number;
+  /** Why the node is not ready (`no quorum: 2 of 4 validators reachable, 3 needed`). */
+  readonly reason?: string;
+}
+
 /** `GET /v1/status`. */
 export interface StatusResponse {
   readonly nodeId: string;
@@ -139,6 +157,13 @@ export interface StatusResponse {
   readonly quorum: number;
   /** The validators this node has a working connection to. */
   readonly peers: readonly string[];
+  /** Validators this node reaches: itself and `peers`. */
+  readonly validatorsReachable: number;
+  /**
+   * Whether `validatorsReachable` is at least `quorum`. Without a quorum nothing can be
+   * finalized: vertices are accepted (202) and wait.
+   */
+  readonly quorumReachable: boolean;
   /** Each validator's reputation, 0 to 1. */
   readonly reputations: Readonly<Record<string, number>>;
   readonly banned: readonly string[];

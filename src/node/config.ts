@@ -124,6 +124,12 @@ export interface NodeSettings {
   /** How long a SIGTERM lets pending vertices finish before the node gives up on them. */
   readonly shutdownDrainMs: number;
   /**
+   * How long a loss (or return) of the quorum must last before it is logged (`quorum-lost`,
+   * `quorum-regained`): a link that flaps faster writes nothing. Status, `/readyz` and the
+   * metrics are live. Default 2,000 ms.
+   */
+  readonly quorumDebounceMs: number;
+  /**
    * Debugging: a file that gets one JSON line per consensus vote this node sends (its kind,
    * view, sequence and digest), written before the vote leaves. Tests read it to check that a
    * restarted node never contradicts itself.
@@ -213,6 +219,7 @@ const TOP_FIELDS = new Set([
   'transport',
   'logLevel',
   'shutdownDrainMs',
+  'quorumDebounceMs',
   'debug',
 ]);
 
@@ -496,6 +503,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     http,
     logLevel,
     shutdownDrainMs: top.integer('shutdownDrainMs', 2 * resolved.viewChangeTimeoutMs, 0, 3_600_000),
+    quorumDebounceMs: top.integer('quorumDebounceMs', 2000, 0, 600_000),
     voteLog: debug.object.voteLog === undefined ? null : debug.path('voteLog'),
   });
 }

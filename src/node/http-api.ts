@@ -18,6 +18,7 @@ import {
   bytesFromBase64,
   digestFromHex,
   type FinalVertexResponse,
+  type ReadyResponse,
   type StatusResponse,
   type SubmitVerticesResponse,
 } from '../client/api.ts';
@@ -32,6 +33,7 @@ import type { NodeSettings } from './config.ts';
 import type { EventHub } from './events.ts';
 import { exemptFromIdleTimeout, type HttpLimits } from './http-limits.ts';
 import type { Logger } from './log.ts';
+import { describeQuorum, type QuorumReading } from './quorum-watch.ts';
 import { StatusHistory } from './status-history.ts';
 import { StatusPage } from './status-page.ts';
 
@@ -40,6 +42,8 @@ export interface HttpApiContext {
   readonly engine: BftEngine;
   readonly store: LmdbStore;
   readonly connectedPeers: () => readonly string[];
+  /** Whether this node sees a quorum now (`quorum-watch.ts`). */
+  readonly quorum: () => QuorumReading;
   readonly settings: NodeSettings;
   readonly logger: Logger;
   readonly events: EventHub;
@@ -261,6 +265,12 @@ export class HttpApi {
         only('GET');
         const state = this.#context.engine.status().state;
         return this.#json(response, state === 'running' && this.#accepting ? 200 : 503, { state });
+      }
+      case 'readyz': {
+        name('readyz');
+        only('GET');
+        const answer = this.ready();
+        return this.#json(response, answer.ready ? 200 : 503, answer);
       }
       default:
         throw new ApiError('not-found', `no route ${url.pathname}`);
@@ -495,6 +505,33 @@ export class HttpApi {
     hub.add(request, response, { payload: payload === '1' || payload === 'true' });
   }
 
+  /**
+   * What `GET /readyz` answers: ready while the engine runs, submissions are taken and a quorum
+   * is reachable. A node without a quorum accepts vertices that cannot become final until it is
+   * back, so a load balancer should send clients elsewhere, while the liveness check
+   * (`/healthz`) stays up: restarting the node would not bring its peers back.
+   */
+  ready(): ReadyResponse {
+    const state = this.#context.engine.status().state;
+    const quorum = this.#context.quorum();
+    const reason =
+      state !== 'running'
+        ? `the engine is ${state}`
+        : !this.#accepting
+          ? 'the node is shutting down'
+          : !quorum.available
+            ? describeQuorum(quorum)
+            : undefined;
+    return {
+      ready: reason === undefined,
+      state,
+      validatorsReachable: quorum.reachable,
+      validators: quorum.validators,
+      quorum: quorum.needed,
+      ...(reason === undefined ? {} : { reason }),
+    };
+  }
+
   /** What `GET /v1/status` answers. */
   async status(): Promise<StatusResponse> {
     const { engine } = this.#context;
@@ -502,6 +539,7 @@ export class HttpApi {
     const { replica, validators, clusterId } = engine.config;
     const { store } = this.#context;
     const durableSequence = store.lastFinalized;
+    const quorum = this.#context.quorum();
     const chainDigest =
       durableSequence === 0 ? genesisDigest(clusterId) : store.finalizedAt(durableSequence)!.chainDigest;
     return {
@@ -523,6 +561,8 @@ export class HttpApi {
       faultTolerance: replica.faultTolerance,
       quorum: replica.quorum,
       peers: [...this.#context.connectedPeers()].sort(),
+      validatorsReachable: quorum.reachable,
+      quorumReachable: quorum.available,
       reputations: status.reputations,
       banned: status.banned,
       evidence: engine.evidence().length,

@@ -22,9 +22,10 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { createTransportMetrics } from '../metrics/index.ts';
+import type { Clock } from '../shell/clock.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
 import { ClusterDiscovery } from '../transport/discovery.ts';
 import { QuicTransport } from '../transport/quic.ts';
@@ -38,6 +39,7 @@ import { HttpApi } from './http-api.ts';
 import { HttpLimits } from './http-limits.ts';
 import { Logger } from './log.ts';
 import { LogLimiter, type LogLimiterOptions } from './log-limiter.ts';
+import { describeQuorum, QuorumWatch } from './quorum-watch.ts';
 import { VoteLoggingTransport } from './vote-log.ts';
 
 /** The node's events. */
@@ -62,6 +64,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
   readonly #events: EventHub;
   readonly #voteLog: VoteLoggingTransport | null;
   readonly #limitedLog: LogLimiter;
+  /** Whether this node sees a quorum (status, readiness, metrics, logs). */
+  readonly quorum: QuorumWatch;
   readonly #unlock: () => void;
   #stopping: Promise<void> | null = null;
 
@@ -72,6 +76,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     transport: StreamTransport;
     voteLog: VoteLoggingTransport | null;
     limitedLog: LogLimiter;
+    quorum: QuorumWatch;
     logger: Logger;
     server: http.Server;
     api: HttpApi;
@@ -88,6 +93,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.transport = parts.transport;
     this.#voteLog = parts.voteLog;
     this.#limitedLog = parts.limitedLog;
+    this.quorum = parts.quorum;
     this.logger = parts.logger;
     this.#server = parts.server;
     this.#api = parts.api;
@@ -114,6 +120,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
        * on the system clock). Tests pass a ManualClock.
        */
       readonly limitedLog?: LogLimiterOptions;
+      /** The clock of the quorum watch's debounce (default the system clock); for tests. */
+      readonly clock?: Clock;
     } = {},
   ): Promise<CretoaiNode> {
     const logger = options.logger ?? new Logger(settings.nodeId, settings.logLevel);
@@ -175,6 +183,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
 
       const registry = new Registry();
       createTransportMetrics(registry, transport);
+      const quorum = watchQuorum({ settings, transport, logger, registry, clock: options.clock });
+      cleanups.push(() => quorum.close());
       const engine = new BftEngine(settings.engine, settings.keys, {
         transport: (voteLog ?? transport) as Transport,
         store,
@@ -198,6 +208,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         engine,
         store,
         connectedPeers: () => transport.connectedPeers(),
+        quorum: () => quorum.reading(),
         settings,
         logger,
         events,
@@ -221,6 +232,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         transport,
         voteLog,
         limitedLog,
+        quorum,
         logger,
         server,
         api,
@@ -265,6 +277,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     await this.transport.stop();
     // After the transport: no refusal can arrive any more, and what was held back is logged.
     this.#limitedLog.close();
+    this.quorum.close();
     this.#voteLog?.close();
     await this.store.close();
     this.#unlock();
@@ -286,6 +299,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.#server.closeAllConnections();
     // The process exits next: log what was held back now, and leave no timer behind.
     this.#limitedLog.close();
+    this.quorum.close();
     this.#httpLimits.close();
     this.emit('halted', error);
   }
@@ -331,6 +345,75 @@ function watchTransport(transport: StreamTransport, logger: Logger, limitedLog: 
       { side, remoteAddress, claimedPeer, code: refusal.code, detail: refusal.detail },
     ),
   );
+}
+
+/**
+ * The quorum watch of a node (`quorum-watch.ts`): re-read whenever a peer connects or
+ * disconnects, logged on debounced transitions, exported as gauges read at scrape time.
+ */
+function watchQuorum(parts: {
+  readonly settings: NodeSettings;
+  readonly transport: StreamTransport;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly clock: Clock | undefined;
+}): QuorumWatch {
+  const { settings, transport, logger, registry } = parts;
+  const losses = new Counter({
+    name: 'cretoai_quorum_losses_total',
+    help: 'Times this node lost sight of a quorum of validators (debounced: each loss lasted quorumDebounceMs)',
+    registers: [registry],
+  });
+  const quorum = new QuorumWatch({
+    validators: settings.cluster.validators.length,
+    needed: settings.resolved.replica.quorum,
+    connectedPeers: () => transport.connectedPeers(),
+    debounceMs: settings.quorumDebounceMs,
+    ...(parts.clock === undefined ? {} : { clock: parts.clock }),
+    onChange: (change, reading) => {
+      const fields = {
+        reachable: reading.reachable,
+        validators: reading.validators,
+        needed: reading.needed,
+        peers: [...transport.connectedPeers()].sort(),
+        message: describeQuorum(reading),
+      };
+      if (change === 'lost') {
+        losses.inc();
+        logger.warn('quorum-lost', {
+          ...fields,
+          advice: 'nothing can be finalized until enough validators are reachable again; /readyz answers 503',
+        });
+      } else logger.info('quorum-regained', fields);
+    },
+  });
+  transport.on('peer-connected', () => quorum.update());
+  transport.on('peer-disconnected', () => quorum.update());
+  new Gauge({
+    name: 'cretoai_validators_reachable',
+    help: 'Validators this node reaches: itself and the peers it has a working connection to',
+    registers: [registry],
+    collect() {
+      this.set(quorum.reading().reachable);
+    },
+  });
+  new Gauge({
+    name: 'cretoai_quorum_reachable',
+    help: 'Whether this node reaches a quorum of validators (1) or not (0): without one nothing is finalized',
+    registers: [registry],
+    collect() {
+      this.set(quorum.reading().available ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cretoai_quorum_size',
+    help: 'Validators needed for a quorum',
+    registers: [registry],
+    collect() {
+      this.set(quorum.reading().needed);
+    },
+  });
+  return quorum;
 }
 
 function watchEngine(engine: BftEngine, logger: Logger): void {
