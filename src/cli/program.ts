@@ -77,6 +77,10 @@ function statusRow(status: StatusResponse): string[] {
     String(status.sequence),
     String(status.stableCheckpoint),
     `${status.peers.length}/${status.validators.length - 1}`,
+    // Older nodes do not report it.
+    status.quorumReachable === undefined
+      ? '?'
+      : `${status.quorumReachable ? 'yes' : 'NO'} ${status.validatorsReachable}/${status.validators.length} (${status.quorum} needed)`,
     String(status.pendingProposals),
     status.banned.length === 0 ? '-' : status.banned.join(','),
   ];
@@ -275,7 +279,7 @@ export function buildProgram(io: Io): Command {
             : [client.nodes[i]!, `unreachable: ${(answer.reason as Error).message}`],
         );
         for (const line of table(
-          ['node', 'state', 'view', 'leader', 'sequence', 'stable', 'peers', 'pending', 'banned'],
+          ['node', 'state', 'view', 'leader', 'sequence', 'stable', 'peers', 'quorum', 'pending', 'banned'],
           rows,
         ))
           io.out(line);
