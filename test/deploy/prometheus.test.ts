@@ -26,7 +26,7 @@ describe('deploy/prometheus', () => {
   test('promtool check config prometheus.yml (static targets, rule file)', { skip }, () => {
     const r = promtool(['check', 'config', path.join(dir, 'prometheus.yml')]);
     assert.equal(r.status, 0, r.output);
-    assert.match(r.output, /SUCCESS: 7 rules found/);
+    assert.match(r.output, /SUCCESS: 8 rules found/);
   });
 
   test('promtool check config prometheus-kubernetes.yml (kubernetes_sd)', { skip }, (t) => {
@@ -52,6 +52,7 @@ describe('deploy/prometheus', () => {
       'ConsensusNodeSuspected',
       'ConsensusNotFinalizing',
       'ConsensusPeersDisconnected',
+      'ConsensusQuorumLost',
       'ConsensusViewChangesFrequent',
     ]);
   });
