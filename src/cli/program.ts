@@ -182,8 +182,17 @@ export function buildProgram(io: Io): Command {
       'run one node from its configuration file until SIGTERM or Ctrl-C (logs: JSON lines on stderr)',
     )
     .requiredOption('--config <file>', 'the node configuration file')
-    .action(async (options: { config: string }, command: Command) => {
-      command.setOptionValue('exitCode', await runNode(options.config));
+    .addOption(
+      new Option(
+        '--stop-on-stdin-close',
+        'stop gracefully when standard input closes (the parent that started the node died)',
+      ).hideHelp(),
+    )
+    .action(async (options: { config: string; stopOnStdinClose?: boolean }, command: Command) => {
+      command.setOptionValue(
+        'exitCode',
+        await runNode(options.config, { stopOnStdinClose: options.stopOnStdinClose === true }),
+      );
     });
 
   program

@@ -15,7 +15,14 @@ import { CretoaiNode } from './node.ts';
  */
 export async function runNode(
   configFile: string,
-  options: { readonly onStarted?: (node: CretoaiNode) => void } = {},
+  options: {
+    readonly onStarted?: (node: CretoaiNode) => void;
+    /**
+     * Stop gracefully when standard input ends or closes: a parent that holds the other end of a
+     * pipe (`cretoai-node up`) died, even by SIGKILL, and nobody else will stop this node.
+     */
+    readonly stopOnStdinClose?: boolean;
+  } = {},
 ): Promise<number> {
   const settings: NodeSettings = loadNodeSettings(configFile);
   const logger = new Logger(settings.nodeId, settings.logLevel);
@@ -45,6 +52,23 @@ export async function runNode(
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (options.stopOnStdinClose === true) {
+      const parentGone = (): void => {
+        if (signalled) return;
+        logger.warn('parent-gone', {
+          reason: 'standard input closed: the process that started this node died',
+        });
+        onSignal('SIGTERM');
+      };
+      process.stdin.once('end', parentGone);
+      process.stdin.once('close', parentGone);
+      process.stdin.on('error', parentGone);
+      // Read (and discard) so that the end is seen.
+      process.stdin.resume();
+      // The log goes to a pipe to the same parent: once it is gone, writes fail (EPIPE), and
+      // an unhandled error would end the process before it stopped gracefully.
+      process.stderr.on('error', () => undefined);
+    }
     node.on('halted', () => {
       node.transport
         .stop()
