@@ -122,6 +122,20 @@ export interface ReadyResponse {
   readonly reason?: string;
 }
 
+/** One validator whose key two processes use, as `GET /v1/status` reports it. */
+export interface DuplicateIdentityStatus {
+  readonly peer: string;
+  /** Where the process that keeps the link connects from (`ip:port`). */
+  readonly address: string;
+  /** Where the other one connects from. */
+  readonly duplicateAddress: string;
+  /** Detections since this node started. */
+  readonly detections: number;
+  /** How much longer the duplicate is refused (0: no longer). */
+  readonly refusedForSeconds: number;
+  readonly secondsSinceDetected: number;
+}
+
 /** `GET /v1/status`. */
 export interface StatusResponse {
   readonly nodeId: string;
@@ -164,6 +178,11 @@ export interface StatusResponse {
    * finalized: vertices are accepted (202) and wait.
    */
   readonly quorumReachable: boolean;
+  /**
+   * Validators whose key this node saw two live processes use (an instance replaced by another
+   * connected again): the one seen later is refused for `refusedForSeconds`. Stop one of them.
+   */
+  readonly duplicateIdentities: readonly DuplicateIdentityStatus[];
   /** Each validator's reputation, 0 to 1. */
   readonly reputations: Readonly<Record<string, number>>;
   readonly banned: readonly string[];

@@ -27,6 +27,7 @@ import { toHex } from '../crypto/index.ts';
 import { type BftEngine, ProposalRejectedError, type ProposalRejectionCode } from '../engine/index.ts';
 import { createVertex, genesisDigest, type Vertex } from '../protocol/index.ts';
 import type { LmdbStore } from '../storage/lmdb.ts';
+import type { DuplicateIdentityState } from '../transport/duplicate-identity.ts';
 import { encodeMessage } from '../wire/index.ts';
 import { BackupTargetError, type BackupTargetErrorCode, checkBackupTargetIsolated } from './backup-target.ts';
 import type { NodeSettings } from './config.ts';
@@ -42,6 +43,8 @@ export interface HttpApiContext {
   readonly engine: BftEngine;
   readonly store: LmdbStore;
   readonly connectedPeers: () => readonly string[];
+  /** Validators whose key two live processes were seen using (`duplicate-identity.ts`). */
+  readonly duplicateIdentities: () => readonly DuplicateIdentityState[];
   /** Whether this node sees a quorum now (`quorum-watch.ts`). */
   readonly quorum: () => QuorumReading;
   readonly settings: NodeSettings;
@@ -563,6 +566,14 @@ export class HttpApi {
       peers: [...this.#context.connectedPeers()].sort(),
       validatorsReachable: quorum.reachable,
       quorumReachable: quorum.available,
+      duplicateIdentities: this.#context.duplicateIdentities().map((state) => ({
+        peer: state.peer,
+        address: addressOf(state.incumbent),
+        duplicateAddress: addressOf(state.duplicate),
+        detections: state.detections,
+        refusedForSeconds: Math.ceil(state.refusedForMs / 1000),
+        secondsSinceDetected: Math.floor(state.sinceMs / 1000),
+      })),
       reputations: status.reputations,
       banned: status.banned,
       evidence: engine.evidence().length,
@@ -686,6 +697,13 @@ export class HttpApi {
     );
     if (error.closeConnection) response.on('finish', () => response.socket?.destroy());
   }
+}
+
+function addressOf(sighting: {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+}): string {
+  return `${sighting.remoteAddress ?? 'unknown'}:${sighting.remotePort ?? '?'}`;
 }
 
 /** Whether a request failed because its client went away (an aborted body, a closed socket). */

@@ -208,6 +208,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         engine,
         store,
         connectedPeers: () => transport.connectedPeers(),
+        duplicateIdentities: () => transport.duplicateIdentities(),
         quorum: () => quorum.reading(),
         settings,
         logger,
@@ -338,13 +339,65 @@ function watchTransport(transport: StreamTransport, logger: Logger, limitedLog: 
   transport.on('peer-misbehaved', ({ peer, code, detail }) =>
     logger.warn('peer-misbehaved', { peer, code, detail }),
   );
-  transport.on('handshake-refused', ({ side, remoteAddress, claimedPeer, refusal }) =>
+  transport.on('handshake-refused', ({ side, remoteAddress, claimedPeer, refusal }) => {
     limitedLog.record(
       'handshake-refused',
       { code: refusal.code, address: remoteAddress },
       { side, remoteAddress, claimedPeer, code: refusal.code, detail: refusal.detail },
+    );
+    // Hints that this node's own key runs elsewhere too. Unauthenticated (anyone can claim an
+    // id, or send a REFUSE), so they are logged as suspicions, rate-limited like the rest.
+    if (refusal.code === 'self-connection' || refusal.detail === `peer refused: self-connection`) {
+      limitedLog.record(
+        'duplicate-identity-suspected',
+        { code: 'self-connection', address: remoteAddress },
+        {
+          side,
+          address: remoteAddress,
+          detail:
+            side === 'acceptor'
+              ? "a connection claimed this node's own id: another process may run with this node's key"
+              : "the node dialed answered as this node's own id: another process runs with this node's key there",
+        },
+      );
+    }
+    if (refusal.detail === 'peer refused: duplicate-identity') {
+      limitedLog.record(
+        'duplicate-identity-refused',
+        { code: 'duplicate-identity', address: remoteAddress },
+        {
+          peer: claimedPeer,
+          address: remoteAddress,
+          detail:
+            "the peer refuses this node: another live process with this node's key holds its link. Stop one of the two processes",
+        },
+      );
+    }
+  });
+  // Two live processes with one validator's key take turns at this node's link to it.
+  transport.on('duplicate-identity', ({ peer, incumbent, duplicate, refusedForMs, detections }) =>
+    limitedLog.record(
+      'duplicate-identity',
+      { code: peer, address: duplicate.remoteAddress },
+      {
+        peer,
+        message: `two processes are running with ${peer}'s key: one at ${where(incumbent)}, one at ${where(duplicate)}. Stop one of them`,
+        address: where(incumbent),
+        instance: incumbent.instance,
+        duplicateAddress: where(duplicate),
+        duplicateInstance: duplicate.instance,
+        refusedForMs,
+        detections,
+      },
     ),
   );
+}
+
+function where(sighting: {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+}): string {
+  return `${sighting.remoteAddress ?? 'unknown'}:${sighting.remotePort ?? '?'}`;
 }
 
 /**
