@@ -26,6 +26,7 @@ import { evidenceToJson } from '../client/evidence.ts';
 import { toHex } from '../crypto/index.ts';
 import { type BftEngine, ProposalRejectedError, type ProposalRejectionCode } from '../engine/index.ts';
 import { createVertex, genesisDigest, type Vertex } from '../protocol/index.ts';
+import { StoreCorruptError } from '../storage/errors.ts';
 import type { LmdbStore } from '../storage/lmdb.ts';
 import type { DuplicateIdentityState } from '../transport/duplicate-identity.ts';
 import { encodeMessage } from '../wire/index.ts';
@@ -43,6 +44,8 @@ export interface HttpApiContext {
   readonly engine: BftEngine;
   readonly store: LmdbStore;
   readonly connectedPeers: () => readonly string[];
+  /** The store failed a record's check as it was read: the node stops (see `CretoaiNode`). */
+  readonly storeDamaged: (error: StoreCorruptError) => void;
   /** Validators whose key two live processes were seen using (`duplicate-identity.ts`). */
   readonly duplicateIdentities: () => readonly DuplicateIdentityState[];
   /** Whether this node sees a quorum now (`quorum-watch.ts`). */
@@ -175,6 +178,18 @@ export class HttpApi {
         }
         if (error instanceof ApiError) {
           this.#error(response, error);
+          return;
+        }
+        if (error instanceof StoreCorruptError) {
+          // The damaged record is not served; the node stops once this answer is out.
+          response.once('close', () => this.#context.storeDamaged(error));
+          this.#error(
+            response,
+            new ApiError(
+              'internal',
+              "this node's store is damaged and the node is stopping; ask another node",
+            ),
+          );
           return;
         }
         // A failure of the node's own, but one a client may be able to repeat: rate-limited too.

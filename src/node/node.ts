@@ -26,7 +26,9 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { createTransportMetrics } from '../metrics/index.ts';
 import type { Clock } from '../shell/clock.ts';
+import { StoreCorruptError } from '../storage/errors.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
+import { markStoreDamaged, type StoreScrubber } from '../storage/scrub.ts';
 import { ClusterDiscovery } from '../transport/discovery.ts';
 import { QuicTransport } from '../transport/quic.ts';
 import type { StreamTransport } from '../transport/stream-transport.ts';
@@ -68,6 +70,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
   readonly quorum: QuorumWatch;
   readonly #unlock: () => void;
   #stopping: Promise<void> | null = null;
+  /** The background scrub of the store, once started (null when `scrub.enabled` is false). */
+  scrubber: StoreScrubber | null = null;
+  #damaged = false;
 
   private constructor(parts: {
     settings: NodeSettings;
@@ -204,9 +209,15 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       engine.on('finalized', (item) => events.push(item));
       const httpLimits = new HttpLimits(settings.http, { registry, logger });
       cleanups.push(() => httpLimits.close());
+      // The node is made last; damage found before (by a lookup) waits for it.
+      let onDamage = (error: StoreCorruptError): void => {
+        foundEarly ??= error;
+      };
+      let foundEarly: StoreCorruptError | null = null;
       const api = new HttpApi({
         engine,
         store,
+        storeDamaged: (error) => onDamage(error),
         connectedPeers: () => transport.connectedPeers(),
         duplicateIdentities: () => transport.duplicateIdentities(),
         quorum: () => quorum.reading(),
@@ -244,6 +255,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         consensusPort: consensusAddress.port,
       });
       engine.on('error', (error) => node.#halted(error));
+      onDamage = (error) => node.#storeDamaged(error);
+      if (foundEarly !== null) node.#storeDamaged(foundEarly);
+      if (settings.scrub.enabled) node.#startScrub();
       logger.info('node-started', {
         http: node.httpUrl,
         consensus: `${consensusAddress.address}:${consensusAddress.port}`,
@@ -289,7 +303,91 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     });
   }
 
+  /**
+   * Starts the background scrub (`src/storage/scrub.ts`) at the configured rate, with its
+   * progress as metrics.
+   */
+  #startScrub(): void {
+    const { scrub } = this.settings;
+    const scrubber = this.store.startScrub(
+      {
+        readsPerSecond: scrub.readsPerSecond,
+        bytesPerSecond: scrub.bytesPerSecond,
+        passIntervalMs: scrub.passIntervalMs,
+      },
+      {
+        onDamage: (error) => this.#storeDamaged(error),
+        onFailure: (error) => this.logger.error('store-scrub-failed', { error }),
+        onPass: (pass) => this.logger.info('store-scrub-pass', { ...pass }),
+      },
+    );
+    this.scrubber = scrubber;
+    const registry = this.engine.metrics();
+    new Counter({
+      name: 'cretoai_store_scrub_records_total',
+      help: 'Store records the background scrub has read and checked',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(scrubber.stats.records);
+      },
+    });
+    new Counter({
+      name: 'cretoai_store_scrub_passes_total',
+      help: 'Full passes of the background scrub over the store that found nothing wrong',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(scrubber.stats.passes);
+      },
+    });
+  }
+
+  /**
+   * The store holds a damaged record (found by the scrub, a lookup or a state-transfer read):
+   * the node stops serving, as it refuses to start on a damaged store, and records the finding
+   * in the data directory so that the next start refuses the store at once with the same
+   * message and ways back (wipe, or restore a backup). It could keep serving what still checks
+   * out, since every read verifies its record; it does not, because damage seldom comes alone
+   * (a failing disk, a bad copy), a restart would run on the same store, and a replica that
+   * stops loudly is one an operator repairs, while the cluster carries on with the others.
+   */
+  #storeDamaged(error: StoreCorruptError): void {
+    if (this.#damaged) return;
+    this.#damaged = true;
+    try {
+      markStoreDamaged(this.settings.dataDir, error);
+    } catch (markError) {
+      this.logger.error('store-damage-unrecorded', { error: markError });
+    }
+    this.logger.error('store-damaged', {
+      code: error.code,
+      detail: error.detail,
+      message: error.message,
+      advice:
+        'the node stops serving and exits (status 3); it refuses this store until it is wiped ' +
+        '(cretoai-node wipe: it rejoins by state transfer) or a backup is restored (cretoai-node restore)',
+    });
+    this.scrubber?.stop();
+    this.#api.stopAccepting();
+    this.#events.close();
+    this.#server.close();
+    this.#server.closeAllConnections();
+    this.#limitedLog.close();
+    this.quorum.close();
+    this.#httpLimits.close();
+    // No more frames in, so no state transfer is served; what was released still leaves.
+    void this.engine
+      .stop({ drainTimeoutMs: 0 })
+      .catch(() => undefined)
+      .finally(() => this.emit('halted', error));
+  }
+
   #halted(error: Error): void {
+    if (error instanceof StoreCorruptError) {
+      this.#storeDamaged(error);
+      return;
+    }
     this.logger.error('engine-halted', {
       error,
       advice: 'the process exits; restart it to recover from its store',

@@ -3,6 +3,8 @@
  * signal exits at once), exit non-zero when the engine halts so that a supervisor restarts the
  * process from its store.
  */
+
+import { StoreCorruptError } from '../storage/errors.ts';
 import { loadNodeSettings, type NodeSettings } from './config.ts';
 import { Logger } from './log.ts';
 import { CretoaiNode } from './node.ts';
@@ -28,7 +30,7 @@ export async function runNode(
   const logger = new Logger(settings.nodeId, settings.logLevel);
   const node = await CretoaiNode.start(settings, { logger });
   options.onStarted?.(node);
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((resolve, reject) => {
     let signalled = false;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signalled) {
@@ -69,12 +71,20 @@ export async function runNode(
       // an unhandled error would end the process before it stopped gracefully.
       process.stderr.on('error', () => undefined);
     }
-    node.on('halted', () => {
+    node.on('halted', (error) => {
       node.transport
         .stop()
         .then(() => node.store.close())
         .catch(() => undefined)
-        .finally(() => finish(1));
+        .finally(() => {
+          // A damaged store ends the process as it does at start: its message, the two ways
+          // back and exit status 3 (see `explain` in `src/cli/errors.ts`).
+          if (error instanceof StoreCorruptError) {
+            process.off('SIGTERM', onSignal);
+            process.off('SIGINT', onSignal);
+            reject(error);
+          } else finish(1);
+        });
     });
   });
 }
