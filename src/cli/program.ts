@@ -337,6 +337,13 @@ export function buildProgram(io: Io): Command {
         const result = await client.submit({ payload, parents: options.parent ?? [] }, { to: options.to });
         io.out(result.hash);
         io.err(`accepted by ${result.acceptedBy.join(', ')}`);
+        // A 202 only means accepted: say so when it cannot become final for now.
+        const seen = await client.status(result.acceptedBy[0], 2000).catch(() => null);
+        if (seen?.quorumReachable === false) {
+          io.err(
+            `warning: ${seen.nodeId} sees no quorum (${seen.validatorsReachable} of ${seen.validators.length} validators reachable, ${seen.quorum} needed): the vertex waits until enough are back`,
+          );
+        }
         if (!options.wait) return;
         const final = await client.waitFinal(result.hash, { timeoutMs: options.timeout });
         const how =

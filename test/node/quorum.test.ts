@@ -124,6 +124,7 @@ describe('loss of quorum on node processes', { timeout: 120_000 }, () => {
       '500',
     ]);
     assert.equal(cli.code, 1, cli.stderr);
+    assert.match(cli.stderr, /warning: node-\d sees no quorum \(2 of 4 validators reachable, 3 needed\)/);
     assert.match(cli.stderr, /no quorum: 2 of 4 validators reachable, 3 needed/);
     const table = await runCli(['status', '--cluster', cluster.clusterFile]);
     assert.match(table.stdout, /node-0 .* NO 2\/4 \(3 needed\)/);
