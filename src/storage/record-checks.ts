@@ -70,18 +70,16 @@ export interface CheckedRecord {
   /** Point lookups made to check its references (the scrub counts them against its rate). */
   readonly lookups: number;
   /**
-   * For a finalized record checked in part (`slotsMax`), the first delivered slot not checked
-   * yet; null once all were.
+   * For a finalized record checked in part (`slotsMax`), its delivered slots and the first one
+   * not checked yet (go on with {@link checkDeliveredSlots}); null once all were.
    */
-  readonly nextSlot: number | null;
+  readonly rest: { readonly delivered: readonly DeliveredSlot[]; readonly from: number } | null;
 }
 
-/** Which of a finalized record's delivered slots to look up (the scrub spreads a large batch over chunks). */
-export interface SlotRange {
-  /** The first delivered slot (by order in the record) to check. Default 0. */
-  readonly slotsFrom?: number;
-  /** At most this many. Default all. */
-  readonly slotsMax?: number;
+/** A delivered slot of a finalized record: the vertex hash and its position in the batch. */
+export interface DeliveredSlot {
+  readonly hash: Uint8Array;
+  readonly position: number;
 }
 
 /**
@@ -131,8 +129,8 @@ function lookup(snapshot: RecordSnapshot, key: Uint8Array): Uint8Array | undefin
 }
 
 /**
- * Checks one record of `snapshot` (see the module comment); of a finalized record, the delivered
- * slots `slots` names.
+ * Checks one record of `snapshot` (see the module comment); of a finalized record, at most
+ * `slotsMax` of its delivered slots (default all: the rest are returned for later).
  *
  * @throws StoreCorruptError naming the record and what is wrong with it.
  */
@@ -140,21 +138,16 @@ export function checkRecord(
   snapshot: RecordSnapshot,
   key: Uint8Array,
   value: Uint8Array,
-  slots: SlotRange = {},
+  slotsMax = Number.POSITIVE_INFINITY,
 ): CheckedRecord {
   const { dataPath, lastFinalized, watermarks } = snapshot;
-  const resuming = (slots.slotsFrom ?? 0) > 0;
-  // Going on with a finalized record decoded in full by an earlier call, its checksum is
-  // checked again below, and its decoding (thousands of vertices) is not repeated.
-  const parsed = decodeOrRefuse(dataPath, key, () => (resuming ? parseKey(key) : verifyRecord(key, value)));
+  const parsed = decodeOrRefuse(dataPath, key, () => verifyRecord(key, value));
   if (parsed === null)
     throw new StoreCorruptError(
       'unknown-key',
       dataPath,
       `${describeKey(key)} is not a key this release writes`,
     );
-  let lookups = 0;
-  let nextSlot: number | null = null;
   if (parsed.kind === 'finalized') {
     if (parsed.sequence > lastFinalized) {
       throw new StoreCorruptError(
@@ -163,24 +156,11 @@ export function checkRecord(
         `a finalized record at sequence ${parsed.sequence} lies above the last finalized sequence ${lastFinalized}`,
       );
     }
-    // Every delivered slot of a kept batch has its index entry, once its bucket is written that far.
     const delivered = decodeOrRefuse(dataPath, key, () => finalizedDeliveredHashes(parsed.sequence, value));
-    const from = slots.slotsFrom ?? 0;
-    const to = Math.min(delivered.length, from + (slots.slotsMax ?? delivered.length));
-    for (let slot = from; slot < to; slot++) {
-      const { hash, position: index } = delivered[slot]!;
-      if (parsed.sequence > watermarks[indexBucketOf(hash)]!) continue;
-      lookups++;
-      if (lookup(snapshot, keys.vertex(hash, parsed.sequence, index)) === undefined) {
-        throw new StoreCorruptError(
-          'inconsistent',
-          dataPath,
-          `vertex ${index} of the ${describeKey(key)} is missing from the vertex index`,
-        );
-      }
-    }
-    nextSlot = to < delivered.length ? to : null;
-  } else if (parsed.kind === 'vertex') {
+    const { lookups, next } = checkDeliveredSlots(snapshot, key, delivered, 0, slotsMax);
+    return { parsed, lookups, rest: next === null ? null : { delivered, from: next } };
+  }
+  if (parsed.kind === 'vertex') {
     const watermark = watermarks[indexBucketOf(parsed.hash)]!;
     if (parsed.sequence > watermark) {
       throw new StoreCorruptError(
@@ -200,7 +180,49 @@ export function checkRecord(
       );
     }
   }
-  return { parsed, lookups, nextSlot };
+  return { parsed, lookups: 0, rest: null };
+}
+
+/**
+ * Checks that delivered slots `from` to `from + max` of the finalized record at `key` have
+ * their vertex index entries, those whose bucket is written that far in `snapshot`. Returns the
+ * lookups made and the next slot to check, or null once every slot was.
+ *
+ * @throws StoreCorruptError for a missing entry.
+ */
+export function checkDeliveredSlots(
+  snapshot: RecordSnapshot,
+  key: Uint8Array,
+  delivered: readonly DeliveredSlot[],
+  from: number,
+  max: number,
+): { readonly lookups: number; readonly next: number | null } {
+  const parsed = parseKey(key);
+  if (parsed?.kind !== 'finalized') throw new RangeError('not the key of a finalized record');
+  const to = Math.min(delivered.length, from + max);
+  let lookups = 0;
+  for (let slot = from; slot < to; slot++) {
+    const { hash, position: index } = delivered[slot]!;
+    if (parsed.sequence > snapshot.watermarks[indexBucketOf(hash)]!) continue;
+    lookups++;
+    if (lookup(snapshot, keys.vertex(hash, parsed.sequence, index)) === undefined) {
+      throw new StoreCorruptError(
+        'inconsistent',
+        snapshot.dataPath,
+        `vertex ${index} of the ${describeKey(key)} is missing from the vertex index`,
+      );
+    }
+  }
+  return { lookups, next: to < delivered.length ? to : null };
+}
+
+/** Whether the record at `key` exists in `snapshot` (its key is read, not its value). */
+export function recordExists(snapshot: RecordSnapshot, key: Uint8Array): boolean {
+  const end = Uint8Array.from([...key, 0]);
+  const [found] = guardLmdb(snapshot.dataPath, () => [
+    ...snapshot.db.getKeys({ start: key, end, limit: 1, transaction: snapshot.transaction }),
+  ]);
+  return found !== undefined;
 }
 
 /**

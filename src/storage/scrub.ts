@@ -28,7 +28,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 import { StoreCorruptError, type StoreCorruptionCode } from './errors.ts';
-import { checkRecord, type Db, guardLmdb, snapshotOf } from './record-checks.ts';
+import {
+  checkDeliveredSlots,
+  checkRecord,
+  type Db,
+  type DeliveredSlot,
+  guardLmdb,
+  recordExists,
+  snapshotOf,
+} from './record-checks.ts';
 
 /** How fast and how often to scrub. */
 export interface ScrubOptions {
@@ -36,7 +44,7 @@ export interface ScrubOptions {
   readonly readsPerSecond?: number;
   /** Bytes of records read a second. Default 32 MiB. */
   readonly bytesPerSecond?: number;
-  /** Reads per chunk, each chunk one read transaction. Default 1,000. */
+  /** Reads per chunk, each chunk one read transaction. Default 250. */
   readonly chunkReadsMax?: number;
   /** From the start of one full pass to the start of the next, at the least. Default 1 h. */
   readonly passIntervalMs?: number;
@@ -79,7 +87,7 @@ export interface ScrubStats {
 const DEFAULTS = Object.freeze({
   readsPerSecond: 20_000,
   bytesPerSecond: 32 << 20,
-  chunkReadsMax: 1000,
+  chunkReadsMax: 250,
   passIntervalMs: 3_600_000,
 });
 
@@ -96,8 +104,12 @@ export class StoreScrubber {
   readonly #clock: Clock;
   /** Where the next chunk starts (inclusive), or null at the start of a pass. */
   #next: Uint8Array | null = null;
-  /** The first delivered slot of the finalized record at `#next` that the next chunk checks. */
-  #nextSlot = 0;
+  /** A finalized record whose index lookups the next chunk goes on with. */
+  #pending: {
+    readonly key: Uint8Array;
+    readonly delivered: readonly DeliveredSlot[];
+    readonly from: number;
+  } | null = null;
   #pass = { startedAt: 0, records: 0, reads: 0, bytes: 0, chunks: 0 };
   #timer: Timer | null = null;
   #stopped = false;
@@ -151,37 +163,47 @@ export class StoreScrubber {
     try {
       const snapshot = snapshotOf(db, this.#dataPath, transaction);
       reads += 2;
-      const range = guardLmdb(this.#dataPath, () =>
-        db.getRange(this.#next === null ? { transaction } : { start: this.#next, transaction }),
-      );
-      // A finalized record checked in part by the last chunk goes on where it stopped, if it is
-      // still there (pruning may have removed it in between).
-      let resumeSlot = this.#nextSlot;
-      const resumeKey = this.#next;
-      this.#nextSlot = 0;
-      for (const { key, value } of range) {
-        if (reads >= this.chunkReadsMax) {
-          // Copied: LMDB may reuse the key's memory once the cursor moves.
-          this.#next = Uint8Array.from(key);
-          passDone = false;
-          break;
-        }
-        const slotsFrom = resumeSlot > 0 && resumeKey !== null && sameBytes(key, resumeKey) ? resumeSlot : 0;
-        resumeSlot = 0;
-        // A batch of thousands of vertices is one record with one lookup per vertex: its
-        // lookups are spread over chunks, so that no chunk holds the event loop for long.
-        const checked = checkRecord(snapshot, key, value, {
-          slotsFrom,
-          slotsMax: Math.max(1, this.chunkReadsMax - reads - 1),
-        });
-        if (slotsFrom === 0) records++;
-        reads += 1 + checked.lookups;
-        bytes += key.length + value.length;
-        if (checked.nextSlot !== null) {
-          this.#next = Uint8Array.from(key);
-          this.#nextSlot = checked.nextSlot;
-          passDone = false;
-          break;
+      // A finalized record checked in part by the last chunk: its remaining index lookups
+      // first, if it is still there (pruning may have removed it in between). The record is not
+      // read again: it was checked whole, and records are never rewritten.
+      const pending = this.#pending;
+      if (pending !== null) {
+        reads++;
+        if (recordExists(snapshot, pending.key)) {
+          const budget = Math.max(1, this.chunkReadsMax - reads);
+          const done = checkDeliveredSlots(snapshot, pending.key, pending.delivered, pending.from, budget);
+          reads += done.lookups;
+          if (done.next !== null) {
+            this.#pending = { ...pending, from: done.next };
+            passDone = false;
+          } else this.#pending = null;
+        } else this.#pending = null;
+      }
+      if (this.#pending === null) {
+        const range = guardLmdb(this.#dataPath, () =>
+          db.getRange(this.#next === null ? { transaction } : { start: this.#next, transaction }),
+        );
+        for (const { key, value } of range) {
+          if (reads >= this.chunkReadsMax) {
+            // Copied: LMDB may reuse the key's memory once the cursor moves.
+            this.#next = Uint8Array.from(key);
+            passDone = false;
+            break;
+          }
+          // A batch of thousands of vertices is one record with one lookup per vertex: its
+          // lookups are spread over chunks, so that no chunk holds the event loop for long.
+          const checked = checkRecord(snapshot, key, value, Math.max(1, this.chunkReadsMax - reads - 1));
+          records++;
+          reads += 1 + checked.lookups;
+          bytes += key.length + value.length;
+          if (checked.rest !== null) {
+            const copy = Uint8Array.from(key);
+            this.#pending = { key: copy, delivered: checked.rest.delivered, from: checked.rest.from };
+            // The next record is the first key after this one.
+            this.#next = Uint8Array.from([...copy, 0]);
+            passDone = false;
+            break;
+          }
         }
       }
     } catch (error) {
@@ -320,10 +342,6 @@ export function damageMarkerError(dataPath: string): StoreCorruptError | null {
     dataPath,
     `${detail} (found while the node ran${when}; see ${DAMAGE_MARKER_FILE})`,
   );
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 function positive(name: string, value: number): number {

@@ -121,6 +121,7 @@ describe('a damaged record in old history', { timeout: 180_000 }, () => {
     assert.equal(wiped.code, 0, wiped.stderr);
     node = spawnCli(['start', '--config', configFile]);
     await node.waitFor(/"event":"node-started"/, 'stderr');
+    assert.equal(((await call(`${url}/v1/status`)).body as StatusResponse).durableSequence, 0);
     node.child.kill('SIGTERM');
     assert.equal(await node.exited, 0);
   });
