@@ -7,7 +7,7 @@
  * - one full scrub pass as fast as it reads (chunks run back to back, no pacing): wall and CPU
  *   time, reads and bytes, and how long chunks held the event loop (wall time, and CPU time,
  *   which leaves out waits for a core on a shared machine),
- * - what the pass takes at the node's default rate (20,000 reads/s, 32 MiB/s), and the share
+ * - what the pass takes at the node's default rate (10,000 reads/s, 32 MiB/s), and the share
  *   of one core it then takes.
  *
  * `node bench/store-scrub.ts --vertices 1000000 [--batch 4096] [--payload-bytes 32] [--dir D] [--keep] [--reuse]`
@@ -25,7 +25,7 @@ import { LmdbStore } from '../src/storage/lmdb.ts';
 const CLUSTER_ID = 'scrub-bench';
 /** An ML-DSA-87 signature's size: the commit certificate is three of them. */
 const SIGNATURE_BYTES = 4627;
-const DEFAULT_READS_PER_SECOND = 20_000;
+const DEFAULT_READS_PER_SECOND = 10_000;
 const DEFAULT_BYTES_PER_SECOND = 32 << 20;
 
 function integer(name: string, text: string | undefined, fallback: number): number {

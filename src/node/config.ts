@@ -131,7 +131,7 @@ export interface NodeSettings {
   readonly quorumDebounceMs: number;
   /**
    * The background scrub of the store (`src/storage/scrub.ts`): on unless `enabled` is false;
-   * `readsPerSecond` (20,000), `bytesPerSecond` (32 MiB) and `passIntervalMs` (1 h) bound it.
+   * `readsPerSecond` (10,000), `bytesPerSecond` (32 MiB) and `passIntervalMs` (1 h) bound it.
    */
   readonly scrub: {
     readonly enabled: boolean;
@@ -501,7 +501,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   scrubFields.only(new Set(['enabled', 'readsPerSecond', 'bytesPerSecond', 'passIntervalMs']));
   const scrub = {
     enabled: scrubFields.boolean('enabled', true),
-    readsPerSecond: scrubFields.integer('readsPerSecond', 20_000, 1, 100_000_000),
+    readsPerSecond: scrubFields.integer('readsPerSecond', 10_000, 1, 100_000_000),
     bytesPerSecond: scrubFields.integer('bytesPerSecond', 32 << 20, 1, 2 ** 40),
     passIntervalMs: scrubFields.integer('passIntervalMs', 3_600_000, 1, 7 * 86_400_000),
   };
