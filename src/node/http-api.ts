@@ -106,6 +106,9 @@ const CLIENT_GONE_CODES: ReadonlySet<string> = new Set([
   'ERR_STREAM_DESTROYED',
 ]);
 
+/** Store errors that mean bytes read back are damaged: a node that meets one stops. */
+const DAMAGED_BYTES: ReadonlySet<StoreCorruptError['code']> = new Set(['checksum', 'malformed', 'lmdb']);
+
 /** Vertices refused after they were accepted (the engine stopped first), remembered for lookups. */
 const REJECTED_REMEMBERED_MAX = 16_384;
 /** Finalized batches whose hashes and certificate are kept ready for lookups. */
@@ -180,8 +183,10 @@ export class HttpApi {
           this.#error(response, error);
           return;
         }
-        if (error instanceof StoreCorruptError) {
-          // The damaged record is not served; the node stops once this answer is out.
+        if (error instanceof StoreCorruptError && DAMAGED_BYTES.has(error.code)) {
+          // The damaged record is not served; the node stops once this answer is out. (A
+          // reference that does not resolve, 'inconsistent', is answered 500 like any other
+          // failure: the background scrub judges those in one consistent snapshot.)
           response.once('close', () => this.#context.storeDamaged(error));
           this.#error(
             response,

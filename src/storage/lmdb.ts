@@ -538,6 +538,9 @@ export class LmdbStore implements Store {
     if (found === undefined) return undefined;
     const { sequence, index } = found;
     const record = this.finalizedAt(sequence);
+    // A position enters the tail as its batch is staged, before the commit that writes the
+    // batch: until that commit is visible, the vertex is not final here yet.
+    if (record === undefined && found === waiting && sequence > this.#lastFinalized) return undefined;
     const vertex = record?.batch[index];
     if (record === undefined || vertex === undefined || !bytesEqual(vertex.hash, hash)) {
       throw new StoreCorruptError(
