@@ -9,10 +9,17 @@
  * both new to each other's connections: each redials when replaced and replaces the other, some
  * 1,600 times in 20 s in the operator's report.
  *
- * The signal that tells them apart: an instance that was replaced comes back. A restarted
- * peer's old instance is gone for good (its process ended, and a later start is a new
- * instance), so an instance that connects again within `windowMs` of being replaced by another
- * is alive beside it. The instance seen first (the incumbent) keeps the link; the one seen later
+ * The signal that tells them apart: an instance that was replaced comes back, later than
+ * `settleMs` after it was first replaced. A restarted peer's old instance is gone for good (its
+ * process ended before the new one started, and a later start is a new instance). A handshake
+ * it began before it died may still finish after its successor's (a slow path, or a relay on
+ * the path holding its last frame back), but not later than the handshake timeout after it
+ * began, so not later than `settleMs` (the transport passes its handshake timeout, and a
+ * margin) after the successor took over. An instance that completes a handshake after that
+ * was alive after it was replaced: it runs beside the other. Until then, a return is taken as a
+ * late handshake of a peer that restarted, and replaces the link as any new connection would.
+ * Two processes that take turns so do for `settleMs` before they are told apart.
+ * The instance seen first (the incumbent) keeps the link; the one seen later
  * (the duplicate) is refused for a back-off period (`refuseMinMs`, doubling with every detection
  * up to `refuseMaxMs`) rather than replacing the link each time: refused as an acceptor before
  * this node signs anything (see `admitAuthenticated` in `handshake.ts`), and at adoption as a
@@ -39,6 +46,12 @@ export interface DuplicateIdentityOptions {
   readonly refuseMinMs?: number;
   /** The longest refusal (it doubles with every detection for the peer). Default 600,000 ms. */
   readonly refuseMaxMs?: number;
+  /**
+   * How long after an instance was first replaced a handshake of it may still finish without
+   * it being alive (see the module comment): at least the transport's handshake timeout.
+   * Default 6,000 ms.
+   */
+  readonly settleMs?: number;
 }
 
 /** One connection's side of a detection. */
@@ -81,6 +94,8 @@ interface Known {
   readonly firstSeenMs: number;
   /** When another instance replaced it, or null while it holds the link (or never did). */
   replacedAtMs: number | null;
+  /** When another instance first replaced it, or null if none ever did. */
+  firstReplacedAtMs: number | null;
 }
 
 interface PeerState {
@@ -107,6 +122,7 @@ export class DuplicateIdentityGuard {
   readonly windowMs: number;
   readonly refuseMinMs: number;
   readonly refuseMaxMs: number;
+  readonly settleMs: number;
   readonly #clock: Clock;
   readonly #peers = new Map<NodeId, PeerState>();
 
@@ -116,6 +132,7 @@ export class DuplicateIdentityGuard {
     this.windowMs = positive('duplicateIdentity.windowMs', options.windowMs ?? 60_000);
     this.refuseMinMs = positive('duplicateIdentity.refuseMinMs', options.refuseMinMs ?? 30_000);
     this.refuseMaxMs = positive('duplicateIdentity.refuseMaxMs', options.refuseMaxMs ?? 600_000);
+    this.settleMs = positive('duplicateIdentity.settleMs', options.settleMs ?? 6000);
     if (this.refuseMinMs > this.refuseMaxMs)
       throw new RangeError('duplicateIdentity.refuseMinMs must not exceed duplicateIdentity.refuseMaxMs');
   }
@@ -142,10 +159,16 @@ export class DuplicateIdentityGuard {
       state.current = candidate.instance;
       return { admit: true, detection: null };
     }
-    const returning = known.replacedAtMs !== null && now - known.replacedAtMs <= this.windowMs;
+    const returning =
+      known.replacedAtMs !== null &&
+      now - known.replacedAtMs <= this.windowMs &&
+      known.firstReplacedAtMs !== null &&
+      now - known.firstReplacedAtMs > this.settleMs;
     if (!returning) {
-      // A new instance: the peer restarted. It replaces the old one at once.
+      // A new instance (the peer restarted), or a late handshake of the old one: it replaces
+      // the link at once.
       current.replacedAtMs = now;
+      current.firstReplacedAtMs ??= now;
       known.replacedAtMs = null;
       state.current = candidate.instance;
       return { admit: true, detection: null };
@@ -167,6 +190,7 @@ export class DuplicateIdentityGuard {
     };
     if (duplicate === known) return { admit: false, detection };
     current.replacedAtMs = now;
+    current.firstReplacedAtMs ??= now;
     known.replacedAtMs = null;
     state.current = candidate.instance;
     return { admit: true, detection };
@@ -225,7 +249,7 @@ export class DuplicateIdentityGuard {
       state.known.set(sighting.instance, updated);
       return updated;
     }
-    const known: Known = { sighting, firstSeenMs: now, replacedAtMs: null };
+    const known: Known = { sighting, firstSeenMs: now, replacedAtMs: null, firstReplacedAtMs: null };
     state.known.set(sighting.instance, known);
     // Forget the oldest instances, never the current one or the refused one.
     for (const [instance] of state.known) {

@@ -440,7 +440,12 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     this.#baseDelayMs = positiveInteger('reconnectBaseDelayMs', options.reconnectBaseDelayMs ?? 100);
     this.#maxDelayMs = positiveInteger('reconnectMaxDelayMs', options.reconnectMaxDelayMs ?? 10_000);
     this.#admission = new HandshakeAdmission({ ...options.admission, clock: this.#clock });
-    this.#duplicates = new DuplicateIdentityGuard(this.#clock, options.duplicateIdentity);
+    // A late handshake of a restarted peer's old instance finishes within the handshake
+    // timeout: only a return later than that proves two live instances.
+    this.#duplicates = new DuplicateIdentityGuard(this.#clock, {
+      settleMs: this.#handshakeTimeoutMs + 1000,
+      ...options.duplicateIdentity,
+    });
     if (!options.validators.has(options.nodeId))
       throw new RangeError(`node id ${options.nodeId} is not one of the validators`);
     for (const peer of options.validators.keys())

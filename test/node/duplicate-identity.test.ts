@@ -47,6 +47,19 @@ describe('two processes with one key', { timeout: 120_000 }, () => {
       warnings.push(entry);
       onWarned();
     });
+    // A node that exits before the test is over, with the end of its log.
+    const exits: string[] = [];
+    let over = false;
+    cluster.on('exit', ({ index, code, signal }) => {
+      if (over) return;
+      const tail = fs
+        .readFileSync(cluster.logFile(index), 'utf8')
+        .trimEnd()
+        .split('\n')
+        .filter((l) => /store-damaged/.test(l))
+        .join('\n');
+      exits.push(`${cluster.nodeId(index)} exited (${signal ?? code}):\n${tail}`);
+    });
     t.after(() => cluster.stopAll());
     await cluster.startAll();
     const others = cluster.apiUrls.slice(1);
@@ -101,9 +114,12 @@ describe('two processes with one key', { timeout: 120_000 }, () => {
     });
     for (let i = 0; i < 10; i++) {
       const { hash } = await client.submit({ payload: new TextEncoder().encode(`still finalizing ${i}`) });
-      const final = await client.waitFinal(hash, { timeoutMs: 20_000 });
+      const final = await client.waitFinal(hash, { timeoutMs: 20_000 }).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; exits: ${exits.join('; ') || 'none'}`);
+      });
       assert.equal(final.proof, 'certificate');
     }
+    assert.deepEqual(exits, [], 'no node exited');
     const after = await reconnections(others);
     t.diagnostic(`reconnections at nodes 1-3 while 10 vertices became final: ${after - before}`);
     assert.ok(
@@ -112,5 +128,6 @@ describe('two processes with one key', { timeout: 120_000 }, () => {
     );
     const warningsAtEnd = warnings.length;
     assert.ok(warningsAtEnd <= 3 * 2, `${warningsAtEnd} warnings: at most one line (and a summary) per node`);
+    over = true;
   });
 });

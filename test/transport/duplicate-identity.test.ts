@@ -15,7 +15,12 @@ function guard() {
   const clock = new ManualClock();
   return {
     clock,
-    guard: new DuplicateIdentityGuard(clock, { windowMs: 60_000, refuseMinMs: 1000, refuseMaxMs: 4000 }),
+    guard: new DuplicateIdentityGuard(clock, {
+      windowMs: 60_000,
+      refuseMinMs: 1000,
+      refuseMaxMs: 4000,
+      settleMs: 500,
+    }),
   };
 }
 
@@ -35,8 +40,9 @@ describe('DuplicateIdentityGuard', () => {
     assert.equal(g.admit('node-0', at('first', 1)).admit, true);
     clock.advance(10);
     assert.equal(g.admit('node-0', at('second', 2)).admit, true);
-    clock.advance(10);
-    // The first connects again: both are alive. It was seen first, so it keeps the link.
+    clock.advance(501);
+    // The first connects again, later than a handshake it began before the second took over
+    // could finish: both are alive. It was seen first, so it keeps the link.
     const back = g.admit('node-0', at('first', 3));
     assert.equal(back.admit, true);
     assert.equal(back.detection?.incumbent.instance, 'first');
@@ -54,7 +60,7 @@ describe('DuplicateIdentityGuard', () => {
     g.admit('node-0', at('first', 1));
     clock.advance(10);
     g.admit('node-0', at('second', 2));
-    clock.advance(10);
+    clock.advance(501);
     assert.equal(g.admit('node-0', at('first', 1)).detection?.refusedForMs, 1000);
     // Refusal over: the second's next connection finds the first still holding the link.
     for (const refusedForMs of [2000, 4000, 4000]) {
@@ -73,6 +79,7 @@ describe('DuplicateIdentityGuard', () => {
     const { clock, guard: g } = guard();
     g.admit('node-0', at('first', 1));
     g.admit('node-0', at('second', 2));
+    clock.advance(501);
     g.admit('node-0', at('first', 1));
     assert.equal(g.refuses('node-0', 'second'), true);
     g.lost('node-0', 'first');
@@ -81,6 +88,20 @@ describe('DuplicateIdentityGuard', () => {
     clock.advance(100);
     // It stays, as a lone instance, and a later restart of it replaces it as usual.
     assert.deepEqual(g.admit('node-0', at('third', 3)), { admit: true, detection: null });
+  });
+
+  it("takes a return within settleMs for a late handshake of a restarted peer's old instance", () => {
+    const { clock, guard: g } = guard();
+    g.admit('node-0', at('old', 1));
+    clock.advance(1000);
+    g.admit('node-0', at('new', 2));
+    // A handshake the old process began before it died finishes late (a relay held it back).
+    clock.advance(400);
+    assert.deepEqual(g.admit('node-0', at('old', 1)), { admit: true, detection: null });
+    // The new instance redials and takes over again; nothing is refused.
+    assert.deepEqual(g.admit('node-0', at('new', 3)), { admit: true, detection: null });
+    assert.equal(g.refuses('node-0', 'new'), false);
+    assert.deepEqual(g.states(), []);
   });
 
   it('does not count a replaced instance that returns after the window', () => {
@@ -92,10 +113,11 @@ describe('DuplicateIdentityGuard', () => {
   });
 
   it('keeps peers apart and remembers a bounded number of instances', () => {
-    const { guard: g } = guard();
+    const { clock, guard: g } = guard();
     for (let i = 0; i < 100; i++) g.admit('node-1', at(`restart-${i}`, i));
     g.admit('node-2', at('a', 1));
     g.admit('node-2', at('b', 2));
+    clock.advance(501);
     g.admit('node-2', at('a', 1));
     assert.deepEqual(
       g.states().map((state) => state.peer),
