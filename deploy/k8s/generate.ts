@@ -142,8 +142,12 @@ export function generateManifests(options: GenerateOptions): Map<string, Manifes
       ports: [{ name: 'http', port: HTTP_PORT, targetPort: 'http', protocol: 'TCP' }],
     },
   });
-  const probe = (failureThreshold: number, periodSeconds: number) => ({
-    httpGet: { path: '/healthz', port: 'http' },
+  // Liveness on /healthz (the engine runs); readiness on /readyz, which also needs a quorum of
+  // validators reachable: a pod that sees none takes vertices it cannot finalize, so the client
+  // Service should route around it, while restarting it would not bring its peers back. The
+  // peers Service publishes unready pods, so pods still find each other to form the quorum.
+  const probe = (path: '/healthz' | '/readyz', failureThreshold: number, periodSeconds: number) => ({
+    httpGet: { path, port: 'http' },
     periodSeconds,
     timeoutSeconds: 3,
     failureThreshold,
@@ -182,8 +186,8 @@ export function generateManifests(options: GenerateOptions): Map<string, Manifes
                 { name: 'consensus', containerPort: CONSENSUS_PORT, protocol: 'TCP' },
                 { name: 'http', containerPort: HTTP_PORT, protocol: 'TCP' },
               ],
-              readinessProbe: probe(3, 5),
-              livenessProbe: { ...probe(6, 10), initialDelaySeconds: 20 },
+              readinessProbe: probe('/readyz', 3, 5),
+              livenessProbe: { ...probe('/healthz', 6, 10), initialDelaySeconds: 20 },
               resources: {
                 requests: { cpu: '500m', memory: '512Mi' },
                 limits: { cpu: '2', memory: '2Gi' },

@@ -43,6 +43,11 @@ export interface LoadOptions {
   readonly drainTimeoutMs?: number;
   /** Called about once a second. */
   readonly onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Stops the run at once when aborted (Ctrl-C): nothing more is offered, nothing is waited
+   * for, and the report covers what happened until then.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Where a run stands. */
@@ -300,6 +305,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   try {
     // Offer until the duration ends: a timer tick makes every vertex due by now.
     await new Promise<void>((resolve) => {
+      const aborted = (): void => {
+        clearInterval(tick);
+        resolve();
+      };
+      options.signal?.addEventListener('abort', aborted, { once: true });
       const tick = setInterval(() => {
         const now = performance.now();
         const elapsed = Math.min(now - start, options.durationMs);
@@ -314,18 +324,23 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         for (let node = 0; node < queues.length; node++) send(node);
         if (now - start >= options.durationMs) {
           clearInterval(tick);
+          options.signal?.removeEventListener('abort', aborted);
           resolve();
         }
       }, TICK_MS);
+      if (options.signal?.aborted) aborted();
     });
-    // Drain: wait for what is in flight, or the timeout.
-    if (inFlight.size > 0) {
+    // Drain: wait for what is in flight, or the timeout (or the abort).
+    if (inFlight.size > 0 && options.signal?.aborted !== true) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.drainTimeoutMs ?? 20_000);
-        drained = () => {
+        const done = (): void => {
           clearTimeout(timer);
+          options.signal?.removeEventListener('abort', done);
           resolve();
         };
+        const timer = setTimeout(done, options.drainTimeoutMs ?? 20_000);
+        drained = done;
+        options.signal?.addEventListener('abort', done, { once: true });
       });
     }
   } finally {

@@ -1,7 +1,7 @@
 /**
  * deploy/k8s: the generator's manifests for 4 and 7 nodes validate offline and strictly against
  * schemas generated from the upstream APIs, and hang together: replicas = N, the PDB lets f go,
- * probes on /healthz, selectors match the pod labels, the peer Service is headless, every node's
+ * liveness on /healthz and readiness on /readyz, selectors match the pod labels, the peer Service is headless, every node's
  * config, key and address line up, and the node loads its config as generated.
  *
  * The schemas. Each Kubernetes kind is checked by the validator that the `kubernetes-models`
@@ -503,11 +503,12 @@ describe('deploy/k8s', () => {
         );
       });
 
-      test('probes on /healthz at the http port; resources; scrape annotations; a volume per pod', () => {
+      test('liveness on /healthz, readiness (quorum) on /readyz, at the http port; resources; scrape annotations; a volume per pod', () => {
         const [sts] = byKind(files, 'StatefulSet') as [Obj];
         const [c] = sts.spec.template.spec.containers as [Obj];
+        assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+        assert.equal(c.readinessProbe.httpGet.path, '/readyz');
         for (const probe of [c.readinessProbe, c.livenessProbe]) {
-          assert.equal(probe.httpGet.path, '/healthz');
           assert.ok(c.ports.some((p: Obj) => p.name === probe.httpGet.port && p.containerPort === HTTP_PORT));
         }
         assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
