@@ -15,14 +15,33 @@ export const KUBECTL_MISSING =
 
 const env = { ...process.env, KUBECONFIG: os.devNull };
 
-export function kubectlAvailable(): boolean {
-  return spawnSync(KUBECTL, ['version', '--client'], { encoding: 'utf8', env }).status === 0;
+/**
+ * Why this kubectl cannot build the overlays, or null if it can; undefined without kubectl.
+ * They use `components` (kustomize 3.7) and `labels` (kustomize 4.1), which kubectl embeds
+ * from 1.22 on (it names its kustomize only from 1.24). Debian bookworm's own
+ * `kubernetes-client` is kubectl 1.20, with kustomize 2.0.3; the `kubectl` package comes from
+ * the Kubernetes (pkgs.k8s.io) or Google Cloud apt repository.
+ */
+export function kubectlTooOld(): string | null | undefined {
+  const result = spawnSync(KUBECTL, ['version', '--client', '-o', 'json'], { encoding: 'utf8', env });
+  if (result.status !== 0) return undefined;
+  const { clientVersion, kustomizeVersion } = JSON.parse(result.stdout);
+  const kustomize = /^v(\d+)\.(\d+)/.exec(kustomizeVersion ?? '');
+  const ok =
+    kustomize === null
+      ? Number(clientVersion?.major) > 1 || Number.parseInt(clientVersion?.minor, 10) >= 22
+      : Number(kustomize[1]) > 4 || (Number(kustomize[1]) === 4 && Number(kustomize[2]) >= 1);
+  return ok
+    ? null
+    : `kubectl ${clientVersion?.gitVersion} embeds a kustomize older than 4.1, which the overlays need (kubectl 1.22 or later)`;
 }
 
 /** The `skip` option for a test that needs kubectl: false under CI, so that it runs and fails. */
 export function skipWithoutKubectl(): string | false {
   if (process.env.CI) return false;
-  return kubectlAvailable() ? false : KUBECTL_MISSING;
+  const tooOld = kubectlTooOld();
+  if (tooOld === undefined) return KUBECTL_MISSING;
+  return tooOld ?? false;
 }
 
 function kubectl(
