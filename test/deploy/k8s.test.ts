@@ -2,8 +2,9 @@
  * deploy/k8s: the kustomize base with the overlays `new-overlay.ts` writes, built offline by
  * `kustomize build` for 4 validators (the committed example overlay, given test-fixture keys)
  * and 7 (written by the command line), validates strictly against schemas generated from the
- * upstream APIs, and hangs together: replicas = N, the PDB lets f go, probes on /healthz,
- * selectors match the pod labels, the peer Service is headless, ports agree with the node
+ * upstream APIs, and hangs together: replicas = N, the PDB lets f go, liveness and startup on
+ * /healthz and readiness (a quorum reachable) on /readyz, selectors match the pod labels, the
+ * peer Service is headless and publishes pods that are not ready, ports agree with the node
  * configurations and the cluster file, and every pod, given the volumes the StatefulSet mounts
  * for it, loads its own configuration and its own key (and no other) as the node would.
  *
@@ -519,7 +520,11 @@ describe('deploy/k8s', () => {
         for (const s of services) assert.ok(subset(s.spec.selector, podLabels), s.metadata.name);
         const peers = one(objects, 'Service', sts.spec.serviceName);
         assert.equal(peers.spec.clusterIP, 'None');
-        assert.equal(peers.spec.publishNotReadyAddresses, true, 'peers find each other before ready');
+        assert.equal(
+          peers.spec.publishNotReadyAddresses,
+          true,
+          'peers find each other before they are ready, as they must to form the quorum /readyz waits for',
+        );
         if (!o.serviceMonitor) return;
         const monitor = one(objects, 'ServiceMonitor');
         const monitored = services.filter((s) =>
@@ -533,13 +538,19 @@ describe('deploy/k8s', () => {
         assert.ok(peers.spec.ports.some((p: Obj) => p.name === monitor.spec.endpoints[0].port));
       });
 
-      test('probes on /healthz at the http port; resources; scrape annotations; a volume per pod', () => {
+      test('liveness and startup on /healthz, readiness (quorum) on /readyz, at the http port; resources; scrape annotations; a volume per pod', () => {
         const sts = one(build(o.dir), 'StatefulSet');
         const [c] = sts.spec.template.spec.containers as [Obj];
-        for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
-          assert.equal(probe.httpGet.path, '/healthz');
+        // Restarting a node that sees no quorum would not bring its peers back: liveness looks
+        // at the engine only, and the quorum decides whether the client Service routes to it.
+        assert.equal(c.livenessProbe.httpGet.path, '/healthz');
+        assert.equal(c.startupProbe.httpGet.path, '/healthz');
+        assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+        for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe])
           assert.equal(containerPort(sts, probe.httpGet.port), HTTP_PORT);
-        }
+        // A pod is ready only with a quorum, which needs its peers running: an ordered start
+        // would wait for cretoai-0 to be ready before starting cretoai-1, forever.
+        assert.equal(sts.spec.podManagementPolicy, 'Parallel', 'the pods start together');
         assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
         const a = sts.spec.template.metadata.annotations;
         assert.equal(a['prometheus.io/scrape'], 'true');
