@@ -111,6 +111,31 @@ function relayInFlight(state: ReplicaState, peer: ReplicaId, status: Status): vo
 }
 
 /**
+ * A peer signed a vote for `sequence`, above this replica's window, in its view. Once f + 1
+ * peers have (so at least one correct replica moved on), this replica asks at once for what it
+ * lacks: the finalized batches by state transfer, and by STATUS the stable checkpoint that
+ * moves its window. Waiting instead for a quiet status interval or the next checkpoint left a
+ * restarted replica idle for seconds under load. f Byzantine peers alone cannot start this.
+ */
+export function noteAhead(state: ReplicaState, peer: ReplicaId, sequence: number): void {
+  const { self, weakQuorum, watermarkWindow, statusIntervalTicks } = state.config;
+  if (peer === self || sequence <= (state.aheadSeen.get(peer) ?? 0)) return;
+  state.aheadSeen.set(peer, sequence);
+  const windowEnd = state.stable.sequence + watermarkWindow;
+  const ahead: number[] = [];
+  for (const seen of state.aheadSeen.values()) if (seen > windowEnd) ahead.push(seen);
+  if (ahead.length < weakQuorum) return;
+  ahead.sort((a, b) => b - a);
+  // f + 1 peers, one of them correct, voted at this sequence or above: all below it is final
+  // there or about to be.
+  requestState(state, ahead[weakQuorum - 1]! - 1);
+  if (state.now - state.lastStatusTick >= statusIntervalTicks) {
+    state.lastStatusTick = state.now;
+    sendDraft(state, 'others', statusDraft(state));
+  }
+}
+
+/**
  * Starts (or widens) a state transfer up to `target`: one request outstanding at a time, sent
  * again to the next peer when it times out.
  */

@@ -106,6 +106,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     statusAnswered: new Map(),
     stateServed: new Map(),
     stateDeferred: new Map(),
+    aheadSeen: new Map(),
     stateTransfer: null,
     writeOrdinal: 0,
     out: new StepOutput(),

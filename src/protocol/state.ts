@@ -150,6 +150,11 @@ export interface ReplicaState {
    * answered on the next tick instead of dropped (see `onStateRequest`).
    */
   stateDeferred: Map<ReplicaId, StateRequest>;
+  /**
+   * The highest sequence each peer signed a vote for above this replica's window, in its
+   * view: f + 1 peers past the window mean the cluster moved on without it (see `noteAhead`).
+   */
+  aheadSeen: Map<ReplicaId, number>;
   stateTransfer: StateTransfer | null;
 
   /** Ordinal of the last durable write this replica asked for. */
