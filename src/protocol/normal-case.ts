@@ -4,7 +4,7 @@
  * lower sequence has been executed.
  */
 import { bytesEqual, toHex } from '../crypto/digest.ts';
-import { noteAhead, requestState } from './catch-up.ts';
+import { noteAhead, requestState } from './behind.ts';
 import { checkpointTaken } from './checkpoints.ts';
 import { deliverBatch, expireHeld } from './delivery.ts';
 import type { Verdict } from './effects.ts';
