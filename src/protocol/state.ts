@@ -7,7 +7,6 @@ import { toHex } from '../crypto/digest.ts';
 import { primaryOf, type ReplicaConfig } from './config.ts';
 import type { DeliveredSet } from './delivered-set.ts';
 import type {
-  AfterPersist,
   Delivery,
   DurableWrite,
   EquivocationEvidence,
@@ -175,7 +174,6 @@ export class StepOutput {
   events: ReplicaEvent[] = [];
   refused: RefusedVertex[] = [];
   verdict: Verdict | null = null;
-  released: AfterPersist<unknown> | null = null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -187,11 +185,6 @@ export function primary(state: ReplicaState, view = state.view): ReplicaId {
 
 export function isPrimary(state: ReplicaState): boolean {
   return primary(state) === state.config.self;
-}
-
-/** The low watermark h: the stable checkpoint's sequence. */
-export function lowWatermark(state: ReplicaState): number {
-  return state.stable.sequence;
 }
 
 /** Whether `sequence` lies inside the watermarks (h, h + L]. */
