@@ -36,7 +36,11 @@ export interface ReplicaOptions {
   readonly requestRetryTicks?: number;
   /** Ticks before a state-transfer request is sent again, to the next peer. Default 100. */
   readonly stateTransferTimeoutTicks?: number;
-  /** Finalized entries per STATE-REPLY. Default 16. */
+  /**
+   * Finalized entries per STATE-REPLY (a reply also stops at batchMaxBytes of batches). A
+   * replica behind asks for the next range only once a reply is applied, so this sets how
+   * many sequences one round trip brings. Default 64.
+   */
   readonly stateEntriesMax?: number;
   /** Client vertices this replica holds until they are final. Default 100,000. */
   readonly pendingVerticesMax?: number;
@@ -160,7 +164,7 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
       options.stateTransferTimeoutTicks,
       100,
     ),
-    stateEntriesMax: positiveInteger('stateEntriesMax', options.stateEntriesMax, 16, 4096),
+    stateEntriesMax: positiveInteger('stateEntriesMax', options.stateEntriesMax, 64, 4096),
     pendingVerticesMax: positiveInteger('pendingVerticesMax', options.pendingVerticesMax, 100_000),
     queuedVerticesPerReplicaMax: positiveInteger(
       'queuedVerticesPerReplicaMax',
