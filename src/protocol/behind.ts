@@ -32,8 +32,8 @@ export function maybeSendStatus(state: ReplicaState): void {
 /**
  * A peer signed a vote for `sequence`, above this replica's window, in its view. Once f + 1
  * peers have (so at least one correct replica moved on), this replica asks at once for what it
- * lacks: the finalized batches by state transfer, and by STATUS the stable checkpoint that
- * moves its window. Waiting instead for a quiet status interval or the next checkpoint left a
+ * lacks: the finalized batches up to where a quorum has surely executed, by state transfer,
+ * and by STATUS the stable checkpoint that moves its window and where its peers stand. Waiting instead for a quiet status interval or the next checkpoint left a
  * restarted replica idle for seconds under load. f Byzantine peers alone cannot start this.
  */
 export function noteAhead(state: ReplicaState, peer: ReplicaId, sequence: number): void {
@@ -45,9 +45,11 @@ export function noteAhead(state: ReplicaState, peer: ReplicaId, sequence: number
   for (const seen of state.aheadSeen.values()) if (seen > windowEnd) ahead.push(seen);
   if (ahead.length < weakQuorum) return;
   ahead.sort((a, b) => b - a);
-  // f + 1 peers, one of them correct, voted at this sequence or above: all below it is final
-  // there or about to be.
-  requestState(state, ahead[weakQuorum - 1]! - 1);
+  // f + 1 peers, one of them correct, voted at this sequence or above, so that correct one
+  // holds a stable checkpoint within a window below it: a quorum executed that far. The target
+  // must be one that some replica has executed: a transfer that cannot finish keeps this
+  // replica from complaining about the view (see `timers.ts`), and the view may need it.
+  requestState(state, ahead[weakQuorum - 1]! - watermarkWindow);
   if (state.now - state.lastStatusTick >= statusIntervalTicks) {
     state.lastStatusTick = state.now;
     sendDraft(state, 'others', statusDraft(state));

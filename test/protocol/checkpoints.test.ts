@@ -107,11 +107,11 @@ test('f + 1 peers voting above the window start a state transfer at once; f peer
   assert.deepEqual(requested(commit(0, 90)), []);
   const transfer = () => cluster.replicas[3]!.stateTransfer;
   assert.equal(transfer(), null);
-  // A second peer past the window: one of the two is correct, so what lies below the lower of
-  // their votes is final (or about to be) at a correct replica.
+  // A second peer past the window: one of the two is correct, and its window holds the lower
+  // of their votes, so a quorum executed at least up to one window below it.
   const ready = commit(1, 30);
   assert.equal(requested(ready).length, 1, 'a state request went out with this step');
-  assert.equal(transfer()?.target, 29, 'up to the lower vote of the two');
+  assert.equal(transfer()?.target, 30 - 16, 'up to a window below the lower vote of the two');
   // Inside the window a vote is no such evidence.
   assert.equal(commit(2, 10)?.verdict?.outcome, 'accepted');
 });
