@@ -154,8 +154,8 @@ export async function resubmit(url: string, vertices: readonly SubmittedVertex[]
 }
 
 /**
- * Waits until every running node has finalized (durably) at least what `reference` has now and
- * all report the same sequence and chain digest. Checked whenever any node's event stream moves,
+ * Waits until every running node reports the same durable sequence and chain digest and is
+ * active in the same view: a node that caught up by sequence may still be learning the view. Checked whenever any node's event stream moves,
  * and every 200 ms besides (a null batch moves no stream).
  */
 export async function waitConverged(
@@ -175,14 +175,17 @@ export async function waitConverged(
       if (
         statuses.every(
           (each) =>
-            each.durableSequence === first!.durableSequence && each.chainDigest === first!.chainDigest,
+            each.durableSequence === first!.durableSequence &&
+            each.chainDigest === first!.chainDigest &&
+            each.view === first!.view &&
+            each.viewActive,
         )
       ) {
         return statuses;
       }
       if (performance.now() > deadline) {
         throw new Error(
-          `the nodes did not converge within ${timeoutMs} ms: ${statuses.map((each) => `${each.nodeId} at ${each.durableSequence} (view ${each.view})`).join(', ')}`,
+          `the nodes did not converge within ${timeoutMs} ms: ${statuses.map((each) => `${each.nodeId} at ${each.durableSequence} (view ${each.view}${each.viewActive ? '' : ', changing'})`).join(', ')}`,
         );
       }
       await Promise.race([
