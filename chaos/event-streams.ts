@@ -6,6 +6,7 @@
  * connection saw is found by the lookups at the end (`lookups.ts`), not here.
  */
 import http from 'node:http';
+import { type SseEvent, SseParser } from '../src/client/sse.ts';
 
 /** One `finalized` event, with the run time (ms) it arrived. */
 export interface SeenEvent {
@@ -92,20 +93,19 @@ export class NodeEventStream {
       connection = opened;
       this.connections.push(opened);
       response.setEncoding('utf8');
-      let pending = '';
+      const parser = new SseParser();
       response.on('data', (text: string) => {
-        pending += text;
-        const blocks = pending.split('\n\n');
-        pending = blocks.pop() ?? '';
+        let events: SseEvent[];
+        try {
+          events = parser.push(text);
+        } catch {
+          // An event past the parser's bound: this connection is of no further use.
+          response.destroy();
+          return;
+        }
         const atMs = this.#now();
-        for (const block of blocks) {
-          let isFinalized = false;
-          let data: string | null = null;
-          for (const line of block.split('\n')) {
-            if (line === 'event: finalized') isFinalized = true;
-            else if (line.startsWith('data: ')) data = line.slice(6);
-          }
-          if (!isFinalized || data === null) continue;
+        for (const { type, data } of events) {
+          if (type !== 'finalized') continue;
           const parsed = JSON.parse(data) as {
             hash: string;
             sequence: number;

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import * as hdr from 'hdr-histogram-js';
 import { base64, type SubmitVerticesResponse } from '../client/api.ts';
+import { type SseEvent, SseParser } from '../client/sse.ts';
 import { toHex } from '../crypto/index.ts';
 import { createVertex } from '../protocol/index.ts';
 
@@ -408,21 +409,21 @@ export function openEventStream(
         return;
       }
       response.setEncoding('utf8');
-      let pending = '';
+      const parser = new SseParser();
       response.on('data', (text: string) => {
-        pending += text;
-        let from = 0;
-        for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n', from)) {
-          // An event block: `id:`, `event:` and `data:` lines; comments and `retry:` have no data.
-          const data = pending.indexOf('data: ', from);
-          if (data >= 0 && data < end) {
-            const lineEnd = pending.indexOf('\n', data);
-            const event = JSON.parse(pending.slice(data + 6, lineEnd)) as { hash: string; sequence: number };
-            onFinal(event.hash, event.sequence);
-          }
-          from = end + 2;
+        let events: SseEvent[];
+        try {
+          events = parser.push(text);
+        } catch {
+          // An event past the parser's bound: the stream is of no further use.
+          response.destroy();
+          return;
         }
-        pending = pending.slice(from);
+        for (const event of events) {
+          if (event.type !== 'finalized') continue;
+          const final = JSON.parse(event.data) as { hash: string; sequence: number };
+          onFinal(final.hash, final.sequence);
+        }
       });
       let ended = false;
       let closing = false;

@@ -1,6 +1,7 @@
 /**
- * The server-sent events parser against the rules of the WHATWG HTML standard, section 9.2.6
- * ("Interpreting an event stream"), whatever the sizes of the chunks the text arrives in.
+ * The server-sent events parser (eventsource-parser, wrapped) against the rules of the WHATWG
+ * HTML standard, section 9.2.6 ("Interpreting an event stream"), whatever the sizes of the chunks
+ * the text arrives in, and within the wrapper's bound.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -77,6 +78,20 @@ describe('SseParser (HTML 9.2.6)', () => {
     assert.throws(() => parser.push(`data: ${'x'.repeat(32)}`), SseParseError);
     const lines = new SseParser({ maxEventChars: 16 });
     assert.throws(() => lines.push('data: 0123456789\ndata: 0123456789\n'), SseParseError);
+  });
+
+  test('a line that never ends fails once past the bound, however small its pieces, and for good', () => {
+    const parser = new SseParser({ maxEventChars: 16 });
+    let fed = 0;
+    assert.throws(() => {
+      for (;;) {
+        parser.push(fed === 0 ? 'data: ' : 'xxxx');
+        fed++;
+        assert.ok(fed < 100, 'the bound was never enforced');
+      }
+    }, SseParseError);
+    assert.ok(fed <= 4, `${fed} pieces were buffered`);
+    assert.throws(() => parser.push('\n\ndata: a\n\n'), SseParseError);
   });
 
   test('any split of a stream into chunks gives the same events (property)', () => {
