@@ -103,6 +103,10 @@ export interface TransportSettings {
 export const LOG_LEVELS = Object.freeze(['debug', 'info', 'warn', 'error'] as const);
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** How log lines are written: JSON lines, or pino-pretty's text for a person at a terminal. */
+export const LOG_FORMATS = Object.freeze(['json', 'pretty'] as const);
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** Everything a node needs to start, loaded and checked. */
 export interface NodeSettings {
   /** The configuration file (absolute). */
