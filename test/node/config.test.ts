@@ -33,6 +33,11 @@ describe('node configuration', () => {
     assert.equal(settings.transport.protocol, 'tcp');
     assert.equal(settings.transport.listen.host, '127.0.0.1');
     assert.ok(settings.dataDir.endsWith('data/node-2'));
+    assert.equal(settings.logLevel, 'info');
+    assert.equal(settings.logFormat, null, 'no format: pretty on a terminal, JSON elsewhere');
+    editConfig(cluster, 2, (config) => Object.assign(config, { logFormat: 'pretty', logLevel: 'debug' }));
+    const pretty = loadNodeSettings(cluster.configFiles[2]!);
+    assert.deepEqual([pretty.logFormat, pretty.logLevel], ['pretty', 'debug']);
   });
 
   it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, unless its configuration or the cluster file says otherwise', async (t) => {
@@ -143,6 +148,22 @@ describe('node configuration', () => {
         'tls',
       ],
       ['a log level that is not one', (config) => Object.assign(config, { logLevel: 'loud' }), 'logLevel'],
+      ['a log format that is not one', (config) => Object.assign(config, { logFormat: 'xml' }), 'logFormat'],
+      [
+        // Both unknown and missing: the unknown spelling is the one that points at the typo.
+        'a misspelt field',
+        (config) => {
+          config.nodeid = config.nodeId;
+          delete config.nodeId;
+        },
+        'nodeid',
+      ],
+      ['a missing field', (config) => delete config.dataDir, 'dataDir'],
+      [
+        'an engine figure of the wrong type',
+        (config) => Object.assign(config, { engine: { tickMs: '10ms' } }),
+        'engine.tickMs',
+      ],
       [
         'no connections at all',
         (config) => Object.assign(config, { http: { connectionsMax: 0 } }),
@@ -191,6 +212,31 @@ describe('node configuration', () => {
       () => loadNodeSettings(`${file}.missing`),
       (error: unknown) => error instanceof NodeConfigError,
     );
+  });
+
+  it('errors say what was expected and what the file holds', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const file = cluster.configFiles[0]!;
+    const original = fs.readFileSync(file, 'utf8');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ transport: { protocol: 'udp' } }, /transport\.protocol: must be one of "tcp", "quic", got "udp"$/],
+      [
+        { http: { socketIdleTimeoutMs: '30s' } },
+        /http\.socketIdleTimeoutMs: must be an integer in \[1, 3600000\], got "30s"$/,
+      ],
+      [{ http: { admin: 'yes' } }, /http\.admin: must be true or false, got "yes"$/],
+      [{ listen: '127.0.0.1' }, /listen: must be host:port \(.*\)$/],
+      [{ colour: 'blue' }, /colour: is not a known field$/],
+      [{ nodeId: '' }, /nodeId: must be a non-empty string$/],
+    ];
+    for (const [edit, message] of cases) {
+      fs.writeFileSync(file, original);
+      editConfig(cluster, 0, (config) => Object.assign(config, edit));
+      assert.throws(() => loadNodeSettings(file), message);
+    }
+    fs.writeFileSync(file, original);
+    editConfig(cluster, 0, (config) => delete config.dataDir);
+    assert.throws(() => loadNodeSettings(file), /dataDir: is required: a non-empty string$/);
   });
 
   it('errors in the cluster file name it and the field', async (t) => {
