@@ -50,21 +50,28 @@ export function defaultLogFormat(): LogFormat {
   return process.stderr.isTTY === true ? 'pretty' : 'json';
 }
 
+/** Options of a {@link Logger}. */
+export interface LoggerOptions {
+  /** Where lines go. Default stderr. */
+  readonly sink?: LogSink;
+  /**
+   * JSON lines, or pino-pretty's text (coloured on a terminal). Default (also for null): pretty
+   * when writing to a stderr that is a terminal, JSON otherwise.
+   */
+  readonly format?: LogFormat | null;
+}
+
 export class Logger {
   readonly node: string;
   readonly #pino: PinoLogger;
 
-  /**
-   * @param sink - where lines go; default stderr.
-   * @param format - JSON lines, or pino-pretty's text (coloured when it goes to a terminal).
-   *   Default: pretty when writing to a stderr that is a terminal, JSON otherwise.
-   */
-  constructor(node: string, level: LogLevel = 'info', sink?: LogSink, format?: LogFormat) {
+  constructor(node: string, level: LogLevel = 'info', options: LoggerOptions = {}) {
     this.node = node;
+    const { sink } = options;
     const write = sink ?? stderrSink();
-    const chosen = format ?? (sink === undefined ? defaultLogFormat() : 'json');
+    const format = options.format ?? (sink === undefined ? defaultLogFormat() : 'json');
     let destination: DestinationStream = { write };
-    if (chosen === 'pretty') {
+    if (format === 'pretty') {
       // prettyFactory turns one JSON line into text at once, so the write stays synchronous;
       // pino-pretty's stream form would buffer it.
       const prettify = prettyFactory({

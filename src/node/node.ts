@@ -120,7 +120,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       readonly limitedLog?: LogLimiterOptions;
     } = {},
   ): Promise<CretoaiNode> {
-    const logger = options.logger ?? new Logger(settings.nodeId, settings.logLevel);
+    const logger =
+      options.logger ?? new Logger(settings.nodeId, settings.logLevel, { format: settings.logFormat });
     const { nodeId, cluster, replica, resolved } = settings;
     logger.info('node-starting', {
       clusterId: cluster.clusterId,

@@ -13,13 +13,13 @@ function capture(level: 'debug' | 'info' | 'warn' | 'error' = 'debug'): {
   lines: Record<string, unknown>[];
 } {
   const lines: Record<string, unknown>[] = [];
-  return { logger: new Logger('node-3', level, (line) => lines.push(JSON.parse(line))), lines };
+  return { logger: new Logger('node-3', level, { sink: (line) => lines.push(JSON.parse(line)) }), lines };
 }
 
 describe('node log', () => {
   it('one JSON line per event: time (ISO), level (a word), node, event, then the fields', () => {
     const texts: string[] = [];
-    const logger = new Logger('node-3', 'info', (line) => texts.push(line));
+    const logger = new Logger('node-3', 'info', { sink: (line) => texts.push(line) });
     logger.warn('http-connection-refused', { address: '10.0.0.1', count: 2 });
     assert.equal(texts.length, 1);
     assert.ok(texts[0]!.endsWith('}\n') && !texts[0]!.slice(0, -1).includes('\n'), texts[0]);
@@ -66,7 +66,7 @@ describe('node log', () => {
 
   it('secret fields are redacted: private keys, PEM text and authorization headers', () => {
     const texts: string[] = [];
-    const logger = new Logger('node-3', 'info', (line) => texts.push(line));
+    const logger = new Logger('node-3', 'info', { sink: (line) => texts.push(line) });
     const pem =
       '-----BEGIN PRIVATE KEY-----\nMIIKPgIBADALBglghkgBZQMEAxMEggoqBIIKJsecret\n-----END PRIVATE KEY-----';
     logger.info('settings', {
@@ -89,7 +89,7 @@ describe('node log', () => {
 
   it('the pretty format is text for a person: time, level, node and event, then the fields', () => {
     const texts: string[] = [];
-    const logger = new Logger('node-3', 'info', (line) => texts.push(line), 'pretty');
+    const logger = new Logger('node-3', 'info', { sink: (line) => texts.push(line), format: 'pretty' });
     logger.warn('http-connection-refused', { address: '10.0.0.1', privateKey: 'secret' });
     const text = texts.join('');
     assert.match(text, /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: node-3: http-connection-refused\n/);
