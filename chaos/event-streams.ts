@@ -6,7 +6,7 @@
  * connection saw is found by the lookups at the end (`lookups.ts`), not here.
  */
 import http from 'node:http';
-import { type SseEvent, SseParser } from '../src/client/sse.ts';
+import { readServerSentEvents } from '../src/client/sse.ts';
 
 /** One `finalized` event, with the run time (ms) it arrived. */
 export interface SeenEvent {
@@ -92,36 +92,23 @@ export class NodeEventStream {
       const opened: StreamConnection = { node: this.node, openedMs: this.#now(), closedMs: null, events: [] };
       connection = opened;
       this.connections.push(opened);
-      response.setEncoding('utf8');
-      const parser = new SseParser();
-      response.on('data', (text: string) => {
-        let events: SseEvent[];
-        try {
-          events = parser.push(text);
-        } catch {
-          // An event past the parser's bound: this connection is of no further use.
-          response.destroy();
-          return;
-        }
-        const atMs = this.#now();
-        for (const { type, data } of events) {
-          if (type !== 'finalized') continue;
-          const parsed = JSON.parse(data) as {
-            hash: string;
-            sequence: number;
-            position: number;
-            view: number;
-          };
-          const event: SeenEvent = {
-            hash: parsed.hash,
-            sequence: parsed.sequence,
-            position: parsed.position,
-            view: parsed.view,
-            atMs,
-          };
-          opened.events.push(event);
-          this.#onEvent(event, this.node);
-        }
+      readServerSentEvents(response, ({ type, data }) => {
+        if (type !== 'finalized') return;
+        const parsed = JSON.parse(data) as {
+          hash: string;
+          sequence: number;
+          position: number;
+          view: number;
+        };
+        const event: SeenEvent = {
+          hash: parsed.hash,
+          sequence: parsed.sequence,
+          position: parsed.position,
+          view: parsed.view,
+          atMs: this.#now(),
+        };
+        opened.events.push(event);
+        this.#onEvent(event, this.node);
       });
       response.on('end', end);
       response.on('close', end);

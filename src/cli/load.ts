@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import * as hdr from 'hdr-histogram-js';
 import { base64, type SubmitVerticesResponse } from '../client/api.ts';
-import { type SseEvent, SseParser } from '../client/sse.ts';
+import { readServerSentEvents } from '../client/sse.ts';
 import { toHex } from '../crypto/index.ts';
 import { createVertex } from '../protocol/index.ts';
 
@@ -408,22 +408,10 @@ export function openEventStream(
         reject(new Error(`${node} refused the event stream (${response.statusCode})`));
         return;
       }
-      response.setEncoding('utf8');
-      const parser = new SseParser();
-      response.on('data', (text: string) => {
-        let events: SseEvent[];
-        try {
-          events = parser.push(text);
-        } catch {
-          // An event past the parser's bound: the stream is of no further use.
-          response.destroy();
-          return;
-        }
-        for (const event of events) {
-          if (event.type !== 'finalized') continue;
-          const final = JSON.parse(event.data) as { hash: string; sequence: number };
-          onFinal(final.hash, final.sequence);
-        }
+      readServerSentEvents(response, (event) => {
+        if (event.type !== 'finalized') return;
+        const final = JSON.parse(event.data) as { hash: string; sequence: number };
+        onFinal(final.hash, final.sequence);
       });
       let ended = false;
       let closing = false;

@@ -15,6 +15,7 @@
  *   `maxEventChars` is an error, so that a hostile server cannot make the client buffer without
  *   limit. The library counts both together (`maxBufferSize`) and stops parsing past it.
  */
+import type { Readable } from 'node:stream';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 
 /** One dispatched event. */
@@ -95,4 +96,28 @@ export class SseParser {
     if (this.#overflow !== null) throw new SseParseError(`event stream: ${this.#overflow}`);
     return events;
   }
+}
+
+/**
+ * Reads the events of a response body (a node:http response), calling `onEvent` for each. A
+ * stream that breaks the parser's bound is destroyed: its framing is lost, and the parse error
+ * must not escape the stream's event listener.
+ */
+export function readServerSentEvents(
+  body: Readable,
+  onEvent: (event: SseEvent) => void,
+  options: { readonly maxEventChars?: number } = {},
+): void {
+  body.setEncoding('utf8');
+  const parser = new SseParser(options);
+  body.on('data', (text: string) => {
+    let events: SseEvent[];
+    try {
+      events = parser.push(text);
+    } catch {
+      body.destroy();
+      return;
+    }
+    for (const event of events) onEvent(event);
+  });
 }

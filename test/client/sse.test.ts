@@ -4,9 +4,10 @@
  * the text arrives in, and within the wrapper's bound.
  */
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { type SseEvent, SseParseError, SseParser } from '../../src/client/sse.ts';
+import { readServerSentEvents, type SseEvent, SseParseError, SseParser } from '../../src/client/sse.ts';
 
 function parseAll(text: string): { events: SseEvent[]; parser: SseParser } {
   const parser = new SseParser();
@@ -92,6 +93,20 @@ describe('SseParser (HTML 9.2.6)', () => {
     }, SseParseError);
     assert.ok(fed <= 4, `${fed} pieces were buffered`);
     assert.throws(() => parser.push('\n\ndata: a\n\n'), SseParseError);
+  });
+
+  test('a response body is read event by event, and destroyed when it breaks the bound', async () => {
+    const body = new PassThrough();
+    const seen: SseEvent[] = [];
+    readServerSentEvents(body, (event) => seen.push(event), { maxEventChars: 64 });
+    body.write('id: 1.0\nevent: finalized\ndata: {"a"');
+    body.write(':1}\n\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, [{ type: 'finalized', data: '{"a":1}', lastEventId: '1.0' }]);
+    body.write(`data: ${'x'.repeat(100)}`);
+    await new Promise((resolve) => body.once('close', resolve));
+    assert.ok(body.destroyed);
+    assert.equal(seen.length, 1);
   });
 
   test('any split of a stream into chunks gives the same events (property)', () => {
