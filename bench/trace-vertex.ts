@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +23,7 @@ import {
 } from '../src/cli/trace-timeline.ts';
 import { BftClient } from '../src/client/client.ts';
 import { traceNow } from '../src/engine/trace.ts';
+import { jsonAgent, postJson } from './http-json.ts';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -114,34 +114,14 @@ async function main(): Promise<void> {
 }
 
 /** Submits one vertex; resolves with its hash once the node accepted it (202). */
-function postOne(node: string, payload: string): Promise<string> {
-  const body = JSON.stringify({ payload });
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      `${node}/v1/vertices`,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (response.statusCode !== 202)
-            reject(new Error(`${node} answered ${response.statusCode}: ${text}`));
-          else resolve((JSON.parse(text) as { hash: string }).hash);
-        });
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+async function postOne(node: string, payload: string): Promise<string> {
+  const answer = await postJson(`${node}/v1/vertices`, { payload }, agent);
+  if (answer.status !== 202)
+    throw new Error(`${node} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+  return (answer.body as { hash: string }).hash;
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const agent = jsonAgent(1);
 
 function positive(name: string, text: string): number {
   const value = Number(text);

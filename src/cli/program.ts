@@ -76,7 +76,18 @@ function printJson(io: Io, value: unknown): void {
 const JSON_OPTION_HELP = 'print the result as JSON on stdout (messages stay on stderr; same exit status)';
 
 /** The status table's columns; a node that did not answer gets `-` in all but the first two. */
-const STATUS_HEADER = ['node', 'state', 'view', 'leader', 'sequence', 'stable', 'peers', 'pending', 'banned'];
+const STATUS_HEADER = [
+  'node',
+  'state',
+  'view',
+  'leader',
+  'sequence',
+  'stable',
+  'peers',
+  'quorum',
+  'pending',
+  'banned',
+];
 
 function statusRow(status: StatusResponse): string[] {
   return [
@@ -87,6 +98,10 @@ function statusRow(status: StatusResponse): string[] {
     String(status.sequence),
     String(status.stableCheckpoint),
     `${status.peers.length}/${status.validators.length - 1}`,
+    // Older nodes do not report it.
+    status.quorumReachable === undefined
+      ? '?'
+      : `${status.quorumReachable ? 'yes' : 'NO'} ${status.validatorsReachable}/${status.validators.length} (${status.quorum} needed)`,
     String(status.pendingProposals),
     status.banned.length === 0 ? '-' : status.banned.join(','),
   ];
@@ -218,10 +233,24 @@ export function buildProgram(io: Io): Command {
       '--trace-vertex <file>',
       'debugging: write every step of every sequence here, with microsecond times, as JSON lines (see npm run bench:trace)',
     )
-    .action(async (options: { config: string; traceVertex?: string }, command: Command) => {
-      const traced = options.traceVertex === undefined ? {} : { traceFile: options.traceVertex };
-      command.setOptionValue('exitCode', await runNode(options.config, traced));
-    });
+    .addOption(
+      new Option(
+        '--stop-on-stdin-close',
+        'stop gracefully when standard input closes (the parent that started the node died)',
+      ).hideHelp(),
+    )
+    .action(
+      async (
+        options: { config: string; traceVertex?: string; stopOnStdinClose?: boolean },
+        command: Command,
+      ) => {
+        const traced = options.traceVertex === undefined ? {} : { traceFile: options.traceVertex };
+        command.setOptionValue(
+          'exitCode',
+          await runNode(options.config, { ...traced, stopOnStdinClose: options.stopOnStdinClose === true }),
+        );
+      },
+    );
 
   program
     .command('up')
@@ -384,6 +413,13 @@ export function buildProgram(io: Io): Command {
           validThrough: result.vertex.validThrough,
           acceptedBy: result.acceptedBy,
         };
+        // A 202 only means accepted: say so when it cannot become final for now.
+        const seen = await client.status(result.acceptedBy[0], 2000).catch(() => null);
+        if (seen?.quorumReachable === false) {
+          io.err(
+            `warning: ${seen.nodeId} sees no quorum (${seen.validatorsReachable} of ${seen.validators.length} validators reachable, ${seen.quorum} needed): the vertex waits until enough are back`,
+          );
+        }
         if (!options.wait) {
           if (options.json) printJson(io, { ...submitted, final: null });
           return;
@@ -461,6 +497,7 @@ export function buildProgram(io: Io): Command {
     .option('--dir <dir>', 'the fresh cluster directory (default: temporary, removed afterwards)')
     .option('--keep', 'keep the temporary cluster directory', false)
     .option('--json [file]', 'the reports as JSON: on stdout (instead of the table), or into <file> as well')
+    .option('--chart <file.svg>', 'also write a latency-versus-throughput chart of the rates (SVG)')
     .action(
       async (
         options: {
@@ -476,6 +513,7 @@ export function buildProgram(io: Io): Command {
           dir?: string;
           keep: boolean;
           json?: string | true;
+          chart?: string;
         },
         command: Command,
       ) => {
@@ -495,6 +533,7 @@ export function buildProgram(io: Io): Command {
               dir: options.dir,
               keep: options.keep,
               json: options.json,
+              chart: options.chart,
             },
             io,
           ),

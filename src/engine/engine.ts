@@ -815,14 +815,24 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
   }
 
-  /** Answers a STATE-REQUEST from durable records, within one frame. */
+  /**
+   * Answers a STATE-REQUEST from durable records, within one frame. A record the store cannot
+   * read back (a damaged one fails its checksum) halts the engine: nothing damaged is served,
+   * and the store is not to be trusted further.
+   */
   #serveState(request: StateServeRequest): void {
     const { self, batchMaxBytes, maxFrameBytes } = this.config;
-    let reply = buildStateReply(this.#store, request, self, batchMaxBytes);
-    // Commit certificates add to the batches: if the entries do not fit one frame, send the
-    // first alone (the requester asks again for the rest).
-    if (reply !== null && this.#signedBytes(reply) > maxFrameBytes) {
-      reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, self, 0);
+    let reply: ReturnType<typeof buildStateReply>;
+    try {
+      reply = buildStateReply(this.#store, request, self, batchMaxBytes);
+      // Commit certificates add to the batches: if the entries do not fit one frame, send the
+      // first alone (the requester asks again for the rest).
+      if (reply !== null && this.#signedBytes(reply) > maxFrameBytes) {
+        reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, self, 0);
+      }
+    } catch (error) {
+      this.#halt(error);
+      return;
     }
     if (reply === null || this.#signedBytes(reply) > maxFrameBytes) return;
     this.#outbound.push({ to: request.to, draft: reply });

@@ -136,6 +136,22 @@ export interface NodeSettings {
   /** How long a SIGTERM lets pending vertices finish before the node gives up on them. */
   readonly shutdownDrainMs: number;
   /**
+   * How long a loss (or return) of the quorum must last before it is logged (`quorum-lost`,
+   * `quorum-regained`): a link that flaps faster writes nothing. Status, `/readyz` and the
+   * metrics are live. Default 2,000 ms.
+   */
+  readonly quorumDebounceMs: number;
+  /**
+   * The background scrub of the store (`src/storage/scrub.ts`): on unless `enabled` is false;
+   * `readsPerSecond` (10,000), `bytesPerSecond` (32 MiB) and `passIntervalMs` (1 h) bound it.
+   */
+  readonly scrub: {
+    readonly enabled: boolean;
+    readonly readsPerSecond: number;
+    readonly bytesPerSecond: number;
+    readonly passIntervalMs: number;
+  };
+  /**
    * Debugging: a file that gets one JSON line per consensus vote this node sends (its kind,
    * view, sequence and digest), written before the vote leaves. Tests read it to check that a
    * restarted node never contradicts itself.
@@ -304,6 +320,29 @@ const httpSchema = z
   })
   .meta({ description: 'The HTTP API.' });
 
+const scrubSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Whether the store is scrubbed in the background.' }),
+    readsPerSecond: integer(
+      1,
+      100_000_000,
+      'Reads a second, at most: records read plus the lookups their checks make.',
+    ).default(10_000),
+    bytesPerSecond: integer(1, 2 ** 40, 'Bytes of records read a second, at most.').default(32 << 20),
+    passIntervalMs: integer(
+      1,
+      7 * 86_400_000,
+      'From the start of one full pass over the store to the start of the next, at the least.',
+    ).default(3_600_000),
+  })
+  .meta({
+    description:
+      'The background scrub of the store, which reads every record and checks it, a little at a time.',
+  });
+
 /** The shape of a node configuration file. */
 export const nodeConfigSchema = z.strictObject({
   $schema: z.string().optional().meta({ description: "This file's JSON Schema, for editors." }),
@@ -329,6 +368,12 @@ export const nodeConfigSchema = z.strictObject({
     3_600_000,
     'How long a SIGTERM lets pending vertices finish. Default twice the view-change timeout.',
   ).optional(),
+  quorumDebounceMs: integer(
+    0,
+    600_000,
+    'How long a loss (or return) of the quorum must last before it is logged; a link that flaps faster writes nothing.',
+  ).default(2000),
+  scrub: scrubSchema.prefault({}),
   debug: z
     .strictObject({
       voteLog: nonEmptyString(
@@ -458,6 +503,8 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     logLevel: config.logLevel,
     logFormat: config.logFormat ?? null,
     shutdownDrainMs: config.shutdownDrainMs ?? 2 * resolved.viewChangeTimeoutMs,
+    quorumDebounceMs: config.quorumDebounceMs,
+    scrub: config.scrub,
     voteLog: config.debug?.voteLog === undefined ? null : relative(config.debug.voteLog),
     traceFile: config.debug?.traceFile === undefined ? null : relative(config.debug.traceFile),
   });

@@ -105,6 +105,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     lastStatusTick: 0,
     statusAnswered: new Map(),
     stateServed: new Map(),
+    stateDeferred: new Map(),
     stateTransfer: null,
     writeOrdinal: 0,
     out: new StepOutput(),

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CONSENSUS_PORT, DATA_DIR, HTTP_PORT } from '../../deploy/k8s/generate.ts';
+import { CONSENSUS_PORT, DATA_DIR, HTTP_PORT } from '../../deploy/k8s/new-overlay.ts';
 
 const root = path.join(import.meta.dirname, '../..');
 const text = fs.readFileSync(path.join(root, 'deploy/Dockerfile'), 'utf8');

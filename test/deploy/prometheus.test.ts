@@ -75,7 +75,7 @@ describe('deploy/prometheus', () => {
   test('promtool check config prometheus.yml (static targets, rule file)', { skip }, () => {
     const r = promtool(['check', 'config', path.join(dir, 'prometheus.yml')]);
     assert.equal(r.status, 0, r.output);
-    assert.match(r.output, /SUCCESS: 7 rules found/);
+    assert.match(r.output, /SUCCESS: 9 rules found/);
   });
 
   test('promtool check config prometheus-kubernetes.yml (kubernetes_sd)', { skip }, (t) => {
@@ -96,11 +96,13 @@ describe('deploy/prometheus', () => {
   test('the alerts are the ones the operations issue asks for', () => {
     assert.deepEqual(alertNames().sort(), [
       'ConsensusCheckpointStalled',
+      'ConsensusDuplicateIdentity',
       'ConsensusFinalityP99High',
       'ConsensusNodeBanned',
       'ConsensusNodeSuspected',
       'ConsensusNotFinalizing',
       'ConsensusPeersDisconnected',
+      'ConsensusQuorumLost',
       'ConsensusViewChangesFrequent',
     ]);
   });
