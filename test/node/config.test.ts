@@ -95,6 +95,68 @@ describe('node configuration', () => {
     );
   });
 
+  it('quorum changes are logged after 2 s and the store is scrubbed at 10,000 reads/s, unless the file says otherwise', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const defaults = loadNodeSettings(cluster.configFiles[0]!);
+    assert.equal(defaults.quorumDebounceMs, 2000);
+    assert.deepEqual(defaults.scrub, {
+      enabled: true,
+      readsPerSecond: 10_000,
+      bytesPerSecond: 32 << 20,
+      passIntervalMs: 3_600_000,
+    });
+    editConfig(cluster, 0, (config) =>
+      Object.assign(config, { quorumDebounceMs: 0, scrub: { enabled: false, passIntervalMs: 60_000 } }),
+    );
+    const set = loadNodeSettings(cluster.configFiles[0]!);
+    assert.equal(set.quorumDebounceMs, 0);
+    assert.deepEqual(set.scrub, {
+      enabled: false,
+      readsPerSecond: 10_000,
+      bytesPerSecond: 32 << 20,
+      passIntervalMs: 60_000,
+    });
+
+    const file = cluster.configFiles[0]!;
+    const original = fs.readFileSync(file, 'utf8');
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [
+        { quorumDebounceMs: 600_001 },
+        'quorumDebounceMs',
+        /quorumDebounceMs: must be an integer in \[0, 600000\], got 600001$/,
+      ],
+      [{ quorumDebounceMs: 1.5 }, 'quorumDebounceMs', /got 1\.5$/],
+      [{ scrub: true }, 'scrub', /scrub: must be an object, got true$/],
+      [{ scrub: { enabled: 'no' } }, 'scrub.enabled', /scrub\.enabled: must be true or false, got "no"$/],
+      [
+        { scrub: { readsPerSecond: 0 } },
+        'scrub.readsPerSecond',
+        /scrub\.readsPerSecond: must be an integer in \[1, 100000000\], got 0$/,
+      ],
+      [
+        { scrub: { bytesPerSecond: '32MiB' } },
+        'scrub.bytesPerSecond',
+        /scrub\.bytesPerSecond: must be an integer in \[1, 1099511627776\], got "32MiB"$/,
+      ],
+      [
+        { scrub: { passIntervalMs: 7 * 86_400_000 + 1 } },
+        'scrub.passIntervalMs',
+        /scrub\.passIntervalMs: must be an integer in \[1, 604800000\], got 604800001$/,
+      ],
+      [
+        { scrub: { chunkReadsMax: 10 } },
+        'scrub.chunkReadsMax',
+        /scrub\.chunkReadsMax: is not a known field$/,
+      ],
+    ];
+    for (const [edit, field, message] of cases) {
+      fs.writeFileSync(file, original);
+      editConfig(cluster, 0, (config) => Object.assign(config, edit));
+      assert.throws(() => loadNodeSettings(file), assertNames(NodeConfigError, file, field), field);
+      assert.throws(() => loadNodeSettings(file), message);
+    }
+  });
+
   it('errors name the node configuration file and the field', async (t) => {
     const cluster = await clusterDir(t, 4);
     const file = cluster.configFiles[1]!;
