@@ -61,7 +61,18 @@ export interface PendingVertexResponse {
  * `GET /v1/vertices/:hash` once final: where it is, and the commit certificate that proves it.
  * A client checks the proof with the validators' public keys alone (`verifyFinalVertex`).
  */
-export interface FinalVertexResponse {
+export interface FinalVertexResponse extends FinalVertexLocation {
+  /** The hashes of every vertex of the batch, in order: the batch digest commits to them. */
+  readonly batch: readonly string[];
+  /** The commit certificate: a quorum of COMMITs, each the wire encoding in base64. */
+  readonly commits: readonly string[];
+}
+
+/**
+ * Where a final vertex is: `GET /v1/vertices/:hash?proof=0` answers this much, without the
+ * batch's hashes and the commit certificate (trust the node, or check one lookup per batch).
+ */
+export interface FinalVertexLocation {
   readonly hash: string;
   readonly status: 'final';
   readonly clusterId: string;
@@ -75,10 +86,6 @@ export interface FinalVertexResponse {
   readonly batchDigest: string;
   /** The chain digest after the batch: the same at every replica. */
   readonly chainDigest: string;
-  /** The hashes of every vertex of the batch, in order: the batch digest commits to them. */
-  readonly batch: readonly string[];
-  /** The commit certificate: a quorum of COMMITs, each the wire encoding in base64. */
-  readonly commits: readonly string[];
 }
 
 /**

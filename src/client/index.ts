@@ -18,6 +18,7 @@ export {
   type EvidenceJson,
   type EvidenceResponse,
   type FinalizedEvent,
+  type FinalVertexLocation,
   type FinalVertexResponse,
   isHexDigest,
   type PendingVertexResponse,

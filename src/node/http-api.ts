@@ -17,6 +17,7 @@ import {
   base64,
   bytesFromBase64,
   digestFromHex,
+  type FinalVertexLocation,
   type FinalVertexResponse,
   type ReadyResponse,
   type StatusResponse,
@@ -111,6 +112,8 @@ const DAMAGED_BYTES: ReadonlySet<StoreCorruptError['code']> = new Set(['checksum
 
 /** Vertices refused after they were accepted (the engine stopped first), remembered for lookups. */
 const REJECTED_REMEMBERED_MAX = 16_384;
+/** The values `?proof=` takes on a lookup. */
+const PROOF_PARAM: ReadonlySet<string> = new Set(['0', '1', 'false', 'true']);
 /** Finalized batches whose hashes and certificate are kept ready for lookups. */
 const PROOF_CACHE_MAX = 256;
 /** A body this much over the limit is not even read to its end: the connection is closed. */
@@ -250,7 +253,7 @@ export class HttpApi {
     if (parts.length === 3 && parts[0] === 'v1' && parts[1] === 'vertices') {
       name('vertex');
       only('GET');
-      return this.#vertex(response, parts[2]!);
+      return this.#vertex(response, parts[2]!, url);
     }
     switch (joined) {
       case 'v1/events':
@@ -463,14 +466,26 @@ export class HttpApi {
   // -------------------------------------------------------------------------------------------
   // Looking up
 
-  #vertex(response: ServerResponse, hashText: string): void {
+  /**
+   * `GET /v1/vertices/:hash`. A final vertex comes with its proof (its batch's hashes and the
+   * commit certificate, tens to hundreds of KB) unless `?proof=0` asks only where it is: a
+   * checker that looks up every vertex needs each batch once, not once per vertex.
+   */
+  #vertex(response: ServerResponse, hashText: string, url: URL): void {
     const digest = digestFromHex(hashText);
     if (digest === null) throw new ApiError('bad-encoding', `${hashText} is not a 64-hex-digit hash`);
+    const proofParam = url.searchParams.get('proof');
+    if (proofParam !== null && !PROOF_PARAM.has(proofParam)) {
+      throw new ApiError(
+        'bad-request',
+        `proof must be 0, 1, false or true, got ${JSON.stringify(proofParam)}`,
+      );
+    }
+    const withProof = proofParam === null || proofParam === '1' || proofParam === 'true';
     const hash = toHex(digest);
     const found = this.#context.store.vertex(digest);
     if (found !== undefined) {
-      const proof = this.#proofOf(found.sequence);
-      const answer: FinalVertexResponse = {
+      const located: FinalVertexLocation = {
         hash,
         status: 'final',
         clusterId: this.#context.engine.config.clusterId,
@@ -479,9 +494,13 @@ export class HttpApi {
         view: found.view,
         batchDigest: toHex(found.batchDigest),
         chainDigest: toHex(found.chainDigest),
-        batch: proof.batch,
-        commits: proof.commits,
       };
+      if (!withProof) {
+        this.#json(response, 200, located);
+        return;
+      }
+      const proof = this.#proofOf(found.sequence);
+      const answer: FinalVertexResponse = { ...located, batch: proof.batch, commits: proof.commits };
       this.#json(response, 200, answer);
       return;
     }

@@ -1,38 +1,20 @@
 /**
- * Catching up: STATUS messages (PBFT's retransmission: a replica that makes no progress says
- * where it stands and its peers send what it misses) and state transfer (finalized batches
- * with their commit certificates, so that a replica behind the others needs to trust none of
- * them).
+ * Catching up, the answering side: a peer's STATUS (PBFT's retransmission: a replica that makes
+ * no progress says where it stands and its peers send what it misses) and state transfer
+ * (finalized batches with their commit certificates, so that a replica behind the others needs
+ * to trust none of them). How a replica notices it is behind and asks is in `behind.ts`.
  */
 
 import { toHex } from '../crypto/digest.ts';
+import { requestState, sendStateRequest, statusDraft } from './behind.ts';
 import { isValidCommitCertificate } from './certificates.ts';
 import type { Verdict } from './effects.ts';
 import { attachBody, createLogEntry, isSigned } from './log.ts';
-import type { Draft, StateReply, StateRequest, Status } from './messages.ts';
+import type { StateReply, StateRequest, Status } from './messages.ts';
 import { execute, executeCommitted } from './normal-case.ts';
-import { ACCEPTED, emit, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
+import { ACCEPTED, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
 import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
 import { helpBehindInView } from './view-timeouts.ts';
-
-export function statusDraft(state: ReplicaState): Draft<Status> {
-  return {
-    kind: 'status',
-    view: state.view,
-    viewActive: state.viewActive,
-    lastExecuted: state.lastExecuted,
-    stableSequence: state.stable.sequence,
-    replica: state.config.self,
-  };
-}
-
-/** Sends STATUS to every other replica when nothing has happened for a status interval. */
-export function maybeSendStatus(state: ReplicaState): void {
-  const quietSince = Math.max(state.lastProgressTick, state.lastStatusTick);
-  if (state.now - quietSince < state.config.statusIntervalTicks) return;
-  state.lastStatusTick = state.now;
-  sendDraft(state, 'others', statusDraft(state));
-}
 
 /**
  * STATUS: answers a peer with what it lacks, at most once per status interval per peer (a
@@ -108,57 +90,6 @@ function relayInFlight(state: ReplicaState, peer: ReplicaId, status: Status): vo
     else if (slot !== null && entry.sentCommit)
       sendDraft(state, peer, { ...slot, kind: 'commit', replica: self });
   }
-}
-
-/**
- * Starts (or widens) a state transfer up to `target`: one request outstanding at a time, sent
- * again to the next peer when it times out.
- */
-export function requestState(state: ReplicaState, target: number, peer?: ReplicaId): void {
-  if (target <= state.lastExecuted) return;
-  const transfer = state.stateTransfer;
-  if (transfer !== null) {
-    if (target > transfer.target) transfer.target = target;
-    return;
-  }
-  state.stateTransfer = { target, peer: peer ?? nextPeer(state, state.config.self), sentTick: state.now };
-  sendStateRequest(state);
-}
-
-function nextPeer(state: ReplicaState, after: ReplicaId): ReplicaId {
-  const { replicaCount, self } = state.config;
-  let peer = (after + 1) % replicaCount;
-  if (peer === self) peer = (peer + 1) % replicaCount;
-  return peer;
-}
-
-function sendStateRequest(state: ReplicaState): void {
-  const transfer = state.stateTransfer;
-  if (transfer === null || transfer.peer === state.config.self) return;
-  const fromSequence = state.lastExecuted + 1;
-  const toSequence = Math.min(transfer.target, fromSequence + state.config.stateEntriesMax - 1);
-  transfer.sentTick = state.now;
-  const request: Draft<StateRequest> = {
-    kind: 'state-request',
-    fromSequence,
-    toSequence,
-    replica: state.config.self,
-  };
-  sendDraft(state, transfer.peer, request);
-  emit(state, { kind: 'state-transfer-requested', from: fromSequence, to: toSequence, peer: transfer.peer });
-}
-
-/** On a tick: an unanswered state request goes to the next peer. */
-export function stateTransferTick(state: ReplicaState): void {
-  const transfer = state.stateTransfer;
-  if (transfer === null) return;
-  if (state.lastExecuted >= transfer.target) {
-    state.stateTransfer = null;
-    return;
-  }
-  if (state.now - transfer.sentTick < state.config.stateTransferTimeoutTicks) return;
-  transfer.peer = nextPeer(state, transfer.peer);
-  sendStateRequest(state);
 }
 
 /**

@@ -4,7 +4,7 @@
  * low watermark moves up to it, and the log below it is dropped.
  */
 import { bytesEqual, toHex } from '../crypto/digest.ts';
-import { requestState } from './catch-up.ts';
+import { requestState } from './behind.ts';
 import type { Verdict } from './effects.ts';
 import { invariant } from './errors.ts';
 import type { Checkpoint, CheckpointCertificate, Draft } from './messages.ts';

@@ -8,7 +8,6 @@
  * it is valid so far ahead (validThrough >= s + horizon) that the replicas could forget it
  * before it expires. Only a Byzantine primary orders the last two; an honest one drops them.
  */
-import { forgetVertex } from './requests.ts';
 import { currentTimeout, hashKey, type ReplicaState } from './state.ts';
 import { type Batch, isDeliverableAt, type Vertex } from './types.ts';
 
@@ -80,4 +79,24 @@ export function holdUntil(state: ReplicaState, key: string, validThrough: number
   const keys = state.expiring.get(validThrough);
   if (keys === undefined) state.expiring.set(validThrough, [key]);
   else keys.push(key);
+}
+
+/** Drops every trace of a vertex that has just been finalized. */
+export function forgetVertex(state: ReplicaState, key: string): void {
+  if (state.pending.delete(key)) state.lastClientProgressTick = state.now;
+  const watched = state.watched.get(key);
+  if (watched !== undefined) {
+    state.lastClientProgressTick = state.now;
+    state.watched.delete(key);
+    const left = (state.watchedPerSource.get(watched.source) ?? 1) - 1;
+    if (left === 0) state.watchedPerSource.delete(watched.source);
+    else state.watchedPerSource.set(watched.source, left);
+  }
+  const queued = state.queue.get(key);
+  if (queued !== undefined) {
+    state.queue.delete(key);
+    const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;
+    if (left === 0) state.queuedPerSource.delete(queued.source);
+    else state.queuedPerSource.set(queued.source, left);
+  }
 }

@@ -4,7 +4,7 @@
  * lower sequence has been executed.
  */
 import { bytesEqual, toHex } from '../crypto/digest.ts';
-import { requestState } from './catch-up.ts';
+import { noteAhead, requestState } from './behind.ts';
 import { checkpointTaken } from './checkpoints.ts';
 import { deliverBatch, expireHeld } from './delivery.ts';
 import type { Verdict } from './effects.ts';
@@ -39,13 +39,23 @@ function header(prePrepare: PrePrepare): PrePrepare {
   return prePrepare.batch === null ? prePrepare : { ...prePrepare, batch: null };
 }
 
-/** The guard shared by the normal case: the reason to ignore a message, or null to go on. */
-function outsideViewOrWindow(state: ReplicaState, view: number, sequence: number): Verdict | null {
+/**
+ * The guard shared by the normal case: the reason to ignore a message, or null to go on. A
+ * vote above the window is still evidence that its signer has moved on (see `noteAhead`).
+ */
+function outsideViewOrWindow(
+  state: ReplicaState,
+  view: number,
+  sequence: number,
+  signer: ReplicaId,
+): Verdict | null {
   if (!state.viewActive) return ignored('view-changing');
   if (view < state.view) return ignored('stale-view');
   if (view > state.view) return ignored('future-view');
+  if (sequence <= state.stable.sequence) return ignored('below-watermark');
   if (!inWindow(state, sequence)) {
-    return ignored(sequence <= state.stable.sequence ? 'below-watermark' : 'above-watermark');
+    noteAhead(state, signer, sequence);
+    return ignored('above-watermark');
   }
   return null;
 }
@@ -56,7 +66,7 @@ function outsideViewOrWindow(state: ReplicaState, view: number, sequence: number
  * same view and sequence. A backup then sends PREPARE.
  */
 export function onPrePrepare(state: ReplicaState, prePrepare: PrePrepare, from: ReplicaId): Verdict {
-  const outside = outsideViewOrWindow(state, prePrepare.view, prePrepare.sequence);
+  const outside = outsideViewOrWindow(state, prePrepare.view, prePrepare.sequence, prePrepare.replica);
   if (outside !== null) return outside;
   if (prePrepare.replica !== primary(state)) return rejected('not-primary', prePrepare.replica);
   const key = toHex(prePrepare.digest);
@@ -144,7 +154,7 @@ export function acceptPrePrepare(
 
 /** PREPARE (4.2): one per backup per (view, sequence); a second with another digest is equivocation. */
 export function onPrepare(state: ReplicaState, prepare: Prepare): Verdict {
-  const outside = outsideViewOrWindow(state, prepare.view, prepare.sequence);
+  const outside = outsideViewOrWindow(state, prepare.view, prepare.sequence, prepare.replica);
   if (outside !== null) return outside;
   if (prepare.replica === primary(state)) return rejected('primary-prepare', prepare.replica);
   const entry = entryAt(state, prepare.sequence);
@@ -167,7 +177,7 @@ export function onPrepare(state: ReplicaState, prepare: Prepare): Verdict {
 
 /** COMMIT (4.2): one per replica per (view, sequence). */
 export function onCommit(state: ReplicaState, commit: Commit): Verdict {
-  const outside = outsideViewOrWindow(state, commit.view, commit.sequence);
+  const outside = outsideViewOrWindow(state, commit.view, commit.sequence, commit.replica);
   if (outside !== null) return outside;
   const entry = entryAt(state, commit.sequence);
   resetEntryForView(entry, state.view);

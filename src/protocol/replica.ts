@@ -14,8 +14,8 @@ import { onPropose, onRequest } from './requests.ts';
 import { type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
-import { onBanned, onNewView, onViewChange } from './view-change.ts';
-import { helpBehindInView, onUnreachable, onViewTimeout } from './view-timeouts.ts';
+import { onNewView, onViewChange } from './view-change.ts';
+import { helpBehindInView, onBanned, onUnreachable, onViewTimeout } from './view-timeouts.ts';
 
 /** One input to the replica. */
 export type Input =
@@ -106,6 +106,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     statusAnswered: new Map(),
     stateServed: new Map(),
     stateDeferred: new Map(),
+    aheadSeen: new Map(),
     stateTransfer: null,
     writeOrdinal: 0,
     out: new StepOutput(),

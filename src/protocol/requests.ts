@@ -118,26 +118,6 @@ function enqueueKeyed(state: ReplicaState, key: string, vertex: Vertex, source: 
   state.queue.set(key, { vertex, source });
 }
 
-/** Drops every trace of a vertex that has just been finalized. */
-export function forgetVertex(state: ReplicaState, key: string): void {
-  if (state.pending.delete(key)) state.lastClientProgressTick = state.now;
-  const watched = state.watched.get(key);
-  if (watched !== undefined) {
-    state.lastClientProgressTick = state.now;
-    state.watched.delete(key);
-    const left = (state.watchedPerSource.get(watched.source) ?? 1) - 1;
-    if (left === 0) state.watchedPerSource.delete(watched.source);
-    else state.watchedPerSource.set(watched.source, left);
-  }
-  const queued = state.queue.get(key);
-  if (queued !== undefined) {
-    state.queue.delete(key);
-    const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;
-    if (left === 0) state.queuedPerSource.delete(queued.source);
-    else state.queuedPerSource.set(queued.source, left);
-  }
-}
-
 /** After entering a view: the pending vertices go to the new primary (or its own queue). */
 export function forwardPending(state: ReplicaState): void {
   if (state.pending.size === 0) return;

@@ -7,7 +7,6 @@ import { toHex } from '../crypto/digest.ts';
 import { primaryOf, type ReplicaConfig } from './config.ts';
 import type { DeliveredSet } from './delivered-set.ts';
 import type {
-  AfterPersist,
   Delivery,
   DurableWrite,
   EquivocationEvidence,
@@ -150,6 +149,11 @@ export interface ReplicaState {
    * answered on the next tick instead of dropped (see `onStateRequest`).
    */
   stateDeferred: Map<ReplicaId, StateRequest>;
+  /**
+   * The highest sequence each peer signed a vote for above this replica's window, in its
+   * view: f + 1 peers past the window mean the cluster moved on without it (see `noteAhead`).
+   */
+  aheadSeen: Map<ReplicaId, number>;
   stateTransfer: StateTransfer | null;
 
   /** Ordinal of the last durable write this replica asked for. */
@@ -170,7 +174,6 @@ export class StepOutput {
   events: ReplicaEvent[] = [];
   refused: RefusedVertex[] = [];
   verdict: Verdict | null = null;
-  released: AfterPersist<unknown> | null = null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -182,11 +185,6 @@ export function primary(state: ReplicaState, view = state.view): ReplicaId {
 
 export function isPrimary(state: ReplicaState): boolean {
   return primary(state) === state.config.self;
-}
-
-/** The low watermark h: the stable checkpoint's sequence. */
-export function lowWatermark(state: ReplicaState): number {
-  return state.stable.sequence;
 }
 
 /** Whether `sequence` lies inside the watermarks (h, h + L]. */

@@ -2,7 +2,8 @@
  * Time, as ticks (etcd-io/raft's `tick()`): the view-change timer with its back-off (4.4,
  * 4.5.2), client-vertex retries, status messages and state-transfer retries.
  */
-import { maybeSendStatus, serveDeferredStateRequests, stateTransferTick } from './catch-up.ts';
+import { maybeSendStatus, stateTransferTick } from './behind.ts';
+import { serveDeferredStateRequests } from './catch-up.ts';
 import { clientWaitExpired, retryRequests } from './requests.ts';
 import { currentTimeout, type ReplicaState } from './state.ts';
 import { complainAboutView } from './view-timeouts.ts';

@@ -25,7 +25,6 @@ import {
   sendDraft,
 } from './state.ts';
 import type { ReplicaId } from './types.ts';
-import { complainAboutView } from './view-timeouts.ts';
 
 /** The signature placeholder of a nested message the shell must sign (see `Outbound`). */
 export const UNSIGNED = new Uint8Array(0);
@@ -74,15 +73,6 @@ export function startViewChange(
   sendDraft(state, 'all', buildViewChange(state, view));
   emit(state, { kind: 'view-change-started', view, reason });
   checkViewChangeQuorum(state);
-}
-
-/**
- * The detector banned `replica`: if it leads the view in force or the one coming, give up on
- * that view now rather than at the next timeout. The view is left once a quorum has.
- */
-export function onBanned(state: ReplicaState, replica: ReplicaId): void {
-  if (replica === state.config.self || primary(state) !== replica) return;
-  complainAboutView(state, 'banned');
 }
 
 /**

@@ -47,6 +47,15 @@ export function onUnreachable(state: ReplicaState, replica: ReplicaId): void {
 }
 
 /**
+ * The detector banned `replica`: if it leads the view in force or the one coming, give up on
+ * that view now rather than at the next timeout. The view is left once a quorum has.
+ */
+export function onBanned(state: ReplicaState, replica: ReplicaId): void {
+  if (replica === state.config.self || primary(state) !== replica) return;
+  complainAboutView(state, 'banned');
+}
+
+/**
  * VIEW-TIMEOUT: the highest one of each replica is kept (giving up on a view means giving up on
  * every view below it too). Relayed ones are as good as direct ones: each is signed by the
  * replica it speaks for, and the shell checked that signature.

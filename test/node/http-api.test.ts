@@ -117,6 +117,14 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
       assert.equal(event.sequence, found.body.sequence);
       // Upper-case hex names the same vertex.
       assert.equal((await call(`${node.url}/v1/vertices/${hash.toUpperCase()}`)).body.hash, hash);
+      // ?proof=0: the same place, without the batch's hashes and the certificate.
+      const { batch, commits, ...located } = found.body;
+      assert.ok(batch.length > 0 && commits.length > 0);
+      const light = await call(`${node.url}/v1/vertices/${hash}?proof=0`);
+      assert.deepEqual(light.body, located);
+      const odd = await call(`${node.url}/v1/vertices/${hash}?proof=maybe`);
+      assert.equal(odd.status, 400);
+      assert.match(odd.body.error.message, /proof must be 0, 1, false or true/);
     } finally {
       events.close();
     }

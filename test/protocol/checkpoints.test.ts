@@ -89,3 +89,29 @@ test('a state request that comes in the tick its peer was served waits for the n
   assert.deepEqual(served(tick), [[4, 5]]);
   assert.deepEqual(served(cluster.input(1, { kind: 'tick' })), []);
 });
+
+test('f + 1 peers voting above the window start a state transfer at once; f peers alone do not', () => {
+  const cluster = new TestCluster(4, { checkpointInterval: 8, watermarkWindow: 16 });
+  const digest = new Uint8Array(32).fill(7);
+  const commit = (replica: number, sequence: number) =>
+    cluster.input(3, {
+      kind: 'message',
+      from: replica,
+      message: signAs({ kind: 'commit', view: 0, sequence, digest, replica }, replica),
+    });
+  const requested = (ready: import('../../src/protocol/index.ts').Ready | null) =>
+    ready?.events.filter((event) => event.kind === 'state-transfer-requested') ?? [];
+
+  // One peer, however far it claims to be, is not enough: it may be the Byzantine one.
+  assert.deepEqual(commit(0, 40)?.verdict, { outcome: 'ignored', reason: 'above-watermark' });
+  assert.deepEqual(requested(commit(0, 90)), []);
+  const transfer = () => cluster.replicas[3]!.stateTransfer;
+  assert.equal(transfer(), null);
+  // A second peer past the window: one of the two is correct, so what lies below the lower of
+  // their votes is final (or about to be) at a correct replica.
+  const ready = commit(1, 30);
+  assert.equal(requested(ready).length, 1, 'a state request went out with this step');
+  assert.equal(transfer()?.target, 29, 'up to the lower vote of the two');
+  // Inside the window a vote is no such evidence.
+  assert.equal(commit(2, 10)?.verdict?.outcome, 'accepted');
+});

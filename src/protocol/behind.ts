@@ -1,0 +1,106 @@
+/**
+ * A replica behind its peers: how it notices (STATUS after a quiet interval, votes of f + 1
+ * peers above its window) and what it asks for (state transfer, one request outstanding at a
+ * time). The serving side is in `catch-up.ts`. This side executes nothing itself, so the
+ * normal case and checkpoints can call it without an import cycle.
+ */
+
+import type { Draft, StateRequest, Status } from './messages.ts';
+import { emit, type ReplicaState, sendDraft } from './state.ts';
+import type { ReplicaId } from './types.ts';
+
+/** What this replica tells its peers about where it stands. */
+export function statusDraft(state: ReplicaState): Draft<Status> {
+  return {
+    kind: 'status',
+    view: state.view,
+    viewActive: state.viewActive,
+    lastExecuted: state.lastExecuted,
+    stableSequence: state.stable.sequence,
+    replica: state.config.self,
+  };
+}
+
+/** Sends STATUS to every other replica when nothing has happened for a status interval. */
+export function maybeSendStatus(state: ReplicaState): void {
+  const quietSince = Math.max(state.lastProgressTick, state.lastStatusTick);
+  if (state.now - quietSince < state.config.statusIntervalTicks) return;
+  state.lastStatusTick = state.now;
+  sendDraft(state, 'others', statusDraft(state));
+}
+
+/**
+ * A peer signed a vote for `sequence`, above this replica's window, in its view. Once f + 1
+ * peers have (so at least one correct replica moved on), this replica asks at once for what it
+ * lacks: the finalized batches by state transfer, and by STATUS the stable checkpoint that
+ * moves its window. Waiting instead for a quiet status interval or the next checkpoint left a
+ * restarted replica idle for seconds under load. f Byzantine peers alone cannot start this.
+ */
+export function noteAhead(state: ReplicaState, peer: ReplicaId, sequence: number): void {
+  const { self, weakQuorum, watermarkWindow, statusIntervalTicks } = state.config;
+  if (peer === self || sequence <= (state.aheadSeen.get(peer) ?? 0)) return;
+  state.aheadSeen.set(peer, sequence);
+  const windowEnd = state.stable.sequence + watermarkWindow;
+  const ahead: number[] = [];
+  for (const seen of state.aheadSeen.values()) if (seen > windowEnd) ahead.push(seen);
+  if (ahead.length < weakQuorum) return;
+  ahead.sort((a, b) => b - a);
+  // f + 1 peers, one of them correct, voted at this sequence or above: all below it is final
+  // there or about to be.
+  requestState(state, ahead[weakQuorum - 1]! - 1);
+  if (state.now - state.lastStatusTick >= statusIntervalTicks) {
+    state.lastStatusTick = state.now;
+    sendDraft(state, 'others', statusDraft(state));
+  }
+}
+
+/**
+ * Starts (or widens) a state transfer up to `target`: one request outstanding at a time, sent
+ * again to the next peer when it times out.
+ */
+export function requestState(state: ReplicaState, target: number, peer?: ReplicaId): void {
+  if (target <= state.lastExecuted) return;
+  const transfer = state.stateTransfer;
+  if (transfer !== null) {
+    if (target > transfer.target) transfer.target = target;
+    return;
+  }
+  state.stateTransfer = { target, peer: peer ?? nextPeer(state, state.config.self), sentTick: state.now };
+  sendStateRequest(state);
+}
+
+function nextPeer(state: ReplicaState, after: ReplicaId): ReplicaId {
+  const { replicaCount, self } = state.config;
+  let peer = (after + 1) % replicaCount;
+  if (peer === self) peer = (peer + 1) % replicaCount;
+  return peer;
+}
+
+export function sendStateRequest(state: ReplicaState): void {
+  const transfer = state.stateTransfer;
+  if (transfer === null || transfer.peer === state.config.self) return;
+  const fromSequence = state.lastExecuted + 1;
+  const toSequence = Math.min(transfer.target, fromSequence + state.config.stateEntriesMax - 1);
+  transfer.sentTick = state.now;
+  const request: Draft<StateRequest> = {
+    kind: 'state-request',
+    fromSequence,
+    toSequence,
+    replica: state.config.self,
+  };
+  sendDraft(state, transfer.peer, request);
+  emit(state, { kind: 'state-transfer-requested', from: fromSequence, to: toSequence, peer: transfer.peer });
+}
+
+/** On a tick: an unanswered state request goes to the next peer. */
+export function stateTransferTick(state: ReplicaState): void {
+  const transfer = state.stateTransfer;
+  if (transfer === null) return;
+  if (state.lastExecuted >= transfer.target) {
+    state.stateTransfer = null;
+    return;
+  }
+  if (state.now - transfer.sentTick < state.config.stateTransferTimeoutTicks) return;
+  transfer.peer = nextPeer(state, transfer.peer);
+  sendStateRequest(state);
+}
