@@ -12,6 +12,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { createConsensusMetrics } from '../../src/metrics/index.ts';
+import { clusterDir, startNode } from '../node/support.ts';
 import { promtool, skipWithoutPromtool } from '../support/promtool.ts';
 
 const dir = path.join(import.meta.dirname, '../../deploy/grafana');
@@ -88,6 +89,25 @@ describe('deploy/grafana', () => {
         `${name} (${type}) is on no panel`,
       );
     }
+  });
+
+  test('every metric a running node exports (engine, transport, HTTP, quorum, scrub) is on a panel', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const { url } = await startNode(t, cluster, 0);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const names = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)]
+      .map((match) => ({ name: match[1]!, type: match[2]! }))
+      .filter(({ name }) => /^(consensus|cretoai)_/.test(name));
+    assert.ok(names.length >= 35, `the node exports ${names.length} metrics of its own`);
+    const dashboardText = JSON.stringify(panels);
+    const missing = names
+      .filter(({ name, type }) =>
+        (type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]).every(
+          (form) => !new RegExp(`\\b${form}\\b`).test(dashboardText),
+        ),
+      )
+      .map(({ name }) => name);
+    assert.deepEqual(missing, []);
   });
 
   test('finality quantiles p50, p99 and p99.9 come from the histogram buckets', () => {
