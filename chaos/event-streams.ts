@@ -6,6 +6,7 @@
  * connection saw is found by the lookups at the end (`lookups.ts`), not here.
  */
 import http from 'node:http';
+import { readServerSentEvents } from '../src/client/sse.ts';
 
 /** One `finalized` event, with the run time (ms) it arrived. */
 export interface SeenEvent {
@@ -91,37 +92,23 @@ export class NodeEventStream {
       const opened: StreamConnection = { node: this.node, openedMs: this.#now(), closedMs: null, events: [] };
       connection = opened;
       this.connections.push(opened);
-      response.setEncoding('utf8');
-      let pending = '';
-      response.on('data', (text: string) => {
-        pending += text;
-        const blocks = pending.split('\n\n');
-        pending = blocks.pop() ?? '';
-        const atMs = this.#now();
-        for (const block of blocks) {
-          let isFinalized = false;
-          let data: string | null = null;
-          for (const line of block.split('\n')) {
-            if (line === 'event: finalized') isFinalized = true;
-            else if (line.startsWith('data: ')) data = line.slice(6);
-          }
-          if (!isFinalized || data === null) continue;
-          const parsed = JSON.parse(data) as {
-            hash: string;
-            sequence: number;
-            position: number;
-            view: number;
-          };
-          const event: SeenEvent = {
-            hash: parsed.hash,
-            sequence: parsed.sequence,
-            position: parsed.position,
-            view: parsed.view,
-            atMs,
-          };
-          opened.events.push(event);
-          this.#onEvent(event, this.node);
-        }
+      readServerSentEvents(response, ({ type, data }) => {
+        if (type !== 'finalized') return;
+        const parsed = JSON.parse(data) as {
+          hash: string;
+          sequence: number;
+          position: number;
+          view: number;
+        };
+        const event: SeenEvent = {
+          hash: parsed.hash,
+          sequence: parsed.sequence,
+          position: parsed.position,
+          view: parsed.view,
+          atMs: this.#now(),
+        };
+        opened.events.push(event);
+        this.#onEvent(event, this.node);
       });
       response.on('end', end);
       response.on('close', end);

@@ -6,6 +6,7 @@
  * <dir>/cluster.json          the cluster file (public keys, addresses, API URLs)
  * <dir>/keys/node-<i>.key.pem each node's private key (mode 0600)
  * <dir>/node-<i>.json         each node's configuration
+ * <dir>/schema/*.schema.json  the JSON Schemas of those files, which they name as `$schema`
  * <dir>/data/node-<i>/        each node's store (created at its first start)
  * <dir>/logs/node-<i>.log     each node's log, when `up` runs it
  * ```
@@ -15,10 +16,15 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { type ClusterFile, formatClusterFile } from '../client/cluster-file.ts';
+import { type ClusterFile, clusterFileJsonSchema, formatClusterFile } from '../client/cluster-file.ts';
 import { exportPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypto/index.ts';
+import { nodeConfigJsonSchema } from '../node/config.ts';
 import { faultTolerance } from '../protocol/index.ts';
 import { CliError } from './errors.ts';
+
+/** Where `init` writes the JSON Schemas, relative to the cluster directory. */
+const NODE_CONFIG_SCHEMA = 'schema/node-config.schema.json';
+const CLUSTER_SCHEMA = 'schema/cluster.schema.json';
 
 /** What `init` wrote. */
 export interface InitializedCluster {
@@ -209,11 +215,17 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
     consensus: options.consensus ?? {},
   };
   fs.mkdirSync(path.join(dir, 'keys'), { recursive: true });
+  // The schemas sit beside the files, which name them by a relative path: an editor finds them
+  // offline, and they describe the release that wrote the files.
+  fs.mkdirSync(path.join(dir, 'schema'), { recursive: true });
+  fs.writeFileSync(path.join(dir, NODE_CONFIG_SCHEMA), nodeConfigJsonSchema());
+  fs.writeFileSync(path.join(dir, CLUSTER_SCHEMA), clusterFileJsonSchema());
   const configFiles: string[] = [];
   for (const [i, nodeId] of nodeIds.entries()) {
     writePrivateKey(path.join(dir, 'keys', `${nodeId}.key.pem`), keys[i]!);
     const configFile = path.join(dir, `${nodeId}.json`);
     const config = {
+      $schema: NODE_CONFIG_SCHEMA,
       nodeId,
       cluster: 'cluster.json',
       privateKey: `keys/${nodeId}.key.pem`,
@@ -233,7 +245,7 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
     fs.writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
     configFiles.push(configFile);
   }
-  fs.writeFileSync(clusterFile, formatClusterFile(cluster));
+  fs.writeFileSync(clusterFile, formatClusterFile(cluster, { schema: CLUSTER_SCHEMA }));
   return {
     dir,
     clusterFile,

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import * as hdr from 'hdr-histogram-js';
 import { base64, type SubmitVerticesResponse } from '../client/api.ts';
+import { readServerSentEvents } from '../client/sse.ts';
 import { toHex } from '../crypto/index.ts';
 import { createVertex } from '../protocol/index.ts';
 
@@ -444,22 +445,10 @@ export function openEventStream(
         reject(new Error(`${node} refused the event stream (${response.statusCode})`));
         return;
       }
-      response.setEncoding('utf8');
-      let pending = '';
-      response.on('data', (text: string) => {
-        pending += text;
-        let from = 0;
-        for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n', from)) {
-          // An event block: `id:`, `event:` and `data:` lines; comments and `retry:` have no data.
-          const data = pending.indexOf('data: ', from);
-          if (data >= 0 && data < end) {
-            const lineEnd = pending.indexOf('\n', data);
-            const event = JSON.parse(pending.slice(data + 6, lineEnd)) as { hash: string; sequence: number };
-            onFinal(event.hash, event.sequence);
-          }
-          from = end + 2;
-        }
-        pending = pending.slice(from);
+      readServerSentEvents(response, (event) => {
+        if (event.type !== 'finalized') return;
+        const final = JSON.parse(event.data) as { hash: string; sequence: number };
+        onFinal(final.hash, final.sequence);
       });
       let ended = false;
       let closing = false;

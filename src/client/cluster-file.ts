@@ -29,10 +29,12 @@
  * It lives in `src/client` because clients read it for the validators' keys; the node and the
  * CLI read it through this module too.
  */
-import fs from 'node:fs';
 import { isIP, SocketAddress } from 'node:net';
+import * as z from 'zod';
 import { exportPublicKeyPem, importPublicKeyPem, mlDsa87, type PublicKey, toHex } from '../crypto/index.ts';
+import { engineFiguresSchema } from '../engine/config-schema.ts';
 import { type PeerAddress, parsePeerAddress } from '../transport/discovery.ts';
+import { checkAgainst, jsonSchemaText, parseJsonObject, readJsonObject } from './schema-file.ts';
 
 /** The value of the `format` field this release writes and reads. */
 export const CLUSTER_FILE_FORMAT = 'cretoai-cluster/v1';
@@ -72,9 +74,62 @@ export class ClusterFileError extends Error {
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RAW_KEY_HEX = new RegExp(`^[0-9a-fA-F]{${2 * mlDsa87.publicKeyBytes}}$`);
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Whether `text` is an http:// or https:// URL. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
+
+/**
+ * The shape of a cluster file. What needs more than one field (unique ids, keys and addresses)
+ * or a parser of its own (keys, addresses) is checked by {@link parseClusterFile} after it.
+ */
+export const clusterFileSchema = z.strictObject({
+  $schema: z.string().optional().meta({ description: "This file's JSON Schema, for editors." }),
+  format: z
+    .literal(CLUSTER_FILE_FORMAT, {
+      error: (issue) => `is ${JSON.stringify(issue.input)}; this release reads ${CLUSTER_FILE_FORMAT}`,
+    })
+    .optional()
+    .meta({ description: 'The format of this file.' }),
+  clusterId: z
+    .string({ error: 'must be a string of 1 to 64 bytes' })
+    .refine((id) => id.length > 0 && Buffer.byteLength(id) <= 64, {
+      error: 'must be a string of 1 to 64 bytes',
+    })
+    .meta({ description: 'Binds every signature to this cluster: 1 to 64 bytes of UTF-8.' }),
+  validators: z
+    .array(
+      z.strictObject({
+        nodeId: z
+          .string()
+          .regex(NODE_ID, {
+            error: 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+          })
+          .meta({ description: "The node's id; each validator has its own." }),
+        publicKey: z
+          .string({ error: 'must be a PEM public key or 5,184 hex digits' })
+          .meta({ description: 'The ML-DSA-87 public key: SPKI PEM, or its raw 2,592 bytes as hex.' }),
+        address: z
+          .string({ error: 'must be host:port' })
+          .optional()
+          .meta({ description: 'host:port for consensus connections; without it the node is accept-only.' }),
+        api: z
+          .string()
+          .refine(isHttpUrl, { error: 'must be an http:// or https:// URL' })
+          .optional()
+          .meta({ description: "The node's HTTP API base URL." }),
+      }),
+      { error: 'must be a non-empty list' },
+    )
+    .min(1, { error: 'must be a non-empty list' })
+    .meta({ description: 'The validators in order: the leader of view v is validators[v mod n].' }),
+  consensus: engineFiguresSchema.optional(),
+});
 
 /** Reads a public key written as SPKI PEM or as raw hex. */
 export function parsePublicKey(text: string): PublicKey {
@@ -109,49 +164,26 @@ export function normalizePeerAddress(address: PeerAddress): string {
 
 /** Parses the text of a cluster file; `file` names it in errors. */
 export function parseClusterFile(text: string, file: string): ClusterFile {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ClusterFileError(file, '', `not valid JSON (${(error as Error).message})`);
-  }
-  if (!isObject(json)) throw new ClusterFileError(file, '', 'must hold a JSON object');
-  const known = new Set(['format', 'clusterId', 'validators', 'consensus']);
-  for (const key of Object.keys(json))
-    if (!known.has(key)) throw new ClusterFileError(file, key, 'is not a field of a cluster file');
-  if (json.format !== undefined && json.format !== CLUSTER_FILE_FORMAT) {
-    throw new ClusterFileError(
-      file,
-      'format',
-      `is ${JSON.stringify(json.format)}; this release reads ${CLUSTER_FILE_FORMAT}`,
-    );
-  }
-  const clusterId = json.clusterId;
-  if (typeof clusterId !== 'string' || clusterId.length === 0 || Buffer.byteLength(clusterId) > 64) {
-    throw new ClusterFileError(file, 'clusterId', 'must be a string of 1 to 64 bytes');
-  }
-  if (!Array.isArray(json.validators) || json.validators.length === 0) {
-    throw new ClusterFileError(file, 'validators', 'must be a non-empty list');
-  }
+  return checkClusterFile(
+    parseJsonObject(text, (detail) => {
+      throw new ClusterFileError(file, '', detail);
+    }),
+    file,
+  );
+}
+
+function checkClusterFile(json: Record<string, unknown>, file: string): ClusterFile {
+  const checked = checkAgainst(clusterFileSchema, json);
+  if (!checked.ok) throw new ClusterFileError(file, checked.mistake.field, checked.mistake.detail);
+  const { clusterId, consensus = {} } = checked.value;
   // Each validator's id, key (raw, as hex) and normalized address, to the first entry that has
   // it, named as `validators[1] (node-1)`.
   const ids = new Map<string, string>();
   const keys = new Map<string, string>();
   const addresses = new Map<string, { readonly named: string; readonly written: string }>();
-  const validators = json.validators.map((entry: unknown, i: number): ValidatorEntry => {
+  const validators = checked.value.validators.map((entry, i): ValidatorEntry => {
     const at = `validators[${i}]`;
-    if (!isObject(entry)) throw new ClusterFileError(file, at, 'must be an object');
-    for (const key of Object.keys(entry))
-      if (!['nodeId', 'publicKey', 'address', 'api'].includes(key))
-        throw new ClusterFileError(file, `${at}.${key}`, 'is not a field of a validator');
     const { nodeId, publicKey, address, api } = entry;
-    if (typeof nodeId !== 'string' || !NODE_ID.test(nodeId)) {
-      throw new ClusterFileError(
-        file,
-        `${at}.nodeId`,
-        'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
-      );
-    }
     const sameId = ids.get(nodeId);
     if (sameId !== undefined) {
       throw new ClusterFileError(
@@ -162,9 +194,6 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
     }
     const named = `${at} (${nodeId})`;
     ids.set(nodeId, named);
-    if (typeof publicKey !== 'string') {
-      throw new ClusterFileError(file, `${at}.publicKey`, 'must be a PEM public key or 5,184 hex digits');
-    }
     let key: PublicKey;
     try {
       key = parsePublicKey(publicKey);
@@ -187,7 +216,6 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
     }
     keys.set(keyHex, named);
     if (address !== undefined) {
-      if (typeof address !== 'string') throw new ClusterFileError(file, `${at}.address`, 'must be host:port');
       let parsed: PeerAddress;
       try {
         parsed = parsePeerAddress(address);
@@ -207,26 +235,13 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
       }
       addresses.set(normalized, { named, written: address });
     }
-    if (api !== undefined) {
-      let url: URL | null = null;
-      try {
-        url = typeof api === 'string' ? new URL(api) : null;
-      } catch {
-        url = null;
-      }
-      if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-        throw new ClusterFileError(file, `${at}.api`, 'must be an http:// or https:// URL');
-      }
-    }
     return Object.freeze({
       nodeId,
       publicKey: key,
-      ...(address === undefined ? {} : { address: address as string }),
-      ...(api === undefined ? {} : { api: (api as string).replace(/\/+$/, '') }),
+      ...(address === undefined ? {} : { address }),
+      ...(api === undefined ? {} : { api: api.replace(/\/+$/, '') }),
     });
   });
-  const consensus = json.consensus ?? {};
-  if (!isObject(consensus)) throw new ClusterFileError(file, 'consensus', 'must be an object');
   return Object.freeze({
     clusterId,
     validators: Object.freeze(validators),
@@ -240,26 +255,29 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
  * @throws ClusterFileError naming the file and the field, also when the file cannot be read.
  */
 export function loadClusterFile(file: string): ClusterFile {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ClusterFileError(
-      file,
-      '',
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return parseClusterFile(text, file);
+  const json = readJsonObject(file, (detail, cause) => {
+    throw new ClusterFileError(file, '', detail, cause === undefined ? undefined : { cause });
+  });
+  return checkClusterFile(json, file);
 }
 
-/** The JSON text of a cluster file (public keys as PEM). */
-export function formatClusterFile(cluster: ClusterFile): string {
+/** The JSON Schema of cluster files, as written to `schema/cluster.schema.json`. */
+export function clusterFileJsonSchema(): string {
+  return jsonSchemaText(clusterFileSchema, {
+    title: 'cretoai-consensus cluster file',
+    description: 'Who the validators of a cretoai-consensus cluster are (cretoai-node init writes it).',
+  });
+}
+
+/**
+ * The JSON text of a cluster file (public keys as PEM).
+ *
+ * @param options.schema - where the file's JSON Schema is, relative to the file, for editors.
+ */
+export function formatClusterFile(cluster: ClusterFile, options: { readonly schema?: string } = {}): string {
   return `${JSON.stringify(
     {
+      ...(options.schema === undefined ? {} : { $schema: options.schema }),
       format: CLUSTER_FILE_FORMAT,
       clusterId: cluster.clusterId,
       validators: cluster.validators.map((validator) => ({

@@ -18,13 +18,19 @@
  * mistake is reported before anything starts, as a {@link NodeConfigError} naming the file and
  * the field (`node config /etc/cretoai/node-0.json: http.listen: must be host:port`).
  *
+ * The file's shape is a zod schema (see `schema-file.ts` for why zod), from which
+ * `npm run schema` writes `schema/node-config.schema.json` for editors; the rules that need the
+ * cluster file, the key or the resolved engine figures follow it in {@link loadNodeSettings}.
+ *
  * The private key file (and a TLS key) must not be readable by other users, as ssh requires
  * of an identity file: `chmod 600` (see `key-file.ts` for the rule and the Kubernetes case).
  */
-import fs from 'node:fs';
 import path from 'node:path';
+import * as z from 'zod';
 import { type ClusterFile, ClusterFileError, loadClusterFile } from '../client/cluster-file.ts';
+import { checkAgainst, jsonSchemaText, readJsonObject } from '../client/schema-file.ts';
 import { bytesEqual, importPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypto/index.ts';
+import { engineFiguresSchema } from '../engine/config-schema.ts';
 import { type BftConfig, ConfigError, type ResolvedBftConfig, resolveBftConfig } from '../engine/index.ts';
 import { PeerAddressError, parsePeerAddress } from '../transport/discovery.ts';
 import { KeyFilePermissionError, readPrivateKeyFile } from './key-file.ts';
@@ -103,6 +109,10 @@ export interface TransportSettings {
 export const LOG_LEVELS = Object.freeze(['debug', 'info', 'warn', 'error'] as const);
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** How log lines are written: JSON lines, or pino-pretty's text for a person at a terminal. */
+export const LOG_FORMATS = Object.freeze(['json', 'pretty'] as const);
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** Everything a node needs to start, loaded and checked. */
 export interface NodeSettings {
   /** The configuration file (absolute). */
@@ -121,6 +131,8 @@ export interface NodeSettings {
   readonly transport: TransportSettings;
   readonly http: HttpSettings;
   readonly logLevel: LogLevel;
+  /** How log lines are written; null: pretty when stderr is a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat | null;
   /** How long a SIGTERM lets pending vertices finish before the node gives up on them. */
   readonly shutdownDrainMs: number;
   /**
@@ -192,129 +204,194 @@ const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxVertices: 4096,
 };
 
-/**
- * `BftConfig` fields a file may set. The cluster's identity (node id, validators, cluster id)
- * comes from the cluster file, so it is not among them.
- */
-const ENGINE_FIELDS: ReadonlySet<string> = new Set([
-  'quorumThreshold',
-  'finalityTimeoutMs',
-  'viewChangeTimeoutMs',
-  'byzantineDetectionEnabled',
-  'byzantine',
-  'checkpointInterval',
-  'watermarkWindow',
-  'pipelineDepth',
-  'batchMaxVertices',
-  'batchMaxBytes',
-  'batchMaxDelayMs',
-  'pendingProposalsMax',
-  'logRetention',
-  'tickMs',
-  'maxFrameBytes',
-  'vertexPayloadBytesMax',
-  'vertexParentsMax',
-  'inboundFramesPerPeerMax',
-  'verifiedCacheMax',
-  'finalizedBufferMax',
-]);
-
-const TOP_FIELDS = new Set([
-  'nodeId',
-  'cluster',
-  'privateKey',
-  'dataDir',
-  'listen',
-  'http',
-  'engine',
-  'tls',
-  'transport',
-  'logLevel',
-  'shutdownDrainMs',
-  'quorumDebounceMs',
-  'scrub',
-  'debug',
-]);
-
-type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A whole number in [min, max]; every mistake says the range and what was found. */
+function integer(min: number, max: number, description: string) {
+  const error = (issue: { readonly input?: unknown }): string =>
+    `must be an integer in [${min}, ${max}], got ${JSON.stringify(issue.input)}`;
+  return z.int({ error }).min(min, { error }).max(max, { error }).meta({ description });
 }
 
-/** Reads fields of one JSON object, each error naming the file and the field's path. */
-class Fields {
-  readonly file: string;
-  readonly prefix: string;
-  readonly object: Json;
+const nonEmptyString = (description: string) =>
+  z
+    .string({
+      error: (issue) =>
+        issue.input === undefined ? 'is required: a non-empty string' : 'must be a non-empty string',
+    })
+    .min(1, { error: 'must be a non-empty string' })
+    .meta({ description });
 
-  constructor(file: string, prefix: string, object: Json) {
-    this.file = file;
-    this.prefix = prefix;
-    this.object = object;
-  }
+/** A listen address, `host:port`; unlike a peer's address, port 0 (the OS chooses) is allowed. */
+const listenAddress = (description: string) =>
+  z
+    .string({ error: 'must be host:port' })
+    .transform((text, context): ListenAddress => {
+      const anyPort = text.endsWith(':0');
+      try {
+        // The peer-address parser refuses port 0; parse the host with a stand-in port.
+        const parsed = parsePeerAddress(anyPort ? `${text.slice(0, -2)}:1` : text);
+        return { host: parsed.host, port: anyPort ? 0 : parsed.port };
+      } catch (error) {
+        if (!(error instanceof PeerAddressError)) throw error;
+        context.addIssue({ code: 'custom', message: `must be host:port (${error.message})` });
+        return z.NEVER;
+      }
+    })
+    .meta({ description });
 
-  fail(field: string, detail: string, cause?: unknown): never {
-    throw new NodeConfigError(
-      this.file,
-      `${this.prefix}${field}`,
-      detail,
-      cause === undefined ? undefined : { cause },
-    );
-  }
+const transportSchema = z
+  .strictObject({
+    protocol: z.enum(['tcp', 'quic']).default('tcp').meta({
+      description: "TCP or QUIC (UDP); either way every frame is sealed by the transport's handshake keys.",
+    }),
+    sendQueueFramesMax: integer(1, 1 << 24, 'Frames queued for one peer.').optional(),
+    sendQueueBytesMax: integer(1, 2 ** 40, 'Bytes queued for one peer.').optional(),
+    reconnectMaxDelayMs: integer(1, 3_600_000, 'The longest pause between dials of a peer.').optional(),
+  })
+  .meta({ description: 'The consensus transport.' });
 
-  only(allowed: ReadonlySet<string>): void {
-    for (const key of Object.keys(this.object)) if (!allowed.has(key)) this.fail(key, 'is not a known field');
-  }
-
-  string(field: string, fallback?: string): string {
-    const value = this.object[field] ?? fallback;
-    if (typeof value !== 'string' || value.length === 0) this.fail(field, 'must be a non-empty string');
-    return value;
-  }
-
-  integer(field: string, fallback: number, min: number, max: number): number {
-    const value = this.object[field] ?? fallback;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-      this.fail(field, `must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+const httpSchema = z
+  .strictObject({
+    listen: listenAddress('Where the HTTP API listens, host:port.').prefault('127.0.0.1:8080'),
+    maxBodyBytes: integer(
+      1024,
+      1 << 30,
+      'The largest request body accepted, in bytes. Default: the largest vertex in base64 JSON, plus room.',
+    ).optional(),
+    submitVerticesMax: integer(1, 1 << 20, 'Vertices in one POST /v1/vertices request.').default(4096),
+    eventClientsMax: integer(0, 65_536, 'Event-stream clients at once; more get 503.').default(64),
+    eventBufferBytesMax: integer(
+      1024,
+      1 << 30,
+      'Bytes waiting to be sent to one event-stream client before it is disconnected.',
+    ).default(8 << 20),
+    admin: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Whether POST /v1/admin/backup is served (to loopback callers only).' }),
+    retryAfterSeconds: integer(1, 3600, 'Seconds a client is asked to wait on 429 (Retry-After).').default(1),
+    connectionsMax: integer(1, 1 << 20, 'Connections open at once; more are closed on arrival.').default(
+      1024,
+    ),
+    connectionsPerAddressMax: integer(
+      1,
+      1 << 20,
+      'Connections open at once from one address (IPv6: one /64). Behind a reverse proxy, raise it to connectionsMax.',
+    ).default(64),
+    headersTimeoutMs: integer(1, 3_600_000, 'Time to a complete request head.').default(10_000),
+    requestTimeoutMs: integer(1, 3_600_000, 'Time to receive a whole request, head and body.').default(
+      60_000,
+    ),
+    keepAliveTimeoutMs: integer(1, 3_600_000, 'Time an idle keep-alive connection is kept.').default(5_000),
+    socketIdleTimeoutMs: integer(
+      1,
+      3_600_000,
+      'Time a connection may pass with no traffic while a request is received or answered.',
+    ).default(30_000),
+    backupCheckTimeoutMs: integer(
+      1,
+      600_000,
+      'Time POST /v1/admin/backup gives the file system to check the target directory.',
+    ).default(10_000),
+  })
+  .superRefine((http, context) => {
+    if (http.connectionsPerAddressMax > http.connectionsMax) {
+      context.addIssue({
+        code: 'custom',
+        path: ['connectionsPerAddressMax'],
+        message: `must not exceed http.connectionsMax (${http.connectionsMax}), got ${http.connectionsPerAddressMax}`,
+      });
     }
-    return value;
-  }
-
-  optionalInteger(field: string, min: number, max: number): number | undefined {
-    return this.object[field] === undefined ? undefined : this.integer(field, 0, min, max);
-  }
-
-  boolean(field: string, fallback: boolean): boolean {
-    const value = this.object[field] ?? fallback;
-    if (typeof value !== 'boolean') this.fail(field, 'must be true or false');
-    return value;
-  }
-
-  /** A listen address, `host:port`; unlike a peer's address, port 0 (the OS chooses) is allowed. */
-  address(field: string, fallback?: string): ListenAddress {
-    const text = this.string(field, fallback);
-    const anyPort = text.endsWith(':0');
-    try {
-      // The peer-address parser refuses port 0; parse the host with a stand-in port.
-      const parsed = parsePeerAddress(anyPort ? `${text.slice(0, -2)}:1` : text);
-      return { host: parsed.host, port: anyPort ? 0 : parsed.port };
-    } catch (error) {
-      if (error instanceof PeerAddressError) this.fail(field, `must be host:port (${error.message})`, error);
-      throw error;
+    if (http.eventClientsMax >= http.connectionsMax) {
+      // Each stream holds a connection for good: streams alone must not take every place.
+      context.addIssue({
+        code: 'custom',
+        path: ['eventClientsMax'],
+        message: `must be below http.connectionsMax (${http.connectionsMax}), got ${http.eventClientsMax}`,
+      });
     }
-  }
+    if (http.headersTimeoutMs > http.requestTimeoutMs) {
+      // The head is part of the request (node:http refuses the opposite).
+      context.addIssue({
+        code: 'custom',
+        path: ['headersTimeoutMs'],
+        message: `must not exceed http.requestTimeoutMs (${http.requestTimeoutMs}), got ${http.headersTimeoutMs}`,
+      });
+    }
+  })
+  .meta({ description: 'The HTTP API.' });
 
-  object_(field: string): Fields {
-    const value = this.object[field] ?? {};
-    if (!isObject(value)) this.fail(field, 'must be an object');
-    return new Fields(this.file, `${this.prefix}${field}.`, value);
-  }
+const scrubSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Whether the store is scrubbed in the background.' }),
+    readsPerSecond: integer(
+      1,
+      100_000_000,
+      'Reads a second, at most: records read plus the lookups their checks make.',
+    ).default(10_000),
+    bytesPerSecond: integer(1, 2 ** 40, 'Bytes of records read a second, at most.').default(32 << 20),
+    passIntervalMs: integer(
+      1,
+      7 * 86_400_000,
+      'From the start of one full pass over the store to the start of the next, at the least.',
+    ).default(3_600_000),
+  })
+  .meta({
+    description:
+      'The background scrub of the store, which reads every record and checks it, a little at a time.',
+  });
 
-  /** A path relative to the configuration file. */
-  path(field: string): string {
-    return path.resolve(path.dirname(this.file), this.string(field));
-  }
+/** The shape of a node configuration file. */
+export const nodeConfigSchema = z.strictObject({
+  $schema: z.string().optional().meta({ description: "This file's JSON Schema, for editors." }),
+  nodeId: nonEmptyString("This node's id: one of the cluster file's validators."),
+  cluster: nonEmptyString('The cluster file.'),
+  privateKey: nonEmptyString("This node's ML-DSA-87 private key (PEM), readable by its owner only."),
+  dataDir: nonEmptyString("The node's store."),
+  listen: listenAddress(
+    "Where consensus connections are accepted, host:port. Default: every interface, at the port of this node's address in the cluster file.",
+  ).optional(),
+  transport: transportSchema.prefault({}),
+  http: httpSchema.prefault({}),
+  engine: engineFiguresSchema
+    .optional()
+    .meta({ description: "This node's engine figures, over the cluster file's consensus ones." }),
+  logLevel: z.enum(LOG_LEVELS).default('info').meta({ description: 'The least severe level logged.' }),
+  logFormat: z
+    .enum(LOG_FORMATS)
+    .optional()
+    .meta({ description: 'JSON lines, or text for a person. Default: pretty when stderr is a terminal.' }),
+  shutdownDrainMs: integer(
+    0,
+    3_600_000,
+    'How long a SIGTERM lets pending vertices finish. Default twice the view-change timeout.',
+  ).optional(),
+  quorumDebounceMs: integer(
+    0,
+    600_000,
+    'How long a loss (or return) of the quorum must last before it is logged; a link that flaps faster writes nothing.',
+  ).default(2000),
+  scrub: scrubSchema.prefault({}),
+  debug: z
+    .strictObject({
+      voteLog: nonEmptyString(
+        'A file that gets one JSON line per consensus vote this node sends.',
+      ).optional(),
+      traceFile: nonEmptyString('A file that gets every step of every sequence here.').optional(),
+    })
+    .optional()
+    .meta({ description: 'Debugging.' }),
+});
+
+/** The JSON Schema of node configuration files, as written to `schema/node-config.schema.json`. */
+export function nodeConfigJsonSchema(): string {
+  return jsonSchemaText(nodeConfigSchema, {
+    title: 'cretoai-consensus node configuration',
+    description:
+      'What one `cretoai-node start --config <file>` process runs as. Paths are relative to this file.',
+  });
 }
 
 /**
@@ -325,104 +402,69 @@ class Fields {
  */
 export function loadNodeSettings(configFile: string): NodeSettings {
   const file = path.resolve(configFile);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new NodeConfigError(
-      file,
-      '',
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`,
-      {
-        cause: error,
-      },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new NodeConfigError(file, '', `not valid JSON (${(error as Error).message})`);
-  }
-  if (!isObject(json)) throw new NodeConfigError(file, '', 'must hold a JSON object');
-  const top: Fields = new Fields(file, '', json);
-  top.only(TOP_FIELDS);
-
-  const nodeId = top.string('nodeId');
-  const clusterFile = top.path('cluster');
-  const cluster: ClusterFile = loadClusterFile(clusterFile);
-  const replica = cluster.validators.findIndex((validator) => validator.nodeId === nodeId);
-  if (replica < 0) {
-    top.fail(
-      'nodeId',
-      `${nodeId} is not one of the validators of ${clusterFile} (${cluster.validators.map((v) => v.nodeId).join(', ')})`,
-    );
-  }
-  const own = cluster.validators[replica]!;
-
-  const keyFile = top.path('privateKey');
-  let keys: KeyPair;
-  try {
-    keys = importPrivateKeyPem(readPrivateKeyFile(keyFile));
-  } catch (error) {
-    if (error instanceof KeyFilePermissionError) top.fail('privateKey', error.message, error);
-    top.fail(
-      'privateKey',
-      `${keyFile} is not a readable ML-DSA-87 private key (${(error as Error).message})`,
-      error,
-    );
-  }
-  if (!bytesEqual(keys.publicKey.raw, own.publicKey.raw)) {
-    top.fail(
-      'privateKey',
-      `${keyFile} is not ${nodeId}'s key: its public key differs from the one the cluster file lists`,
-    );
-  }
-  const dataDir = top.path('dataDir');
-
-  // Consensus connections: where to listen. By default on every interface, at the port of this
-  // node's address in the cluster file.
-  const ownPort = own.address === undefined ? undefined : parsePeerAddress(own.address).port;
-  if (json.listen === undefined && ownPort === undefined) {
-    top.fail('listen', 'is required when the cluster file gives this node no address');
-  }
-  const listen = top.address('listen', `0.0.0.0:${ownPort}`);
-
-  const transportFields = top.object_('transport');
-  transportFields.only(
-    new Set(['protocol', 'sendQueueFramesMax', 'sendQueueBytesMax', 'reconnectMaxDelayMs']),
-  );
-  const protocol = transportFields.string('protocol', 'tcp');
-  if (protocol !== 'tcp' && protocol !== 'quic') transportFields.fail('protocol', 'must be "tcp" or "quic"');
+  const fail = (field: string, detail: string, cause?: unknown): never => {
+    throw new NodeConfigError(file, field, detail, cause === undefined ? undefined : { cause });
+  };
+  const json = readJsonObject(file, (detail, cause) => fail('', detail, cause));
   if (json.tls !== undefined) {
     // Refused rather than ignored, so that an operator who set it up learns what replaced it.
-    top.fail(
+    fail(
       'tls',
       'is no longer used: every consensus connection is now encrypted and authenticated by the ' +
         "transport's own handshake (X25519 + ML-KEM-768 keys, ML-DSA-87 signatures, AES-256-GCM frames); " +
         'remove the field',
     );
   }
-  const transport: TransportSettings = {
-    protocol: protocol as TransportSettings['protocol'],
-    listen,
-    sendQueueFramesMax: transportFields.optionalInteger('sendQueueFramesMax', 1, 1 << 24),
-    sendQueueBytesMax: transportFields.optionalInteger('sendQueueBytesMax', 1, 2 ** 40),
-    reconnectMaxDelayMs: transportFields.optionalInteger('reconnectMaxDelayMs', 1, 3_600_000),
-  };
+  const checked = checkAgainst(nodeConfigSchema, json);
+  if (!checked.ok) return fail(checked.mistake.field, checked.mistake.detail);
+  const config = checked.value;
+  const relative = (to: string): string => path.resolve(path.dirname(file), to);
+
+  const { nodeId } = config;
+  const clusterFile = relative(config.cluster);
+  const cluster: ClusterFile = loadClusterFile(clusterFile);
+  const replica = cluster.validators.findIndex((validator) => validator.nodeId === nodeId);
+  if (replica < 0) {
+    fail(
+      'nodeId',
+      `${nodeId} is not one of the validators of ${clusterFile} (${cluster.validators.map((v) => v.nodeId).join(', ')})`,
+    );
+  }
+  const own = cluster.validators[replica]!;
+
+  const keyFile = relative(config.privateKey);
+  let keys: KeyPair;
+  try {
+    keys = importPrivateKeyPem(readPrivateKeyFile(keyFile));
+  } catch (error) {
+    if (error instanceof KeyFilePermissionError) fail('privateKey', error.message, error);
+    return fail(
+      'privateKey',
+      `${keyFile} is not a readable ML-DSA-87 private key (${(error as Error).message})`,
+      error,
+    );
+  }
+  if (!bytesEqual(keys.publicKey.raw, own.publicKey.raw)) {
+    fail(
+      'privateKey',
+      `${keyFile} is not ${nodeId}'s key: its public key differs from the one the cluster file lists`,
+    );
+  }
+
+  // Consensus connections: where to listen. By default on every interface, at the port of this
+  // node's address in the cluster file.
+  const ownPort = own.address === undefined ? undefined : parsePeerAddress(own.address).port;
+  if (config.listen === undefined && ownPort === undefined) {
+    fail('listen', 'is required when the cluster file gives this node no address');
+  }
+  const listen = config.listen ?? { host: '0.0.0.0', port: ownPort! };
+  const transport: TransportSettings = { ...config.transport, listen };
 
   // The engine: the cluster's shared figures, with this node's own over them.
-  const engineFields = top.object_('engine');
-  engineFields.only(ENGINE_FIELDS);
-  for (const key of Object.keys(cluster.consensus)) {
-    if (!ENGINE_FIELDS.has(key)) {
-      throw new ClusterFileError(clusterFile, `consensus.${key}`, 'is not a known consensus field');
-    }
-  }
   const engine: BftConfig = {
     ...NODE_ENGINE_DEFAULTS,
     ...(cluster.consensus as Partial<BftConfig>),
-    ...(engineFields.object as Partial<BftConfig>),
+    ...config.engine,
     nodeId,
     validators: cluster.validators.map((validator) => validator.nodeId),
     clusterId: cluster.clusterId,
@@ -434,81 +476,17 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     if (!(error instanceof ConfigError)) throw error;
     const name = error.field.split('.')[0]!;
     const detail = error.message.slice(error.field.length + 2);
-    if (name in engineFields.object) engineFields.fail(error.field, detail, error);
+    if (config.engine !== undefined && name in config.engine) fail(`engine.${error.field}`, detail, error);
     throw new ClusterFileError(clusterFile, `consensus.${error.field}`, detail, { cause: error });
   }
 
-  const httpFields = top.object_('http');
-  httpFields.only(
-    new Set([
-      'listen',
-      'maxBodyBytes',
-      'submitVerticesMax',
-      'eventClientsMax',
-      'eventBufferBytesMax',
-      'admin',
-      'retryAfterSeconds',
-      'connectionsMax',
-      'connectionsPerAddressMax',
-      'headersTimeoutMs',
-      'requestTimeoutMs',
-      'keepAliveTimeoutMs',
-      'socketIdleTimeoutMs',
-      'backupCheckTimeoutMs',
-    ]),
-  );
   // One vertex as JSON: its payload in base64 and its parents in hex, with room for the rest.
   const vertexJsonBytes =
     Math.ceil(resolved.vertexPayloadBytesMax / 3) * 4 + resolved.vertexParentsMax * 67 + 4096;
   const http: HttpSettings = {
-    listen: httpFields.address('listen', '127.0.0.1:8080'),
-    maxBodyBytes: httpFields.integer('maxBodyBytes', Math.max(vertexJsonBytes, 4 << 20), 1024, 1 << 30),
-    submitVerticesMax: httpFields.integer('submitVerticesMax', 4096, 1, 1 << 20),
-    eventClientsMax: httpFields.integer('eventClientsMax', 64, 0, 65_536),
-    eventBufferBytesMax: httpFields.integer('eventBufferBytesMax', 8 << 20, 1024, 1 << 30),
-    admin: httpFields.boolean('admin', true),
-    retryAfterSeconds: httpFields.integer('retryAfterSeconds', 1, 1, 3600),
-    connectionsMax: httpFields.integer('connectionsMax', 1024, 1, 1 << 20),
-    connectionsPerAddressMax: httpFields.integer('connectionsPerAddressMax', 64, 1, 1 << 20),
-    headersTimeoutMs: httpFields.integer('headersTimeoutMs', 10_000, 1, 3_600_000),
-    requestTimeoutMs: httpFields.integer('requestTimeoutMs', 60_000, 1, 3_600_000),
-    keepAliveTimeoutMs: httpFields.integer('keepAliveTimeoutMs', 5_000, 1, 3_600_000),
-    socketIdleTimeoutMs: httpFields.integer('socketIdleTimeoutMs', 30_000, 1, 3_600_000),
-    backupCheckTimeoutMs: httpFields.integer('backupCheckTimeoutMs', 10_000, 1, 600_000),
+    ...config.http,
+    maxBodyBytes: config.http.maxBodyBytes ?? Math.max(vertexJsonBytes, 4 << 20),
   };
-  if (http.connectionsPerAddressMax > http.connectionsMax) {
-    httpFields.fail(
-      'connectionsPerAddressMax',
-      `must not exceed http.connectionsMax (${http.connectionsMax}), got ${http.connectionsPerAddressMax}`,
-    );
-  }
-  if (http.eventClientsMax >= http.connectionsMax) {
-    // Each stream holds a connection for good: streams alone must not take every place.
-    httpFields.fail(
-      'eventClientsMax',
-      `must be below http.connectionsMax (${http.connectionsMax}), got ${http.eventClientsMax}`,
-    );
-  }
-  if (http.headersTimeoutMs > http.requestTimeoutMs) {
-    // The head is part of the request (node:http refuses the opposite).
-    httpFields.fail(
-      'headersTimeoutMs',
-      `must not exceed http.requestTimeoutMs (${http.requestTimeoutMs}), got ${http.headersTimeoutMs}`,
-    );
-  }
-
-  const logLevel = (json.logLevel ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) top.fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
-  const scrubFields = top.object_('scrub');
-  scrubFields.only(new Set(['enabled', 'readsPerSecond', 'bytesPerSecond', 'passIntervalMs']));
-  const scrub = {
-    enabled: scrubFields.boolean('enabled', true),
-    readsPerSecond: scrubFields.integer('readsPerSecond', 10_000, 1, 100_000_000),
-    bytesPerSecond: scrubFields.integer('bytesPerSecond', 32 << 20, 1, 2 ** 40),
-    passIntervalMs: scrubFields.integer('passIntervalMs', 3_600_000, 1, 7 * 86_400_000),
-  };
-  const debug = top.object_('debug');
-  debug.only(new Set(['voteLog', 'traceFile']));
 
   return Object.freeze({
     configFile: file,
@@ -517,16 +495,17 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     cluster,
     replica,
     keys,
-    dataDir,
+    dataDir: relative(config.dataDir),
     engine,
     resolved,
     transport,
     http,
-    logLevel,
-    shutdownDrainMs: top.integer('shutdownDrainMs', 2 * resolved.viewChangeTimeoutMs, 0, 3_600_000),
-    quorumDebounceMs: top.integer('quorumDebounceMs', 2000, 0, 600_000),
-    scrub,
-    voteLog: debug.object.voteLog === undefined ? null : debug.path('voteLog'),
-    traceFile: debug.object.traceFile === undefined ? null : debug.path('traceFile'),
+    logLevel: config.logLevel,
+    logFormat: config.logFormat ?? null,
+    shutdownDrainMs: config.shutdownDrainMs ?? 2 * resolved.viewChangeTimeoutMs,
+    quorumDebounceMs: config.quorumDebounceMs,
+    scrub: config.scrub,
+    voteLog: config.debug?.voteLog === undefined ? null : relative(config.debug.voteLog),
+    traceFile: config.debug?.traceFile === undefined ? null : relative(config.debug.traceFile),
   });
 }

@@ -5,15 +5,19 @@
 export {
   type HttpSettings,
   type ListenAddress,
+  LOG_FORMATS,
   LOG_LEVELS,
+  type LogFormat,
   type LogLevel,
   loadNodeSettings,
   NodeConfigError,
   type NodeSettings,
+  nodeConfigJsonSchema,
+  nodeConfigSchema,
   type TransportSettings,
 } from './config.ts';
 export { DataDirInUseError, dataDirHolder, LOCK_FILE, lockDataDir } from './data-lock.ts';
-export { describeError, Logger, type LogSink } from './log.ts';
+export { describeError, Logger, type LoggerOptions, type LogSink } from './log.ts';
 export { CretoaiNode, type NodeEvents } from './node.ts';
 export { runNode } from './run.ts';
 export { type LoggedVote, VoteLoggingTransport } from './vote-log.ts';

@@ -133,7 +133,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       readonly clock?: Clock;
     } = {},
   ): Promise<CretoaiNode> {
-    const logger = options.logger ?? new Logger(settings.nodeId, settings.logLevel);
+    const logger =
+      options.logger ?? new Logger(settings.nodeId, settings.logLevel, { format: settings.logFormat });
     const { nodeId, cluster, replica, resolved } = settings;
     logger.info('node-starting', {
       clusterId: cluster.clusterId,

@@ -31,7 +31,7 @@ export async function runNode(
   const loaded: NodeSettings = loadNodeSettings(configFile);
   const settings: NodeSettings =
     options.traceFile === undefined ? loaded : { ...loaded, traceFile: path.resolve(options.traceFile) };
-  const logger = new Logger(settings.nodeId, settings.logLevel);
+  const logger = new Logger(settings.nodeId, settings.logLevel, { format: settings.logFormat });
   const node = await CretoaiNode.start(settings, { logger });
   options.onStarted?.(node);
   return new Promise<number>((resolve, reject) => {

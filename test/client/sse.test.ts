@@ -1,11 +1,13 @@
 /**
- * The server-sent events parser against the rules of the WHATWG HTML standard, section 9.2.6
- * ("Interpreting an event stream"), whatever the sizes of the chunks the text arrives in.
+ * The server-sent events parser (eventsource-parser, wrapped) against the rules of the WHATWG
+ * HTML standard, section 9.2.6 ("Interpreting an event stream"), whatever the sizes of the chunks
+ * the text arrives in, and within the wrapper's bound.
  */
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { type SseEvent, SseParseError, SseParser } from '../../src/client/sse.ts';
+import { readServerSentEvents, type SseEvent, SseParseError, SseParser } from '../../src/client/sse.ts';
 
 function parseAll(text: string): { events: SseEvent[]; parser: SseParser } {
   const parser = new SseParser();
@@ -77,6 +79,34 @@ describe('SseParser (HTML 9.2.6)', () => {
     assert.throws(() => parser.push(`data: ${'x'.repeat(32)}`), SseParseError);
     const lines = new SseParser({ maxEventChars: 16 });
     assert.throws(() => lines.push('data: 0123456789\ndata: 0123456789\n'), SseParseError);
+  });
+
+  test('a line that never ends fails once past the bound, however small its pieces, and for good', () => {
+    const parser = new SseParser({ maxEventChars: 16 });
+    let fed = 0;
+    assert.throws(() => {
+      for (;;) {
+        parser.push(fed === 0 ? 'data: ' : 'xxxx');
+        fed++;
+        assert.ok(fed < 100, 'the bound was never enforced');
+      }
+    }, SseParseError);
+    assert.ok(fed <= 4, `${fed} pieces were buffered`);
+    assert.throws(() => parser.push('\n\ndata: a\n\n'), SseParseError);
+  });
+
+  test('a response body is read event by event, and destroyed when it breaks the bound', async () => {
+    const body = new PassThrough();
+    const seen: SseEvent[] = [];
+    readServerSentEvents(body, (event) => seen.push(event), { maxEventChars: 64 });
+    body.write('id: 1.0\nevent: finalized\ndata: {"a"');
+    body.write(':1}\n\n');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, [{ type: 'finalized', data: '{"a":1}', lastEventId: '1.0' }]);
+    body.write(`data: ${'x'.repeat(100)}`);
+    await new Promise((resolve) => body.once('close', resolve));
+    assert.ok(body.destroyed);
+    assert.equal(seen.length, 1);
   });
 
   test('any split of a stream into chunks gives the same events (property)', () => {

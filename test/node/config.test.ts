@@ -33,6 +33,11 @@ describe('node configuration', () => {
     assert.equal(settings.transport.protocol, 'tcp');
     assert.equal(settings.transport.listen.host, '127.0.0.1');
     assert.ok(settings.dataDir.endsWith('data/node-2'));
+    assert.equal(settings.logLevel, 'info');
+    assert.equal(settings.logFormat, null, 'no format: pretty on a terminal, JSON elsewhere');
+    editConfig(cluster, 2, (config) => Object.assign(config, { logFormat: 'pretty', logLevel: 'debug' }));
+    const pretty = loadNodeSettings(cluster.configFiles[2]!);
+    assert.deepEqual([pretty.logFormat, pretty.logLevel], ['pretty', 'debug']);
   });
 
   it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, unless its configuration or the cluster file says otherwise', async (t) => {
@@ -90,6 +95,68 @@ describe('node configuration', () => {
     );
   });
 
+  it('quorum changes are logged after 2 s and the store is scrubbed at 10,000 reads/s, unless the file says otherwise', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const defaults = loadNodeSettings(cluster.configFiles[0]!);
+    assert.equal(defaults.quorumDebounceMs, 2000);
+    assert.deepEqual(defaults.scrub, {
+      enabled: true,
+      readsPerSecond: 10_000,
+      bytesPerSecond: 32 << 20,
+      passIntervalMs: 3_600_000,
+    });
+    editConfig(cluster, 0, (config) =>
+      Object.assign(config, { quorumDebounceMs: 0, scrub: { enabled: false, passIntervalMs: 60_000 } }),
+    );
+    const set = loadNodeSettings(cluster.configFiles[0]!);
+    assert.equal(set.quorumDebounceMs, 0);
+    assert.deepEqual(set.scrub, {
+      enabled: false,
+      readsPerSecond: 10_000,
+      bytesPerSecond: 32 << 20,
+      passIntervalMs: 60_000,
+    });
+
+    const file = cluster.configFiles[0]!;
+    const original = fs.readFileSync(file, 'utf8');
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [
+        { quorumDebounceMs: 600_001 },
+        'quorumDebounceMs',
+        /quorumDebounceMs: must be an integer in \[0, 600000\], got 600001$/,
+      ],
+      [{ quorumDebounceMs: 1.5 }, 'quorumDebounceMs', /got 1\.5$/],
+      [{ scrub: true }, 'scrub', /scrub: must be an object, got true$/],
+      [{ scrub: { enabled: 'no' } }, 'scrub.enabled', /scrub\.enabled: must be true or false, got "no"$/],
+      [
+        { scrub: { readsPerSecond: 0 } },
+        'scrub.readsPerSecond',
+        /scrub\.readsPerSecond: must be an integer in \[1, 100000000\], got 0$/,
+      ],
+      [
+        { scrub: { bytesPerSecond: '32MiB' } },
+        'scrub.bytesPerSecond',
+        /scrub\.bytesPerSecond: must be an integer in \[1, 1099511627776\], got "32MiB"$/,
+      ],
+      [
+        { scrub: { passIntervalMs: 7 * 86_400_000 + 1 } },
+        'scrub.passIntervalMs',
+        /scrub\.passIntervalMs: must be an integer in \[1, 604800000\], got 604800001$/,
+      ],
+      [
+        { scrub: { chunkReadsMax: 10 } },
+        'scrub.chunkReadsMax',
+        /scrub\.chunkReadsMax: is not a known field$/,
+      ],
+    ];
+    for (const [edit, field, message] of cases) {
+      fs.writeFileSync(file, original);
+      editConfig(cluster, 0, (config) => Object.assign(config, edit));
+      assert.throws(() => loadNodeSettings(file), assertNames(NodeConfigError, file, field), field);
+      assert.throws(() => loadNodeSettings(file), message);
+    }
+  });
+
   it('errors name the node configuration file and the field', async (t) => {
     const cluster = await clusterDir(t, 4);
     const file = cluster.configFiles[1]!;
@@ -143,6 +210,22 @@ describe('node configuration', () => {
         'tls',
       ],
       ['a log level that is not one', (config) => Object.assign(config, { logLevel: 'loud' }), 'logLevel'],
+      ['a log format that is not one', (config) => Object.assign(config, { logFormat: 'xml' }), 'logFormat'],
+      [
+        // Both unknown and missing: the unknown spelling is the one that points at the typo.
+        'a misspelt field',
+        (config) => {
+          config.nodeid = config.nodeId;
+          delete config.nodeId;
+        },
+        'nodeid',
+      ],
+      ['a missing field', (config) => delete config.dataDir, 'dataDir'],
+      [
+        'an engine figure of the wrong type',
+        (config) => Object.assign(config, { engine: { tickMs: '10ms' } }),
+        'engine.tickMs',
+      ],
       [
         'no connections at all',
         (config) => Object.assign(config, { http: { connectionsMax: 0 } }),
@@ -191,6 +274,31 @@ describe('node configuration', () => {
       () => loadNodeSettings(`${file}.missing`),
       (error: unknown) => error instanceof NodeConfigError,
     );
+  });
+
+  it('errors say what was expected and what the file holds', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const file = cluster.configFiles[0]!;
+    const original = fs.readFileSync(file, 'utf8');
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ transport: { protocol: 'udp' } }, /transport\.protocol: must be one of "tcp", "quic", got "udp"$/],
+      [
+        { http: { socketIdleTimeoutMs: '30s' } },
+        /http\.socketIdleTimeoutMs: must be an integer in \[1, 3600000\], got "30s"$/,
+      ],
+      [{ http: { admin: 'yes' } }, /http\.admin: must be true or false, got "yes"$/],
+      [{ listen: '127.0.0.1' }, /listen: must be host:port \(.*\)$/],
+      [{ colour: 'blue' }, /colour: is not a known field$/],
+      [{ nodeId: '' }, /nodeId: must be a non-empty string$/],
+    ];
+    for (const [edit, message] of cases) {
+      fs.writeFileSync(file, original);
+      editConfig(cluster, 0, (config) => Object.assign(config, edit));
+      assert.throws(() => loadNodeSettings(file), message);
+    }
+    fs.writeFileSync(file, original);
+    editConfig(cluster, 0, (config) => delete config.dataDir);
+    assert.throws(() => loadNodeSettings(file), /dataDir: is required: a non-empty string$/);
   });
 
   it('errors in the cluster file name it and the field', async (t) => {

@@ -56,7 +56,7 @@ async function serve(history: ScriptedHistory): Promise<Server> {
   const hub = new EventHub({
     clientsMax: 16,
     bufferBytesMax: 8 << 20,
-    logger: new Logger('test', 'error', () => undefined),
+    logger: new Logger('test', 'error', { sink: () => undefined }),
     history: {
       finalizedAt: (sequence) => history.finalizedAt(sequence),
       deliveredSequence: () => history.delivered,

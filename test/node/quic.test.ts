@@ -18,7 +18,9 @@ describe('nodes over QUIC', { timeout: 60_000, skip: await skipWithoutQuic() }, 
     const cluster = await clusterDir(t, 4, { transport: 'quic' });
     const nodes = await Promise.all(
       cluster.configFiles.map((file) =>
-        CretoaiNode.start(loadNodeSettings(file), { logger: new Logger('quic', 'error', () => undefined) }),
+        CretoaiNode.start(loadNodeSettings(file), {
+          logger: new Logger('quic', 'error', { sink: () => undefined }),
+        }),
       ),
     );
     // Stopped together: a QUIC transport stopped while only one peer is still up takes the QUIC

@@ -14,7 +14,7 @@ import { StoreCorruptError } from '../../src/storage/errors.ts';
 import { keys } from '../../src/storage/record-codec.ts';
 import { clusterDir, startNode } from './support.ts';
 
-const quiet = new Logger('test', 'error', () => undefined);
+const quiet = new Logger('test', 'error', { sink: () => undefined });
 
 describe('a node and its data directory', { timeout: 60_000 }, () => {
   it('refuses a damaged store with a StoreCorruptError that names the ways back, and can start again once it is wiped', async (t) => {

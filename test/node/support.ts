@@ -59,7 +59,7 @@ export async function startNode(
 ): Promise<TestNode> {
   const settings = loadNodeSettings(cluster.configFiles[index]!);
   const log: Record<string, unknown>[] = [];
-  const logger = new Logger(settings.nodeId, 'debug', (line) => log.push(JSON.parse(line)));
+  const logger = new Logger(settings.nodeId, 'debug', { sink: (line) => log.push(JSON.parse(line)) });
   const node = await CretoaiNode.start(settings, { logger, ...options });
   t.after(() => node.stop());
   return { node, url: node.httpUrl, log };
