@@ -177,26 +177,12 @@ export class NodeConfigError extends Error {
 /**
  * Engine figures a node uses where neither its configuration nor the cluster file sets them.
  * The engine's own defaults suit replicas on in-memory stores, whose rounds are short. A node
- * syncs its store three times for every sequence, so a round takes tens of milliseconds even
- * when idle (80 ms at 1,000/s, traced), and under load every sequence costs each node its
- * signatures, checks and syncs whatever its size: fewer, larger sequences finish sooner.
- *
- * - `batchMaxDelayMs` 25 (engine: 10). Batches cut every 10 ms filled the pipeline before the
- *   first was final, later vertices waited for a free sequence, and each small batch cost as
- *   many signatures as a large one (on a backup, a signed REQUEST too: these figures predate
- *   unsigned REQUESTs). Pairs of runs with 4 node processes on 2 cores, TCP, 10 against 25 ms:
- *   at 1,000/s to the leader p50 88 and 100 against 43 and 52 ms; at 10,000/s p99 426 and 539
- *   against 338 and 396 ms to the leader, and through every node 1,046, 1,005 and 836 against
- *   925, 868 and 703 ms, with a third fewer REQUESTs. 40 ms was no better than 25.
- * - `pipelineDepth` 2 (engine: 4). With 25 ms batches, pairs of 25 s runs, depth 4 against 2:
- *   at 10,000/s through every node p99 1,008, 566 and 746 against 346, 460 and 413 ms (p50
- *   251-353 against 177-210), to the leader 391 and 470 (with 2,742 refused) against 291 and
- *   250; at 1,000/s through every node p50 167 against 116 ms, to the leader 41 against 44.
- * - `batchMaxVertices` 4096 (engine: 1024). Two sequences of at most 1,024 vertices carry at
- *   most 2,048 per round: at 10,000/s a round that slowed past 200 ms could no longer keep up,
- *   and the backlog slowed it further. Three of eleven 30 s runs through every node ran away so
- *   (p50 1.2-1.9 s, up to 13,356 refused with 429); none of seven did with 4,096 (p50 at most
- *   413 ms). The batch stays within `batchMaxBytes`, so frame limits are unchanged.
+ * syncs its store several times for every sequence, and every sequence costs each node its
+ * signatures, checks and syncs whatever its size, so under load fewer, larger sequences finish
+ * sooner: a longer batch delay (it applies only while the pipeline is full), two sequences in
+ * flight rather than four, and batches of up to 4,096 vertices (still within `batchMaxBytes`,
+ * so frame limits are unchanged). The paired runs behind each figure are in
+ * docs/benchmarks.md.
  */
 const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxDelayMs: 25,
