@@ -32,6 +32,7 @@ export class SseParseError extends Error {
 /** Default bound on a line and on an event's data, in UTF-16 code units: 64 Mi. */
 export const SSE_EVENT_CHARS_MAX = 64 << 20;
 
+/** The parser of one event stream: feed it text with `push`, take the events it completes. */
 export class SseParser {
   readonly #maxEventChars: number;
   /** The unfinished line. */

@@ -147,6 +147,7 @@ export class StoreScrubber {
     this.#timer = null;
   }
 
+  /** Whether passes are scheduled: after `start`, until `stop`. */
   get running(): boolean {
     return !this.#stopped;
   }
