@@ -237,7 +237,7 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
       // vertices that are not final and answers 429 beyond. With the engine's 100,000, an
       // overloaded cluster's backups hold vertices for longer than the view-change timeout, time
       // out on a leader that is busy rather than faulty, and change views again and again
-      // (measured: 10,000/s offered through every node fell to 2,500/s finalized).
+      // (docs/benchmarks.md).
       engine: { logRetention: 100_000, pendingProposalsMax: 5000, ...options.engine },
       ...(options.transport === 'quic' ? { transport: { protocol: 'quic' } } : {}),
       ...options.nodeConfig?.(i),

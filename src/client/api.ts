@@ -16,7 +16,7 @@ export const API_ROUTES = Object.freeze({
   backup: '/v1/admin/backup',
   metrics: '/metrics',
   health: '/healthz',
-  /** Readiness: 200 while the node runs and sees a quorum, 503 otherwise (see {@link ReadyResponse}). */
+  /** Readiness: 200 while the node runs and sees a quorum, 503 otherwise (see `ReadyResponse`). */
   ready: '/readyz',
   /** The status page (HTML); its scripts and styles are under `/status-page/`. */
   statusPage: '/',
@@ -99,6 +99,7 @@ export interface RejectedVertexResponse {
   readonly message: string;
 }
 
+/** What `GET /v1/vertices/:hash` answers: pending, final (with its proof) or rejected. */
 export type VertexResponse = PendingVertexResponse | FinalVertexResponse | RejectedVertexResponse;
 
 /**
@@ -345,6 +346,7 @@ export const API_ERRORS = Object.freeze({
   'backup-timeout': 503,
 } as const);
 
+/** The `code` of an API error answer; {@link API_ERRORS} gives its HTTP status. */
 export type ApiErrorCode = keyof typeof API_ERRORS;
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/;

@@ -36,6 +36,7 @@ export class SseParseError extends Error {
 /** Default bound on an unfinished line and event, in UTF-16 code units: 64 Mi. */
 export const SSE_EVENT_CHARS_MAX = 64 << 20;
 
+/** The parser of one event stream: feed it text with `push`, take the events it completes. */
 export class SseParser {
   readonly #parser: EventSourceParser;
   /** Events completed by the chunk being fed. */

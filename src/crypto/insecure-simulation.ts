@@ -2,7 +2,7 @@
  * A fast, deterministic stand-in for ML-DSA-87 used only by the deterministic simulator.
  *
  * The simulator runs thousands of seeded replica-steps per second and must replay a seed
- * exactly; ML-DSA-87 signing is both slow (about 1 ms) and randomized (hedged), so the
+ * exactly; ML-DSA-87 signing is both slow and randomized (hedged), so the
  * simulator signs with this scheme instead, through the same {@link SignatureScheme}
  * interface, so that the protocol code it drives is the production code.
  */

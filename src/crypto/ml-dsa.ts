@@ -37,9 +37,8 @@ function asBytes(buffer: Buffer): Uint8Array {
 /**
  * Runs a node:crypto sign or verify call with stack traces off. Node 24 checks a `{ key,
  * context }` options object with `isKeyObject` and `isCryptoKey`, each of which throws and
- * catches a TypeError for a plain object; capturing those two stack traces costs about 30 us
- * of main-thread time per call (measured: 37 us per async verify dispatch with them, 8 us
- * without), which made signature dispatch a fifth of the engine's main thread under load.
+ * catches a TypeError for a plain object, and capturing those two stack traces made signature
+ * dispatch a large share of the engine's main thread under load (docs/benchmarks.md).
  * The options object is the only way to pass the FIPS 204 context, so the capture is
  * switched off for the duration of the synchronous call instead.
  */
@@ -129,8 +128,8 @@ function keyPairFromPrivateKeyObject(privateKey: KeyObject): KeyPair {
  * ML-DSA-87 (FIPS 204) signatures through `node:crypto`. Signing is hedged (randomized), so
  * two signatures of the same message differ; both verify.
  *
- * Measured on the development machine: sign about 1 ms, verify about 0.3 ms, on one core.
- * The async variants run on the libuv thread pool, so a replica verifies on every core.
+ * Signing costs several times what verifying does (docs/benchmarks.md). The async variants run
+ * on the libuv thread pool, so a replica verifies on every core.
  */
 export const mlDsa87: SignatureScheme = Object.freeze({
   name: NAME,

@@ -59,10 +59,8 @@ export interface BftConfig {
    * Sequences the leader keeps in flight at once (at most L). Default min(4, L): every sequence
    * costs each replica about eight ML-DSA-87 signatures or checks whatever its size, so a
    * shallow pipeline that lets batches grow while earlier ones finish gives lower finality
-   * than a deep one of small batches (measured with 4 replicas in one process: p50 at 1,000/s
-   * offered 50 to 80 ms at depth 2 to 4, 245 ms at 16), for a lower peak (about 14,000 against
-   * 16,600 vertices/s). A node process, whose store syncs three times a sequence, uses 2
-   * (see `src/node/config.ts`).
+   * than a deep one of small batches, for a somewhat lower peak (docs/benchmarks.md). A node
+   * process, whose store syncs three times a sequence, uses 2 (see `src/node/config.ts`).
    */
   readonly pipelineDepth?: number;
   /** Vertices per batch. Default 1024 (a node process uses 4096: see `src/node/config.ts`). */
@@ -71,11 +69,10 @@ export interface BftConfig {
   readonly batchMaxBytes?: number;
   /**
    * How long the first proposal of a batch waits for more before the batch goes. 0: end of
-   * turn. Default 10: every batch costs a step, and every batch a backup forwards a REQUEST
-   * (which carried an ML-DSA signature and its check when this was measured): at 10,000
-   * proposals/s a 5 ms window spent so much CPU on them that p99 finality rose to 600-760 ms;
-   * 10 ms brought it to about 300 ms, with 1,000/s finality unchanged. A node process, whose
-   * store syncs three times a sequence, uses 25 (see `src/node/config.ts`).
+   * turn. Default 10: every batch costs a step, and every batch a backup forwards costs a
+   * REQUEST, so under load a shorter window spends CPU on many small batches and raises the
+   * tail, while a light load's finality does not change (docs/benchmarks.md). A node process,
+   * whose store syncs three times a sequence, uses 25 (see `src/node/config.ts`).
    */
   readonly batchMaxDelayMs?: number;
   /** Proposals accepted and not yet final; more are refused with code 'full'. Default 100,000. */

@@ -29,6 +29,7 @@ export const PROPOSAL_REJECTION_CODES = Object.freeze([
   'expired',
 ] as const);
 
+/** Why `propose()` refused or gave up on a vertex: one of `PROPOSAL_REJECTION_CODES`. */
 export type ProposalRejectionCode = (typeof PROPOSAL_REJECTION_CODES)[number];
 
 /** `propose()` could not accept the vertex, or gave up on it; `code` says why. */

@@ -5,8 +5,8 @@
  * NEW-VIEW before the VIEW-CHANGE it follows.
  *
  * A REQUEST is not signed and nothing depends on its order among this replica's votes, so it
- * leaves at once instead of waiting in the FIFO behind votes still being signed: that wait
- * was 22 ms at p50 for a backup's forwarded vertices, with the load submitted to every node.
+ * leaves at once instead of waiting in the FIFO behind votes still being signed, a wait that
+ * was most of a forwarded vertex's time at a backup (docs/benchmarks.md).
  */
 import {
   type Destination,

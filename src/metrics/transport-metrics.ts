@@ -20,6 +20,7 @@ import type { StreamTransportStats } from '../transport/stream-transport.ts';
 
 /** What these metrics read of a transport: the counters of `StreamTransport.stats()`. */
 export interface TransportStatsSource {
+  /** The transport's counters now; read at every scrape. */
   stats(): Pick<
     StreamTransportStats,
     | 'handshakesRefused'
@@ -35,6 +36,7 @@ export interface TransportStatsSource {
   >;
 }
 
+/** The `cretoai_transport_*` counters that `createTransportMetrics` registers. */
 export interface TransportMetrics {
   /** Connections that never became an authenticated peer, by refusal code. */
   readonly handshakesRefused: Counter<'code'>;

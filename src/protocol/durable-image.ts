@@ -24,6 +24,10 @@ export interface DurableSnapshot {
   readonly accepted: readonly Vertex[];
 }
 
+/**
+ * The reference image of a replica's durable state: every write applied in order, with old
+ * finalized records dropped past `finalizedRetention`.
+ */
 export class DurableImage {
   view: ViewRecord | null = null;
   stable: CheckpointCertificate | null = null;
@@ -40,6 +44,7 @@ export class DurableImage {
     this.finalizedRetention = finalizedRetention;
   }
 
+  /** Applies one of the core's writes, as a store applies it when it makes it durable. */
   apply(write: DurableWrite): void {
     switch (write.kind) {
       case 'view':
@@ -80,6 +85,7 @@ export class DurableImage {
     return this.finalized.get(sequence);
   }
 
+  /** What a replica restarts from, with the last `recentFinalized` finalized records. */
   snapshot(recentFinalized: number): DurableSnapshot {
     const finalized: FinalizedRecord[] = [];
     for (

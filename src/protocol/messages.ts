@@ -102,12 +102,10 @@ export interface NewView extends SignedFields {
  *
  * Not signed. It carries client data that no replica vouches for (a client may submit the same
  * vertices to any replica), it never enters a certificate or evidence, and the core accepts it
- * only from the link of the replica it names, which the transport's handshake authenticated
- * (with TLS or QUIC, every frame on that link too). A signature would have proved nothing more,
- * at the price of an ML-DSA-87 signing on the sender and a check on the primary for each one:
- * with the load submitted to every node, a backup's forwarded vertices waited behind its votes
- * to be signed, and dropping the signature took p99 at 10,000/s over TCP from 363 and 382 ms
- * (two runs) to 229-460 ms (seven runs).
+ * only from the link of the replica it names, which the transport's handshake authenticated and
+ * whose every frame the transport seals. A signature would prove nothing more, and it costs an
+ * ML-DSA-87 signing on the sender and a check on the primary for each REQUEST, behind the
+ * backup's votes: forwarded vertices waited for it (the figures are in docs/benchmarks.md).
  */
 export interface Request {
   readonly kind: 'request';

@@ -142,8 +142,7 @@ export const CLIENT_WAIT_BOUND_TIMEOUTS = 8;
  * while others wait (Castro and Liskov, 4.5.2): under a load above what the cluster can order,
  * vertices queue for longer than the timeout behind a primary that is working as fast as it
  * can, and deposing it for that cost a view change after each timeout and took throughput to
- * a fraction (measured: 10,000/s offered through every node over QUIC finalized 2,000-4,700/s
- * with a view change every 3 s). A primary that orders some of this replica's vertices and
+ * a fraction (docs/benchmarks.md). A primary that orders some of this replica's vertices and
  * withholds one is still caught: no vertex waits more than CLIENT_WAIT_BOUND_TIMEOUTS
  * timeouts, progress or not; bounded queues keep an honest primary's backlog far below that.
  */

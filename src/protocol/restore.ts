@@ -17,6 +17,10 @@ import { deliverableNext, forwardPending } from './requests.ts';
 import { entryAt, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
 import { buildViewChange } from './view-change.ts';
 
+/**
+ * A replica restarted from `snapshot`, what it persisted before it stopped, and the effects it
+ * releases at once: the votes it sends again and the vertices it proposes again.
+ */
 export function restoreReplica(
   options: ReplicaOptions | ReplicaConfig,
   snapshot: DurableSnapshot,

@@ -9,6 +9,7 @@ import { batchPayloadBytes } from './types.ts';
 
 /** Read access to finalized records (synchronous: LMDB and memory stores read in place). */
 export interface FinalizedLog {
+  /** The record finalized at `sequence`, or undefined if it is not held (pruned, or not yet final). */
   finalizedAt(sequence: number): FinalizedRecord | undefined;
 }
 

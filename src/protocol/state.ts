@@ -57,6 +57,10 @@ export interface StateTransfer {
   sentTick: number;
 }
 
+/**
+ * Everything one replica holds: its view, message log, checkpoints, pending client vertices and
+ * the output of the step under way. Only `step` and its handlers change it.
+ */
 export interface ReplicaState {
   readonly config: ReplicaConfig;
   /** Ticks since the replica started (or restarted). */

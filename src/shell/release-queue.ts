@@ -5,6 +5,10 @@
  */
 import { type AfterPersist, type DurableReceipt, durableReceipt, type Released } from '../protocol/index.ts';
 
+/**
+ * The effects of steps whose writes are not yet durable, in step order: `push` holds each step's
+ * sealed effects, and `durable` releases them once a receipt covers their writes.
+ */
 export class ReleaseQueue {
   #sealed: AfterPersist<Released>[] = [];
   /** Nothing written yet is trivially durable. */
@@ -15,6 +19,7 @@ export class ReleaseQueue {
     return this.#receipt.through;
   }
 
+  /** Steps whose effects are still held. */
   get size(): number {
     return this.#sealed.length;
   }

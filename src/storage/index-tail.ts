@@ -4,10 +4,9 @@
  *
  * Why. Index keys start with the vertex hash, so the entries of one finalized batch land on as
  * many B-tree leaf pages as the batch has vertices, and LMDB writes every page a commit touches
- * (copy-on-write) before the sync. Written with their batch, a 400-vertex batch cost about 400
- * pages (1.6 MB) per commit: at 10,000 vertices/s, four nodes on one disk wrote 150 MB/s, and
- * the kernel's share of the machine's CPU rose from 13% to 23% (measured with `vmstat` under
- * `cretoai-node bench`).
+ * (copy-on-write) before the sync. Written with their batch, every commit rewrote about one
+ * page per vertex, and under load the disk writes and the kernel's share of the CPU grew with
+ * the rate (docs/benchmarks.md).
  *
  * So entries wait here, in 64 buckets by the top six bits of the hash, and each commit writes one
  * bucket in turn (plus any bucket grown past `BUCKET_ENTRIES_MAX`). One bucket's keys fill one

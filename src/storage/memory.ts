@@ -16,6 +16,7 @@ import {
 import type { Clock } from '../shell/clock.ts';
 import type { Store } from './store.ts';
 
+/** How a {@link MemoryStore} models its disk. */
 export interface MemoryStoreOptions {
   /** Milliseconds of `clock` each flush takes. With 0 (the default) a flush runs on the next turn. */
   readonly flushLatencyMs?: number;
@@ -79,6 +80,7 @@ export class MemoryStore implements Store {
     return this.image.snapshot(recentFinalized);
   }
 
+  /** The record finalized at `sequence`, if it is durable and kept. */
   finalizedAt(sequence: number): FinalizedRecord | undefined {
     return this.image.finalizedAt(sequence);
   }

@@ -121,8 +121,8 @@ function lowestKept(db: Db, dataPath: string, transaction: ReadTransaction): num
  * `useReadTransaction` and holds it while in use; a plain `get` reads through that same
  * transaction as long as nothing yields to the event loop in between (the shared transaction is
  * only reset from a later task), and every check here runs synchronously. A `get` that names
- * the transaction costs 4.4 µs, a plain one 0.8 µs (bench/store-scrub.ts, 100,000 entries), and
- * a finalized record of 4,096 vertices takes one per vertex.
+ * the transaction costs several times a plain one (docs/benchmarks.md), and a finalized record
+ * of 4,096 vertices takes one per vertex.
  */
 function lookup(snapshot: RecordSnapshot, key: Uint8Array): Uint8Array | undefined {
   return guardLmdb(snapshot.dataPath, () => snapshot.db.get(key));

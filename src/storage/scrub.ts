@@ -85,11 +85,10 @@ export interface ScrubStats {
 }
 
 /**
- * The defaults. 10,000 reads a second scrubs a store of 1 M vertices (2 M reads: each vertex's
- * index entry, and its lookup from its batch) in about 3.5 minutes and one of 10 M in about
- * 34, with chunks of 250 reads that take 1 ms of CPU time at the median and 8 ms at the 99th
- * percentile, about 6% of one core at 10 M (bench/store-scrub.ts, on the project's 2-core
- * machine shared with other work): a small share, in short slices, beside consensus.
+ * The defaults. At 10,000 reads a second (two per vertex: its index entry, and its lookup from
+ * its batch) a pass over a store of 10 M vertices fits in the hour between passes, in chunks of
+ * 250 reads that each take a few milliseconds of CPU at most: a small share of a core, in short
+ * slices, beside consensus (bench/store-scrub.ts; figures in docs/benchmarks.md).
  */
 const DEFAULTS = Object.freeze({
   readsPerSecond: 10_000,
@@ -147,6 +146,7 @@ export class StoreScrubber {
     this.#timer = null;
   }
 
+  /** Whether passes are scheduled: after `start`, until `stop`. */
   get running(): boolean {
     return !this.#stopped;
   }

@@ -38,7 +38,7 @@
 import type { Clock } from '../shell/clock.ts';
 import type { NodeId } from './transport.ts';
 
-/** Options of {@link DuplicateIdentityGuard}; the transport passes them through. */
+/** Options of `DuplicateIdentityGuard`; the transport passes them through. */
 export interface DuplicateIdentityOptions {
   /** How long a replaced instance that connects again counts as alive beside its successor. Default 60,000 ms. */
   readonly windowMs?: number;

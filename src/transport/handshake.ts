@@ -15,7 +15,7 @@
  * 3. Dialer: AUTH, sealed: its ML-DSA-87 signature over h, with its role.
  * 4. Acceptor: opens and verifies that AUTH under the key registered for the id the OFFER
  *    claimed, and only then signs: its own AUTH, sealed. A stranger costs an acceptor a key
- *    exchange (about 0.2 ms), never a signature (1 ms).
+ *    exchange, never a signature, which costs several times as much.
  * 5. Dialer: verifies the acceptor's AUTH and sends READY, sealed; data frames follow in the
  *    same sealed sequence. The acceptor adopts the connection when READY opens.
  *

@@ -7,6 +7,7 @@
 import type { Clock } from '../shell/clock.ts';
 import type { FrameHandler, NodeId, Transport } from './transport.ts';
 
+/** How a {@link MemoryNetwork} delivers frames. */
 export interface MemoryNetworkOptions {
   /**
    * Delay of every frame, in milliseconds of `clock`. With 0 (the default) frames are delivered
@@ -36,6 +37,10 @@ export interface MemoryNetworkStats {
   bytes: number;
 }
 
+/**
+ * The network: `endpoint(id)` gives each replica its transport, and the other methods cut,
+ * partition, heal, filter and inject, as a test needs.
+ */
 export class MemoryNetwork {
   readonly #endpoints = new Map<NodeId, MemoryTransport>();
   #nodes: readonly NodeId[] = [];
@@ -191,6 +196,7 @@ export class MemoryTransport implements Transport {
     this.nodeId = nodeId;
   }
 
+  /** Whether the endpoint is started: it sends and receives only then. */
   get running(): boolean {
     return this.#running;
   }

@@ -13,6 +13,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { FrameHandler, NodeId, Transport } from './transport.ts';
 
+/** What a {@link MessagePortTransport} is wired with. */
 export interface MessagePortTransportOptions {
   /** This replica's id. */
   readonly nodeId: NodeId;
@@ -35,6 +36,7 @@ interface Peer {
   ackScheduled: boolean;
 }
 
+/** One replica's end of the ports to its peers (see `messagePortMesh`). */
 export class MessagePortTransport implements Transport {
   readonly nodeId: NodeId;
   readonly #peers = new Map<NodeId, Peer>();

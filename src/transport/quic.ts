@@ -164,7 +164,7 @@ export async function importQuicModules(): Promise<QuicModules> {
 
 /** The QUIC transport's options: the common ones and QUIC's own. */
 export interface QuicTransportOptions extends StreamTransportOptions {
-  /** The libp2p QUIC modules, or how to load them. Default {@link importQuicModules}. */
+  /** The libp2p QUIC modules, or how to load them. Default `importQuicModules`. */
   readonly modules?: QuicModules | (() => Promise<QuicModules>);
   /**
    * Options of `@chainsafe/libp2p-quic` (`maxIdleTimeout`, `keepAliveInterval`,

@@ -116,6 +116,7 @@ export interface StreamTransportOptions {
 
 /** Every reason a frame was dropped, listed once. */
 export const DROP_REASONS = Object.freeze(['queue-full', 'unreachable', 'disconnected'] as const);
+/** Why the transport dropped a frame, as counted in `stats().framesDropped`. */
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Why a connection was closed for what arrived on it, without blaming the peer. */
@@ -125,6 +126,7 @@ export const LINK_FAILURES = Object.freeze([
   // A declared frame length over maxFrameBytes (the prefix is not authenticated on its own).
   'frame-too-large',
 ] as const);
+/** Why a link was closed for what arrived on it, as counted in `stats().linkFailures`. */
 export type LinkFailure = (typeof LINK_FAILURES)[number];
 
 /** What the transport has done since it was created (counters only grow). */
@@ -359,13 +361,13 @@ export function handshakeTimeoutOf(options: StreamTransportOptions): number {
 
 /**
  * The engine's transport over authenticated, sealed byte streams: the rules of the module
- * comment, whatever makes the streams (a {@link StreamConnector}). `TcpTransport` and
+ * comment, whatever makes the streams (a `StreamConnector`). `TcpTransport` and
  * `QuicTransport` are this class with their connector.
  *
  * Besides {@link Transport}: {@link StreamTransport.listen} (bind early and learn the port),
  * {@link StreamTransport.disconnectPeer}, {@link StreamTransport.onPeerMisbehaved},
  * {@link StreamTransport.stats}, {@link StreamTransport.peerInfo} and the events of
- * {@link StreamTransportEvents}.
+ * `StreamTransportEvents`.
  */
 export class StreamTransport extends EventEmitter<StreamTransportEvents> implements Transport {
   readonly nodeId: NodeId;

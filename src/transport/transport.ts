@@ -15,6 +15,11 @@ export type NodeId = string;
 /** Receives a frame; `from` is the authenticated sender. The frame must not be modified. */
 export type FrameHandler = (from: NodeId, frame: Uint8Array) => void;
 
+/**
+ * How an engine reaches its peers: authenticated frames to and from the other validators.
+ * Implementations: `TcpTransport`, `QuicTransport`, `MemoryNetwork` endpoints and
+ * `MessagePortTransport`.
+ */
 export interface Transport {
   /** Starts connecting to peers and accepting their connections. */
   start(): Promise<void>;

@@ -1,14 +1,16 @@
 /**
  * Every program in examples/ runs as a user runs it (`node examples/<name>.ts`, a child process
  * with a deadline) and ends by itself with status 0, printing what it says it prints. The
- * README's engine example is examples/memory-cluster.ts, word for word but for the import.
+ * README's engine example is examples/memory-cluster.ts, word for word but for the import, and
+ * its command-line example runs as written, line by line, in a fresh directory.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { clusterDir, startNode } from '../node/support.ts';
+import { runCli, spawnCli } from '../cli/support.ts';
+import { clusterDir, startNode, tempDir } from '../node/support.ts';
 
 const root = path.join(import.meta.dirname, '../..');
 
@@ -56,6 +58,15 @@ function readmeBlocksAfter(marker: string, count: number): string[] {
     at = close + 4;
   }
   return blocks;
+}
+
+/** The first fenced block after the README heading `heading`, as lines. */
+function readmeBlockUnder(heading: string): string[] {
+  const text = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const at = text.indexOf(`\n${heading}\n`);
+  assert.ok(at >= 0, `README: ${heading}`);
+  const [block] = readmeBlocksAfter(heading, 1);
+  return block!.trimEnd().split('\n');
 }
 
 /** Lines with every number replaced by '#': their shape. */
@@ -109,6 +120,37 @@ describe('examples', { timeout: 120_000 }, () => {
     assert.equal(orders.length, 4);
     assert.equal(new Set(orders).size, 1, `one order everywhere:\n${run.stdout}`);
     assert.equal(orders[0]!.split(' ').length, 4);
+  });
+
+  test("the README's command-line example runs as written: init, up, then submit and status beside it", async (t) => {
+    const dir = tempDir(t, 'cretoai-readme-cli-');
+    // Every line is `npx cretoai-node <command> ...`, which in a checkout runs src/cli/main.ts.
+    const commands = readmeBlockUnder('## A command-line example')
+      .map((line) => line.replace(/\s+#.*$/, '').trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => {
+        assert.match(line, /^npx cretoai-node /);
+        return line.split(/\s+/).slice(2);
+      });
+    assert.ok(commands.length >= 4 && commands.length <= 6, `about five lines: ${commands.length}`);
+    let up: ReturnType<typeof spawnCli> | null = null;
+    t.after(() => {
+      if (up !== null && up.child.exitCode === null) up.child.kill('SIGKILL');
+    });
+    for (const args of commands) {
+      if (args[0] === 'up') {
+        // It serves until Ctrl-C: the lines after it run beside it, as in a second terminal.
+        up = spawnCli(args, { cwd: dir });
+        await up.waitFor(/serving; press Ctrl-C to stop/);
+        continue;
+      }
+      const run = await runCli(args, { cwd: dir });
+      assert.equal(run.code, 0, `${args.join(' ')}:\n${run.stdout}\n${run.stderr}`);
+      if (args[0] === 'submit') assert.match(run.stdout, /^[0-9a-f]{64}\nfinal at sequence \d+/);
+    }
+    assert.ok(up !== null, 'the example starts the cluster with up');
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0);
   });
 
   test('client.ts: submits to a running cluster, follows the stream to its vertices, proves one, exits 0', async (t) => {
