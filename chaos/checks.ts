@@ -363,14 +363,29 @@ function lostByCause(
         null,
       );
     const gapMs = down === null ? null : down - vertex.answeredMs;
+    // A wipe destroys the one store that held an acknowledged vertex nobody had ordered yet:
+    // told apart from a kill, which the store survives.
+    const nextUp = marks.find(
+      (mark) => mark.node === vertex.node && mark.what === 'up' && mark.atMs > (down ?? 0),
+    );
+    const wiped =
+      down !== null &&
+      marks.some(
+        (mark) =>
+          mark.node === vertex.node &&
+          mark.what === 'wiped' &&
+          mark.atMs >= down &&
+          (nextUp === undefined || mark.atMs <= nextUp.atMs),
+      );
+    const fate = wiped ? 'SIGKILLed and wiped' : 'SIGKILLed';
     const bucket =
       gapMs === null
         ? 'acknowledged by a node that never went down after'
         : gapMs <= 500
-          ? 'acknowledged by a node SIGKILLed within 0.5 s'
+          ? `acknowledged by a node ${fate} within 0.5 s`
           : gapMs <= 5000
-            ? 'acknowledged by a node SIGKILLed 0.5-5 s later'
-            : 'acknowledged by a node SIGKILLed more than 5 s later';
+            ? `acknowledged by a node ${fate} 0.5-5 s later`
+            : `acknowledged by a node ${fate} more than 5 s later`;
     const entry = buckets.get(bucket) ?? { count: 0, minMs: Number.POSITIVE_INFINITY, maxMs: 0 };
     entry.count++;
     if (gapMs !== null) {

@@ -107,6 +107,28 @@ describe('chaos checks', () => {
     assert.ok(result.notes.some((note) => /1 acknowledged by a node SIGKILLed within 0\.5 s/.test(note)));
   });
 
+  it('a lost vertex whose node was wiped while down is charged to the wipe, not to a kill', () => {
+    const run = cleanRun(40);
+    run.lookups[2]!.results.set(hash(7), { status: 'not-found', detail: 'not-found' });
+    const node = run.vertices[7]!.node;
+    const result = checkRun(
+      input(run, {
+        marks: [
+          { node, atMs: 9000, what: 'down' },
+          { node, atMs: 9100, what: 'wiped' },
+          { node, atMs: 10_000, what: 'up' },
+        ],
+      }),
+    );
+    assert.equal(result.lost, 1);
+    assert.ok(
+      result.notes.some((note) =>
+        /1 acknowledged by a node SIGKILLed and wiped more than 5 s later/.test(note),
+      ),
+      result.notes.join('\n'),
+    );
+  });
+
   it('an event place that differs from the lookup place is divergent (the 391.2431 vs 391.2444 report)', () => {
     const run = cleanRun(40);
     run.streams[1]![0]!.events[13] = { ...run.streams[1]![0]!.events[13]!, position: 1 };
