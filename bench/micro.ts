@@ -1,10 +1,13 @@
 /**
  * Micro-benchmarks (tinybench): ML-DSA-87 sign and verify per operation, and
- * `message_validation`: decode plus verification of every signature, per message kind.
+ * `message_validation`: decode plus verification of every signature, per message kind; and
+ * `channel seal+open`: what the transport's per-frame protection (AES-256-GCM both ways) adds
+ * to each of those frames.
  */
 import { Bench } from 'tinybench';
 import { mlDsa87 } from '../src/crypto/index.ts';
 import { CONSENSUS_CONTEXT, verifyMessage } from '../src/shell/signing.ts';
+import { RecordOpener, RecordSealer } from '../src/transport/channel-crypto.ts';
 import { decodeLimitsFor, decodeMessage, encodeMessage } from '../src/wire/index.ts';
 import type { BenchRow } from './report.ts';
 import { CLUSTER_ID, sampleMessages } from './sample-messages.ts';
@@ -51,6 +54,15 @@ export async function runMicroBenchmarks(timeMs: number): Promise<BenchRow[]> {
       if (!decoded.ok || !verifyMessage(mlDsa87, publicKeys, CLUSTER_ID, decoded.message)) {
         throw new Error(`sample ${kind} did not validate`);
       }
+    });
+  }
+  // One direction of a channel: each iteration seals the next record and opens it at the other end.
+  const channelKey = new Uint8Array(32).fill(7);
+  for (const [kind, frame] of frames) {
+    const sealer = new RecordSealer(channelKey);
+    const opener = new RecordOpener(channelKey);
+    bench.add(`channel seal+open ${kind} (${frame.length} B)`, () => {
+      if (opener.open(sealer.sealFrame(frame).subarray(4)) === null) throw new Error(`${kind} did not open`);
     });
   }
   await bench.run();
