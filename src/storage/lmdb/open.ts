@@ -46,6 +46,8 @@ export interface CheckedEnvironment {
   readonly db: Db;
   /** The data directory, resolved. */
   readonly path: string;
+  /** The finalized records kept: `options.finalizedRetention`, checked, or all. */
+  readonly finalizedRetention: number;
   /** The highest sequence finalized (0 before any). */
   readonly lastFinalized: number;
   /** Vertex index entries not written yet (see `index-tail.ts`). */
@@ -90,7 +92,7 @@ export async function openAndCheck(options: LmdbStoreOptions): Promise<CheckedEn
       replica: options.replica,
     });
     const indexTail = loadIndexTail(db, resolvedPath, lastFinalized);
-    return { db, path: resolvedPath, lastFinalized, indexTail };
+    return { db, path: resolvedPath, finalizedRetention: retention, lastFinalized, indexTail };
   } catch (error) {
     if (db !== undefined) await db.close().catch(() => undefined);
     openPaths.delete(resolvedPath);

@@ -64,7 +64,7 @@ export class LmdbStore implements Store {
     this.path = opened.path;
     this.clusterId = options.clusterId;
     this.replica = options.replica;
-    this.finalizedRetention = options.finalizedRetention ?? Number.POSITIVE_INFINITY;
+    this.finalizedRetention = opened.finalizedRetention;
     this.#writes = new GroupCommit(
       opened.db,
       opened.path,
