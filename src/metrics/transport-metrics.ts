@@ -16,7 +16,7 @@
  * once released; add a new one instead.
  */
 import { Counter, type Registry } from 'prom-client';
-import type { StreamTransportStats } from '../transport/stream-transport.ts';
+import type { StreamTransportStats } from '../transport/stream-types.ts';
 
 /** What these metrics read of a transport: the counters of `StreamTransport.stats()`. */
 export interface TransportStatsSource {

@@ -51,7 +51,7 @@
  * (restore, state transfer, vertex lookups) verifies it. A cryptographic hash would buy nothing
  * more: whoever can write the data file can recompute any checksum, so tampering is out of
  * scope for it either way. (CRC-32C would be marginally stronger but Node has no built-in one.)
- * Backups additionally carry a SHA-256 of the whole file (see `lmdb.ts`).
+ * Backups additionally carry a SHA-256 of the whole file (see `lmdb/backup.ts`).
  *
  * Vertex hashes are stored with their vertices rather than recomputed on read: the checksum
  * already vouches for the bytes, and reading a batch's hashes must be cheap (pruning a finalized

@@ -26,6 +26,7 @@ export {
 } from './memory.ts';
 export { MessagePortTransport, type MessagePortTransportOptions, messagePortMesh } from './message-port.ts';
 export { QuicTransport, type QuicTransportOptions, QuicUnavailableError } from './quic.ts';
+export { StreamTransport } from './stream-transport.ts';
 export {
   DROP_REASONS,
   type DropReason,
@@ -33,9 +34,8 @@ export {
   type LinkFailure,
   type PeerConnectionInfo,
   type PeerMisbehaviour,
-  StreamTransport,
   type StreamTransportOptions,
   type StreamTransportStats,
-} from './stream-transport.ts';
+} from './stream-types.ts';
 export { TcpTransport, type TcpTransportOptions } from './tcp.ts';
 export type { FrameHandler, NodeId, Transport } from './transport.ts';

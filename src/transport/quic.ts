@@ -23,13 +23,8 @@ import { sha256 } from '../crypto/digest.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 import type { ResolvedAddress } from './discovery.ts';
 import type { HandshakeRefusalCode } from './handshake.ts';
-import {
-  type ListenAddress,
-  type PeerStream,
-  type StreamConnector,
-  StreamTransport,
-  type StreamTransportOptions,
-} from './stream-transport.ts';
+import { StreamTransport } from './stream-transport.ts';
+import type { ListenAddress, PeerStream, StreamConnector, StreamTransportOptions } from './stream-types.ts';
 
 /** A libp2p private key: only its public key's string form (the peer id) is used here. */
 interface Libp2pPrivateKey {

@@ -4,6 +4,11 @@
  * (`handshake.ts`, `channel-crypto.ts`) before a single consensus frame is accepted, and
  * every frame after it is sealed.
  *
+ * This module holds the transport's connection management; one connection's sealed frames are
+ * `stream-connection.ts` (its send queue, `send-queue.ts`), one peer's link state and the
+ * tie-break rule `peer-link.ts`, and the options, counters, events and connector interface
+ * `stream-types.ts`.
+ *
  * Connections. Every node dials every validator that has an address (`discovery.ts`) and
  * accepts connections from every registered validator, so a restarted node reconnects at once
  * without waiting for its peers' back-off. Before a byte of an inbound connection is read, its
@@ -48,316 +53,35 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { mlDsa87 } from '../crypto/ml-dsa.ts';
-import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/scheme.ts';
-import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
-import { Fifo } from '../shell/fifo.ts';
-import { FRAME_PREFIX_BYTES, FrameDecoder } from '../wire/frame.ts';
-import { type AdmissionOptions, HandshakeAdmission } from './admission.ts';
-import { type RecordOpener, type RecordSealer, SEAL_OVERHEAD_BYTES } from './channel-crypto.ts';
-import type { Discovery, ResolvedAddress } from './discovery.ts';
-import {
-  type DuplicateIdentityDetection,
-  DuplicateIdentityGuard,
-  type DuplicateIdentityOptions,
-  type DuplicateIdentityState,
-} from './duplicate-identity.ts';
+import type { SignatureScheme } from '../crypto/scheme.ts';
+import { type Clock, systemClock } from '../shell/clock.ts';
+import { HandshakeAdmission } from './admission.ts';
+import { DuplicateIdentityGuard, type DuplicateIdentityState } from './duplicate-identity.ts';
 import {
   acceptHandshake,
   dialHandshake,
-  HANDSHAKE_REFUSAL_CODES,
-  type HandshakeOutcome,
   type HandshakeRefusal,
-  type HandshakeRefusalCode,
   INSTANCE_BYTES,
   NonceLedger,
   StreamHandshakeChannel,
 } from './handshake.ts';
+import { PeerLink, replaces } from './peer-link.ts';
+import { Connection, type ConnectionContext } from './stream-connection.ts';
+import {
+  handshakeTimeoutOf,
+  type LinkFailure,
+  type ListenAddress,
+  type PeerConnectionInfo,
+  type PeerMisbehaviour,
+  type PeerStream,
+  positiveInteger,
+  type StreamConnector,
+  type StreamTransportEvents,
+  type StreamTransportOptions,
+  type StreamTransportStats,
+  zeroStats,
+} from './stream-types.ts';
 import type { FrameHandler, NodeId, Transport } from './transport.ts';
-
-/** What every stream transport needs; fields with defaults may be left out. */
-export interface StreamTransportOptions {
-  /** This node's id: a key of `validators`. */
-  readonly nodeId: NodeId;
-  /** The cluster id: a peer of another cluster is refused at the handshake. */
-  readonly clusterId: string;
-  /** This node's ML-DSA-87 private key, which signs the handshake. */
-  readonly privateKey: PrivateKey;
-  /** Every validator's registered public key (this node's included). Nobody else may connect. */
-  readonly validators: ReadonlyMap<NodeId, PublicKey>;
-  /** Where the peers are. */
-  readonly discovery: Discovery;
-  /** Where to accept connections; port 0 lets the OS choose (see {@link StreamTransport.listen}). */
-  readonly listen: { readonly host: string; readonly port: number };
-  /** The largest frame body sent or accepted, in bytes (as the engine's `maxFrameBytes`). */
-  readonly maxFrameBytes: number;
-  /** The handshake's signature scheme. Default ML-DSA-87. */
-  readonly scheme?: SignatureScheme;
-  /** Frames queued per peer behind a full stream. Default 8,192. */
-  readonly sendQueueFramesMax?: number;
-  /** Bytes queued per peer behind a full stream. Default 64 MiB. */
-  readonly sendQueueBytesMax?: number;
-  /** Time a connection has to authenticate. Default 5,000 ms. */
-  readonly handshakeTimeoutMs?: number;
-  /** Bounds on handshakes from unauthenticated addresses (see `admission.ts`). */
-  readonly admission?: Omit<AdmissionOptions, 'clock'>;
-  /** Handshakes a second that one authenticated peer may make this node sign (burst twice that). Default 4. */
-  readonly peerHandshakesPerSecond?: number;
-  /** The first reconnect delay bound. Default 100 ms. */
-  readonly reconnectBaseDelayMs?: number;
-  /** The reconnect delay cap. Default 10,000 ms. */
-  readonly reconnectMaxDelayMs?: number;
-  /** Timers for back-off and handshake timeouts. Default: the system clock. */
-  readonly clock?: Clock;
-  /** A uniform random number in [0, 1) for jitter. Default `Math.random`; tests pass a seeded PRNG. */
-  readonly random?: () => number;
-  /** How two live processes with one peer's key are told apart and refused (`duplicate-identity.ts`). */
-  readonly duplicateIdentity?: DuplicateIdentityOptions;
-}
-
-/** Every reason a frame was dropped, listed once. */
-export const DROP_REASONS = Object.freeze(['queue-full', 'unreachable', 'disconnected'] as const);
-/** Why the transport dropped a frame, as counted in `stats().framesDropped`. */
-export type DropReason = (typeof DROP_REASONS)[number];
-
-/** Why a connection was closed for what arrived on it, without blaming the peer. */
-export const LINK_FAILURES = Object.freeze([
-  // A record did not open: altered, replayed, reordered, injected or from another connection.
-  'unauthenticated-frame',
-  // A declared frame length over maxFrameBytes (the prefix is not authenticated on its own).
-  'frame-too-large',
-] as const);
-/** Why a link was closed for what arrived on it, as counted in `stats().linkFailures`. */
-export type LinkFailure = (typeof LINK_FAILURES)[number];
-
-/** What the transport has done since it was created (counters only grow). */
-export interface StreamTransportStats {
-  framesSent: number;
-  /** Bytes handed to streams, length prefixes and seal overhead included. */
-  bytesSent: number;
-  framesReceived: number;
-  /** Bytes of received frames, length prefixes and seal overhead included. */
-  bytesReceived: number;
-  framesDropped: Record<DropReason, number>;
-  /** Connections closed for what arrived on them, by reason; no peer is blamed for these. */
-  linkFailures: Record<LinkFailure, number>;
-  /** Dials made by back-off after a lost or failed connection. */
-  reconnectAttempts: number;
-  /** Connections that passed the handshake and became a peer's connection. */
-  connectionsEstablished: number;
-  /** Authenticated connections that replaced a live one to the same peer. */
-  connectionsReplaced: number;
-  /** Peer connections lost (closed by either side, superseded ones not counted). */
-  connectionsLost: number;
-  /** Handshakes that failed, by reason, on either side. */
-  handshakesRefused: Record<HandshakeRefusalCode, number>;
-  /** ML-DSA-87 signatures made for handshakes: never more than one per peer that proved itself. */
-  handshakeSignatures: number;
-  /** Authenticated peers disconnected for a frame the engine could not decode. */
-  misbehaviours: number;
-  /** The largest number of frames any one peer's queue has held. */
-  sendQueueFramesPeak: number;
-  /** Times two live instances of one peer were seen taking turns (`duplicate-identity.ts`). */
-  duplicateIdentityDetections: number;
-  /** Authenticated connections refused because their instance is a detected duplicate. */
-  duplicateConnectionsRefused: number;
-}
-
-/** What is known about a peer's current connection. */
-export interface PeerConnectionInfo {
-  readonly peer: NodeId;
-  /** The peer's instance id (hex): new at every start of the peer's transport. */
-  readonly peerInstance: string;
-  /** The node that dialed this connection. */
-  readonly dialedBy: NodeId;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  /** Frames and bytes waiting in this peer's send queue. */
-  readonly queuedFrames: number;
-  readonly queuedBytes: number;
-}
-
-/** Why a peer was disconnected for misbehaviour. */
-export interface PeerMisbehaviour {
-  readonly peer: NodeId;
-  /** The engine's code given to `disconnectPeer`. */
-  readonly code: string;
-  readonly detail: string;
-}
-
-/** The transport's events. */
-export interface StreamTransportEvents {
-  /** A peer passed the handshake and is connected. */
-  'peer-connected': [PeerConnectionInfo];
-  /**
-   * A second authenticated connection to a connected peer won the tie-break and replaced the
-   * first (`previous`); the peer stayed connected throughout.
-   */
-  'peer-connection-replaced': [PeerConnectionInfo & { readonly previous: PeerConnectionInfo }];
-  /** A peer's connection closed. */
-  'peer-disconnected': [{ readonly peer: NodeId; readonly reason: string }];
-  /** A connection was closed for bytes that did not open or frame; the peer is not blamed. */
-  'link-failed': [
-    { readonly peer: NodeId; readonly failure: LinkFailure; readonly remoteAddress: string | undefined },
-  ];
-  /** An authenticated peer sent what no honest peer sends; it was disconnected. */
-  'peer-misbehaved': [PeerMisbehaviour];
-  /**
-   * A handshake failed. `claimedPeer` is the id the other side claimed, if it got that far: it
-   * is NOT authenticated (anyone can claim an id), so it must not be used to penalise a peer.
-   */
-  'handshake-refused': [
-    {
-      readonly side: 'dialer' | 'acceptor';
-      readonly remoteAddress: string | undefined;
-      readonly claimedPeer: NodeId | undefined;
-      readonly refusal: HandshakeRefusal;
-    },
-  ];
-  /**
-   * Two live processes hold one peer's key: an instance that was replaced came back. The later
-   * one (`duplicate`) is refused for `refusedForMs`; see `duplicate-identity.ts`.
-   */
-  'duplicate-identity': [DuplicateIdentityDetection];
-  /** A redial of `peer` is scheduled `delayMs` from now, after `failures` consecutive failures. */
-  'dial-scheduled': [{ readonly peer: NodeId; readonly delayMs: number; readonly failures: number }];
-  /** A dial failed before the handshake (no address, refused, unreachable). */
-  'dial-failed': [{ readonly peer: NodeId; readonly address: string | undefined; readonly reason: string }];
-}
-
-/** Where a transport accepts connections. */
-export interface ListenAddress {
-  readonly address: string;
-  readonly port: number;
-}
-
-/**
- * A byte stream to a peer, before authentication: a TCP socket or one QUIC stream. The
- * transport owns it from the moment it is handed over, and destroys it when done.
- */
-export interface PeerStream {
-  readonly duplex: Duplex;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  /**
-   * Bytes both ends derive from a secure channel under the stream (QUIC's authenticated
-   * endpoint ids), which the handshake hashes into its transcript; empty for TCP.
-   */
-  readonly channelBinding: Uint8Array;
-}
-
-/** How a stream transport makes and accepts byte streams: what TCP and QUIC do differently. */
-export interface StreamConnector {
-  /**
-   * Starts accepting. Each inbound stream ready for bytes goes to `onStream`; a connection
-   * refused below the stream is reported to `onRefused`.
-   */
-  listen(
-    host: string,
-    port: number,
-    hooks: {
-      readonly onStream: (stream: PeerStream) => void;
-      readonly onRefused: (code: HandshakeRefusalCode) => void;
-    },
-  ): Promise<ListenAddress>;
-  /** Opens a stream to `address`; rejects when it cannot. */
-  connect(address: ResolvedAddress): Promise<PeerStream>;
-  /**
-   * Stops accepting and abandons dials in progress. Streams already handed over are the
-   * transport's to close (it does so first).
-   */
-  close(): Promise<void>;
-}
-
-/** A bounded FIFO of frames in the clear, counting its bytes. */
-class FrameQueue {
-  readonly #frames = new Fifo<Uint8Array>();
-  bytes = 0;
-
-  get length(): number {
-    return this.#frames.length;
-  }
-
-  push(frame: Uint8Array): void {
-    this.#frames.push(frame);
-    this.bytes += frame.length;
-  }
-
-  shift(): Uint8Array | undefined {
-    const frame = this.#frames.shift();
-    if (frame !== undefined) this.bytes -= frame.length;
-    return frame;
-  }
-
-  clear(): number {
-    const dropped = this.#frames.drain().length;
-    this.bytes = 0;
-    return dropped;
-  }
-}
-
-/** An authenticated connection to a peer. */
-class Connection {
-  readonly socket: Duplex;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  readonly peer: NodeId;
-  readonly peerInstance: string;
-  readonly dialedBy: NodeId;
-  readonly sealer: RecordSealer;
-  readonly opener: RecordOpener;
-  readonly decoder: FrameDecoder;
-  readonly queue = new FrameQueue();
-  /** `write` returned false: wait for 'drain' before writing more. */
-  blocked = false;
-  /** Writes of this turn are corked, to leave the stream in one writev. */
-  corked = false;
-  closed = false;
-
-  constructor(
-    stream: PeerStream,
-    outcome: Extract<HandshakeOutcome, { ok: true }>,
-    dialedBy: NodeId,
-    maxFrameBytes: number,
-  ) {
-    this.socket = stream.duplex;
-    this.remoteAddress = stream.remoteAddress;
-    this.remotePort = stream.remotePort;
-    this.peer = outcome.peer;
-    this.peerInstance = outcome.peerInstance;
-    this.dialedBy = dialedBy;
-    this.sealer = outcome.sealer;
-    this.opener = outcome.opener;
-    this.decoder = new FrameDecoder(maxFrameBytes + SEAL_OVERHEAD_BYTES);
-  }
-}
-
-/** What this node knows about one peer. */
-interface PeerLink {
-  readonly peer: NodeId;
-  connection: Connection | null;
-  /** A dial (lookup, connect or handshake) is in flight. */
-  dialing: boolean;
-  retryTimer: Timer | null;
-  /** Consecutive failed dials since the last established connection. */
-  failures: number;
-  /** Tokens for handshakes this node signs for the peer as acceptor (see `peerHandshakesPerSecond`). */
-  signTokens: number;
-  signTokensAt: number;
-}
-
-export function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
-  return value;
-}
-
-function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {
-  return Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
-}
-
-/** The handshake timeout of `options`, shared with connectors that time their own setup. */
-export function handshakeTimeoutOf(options: StreamTransportOptions): number {
-  return positiveInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5000);
-}
 
 /**
  * The engine's transport over authenticated, sealed byte streams: the rules of the module
@@ -377,12 +101,12 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #maxFrameBytes: number;
-  readonly #queueFramesMax: number;
-  readonly #queueBytesMax: number;
   readonly #handshakeTimeoutMs: number;
   readonly #peerHandshakesPerSecond: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
+  /** What the connections share: bounds, counters, and the calls back into this transport. */
+  readonly #connectionContext: ConnectionContext;
   readonly #admission: HandshakeAdmission;
   readonly #duplicates: DuplicateIdentityGuard;
   readonly #links = new Map<NodeId, PeerLink>();
@@ -395,24 +119,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   /** Incremented by `stop`, so that a dial or handshake of an earlier run does nothing. */
   #epoch = 0;
   #handler: FrameHandler | null = null;
-  readonly #stats: StreamTransportStats = {
-    framesSent: 0,
-    bytesSent: 0,
-    framesReceived: 0,
-    bytesReceived: 0,
-    framesDropped: zeroCounts(DROP_REASONS),
-    linkFailures: zeroCounts(LINK_FAILURES),
-    reconnectAttempts: 0,
-    connectionsEstablished: 0,
-    connectionsReplaced: 0,
-    connectionsLost: 0,
-    handshakesRefused: zeroCounts(HANDSHAKE_REFUSAL_CODES),
-    handshakeSignatures: 0,
-    misbehaviours: 0,
-    sendQueueFramesPeak: 0,
-    duplicateIdentityDetections: 0,
-    duplicateConnectionsRefused: 0,
-  };
+  readonly #stats: StreamTransportStats = zeroStats();
 
   /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
   constructor(options: StreamTransportOptions, connector: StreamConnector) {
@@ -432,8 +139,17 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#maxFrameBytes = positiveInteger('maxFrameBytes', options.maxFrameBytes);
-    this.#queueFramesMax = positiveInteger('sendQueueFramesMax', options.sendQueueFramesMax ?? 8192);
-    this.#queueBytesMax = positiveInteger('sendQueueBytesMax', options.sendQueueBytesMax ?? 64 << 20);
+    this.#connectionContext = {
+      maxFrameBytes: this.#maxFrameBytes,
+      sendQueueFramesMax: positiveInteger('sendQueueFramesMax', options.sendQueueFramesMax ?? 8192),
+      sendQueueBytesMax: positiveInteger('sendQueueBytesMax', options.sendQueueBytesMax ?? 64 << 20),
+      stats: this.#stats,
+      onFrame: (connection, frame) => {
+        if (this.#running) this.#handler?.(connection.peer, frame);
+      },
+      onLinkFailed: (connection, failure) => this.#linkFailed(connection, failure),
+      close: (connection, reason) => this.#close(connection, reason),
+    };
     this.#handshakeTimeoutMs = handshakeTimeoutOf(options);
     this.#peerHandshakesPerSecond = positiveInteger(
       'peerHandshakesPerSecond',
@@ -452,15 +168,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       throw new RangeError(`node id ${options.nodeId} is not one of the validators`);
     for (const peer of options.validators.keys())
       if (peer !== options.nodeId)
-        this.#links.set(peer, {
-          peer,
-          connection: null,
-          dialing: false,
-          retryTimer: null,
-          failures: 0,
-          signTokens: 2 * this.#peerHandshakesPerSecond,
-          signTokensAt: this.#clock.now(),
-        });
+        this.#links.set(peer, new PeerLink(peer, this.#peerHandshakesPerSecond, this.#clock.now()));
   }
 
   /**
@@ -567,7 +275,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   /** The current connection to `peer`, or undefined. */
   peerInfo(peer: NodeId): PeerConnectionInfo | undefined {
     const connection = this.#links.get(peer)?.connection;
-    return connection == null ? undefined : this.#infoOf(connection);
+    return connection == null ? undefined : connection.info();
   }
 
   /** Peers whose key two live processes were seen using, with the latest detection. */
@@ -604,79 +312,10 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       this.#stats.framesDropped.unreachable++;
       return;
     }
-    if (!connection.blocked) {
-      this.#write(connection, frame);
-      return;
-    }
-    if (frame.length > this.#queueBytesMax) {
-      this.#stats.framesDropped['queue-full']++;
-      return;
-    }
-    const queue = connection.queue;
-    queue.push(frame);
-    while (queue.length > this.#queueFramesMax || queue.bytes > this.#queueBytesMax) {
-      queue.shift();
-      this.#stats.framesDropped['queue-full']++;
-    }
-    if (queue.length > this.#stats.sendQueueFramesPeak) this.#stats.sendQueueFramesPeak = queue.length;
-  }
-
-  #write(connection: Connection, frame: Uint8Array): void {
-    let sealed: Uint8Array;
-    try {
-      sealed = connection.sealer.sealFrame(frame);
-    } catch {
-      // The key has sealed all it may: a new connection brings new keys.
-      this.#close(connection, 'record limit of the session key reached');
-      return;
-    }
-    const socket = connection.socket;
-    if (!connection.corked) {
-      // Frames sent in one turn of the event loop leave in one writev.
-      connection.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        connection.corked = false;
-        socket.uncork();
-      });
-    }
-    this.#stats.framesSent++;
-    this.#stats.bytesSent += sealed.length;
-    if (!socket.write(sealed)) connection.blocked = true;
-  }
-
-  #onDrain(connection: Connection): void {
-    connection.blocked = false;
-    const queue = connection.queue;
-    while (!connection.blocked && !connection.closed) {
-      const frame = queue.shift();
-      if (frame === undefined) break;
-      this.#write(connection, frame);
-    }
+    connection.send(frame);
   }
 
   // ---- receiving ----
-
-  #onData(connection: Connection, chunk: Uint8Array): void {
-    if (connection.closed) return;
-    const result = connection.decoder.push(chunk);
-    if (!result.ok) {
-      this.#linkFailed(connection, 'frame-too-large');
-      return;
-    }
-    for (const record of result.frames) {
-      const frame = connection.opener.open(record);
-      if (frame === null) {
-        this.#linkFailed(connection, 'unauthenticated-frame');
-        return;
-      }
-      this.#stats.framesReceived++;
-      this.#stats.bytesReceived += FRAME_PREFIX_BYTES + record.length;
-      if (this.#running) this.#handler?.(connection.peer, frame);
-      // The handler may have closed this connection (disconnectPeer) or stopped the transport.
-      if (connection.closed) return;
-    }
-  }
 
   #linkFailed(connection: Connection, failure: LinkFailure): void {
     if (connection.closed) return;
@@ -772,13 +411,11 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
         detail: `another process with ${peer}'s key holds the link; this one (instance ${peerInstance}) is refused for now`,
       };
     }
-    const rate = this.#peerHandshakesPerSecond;
-    const now = this.#clock.now();
-    link.signTokens = Math.min(2 * rate, link.signTokens + ((now - link.signTokensAt) / 1000) * rate);
-    link.signTokensAt = now;
-    if (link.signTokens < 1)
-      return { code: 'busy', detail: `${peer} made more than ${rate} handshakes a second` };
-    link.signTokens -= 1;
+    if (!link.takeSignToken(this.#clock.now()))
+      return {
+        code: 'busy',
+        detail: `${peer} made more than ${this.#peerHandshakesPerSecond} handshakes a second`,
+      };
     return null;
   }
 
@@ -836,13 +473,13 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       stream,
       outcome,
       side === 'dialer' ? this.nodeId : outcome.peer,
-      this.#maxFrameBytes,
+      this.#connectionContext,
     );
-    socket.on('data', (chunk: Uint8Array) => this.#onData(connection, chunk));
-    socket.on('drain', () => this.#onDrain(connection));
+    socket.on('data', (chunk: Uint8Array) => connection.receive(chunk));
+    socket.on('drain', () => connection.drain());
     socket.once('close', () => this.#close(connection, 'connection closed'));
     this.#adopt(connection);
-    if (rest.length > 0) this.#onData(connection, rest);
+    if (rest.length > 0) connection.receive(rest);
     socket.resume();
   }
 
@@ -881,7 +518,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     }
     const existing = link.connection;
     if (existing !== null) {
-      if (!this.#replaces(connection, existing)) {
+      if (!replaces(connection, existing, this.nodeId)) {
         // The loser is closed without touching the link: the peer stays connected. It is ended
         // rather than destroyed, so that what this side sent still reaches the peer, which
         // drops the same connection by the same rule, instead of reporting a handshake cut short.
@@ -890,7 +527,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
         return;
       }
       existing.closed = true;
-      this.#stats.framesDropped.disconnected += existing.queue.clear();
+      existing.dropQueue();
       existing.socket.destroy();
     }
     link.connection = connection;
@@ -899,31 +536,20 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     link.retryTimer = null;
     if (existing === null) {
       this.#stats.connectionsEstablished++;
-      this.emit('peer-connected', this.#infoOf(connection));
+      this.emit('peer-connected', connection.info());
     } else {
       this.#stats.connectionsReplaced++;
       this.emit('peer-connection-replaced', {
-        ...this.#infoOf(connection),
-        previous: this.#infoOf(existing),
+        ...connection.info(),
+        previous: existing.info(),
       });
     }
-  }
-
-  /** Whether `candidate` should replace `existing` as the connection to the same peer. */
-  #replaces(candidate: Connection, existing: Connection): boolean {
-    // The peer restarted: its old connection is stale even if this side has not noticed yet.
-    if (candidate.peerInstance !== existing.peerInstance) return true;
-    // Both dialed by the same node: that node dialed again because it lost the old one.
-    if (candidate.dialedBy === existing.dialedBy) return true;
-    // Both sides dialed at once: both keep the one dialed by the smaller node id.
-    const [smaller] = [this.nodeId, candidate.peer].sort();
-    return candidate.dialedBy === smaller;
   }
 
   #close(connection: Connection, reason: string): void {
     if (connection.closed) return;
     connection.closed = true;
-    this.#stats.framesDropped.disconnected += connection.queue.clear();
+    connection.dropQueue();
     connection.socket.destroy();
     const link = this.#links.get(connection.peer)!;
     if (link.connection !== connection) return;
@@ -938,10 +564,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   #scheduleRedial(link: PeerLink): void {
     if (!this.#running || link.connection !== null || link.dialing || link.retryTimer !== null) return;
     if (!this.#options.discovery.dials(link.peer)) return;
-    const failures = link.failures;
-    link.failures = Math.min(failures + 1, 32);
-    const boundMs = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** failures);
-    const delayMs = Math.floor(this.#random() * boundMs);
+    const { delayMs, failures } = link.backOff(this.#baseDelayMs, this.#maxDelayMs, this.#random);
     this.emit('dial-scheduled', { peer: link.peer, delayMs, failures });
     link.retryTimer = this.#clock.setTimer(delayMs, () => {
       link.retryTimer = null;
@@ -949,17 +572,5 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       this.#stats.reconnectAttempts++;
       this.#dial(link);
     });
-  }
-
-  #infoOf(connection: Connection): PeerConnectionInfo {
-    return {
-      peer: connection.peer,
-      peerInstance: connection.peerInstance,
-      dialedBy: connection.dialedBy,
-      remoteAddress: connection.remoteAddress,
-      remotePort: connection.remotePort,
-      queuedFrames: connection.queue.length,
-      queuedBytes: connection.queue.bytes,
-    };
   }
 }

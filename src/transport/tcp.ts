@@ -10,14 +10,14 @@
 import * as net from 'node:net';
 import type { ResolvedAddress } from './discovery.ts';
 import type { HandshakeRefusalCode } from './handshake-frames.ts';
+import { StreamTransport } from './stream-transport.ts';
 import {
   type ListenAddress,
   type PeerStream,
   positiveInteger,
   type StreamConnector,
-  StreamTransport,
   type StreamTransportOptions,
-} from './stream-transport.ts';
+} from './stream-types.ts';
 
 /** The TCP transport's options: the common ones and keep-alive. */
 export interface TcpTransportOptions extends StreamTransportOptions {
