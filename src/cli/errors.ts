@@ -8,13 +8,15 @@ import { ClusterFileError } from '../client/cluster-file.ts';
 import { BftClientError } from '../client/errors.ts';
 import { CryptoError } from '../crypto/index.ts';
 import { ConfigError } from '../engine/index.ts';
+import { CretoaiError } from '../errors.ts';
 import { NodeConfigError } from '../node/config.ts';
 import { DataDirInUseError } from '../node/data-lock.ts';
 import { StoreCorruptError, StoreInUseError } from '../storage/errors.ts';
 import { QuicUnavailableError } from '../transport/quic.ts';
 
 /** A failure the user can fix; printed as it is, exit status `exitCode`. */
-export class CliError extends Error {
+export class CliError extends CretoaiError {
+  readonly code = 'cli';
   override readonly name = 'CliError';
   readonly exitCode: number;
 

@@ -29,10 +29,12 @@
  * It lives in `src/client` because clients read it for the validators' keys; the node and the
  * CLI read it through this module too.
  */
+
 import { isIP, SocketAddress } from 'node:net';
 import * as z from 'zod';
 import { exportPublicKeyPem, importPublicKeyPem, mlDsa87, type PublicKey, toHex } from '../crypto/index.ts';
 import { engineFiguresSchema } from '../engine/config-schema.ts';
+import { CretoaiError } from '../errors.ts';
 import { type PeerAddress, parsePeerAddress } from '../transport/discovery.ts';
 import { checkAgainst, jsonSchemaText, parseJsonObject, readJsonObject } from './schema-file.ts';
 
@@ -58,7 +60,8 @@ export interface ClusterFile {
 }
 
 /** A cluster file that cannot be used; the message names the file and the field. */
-export class ClusterFileError extends Error {
+export class ClusterFileError extends CretoaiError {
+  readonly code = 'cluster-file';
   override readonly name = 'ClusterFileError';
   readonly file: string;
   /** The field at fault, as a path (`validators[2].publicKey`); '' for the file as a whole. */

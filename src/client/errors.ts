@@ -3,6 +3,7 @@
  * message). Transport trouble, a node's refusal, a busy node, a timeout and a proof that does
  * not check out are different things to a caller, so each has its own code.
  */
+import { CretoaiError } from '../errors.ts';
 
 /** Every reason a client call fails, listed once so that {@link BftClientErrorCode} derives from it. */
 export const BFT_CLIENT_ERROR_CODES = Object.freeze([
@@ -31,7 +32,7 @@ export const BFT_CLIENT_ERROR_CODES = Object.freeze([
 export type BftClientErrorCode = (typeof BFT_CLIENT_ERROR_CODES)[number];
 
 /** A failed client call. `code` says why; `status` and `apiCode` carry a node's HTTP answer. */
-export class BftClientError extends Error {
+export class BftClientError extends CretoaiError {
   override readonly name = 'BftClientError';
   readonly code: BftClientErrorCode;
   /** The HTTP status of the node's answer, when there was one. */

@@ -15,8 +15,10 @@
  *   `maxEventChars` is an error, so that a hostile server cannot make the client buffer without
  *   limit. The library counts both together (`maxBufferSize`) and stops parsing past it.
  */
+
 import type { Readable } from 'node:stream';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
+import { CretoaiError } from '../errors.ts';
 
 /** One dispatched event. */
 export interface SseEvent {
@@ -29,7 +31,8 @@ export interface SseEvent {
 }
 
 /** The stream broke a bound of the parser. */
-export class SseParseError extends Error {
+export class SseParseError extends CretoaiError {
+  readonly code = 'sse-parse';
   override readonly name = 'SseParseError';
 }
 

@@ -7,6 +7,7 @@
  * does not verify is not an error: `verify` returns `false` for it, because bad signatures
  * arrive from Byzantine peers and must not be able to throw inside an honest replica.
  */
+import { CretoaiError } from '../errors.ts';
 
 /**
  * Every reason the crypto layer refuses an input. Listed once here so that the
@@ -39,7 +40,7 @@ export type CryptoErrorCode = (typeof CRYPTO_ERROR_CODES)[number];
  * corrupt key file, a key of the wrong scheme), never the outcome of checking a peer's
  * signature.
  */
-export class CryptoError extends Error {
+export class CryptoError extends CretoaiError {
   /** The reason, for callers to branch on. */
   readonly code: CryptoErrorCode;
 

@@ -5,6 +5,8 @@
  * configuration is the protocol's {@link ConfigError}, naming the field. Tests branch on
  * `code`, never on message text.
  */
+import { CretoaiError } from '../errors.ts';
+
 export { ConfigError } from '../protocol/index.ts';
 
 /** Why a proposal was not accepted, or was abandoned before it became final. */
@@ -33,7 +35,7 @@ export const PROPOSAL_REJECTION_CODES = Object.freeze([
 export type ProposalRejectionCode = (typeof PROPOSAL_REJECTION_CODES)[number];
 
 /** `propose()` could not accept the vertex, or gave up on it; `code` says why. */
-export class ProposalRejectedError extends Error {
+export class ProposalRejectedError extends CretoaiError {
   override readonly name = 'ProposalRejectedError';
   readonly code: ProposalRejectionCode;
   constructor(code: ProposalRejectionCode, message: string, options?: ErrorOptions) {
@@ -43,7 +45,8 @@ export class ProposalRejectedError extends Error {
 }
 
 /** The engine was used in a way its lifecycle does not allow (started twice, for example). */
-export class EngineStateError extends Error {
+export class EngineStateError extends CretoaiError {
+  readonly code = 'engine-state';
   override readonly name = 'EngineStateError';
 }
 
@@ -52,7 +55,7 @@ export class EngineStateError extends Error {
  * dropped rather than letting its buffer grow without bound. It sees every vertex up to the
  * overflow, then this error.
  */
-export class SubscriberOverflowError extends Error {
+export class SubscriberOverflowError extends CretoaiError {
   override readonly name = 'SubscriberOverflowError';
   readonly code = 'overflow';
 }

@@ -11,6 +11,7 @@
  * had caught up. Deliveries are synchronous and in sequence order, so every later delivery is of
  * a higher sequence than the last one replayed: nothing is missed and nothing is seen twice.
  */
+import { CretoaiError } from '../errors.ts';
 import type { FinalizedRecord } from '../protocol/index.ts';
 import type { FinalizedVertex } from './finalized-stream.ts';
 
@@ -38,7 +39,7 @@ export interface FinalizedOptions {
 }
 
 /** The replay cannot start or go on: the store no longer holds the sequence it needs. */
-export class FinalizedHistoryError extends Error {
+export class FinalizedHistoryError extends CretoaiError {
   override readonly name = 'FinalizedHistoryError';
   readonly code = 'pruned';
   /** The sequence the store no longer holds. */

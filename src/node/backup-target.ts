@@ -16,10 +16,12 @@
  * process could no longer exit, not even on SIGTERM. {@link checkBackupTargetIsolated} makes
  * them in a child process instead, which is killed when it does not answer in time.
  */
+
 import { fork } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { CretoaiError } from '../errors.ts';
 import { type Clock, systemClock } from '../shell/clock.ts';
 
 /** Why a target is refused, or was not checked. */
@@ -43,7 +45,7 @@ export const BACKUP_TARGET_ERROR_CODES = Object.freeze([
 export type BackupTargetErrorCode = (typeof BACKUP_TARGET_ERROR_CODES)[number];
 
 /** A refused backup target; `code` says which rule. */
-export class BackupTargetError extends Error {
+export class BackupTargetError extends CretoaiError {
   override readonly name = 'BackupTargetError';
   readonly code: BackupTargetErrorCode;
   readonly target: string;

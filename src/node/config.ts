@@ -25,6 +25,7 @@
  * The private key file (and a TLS key) must not be readable by other users, as ssh requires
  * of an identity file: `chmod 600` (see `key-file.ts` for the rule and the Kubernetes case).
  */
+
 import path from 'node:path';
 import * as z from 'zod';
 import { type ClusterFile, ClusterFileError, loadClusterFile } from '../client/cluster-file.ts';
@@ -32,6 +33,7 @@ import { checkAgainst, jsonSchemaText, readJsonObject } from '../client/schema-f
 import { bytesEqual, importPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypto/index.ts';
 import { engineFiguresSchema } from '../engine/config-schema.ts';
 import { type BftConfig, ConfigError, type ResolvedBftConfig, resolveBftConfig } from '../engine/index.ts';
+import { CretoaiError } from '../errors.ts';
 import { PeerAddressError, parsePeerAddress } from '../transport/discovery.ts';
 import { KeyFilePermissionError, readPrivateKeyFile } from './key-file.ts';
 
@@ -162,7 +164,8 @@ export interface NodeSettings {
 }
 
 /** A configuration that cannot be used; the message names the file and the field. */
-export class NodeConfigError extends Error {
+export class NodeConfigError extends CretoaiError {
+  readonly code = 'node-config';
   override readonly name = 'NodeConfigError';
   readonly file: string;
   readonly field: string;

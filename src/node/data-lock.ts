@@ -4,13 +4,15 @@
  * is equivocation by construction. A pid file in the directory keeps the second one out; a pid
  * file left by a process that is gone (killed with SIGKILL) is taken over.
  */
+
 import fs from 'node:fs';
 import path from 'node:path';
+import { CretoaiError } from '../errors.ts';
 
 export const LOCK_FILE = 'cretoai-node.pid';
 
 /** The data directory is in use by a running node. */
-export class DataDirInUseError extends Error {
+export class DataDirInUseError extends CretoaiError {
   override readonly name = 'DataDirInUseError';
   readonly code = 'data-dir-in-use';
   readonly dataDir: string;

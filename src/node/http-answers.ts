@@ -3,11 +3,13 @@
  * reading a request body within its limit, writing JSON and error answers, and telling a client
  * that went away from a failure.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { API_ERRORS, type ApiErrorCode } from '../client/api.ts';
+import { CretoaiError } from '../errors.ts';
 
 /** An error answer: its code decides the status. */
-export class ApiError extends Error {
+export class ApiError extends CretoaiError {
   readonly code: ApiErrorCode;
   readonly headers: Readonly<Record<string, string>>;
   /** The body was not read to its end: close the connection after answering. */

@@ -18,10 +18,12 @@
  * descriptor, so a file swapped between the check and the read cannot slip through. On
  * Windows, where modes do not describe who can read a file, there is no check.
  */
+
 import fs from 'node:fs';
+import { CretoaiError } from '../errors.ts';
 
 /** Why a key file's permissions are refused; the message names the file, its mode and the fix. */
-export class KeyFilePermissionError extends Error {
+export class KeyFilePermissionError extends CretoaiError {
   override readonly name = 'KeyFilePermissionError';
   readonly code = 'key-file-too-open';
   readonly file: string;

@@ -3,9 +3,11 @@
  * and a broken internal invariant. Bad input from a peer is neither: it is a verdict, never
  * an exception (see `effects.ts`).
  */
+import { CretoaiError } from '../errors.ts';
 
 /** A configuration value is invalid. `field` names it, so the caller can fix it. */
-export class ConfigError extends Error {
+export class ConfigError extends CretoaiError {
+  readonly code = 'config';
   override readonly name = 'ConfigError';
   readonly field: string;
   constructor(field: string, message: string) {
@@ -19,7 +21,8 @@ export class ConfigError extends Error {
  * quorum certified a checkpoint digest that differs from the one this replica computed). The
  * replica must stop rather than sign anything more from damaged state.
  */
-export class InvariantError extends Error {
+export class InvariantError extends CretoaiError {
+  readonly code = 'invariant';
   override readonly name = 'InvariantError';
 }
 

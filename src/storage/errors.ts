@@ -3,6 +3,7 @@
  * place: a replica that restarted from damaged state could sign a vote that contradicts one it
  * signed before the damage, which is exactly the fault PBFT counts against f.
  */
+import { CretoaiError } from '../errors.ts';
 
 /** Every reason a store is refused, listed once so that {@link StoreCorruptionCode} derives from it. */
 export const STORE_CORRUPTION_CODES = Object.freeze([
@@ -34,7 +35,7 @@ export type StoreCorruptionCode = (typeof STORE_CORRUPTION_CODES)[number];
  * A data directory (or backup) the node must not run on. The message says what is wrong and
  * the ways back; `code` is for programs (the CLI, tests) to branch on.
  */
-export class StoreCorruptError extends Error {
+export class StoreCorruptError extends CretoaiError {
   override readonly name = 'StoreCorruptError';
   readonly code: StoreCorruptionCode;
   /** The data directory or backup concerned. */
@@ -68,7 +69,8 @@ function explain(code: StoreCorruptionCode, path: string, detail: string): strin
 }
 
 /** The data directory is already open in this process, or a restore would overwrite data. */
-export class StoreInUseError extends Error {
+export class StoreInUseError extends CretoaiError {
+  readonly code = 'store-in-use';
   override readonly name = 'StoreInUseError';
   readonly path: string;
   constructor(path: string, detail: string) {
@@ -78,6 +80,7 @@ export class StoreInUseError extends Error {
 }
 
 /** The store was closed, or a write failed and the store stopped taking writes. */
-export class StoreClosedError extends Error {
+export class StoreClosedError extends CretoaiError {
+  readonly code = 'store-closed';
   override readonly name = 'StoreClosedError';
 }

@@ -57,8 +57,10 @@
  * already vouches for the bytes, and reading a batch's hashes must be cheap (pruning a finalized
  * record removes its vertices from the index). A batch therefore stores its hashes first.
  */
+
 import { crc32 } from 'node:zlib';
 import { DIGEST_BYTES } from '../crypto/digest.ts';
+import { CretoaiError } from '../errors.ts';
 import type { PrePrepareRecord, PreparedRecord, ViewRecord } from '../protocol/durable-image.ts';
 import type { FinalizedRecord } from '../protocol/effects.ts';
 import type {
@@ -150,7 +152,7 @@ const STORED_MESSAGE_LIMITS: DecodeLimits = decodeLimitsFor({
 export type RecordErrorCode = 'checksum' | 'malformed';
 
 /** A stored record that fails its checksum or does not decode. The store names the key. */
-export class RecordError extends Error {
+export class RecordError extends CretoaiError {
   override readonly name = 'RecordError';
   readonly code: RecordErrorCode;
   constructor(code: RecordErrorCode, message: string) {

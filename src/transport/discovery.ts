@@ -8,8 +8,10 @@
  * validator without an entry is accept-only: this node never dials it and waits for it to
  * connect (a node behind NAT, or one whose address is not known in advance).
  */
+
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { CretoaiError } from '../errors.ts';
 import type { NodeId } from './transport.ts';
 
 /** A peer's configured address: a host (IP literal or DNS name) and a TCP port. */
@@ -56,7 +58,8 @@ export interface Discovery {
 }
 
 /** A cluster file's address that does not parse. */
-export class PeerAddressError extends Error {
+export class PeerAddressError extends CretoaiError {
+  readonly code = 'peer-address';
   /** The text that was refused. */
   readonly text: string;
 

@@ -20,6 +20,7 @@
 
 import { Duplex } from 'node:stream';
 import { sha256 } from '../crypto/digest.ts';
+import { CretoaiError } from '../errors.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 import type { ResolvedAddress } from './discovery.ts';
 import type { HandshakeRefusalCode } from './handshake.ts';
@@ -119,7 +120,8 @@ export interface QuicModules {
 }
 
 /** `@chainsafe/libp2p-quic` (or a dependency of it) could not be loaded. */
-export class QuicUnavailableError extends Error {
+export class QuicUnavailableError extends CretoaiError {
+  readonly code = 'quic-unavailable';
   constructor(options?: ErrorOptions) {
     super(
       'the QUIC transport needs the optional package @chainsafe/libp2p-quic (npm install @chainsafe/libp2p-quic)',
