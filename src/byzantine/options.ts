@@ -2,6 +2,7 @@
  * The detector's figures: every one configurable, every one checked, scores in integer tenths
  * so that the arithmetic is exact (1.0 - 7 x 0.1 is exactly 0.3 in tenths, not in floats).
  */
+import { integerField } from '../protocol/errors.ts';
 import { ConfigError, REPLICA_COUNT_MAX, type ReplicaId } from '../protocol/index.ts';
 import type { EvidenceContext } from './evidence.ts';
 import { VIOLATION_KINDS, type ViolationKind } from './violations.ts';
@@ -51,19 +52,7 @@ export const REPUTATION_TENTHS_MAX = 1_000_000;
 /** The longest tick interval the detector accepts (about 2^31, so counters stay exact). */
 export const DETECTOR_TICKS_MAX = 2 ** 31;
 
-function integerIn(
-  field: string,
-  value: unknown,
-  fallback: number | undefined,
-  min: number,
-  max: number,
-): number {
-  const result = value === undefined ? fallback : value;
-  if (typeof result !== 'number' || !Number.isInteger(result) || result < min || result > max) {
-    throw new ConfigError(field, `must be an integer in [${min}, ${max}], got ${String(result)}`);
-  }
-  return result;
-}
+const integerIn = integerField;
 
 /**
  * Applies defaults and checks every field, throwing a {@link ConfigError} that names the

@@ -6,6 +6,7 @@
  */
 
 import { resolveDetectorConfig } from '../byzantine/index.ts';
+import { integerField } from '../protocol/errors.ts';
 import { ConfigError, type ReplicaConfig, resolveReplicaConfig } from '../protocol/index.ts';
 import { type DecodeLimits, decodeLimitsFor, encodedSizeBound } from '../wire/index.ts';
 import type { ByzantineOptions } from './create-detector.ts';
@@ -140,13 +141,7 @@ export interface ResolvedBftConfig {
 
 const FRAME_LENGTH_LIMIT = 0xffff_ffff;
 
-function integer(field: string, value: unknown, fallback: number, min: number, max: number): number {
-  const result = value ?? fallback;
-  if (typeof result !== 'number' || !Number.isSafeInteger(result) || result < min || result > max) {
-    throw new ConfigError(field, `must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return result;
-}
+const integer = integerField;
 
 /** The protocol core's field names, as the `BftConfig` fields they come from. */
 const CORE_FIELD_NAMES: Readonly<Record<string, string>> = Object.freeze({

@@ -16,6 +16,7 @@
  *
  * Time comes from an injected {@link Clock}, so tests drive intervals with a `ManualClock`.
  */
+import { integerField } from '../protocol/errors.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 
 /** Options of {@link LogLimiter}. */
@@ -168,8 +169,5 @@ export class LogLimiter {
 }
 
 function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`LogLimiter ${name} must be a positive integer, got ${value}`);
-  }
-  return value;
+  return integerField(`LogLimiter ${name}`, value, undefined, 1);
 }

@@ -2,7 +2,7 @@
  * The protocol core's configuration: what the replica needs to know about its cluster, and a
  * bound on everything it keeps. Time is counted in ticks; the shell decides how long a tick is.
  */
-import { ConfigError } from './errors.ts';
+import { ConfigError, integerField } from './errors.ts';
 import { type QuorumSizes, quorumSizes } from './quorum.ts';
 import type { ReplicaId } from './types.ts';
 
@@ -80,13 +80,7 @@ export interface ReplicaConfig extends QuorumSizes {
 }
 
 function positiveInteger(field: string, value: number | undefined, fallback: number, max?: number): number {
-  const result = value ?? fallback;
-  if (!Number.isSafeInteger(result) || result < 1) {
-    throw new ConfigError(field, `must be a positive integer, got ${String(value)}`);
-  }
-  if (max !== undefined && result > max)
-    throw new ConfigError(field, `must be at most ${max}, got ${result}`);
-  return result;
+  return integerField(field, value, fallback, 1, max);
 }
 
 /** The largest cluster the wire format addresses (replica ids are 16-bit). */

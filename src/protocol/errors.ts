@@ -17,6 +17,27 @@ export class ConfigError extends CretoaiError {
 }
 
 /**
+ * The one integer check of every configuration layer (core, engine, detector, transport): the
+ * value, or `fallback` when it is left out, as a safe integer in [min, max]; a
+ * {@link ConfigError} naming `field` and the range otherwise.
+ */
+export function integerField(
+  field: string,
+  value: unknown,
+  fallback: number | undefined,
+  min: number,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number {
+  const result = value ?? fallback;
+  if (typeof result !== 'number' || !Number.isSafeInteger(result) || result < min || result > max) {
+    const range =
+      min === 1 && max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `an integer in [${min}, ${max}]`;
+    throw new ConfigError(field, `must be ${range}, got ${String(result)}`);
+  }
+  return result;
+}
+
+/**
  * An internal invariant is broken: the replica's own state is inconsistent (for example, a
  * quorum certified a checkpoint digest that differs from the one this replica computed). The
  * replica must stop rather than sign anything more from damaged state.

@@ -3,8 +3,10 @@
  * counters and events, what is known about a peer's connection, and the connector interface
  * through which TCP (`tcp.ts`) and QUIC (`quic.ts`) make and accept byte streams.
  */
+
 import type { Duplex } from 'node:stream';
 import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/scheme.ts';
+import { integerField } from '../protocol/errors.ts';
 import type { Clock } from '../shell/clock.ts';
 import type { AdmissionOptions } from './admission.ts';
 import type { Discovery, ResolvedAddress } from './discovery.ts';
@@ -206,10 +208,9 @@ export interface StreamConnector {
   close(): Promise<void>;
 }
 
-/** `value` if it is a positive safe integer. @throws RangeError naming `name` otherwise. */
+/** `value` if it is a positive safe integer; a ConfigError naming `name` otherwise. */
 export function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
-  return value;
+  return integerField(name, value, undefined, 1);
 }
 
 /** The handshake timeout of `options`, shared with connectors that time their own setup. */

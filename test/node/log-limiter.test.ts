@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LogLimiter, type LogLimiterOptions } from '../../src/node/log-limiter.ts';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import { ManualClock } from '../../src/shell/clock.ts';
 
 interface Line {
@@ -197,7 +198,7 @@ describe('log limiter', () => {
 
   it('refuses an interval or a cap that is not a positive integer', () => {
     for (const options of [{ intervalMs: 0 }, { addressesTrackedMax: -1 }, { codesMax: 1.5 }]) {
-      assert.throws(() => new LogLimiter(() => {}, options), RangeError, JSON.stringify(options));
+      assert.throws(() => new LogLimiter(() => {}, options), ConfigError, JSON.stringify(options));
     }
   });
 });
