@@ -51,6 +51,7 @@ import type { Store } from '../storage/store.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
 import { encodedMessageBytes, encodeMessage } from '../wire/index.ts';
 import { ProposalBatcher } from './batcher.ts';
+import { type BoundedSize, boundedSizes } from './bounds.ts';
 import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
@@ -61,6 +62,7 @@ import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
 import { ProposalRegistry, type ProposalResult } from './proposals.ts';
+import type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 import { SignatureVerifier, type VerifierStats, type VerifyOutcome } from './verifier.ts';
 
 /** What the engine runs on, besides its configuration and keys. */
@@ -75,6 +77,13 @@ export interface EngineDependencies {
   readonly scheme?: SignatureScheme;
   /** Time and timers. Default: the system clock. Tests pass a `ManualClock`. */
   readonly clock?: Clock;
+  /** Read-only hooks on the core's steps and deliveries, for the simulator's checkers and tests. */
+  readonly probe?: EngineProbe;
+  /**
+   * FOR TESTS ONLY: deliberately broken replacements of parts of the engine (see `seams.ts`),
+   * to show that the simulator catches them. Never set in production.
+   */
+  readonly testSeams?: EngineTestSeams;
 }
 
 /** The engine's events. */
@@ -181,12 +190,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #detector: EngineDetector;
   readonly #verifier: SignatureVerifier;
   readonly #inbound: InboundPipeline;
-  readonly #outbound: OutboundQueue;
+  readonly #outbound: OutboundQueuePart;
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
   readonly #stream = new FinalizedStream();
   #state: ReplicaState;
-  #releases = new ReleaseQueue();
+  #releases: ReleaseQueuePart;
+  readonly #probe: EngineProbe;
+  readonly #createReleaseQueue: () => ReleaseQueuePart;
   readonly #inputs = new Fifo<QueuedInput>();
   #stepping = false;
   #acceptingFrames = false;
@@ -218,6 +229,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#store = dependencies.store;
     this.#registry = dependencies.registry ?? new Registry();
     this.#metrics = createConsensusMetrics(this.#registry);
+    this.#probe = dependencies.probe ?? {};
+    const seams = dependencies.testSeams ?? {};
+    this.#createReleaseQueue = seams.createReleaseQueue ?? (() => new ReleaseQueue());
+    this.#releases = this.#createReleaseQueue();
     const { validators, self, clusterId } = this.config;
     this.#identity = { scheme: this.#scheme, privateKey: keys.privateKey, clusterId };
     this.#publicKeys = new Array<PublicKey | undefined>(validators.length).fill(undefined);
@@ -237,6 +252,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       clusterId,
       cacheMax: this.config.verifiedCacheMax,
       keyOf: (replica) => this.#publicKeys[replica],
+      ...(seams.verifyCacheKey === undefined ? {} : { cacheKey: seams.verifyCacheKey }),
     });
     this.#inbound = new InboundPipeline({
       limits: this.config.limits,
@@ -252,12 +268,13 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         failed: (error) => this.#halt(error),
       },
     });
-    this.#outbound = new OutboundQueue({
-      sign: (draft) => signDraftAsync(this.#identity, draft),
-      send: (to, message) => this.#send(to, message),
-      failed: (error) => this.#halt(error),
+    const outboundOptions = {
+      sign: (draft: Draft) => signDraftAsync(this.#identity, draft),
+      send: (to: Destination, message: Message) => this.#send(to, message),
+      failed: (error: unknown) => this.#halt(error),
       idle: () => this.#checkQuiet(),
-    });
+    };
+    this.#outbound = seams.createOutboundQueue?.(outboundOptions) ?? new OutboundQueue(outboundOptions);
     // Results are kept for a vertex proposed again after it was final; a bounded courtesy.
     this.#proposals = new ProposalRegistry(Math.min(this.config.pendingProposalsMax, 16_384));
     this.#batcher = new ProposalBatcher({
@@ -317,7 +334,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       const restored = restoreReplica(this.config.replica, snapshot);
       this.#state = restored.state;
       ready = restored.ready;
-      this.#releases = new ReleaseQueue();
+      this.#releases = this.#createReleaseQueue();
       this.#prunedThrough = Math.max(0, this.#state.lastExecuted - this.config.logRetention);
       this.#transport.onFrame((from, frame) => this.#onFrame(from, frame));
       await this.#transport.start();
@@ -371,6 +388,31 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    */
   evidence(): readonly Evidence[] {
     return this.#detector.evidence();
+  }
+
+  /**
+   * Every queue, cache and map this engine and its core hold, with its size now and the bound
+   * that limits it (see `bounds.ts`). The simulator checks them after every event.
+   */
+  boundedSizes(): BoundedSize[] {
+    return boundedSizes({
+      config: this.config,
+      state: this.#state,
+      inboundWaiting: this.#inbound.waiting,
+      inboundLongestSender: this.#inbound.longestSenderQueue,
+      verifierCached: this.#verifier.cached,
+      verifierInFlight: this.#verifier.inFlight,
+      outboundSize: this.#outbound.size,
+      releasesSize: this.#releases.size,
+      inputsQueued: this.#inputs.length,
+      writesInFlight: this.#writesInFlight,
+      proposalsPending: this.#proposals.size,
+      proposalsRecent: this.#proposals.recentSize,
+      proposalsRecentMax: this.#proposals.recentMax,
+      batcherVertices: this.#batcher.size,
+      banned: this.#banned.size,
+      evidence: this.#detector.evidence().length,
+    });
   }
 
   /** Where the replica stands, for operators and tests. */
@@ -664,6 +706,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (input.kind === 'message' && input.from !== this.config.self) {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
+    this.#probe.stepped?.(input, ready);
     onVerdict?.(ready.verdict);
     for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
     const banned = this.#detector.recordStep(input, ready);
@@ -751,6 +794,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #deliver(delivery: Delivery): void {
+    this.#probe.delivered?.(delivery);
     const count = delivery.vertices.length;
     this.#metrics.verticesFinalized.inc(count);
     this.#metrics.batchSize.observe(count);

@@ -4,6 +4,7 @@
 
 export { createVertex, type Vertex, type VertexOptions } from '../protocol/index.ts';
 export { type Clock, ManualClock, systemClock, type Timer } from '../shell/clock.ts';
+export type { BoundedSize } from './bounds.ts';
 export { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 export {
   type AcceptedProposal,
@@ -24,4 +25,5 @@ export {
 export type { FinalizedVertex } from './finalized-stream.ts';
 export { ENGINE_STATES, type EngineState } from './lifecycle.ts';
 export type { ProposalResult } from './proposals.ts';
+export type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 export type { VerifierStats } from './verifier.ts';
