@@ -43,7 +43,7 @@ import {
 } from '../protocol/effects.ts';
 import type { Commit } from '../protocol/messages.ts';
 import type { Digest, ReplicaId, Vertex } from '../protocol/types.ts';
-import { StoreClosedError, StoreCorruptError, type StoreCorruptionCode, StoreInUseError } from './errors.ts';
+import { StoreClosedError, StoreCorruptError, StoreInUseError } from './errors.ts';
 import { INDEX_BUCKETS, indexBucketOf, positionBefore, VertexIndexTail } from './index-tail.ts';
 import {
   decodeAccepted,
@@ -78,6 +78,7 @@ import {
   vertexIndexEntry,
   vertexKeyRange,
 } from './record-codec.ts';
+import { decodeOrRefuse } from './refuse-record.ts';
 import type { Store } from './store.ts';
 
 /** How to open a store. */
@@ -1102,26 +1103,6 @@ function verifyAll(
     if (entries.length === 0) vertices++;
   }
   return { records, finalized, vertices, lastFinalized };
-}
-
-/** Turns a record's RecordError into a StoreCorruptError that names the record. */
-function decodeOrRefuse<T>(dataPath: string, key: Uint8Array, decode: () => T): T {
-  try {
-    return decode();
-  } catch (error) {
-    if (error instanceof RecordError) {
-      const code: StoreCorruptionCode = error.code === 'checksum' ? 'checksum' : 'malformed';
-      throw new StoreCorruptError(
-        code,
-        dataPath,
-        `the ${describeKey(key)} fails its check: ${error.message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
 }
 
 /** LMDB's own reports of a damaged or foreign file. */
