@@ -51,6 +51,9 @@ export function boundedSizes(parts: BoundedParts): BoundedSize[] {
   const checkpointVotesPerReplica = window / core.checkpointInterval + 2;
   let checkpointVotes = 0;
   for (const votes of state.checkpointVotes.values()) checkpointVotes += votes.size;
+  const stable = state.stable.sequence;
+  let logAbove = 0;
+  for (const sequence of state.log.keys()) if (sequence > stable) logAbove++;
   let expiring = 0;
   for (const keys of state.expiring.values()) expiring += keys.length;
   const heldMax = core.pendingVerticesMax + n * core.watchedVerticesPerReplicaMax;
@@ -126,10 +129,18 @@ export function boundedSizes(parts: BoundedParts): BoundedSize[] {
     { name: 'evidence held', size: parts.evidence, max: 2 * n, bound: '2 x validators' },
     // The core's.
     {
-      name: 'log entries',
-      size: state.log.size,
-      max: 2 * window,
-      bound: '2 x watermarkWindow (the window, and committed entries below it awaiting execution)',
+      name: 'log entries above the stable checkpoint',
+      size: logAbove,
+      max: window,
+      bound: 'watermarkWindow',
+    },
+    {
+      name: 'log entries at or below the stable checkpoint',
+      size: state.log.size - logAbove,
+      max: null,
+      bound:
+        'none configured: committed entries awaiting execution, kept until the replica executes them ' +
+        '(or state transfer fills the gap before them); at most the stable checkpoint minus the last executed sequence',
     },
     {
       name: 'checkpoint votes',
@@ -140,8 +151,10 @@ export function boundedSizes(parts: BoundedParts): BoundedSize[] {
     {
       name: 'own checkpoints above the stable one',
       size: state.ownCheckpoints.size,
-      max: checkpointVotesPerReplica,
-      bound: 'watermarkWindow / checkpointInterval + 2',
+      max: null,
+      bound:
+        'none configured: one per checkpoint executed above the stable one, and a replica catching up by ' +
+        'state transfer executes ahead of its stable checkpoint until a peer shows it the certificate',
     },
     { name: 'view changes held', size: state.viewChanges.size, max: n, bound: 'validators' },
     { name: 'view timeouts held', size: state.timeouts.size, max: n, bound: 'validators' },

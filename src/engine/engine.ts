@@ -134,7 +134,10 @@ export interface EngineStatus {
   /** Each validator's reputation, 0 to 1. */
   readonly reputations: Readonly<Record<NodeId, number>>;
   readonly banned: readonly NodeId[];
-  /** Sequences in the core's message log (bounded by the watermark window). */
+  /**
+   * Sequences in the core's message log: at most the watermark window above the stable
+   * checkpoint, plus committed ones below it that await execution (see `boundedSizes`).
+   */
   readonly logEntries: number;
   /** Each validator's progress as this replica sees it from the signed messages it holds. */
   readonly replicas: readonly PeerProgress[];
@@ -218,7 +221,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   constructor(config: BftConfig, keys: KeyPair, dependencies: EngineDependencies) {
     super();
     this.#scheme = dependencies.scheme ?? mlDsa87;
-    this.config = resolveBftConfig(config, this.#scheme.signatureBytes);
+    const resolved = resolveBftConfig(config, this.#scheme.signatureBytes);
+    const alterReplicaConfig = dependencies.testSeams?.alterReplicaConfig;
+    this.config =
+      alterReplicaConfig === undefined
+        ? resolved
+        : Object.freeze({ ...resolved, replica: alterReplicaConfig(resolved.replica) });
     if (keys.privateKey.scheme !== this.#scheme.name || keys.publicKey.scheme !== this.#scheme.name) {
       throw new RangeError(
         `the keys are ${keys.privateKey.scheme} keys, the engine signs with ${this.#scheme.name}`,
@@ -740,7 +748,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #release(batches: readonly Released[]): void {
-    for (const { messages, deliveries, acknowledged } of batches) {
+    for (const released of batches) {
+      this.#probe.released?.(released);
+      const { messages, deliveries, acknowledged } = released;
       for (const outbound of messages) {
         if ('draft' in outbound) {
           if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
@@ -755,6 +765,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #send(to: Destination, message: Message): void {
     if (this.#lifecycle.is('halted')) return;
+    this.#probe.sent?.(to, message);
     const frame = encodeMessage(message);
     // The configuration check bounds every message the protocol must send by the frame limit,
     // and state replies are built to fit (see #serveState); peers would refuse anything larger.

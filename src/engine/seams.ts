@@ -4,20 +4,23 @@
  * - {@link EngineProbe}: read-only hooks on what the core decided and what was delivered, for
  *   the simulator's checkers (verdicts, evidence, the finalized batches in order). They observe;
  *   they change nothing.
- * - {@link EngineTestSeams}: FOR TESTS ONLY. Replacements for three parts of the engine's own
- *   pipeline, so that a test can build a deliberately broken engine (a vote sent before the write
- *   that records it is durable, votes sent out of order, a verify cache that answers for the
- *   wrong message) and show that the simulator catches it, without editing shipped logic. A
+ * - {@link EngineTestSeams}: FOR TESTS ONLY. Replacements for parts of the engine, so that a
+ *   test can build a deliberately broken engine (a vote sent before the write that records it
+ *   is durable, votes sent out of order, a verify cache that answers for the wrong message, a
+ *   quorum too small) and show that the simulator catches it, without editing shipped logic. A
  *   production engine never sets them.
  */
 import type {
   AfterPersist,
   Delivery,
+  Destination,
   DurableReceipt,
   Input,
+  Message,
   Outbound,
   Ready,
   Released,
+  ReplicaConfig,
 } from '../protocol/index.ts';
 import type { SignatureCheck } from '../wire/index.ts';
 import type { OutboundOptions } from './outbound.ts';
@@ -28,6 +31,10 @@ export interface EngineProbe {
   readonly stepped?: (input: Input, ready: Ready) => void;
   /** A finalized batch, delivered here once its writes are durable, in sequence order. */
   readonly delivered?: (delivery: Delivery) => void;
+  /** A step's sealed effects, opened by the store's receipt: its messages go to the send queue in this order. */
+  readonly released?: (released: Released) => void;
+  /** A message leaving the send queue (signed), to the transport or, for this replica's own copy, to the core. */
+  readonly sent?: (to: Destination, message: Message) => void;
 }
 
 /** The release queue as the engine uses it (see `shell/release-queue.ts`). */
@@ -55,4 +62,6 @@ export interface EngineTestSeams {
   readonly createOutboundQueue?: (options: OutboundOptions) => OutboundQueuePart;
   /** The verify cache's key for one signature check (the shipped key covers signer, bytes and signature). */
   readonly verifyCacheKey?: (check: SignatureCheck) => string;
+  /** Rewrites the core's configuration after it was checked (an unsafe quorum, for example). */
+  readonly alterReplicaConfig?: (config: ReplicaConfig) => ReplicaConfig;
 }
