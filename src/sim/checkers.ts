@@ -6,7 +6,12 @@
  * - integrity: no honest replica delivers a vertex twice;
  * - validity: honest replicas deliver only vertices some client proposed (a Byzantine replica
  *   counts as a client: see `byzantineProposed`);
- * - order: each honest replica delivers sequences 1, 2, 3, ... without gaps.
+ * - order: each honest replica delivers sequences 1, 2, 3, ... without gaps;
+ * - exactly once: no honest replica finalizes two client vertices of one payload (a client
+ *   submits a payload again, as a new vertex, only once the earlier one expired).
+ *
+ * A replica whose disk was wiped starts its history over and replays it from sequence 1: its
+ * record starts over too (`wiped`), and what it replays is held to agreement like the rest.
  *
  * Liveness (everything proposed is eventually delivered everywhere) is checked by the run
  * itself, once faults stop.
@@ -17,6 +22,8 @@ import type { Delivery } from '../protocol/index.ts';
 interface ReplicaRecord {
   lastSequence: number;
   readonly delivered: Set<string>;
+  /** The payloads (hex) of the clients' vertices delivered: each intent is final once. */
+  readonly intents: Set<string>;
   /** Of `delivered`, the clients' vertices (the run's liveness counts these). */
   clientDelivered: number;
 }
@@ -45,11 +52,7 @@ export class SafetyChecker {
     isHonest: (replica: number) => boolean,
     byzantineProposed: ReadonlySet<string> = new Set(),
   ) {
-    this.#replicas = Array.from({ length: replicaCount }, () => ({
-      lastSequence: 0,
-      delivered: new Set<string>(),
-      clientDelivered: 0,
-    }));
+    this.#replicas = Array.from({ length: replicaCount }, () => freshRecord());
     this.#proposed = proposed;
     this.#byzantineProposed = byzantineProposed;
     this.#isHonest = isHonest;
@@ -58,6 +61,11 @@ export class SafetyChecker {
   /** How many of the clients' vertices `replica` has delivered. */
   deliveredCount(replica: number): number {
     return this.#replicas[replica]!.clientDelivered;
+  }
+
+  /** `replica`'s disk was wiped: it replays the history from sequence 1. */
+  wiped(replica: number): void {
+    this.#replicas[replica] = freshRecord();
   }
 
   /** Whether `replica` has delivered the vertex with this hash. */
@@ -95,13 +103,20 @@ export class SafetyChecker {
         `agreement: sequence ${delivery.sequence} delivered different vertices at ${first.replica} and ${replica}`,
       );
     }
-    for (const key of keys) {
+    for (const [i, key] of keys.entries()) {
       if (record.delivered.has(key)) {
         this.#violate(`integrity: replica ${replica} delivered vertex ${key.slice(0, 12)} twice`);
       }
       record.delivered.add(key);
-      if (this.#proposed.has(key)) record.clientDelivered++;
-      else if (!this.#byzantineProposed.has(key)) {
+      if (this.#proposed.has(key)) {
+        record.clientDelivered++;
+        // A Byzantine replica may make a vertex of a client's payload, as anyone may: only the
+        // clients' own vertices count here.
+        const intent = toHex(delivery.vertices[i]!.payload);
+        if (record.intents.has(intent))
+          this.#violate(`exactly once: replica ${replica} finalized a second vertex of one client payload`);
+        record.intents.add(intent);
+      } else if (!this.#byzantineProposed.has(key)) {
         this.#violate(
           `validity: replica ${replica} delivered vertex ${key.slice(0, 12)} that no client proposed`,
         );
@@ -117,4 +132,8 @@ export class SafetyChecker {
   #violate(message: string): void {
     if (this.violations.length < SafetyChecker.VIOLATIONS_MAX) this.violations.push(message);
   }
+}
+
+function freshRecord(): ReplicaRecord {
+  return { lastSequence: 0, delivered: new Set<string>(), intents: new Set<string>(), clientDelivered: 0 };
 }

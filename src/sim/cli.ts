@@ -51,17 +51,15 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   return parsed;
 }
 
-function runJob(job: Job): SimResult[] {
-  return job.seeds.map((seed) =>
-    runSimulation({
-      seed,
-      replicas: job.replicas,
-      faults: job.faults,
-      vertices: job.vertices,
-      faultPhaseMs: job.faultSeconds * 1000,
-      ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
-    }),
-  );
+function runSeed(job: Job, seed: number): Promise<SimResult> {
+  return runSimulation({
+    seed,
+    replicas: job.replicas,
+    faults: job.faults,
+    vertices: job.vertices,
+    faultPhaseMs: job.faultSeconds * 1000,
+    ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
+  });
 }
 
 function report(result: SimResult, byzantine: SimOptions['byzantine'], load: string): string {
@@ -115,7 +113,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     console.log(
-      'usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|loss,duplication,reordering,partitions,crashes,clockSkew] [--vertices V] [--fault-seconds S] [--jobs J]\n' +
+      `usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|${Object.keys(ALL_FAULTS).join(',')}] [--vertices V] [--fault-seconds S] [--jobs J]\n` +
         '                      [--byzantine F [--strategy all|' +
         STRATEGY_NAMES.join('|') +
         ']]\n' +
@@ -160,9 +158,9 @@ async function main(): Promise<number> {
   const results: SimResult[] = [];
   if (jobs === 1) {
     for (const seed of seeds) {
-      const [result] = runJob({ seeds: [seed], replicas, faults, vertices, faultSeconds, byzantine });
-      results.push(result!);
-      if (result!.violations.length > 0 || result!.stalled) console.log(report(result!, byzantine, load));
+      const result = await runSeed({ seeds, replicas, faults, vertices, faultSeconds, byzantine }, seed);
+      results.push(result);
+      if (result.violations.length > 0 || result.stalled) console.log(report(result, byzantine, load));
     }
   } else {
     const shares: number[][] = Array.from({ length: jobs }, () => []);
@@ -196,7 +194,11 @@ async function main(): Promise<number> {
     console.log(`seed ${result.seed}: ${result.scenario}`);
     console.log(
       `  finalized ${result.finalizedBatches} batches, ${result.messages} messages, ${result.virtualMs} virtual ms, ` +
-        `recovered ${result.recoveryMs ?? '-'} ms after faults, counters ${JSON.stringify(result.counters)}`,
+        `recovered ${result.recoveryMs ?? '-'} ms after faults, ${result.events} events, counters ${JSON.stringify(result.counters)}`,
+    );
+    console.log(`  verdicts ${JSON.stringify(result.verdicts)}`);
+    console.log(
+      `  high-water marks of collections without a configured bound ${JSON.stringify(result.highWater)}`,
     );
     for (const outcome of result.byzantine) {
       console.log(
@@ -223,8 +225,6 @@ if (isMainThread) {
     },
   );
 } else {
-  for (const seed of (workerData as Job).seeds) {
-    const [result] = runJob({ ...(workerData as Job), seeds: [seed] });
-    parentPort!.postMessage(result);
-  }
+  const job = workerData as Job;
+  for (const seed of job.seeds) parentPort!.postMessage(await runSeed(job, seed));
 }

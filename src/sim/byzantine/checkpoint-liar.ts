@@ -7,7 +7,7 @@
  * digests, keep a bounded number of its votes, and finish their state transfers elsewhere.
  */
 import type { Checkpoint, Message, Status } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The chance of a CHECKPOINT for a sequence not reached, or for no checkpoint sequence. */
 const FUTURE_RATE = 0.3;
@@ -15,13 +15,13 @@ const MISALIGNED_RATE = 0.2;
 /** The chance that a STATUS overstates progress. */
 const STATUS_LIE_RATE = 0.5;
 
-export class CheckpointLiar extends ByzantineNode {
+export class CheckpointLiar extends ByzantineReplica {
   readonly strategy = 'checkpoint-liar';
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (message.replica === this.id && message.kind === 'checkpoint') this.#lieInCheckpoint(message, peers);
     else if (message.replica === this.id && message.kind === 'status') this.#lieInStatus(message, peers);
-    else super.transmit(message, peers);
+    else super.transmit(message, peers, frame);
   }
 
   #lieInCheckpoint(checkpoint: Checkpoint, peers: readonly number[]): void {

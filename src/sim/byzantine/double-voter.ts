@@ -7,14 +7,14 @@
  */
 import { bytesEqual } from '../../crypto/digest.ts';
 import { type Digest, type Message, NULL_BATCH_DIGEST } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
-export class DoubleVoter extends ByzantineNode {
+export class DoubleVoter extends ByzantineReplica {
   readonly strategy = 'double-voter';
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if ((message.kind !== 'prepare' && message.kind !== 'commit') || message.replica !== this.id) {
-      super.transmit(message, peers);
+      super.transmit(message, peers, frame);
       return;
     }
     const other = this.sign({ ...message, digest: this.#otherDigest(message.digest) });

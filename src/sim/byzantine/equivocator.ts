@@ -9,7 +9,7 @@
  * replicas would accept as proposed.
  */
 import { type Batch, batchDigest, type Digest, type Message, type PrePrepare } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** Forks remembered at once; older ones are forgotten (they are long decided). */
 const FORKS_MAX = 64;
@@ -22,12 +22,12 @@ interface Fork {
   readonly digest: Digest;
 }
 
-export class Equivocator extends ByzantineNode {
+export class Equivocator extends ByzantineReplica {
   readonly strategy = 'equivocator';
   /** Slots this replica equivocated on, keyed by `view/sequence`. */
   readonly #forks = new Map<string, Fork>();
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (message.kind === 'pre-prepare' && message.replica === this.id && message.batch !== null) {
       if (peers.length >= 2) {
         this.#equivocate(message, message.batch, peers);
@@ -41,7 +41,7 @@ export class Equivocator extends ByzantineNode {
         return;
       }
     }
-    super.transmit(message, peers);
+    super.transmit(message, peers, frame);
   }
 
   #equivocate(prePrepare: PrePrepare, batch: Batch, peers: readonly number[]): void {

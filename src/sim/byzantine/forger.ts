@@ -15,18 +15,18 @@ import {
   type StateReply,
   type ViewChange,
 } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The share of messages forged, and the share of peers that get the forged copy of one. */
 const FORGE_RATE = 0.35;
 const FORGED_PEER_RATE = 0.5;
 
-export class Forger extends ByzantineNode {
+export class Forger extends ByzantineReplica {
   readonly strategy = 'forger';
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (!this.prng.chance(FORGE_RATE)) {
-      super.transmit(message, peers);
+      super.transmit(message, peers, frame);
       return;
     }
     const forged = this.#forge(message);

@@ -26,19 +26,19 @@ import {
   planNewView,
   type ViewChange,
 } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The share of peers that get the lie rather than the truth. */
 const LIE_RATE = 0.6;
 
-export class LyingViewChanger extends ByzantineNode {
+export class LyingViewChanger extends ByzantineReplica {
   readonly strategy = 'lying-view-changer';
   /** The last true VIEW-CHANGE it sent, replayed later as a stale one. */
   #previous: ViewChange | null = null;
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (message.replica !== this.id || (message.kind !== 'view-change' && message.kind !== 'new-view')) {
-      super.transmit(message, peers);
+      super.transmit(message, peers, frame);
       return;
     }
     const lie = message.kind === 'view-change' ? this.#lieInViewChange(message) : this.#lieInNewView(message);
@@ -144,10 +144,11 @@ export class LyingViewChanger extends ByzantineNode {
    * one without prepared certificates, and the re-proposals recomputed from the new set.
    */
   #selfServing(newView: NewView): NewView {
+    const own = newView.viewChanges.find((viewChange) => viewChange.replica === this.id);
     const amnesic = this.sign<ViewChange>({
       kind: 'view-change',
       view: newView.view,
-      checkpoint: this.state.stable,
+      checkpoint: (own ?? newView.viewChanges[0]!).checkpoint,
       prepared: [],
       replica: this.id,
     });
