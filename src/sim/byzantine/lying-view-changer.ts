@@ -4,8 +4,9 @@
  *
  * - VIEW-CHANGE: no prepared certificates at all (amnesia, valid); its previous VIEW-CHANGE
  *   replayed for the new view (stale certificates and checkpoint, valid); a forged prepared
- *   certificate (too few PREPAREs, one PREPARE counted twice, or one it made up itself); a
- *   checkpoint certificate whose proof does not match it; certificates out of order.
+ *   certificate (too few PREPAREs, one PREPARE counted twice, or one it made up itself, for an
+ *   earlier view or the new one); a checkpoint certificate whose proof does not match it;
+ *   certificates out of order.
  * - NEW-VIEW, as new primary: re-proposals that do not match its VIEW-CHANGEs (a digest
  *   changed, one dropped, one added), too few VIEW-CHANGEs, or a self-serving but valid one:
  *   its own VIEW-CHANGE replaced by an amnesic one and the re-proposals recomputed, so that
@@ -84,9 +85,12 @@ export class LyingViewChanger extends ByzantineReplica {
       return prepared;
     }
     // A certificate made up from scratch: a PRE-PREPARE this replica signs for a view it may not
-    // lead, backed by its own PREPARE only.
+    // lead, backed by its own PREPARE only; now and then for the new view itself, which no
+    // prepared certificate of a VIEW-CHANGE may be.
     const sequence = held?.prePrepare.sequence ?? viewChange.checkpoint.sequence + 1;
-    const view = Math.max(0, viewChange.view - 1 - this.prng.int(2));
+    const view = this.prng.chance(0.3)
+      ? viewChange.view
+      : Math.max(0, viewChange.view - 1 - this.prng.int(2));
     const digest = this.randomDigest();
     const prePrepare = this.sign<PrePrepare>({
       kind: 'pre-prepare',
