@@ -2,13 +2,21 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Prng } from '../../src/sim/prng.ts';
 import { NO_FAULTS } from '../../src/sim/scenario.ts';
-import { runSimulation } from '../../src/sim/simulation.ts';
+import { runSimulation, SETTLE_TURNS } from '../../src/sim/simulation.ts';
 
 test('a seed replays exactly: the same result, message count, event count and virtual time', async () => {
   for (const seed of [3, 17, 4242]) {
     const first = await runSimulation({ seed, replicas: 4 });
     const second = await runSimulation({ seed, replicas: 4 });
     assert.deepEqual(second, first);
+  }
+});
+
+test('a run does not depend on how long microtasks are let run after each event: every promise chain an event starts ends within the default settle', async () => {
+  for (const seed of [5, 9]) {
+    const settled = await runSimulation({ seed, replicas: 4 });
+    const deeper = await runSimulation({ seed, replicas: 4, settleTurns: 8 * SETTLE_TURNS });
+    assert.deepEqual(deeper, settled);
   }
 });
 
