@@ -4,11 +4,11 @@
  * peer on a FIFO link never sees a replica's COMMIT before its PREPARE, nor a NEW-VIEW before the
  * VIEW-CHANGE it follows. The simulated network reorders frames on purpose, and the core copes
  * with any order, so nothing downstream would notice a send queue that broke the promise: this
- * checker holds the engine to it directly, comparing what each process released (in order) with
- * what it handed to the transport.
+ * checker holds the engine to it directly. Every signed message a process's core released (its
+ * own drafts and the messages it relays) must leave the send queue in release order.
  *
- * Messages the replica signs anew are tracked; a message sent again as it was signed before (a
- * relay of its own vote, a state reply) is no new draft and is not.
+ * Two kinds of message are not in that order, by design: a REQUEST (unsigned, it leaves at once)
+ * and a STATE-REPLY (built from the store, not released by a step).
  */
 import { toHex } from '../crypto/digest.ts';
 import {
@@ -22,7 +22,7 @@ import { Fifo } from '../shell/fifo.ts';
 
 export class SendOrderChecker {
   readonly #violate: (message: string) => void;
-  /** Per replica, the keys of its drafts released and not sent yet, in release order. */
+  /** Per replica, the keys of the messages released and not sent yet, in release order. */
   readonly #pending: Fifo<string>[];
 
   constructor(replicaCount: number, violate: (message: string) => void) {
@@ -36,56 +36,54 @@ export class SendOrderChecker {
   }
 
   released(replica: number, released: Released): void {
+    const pending = this.#pending[replica]!;
     for (const outbound of released.messages) {
-      if (!('draft' in outbound) || !isSignedKind(outbound.draft)) continue;
-      this.#pending[replica]!.push(this.#key(outbound.draft as Draft<SignedMessage>));
+      const message = 'draft' in outbound ? outbound.draft : outbound.relay;
+      if (tracked(message)) pending.push(key(message as SignedMessage));
     }
   }
 
   sent(replica: number, message: Message): void {
-    if (!isSignedKind(message) || message.replica !== replica) return;
+    if (!tracked(message)) return;
     const pending = this.#pending[replica]!;
-    if (pending.length === 0) return;
-    const key = this.#key(message);
-    if (pending.peek() === key) {
-      pending.shift();
-      return;
-    }
-    // Not the next one: a relay of an earlier message, or a later draft overtaking earlier ones.
-    const waiting = pending.drain();
-    const at = waiting.indexOf(key);
-    if (at < 0) {
-      for (const item of waiting) pending.push(item);
-      return;
-    }
+    const expected = pending.shift();
+    const actual = key(message as SignedMessage);
+    if (expected === actual) return;
     this.#violate(
-      `send order: replica ${replica} sent a ${message.kind} before ${at} message(s) its core released earlier (first: ${waiting[0]!.split('/')[0]})`,
+      `send order: replica ${replica} sent ${actual.slice(0, 40)} where its core released ${expected?.slice(0, 40) ?? 'nothing'} next`,
     );
-    for (const item of waiting.slice(at + 1)) pending.push(item);
+    // One report per process is enough.
+    pending.drain();
   }
+}
 
-  /**
-   * The message's identity: what its signature covers, in short (a signed copy of a draft keeps
-   * these fields; a NEW-VIEW's nested PRE-PREPAREs are signed with it, so its view stands for it).
-   */
-  #key(message: SignedMessage | Draft<SignedMessage>): string {
-    switch (message.kind) {
-      case 'pre-prepare':
-      case 'prepare':
-      case 'commit':
-        return `${message.kind}/${message.view}/${message.sequence}/${toHex(message.digest)}`;
-      case 'checkpoint':
-        return `checkpoint/${message.sequence}/${toHex(message.stateDigest)}`;
-      case 'status':
-        return `status/${message.view}/${message.viewActive}/${message.lastExecuted}/${message.stableSequence}`;
-      case 'state-request':
-        return `state-request/${message.fromSequence}/${message.toSequence}`;
-      case 'view-change':
-      case 'new-view':
-      case 'view-timeout':
-        return `${message.kind}/${message.view}`;
-      case 'state-reply':
-        return `state-reply/${message.entries[0]?.sequence ?? 0}/${message.entries.length}`;
-    }
+function tracked(message: Message | Draft): boolean {
+  return isSignedKind(message) && message.kind !== 'state-reply';
+}
+
+/**
+ * A message's identity: its signer and what its signature covers, in short (a signed copy of a
+ * draft keeps these fields; a NEW-VIEW's nested PRE-PREPAREs are signed with it, so its view
+ * stands for it).
+ */
+function key(message: SignedMessage | Draft<SignedMessage>): string {
+  const by = message.replica;
+  switch (message.kind) {
+    case 'pre-prepare':
+    case 'prepare':
+    case 'commit':
+      return `${message.kind}/${by}/${message.view}/${message.sequence}/${toHex(message.digest)}`;
+    case 'checkpoint':
+      return `checkpoint/${by}/${message.sequence}/${toHex(message.stateDigest)}`;
+    case 'status':
+      return `status/${by}/${message.view}/${message.viewActive}/${message.lastExecuted}/${message.stableSequence}`;
+    case 'state-request':
+      return `state-request/${by}/${message.fromSequence}/${message.toSequence}`;
+    case 'view-change':
+    case 'new-view':
+    case 'view-timeout':
+      return `${message.kind}/${by}/${message.view}`;
+    case 'state-reply':
+      return `state-reply/${by}/${message.entries[0]?.sequence ?? 0}/${message.entries.length}`;
   }
 }
