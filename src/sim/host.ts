@@ -36,9 +36,10 @@ export interface HostOptions {
   readonly operatorDelayMs: readonly [number, number];
   /**
    * Whether the operator may start a wiped replica now. A wiped replica forgot what it signed;
-   * started while it leads the view the cluster is in, it would order sequences it ordered
-   * before differently (the core has no recovery protocol yet: see the note on wipes in the
-   * README). The operator waits until the cluster is in a view another replica leads.
+   * started while a replica still takes part in a view it led, it orders again, differently,
+   * sequences it ordered there before (the core has no recovery protocol yet: see the note on
+   * wipes in the README). The operator waits until every other replica runs, active in one
+   * view that another replica leads: then no view the wiped replica led has a taker.
    */
   readonly mayStartWiped: (replica: number) => boolean;
   /** Everything a process is built from, but what the host decides. */

@@ -391,14 +391,18 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     restartDelayMs: [50, 500],
     operatorDelayMs: [500, 2000],
     mayStartWiped: (replica) => {
-      // The view the cluster is in: the highest an honest replica that runs is in or changing to.
-      let view = -1;
+      // Every other replica runs, active in one view led by another: the wiped replica can then
+      // never lead a view in which it ordered anything before (see `HostOptions.mayStartWiped`).
+      let view: number | null = null;
       for (const node of nodes) {
         if (!node.honest || node.id === replica) continue;
         const instance = node.hosts[0]!.instance;
-        if (instance?.running) view = Math.max(view, instance.engine.status().view);
+        if (!instance?.running) return false;
+        const status = instance.engine.status();
+        if (!status.viewActive || (view !== null && status.view !== view)) return false;
+        view = status.view;
       }
-      return view >= 0 && primaryOf({ replicaCount: n }, view) !== replica;
+      return view !== null && primaryOf({ replicaCount: n }, view) !== replica;
     },
     ...(options.testSeams === undefined ? {} : { testSeams: options.testSeams }),
     observer: {
