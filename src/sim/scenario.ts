@@ -112,9 +112,9 @@ export interface Scenario {
 export const PRUNING_HORIZON_SEQUENCES = 24;
 
 /**
- * Draws a scenario for `replicaCount` replicas over a fault phase of `faultPhaseMs`, with at
- * most `damagedDisksMax` disks found damaged (a wiped replica has forgotten its votes: it
- * counts against f).
+ * Draws a scenario for `replicaCount` replicas over a fault phase of `faultPhaseMs`, with a
+ * disk found damaged only if `damagedDisksMax` allows one (a wiped replica has forgotten its
+ * votes: it counts against f).
  */
 export function drawScenario(
   prng: Prng,
@@ -182,31 +182,34 @@ export function drawScenario(
   }
 
   const crashes: CrashPlan[] = [];
-  const damaged = new Set<number>();
   if (toggles.crashes) {
     const count = prng.int(replicaCount + 1);
     for (let i = 0; i < count; i++) {
-      const replica = prng.int(replicaCount);
-      const damage =
-        toggles.disk &&
-        pruning === null &&
-        (damaged.has(replica) || damaged.size < damagedDisksMax) &&
-        prng.chance(0.3);
-      if (damage) damaged.add(replica);
       crashes.push({
         atMs: prng.int(faultPhaseMs),
-        replica,
+        replica: prng.int(replicaCount),
         downtimeMs: prng.between(50, awayMaxMs),
-        damage,
+        damage: false,
       });
     }
   }
 
+  // Disk faults: syncs that fail, and a disk found damaged when its replica restarts after a
+  // crash (a crash of its own, so that the disk class stands alone). A wiped replica needs the
+  // whole history from its peers: no disk is damaged where history is pruned.
   const syncFailures: SyncFailurePlan[] = [];
   if (toggles.disk) {
     const count = prng.int(3);
     for (let i = 0; i < count; i++)
       syncFailures.push({ atMs: prng.int(faultPhaseMs), replica: prng.int(replicaCount) });
+    if (pruning === null && damagedDisksMax > 0 && prng.chance(0.35)) {
+      crashes.push({
+        atMs: prng.int(faultPhaseMs),
+        replica: prng.int(replicaCount),
+        downtimeMs: prng.between(50, awayMaxMs),
+        damage: true,
+      });
+    }
   }
 
   const clockRates = Array.from({ length: replicaCount }, () =>
