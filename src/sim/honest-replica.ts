@@ -16,8 +16,11 @@ export class HonestReplica implements SimNode {
   constructor(id: number, context: SimContext) {
     this.id = id;
     const network = context.network;
-    this.#host = createHost(context, id, true, (peers, frame) => {
-      for (const peer of peers) network.send(id, peer, frame);
+    this.#host = createHost(context, id, {
+      honest: true,
+      outgoing: (peers, frame) => {
+        for (const peer of peers) network.send(id, peer, frame);
+      },
     });
     this.hosts = [this.#host];
   }

@@ -4,7 +4,7 @@
  * queue. What the engine decides and does is reported to the run's observer through the
  * engine's probe and events.
  */
-import type { KeyPair, PublicKey } from '../crypto/index.ts';
+import type { KeyPair, PublicKey, SignatureScheme } from '../crypto/index.ts';
 import { type BftConfig, BftEngine, type EngineTestSeams, type FinalizedVertex } from '../engine/index.ts';
 import type { MessageOutcome } from '../metrics/index.ts';
 import type { Delivery, Input, Message, Ready, Released } from '../protocol/index.ts';
@@ -53,6 +53,8 @@ export interface InstanceOptions {
   /** Told once if the engine halts (or fails to start): the host decides what happens next. */
   readonly halted: (error: Error) => void;
   readonly testSeams?: EngineTestSeams;
+  /** What the engine signs with, around the process's scheme (a Byzantine strategy's signer). */
+  readonly signer?: (scheme: SignatureScheme) => SignatureScheme;
 }
 
 export class EngineInstance {
@@ -83,7 +85,9 @@ export class EngineInstance {
     this.engine = new BftEngine(options.config, options.keys, {
       transport: this.#transport,
       store: this.store,
-      scheme: new SimScheme(this.process, options.prng, options.cryptoLatencyMicros),
+      scheme: (options.signer ?? ((scheme) => scheme))(
+        new SimScheme(this.process, options.prng, options.cryptoLatencyMicros),
+      ),
       clock: new SimClock(this.process, options.clockRate),
       probe: {
         stepped: (input, ready) => observer.stepped(replica, input, ready),

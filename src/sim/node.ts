@@ -3,7 +3,7 @@
  * Every replica runs the shipped `BftEngine` (`instance.ts`) under a host (`host.ts`); a
  * Byzantine one alters only what goes in and out of its engine (`byzantine/`).
  */
-import type { KeyPair, PublicKey } from '../crypto/index.ts';
+import type { KeyPair, PublicKey, SignatureScheme } from '../crypto/index.ts';
 import type { AcceptedProposal, BftConfig, EngineTestSeams } from '../engine/index.ts';
 import type { Vertex } from '../protocol/index.ts';
 import type { DecodeLimits } from '../wire/index.ts';
@@ -72,16 +72,22 @@ export interface SimContext {
   readonly testSeams?: EngineTestSeams;
 }
 
-/** A host for replica `replica` whose engine's frames go to `outgoing`. */
-export function createHost(
-  context: SimContext,
-  replica: number,
-  honest: boolean,
-  outgoing: (peers: readonly number[], frame: Uint8Array) => void,
-  disk: SimDisk = context.disks[replica]!,
-): ReplicaHost {
+/** How a replica's host differs from an honest one's. */
+export interface HostSpec {
+  readonly honest: boolean;
+  /** Where its engine's frames go. */
+  readonly outgoing: (peers: readonly number[], frame: Uint8Array) => void;
+  /** Its disk; by default the replica's. */
+  readonly disk?: SimDisk;
+  /** What its engine signs with, around the simulated scheme. */
+  readonly signer?: (scheme: SignatureScheme) => SignatureScheme;
+}
+
+/** A host for replica `replica`. */
+export function createHost(context: SimContext, replica: number, spec: HostSpec): ReplicaHost {
+  const { honest, outgoing } = spec;
   return new ReplicaHost({
-    disk,
+    disk: spec.disk ?? context.disks[replica]!,
     queue: context.queue,
     prng: context.prng.fork(),
     observer: context.observer,
@@ -102,6 +108,7 @@ export function createHost(
       outgoing,
       observer: context.observer,
       ...(honest && context.testSeams !== undefined ? { testSeams: context.testSeams } : {}),
+      ...(spec.signer === undefined ? {} : { signer: spec.signer }),
     },
   });
 }

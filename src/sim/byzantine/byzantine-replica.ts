@@ -7,7 +7,7 @@
  * guard, which is what stresses them.
  */
 
-import { insecureSimulationScheme } from '../../crypto/index.ts';
+import { insecureSimulationScheme, type SignatureScheme } from '../../crypto/index.ts';
 import type { AcceptedProposal } from '../../engine/index.ts';
 import { resolveBftConfig } from '../../engine/index.ts';
 import type { Digest, Draft, Message, PrePrepare, ReplicaConfig, Vertex } from '../../protocol/index.ts';
@@ -47,7 +47,11 @@ export abstract class ByzantineReplica implements SimNode {
       privateKey: context.keys[id]!.privateKey,
       clusterId: this.config.clusterId,
     };
-    this.host = createHost(context, id, false, (peers, frame) => this.#outgoing(peers, frame));
+    this.host = createHost(context, id, {
+      honest: false,
+      outgoing: (peers, frame) => this.#outgoing(peers, frame),
+      signer: (scheme) => this.signer(scheme),
+    });
     this.hosts = [this.host];
     // The strategy's own clock, for what it does unprompted (noise, replays, held messages).
     const tickMs = engineConfig.tickMs ?? 10;
@@ -105,6 +109,11 @@ export abstract class ByzantineReplica implements SimNode {
   /** A frame from `from`; the default hands it to the engine. */
   protected received(from: number, frame: Uint8Array): void {
     this.deliver(from, frame);
+  }
+
+  /** What the engine signs with: the strategy may alter what its signer signs. The default signs truly. */
+  protected signer(scheme: SignatureScheme): SignatureScheme {
+    return scheme;
   }
 
   /** Every tick of the strategy's clock while the replica is up. */

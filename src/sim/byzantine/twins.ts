@@ -37,18 +37,16 @@ export class Twins implements SimNode {
     this.#replicaCount = context.replicaCount;
     const network = context.network;
     const twin = (index: 0 | 1) =>
-      createHost(
-        context,
-        id,
-        false,
-        (peers, frame) => {
+      createHost(context, id, {
+        honest: false,
+        outgoing: (peers, frame) => {
           for (const peer of peers) {
             const owner = this.#owners[peer];
             if (owner === index || owner === 'both') network.send(id, peer, frame);
           }
         },
-        index === 0 ? context.disks[id]! : extraDisk(id),
-      );
+        disk: index === 0 ? context.disks[id]! : extraDisk(id),
+      });
     this.hosts = [twin(0), twin(1)];
     this.#split();
     const resplit = (): void => {
