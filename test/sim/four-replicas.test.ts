@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { NO_FAULTS } from '../../src/sim/scenario.ts';
 import { assertAllClean, runSeeds, SEED_FROM } from './runs.ts';
 
 const SEEDS = 150;
@@ -20,4 +21,21 @@ test(`four engines keep agreement, integrity, validity, exactly once, bounded me
   assert.ok(total((c) => c.stateTransfers) > 0, 'state transfers happened');
   assert.ok(total((c) => c.checkpoints) > SEEDS, 'checkpoints became stable');
   assert.ok(total((c) => c.resolutionsChecked) > SEEDS, "clients' answers were checked against every stream");
+});
+
+const DISK_SEEDS = 30;
+
+test(`the disk fault class alone (failed syncs halt and restart engines; damaged disks are refused, wiped and rejoin by state transfer) keeps every property over ${DISK_SEEDS} seeds`, async () => {
+  const results = await runSeeds(DISK_SEEDS, { replicas: 4, faults: { ...NO_FAULTS, disk: true } });
+  assertAllClean(results);
+  const total = (pick: (counters: (typeof results)[number]['counters']) => number): number =>
+    results.reduce((sum, result) => sum + pick(result.counters), 0);
+  assert.ok(total((c) => c.syncFailures) > DISK_SEEDS / 2, 'syncs failed');
+  assert.ok(total((c) => c.refusals) > 0, 'starts were refused on damaged disks');
+  assert.equal(
+    total((c) => c.wipes),
+    total((c) => c.refusals),
+    'every refused disk was wiped',
+  );
+  assert.ok(total((c) => c.stateTransfers) > 0, 'wiped replicas caught up by state transfer');
 });
