@@ -1,9 +1,8 @@
 /**
- * Every node's `GET /v1/events`, read for the whole run. The API has no way to resume a stream
- * from a position (events carry an `id: <sequence>.<position>` line, but the node ignores
- * `Last-Event-ID`, and a restarted node streams only what it finalizes from then on), so each
+ * Every node's `GET /v1/events`, read for the whole run. The harness does not resume a stream
+ * (the API can, with `Last-Event-ID`): it checks what the node sends live, so each
  * connection's events are kept apart, as that connection saw them, and the reader reconnects
- * whenever a connection ends (the node was killed, or dropped a slow reader). What no
+ * live whenever a connection ends (the node was killed, or dropped a slow reader). What no
  * connection saw is found by the lookups at the end (`lookups.ts`), not here.
  */
 import http from 'node:http';

@@ -5,7 +5,12 @@
  * binary codec and sign-bytes), `protocol` (the replica as a pure state machine), `byzantine`
  * (detection, reputation, evidence), the shell helpers every driver of the core shares, and
  * the engine an application embeds, with its metrics, stores and transports.
+ *
+ * It needs Node 24 or later, and says so in one sentence on import anywhere older.
  */
+
+// First: on an older Node, fail here with that sentence rather than later with a crypto error.
+import './runtime/require-node.js';
 
 export * from './byzantine/index.ts';
 export * from './crypto/index.ts';
@@ -19,6 +24,9 @@ export {
   type EngineState,
   EngineStateError,
   type EngineStatus,
+  FinalizedHistoryError,
+  type FinalizedOptions,
+  type FinalizedPlace,
   type FinalizedVertex,
   ManualClock,
   PROPOSAL_REJECTION_CODES,
@@ -30,6 +38,12 @@ export {
   SubscriberOverflowError,
   systemClock,
 } from './engine/index.ts';
+export {
+  createLocalCluster,
+  LOCAL_CLUSTER_NODES_MAX,
+  type LocalCluster,
+  type LocalClusterOptions,
+} from './local-cluster.ts';
 export * from './metrics/index.ts';
 export * from './protocol/index.ts';
 export { ReleaseQueue } from './shell/release-queue.ts';

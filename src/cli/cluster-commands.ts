@@ -8,9 +8,11 @@ import path from 'node:path';
 import { BftClient } from '../client/client.ts';
 import { loadClusterFile } from '../client/cluster-file.ts';
 import { CliError } from './errors.ts';
-import { initCluster } from './init.ts';
+import { clusterWarnings, initCluster } from './init.ts';
+import { latencyChartSvg } from './latency-chart.ts';
 import { type LoadProgress, type LoadReport, runLoad } from './load.ts';
 import { LocalCluster } from './local-cluster.ts';
+import { watchParent } from './parent-watch.ts';
 
 /** Where commands write: stdout for results, stderr for progress and messages. */
 export interface Io {
@@ -24,10 +26,13 @@ export async function launchLocalCluster(options: {
   readonly nodes: number;
   readonly transport?: 'tcp' | 'quic';
   readonly io: Io;
+  /** Nodes stop when this process dies (see `LocalClusterOptions.stopWithParent`). */
+  readonly stopWithParent?: boolean;
 }): Promise<LocalCluster> {
   const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-cluster-'));
+  let nodes = options.nodes;
   if (!fs.existsSync(path.join(dir, 'cluster.json'))) {
-    await initCluster({ dir, nodes: options.nodes, transport: options.transport ?? 'tcp' });
+    await initCluster({ dir, nodes, transport: options.transport ?? 'tcp' });
   } else {
     const existing = loadClusterFile(path.join(dir, 'cluster.json')).validators.length;
     if (existing !== options.nodes) {
@@ -35,8 +40,10 @@ export async function launchLocalCluster(options: {
         `${dir} holds a cluster of ${existing} nodes; starting those (--nodes ${options.nodes} ignored)`,
       );
     }
+    nodes = existing;
   }
-  const cluster = LocalCluster.open(dir);
+  for (const warning of clusterWarnings(nodes)) options.io.err(`warning: ${warning}`);
+  const cluster = LocalCluster.open(dir, { stopWithParent: options.stopWithParent ?? false });
   cluster.on('exit', ({ index, code, signal }) => {
     if (!stopping.has(cluster))
       options.io.err(
@@ -102,7 +109,20 @@ export function formatReports(reports: readonly LoadReport[]): string[] {
   return [line(header), ...rows.map(line)];
 }
 
-/** `up`: start a local cluster, optionally drive a short load, serve until a signal. */
+/** The signals `up` stops its cluster on: Ctrl-C, a process manager's stop, a closed terminal. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * `up`: start a local cluster, optionally drive a short load, serve until a signal.
+ *
+ * Whatever ends it - SIGINT (Ctrl-C), SIGTERM (what a process manager sends to `npm start`),
+ * SIGHUP (the terminal closed), or its parent dying without a signal (`parent-watch.ts`: npm
+ * killed with SIGKILL leaves its shell and `up` behind) - it stops the load at once, stops every
+ * node gracefully and removes the temporary directory it made. A second signal does not wait for
+ * the graceful stop: it kills the nodes, removes the directory and exits. The nodes themselves
+ * also stop when `up` is killed outright (their standard input, a pipe from `up`, closes: see
+ * `start --stop-on-stdin-close`), though the temporary directory then stays.
+ */
 export async function upCommand(
   options: {
     readonly nodes: number;
@@ -118,26 +138,48 @@ export async function upCommand(
   },
   io: Io,
 ): Promise<number> {
-  io.err(`starting ${options.nodes} nodes on loopback...`);
-  const cluster = await launchLocalCluster({
-    dir: options.dir,
-    nodes: options.nodes,
-    transport: options.transport,
-    io,
-  });
-  let signalled = false;
-  const { promise: signal, resolve: onSignal } = Promise.withResolvers<void>();
-  const handler = (): void => {
-    if (signalled) process.exit(130);
-    signalled = true;
-    // Ctrl-C reaches the nodes too (one process group): their exits from now on are expected.
-    stopping.add(cluster);
-    io.err('stopping the cluster...');
-    onSignal();
+  // Listen before anything starts: a signal during the start stops what did start.
+  let stopReason: string | null = null;
+  let cluster: LocalCluster | null = null;
+  const stopLoad = new AbortController();
+  const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<void>();
+  const removeTemporary = (): void => {
+    if (cluster !== null && options.dir === undefined && !options.keep)
+      fs.rmSync(cluster.dir, { recursive: true, force: true });
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+  const stop = (reason: string): void => {
+    if (stopReason !== null) {
+      // A second request: do not wait for the graceful stop.
+      io.err(`${reason} again: killing the nodes`);
+      if (cluster !== null) cluster.killAllNow();
+      removeTemporary();
+      process.exit(130);
+    }
+    stopReason = reason;
+    // Ctrl-C reaches the nodes too (one process group): their exits from now on are expected.
+    if (cluster !== null) stopping.add(cluster);
+    io.err(`${reason}: stopping the cluster...`);
+    stopLoad.abort();
+    requestStop();
+  };
+  const handlers = STOP_SIGNALS.map((signal) => {
+    const handler = (): void => stop(signal);
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  const unwatchParent = watchParent((loss) =>
+    stop(loss === 'npm' ? 'npm, which ran this, is gone' : 'the parent process is gone'),
+  );
   try {
+    io.err(`starting ${options.nodes} nodes on loopback...`);
+    cluster = await launchLocalCluster({
+      dir: options.dir,
+      nodes: options.nodes,
+      transport: options.transport,
+      io,
+      stopWithParent: true,
+    });
+    if (stopReason !== null) stopping.add(cluster);
     io.out(
       `cretoai-node up: ${cluster.size} nodes of cluster ${cluster.cluster.clusterId}, data in ${cluster.dir}`,
     );
@@ -149,7 +191,7 @@ export async function upCommand(
     io.out(`cluster file: ${cluster.clusterFile}`);
     io.out(`try: curl ${cluster.apiUrls[0]}/v1/status`);
     io.out(`     cretoai-node submit --cluster ${cluster.clusterFile} --data hello --wait`);
-    if (options.load !== undefined && !signalled) {
+    if (options.load !== undefined && stopReason === null) {
       io.out(`driving ${options.load} vertices/s for ${options.duration} s...`);
       const report = await runLoad({
         nodes: cluster.apiUrls,
@@ -158,20 +200,22 @@ export async function upCommand(
         payloadBytes: options.payloadBytes,
         drainTimeoutMs: 10_000,
         onProgress: (progress) => io.out(formatProgress(progress)),
+        signal: stopLoad.signal,
       });
-      for (const line of formatReports([report])) io.out(line);
+      if (stopLoad.signal.aborted) io.out('load stopped');
+      else for (const line of formatReports([report])) io.out(line);
     }
-    if (options.exitWhenReady !== true && !signalled) {
+    if (options.exitWhenReady !== true && stopReason === null) {
       io.out('serving; press Ctrl-C to stop');
-      await signal;
+      await stopRequested;
     }
   } finally {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-    await stopLocalCluster(cluster);
+    unwatchParent();
+    if (cluster !== null) await stopLocalCluster(cluster);
+    for (const [signal, handler] of handlers) process.off(signal, handler);
   }
   if (options.dir === undefined && !options.keep) {
-    fs.rmSync(cluster.dir, { recursive: true, force: true });
+    removeTemporary();
     io.out(`stopped; removed ${cluster.dir} (--keep keeps it)`);
   } else {
     io.out(
@@ -196,7 +240,10 @@ export async function benchCommand(
     readonly submitTo: 'all' | 'leader';
     readonly dir: string | undefined;
     readonly keep: boolean;
-    readonly json: string | undefined;
+    /** The reports as JSON: `true` on stdout instead of the table, a file name into that file. */
+    readonly json: string | true | undefined;
+    /** Also write a latency-versus-throughput chart of the rates here (SVG). */
+    readonly chart?: string | undefined;
   },
   io: Io,
 ): Promise<number> {
@@ -257,18 +304,32 @@ export async function benchCommand(
       if (!options.keep && options.dir === undefined) fs.rmSync(local.dir, { recursive: true, force: true });
     }
   }
-  io.out(
+  const summary =
     `bench: ${nodes.length} nodes${local === null ? '' : ` (local processes, ${options.transport.toUpperCase()} on loopback, LMDB with synced commits)`}, ` +
-      `${options.payloadBytes}-byte payloads, ${options.duration} s per rate (${options.warmup} s warm-up), ` +
-      `submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}, ` +
-      'finality = offered (open loop) to final at the first node',
-  );
-  for (const line of formatReports(reports)) io.out(line);
+    `${options.payloadBytes}-byte payloads, ${options.duration} s per rate (${options.warmup} s warm-up), ` +
+    `submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}, ` +
+    'finality = offered (open loop) to final at the first node';
+  if (options.json === true) {
+    // stdout holds the JSON alone; the summary goes with the progress lines.
+    io.err(summary);
+    io.out(JSON.stringify(reports, null, 2));
+  } else {
+    io.out(summary);
+    for (const line of formatReports(reports)) io.out(line);
+  }
   for (const report of reports.filter((each) => each.eventStreamLost)) {
     io.err(
       `bench: at rate ${report.rate} the event stream closed during the run; later finality was not seen`,
     );
   }
-  if (options.json !== undefined) fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
+  if (typeof options.json === 'string')
+    fs.writeFileSync(options.json, `${JSON.stringify(reports, null, 2)}\n`);
+  if (options.chart !== undefined) {
+    const subtitle =
+      `${nodes.length} nodes, ${options.payloadBytes}-byte payloads, ${options.duration} s per rate ` +
+      `(${options.warmup} s warm-up), submitted to ${options.submitTo === 'leader' ? 'the leader' : 'every node in turn'}`;
+    fs.writeFileSync(options.chart, latencyChartSvg(reports, { subtitle }));
+    io.err(`bench: chart written to ${options.chart}`);
+  }
   return 0;
 }

@@ -17,15 +17,35 @@ import net from 'node:net';
 import path from 'node:path';
 import { type ClusterFile, formatClusterFile } from '../client/cluster-file.ts';
 import { exportPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypto/index.ts';
+import { faultTolerance } from '../protocol/index.ts';
 import { CliError } from './errors.ts';
 
 /** What `init` wrote. */
 export interface InitializedCluster {
   readonly dir: string;
   readonly clusterFile: string;
+  readonly clusterId: string;
   readonly configFiles: readonly string[];
   readonly nodeIds: readonly string[];
   readonly apiUrls: readonly string[];
+  /** Each node's consensus address, `host:port`. */
+  readonly addresses: readonly string[];
+  /** f: how many faulty nodes the cluster tolerates. */
+  readonly faultTolerance: number;
+  /** What the operator should know about this cluster (see {@link clusterWarnings}). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Warnings about a cluster of `nodes` validators: with fewer than 4, f = floor((n-1)/3) is 0,
+ * so a single node down (or faulty) stops the cluster, which a user asking for 3 may not expect.
+ */
+export function clusterWarnings(nodes: number): string[] {
+  if (faultTolerance(nodes) > 0) return [];
+  return [
+    `a cluster of ${nodes} node${nodes === 1 ? '' : 's'} tolerates no faulty node (f = floor((n-1)/3) = 0): ` +
+      'one node down stops it; 4 nodes tolerate one fault, 7 tolerate two',
+  ];
 }
 
 /** Options of {@link initCluster}. */
@@ -214,5 +234,15 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
     configFiles.push(configFile);
   }
   fs.writeFileSync(clusterFile, formatClusterFile(cluster));
-  return { dir, clusterFile, configFiles, nodeIds, apiUrls };
+  return {
+    dir,
+    clusterFile,
+    clusterId: cluster.clusterId,
+    configFiles,
+    nodeIds,
+    apiUrls,
+    addresses: cluster.validators.map((validator) => validator.address!),
+    faultTolerance: faultTolerance(nodes),
+    warnings: clusterWarnings(nodes),
+  };
 }

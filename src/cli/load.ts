@@ -43,6 +43,11 @@ export interface LoadOptions {
   readonly drainTimeoutMs?: number;
   /** Called about once a second. */
   readonly onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Stops the run at once when aborted (Ctrl-C): nothing more is offered, nothing is waited
+   * for, and the report covers what happened until then.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Where a run stands. */
@@ -88,14 +93,50 @@ export interface LoadReport {
    */
   readonly eventStreamLost: boolean;
   /** Finality times of the measured vertices, milliseconds. */
-  readonly latency: {
-    readonly count: number;
-    readonly p50Ms: number;
-    readonly p90Ms: number;
-    readonly p99Ms: number;
-    readonly p999Ms: number;
-    readonly maxMs: number;
-    readonly meanMs: number;
+  readonly latency: LatencySummary;
+}
+
+/** Percentiles of a latency histogram, milliseconds; all 0 when it holds no value. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  readonly meanMs: number;
+}
+
+/**
+ * A histogram for latencies in microseconds, from 1 us to an hour at 3 significant digits: the
+ * same resolution for every driver, so that their percentiles compare.
+ */
+export function latencyHistogram(): hdr.Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+/**
+ * The percentiles of a {@link latencyHistogram}, in milliseconds. A percentile reads as the top
+ * of its bucket, which can lie above the largest value recorded: it is capped at that value, so
+ * that no percentile exceeds the maximum printed beside it.
+ */
+export function summarizeLatency(histogram: hdr.Histogram): LatencySummary {
+  const empty = histogram.totalCount === 0;
+  const maxMs = empty ? 0 : histogram.maxValue / 1000;
+  const percentile = (p: number): number =>
+    empty ? 0 : Math.min(maxMs, histogram.getValueAtPercentile(p) / 1000);
+  return {
+    count: histogram.totalCount,
+    p50Ms: percentile(50),
+    p90Ms: percentile(90),
+    p99Ms: percentile(99),
+    p999Ms: percentile(99.9),
+    maxMs,
+    meanMs: empty ? 0 : histogram.mean / 1000,
   };
 }
 
@@ -150,11 +191,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const perRequest = options.requestVerticesMax ?? 1024;
   const requestsPerNode = options.requestsPerNodeMax ?? 4;
   const window = options.window ?? 5000;
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = latencyHistogram();
 
   // Each vertex's payload: a run id, a counter, and filler, so that no two are alike.
   const runId = randomBytes(8);
@@ -268,6 +305,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   try {
     // Offer until the duration ends: a timer tick makes every vertex due by now.
     await new Promise<void>((resolve) => {
+      const aborted = (): void => {
+        clearInterval(tick);
+        resolve();
+      };
+      options.signal?.addEventListener('abort', aborted, { once: true });
       const tick = setInterval(() => {
         const now = performance.now();
         const elapsed = Math.min(now - start, options.durationMs);
@@ -282,18 +324,23 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         for (let node = 0; node < queues.length; node++) send(node);
         if (now - start >= options.durationMs) {
           clearInterval(tick);
+          options.signal?.removeEventListener('abort', aborted);
           resolve();
         }
       }, TICK_MS);
+      if (options.signal?.aborted) aborted();
     });
-    // Drain: wait for what is in flight, or the timeout.
-    if (inFlight.size > 0) {
+    // Drain: wait for what is in flight, or the timeout (or the abort).
+    if (inFlight.size > 0 && options.signal?.aborted !== true) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.drainTimeoutMs ?? 20_000);
-        drained = () => {
+        const done = (): void => {
           clearTimeout(timer);
+          options.signal?.removeEventListener('abort', done);
           resolve();
         };
+        const timer = setTimeout(done, options.drainTimeoutMs ?? 20_000);
+        drained = done;
+        options.signal?.addEventListener('abort', done, { once: true });
       });
     }
   } finally {
@@ -303,8 +350,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   progress();
 
   const measuredSeconds = Math.max(0.001, (options.durationMs - warmupMs) / 1000);
-  const percentile = (p: number): number =>
-    histogram.totalCount === 0 ? 0 : histogram.getValueAtPercentile(p) / 1000;
   return {
     rate: options.rate,
     payloadBytes,
@@ -319,15 +364,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     eventStreamLost: stream.ended,
     offeredPerSecond: measuredOffered / measuredSeconds,
     finalizedPerSecond: finalizedInWindow / measuredSeconds,
-    latency: {
-      count: histogram.totalCount,
-      p50Ms: percentile(50),
-      p90Ms: percentile(90),
-      p99Ms: percentile(99),
-      p999Ms: percentile(99.9),
-      maxMs: histogram.totalCount === 0 ? 0 : histogram.maxValue / 1000,
-      meanMs: histogram.totalCount === 0 ? 0 : histogram.mean / 1000,
-    },
+    latency: summarizeLatency(histogram),
   };
 }
 

@@ -45,6 +45,12 @@ export interface LocalClusterOptions {
   readonly stopTimeoutMs?: number;
   /** Extra environment for the node processes. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Each node stops gracefully when this process dies, even by SIGKILL: its standard input is a
+   * pipe from this process, and it stops when the pipe closes (`start --stop-on-stdin-close`).
+   * Default false.
+   */
+  readonly stopWithParent?: boolean;
 }
 
 export class LocalCluster extends EventEmitter<LocalClusterEvents> {
@@ -136,8 +142,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     const member = this.#member(index);
     if (member.child !== null) return Promise.reject(new CliError(`${member.nodeId} is already running`));
     const log = fs.openSync(member.logFile, 'a');
-    const child = spawn(process.execPath, [cliEntry(), 'start', '--config', member.configFile], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+    const stopWithParent = this.#options.stopWithParent === true;
+    const args = [cliEntry(), 'start', '--config', member.configFile];
+    if (stopWithParent) args.push('--stop-on-stdin-close');
+    const child = spawn(process.execPath, args, {
+      stdio: [stopWithParent ? 'pipe' : 'ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...this.#options.env },
     });
     member.child = child;
@@ -211,6 +220,14 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     });
     if ((await Promise.race([exited, late])) === 'late') await this.kill(index, 'SIGKILL');
     clearTimeout(timer);
+  }
+
+  /**
+   * Sends SIGKILL to every running node at once, without waiting: for a process about to exit
+   * that cannot wait for a graceful stop.
+   */
+  killAllNow(): void {
+    for (const member of this.#members) member.child?.kill('SIGKILL');
   }
 
   /** Stops every running node. */

@@ -68,6 +68,27 @@ function payloadOf(options: { data?: string; file?: string; hex?: string }): Uin
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
+/** Prints `value` as JSON on stdout: what every command's `--json` prints. */
+function printJson(io: Io, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}
+
+const JSON_OPTION_HELP = 'print the result as JSON on stdout (messages stay on stderr; same exit status)';
+
+/** The status table's columns; a node that did not answer gets `-` in all but the first two. */
+const STATUS_HEADER = [
+  'node',
+  'state',
+  'view',
+  'leader',
+  'sequence',
+  'stable',
+  'peers',
+  'quorum',
+  'pending',
+  'banned',
+];
+
 function statusRow(status: StatusResponse): string[] {
   return [
     status.nodeId,
@@ -77,6 +98,10 @@ function statusRow(status: StatusResponse): string[] {
     String(status.sequence),
     String(status.stableCheckpoint),
     `${status.peers.length}/${status.validators.length - 1}`,
+    // Older nodes do not report it.
+    status.quorumReachable === undefined
+      ? '?'
+      : `${status.quorumReachable ? 'yes' : 'NO'} ${status.validatorsReachable}/${status.validators.length} (${status.quorum} needed)`,
     String(status.pendingProposals),
     status.banned.length === 0 ? '-' : status.banned.join(','),
   ];
@@ -116,13 +141,20 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--out <file>', 'where to write the private key (PKCS#8 PEM)')
     .option('--public-out <file>', 'also write the public key (SPKI PEM) to this file')
     .option('--force', 'overwrite an existing private key file', false)
-    .action((options: { out: string; publicOut?: string; force: boolean }) => {
+    .option('--json', JSON_OPTION_HELP, false)
+    .action((options: { out: string; publicOut?: string; force: boolean; json: boolean }) => {
       const keys = mlDsa87.generateKeyPair();
       writePrivateKey(options.out, keys, { force: options.force });
       const pem = exportPublicKeyPem(keys.publicKey);
       if (options.publicOut !== undefined) fs.writeFileSync(options.publicOut, pem);
       io.err(`wrote the private key to ${options.out}; keep it secret. Public key (for the cluster file):`);
-      io.out(pem.trimEnd());
+      if (options.json) {
+        printJson(io, {
+          privateKeyFile: path.resolve(options.out),
+          publicKeyFile: options.publicOut === undefined ? null : path.resolve(options.publicOut),
+          publicKey: pem,
+        });
+      } else io.out(pem.trimEnd());
     });
 
   program
@@ -145,6 +177,7 @@ export function buildProgram(io: Io): Command {
         'node i uses consensus port base+i and HTTP port base+100+i (default: free ports)',
       ).argParser(wholeNumber(1, 65_000)),
     )
+    .option('--json', JSON_OPTION_HELP, false)
     .action(
       async (options: {
         dir: string;
@@ -153,6 +186,7 @@ export function buildProgram(io: Io): Command {
         host: string;
         portBase?: number;
         transport: 'tcp' | 'quic';
+        json: boolean;
       }) => {
         const created = await initCluster({
           dir: options.dir,
@@ -162,6 +196,23 @@ export function buildProgram(io: Io): Command {
           ...(options.clusterId === undefined ? {} : { clusterId: options.clusterId }),
           ...(options.portBase === undefined ? {} : { portBase: options.portBase }),
         });
+        for (const warning of created.warnings) io.err(`warning: ${warning}`);
+        if (options.json) {
+          printJson(io, {
+            dir: created.dir,
+            clusterFile: created.clusterFile,
+            clusterId: created.clusterId,
+            faultTolerance: created.faultTolerance,
+            nodes: created.nodeIds.map((nodeId, i) => ({
+              nodeId,
+              config: created.configFiles[i],
+              address: created.addresses[i],
+              api: created.apiUrls[i],
+            })),
+            warnings: created.warnings,
+          });
+          return;
+        }
         io.out(`created a cluster of ${created.nodeIds.length} nodes in ${created.dir}`);
         io.out(`  cluster file: ${created.clusterFile}`);
         for (const [i, file] of created.configFiles.entries())
@@ -178,9 +229,28 @@ export function buildProgram(io: Io): Command {
       'run one node from its configuration file until SIGTERM or Ctrl-C (logs: JSON lines on stderr)',
     )
     .requiredOption('--config <file>', 'the node configuration file')
-    .action(async (options: { config: string }, command: Command) => {
-      command.setOptionValue('exitCode', await runNode(options.config));
-    });
+    .option(
+      '--trace-vertex <file>',
+      'debugging: write every step of every sequence here, with microsecond times, as JSON lines (see npm run bench:trace)',
+    )
+    .addOption(
+      new Option(
+        '--stop-on-stdin-close',
+        'stop gracefully when standard input closes (the parent that started the node died)',
+      ).hideHelp(),
+    )
+    .action(
+      async (
+        options: { config: string; traceVertex?: string; stopOnStdinClose?: boolean },
+        command: Command,
+      ) => {
+        const traced = options.traceVertex === undefined ? {} : { traceFile: options.traceVertex };
+        command.setOptionValue(
+          'exitCode',
+          await runNode(options.config, { ...traced, stopOnStdinClose: options.stopOnStdinClose === true }),
+        );
+      },
+    );
 
   program
     .command('up')
@@ -252,33 +322,45 @@ export function buildProgram(io: Io): Command {
     .description("print each node's view, leader, sequence, checkpoint and peers")
     .option('--cluster <file>', 'ask every node of this cluster file (its "api" URLs)')
     .option('--url <url>', 'ask this node (repeatable)', collect)
-    .option('--json', 'print the answers as JSON', false)
+    .option('--json', 'print the answers as JSON (a node that did not answer: { url, nodeId, error })', false)
     .action(async (options: { cluster?: string; url?: string[]; json: boolean }, command: Command) => {
       const client = clientOf(options);
+      // With a cluster file, a node that does not answer is still named by its node id.
+      const names = new Map<string, string>();
+      if (options.cluster !== undefined) {
+        for (const validator of loadClusterFile(options.cluster).validators)
+          if (validator.api !== undefined) names.set(validator.api.replace(/\/+$/, ''), validator.nodeId);
+      }
       const answers = await Promise.allSettled(client.nodes.map((node) => client.status(node)));
       if (options.json) {
-        io.out(
-          JSON.stringify(
-            answers.map((answer, i) =>
-              answer.status === 'fulfilled'
-                ? answer.value
-                : { node: client.nodes[i], error: (answer.reason as Error).message },
-            ),
-            null,
-            2,
+        printJson(
+          io,
+          answers.map((answer, i) =>
+            answer.status === 'fulfilled'
+              ? answer.value
+              : {
+                  url: client.nodes[i],
+                  nodeId: names.get(client.nodes[i]!) ?? null,
+                  error: (answer.reason as Error).message,
+                },
           ),
         );
       } else {
         const rows = answers.map((answer, i) =>
           answer.status === 'fulfilled'
             ? statusRow(answer.value)
-            : [client.nodes[i]!, `unreachable: ${(answer.reason as Error).message}`],
+            : [
+                names.get(client.nodes[i]!) ?? client.nodes[i]!,
+                'unreachable',
+                ...STATUS_HEADER.slice(2).map(() => '-'),
+              ],
         );
-        for (const line of table(
-          ['node', 'state', 'view', 'leader', 'sequence', 'stable', 'peers', 'pending', 'banned'],
-          rows,
-        ))
-          io.out(line);
+        for (const line of table(STATUS_HEADER, rows)) io.out(line);
+        // Why each one did not answer, under the table rather than in it.
+        for (const [i, answer] of answers.entries()) {
+          if (answer.status === 'rejected')
+            io.err(`${names.get(client.nodes[i]!) ?? client.nodes[i]}: ${(answer.reason as Error).message}`);
+        }
       }
       if (answers.some((answer) => answer.status === 'rejected')) command.setOptionValue('exitCode', 1);
     });
@@ -307,6 +389,7 @@ export function buildProgram(io: Io): Command {
         .argParser(wholeNumber(1, 3_600_000))
         .default(30_000),
     )
+    .option('--json', `${JSON_OPTION_HELP}: { hash, validThrough, acceptedBy, final }`, false)
     .action(
       async (options: {
         cluster?: string;
@@ -318,14 +401,43 @@ export function buildProgram(io: Io): Command {
         to: 'one' | 'all';
         wait: boolean;
         timeout: number;
+        json: boolean;
       }) => {
         const client = clientOf(options);
         const payload = payloadOf(options);
         const result = await client.submit({ payload, parents: options.parent ?? [] }, { to: options.to });
-        io.out(result.hash);
+        if (!options.json) io.out(result.hash);
         io.err(`accepted by ${result.acceptedBy.join(', ')}`);
-        if (!options.wait) return;
+        const submitted = {
+          hash: result.hash,
+          validThrough: result.vertex.validThrough,
+          acceptedBy: result.acceptedBy,
+        };
+        // A 202 only means accepted: say so when it cannot become final for now.
+        const seen = await client.status(result.acceptedBy[0], 2000).catch(() => null);
+        if (seen?.quorumReachable === false) {
+          io.err(
+            `warning: ${seen.nodeId} sees no quorum (${seen.validatorsReachable} of ${seen.validators.length} validators reachable, ${seen.quorum} needed): the vertex waits until enough are back`,
+          );
+        }
+        if (!options.wait) {
+          if (options.json) printJson(io, { ...submitted, final: null });
+          return;
+        }
         const final = await client.waitFinal(result.hash, { timeoutMs: options.timeout });
+        if (options.json) {
+          printJson(io, {
+            ...submitted,
+            final: {
+              sequence: final.sequence,
+              index: final.index,
+              view: final.view ?? null,
+              proof: final.proof,
+              nodes: final.nodes,
+            },
+          });
+          return;
+        }
         const how =
           final.proof === 'certificate'
             ? `the commit certificate from ${final.nodes[0]} checks out against the cluster's keys`
@@ -384,7 +496,8 @@ export function buildProgram(io: Io): Command {
     )
     .option('--dir <dir>', 'the fresh cluster directory (default: temporary, removed afterwards)')
     .option('--keep', 'keep the temporary cluster directory', false)
-    .option('--json <file>', 'also write the reports as JSON')
+    .option('--json [file]', 'the reports as JSON: on stdout (instead of the table), or into <file> as well')
+    .option('--chart <file.svg>', 'also write a latency-versus-throughput chart of the rates (SVG)')
     .action(
       async (
         options: {
@@ -399,7 +512,8 @@ export function buildProgram(io: Io): Command {
           submitTo: 'all' | 'leader';
           dir?: string;
           keep: boolean;
-          json?: string;
+          json?: string | true;
+          chart?: string;
         },
         command: Command,
       ) => {
@@ -419,6 +533,7 @@ export function buildProgram(io: Io): Command {
               dir: options.dir,
               keep: options.keep,
               json: options.json,
+              chart: options.chart,
             },
             io,
           ),
@@ -431,8 +546,13 @@ export function buildProgram(io: Io): Command {
     .description("write a consistent snapshot of a node's store (asks the node when it runs)")
     .requiredOption('--config <file>', 'the node configuration file')
     .requiredOption('--out <dir>', 'a new or empty directory for the backup')
-    .action(async (options: { config: string; out: string }) => {
+    .option('--json', `${JSON_OPTION_HELP}: the manifest, with dir and via`, false)
+    .action(async (options: { config: string; out: string; json: boolean }) => {
       const manifest = await backupNode(loadNodeSettings(options.config), options.out);
+      if (options.json) {
+        printJson(io, { dir: path.resolve(options.out), ...manifest });
+        return;
+      }
       io.out(
         `backup of ${manifest.clusterId} replica ${manifest.replica} written to ${path.resolve(options.out)} ` +
           `(finalized through at least sequence ${manifest.lastFinalized}, ${manifest.dataBytes} bytes, SHA-256 ${manifest.dataSha256}; ` +
@@ -446,9 +566,14 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--config <file>', 'the node configuration file')
     .requiredOption('--from <dir>', 'the backup directory')
     .option('--replace', 'move a store already there aside instead of refusing', false)
-    .action(async (options: { config: string; from: string; replace: boolean }) => {
+    .option('--json', JSON_OPTION_HELP, false)
+    .action(async (options: { config: string; from: string; replace: boolean; json: boolean }) => {
       const settings = loadNodeSettings(options.config);
       const { report, movedTo } = await restoreNode(settings, options.from, { replace: options.replace });
+      if (options.json) {
+        printJson(io, { dataDir: settings.dataDir, movedTo, ...report });
+        return;
+      }
       if (movedTo !== null) io.out(`moved the previous store aside to ${movedTo}`);
       io.out(
         `restored ${report.records} records (finalized through sequence ${report.lastFinalized}) into ${settings.dataDir}; ` +
@@ -462,7 +587,8 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--config <file>', 'the node configuration file')
     .option('--yes', 'confirm: the node forgets its store', false)
     .option('--delete', 'delete the store instead of moving it aside', false)
-    .action((options: { config: string; yes: boolean; delete: boolean }) => {
+    .option('--json', JSON_OPTION_HELP, false)
+    .action((options: { config: string; yes: boolean; delete: boolean; json: boolean }) => {
       const settings = loadNodeSettings(options.config);
       if (!options.yes) {
         throw new CliError(
@@ -470,6 +596,10 @@ export function buildProgram(io: Io): Command {
         );
       }
       const movedTo = wipeNode(settings, { delete: options.delete });
+      if (options.json) {
+        printJson(io, { dataDir: settings.dataDir, movedTo });
+        return;
+      }
       io.out(
         movedTo === null
           ? `${settings.dataDir} is gone; the node starts empty and catches up from its peers`
@@ -481,8 +611,13 @@ export function buildProgram(io: Io): Command {
     .command('verify-store')
     .description("read and check every record of a stopped node's store")
     .requiredOption('--config <file>', 'the node configuration file')
-    .action(async (options: { config: string }) => {
+    .option('--json', JSON_OPTION_HELP, false)
+    .action(async (options: { config: string; json: boolean }) => {
       const report = await verifyNodeStore(loadNodeSettings(options.config));
+      if (options.json) {
+        printJson(io, report);
+        return;
+      }
       io.out(
         `the store checks out: ${report.records} records, ${report.finalized} finalized batches through sequence ${report.lastFinalized}, ${report.vertices} vertices`,
       );
@@ -496,51 +631,65 @@ export function buildProgram(io: Io): Command {
     .requiredOption('--cluster <file>', 'the cluster file')
     .option('--file <file>', "evidence JSON: one item, a list, or a node's GET /v1/evidence answer")
     .option('--url <url>', 'check the evidence a node holds (its GET /v1/evidence)')
-    .action(async (options: { cluster: string; file?: string; url?: string }, command: Command) => {
-      if ((options.file === undefined) === (options.url === undefined))
-        throw new CliError('give exactly one of --file or --url');
-      const cluster = loadClusterFile(options.cluster);
-      let json: unknown;
-      if (options.file !== undefined) {
-        try {
-          json = JSON.parse(fs.readFileSync(options.file, 'utf8'));
-        } catch (error) {
-          throw new CliError(`${options.file} is not readable JSON (${(error as Error).message})`);
+    .option(
+      '--json',
+      `${JSON_OPTION_HELP}: { checked, invalid, items: [{ index, valid, description | reason }] }`,
+      false,
+    )
+    .action(
+      async (options: { cluster: string; file?: string; url?: string; json: boolean }, command: Command) => {
+        if ((options.file === undefined) === (options.url === undefined))
+          throw new CliError('give exactly one of --file or --url');
+        const cluster = loadClusterFile(options.cluster);
+        let json: unknown;
+        if (options.file !== undefined) {
+          try {
+            json = JSON.parse(fs.readFileSync(options.file, 'utf8'));
+          } catch (error) {
+            throw new CliError(`${options.file} is not readable JSON (${(error as Error).message})`);
+          }
+        } else {
+          const response = await fetch(`${options.url!.replace(/\/+$/, '')}/v1/evidence`).catch(
+            (error: unknown) => {
+              throw new CliError(`${options.url} does not answer (${(error as Error).message})`);
+            },
+          );
+          json = await response.json();
         }
-      } else {
-        const response = await fetch(`${options.url!.replace(/\/+$/, '')}/v1/evidence`).catch(
-          (error: unknown) => {
-            throw new CliError(`${options.url} does not answer (${(error as Error).message})`);
-          },
-        );
-        json = await response.json();
-      }
-      const items: unknown[] = Array.isArray(json)
-        ? json
-        : typeof json === 'object' &&
-            json !== null &&
-            Array.isArray((json as { evidence?: unknown }).evidence)
-          ? (json as { evidence: unknown[] }).evidence
-          : [json];
-      if (items.length === 0) {
-        io.out('no evidence to check');
-        return;
-      }
-      const keys = {
-        ...clusterKeysOf(cluster),
-        validators: cluster.validators.map((validator) => validator.nodeId),
-      };
-      let invalid = 0;
-      for (const [i, item] of items.entries()) {
-        const verdict = verifyEvidenceJson(item, keys);
-        if (verdict.valid) io.out(`#${i}: valid: ${verdict.description}`);
-        else {
-          invalid++;
-          io.out(`#${i}: NOT valid: ${verdict.reason}`);
+        const items: unknown[] = Array.isArray(json)
+          ? json
+          : typeof json === 'object' &&
+              json !== null &&
+              Array.isArray((json as { evidence?: unknown }).evidence)
+            ? (json as { evidence: unknown[] }).evidence
+            : [json];
+        if (items.length === 0) {
+          if (options.json) printJson(io, { checked: 0, invalid: 0, items: [] });
+          else io.out('no evidence to check');
+          return;
         }
-      }
-      if (invalid > 0) command.setOptionValue('exitCode', 1);
-    });
+        const keys = {
+          ...clusterKeysOf(cluster),
+          validators: cluster.validators.map((validator) => validator.nodeId),
+        };
+        let invalid = 0;
+        const results: unknown[] = [];
+        for (const [i, item] of items.entries()) {
+          const verdict = verifyEvidenceJson(item, keys);
+          if (!verdict.valid) invalid++;
+          if (options.json) {
+            results.push(
+              verdict.valid
+                ? { index: i, valid: true, description: verdict.description }
+                : { index: i, valid: false, reason: verdict.reason },
+            );
+          } else if (verdict.valid) io.out(`#${i}: valid: ${verdict.description}`);
+          else io.out(`#${i}: NOT valid: ${verdict.reason}`);
+        }
+        if (options.json) printJson(io, { checked: items.length, invalid, items: results });
+        if (invalid > 0) command.setOptionValue('exitCode', 1);
+      },
+    );
 
   return program;
 }
@@ -562,6 +711,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     }
     const { message, bug, exitCode } = explain(error, configFile === undefined ? {} : { configFile });
     io.err(`cretoai-node: ${message}`);
+    // With --json (on stdout: not `--json <file>`), a failure is JSON on stdout too.
+    const json = argv.indexOf('--json');
+    if (json >= 0 && (argv[json + 1] === undefined || argv[json + 1]!.startsWith('-')))
+      printJson(io, { error: { message, exitCode } });
     if (bug && error instanceof Error && error.stack !== undefined) io.err(error.stack);
     return exitCode;
   }

@@ -16,6 +16,8 @@ export const API_ROUTES = Object.freeze({
   backup: '/v1/admin/backup',
   metrics: '/metrics',
   health: '/healthz',
+  /** Readiness: 200 while the node runs and sees a quorum, 503 otherwise (see {@link ReadyResponse}). */
+  ready: '/readyz',
   /** The status page (HTML); its scripts and styles are under `/status-page/`. */
   statusPage: '/',
 } as const);
@@ -92,7 +94,12 @@ export interface RejectedVertexResponse {
 
 export type VertexResponse = PendingVertexResponse | FinalVertexResponse | RejectedVertexResponse;
 
-/** One `finalized` server-sent event of `GET /v1/events`. */
+/**
+ * One `finalized` server-sent event of `GET /v1/events`. Its SSE `id:` is its place,
+ * `<sequence>.<position>`: send it back as `Last-Event-ID` to resume after it. A stream that
+ * cannot go on (the place was pruned while it was replayed) ends with an `error` event whose
+ * data is `{ "code", "message" }`.
+ */
 export interface FinalizedEvent {
   readonly hash: string;
   readonly sequence: number;
@@ -102,6 +109,36 @@ export interface FinalizedEvent {
   readonly payloadBytes: number;
   /** The payload in base64, only when the stream was opened with `?payload=1`. */
   readonly payload?: string;
+}
+
+/**
+ * `GET /readyz`: 200 with `ready: true` while the engine runs, the node takes submissions and
+ * it sees a quorum; 503 with `ready: false` and the `reason` otherwise. (`GET /healthz`, the
+ * liveness check, answers 200 whenever the engine runs, quorum or not.)
+ */
+export interface ReadyResponse {
+  readonly ready: boolean;
+  /** The engine's lifecycle state. */
+  readonly state: string;
+  readonly validatorsReachable: number;
+  readonly validators: number;
+  readonly quorum: number;
+  /** Why the node is not ready (`no quorum: 2 of 4 validators reachable, 3 needed`). */
+  readonly reason?: string;
+}
+
+/** One validator whose key two processes use, as `GET /v1/status` reports it. */
+export interface DuplicateIdentityStatus {
+  readonly peer: string;
+  /** Where the process that keeps the link connects from (`ip:port`). */
+  readonly address: string;
+  /** Where the other one connects from. */
+  readonly duplicateAddress: string;
+  /** Detections since this node started. */
+  readonly detections: number;
+  /** How much longer the duplicate is refused (0: no longer). */
+  readonly refusedForSeconds: number;
+  readonly secondsSinceDetected: number;
 }
 
 /** `GET /v1/status`. */
@@ -139,6 +176,18 @@ export interface StatusResponse {
   readonly quorum: number;
   /** The validators this node has a working connection to. */
   readonly peers: readonly string[];
+  /** Validators this node reaches: itself and `peers`. */
+  readonly validatorsReachable: number;
+  /**
+   * Whether `validatorsReachable` is at least `quorum`. Without a quorum nothing can be
+   * finalized: vertices are accepted (202) and wait.
+   */
+  readonly quorumReachable: boolean;
+  /**
+   * Validators whose key this node saw two live processes use (an instance replaced by another
+   * connected again): the one seen later is refused for `refusedForSeconds`. Stop one of them.
+   */
+  readonly duplicateIdentities: readonly DuplicateIdentityStatus[];
   /** Each validator's reputation, 0 to 1. */
   readonly reputations: Readonly<Record<string, number>>;
   readonly banned: readonly string[];
@@ -267,6 +316,12 @@ export const API_ERRORS = Object.freeze({
    * be submitted again (a new vertex, with a new validThrough) without risk of a double.
    */
   expired: 410,
+  /**
+   * 410: an event stream asked to resume (`Last-Event-ID`, `?from=`) at a sequence this node no
+   * longer holds (it keeps `logRetention` finalized sequences); the message names the oldest it
+   * holds.
+   */
+  pruned: 410,
   /** 409: another backup is being taken; try again when it is done. */
   'backup-running': 409,
   /** 413: the body exceeds the node's limit, or the vertex can never fit in a batch. */

@@ -26,7 +26,11 @@ import {
 } from './api.ts';
 import type { ClusterFile } from './cluster-file.ts';
 import { BftClientError } from './errors.ts';
+import { type FollowOptions, followFinalized, type StreamedVertex } from './follow.ts';
 import { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+
+/** How long the status requests that look for a missing quorum may take, at most. */
+const QUORUM_CHECK_TIMEOUT_MS = 2000;
 
 /** How to build a client. */
 export interface BftClientOptions {
@@ -240,7 +244,9 @@ export class BftClient {
    * Waits until the vertex `hash` (hex) is final for this client: one node's certificate checks
    * out, or f + 1 nodes report the same place (see the module comment), as `options.proof` allows.
    *
-   * @throws BftClientError 'timeout'; 'invalid-certificate' when every node that could still
+   * @throws BftClientError 'timeout'; 'no-quorum' when it timed out and no node the client
+   *   reaches sees a quorum (the message says how many validators are reachable of how many,
+   *   and how many are needed); 'invalid-certificate' when every node that could still
    *   prove it has given a certificate that does not check out; 'conflict' when every node
    *   answered final and no place has f + 1 of them; 'misuse'.
    */
@@ -322,6 +328,13 @@ export class BftClient {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
+        const noQuorum = await this.#missingQuorum();
+        if (noQuorum !== null) {
+          throw new BftClientError(
+            'no-quorum',
+            `${hash} was not final for the client within ${options.timeoutMs ?? 30_000} ms: ${noQuorum}`,
+          );
+        }
         throw new BftClientError(
           'timeout',
           `${hash} was not final for the client within ${options.timeoutMs ?? 30_000} ms` +
@@ -331,6 +344,26 @@ export class BftClient {
       await new Promise((resolve) => setTimeout(resolve, Math.min(pauseMs, left)));
       pauseMs = Math.min(500, pauseMs * 1.5);
     }
+  }
+
+  /**
+   * The vertices the cluster finalizes, in the total order, as one node's `GET /v1/events`
+   * reports them: from the next one on, from `from` (a sequence the node replays from its
+   * store), or after `after` (the place of the last vertex the caller applied). The connection
+   * is re-made when it drops, to the same node or, unless `node` names one, the next, and
+   * resumes after the last vertex seen: every vertex once, in order. The events are unproven
+   * (check one with `waitFinal` when a node must not be trusted). Break out of the loop, or abort
+   * `signal`, to stop.
+   *
+   * @example
+   * for await (const vertex of client.finalized({ from: 1 })) apply(vertex);
+   *
+   * @throws BftClientError (from the iteration) 'rejected' with apiCode 'pruned' when the start
+   *   is older than the node keeps; 'unreachable' when no node gives a stream for
+   *   `giveUpAfterMs`; 'bad-response'; 'misuse' for bad options.
+   */
+  finalized(options: FollowOptions = {}): AsyncGenerator<StreamedVertex, void, undefined> {
+    return followFinalized(this.nodes, options);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -368,9 +401,35 @@ export class BftClient {
     }
   }
 
-  /** A node's `GET /v1/status`. */
-  async status(node: string = this.nodes[0]!): Promise<StatusResponse> {
-    const answer = await this.#request(node, 'GET', API_ROUTES.status);
+  /**
+   * Why nothing can become final, if the reason is a missing quorum: every node that answers
+   * reports too few validators reachable. Null when some node sees a quorum, when none answers
+   * (then the nodes' own failures say more), or when a node is too old to say.
+   */
+  async #missingQuorum(): Promise<string | null> {
+    const answers = await Promise.allSettled(
+      this.nodes.map((node) => this.status(node, Math.min(this.#requestTimeoutMs, QUORUM_CHECK_TIMEOUT_MS))),
+    );
+    const statuses = answers.flatMap((answer) => (answer.status === 'fulfilled' ? [answer.value] : []));
+    if (statuses.length === 0) return null;
+    if (statuses.some((status) => typeof status.quorumReachable !== 'boolean' || status.quorumReachable))
+      return null;
+    // The most any answering node reaches: the best view of the cluster the client can get.
+    const best = statuses.reduce((a, b) => (b.validatorsReachable > a.validatorsReachable ? b : a));
+    const silent = answers.flatMap((answer, i) => (answer.status === 'rejected' ? [this.nodes[i]!] : []));
+    return (
+      `no quorum: ${best.validatorsReachable} of ${best.validators.length} validators reachable, ${best.quorum} needed` +
+      ` (as ${best.nodeId} sees it${silent.length === 0 ? '' : `; ${silent.join(', ')} did not answer`})`
+    );
+  }
+
+  /**
+   * A node's `GET /v1/status`.
+   *
+   * @param timeoutMs - how long the request may take (default: the client's `requestTimeoutMs`).
+   */
+  async status(node: string = this.nodes[0]!, timeoutMs = this.#requestTimeoutMs): Promise<StatusResponse> {
+    const answer = await this.#request(node, 'GET', API_ROUTES.status, undefined, timeoutMs);
     if (answer.status !== 200) throw this.#failure(node, answer);
     return answer.body as StatusResponse;
   }
@@ -378,14 +437,20 @@ export class BftClient {
   // -------------------------------------------------------------------------------------------
   // HTTP
 
-  async #request(node: string, method: string, path: string, body?: string): Promise<HttpAnswer> {
+  async #request(
+    node: string,
+    method: string,
+    path: string,
+    body?: string,
+    timeoutMs = this.#requestTimeoutMs,
+  ): Promise<HttpAnswer> {
     let response: Response;
     try {
       response = await fetch(`${node}${path}`, {
         method,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
         body,
-        signal: AbortSignal.timeout(this.#requestTimeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;

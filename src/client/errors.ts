@@ -14,6 +14,9 @@ export const BFT_CLIENT_ERROR_CODES = Object.freeze([
   'busy',
   // The vertex did not become final within the time allowed.
   'timeout',
+  // The vertex did not become final within the time allowed, and the nodes the client reaches
+  // report too few validators reachable for a quorum: nothing can be finalized until they are.
+  'no-quorum',
   // A node answered with a commit certificate that does not prove what it claims.
   'invalid-certificate',
   // Nodes report the vertex final at different places: more than f of them are lying.

@@ -3,6 +3,10 @@
  * f + 1 matching answers), the HTTP API's shapes, the cluster file, and the checks of
  * finality proofs and evidence that need only the validators' public keys.
  */
+
+// First: certificates are checked with ML-DSA-87, which needs Node 24; say so on import.
+import '../runtime/require-node.js';
+
 export {
   API_ERRORS,
   API_ROUTES,
@@ -46,4 +50,6 @@ export {
 } from './cluster-file.ts';
 export { BFT_CLIENT_ERROR_CODES, BftClientError, type BftClientErrorCode } from './errors.ts';
 export { type EvidenceVerdict, evidenceToJson, verifyEvidenceJson } from './evidence.ts';
+export type { FollowOptions, StreamedVertex } from './follow.ts';
 export { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+export { SSE_EVENT_CHARS_MAX, type SseEvent, SseParseError, SseParser } from './sse.ts';

@@ -199,6 +199,7 @@ export function boundedSizes(parts: BoundedParts): BoundedSize[] {
     },
     { name: 'status answers remembered', size: state.statusAnswered.size, max: n, bound: 'validators' },
     { name: 'state requests served', size: state.stateServed.size, max: n, bound: 'validators' },
+    { name: 'state requests deferred', size: state.stateDeferred.size, max: n, bound: 'validators' },
   ];
   return sizes;
 }

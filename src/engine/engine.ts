@@ -56,6 +56,7 @@ import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './conf
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
 import { ProposalRejectedError } from './errors.ts';
+import { type FinalizedOptions, replayFinalized, startAfter } from './finalized-replay.ts';
 import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
 import { InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
@@ -63,6 +64,15 @@ import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
 import { ProposalRegistry, type ProposalResult } from './proposals.ts';
 import type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
+import {
+  sequenceOf,
+  type TracePoint,
+  type Tracer,
+  type TraceStep,
+  traceNow,
+  verdictName,
+  writeSequence,
+} from './trace.ts';
 import { SignatureVerifier, type VerifierStats, type VerifyOutcome } from './verifier.ts';
 
 /** What the engine runs on, besides its configuration and keys. */
@@ -84,6 +94,8 @@ export interface EngineDependencies {
    * to show that the simulator catches them. Never set in production.
    */
   readonly testSeams?: EngineTestSeams;
+  /** Receives every step of every sequence here (see `trace.ts`); a debugging aid. */
+  readonly tracer?: Tracer;
 }
 
 /** The engine's events. */
@@ -197,6 +209,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
   readonly #stream = new FinalizedStream();
+  /**
+   * Signatures started while the writes that justify them sync (see `Ready.drafts`), by draft.
+   * Weak: the drafts of a step whose effects are dropped (a halt) take theirs with them.
+   */
+  readonly #signing = new WeakMap<Draft, Promise<Message>>();
+  readonly #tracer: Tracer | null;
   #state: ReplicaState;
   #releases: ReleaseQueuePart;
   readonly #probe: EngineProbe;
@@ -209,6 +227,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #primaryUnreachableSince: number | null = null;
   #writesInFlight = 0;
   #prunedThrough = 0;
+  /** The highest sequence delivered (to listeners and streams): where a replay hands over. */
+  #deliveredThrough = 0;
   readonly #banned = new Set<ReplicaId>();
   #violationsCounted: Record<string, number> = {};
   #quietWaiters: (() => void)[] = [];
@@ -233,6 +253,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       );
     }
     this.#clock = dependencies.clock ?? systemClock;
+    this.#tracer = dependencies.tracer ?? null;
     this.#transport = dependencies.transport;
     this.#store = dependencies.store;
     this.#registry = dependencies.registry ?? new Registry();
@@ -267,6 +288,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
       hooks: {
+        decoded: (from, message) => this.#traceMessage('received', message, from),
         malformed: (from, error) => {
           this.#dropped(this.config.validators[from]!, 'unknown', 'malformed');
           this.#banAll(this.#detector.malformed(from, error.code));
@@ -277,7 +299,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       },
     });
     const outboundOptions = {
-      sign: (draft: Draft) => signDraftAsync(this.#identity, draft),
+      sign: (draft: Draft) => {
+        const signing = this.#signing.get(draft);
+        if (signing === undefined) return this.#sign(draft);
+        this.#signing.delete(draft);
+        return signing;
+      },
       send: (to: Destination, message: Message) => this.#send(to, message),
       failed: (error: unknown) => this.#halt(error),
       idle: () => this.#checkQuiet(),
@@ -289,6 +316,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       maxVertices: this.config.batchMaxVertices,
       maxBytes: this.config.batchMaxBytes,
       maxDelayMs: this.config.batchMaxDelayMs,
+      hasRoom: () => this.#pipelineHasRoom(),
       clock: this.#clock,
       flush: (vertices) => this.#proposeBatch(vertices),
     });
@@ -343,6 +371,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#state = restored.state;
       ready = restored.ready;
       this.#releases = this.#createReleaseQueue();
+      // What the store holds was delivered before the restart; it is not delivered again.
+      this.#deliveredThrough = this.#state.lastExecuted;
       this.#prunedThrough = Math.max(0, this.#state.lastExecuted - this.config.logRetention);
       this.#transport.onFrame((from, frame) => this.#onFrame(from, frame));
       await this.#transport.start();
@@ -376,6 +406,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (this.#lifecycle.is('stopped', 'halted')) return Promise.resolve();
     this.#stopping = this.#stop(options);
     return this.#stopping;
+  }
+
+  /**
+   * The highest sequence whose vertices this replica has delivered (to `finalized` listeners and
+   * streams; those finalized before a restart count as delivered). The store holds every
+   * sequence up to it that it has not pruned, and every later delivery is of a higher one: a
+   * reader that replays the store through it and then listens, in one synchronous step, sees
+   * each vertex once.
+   */
+  get deliveredSequence(): number {
+    return this.#deliveredThrough;
   }
 
   /** Whether this replica leads the current view (and the view is installed). */
@@ -533,12 +574,30 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * The stream of vertices finalized here from now on, in the total order (the same at every
-   * honest replica). Each subscriber buffers up to `finalizedBufferMax` vertices; one that falls
-   * further behind gets a SubscriberOverflowError. The stream ends when the engine stops.
+   * The vertices finalized here, in the total order (the same at every honest replica). Without
+   * options, from the next one on: subscribe before proposing. With `from: sequence` (or
+   * `after: { sequence, position }`, to resume after the last vertex an application applied),
+   * what the store still holds from there is replayed first, then the stream goes on live, each
+   * vertex once (see `finalized-replay.ts`). A live subscriber buffers up to `bufferMax`
+   * (default `finalizedBufferMax`) vertices; one that falls further behind gets a
+   * SubscriberOverflowError, and may resume with `after` its last vertex. The stream ends when
+   * the engine stops.
+   *
+   * @throws RangeError on a bad `from` or `after`. The iterator rejects with a
+   *   FinalizedHistoryError (code 'pruned') when the store no longer holds a sequence the replay
+   *   needs (it keeps `logRetention` sequences).
    */
-  finalized(options: { readonly bufferMax?: number } = {}): AsyncIterableIterator<FinalizedVertex> {
-    return this.#stream.subscribe(options.bufferMax ?? this.config.finalizedBufferMax);
+  finalized(options: FinalizedOptions = {}): AsyncIterableIterator<FinalizedVertex> {
+    const bufferMax = options.bufferMax ?? this.config.finalizedBufferMax;
+    if (options.from === undefined && options.after === undefined) return this.#stream.subscribe(bufferMax);
+    return replayFinalized(
+      {
+        finalizedAt: (sequence) => this.#store.finalizedAt(sequence),
+        deliveredThrough: () => this.#deliveredThrough,
+        subscribe: () => this.#stream.subscribe(bufferMax),
+      },
+      startAfter(options),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -627,6 +686,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       else this.#proposals.reject(toHex(vertex.hash), unusable);
     }
     if (vertices.length === 0) return;
+    this.#tracer?.({ at: traceNow(), step: 'proposal', sequence: null, detail: vertices.length });
     this.#input({ kind: 'propose', vertices }, (verdict) => {
       if (verdict === null || verdict.outcome === 'accepted') return;
       const code = verdict.outcome === 'ignored' && verdict.reason === 'oversized' ? 'oversized' : 'full';
@@ -669,6 +729,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#banAll(this.#detector.invalidSignature(from, message));
       return;
     }
+    this.#traceMessage('verified', message, from);
     this.#input({ kind: 'message', from, message });
   }
 
@@ -715,6 +776,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
     this.#probe.stepped?.(input, ready);
+    if (this.#tracer !== null) this.#traceStep(input, ready);
     onVerdict?.(ready.verdict);
     for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
     const banned = this.#detector.recordStep(input, ready);
@@ -726,6 +788,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** Persist, then release: the writes go to the store; the sealed effects wait for its receipt. */
   #handleReady(ready: Ready): void {
     if (ready.writes.length > 0) this.#persist(ready.writes, this.#state.writeOrdinal);
+    // Effects that wait for a sync get their signatures meanwhile.
+    if (ready.released.requires > this.#releases.durableThrough) {
+      for (const draft of ready.drafts) this.#presign(draft);
+    }
     this.#release(this.#releases.push(ready.released));
     for (const request of ready.serveState) this.#serveState(request);
   }
@@ -736,6 +802,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#store.apply(writes, through).then(
       (receipt) => {
         this.#writesInFlight--;
+        if (this.#tracer !== null) this.#traceWrites('durable', writes);
         if (this.#lifecycle.is('halted') || releases !== this.#releases) return;
         this.#release(releases.durable(receipt));
         this.#checkQuiet();
@@ -747,6 +814,23 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     );
   }
 
+  #sign(draft: Draft): Promise<Message> {
+    const signing = signDraftAsync(this.#identity, draft);
+    if (this.#tracer === null) return signing;
+    return signing.then((message) => {
+      this.#traceMessage('signed', message, undefined);
+      return message;
+    });
+  }
+
+  /** Signs a draft now, to be sent when its step's effects are released. */
+  #presign(draft: Draft): void {
+    const signing = this.#sign(draft);
+    // A failure surfaces when the outbound queue takes the signature; none is left unhandled.
+    signing.catch(() => undefined);
+    this.#signing.set(draft, signing);
+  }
+
   #release(batches: readonly Released[]): void {
     for (const released of batches) {
       this.#probe.released?.(released);
@@ -755,6 +839,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         if ('draft' in outbound) {
           if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
           else if (outbound.draft.kind === 'commit') this.#metrics.commitsSent.inc();
+          this.#traceMessage('released', outbound.draft, outbound.to);
         }
         this.#outbound.push(outbound);
       }
@@ -771,6 +856,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     // and state replies are built to fit (see #serveState); peers would refuse anything larger.
     if (frame.length > this.config.maxFrameBytes) return;
     this.#metrics.messagesSent.inc({ type: message.kind });
+    this.#traceMessage('sent', message, to);
     const self = this.config.self;
     if (to === 'all' || to === 'others') {
       this.#transport.broadcast(frame);
@@ -783,14 +869,24 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
   }
 
-  /** Answers a STATE-REQUEST from durable records, within one frame. */
+  /**
+   * Answers a STATE-REQUEST from durable records, within one frame. A record the store cannot
+   * read back (a damaged one fails its checksum) halts the engine: nothing damaged is served,
+   * and the store is not to be trusted further.
+   */
   #serveState(request: StateServeRequest): void {
     const { self, batchMaxBytes, maxFrameBytes } = this.config;
-    let reply = buildStateReply(this.#store, request, self, batchMaxBytes);
-    // Commit certificates add to the batches: if the entries do not fit one frame, send the
-    // first alone (the requester asks again for the rest).
-    if (reply !== null && this.#signedBytes(reply) > maxFrameBytes) {
-      reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, self, 0);
+    let reply: ReturnType<typeof buildStateReply>;
+    try {
+      reply = buildStateReply(this.#store, request, self, batchMaxBytes);
+      // Commit certificates add to the batches: if the entries do not fit one frame, send the
+      // first alone (the requester asks again for the rest).
+      if (reply !== null && this.#signedBytes(reply) > maxFrameBytes) {
+        reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, self, 0);
+      }
+    } catch (error) {
+      this.#halt(error);
+      return;
     }
     if (reply === null || this.#signedBytes(reply) > maxFrameBytes) return;
     this.#outbound.push({ to: request.to, draft: reply });
@@ -804,9 +900,18 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     } as Message);
   }
 
+  /** Whether a proposal handed to the core now could be ordered before a sequence in flight is final. */
+  #pipelineHasRoom(): boolean {
+    const state = this.#state;
+    return state.viewActive && state.highestAccepted - state.lastExecuted < this.config.replica.pipelineDepth;
+  }
+
   #deliver(delivery: Delivery): void {
     this.#probe.delivered?.(delivery);
+    this.#batcher.roomAvailable();
+    this.#deliveredThrough = delivery.sequence;
     const count = delivery.vertices.length;
+    this.#tracer?.({ at: traceNow(), step: 'delivered', sequence: delivery.sequence, detail: count });
     this.#metrics.verticesFinalized.inc(count);
     this.#metrics.batchSize.observe(count);
     const now = this.#clock.now();
@@ -850,6 +955,37 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Tracing (off unless a tracer was given)
+
+  #traceMessage(step: TraceStep, message: Message | Draft, peer: Destination | undefined): void {
+    if (this.#tracer === null) return;
+    const point: TracePoint = { at: traceNow(), step, sequence: sequenceOf(message), kind: message.kind };
+    this.#tracer(peer === undefined ? point : { ...point, peer });
+  }
+
+  #traceStep(input: Input, ready: Ready): void {
+    const tracer = this.#tracer!;
+    const at = traceNow();
+    if (input.kind === 'message') {
+      const { message, from } = input;
+      const detail = ready.verdict === null ? 'accepted' : verdictName(ready.verdict);
+      tracer({ at, step: 'stepped', sequence: sequenceOf(message), kind: message.kind, peer: from, detail });
+    }
+    for (const event of ready.events) {
+      if (event.kind === 'proposed') {
+        tracer({ at, step: 'assigned', sequence: event.sequence, detail: event.vertices });
+      }
+    }
+    this.#traceWrites('written', ready.writes);
+  }
+
+  #traceWrites(step: 'written' | 'durable', writes: Ready['writes']): void {
+    const tracer = this.#tracer!;
+    const at = traceNow();
+    for (const write of writes) tracer({ at, step, sequence: writeSequence(write), kind: write.kind });
+  }
+
   #onEvents(events: readonly ReplicaEvent[]): void {
     for (const event of events) {
       switch (event.kind) {
@@ -858,6 +994,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           this.#emitSafely('view-change', { view: event.view, reason: event.reason });
           break;
         case 'view-entered':
+          this.#batcher.roomAvailable();
           this.#emitSafely('view-entered', {
             view: event.view,
             leader: this.config.validators[event.primary]!,

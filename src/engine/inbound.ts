@@ -12,6 +12,8 @@ import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
 
 /** What the engine is told about each frame. */
 export interface InboundHooks {
+  /** A frame decoded; its checks start now. */
+  decoded?(from: ReplicaId, message: Message): void;
   /** The frame did not decode. */
   malformed(from: ReplicaId, error: DecodeError): void;
   /** The sender has `inboundFramesPerPeerMax` frames waiting: this one is dropped. */
@@ -67,6 +69,7 @@ export class InboundPipeline {
       return;
     }
     const message = decoded.message;
+    hooks.decoded?.(from, message);
     let queue = this.#queues.get(from);
     if (queue === undefined) {
       queue = new Fifo();

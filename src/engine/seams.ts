@@ -41,6 +41,8 @@ export interface EngineProbe {
 export interface ReleaseQueuePart {
   push(sealed: AfterPersist<Released>): Released[];
   durable(receipt: DurableReceipt): Released[];
+  /** Ordinal of the last durable write it was told of. */
+  readonly durableThrough: number;
   readonly size: number;
 }
 

@@ -38,7 +38,10 @@ export interface ConsensusMetrics {
   readonly verticesFinalized: Counter;
   readonly preparesSent: Counter;
   readonly commitsSent: Counter;
-  /** From `propose()` to finality at this replica, in seconds. */
+  /**
+   * From `propose()` at this replica to finality here, in seconds: only vertices proposed at this
+   * replica (for a node, submitted to it); vertices other replicas proposed are not observed.
+   */
   readonly finalityTime: Histogram;
   readonly byzantineViolations: Counter<'kind'>;
   readonly bannedNodes: Gauge;
@@ -86,7 +89,9 @@ export function createConsensusMetrics(registry: Registry): ConsensusMetrics {
     }),
     finalityTime: new Histogram({
       name: 'consensus_finality_time_seconds',
-      help: 'Time from propose() at this replica until the vertex is final here.',
+      help:
+        'Time from propose() at this replica until the vertex is final here, in seconds. Counts only ' +
+        'vertices proposed at this replica (for a node: submitted to it), not those proposed elsewhere.',
       buckets: [...FINALITY_BUCKETS_SECONDS],
       registers,
     }),

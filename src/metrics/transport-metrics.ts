@@ -22,7 +22,16 @@ import type { StreamTransportStats } from '../transport/stream-transport.ts';
 export interface TransportStatsSource {
   stats(): Pick<
     StreamTransportStats,
-    'handshakesRefused' | 'handshakeSignatures' | 'framesDropped' | 'linkFailures' | 'misbehaviours'
+    | 'handshakesRefused'
+    | 'handshakeSignatures'
+    | 'framesDropped'
+    | 'linkFailures'
+    | 'misbehaviours'
+    | 'duplicateIdentityDetections'
+    | 'duplicateConnectionsRefused'
+    | 'connectionsEstablished'
+    | 'connectionsReplaced'
+    | 'connectionsLost'
   >;
 }
 
@@ -37,6 +46,12 @@ export interface TransportMetrics {
   readonly linkFailures: Counter<'failure'>;
   /** Authenticated peers disconnected for a frame the engine could not decode. */
   readonly peerMisbehaviours: Counter;
+  /** Peer connections established, replaced by a newer one, and lost. */
+  readonly connections: Counter<'event'>;
+  /** Times two live processes were seen using one validator's key. */
+  readonly duplicateIdentityDetections: Counter;
+  /** Authenticated connections refused as a detected duplicate of a connected validator. */
+  readonly duplicateConnectionsRefused: Counter;
 }
 
 /**
@@ -98,6 +113,37 @@ export function createTransportMetrics(
       collect() {
         this.reset();
         this.inc(transport.stats().misbehaviours);
+      },
+    }),
+    connections: new Counter({
+      name: 'cretoai_transport_connections_total',
+      help: 'Authenticated peer connections, by event (established: a peer connected; replaced: a newer connection of a connected peer took over; lost: a peer connection closed)',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        this.reset();
+        const stats = transport.stats();
+        this.inc({ event: 'established' }, stats.connectionsEstablished);
+        this.inc({ event: 'replaced' }, stats.connectionsReplaced);
+        this.inc({ event: 'lost' }, stats.connectionsLost);
+      },
+    }),
+    duplicateIdentityDetections: new Counter({
+      name: 'cretoai_transport_duplicate_identity_detections_total',
+      help: "Times two live processes were seen using one validator's key (an instance replaced by another connected again): stop one of them",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(transport.stats().duplicateIdentityDetections);
+      },
+    }),
+    duplicateConnectionsRefused: new Counter({
+      name: 'cretoai_transport_duplicate_connections_refused_total',
+      help: 'Authenticated consensus connections refused because they came from the later of two live processes with one key',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(transport.stats().duplicateConnectionsRefused);
       },
     }),
   };

@@ -124,11 +124,29 @@ export interface NodeSettings {
   /** How long a SIGTERM lets pending vertices finish before the node gives up on them. */
   readonly shutdownDrainMs: number;
   /**
+   * How long a loss (or return) of the quorum must last before it is logged (`quorum-lost`,
+   * `quorum-regained`): a link that flaps faster writes nothing. Status, `/readyz` and the
+   * metrics are live. Default 2,000 ms.
+   */
+  readonly quorumDebounceMs: number;
+  /**
+   * The background scrub of the store (`src/storage/scrub.ts`): on unless `enabled` is false;
+   * `readsPerSecond` (10,000), `bytesPerSecond` (32 MiB) and `passIntervalMs` (1 h) bound it.
+   */
+  readonly scrub: {
+    readonly enabled: boolean;
+    readonly readsPerSecond: number;
+    readonly bytesPerSecond: number;
+    readonly passIntervalMs: number;
+  };
+  /**
    * Debugging: a file that gets one JSON line per consensus vote this node sends (its kind,
    * view, sequence and digest), written before the vote leaves. Tests read it to check that a
    * restarted node never contradicts itself.
    */
   readonly voteLog: string | null;
+  /** Debugging: a file that gets every step of every sequence here (see `trace-file.ts`). */
+  readonly traceFile: string | null;
 }
 
 /** A configuration that cannot be used; the message names the file and the field. */
@@ -213,6 +231,8 @@ const TOP_FIELDS = new Set([
   'transport',
   'logLevel',
   'shutdownDrainMs',
+  'quorumDebounceMs',
+  'scrub',
   'debug',
 ]);
 
@@ -479,8 +499,16 @@ export function loadNodeSettings(configFile: string): NodeSettings {
 
   const logLevel = (json.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) top.fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const scrubFields = top.object_('scrub');
+  scrubFields.only(new Set(['enabled', 'readsPerSecond', 'bytesPerSecond', 'passIntervalMs']));
+  const scrub = {
+    enabled: scrubFields.boolean('enabled', true),
+    readsPerSecond: scrubFields.integer('readsPerSecond', 10_000, 1, 100_000_000),
+    bytesPerSecond: scrubFields.integer('bytesPerSecond', 32 << 20, 1, 2 ** 40),
+    passIntervalMs: scrubFields.integer('passIntervalMs', 3_600_000, 1, 7 * 86_400_000),
+  };
   const debug = top.object_('debug');
-  debug.only(new Set(['voteLog']));
+  debug.only(new Set(['voteLog', 'traceFile']));
 
   return Object.freeze({
     configFile: file,
@@ -496,6 +524,9 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     http,
     logLevel,
     shutdownDrainMs: top.integer('shutdownDrainMs', 2 * resolved.viewChangeTimeoutMs, 0, 3_600_000),
+    quorumDebounceMs: top.integer('quorumDebounceMs', 2000, 0, 600_000),
+    scrub,
     voteLog: debug.object.voteLog === undefined ? null : debug.path('voteLog'),
+    traceFile: debug.object.traceFile === undefined ? null : debug.path('traceFile'),
   });
 }

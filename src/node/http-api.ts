@@ -18,6 +18,7 @@ import {
   bytesFromBase64,
   digestFromHex,
   type FinalVertexResponse,
+  type ReadyResponse,
   type StatusResponse,
   type SubmitVerticesResponse,
 } from '../client/api.ts';
@@ -25,13 +26,16 @@ import { evidenceToJson } from '../client/evidence.ts';
 import { toHex } from '../crypto/index.ts';
 import { type BftEngine, ProposalRejectedError, type ProposalRejectionCode } from '../engine/index.ts';
 import { createVertex, genesisDigest, type Vertex } from '../protocol/index.ts';
+import { StoreCorruptError } from '../storage/errors.ts';
 import type { LmdbStore } from '../storage/lmdb.ts';
+import type { DuplicateIdentityState } from '../transport/duplicate-identity.ts';
 import { encodeMessage } from '../wire/index.ts';
 import { BackupTargetError, type BackupTargetErrorCode, checkBackupTargetIsolated } from './backup-target.ts';
 import type { NodeSettings } from './config.ts';
-import type { EventHub } from './events.ts';
+import { type EventHub, resumePoint } from './events.ts';
 import { exemptFromIdleTimeout, type HttpLimits } from './http-limits.ts';
 import type { Logger } from './log.ts';
+import { describeQuorum, type QuorumReading } from './quorum-watch.ts';
 import { StatusHistory } from './status-history.ts';
 import { StatusPage } from './status-page.ts';
 
@@ -40,6 +44,12 @@ export interface HttpApiContext {
   readonly engine: BftEngine;
   readonly store: LmdbStore;
   readonly connectedPeers: () => readonly string[];
+  /** The store failed a record's check as it was read: the node stops (see `CretoaiNode`). */
+  readonly storeDamaged: (error: StoreCorruptError) => void;
+  /** Validators whose key two live processes were seen using (`duplicate-identity.ts`). */
+  readonly duplicateIdentities: () => readonly DuplicateIdentityState[];
+  /** Whether this node sees a quorum now (`quorum-watch.ts`). */
+  readonly quorum: () => QuorumReading;
   readonly settings: NodeSettings;
   readonly logger: Logger;
   readonly events: EventHub;
@@ -95,6 +105,9 @@ const CLIENT_GONE_CODES: ReadonlySet<string> = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
   'ERR_STREAM_DESTROYED',
 ]);
+
+/** Store errors that mean bytes read back are damaged: a node that meets one stops. */
+const DAMAGED_BYTES: ReadonlySet<StoreCorruptError['code']> = new Set(['checksum', 'malformed', 'lmdb']);
 
 /** Vertices refused after they were accepted (the engine stopped first), remembered for lookups. */
 const REJECTED_REMEMBERED_MAX = 16_384;
@@ -168,6 +181,20 @@ export class HttpApi {
         }
         if (error instanceof ApiError) {
           this.#error(response, error);
+          return;
+        }
+        if (error instanceof StoreCorruptError && DAMAGED_BYTES.has(error.code)) {
+          // The damaged record is not served; the node stops once this answer is out. (A
+          // reference that does not resolve, 'inconsistent', is answered 500 like any other
+          // failure: the background scrub judges those in one consistent snapshot.)
+          response.once('close', () => this.#context.storeDamaged(error));
+          this.#error(
+            response,
+            new ApiError(
+              'internal',
+              "this node's store is damaged and the node is stopping; ask another node",
+            ),
+          );
           return;
         }
         // A failure of the node's own, but one a client may be able to repeat: rate-limited too.
@@ -261,6 +288,12 @@ export class HttpApi {
         only('GET');
         const state = this.#context.engine.status().state;
         return this.#json(response, state === 'running' && this.#accepting ? 200 : 503, { state });
+      }
+      case 'readyz': {
+        name('readyz');
+        only('GET');
+        const answer = this.ready();
+        return this.#json(response, answer.ready ? 200 : 503, answer);
       }
       default:
         throw new ApiError('not-found', `no route ${url.pathname}`);
@@ -490,9 +523,48 @@ export class HttpApi {
     if (!hub.hasRoom()) throw new ApiError('unavailable', 'no room for another event stream; try later');
     // A stream is quiet between events (a heartbeat every 15 s); it is bounded by
     // `eventClientsMax` and its unread bytes instead of by the idle timeout.
+    const lastEventId = request.headers['last-event-id'];
+    if (Array.isArray(lastEventId)) throw new ApiError('bad-request', 'give one Last-Event-ID header');
+    const after = resumePoint(lastEventId, url.searchParams.get('from'));
+    if (after !== null && 'error' in after) throw new ApiError('bad-request', after.error);
+    const gone = after === null ? null : hub.unavailable(after);
+    if (gone !== null) {
+      throw new ApiError(
+        'pruned',
+        `sequence ${gone.sequence} is no longer held here (the node keeps logRetention finalized sequences)` +
+          (gone.oldest === null ? '' : `; the oldest it holds is ${gone.oldest}`),
+      );
+    }
     exemptFromIdleTimeout(request);
     const payload = url.searchParams.get('payload');
-    hub.add(request, response, { payload: payload === '1' || payload === 'true' });
+    hub.add(request, response, { payload: payload === '1' || payload === 'true', after });
+  }
+
+  /**
+   * What `GET /readyz` answers: ready while the engine runs, submissions are taken and a quorum
+   * is reachable. A node without a quorum accepts vertices that cannot become final until it is
+   * back, so a load balancer should send clients elsewhere, while the liveness check
+   * (`/healthz`) stays up: restarting the node would not bring its peers back.
+   */
+  ready(): ReadyResponse {
+    const state = this.#context.engine.status().state;
+    const quorum = this.#context.quorum();
+    const reason =
+      state !== 'running'
+        ? `the engine is ${state}`
+        : !this.#accepting
+          ? 'the node is shutting down'
+          : !quorum.available
+            ? describeQuorum(quorum)
+            : undefined;
+    return {
+      ready: reason === undefined,
+      state,
+      validatorsReachable: quorum.reachable,
+      validators: quorum.validators,
+      quorum: quorum.needed,
+      ...(reason === undefined ? {} : { reason }),
+    };
   }
 
   /** What `GET /v1/status` answers. */
@@ -502,6 +574,7 @@ export class HttpApi {
     const { replica, validators, clusterId } = engine.config;
     const { store } = this.#context;
     const durableSequence = store.lastFinalized;
+    const quorum = this.#context.quorum();
     const chainDigest =
       durableSequence === 0 ? genesisDigest(clusterId) : store.finalizedAt(durableSequence)!.chainDigest;
     return {
@@ -523,6 +596,16 @@ export class HttpApi {
       faultTolerance: replica.faultTolerance,
       quorum: replica.quorum,
       peers: [...this.#context.connectedPeers()].sort(),
+      validatorsReachable: quorum.reachable,
+      quorumReachable: quorum.available,
+      duplicateIdentities: this.#context.duplicateIdentities().map((state) => ({
+        peer: state.peer,
+        address: addressOf(state.incumbent),
+        duplicateAddress: addressOf(state.duplicate),
+        detections: state.detections,
+        refusedForSeconds: Math.ceil(state.refusedForMs / 1000),
+        secondsSinceDetected: Math.floor(state.sinceMs / 1000),
+      })),
       reputations: status.reputations,
       banned: status.banned,
       evidence: engine.evidence().length,
@@ -646,6 +729,13 @@ export class HttpApi {
     );
     if (error.closeConnection) response.on('finish', () => response.socket?.destroy());
   }
+}
+
+function addressOf(sighting: {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+}): string {
+  return `${sighting.remoteAddress ?? 'unknown'}:${sighting.remotePort ?? '?'}`;
 }
 
 /** Whether a request failed because its client went away (an aborted body, a closed socket). */

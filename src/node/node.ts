@@ -22,10 +22,13 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { createTransportMetrics } from '../metrics/index.ts';
+import type { Clock } from '../shell/clock.ts';
+import { StoreCorruptError } from '../storage/errors.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
+import { markStoreDamaged, type StoreScrubber } from '../storage/scrub.ts';
 import { ClusterDiscovery } from '../transport/discovery.ts';
 import { QuicTransport } from '../transport/quic.ts';
 import type { StreamTransport } from '../transport/stream-transport.ts';
@@ -38,6 +41,8 @@ import { HttpApi } from './http-api.ts';
 import { HttpLimits } from './http-limits.ts';
 import { Logger } from './log.ts';
 import { LogLimiter, type LogLimiterOptions } from './log-limiter.ts';
+import { describeQuorum, QuorumWatch } from './quorum-watch.ts';
+import { TraceFile } from './trace-file.ts';
 import { VoteLoggingTransport } from './vote-log.ts';
 
 /** The node's events. */
@@ -61,9 +66,15 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
   readonly #httpLimits: HttpLimits;
   readonly #events: EventHub;
   readonly #voteLog: VoteLoggingTransport | null;
+  readonly #traceFile: TraceFile | null;
   readonly #limitedLog: LogLimiter;
+  /** Whether this node sees a quorum (status, readiness, metrics, logs). */
+  readonly quorum: QuorumWatch;
   readonly #unlock: () => void;
   #stopping: Promise<void> | null = null;
+  /** The background scrub of the store, once started (null when `scrub.enabled` is false). */
+  scrubber: StoreScrubber | null = null;
+  #damaged = false;
 
   private constructor(parts: {
     settings: NodeSettings;
@@ -71,7 +82,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     store: LmdbStore;
     transport: StreamTransport;
     voteLog: VoteLoggingTransport | null;
+    traceFile: TraceFile | null;
     limitedLog: LogLimiter;
+    quorum: QuorumWatch;
     logger: Logger;
     server: http.Server;
     api: HttpApi;
@@ -87,7 +100,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.store = parts.store;
     this.transport = parts.transport;
     this.#voteLog = parts.voteLog;
+    this.#traceFile = parts.traceFile;
     this.#limitedLog = parts.limitedLog;
+    this.quorum = parts.quorum;
     this.logger = parts.logger;
     this.#server = parts.server;
     this.#api = parts.api;
@@ -114,6 +129,8 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
        * on the system clock). Tests pass a ManualClock.
        */
       readonly limitedLog?: LogLimiterOptions;
+      /** The clock of the quorum watch's debounce (default the system clock); for tests. */
+      readonly clock?: Clock;
     } = {},
   ): Promise<CretoaiNode> {
     const logger = options.logger ?? new Logger(settings.nodeId, settings.logLevel);
@@ -173,12 +190,18 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
           : new VoteLoggingTransport(transport, settings.voteLog, resolved.limits, replica);
       if (voteLog !== null) cleanups.push(() => voteLog.close());
 
+      const traceFile = settings.traceFile === null ? null : new TraceFile(settings.traceFile, nodeId);
+      if (traceFile !== null) cleanups.push(() => traceFile.close());
+
       const registry = new Registry();
       createTransportMetrics(registry, transport);
+      const quorum = watchQuorum({ settings, transport, logger, registry, clock: options.clock });
+      cleanups.push(() => quorum.close());
       const engine = new BftEngine(settings.engine, settings.keys, {
         transport: (voteLog ?? transport) as Transport,
         store,
         registry,
+        ...(traceFile === null ? {} : { tracer: traceFile.tracer }),
       });
       for (const validator of cluster.validators)
         if (validator.nodeId !== nodeId) engine.registerNodePublicKey(validator.nodeId, validator.publicKey);
@@ -190,14 +213,27 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         clientsMax: settings.http.eventClientsMax,
         bufferBytesMax: settings.http.eventBufferBytesMax,
         logger,
+        // Resumed streams replay from the store through what the engine has delivered.
+        history: {
+          finalizedAt: (sequence) => store.finalizedAt(sequence),
+          deliveredSequence: () => engine.deliveredSequence,
+        },
       });
       engine.on('finalized', (item) => events.push(item));
       const httpLimits = new HttpLimits(settings.http, { registry, logger });
       cleanups.push(() => httpLimits.close());
+      // The node is made last; damage found before (by a lookup) waits for it.
+      let onDamage = (error: StoreCorruptError): void => {
+        foundEarly ??= error;
+      };
+      let foundEarly: StoreCorruptError | null = null;
       const api = new HttpApi({
         engine,
         store,
+        storeDamaged: (error) => onDamage(error),
         connectedPeers: () => transport.connectedPeers(),
+        duplicateIdentities: () => transport.duplicateIdentities(),
+        quorum: () => quorum.reading(),
         settings,
         logger,
         events,
@@ -220,7 +256,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         store,
         transport,
         voteLog,
+        traceFile,
         limitedLog,
+        quorum,
         logger,
         server,
         api,
@@ -231,6 +269,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         consensusPort: consensusAddress.port,
       });
       engine.on('error', (error) => node.#halted(error));
+      onDamage = (error) => node.#storeDamaged(error);
+      if (foundEarly !== null) node.#storeDamaged(foundEarly);
+      if (settings.scrub.enabled) node.#startScrub();
       logger.info('node-started', {
         http: node.httpUrl,
         consensus: `${consensusAddress.address}:${consensusAddress.port}`,
@@ -265,7 +306,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     await this.transport.stop();
     // After the transport: no refusal can arrive any more, and what was held back is logged.
     this.#limitedLog.close();
+    this.quorum.close();
     this.#voteLog?.close();
+    this.#traceFile?.close();
     await this.store.close();
     this.#unlock();
     this.#httpLimits.close();
@@ -275,7 +318,91 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     });
   }
 
+  /**
+   * Starts the background scrub (`src/storage/scrub.ts`) at the configured rate, with its
+   * progress as metrics.
+   */
+  #startScrub(): void {
+    const { scrub } = this.settings;
+    const scrubber = this.store.startScrub(
+      {
+        readsPerSecond: scrub.readsPerSecond,
+        bytesPerSecond: scrub.bytesPerSecond,
+        passIntervalMs: scrub.passIntervalMs,
+      },
+      {
+        onDamage: (error) => this.#storeDamaged(error),
+        onFailure: (error) => this.logger.error('store-scrub-failed', { error }),
+        onPass: (pass) => this.logger.info('store-scrub-pass', { ...pass }),
+      },
+    );
+    this.scrubber = scrubber;
+    const registry = this.engine.metrics();
+    new Counter({
+      name: 'cretoai_store_scrub_records_total',
+      help: 'Store records the background scrub has read and checked',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(scrubber.stats.records);
+      },
+    });
+    new Counter({
+      name: 'cretoai_store_scrub_passes_total',
+      help: 'Full passes of the background scrub over the store that found nothing wrong',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(scrubber.stats.passes);
+      },
+    });
+  }
+
+  /**
+   * The store holds a damaged record (found by the scrub, a lookup or a state-transfer read):
+   * the node stops serving, as it refuses to start on a damaged store, and records the finding
+   * in the data directory so that the next start refuses the store at once with the same
+   * message and ways back (wipe, or restore a backup). It could keep serving what still checks
+   * out, since every read verifies its record; it does not, because damage seldom comes alone
+   * (a failing disk, a bad copy), a restart would run on the same store, and a replica that
+   * stops loudly is one an operator repairs, while the cluster carries on with the others.
+   */
+  #storeDamaged(error: StoreCorruptError): void {
+    if (this.#damaged) return;
+    this.#damaged = true;
+    try {
+      markStoreDamaged(this.settings.dataDir, error);
+    } catch (markError) {
+      this.logger.error('store-damage-unrecorded', { error: markError });
+    }
+    this.logger.error('store-damaged', {
+      code: error.code,
+      detail: error.detail,
+      message: error.message,
+      advice:
+        'the node stops serving and exits (status 3); it refuses this store until it is wiped ' +
+        '(cretoai-node wipe: it rejoins by state transfer) or a backup is restored (cretoai-node restore)',
+    });
+    this.scrubber?.stop();
+    this.#api.stopAccepting();
+    this.#events.close();
+    this.#server.close();
+    this.#server.closeAllConnections();
+    this.#limitedLog.close();
+    this.quorum.close();
+    this.#httpLimits.close();
+    // No more frames in, so no state transfer is served; what was released still leaves.
+    void this.engine
+      .stop({ drainTimeoutMs: 0 })
+      .catch(() => undefined)
+      .finally(() => this.emit('halted', error));
+  }
+
   #halted(error: Error): void {
+    if (error instanceof StoreCorruptError) {
+      this.#storeDamaged(error);
+      return;
+    }
     this.logger.error('engine-halted', {
       error,
       advice: 'the process exits; restart it to recover from its store',
@@ -286,7 +413,9 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     this.#server.closeAllConnections();
     // The process exits next: log what was held back now, and leave no timer behind.
     this.#limitedLog.close();
+    this.quorum.close();
     this.#httpLimits.close();
+    this.#traceFile?.close();
     this.emit('halted', error);
   }
 }
@@ -324,13 +453,134 @@ function watchTransport(transport: StreamTransport, logger: Logger, limitedLog: 
   transport.on('peer-misbehaved', ({ peer, code, detail }) =>
     logger.warn('peer-misbehaved', { peer, code, detail }),
   );
-  transport.on('handshake-refused', ({ side, remoteAddress, claimedPeer, refusal }) =>
+  transport.on('handshake-refused', ({ side, remoteAddress, claimedPeer, refusal }) => {
     limitedLog.record(
       'handshake-refused',
       { code: refusal.code, address: remoteAddress },
       { side, remoteAddress, claimedPeer, code: refusal.code, detail: refusal.detail },
+    );
+    // Hints that this node's own key runs elsewhere too. Unauthenticated (anyone can claim an
+    // id, or send a REFUSE), so they are logged as suspicions, rate-limited like the rest.
+    if (refusal.code === 'self-connection' || refusal.detail === `peer refused: self-connection`) {
+      limitedLog.record(
+        'duplicate-identity-suspected',
+        { code: 'self-connection', address: remoteAddress },
+        {
+          side,
+          address: remoteAddress,
+          detail:
+            side === 'acceptor'
+              ? "a connection claimed this node's own id: another process may run with this node's key"
+              : "the node dialed answered as this node's own id: another process runs with this node's key there",
+        },
+      );
+    }
+    if (refusal.detail === 'peer refused: duplicate-identity') {
+      limitedLog.record(
+        'duplicate-identity-refused',
+        { code: 'duplicate-identity', address: remoteAddress },
+        {
+          peer: claimedPeer,
+          address: remoteAddress,
+          detail:
+            "the peer refuses this node: another live process with this node's key holds its link. Stop one of the two processes",
+        },
+      );
+    }
+  });
+  // Two live processes with one validator's key take turns at this node's link to it.
+  transport.on('duplicate-identity', ({ peer, incumbent, duplicate, refusedForMs, detections }) =>
+    limitedLog.record(
+      'duplicate-identity',
+      { code: peer, address: duplicate.remoteAddress },
+      {
+        peer,
+        message: `two processes are running with ${peer}'s key: one at ${where(incumbent)}, one at ${where(duplicate)}. Stop one of them`,
+        address: where(incumbent),
+        instance: incumbent.instance,
+        duplicateAddress: where(duplicate),
+        duplicateInstance: duplicate.instance,
+        refusedForMs,
+        detections,
+      },
     ),
   );
+}
+
+function where(sighting: {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+}): string {
+  return `${sighting.remoteAddress ?? 'unknown'}:${sighting.remotePort ?? '?'}`;
+}
+
+/**
+ * The quorum watch of a node (`quorum-watch.ts`): re-read whenever a peer connects or
+ * disconnects, logged on debounced transitions, exported as gauges read at scrape time.
+ */
+function watchQuorum(parts: {
+  readonly settings: NodeSettings;
+  readonly transport: StreamTransport;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly clock: Clock | undefined;
+}): QuorumWatch {
+  const { settings, transport, logger, registry } = parts;
+  const losses = new Counter({
+    name: 'cretoai_quorum_losses_total',
+    help: 'Times this node lost sight of a quorum of validators (debounced: each loss lasted quorumDebounceMs)',
+    registers: [registry],
+  });
+  const quorum = new QuorumWatch({
+    validators: settings.cluster.validators.length,
+    needed: settings.resolved.replica.quorum,
+    connectedPeers: () => transport.connectedPeers(),
+    debounceMs: settings.quorumDebounceMs,
+    ...(parts.clock === undefined ? {} : { clock: parts.clock }),
+    onChange: (change, reading) => {
+      const fields = {
+        reachable: reading.reachable,
+        validators: reading.validators,
+        needed: reading.needed,
+        peers: [...transport.connectedPeers()].sort(),
+        message: describeQuorum(reading),
+      };
+      if (change === 'lost') {
+        losses.inc();
+        logger.warn('quorum-lost', {
+          ...fields,
+          advice: 'nothing can be finalized until enough validators are reachable again; /readyz answers 503',
+        });
+      } else logger.info('quorum-regained', fields);
+    },
+  });
+  transport.on('peer-connected', () => quorum.update());
+  transport.on('peer-disconnected', () => quorum.update());
+  new Gauge({
+    name: 'cretoai_validators_reachable',
+    help: 'Validators this node reaches: itself and the peers it has a working connection to',
+    registers: [registry],
+    collect() {
+      this.set(quorum.reading().reachable);
+    },
+  });
+  new Gauge({
+    name: 'cretoai_quorum_reachable',
+    help: 'Whether this node reaches a quorum of validators (1) or not (0): without one nothing is finalized',
+    registers: [registry],
+    collect() {
+      this.set(quorum.reading().available ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cretoai_quorum_size',
+    help: 'Validators needed for a quorum',
+    registers: [registry],
+    collect() {
+      this.set(quorum.reading().needed);
+    },
+  });
+  return quorum;
 }
 
 function watchEngine(engine: BftEngine, logger: Logger): void {

@@ -161,12 +161,35 @@ export function stateTransferTick(state: ReplicaState): void {
   sendStateRequest(state);
 }
 
-/** STATE-REQUEST: the shell answers from its store, at most one request per peer per tick. */
+/**
+ * STATE-REQUEST: the shell answers from its store, at most one request per peer per tick (a
+ * peer must not make this replica read and send without bound). A request that comes when its
+ * peer was served this tick waits for the next one, replacing any other it had waiting: a
+ * replica catching up asks again as soon as a reply is applied, often within the tick, and
+ * dropping that request stalled its transfer for a whole state-transfer timeout.
+ */
 export function onStateRequest(state: ReplicaState, request: StateRequest, from: ReplicaId): Verdict {
   const peer = request.replica;
   if (from !== peer || peer === state.config.self) return ignored('not-needed');
   if (request.fromSequence > state.lastExecuted || request.fromSequence < 1) return ignored('not-needed');
-  if (state.stateServed.get(peer) === state.now) return ignored('rate-limited');
+  if (state.stateServed.get(peer) === state.now) {
+    state.stateDeferred.set(peer, request);
+    return ACCEPTED;
+  }
+  return serveStateRequest(state, request, peer);
+}
+
+/** On a tick: answers the requests that waited for it. */
+export function serveDeferredStateRequests(state: ReplicaState): void {
+  if (state.stateDeferred.size === 0) return;
+  const deferred = [...state.stateDeferred];
+  state.stateDeferred.clear();
+  for (const [peer, request] of deferred) {
+    if (request.fromSequence <= state.lastExecuted) serveStateRequest(state, request, peer);
+  }
+}
+
+function serveStateRequest(state: ReplicaState, request: StateRequest, peer: ReplicaId): Verdict {
   state.stateServed.set(peer, state.now);
   const toSequence = Math.min(
     request.toSequence,

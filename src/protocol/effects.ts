@@ -258,6 +258,12 @@ export interface Ready {
   readonly writes: readonly DurableWrite[];
   /** Messages and deliveries: released once writes through `released.requires` are durable. */
   readonly released: AfterPersist<Released>;
+  /**
+   * The drafts to sign among the sealed messages. The shell may sign them while the writes sync:
+   * a signature is computation, sends nothing, and the signed message still leaves only when
+   * `released` opens.
+   */
+  readonly drafts: readonly Draft[];
   /** State-transfer requests to answer from the store (reads only durable data; not sealed). */
   readonly serveState: readonly StateServeRequest[];
   /** The verdict on the input message, or null for other inputs. */

@@ -8,7 +8,7 @@ import { onCheckpoint } from './checkpoints.ts';
 import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
 import { DeliveredSet } from './delivered-set.ts';
 import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
-import type { Message, MessageKind, MessageOf } from './messages.ts';
+import { isSignedKind, type Message, type MessageKind, type MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
 import { onPropose, onRequest } from './requests.ts';
 import { type ReplicaState, StepOutput } from './state.ts';
@@ -105,6 +105,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     lastStatusTick: 0,
     statusAnswered: new Map(),
     stateServed: new Map(),
+    stateDeferred: new Map(),
     stateTransfer: null,
     writeOrdinal: 0,
     out: new StepOutput(),
@@ -161,6 +162,9 @@ export function seal(state: ReplicaState): Ready {
   return {
     writes: out.writes,
     released: new AfterPersist(state.writeOrdinal, released),
+    drafts: out.messages.flatMap((outbound) =>
+      'draft' in outbound && isSignedKind(outbound.draft) ? [outbound.draft] : [],
+    ),
     serveState: out.serveState,
     verdict: out.verdict,
     evidence: out.evidence,

@@ -26,6 +26,7 @@ import type {
   Draft,
   Message,
   NewView,
+  StateRequest,
   ViewChange,
   ViewTimeout,
 } from './messages.ts';
@@ -144,6 +145,11 @@ export interface ReplicaState {
   lastStatusTick: number;
   statusAnswered: Map<ReplicaId, number>;
   stateServed: Map<ReplicaId, number>;
+  /**
+   * The latest STATE-REQUEST of each peer that came when it had been served in the same tick:
+   * answered on the next tick instead of dropped (see `onStateRequest`).
+   */
+  stateDeferred: Map<ReplicaId, StateRequest>;
   stateTransfer: StateTransfer | null;
 
   /** Ordinal of the last durable write this replica asked for. */

@@ -2,7 +2,7 @@
  * Time, as ticks (etcd-io/raft's `tick()`): the view-change timer with its back-off (4.4,
  * 4.5.2), client-vertex retries, status messages and state-transfer retries.
  */
-import { maybeSendStatus, stateTransferTick } from './catch-up.ts';
+import { maybeSendStatus, serveDeferredStateRequests, stateTransferTick } from './catch-up.ts';
 import { clientWaitExpired, retryRequests } from './requests.ts';
 import { currentTimeout, type ReplicaState } from './state.ts';
 import { complainAboutView } from './view-timeouts.ts';
@@ -10,6 +10,7 @@ import { complainAboutView } from './view-timeouts.ts';
 export function onTick(state: ReplicaState): void {
   state.now++;
   stateTransferTick(state);
+  serveDeferredStateRequests(state);
   // Client vertices waiting too long go to every replica, also while this replica changes
   // views: a replica that timed out alone (its REQUESTs were lost) would otherwise hold them
   // until the others change views for some other reason, since one VIEW-CHANGE is fewer than

@@ -9,6 +9,7 @@
  * a damaged data directory at start.
  */
 import { DurableImage } from '../protocol/index.ts';
+import { decodeOrRefuse } from '../storage/record-checks.ts';
 import {
   encodeAccepted,
   encodeFinalized,
@@ -19,7 +20,6 @@ import {
   keys,
   verifyRecord,
 } from '../storage/record-codec.ts';
-import { decodeOrRefuse } from '../storage/refuse-record.ts';
 import type { Prng } from './prng.ts';
 import type { SimProcess } from './process.ts';
 import { SimStore, type SimStoreOptions } from './sim-store.ts';

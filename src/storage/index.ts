@@ -16,4 +16,12 @@ export {
   type VerifyReport,
 } from './lmdb.ts';
 export { MemoryStore, type MemoryStoreOptions, type MemoryStoreStats } from './memory.ts';
+export {
+  DAMAGE_MARKER_FILE,
+  type ScrubHooks,
+  type ScrubOptions,
+  type ScrubPass,
+  type ScrubStats,
+  StoreScrubber,
+} from './scrub.ts';
 export type { Store } from './store.ts';

@@ -21,7 +21,10 @@
  * Corruption. LMDB keeps no checksums, so every record carries one (see `record-codec.ts`). At
  * open the store checks the data file's header, its metadata (format version, cluster id,
  * replica id) and every record a restart reads except the finalized history, which `load`,
- * `finalizedAt` and `vertex` verify as they read it; `verify` scans everything. A damaged store
+ * `finalizedAt` and `vertex` verify as they read it; `verify` scans everything, and the
+ * background scrub (`startScrub`, `scrub.ts`) does the same while the node runs, a bounded
+ * number of records a second, with the checks of `record-checks.ts`. Damage the scrub found is
+ * recorded next to the store, and `open` refuses the store while that record is there. A damaged store
  * is refused with a {@link StoreCorruptError} naming the record and the way back. LMDB itself may
  * still crash the process on structural damage inside its B-tree (it does not check its pages):
  * loud, never silent; a suspect store is best checked with `verify` in a separate process.
@@ -32,8 +35,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { open, type RootDatabase } from 'lmdb';
-import { bytesEqual, DIGEST_BYTES, toHex } from '../crypto/digest.ts';
+import { open } from 'lmdb';
+import { bytesEqual, DIGEST_BYTES } from '../crypto/digest.ts';
 import type { DurableSnapshot, PrePrepareRecord, PreparedRecord } from '../protocol/durable-image.ts';
 import {
   type DurableReceipt,
@@ -44,11 +47,19 @@ import {
 import type { Commit } from '../protocol/messages.ts';
 import type { Digest, ReplicaId, Vertex } from '../protocol/types.ts';
 import { StoreClosedError, StoreCorruptError, StoreInUseError } from './errors.ts';
-import { INDEX_BUCKETS, indexBucketOf, positionBefore, VertexIndexTail } from './index-tail.ts';
+import { positionBefore, VertexIndexTail } from './index-tail.ts';
+import {
+  type Db,
+  decodeOrRefuse,
+  guardLmdb,
+  type ReadTransaction,
+  readIndexWatermarks,
+  type VerifyReport,
+  verifyAll,
+} from './record-checks.ts';
 import {
   decodeAccepted,
   decodeFinalized,
-  decodeIndexWatermarks,
   decodeLastFinalized,
   decodeMeta,
   decodePrePrepare,
@@ -71,14 +82,13 @@ import {
   keyBySequence,
   keys,
   parseKey,
-  RecordError,
   STORE_FORMAT_VERSION,
   type StoreMeta,
   verifyRecord,
   vertexIndexEntry,
   vertexKeyRange,
 } from './record-codec.ts';
-import { decodeOrRefuse } from './refuse-record.ts';
+import { damageMarkerError, type ScrubHooks, type ScrubOptions, StoreScrubber } from './scrub.ts';
 import type { Store } from './store.ts';
 
 /** How to open a store. */
@@ -126,18 +136,8 @@ export interface FinalizedVertex {
   readonly commits: readonly Commit[];
 }
 
-/** What a full scan found. */
-export interface VerifyReport {
-  /** Records in the data file (index entries that wait in the tail are not records yet). */
-  readonly records: number;
-  readonly finalized: number;
-  /**
-   * Distinct vertices in the kept finalized records, written to the vertex index or waiting to
-   * be (a vertex finalized in two kept batches counts once).
-   */
-  readonly vertices: number;
-  readonly lastFinalized: number;
-}
+/** What a full scan found (see `record-checks.ts`). */
+export type { VerifyReport } from './record-checks.ts';
 
 /** What a backup holds, as its manifest says. */
 export interface BackupManifest {
@@ -176,8 +176,6 @@ type Operation =
       readonly reject: (error: unknown) => void;
     };
 
-type Db = RootDatabase<Uint8Array, Uint8Array>;
-
 /** Data directories open in this process: two stores on one directory would corrupt it. */
 const openPaths = new Set<string>();
 
@@ -196,6 +194,7 @@ export class LmdbStore implements Store {
   #flushing: Promise<void> | null = null;
   #failure: unknown = null;
   #closed = false;
+  #scrubber: StoreScrubber | null = null;
 
   private constructor(
     db: Db,
@@ -231,6 +230,9 @@ export class LmdbStore implements Store {
     const resolvedPath = path.resolve(options.path);
     if (openPaths.has(resolvedPath))
       throw new StoreInUseError(resolvedPath, 'is already open in this process');
+    // Damage the background scrub found while the node ran: refused at once, as it was then.
+    const marked = damageMarkerError(resolvedPath);
+    if (marked !== null) throw marked;
     checkDataFileHeader(resolvedPath);
     openPaths.add(resolvedPath);
     let db: Db | undefined;
@@ -536,6 +538,9 @@ export class LmdbStore implements Store {
     if (found === undefined) return undefined;
     const { sequence, index } = found;
     const record = this.finalizedAt(sequence);
+    // A position enters the tail as its batch is staged, before the commit that writes the
+    // batch: until that commit is visible, the vertex is not final here yet.
+    if (record === undefined && found === waiting && sequence > this.#lastFinalized) return undefined;
     const vertex = record?.batch[index];
     if (record === undefined || vertex === undefined || !bytesEqual(vertex.hash, hash)) {
       throw new StoreCorruptError(
@@ -570,6 +575,25 @@ export class LmdbStore implements Store {
     } finally {
       transaction.done();
     }
+  }
+
+  /**
+   * Starts the background scrub of this store (`scrub.ts`): every record is read and checked
+   * as {@link LmdbStore.verify} checks it, a bounded number a second, in short read
+   * transactions. It stops when the store closes, and at the first damage, which it reports to
+   * `hooks.onDamage`.
+   *
+   * @throws RangeError for scrub figures that are not positive integers; Error when a scrub runs.
+   */
+  startScrub(options: ScrubOptions, hooks: ScrubHooks): StoreScrubber {
+    const refusal = this.#refusal();
+    if (refusal !== null) throw refusal;
+    if (this.#scrubber?.running === true)
+      throw new Error(`the store at ${this.path} is already being scrubbed`);
+    const scrubber = new StoreScrubber(this.#db, this.path, options, hooks);
+    this.#scrubber = scrubber;
+    scrubber.start();
+    return scrubber;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -690,6 +714,7 @@ export class LmdbStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#scrubber?.stop();
     while (this.#flushing !== null) await this.#flushing;
     // A store closed in order leaves every index entry written (a crash leaves the tail to be
     // rebuilt at the next open).
@@ -733,8 +758,6 @@ export class LmdbStore implements Store {
 
 // ---------------------------------------------------------------------------------------------
 // The write set of one group: the group's writes over the committed state
-
-type ReadTransaction = ReturnType<Db['useReadTransaction']>;
 
 /**
  * Puts and removals staged for one transaction, readable before they are issued. Only the
@@ -962,30 +985,6 @@ function checkRestoreRecords(db: Db, dataPath: string): number {
 }
 
 /**
- * The index watermarks as stored, or every bucket at `lastFinalized` when the record is absent
- * (a store written before the tail existed has every entry written).
- */
-function readIndexWatermarks(
-  db: Db,
-  dataPath: string,
-  lastFinalized: number,
-  transaction?: ReadTransaction,
-): number[] {
-  const key = keys.indexWatermarks();
-  const value = guardLmdb(dataPath, () =>
-    transaction === undefined ? db.get(key) : db.get(key, { transaction }),
-  );
-  if (value === undefined) return new Array<number>(INDEX_BUCKETS).fill(lastFinalized);
-  return decodeOrRefuse(dataPath, key, () => {
-    const watermarks = decodeIndexWatermarks(value);
-    if (watermarks.length !== INDEX_BUCKETS) {
-      throw new RecordError('malformed', `${watermarks.length} buckets, this release has ${INDEX_BUCKETS}`);
-    }
-    return watermarks;
-  });
-}
-
-/**
  * The index tail after a restart: the slots of the kept finalized records above their bucket's
  * watermark, which the commits before the crash (or close) had not written yet.
  */
@@ -1003,121 +1002,6 @@ function loadIndexTail(db: Db, dataPath: string, lastFinalized: number): VertexI
       if (tail.waits(hash, sequence)) tail.add({ hash, sequence, index });
   }
   return tail;
-}
-
-function verifyAll(
-  db: Db,
-  dataPath: string,
-  transaction: ReadTransaction,
-  lastFinalized: number,
-): VerifyReport {
-  const watermarks = readIndexWatermarks(db, dataPath, lastFinalized, transaction);
-  // Vertices of slots whose index entries are not written yet, by hex: counted at the end.
-  const waiting = new Map<string, Uint8Array>();
-  let records = 0;
-  let finalized = 0;
-  let vertices = 0;
-  let slots = 0;
-  let entries = 0;
-  let sawMeta = false;
-  let previousHash: Uint8Array | null = null;
-  // The delivered positions of every kept finalized record. Key order puts every finalized
-  // record (0x06) before the index (0x09), so it is complete by then.
-  const deliveredSlots = new Map<number, Set<number>>();
-  const all = guardLmdb(dataPath, () => db.getRange({ transaction }));
-  for (const { key, value } of all) {
-    records++;
-    const parsed = decodeOrRefuse(dataPath, key, () => verifyRecord(key, value));
-    if (parsed === null)
-      throw new StoreCorruptError(
-        'unknown-key',
-        dataPath,
-        `${describeKey(key)} is not a key this release writes`,
-      );
-    if (parsed.kind === 'meta') sawMeta = true;
-    if (parsed.kind === 'finalized') {
-      finalized++;
-      if (parsed.sequence > lastFinalized) {
-        throw new StoreCorruptError(
-          'inconsistent',
-          dataPath,
-          `a finalized record at sequence ${parsed.sequence} lies above the last finalized sequence ${lastFinalized}`,
-        );
-      }
-      // Every delivered slot of a kept batch has its index entry, once its bucket is written that far.
-      const delivered = finalizedDeliveredHashes(parsed.sequence, value);
-      deliveredSlots.set(parsed.sequence, new Set(delivered.map((slot) => slot.position)));
-      for (const { hash, position: index } of delivered) {
-        if (parsed.sequence > watermarks[indexBucketOf(hash)]!) {
-          waiting.set(toHex(hash), hash);
-          continue;
-        }
-        slots++;
-        const entryKey = keys.vertex(hash, parsed.sequence, index);
-        if (guardLmdb(dataPath, () => db.get(entryKey, { transaction })) === undefined) {
-          throw new StoreCorruptError(
-            'inconsistent',
-            dataPath,
-            `vertex ${index} of the ${describeKey(key)} is missing from the vertex index`,
-          );
-        }
-      }
-    }
-    if (parsed.kind === 'vertex') {
-      entries++;
-      if (previousHash === null || Buffer.compare(previousHash, parsed.hash) !== 0) vertices++;
-      previousHash = parsed.hash;
-      const slots = deliveredSlots.get(parsed.sequence);
-      if (parsed.sequence > watermarks[indexBucketOf(parsed.hash)]!) {
-        throw new StoreCorruptError(
-          'inconsistent',
-          dataPath,
-          `the ${describeKey(key)} lies above its bucket's index watermark ${watermarks[indexBucketOf(parsed.hash)]}`,
-        );
-      }
-      if (slots === undefined || !slots.has(parsed.index)) {
-        throw new StoreCorruptError(
-          'inconsistent',
-          dataPath,
-          `the ${describeKey(key)} points at ${slots === undefined ? 'no kept finalized record' : 'a slot not delivered there'}`,
-        );
-      }
-    }
-  }
-  // Every written slot has its own entry (keys differ by position), so equal counts mean that
-  // every entry is a written slot's: none names a hash its slot does not hold.
-  if (entries !== slots) {
-    throw new StoreCorruptError(
-      'inconsistent',
-      dataPath,
-      `the vertex index holds ${entries} entries for ${slots} vertices in finalized records (up to the index watermarks)`,
-    );
-  }
-  if (!sawMeta && records > 0)
-    throw new StoreCorruptError('missing-metadata', dataPath, 'the metadata record is missing');
-  // A vertex whose only positions wait in the tail is a vertex of the store all the same.
-  for (const hash of waiting.values()) {
-    const entries = guardLmdb(dataPath, () => [
-      ...db.getKeys({ ...vertexKeyRange(hash), limit: 1, transaction }),
-    ]);
-    if (entries.length === 0) vertices++;
-  }
-  return { records, finalized, vertices, lastFinalized };
-}
-
-/** LMDB's own reports of a damaged or foreign file. */
-const LMDB_DAMAGE = /MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_INVALID|MDB_VERSION_MISMATCH|MDB_BAD_TXN|corrupt/i;
-
-/** Runs an LMDB call; LMDB's reports of damage become StoreCorruptError, other errors pass. */
-function guardLmdb<T>(dataPath: string, call: () => T): T {
-  try {
-    return call();
-  } catch (error) {
-    if (error instanceof Error && LMDB_DAMAGE.test(error.message)) {
-      throw new StoreCorruptError('lmdb', dataPath, `LMDB reports: ${error.message}`, { cause: error });
-    }
-    throw error;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ export const HANDSHAKE_REFUSAL_CODES = Object.freeze([
   'refused-by-peer',
   // Too many handshakes in progress from this address or in all, or this node is stopping.
   'busy',
+  // The peer's key is in use by another live process (instance) that holds the link; this one
+  // is refused for a while (see `duplicate-identity.ts`).
+  'duplicate-identity',
 ] as const);
 
 /** Why a handshake failed; see {@link HANDSHAKE_REFUSAL_CODES}. */

@@ -162,9 +162,11 @@ export interface DialOptions extends HandshakeOptions {
 export interface AcceptOptions extends HandshakeOptions {
   /**
    * Called once the dialer has proven its identity and before this side signs: a refusal
-   * (`busy`) here bounds how often even a validator can make this node sign.
+   * (`busy`) here bounds how often even a validator can make this node sign, and one of
+   * `duplicate-identity` turns away a second live process with the peer's key. `peerInstance`
+   * is the dialer's instance id (hex), which its AUTH signed.
    */
-  readonly admitAuthenticated?: (peer: NodeId) => HandshakeRefusal | null;
+  readonly admitAuthenticated?: (peer: NodeId, peerInstance: string) => HandshakeRefusal | null;
 }
 
 /** The result of a handshake. */
@@ -375,7 +377,7 @@ export async function acceptHandshake(
   if (second.frame.kind !== 'auth') return run.refuse(unexpectedFrame(second.frame, 'AUTH'));
   if (!(await run.verify(peerKey, 'dialer', hash, second.frame.signature)))
     return run.refuse({ code: 'bad-signature', detail: `AUTH does not verify under ${offer.from}'s key` });
-  const admission = options.admitAuthenticated?.(offer.from) ?? null;
+  const admission = options.admitAuthenticated?.(offer.from, toHex(offer.instance)) ?? null;
   if (admission !== null) return run.refuse(admission);
   run.send(sealer.seal(encodeAuth(await run.sign('acceptor', hash))));
 

@@ -10,6 +10,12 @@ export {
   PeerAddressError,
   parsePeerAddress,
 } from './discovery.ts';
+export type {
+  DuplicateIdentityDetection,
+  DuplicateIdentityOptions,
+  DuplicateIdentityState,
+  InstanceSighting,
+} from './duplicate-identity.ts';
 export { HANDSHAKE_REFUSAL_CODES, type HandshakeRefusalCode } from './handshake.ts';
 export {
   type FrameFilter,

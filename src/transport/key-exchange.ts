@@ -14,14 +14,10 @@
  * Every input here comes from an unauthenticated peer, so nothing throws: a key or ciphertext
  * that OpenSSL refuses (wrong length, a low-order X25519 point) makes the result null.
  */
-import {
-  createPublicKey,
-  decapsulate,
-  diffieHellman,
-  encapsulate,
-  generateKeyPairSync,
-  type KeyObject,
-} from 'node:crypto';
+// ML-KEM's functions are read off the module rather than imported by name: a named import
+// that an older Node lacks fails when the module graph links, before the package's Node
+// version check (runtime/require-node.js) can say in one sentence what is wrong.
+import nodeCrypto, { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
 
 /** Bytes of a raw X25519 public key. */
 export const X25519_PUBLIC_BYTES = 32;
@@ -85,7 +81,7 @@ export class InitiatorKeyExchange {
     if (peer === null || answer.mlkemCiphertext.length !== MLKEM768_CIPHERTEXT_BYTES) return null;
     try {
       const x25519Secret = diffieHellman({ privateKey: this.#x25519, publicKey: peer });
-      const mlkemSecret = decapsulate(this.#mlkem, Buffer.from(answer.mlkemCiphertext));
+      const mlkemSecret = nodeCrypto.decapsulate(this.#mlkem, Buffer.from(answer.mlkemCiphertext));
       return joinSecrets(x25519Secret, mlkemSecret);
     } catch {
       return null;
@@ -104,7 +100,7 @@ export function answerKeyOffer(offer: KeyOffer): { answer: KeyAnswer; secret: Ui
   try {
     const x = generateKeyPairSync('x25519');
     const x25519Secret = diffieHellman({ privateKey: x.privateKey, publicKey: peerX25519 });
-    const { sharedKey, ciphertext } = encapsulate(peerKem);
+    const { sharedKey, ciphertext } = nodeCrypto.encapsulate(peerKem);
     return {
       answer: {
         x25519: raw(x.publicKey),

@@ -56,6 +56,12 @@ import { type AdmissionOptions, HandshakeAdmission } from './admission.ts';
 import { type RecordOpener, type RecordSealer, SEAL_OVERHEAD_BYTES } from './channel-crypto.ts';
 import type { Discovery, ResolvedAddress } from './discovery.ts';
 import {
+  type DuplicateIdentityDetection,
+  DuplicateIdentityGuard,
+  type DuplicateIdentityOptions,
+  type DuplicateIdentityState,
+} from './duplicate-identity.ts';
+import {
   acceptHandshake,
   dialHandshake,
   HANDSHAKE_REFUSAL_CODES,
@@ -104,6 +110,8 @@ export interface StreamTransportOptions {
   readonly clock?: Clock;
   /** A uniform random number in [0, 1) for jitter. Default `Math.random`; tests pass a seeded PRNG. */
   readonly random?: () => number;
+  /** How two live processes with one peer's key are told apart and refused (`duplicate-identity.ts`). */
+  readonly duplicateIdentity?: DuplicateIdentityOptions;
 }
 
 /** Every reason a frame was dropped, listed once. */
@@ -146,6 +154,10 @@ export interface StreamTransportStats {
   misbehaviours: number;
   /** The largest number of frames any one peer's queue has held. */
   sendQueueFramesPeak: number;
+  /** Times two live instances of one peer were seen taking turns (`duplicate-identity.ts`). */
+  duplicateIdentityDetections: number;
+  /** Authenticated connections refused because their instance is a detected duplicate. */
+  duplicateConnectionsRefused: number;
 }
 
 /** What is known about a peer's current connection. */
@@ -199,6 +211,11 @@ export interface StreamTransportEvents {
       readonly refusal: HandshakeRefusal;
     },
   ];
+  /**
+   * Two live processes hold one peer's key: an instance that was replaced came back. The later
+   * one (`duplicate`) is refused for `refusedForMs`; see `duplicate-identity.ts`.
+   */
+  'duplicate-identity': [DuplicateIdentityDetection];
   /** A redial of `peer` is scheduled `delayMs` from now, after `failures` consecutive failures. */
   'dial-scheduled': [{ readonly peer: NodeId; readonly delayMs: number; readonly failures: number }];
   /** A dial failed before the handshake (no address, refused, unreachable). */
@@ -365,6 +382,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #admission: HandshakeAdmission;
+  readonly #duplicates: DuplicateIdentityGuard;
   readonly #links = new Map<NodeId, PeerLink>();
   readonly #ledger = new NonceLedger();
   /** Every stream handed over by the connector and not yet closed, so that `stop` closes them all. */
@@ -390,6 +408,8 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     handshakeSignatures: 0,
     misbehaviours: 0,
     sendQueueFramesPeak: 0,
+    duplicateIdentityDetections: 0,
+    duplicateConnectionsRefused: 0,
   };
 
   /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
@@ -420,6 +440,12 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     this.#baseDelayMs = positiveInteger('reconnectBaseDelayMs', options.reconnectBaseDelayMs ?? 100);
     this.#maxDelayMs = positiveInteger('reconnectMaxDelayMs', options.reconnectMaxDelayMs ?? 10_000);
     this.#admission = new HandshakeAdmission({ ...options.admission, clock: this.#clock });
+    // A late handshake of a restarted peer's old instance finishes within the handshake
+    // timeout: only a return later than that proves two live instances.
+    this.#duplicates = new DuplicateIdentityGuard(this.#clock, {
+      settleMs: this.#handshakeTimeoutMs + 1000,
+      ...options.duplicateIdentity,
+    });
     if (!options.validators.has(options.nodeId))
       throw new RangeError(`node id ${options.nodeId} is not one of the validators`);
     for (const peer of options.validators.keys())
@@ -540,6 +566,11 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   peerInfo(peer: NodeId): PeerConnectionInfo | undefined {
     const connection = this.#links.get(peer)?.connection;
     return connection == null ? undefined : this.#infoOf(connection);
+  }
+
+  /** Peers whose key two live processes were seen using, with the latest detection. */
+  duplicateIdentities(): DuplicateIdentityState[] {
+    return this.#duplicates.states();
   }
 
   /** Handshakes in progress (in all, and from unlisted addresses) and addresses remembered. */
@@ -725,10 +756,20 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     void this.#authenticate(stream, 'dialer', link);
   }
 
-  /** Whether this node signs one more handshake for `peer` now (a token bucket per peer). */
-  #admitAuthenticated(peer: NodeId): HandshakeRefusal | null {
+  /**
+   * Whether this node signs one more handshake for `peer` now (a token bucket per peer), and
+   * not for an instance of it refused as a duplicate.
+   */
+  #admitAuthenticated(peer: NodeId, peerInstance: string): HandshakeRefusal | null {
     const link = this.#links.get(peer);
     if (link === undefined) return { code: 'unknown-node', detail: `${peer} is not a peer` };
+    if (this.#duplicates.refuses(peer, peerInstance)) {
+      this.#stats.duplicateConnectionsRefused++;
+      return {
+        code: 'duplicate-identity',
+        detail: `another process with ${peer}'s key holds the link; this one (instance ${peerInstance}) is refused for now`,
+      };
+    }
     const rate = this.#peerHandshakesPerSecond;
     const now = this.#clock.now();
     link.signTokens = Math.min(2 * rate, link.signTokens + ((now - link.signTokensAt) / 1000) * rate);
@@ -764,7 +805,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       link === undefined
         ? await acceptHandshake(channel, {
             ...common,
-            admitAuthenticated: (peer) => this.#admitAuthenticated(peer),
+            admitAuthenticated: (peer, peerInstance) => this.#admitAuthenticated(peer, peerInstance),
           })
         : await dialHandshake(channel, { ...common, peer: link.peer });
     timeout.cancel();
@@ -818,6 +859,24 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   /** Makes `connection` its peer's connection, unless an existing one wins the tie-break. */
   #adopt(connection: Connection): void {
     const link = this.#links.get(connection.peer)!;
+    // Two live processes with the peer's key take turns unless one is refused (see
+    // `duplicate-identity.ts`); a peer that restarted is admitted and replaces its old link below.
+    const admission = this.#duplicates.admit(connection.peer, {
+      instance: connection.peerInstance,
+      remoteAddress: connection.remoteAddress,
+      remotePort: connection.remotePort,
+    });
+    if (admission.detection !== null) {
+      this.#stats.duplicateIdentityDetections++;
+      this.emit('duplicate-identity', admission.detection);
+    }
+    if (!admission.admit) {
+      this.#stats.duplicateConnectionsRefused++;
+      connection.closed = true;
+      this.#endGracefully(connection.socket);
+      this.#scheduleRedial(link);
+      return;
+    }
     const existing = link.connection;
     if (existing !== null) {
       if (!this.#replaces(connection, existing)) {
@@ -867,6 +926,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     const link = this.#links.get(connection.peer)!;
     if (link.connection !== connection) return;
     link.connection = null;
+    this.#duplicates.lost(connection.peer, connection.peerInstance);
     this.#stats.connectionsLost++;
     this.emit('peer-disconnected', { peer: connection.peer, reason });
     if (this.#running) this.#scheduleRedial(link);

@@ -1,6 +1,7 @@
 /**
- * The command line: help for every command, errors in plain words with a non-zero exit status,
- * key generation, and evidence checked with the cluster's public keys.
+ * The command line: help for every command, errors in plain words with a non-zero exit status
+ * (and as JSON with --json), key generation, init's warning for a cluster that tolerates no
+ * fault, status with a node down, and evidence checked with the cluster's public keys.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,7 +12,7 @@ import { evidenceToJson } from '../../src/client/evidence.ts';
 import { importPrivateKeyPem, mlDsa87 } from '../../src/crypto/index.ts';
 import type { Commit, Draft } from '../../src/protocol/index.ts';
 import { signDraft } from '../../src/shell/signing.ts';
-import { clusterDir, tempDir } from '../node/support.ts';
+import { clusterDir, startNode, tempDir } from '../node/support.ts';
 import { runCli } from './support.ts';
 
 const COMMANDS = [
@@ -29,7 +30,7 @@ const COMMANDS = [
   'verify-evidence',
 ];
 
-describe('cretoai-node help', { timeout: 60_000 }, () => {
+describe('cretoai-node help', { timeout: 180_000 }, () => {
   it('--help lists every command, and every command has its own help', async () => {
     const top = await runCli(['--help']);
     assert.equal(top.code, 0);
@@ -40,10 +41,15 @@ describe('cretoai-node help', { timeout: 60_000 }, () => {
       assert.match(help.stdout, new RegExp(`^Usage: cretoai-node ${COMMANDS[i]} `, 'm'));
       assert.match(help.stdout, /^Options:/m);
     }
+    // Every command that prints a result can print it as JSON.
+    for (const [i, command] of COMMANDS.entries()) {
+      if (command === 'start' || command === 'up') continue;
+      assert.match(helps[i]!.stdout, /^ {2}--json\b/m, command);
+    }
   });
 });
 
-describe('cretoai-node errors', { timeout: 60_000 }, () => {
+describe('cretoai-node errors', { timeout: 180_000 }, () => {
   it('a bad option, an unknown command, a missing file or an unreachable node: a sentence and a non-zero exit', async (t) => {
     const dir = tempDir(t);
     const cases: [readonly string[], RegExp][] = [
@@ -76,6 +82,59 @@ describe('cretoai-node errors', { timeout: 60_000 }, () => {
     }
   });
 
+  it('with --json a failure is JSON on stdout too, with the same exit status', async (t) => {
+    const cluster = await clusterDir(t, 1);
+    const wipe = await runCli(['wipe', '--config', cluster.configFiles[0]!, '--json']);
+    assert.equal(wipe.code, 1);
+    assert.match(wipe.stderr, /pass --yes/);
+    const { error } = JSON.parse(wipe.stdout);
+    assert.equal(error.exitCode, 1);
+    assert.match(error.message, /pass --yes/);
+  });
+
+  it('init warns that 1 to 3 nodes tolerate no fault, and says nothing for 4', async (t) => {
+    const dir = tempDir(t);
+    const three = await runCli(['init', '--nodes', '3', '--dir', path.join(dir, 'three'), '--json']);
+    assert.equal(three.code, 0, three.stderr);
+    assert.match(
+      three.stderr,
+      /^warning: a cluster of 3 nodes tolerates no faulty node .*one node down stops it/m,
+    );
+    const created = JSON.parse(three.stdout);
+    assert.equal(created.faultTolerance, 0);
+    assert.equal(created.nodes.length, 3);
+    assert.equal(created.warnings.length, 1);
+    assert.equal(loadClusterFile(created.clusterFile).validators.length, 3);
+    const one = await runCli(['init', '--nodes', '1', '--dir', path.join(dir, 'one')]);
+    assert.match(one.stderr, /^warning: a cluster of 1 node tolerates no faulty node/m);
+    const four = await runCli(['init', '--nodes', '4', '--dir', path.join(dir, 'four')]);
+    assert.equal(four.code, 0, four.stderr);
+    assert.doesNotMatch(four.stderr, /warning/);
+  });
+
+  it('status with a node down: a row for it in the table, the reason below, exit status 1', async (t) => {
+    const cluster = await clusterDir(t, 4);
+    await Promise.all([0, 1, 2].map((index) => startNode(t, cluster, index)));
+    const status = await runCli(['status', '--cluster', cluster.clusterFile]);
+    assert.equal(status.code, 1, status.stderr);
+    const [header, ...rows] = status.stdout.trimEnd().split('\n');
+    const columns = header!.split(/\s{2,}/);
+    assert.equal(rows.length, 4);
+    for (const row of rows) assert.equal(row.split(/\s{2,}/).length, columns.length, row);
+    const down = rows.find((row) => row.startsWith('node-3'))!;
+    assert.match(down, /^node-3\s+unreachable(\s+-){8}$/);
+    // The columns line up: every cell starts where its header does.
+    const at = columns.map((title) => header!.indexOf(title));
+    for (const row of rows) for (const start of at.slice(1)) assert.equal(row[start - 1], ' ', row);
+    assert.match(status.stderr, /^node-3: http:\/\/\S+ did not answer GET \/v1\/status/m);
+    const json = await runCli(['status', '--cluster', cluster.clusterFile, '--json']);
+    assert.equal(json.code, 1);
+    const answers = JSON.parse(json.stdout);
+    assert.equal(answers[3].nodeId, 'node-3');
+    assert.match(answers[3].error, /did not answer/);
+    assert.equal(answers[0].state, 'running');
+  });
+
   it('wipe asks for --yes, and init refuses a directory that holds a cluster', async (t) => {
     const cluster = await clusterDir(t, 1);
     const wipe = await runCli(['wipe', '--config', cluster.configFiles[0]!]);
@@ -97,7 +156,7 @@ describe('cretoai-node errors', { timeout: 60_000 }, () => {
   });
 });
 
-describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
+describe('cretoai-node keygen and verify-evidence', { timeout: 180_000 }, () => {
   it('keygen writes a private key only its owner reads, prints the public key, and never overwrites a key', async (t) => {
     const file = path.join(tempDir(t), 'node.key.pem');
     const first = await runCli(['keygen', '--out', file]);
@@ -105,6 +164,11 @@ describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const keys = importPrivateKeyPem(fs.readFileSync(file, 'utf8'));
     assert.match(first.stdout, /^-----BEGIN PUBLIC KEY-----/);
+    const asJson = await runCli(['keygen', '--out', `${file}.2`, '--json']);
+    assert.equal(asJson.code, 0, asJson.stderr);
+    const generated = JSON.parse(asJson.stdout);
+    assert.equal(generated.privateKeyFile, `${file}.2`);
+    assert.match(generated.publicKey, /^-----BEGIN PUBLIC KEY-----/);
     const { parsePublicKey } = await import('../../src/client/cluster-file.ts');
     assert.deepEqual(parsePublicKey(first.stdout).raw, keys.publicKey.raw);
     const again = await runCli(['keygen', '--out', file]);
@@ -179,5 +243,31 @@ describe('cretoai-node keygen and verify-evidence', { timeout: 60_000 }, () => {
     assert.equal(refused.code, 1);
     assert.match(refused.stdout, /#0: NOT valid/);
     assert.match(refused.stdout, /#1: NOT valid/);
+    const asJson = await runCli([
+      'verify-evidence',
+      '--cluster',
+      cluster.clusterFile,
+      '--file',
+      tampered,
+      '--json',
+    ]);
+    assert.equal(asJson.code, 1);
+    const checked = JSON.parse(asJson.stdout);
+    assert.equal(checked.checked, 2);
+    assert.equal(checked.invalid, 2);
+    assert.deepEqual(
+      checked.items.map((item: { valid: boolean }) => item.valid),
+      [false, false],
+    );
+    const validJson = await runCli([
+      'verify-evidence',
+      '--cluster',
+      cluster.clusterFile,
+      '--file',
+      valid,
+      '--json',
+    ]);
+    assert.equal(validJson.code, 0);
+    assert.match(JSON.parse(validJson.stdout).items[0].description, /node-2 signed two different messages/);
   });
 });

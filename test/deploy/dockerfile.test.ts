@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CONSENSUS_PORT, DATA_DIR, HTTP_PORT } from '../../deploy/k8s/generate.ts';
+import { CONSENSUS_PORT, DATA_DIR, HTTP_PORT } from '../../deploy/k8s/new-overlay.ts';
 
 const root = path.join(import.meta.dirname, '../..');
 const text = fs.readFileSync(path.join(root, 'deploy/Dockerfile'), 'utf8');
@@ -26,6 +26,11 @@ test('two stages on Node 24; the build stage installs with npm ci and builds', (
   assert.match(build, /RUN npm ci\b/);
   assert.match(build, /npm run build/);
   assert.match(build, /npm prune --omit=dev/);
+  // `npm run build` is scripts/build.ts, which compiles src/ and copies from it.
+  const buildScript = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts.build;
+  assert.equal(buildScript, 'node scripts/build.ts');
+  for (const dir of ['src', 'bin', 'scripts'])
+    assert.match(build, new RegExp(`COPY ${dir} \\./${dir}\\b`), dir);
 });
 
 test('the runtime stage: no npm install, non-root user, volume, health check, ports', () => {

@@ -232,7 +232,7 @@ test('a real Prometheus scraping a 4-node cluster with the shipped configuration
     const all = body.data.groups.flatMap((group) => group.rules);
     return all.length > 0 && all.every((rule) => rule.health !== 'unknown') ? all : undefined;
   });
-  assert.equal(rules.length, 7, rules.map((rule) => rule.name).join(', '));
+  assert.equal(rules.length, 9, rules.map((rule) => rule.name).join(', '));
   for (const rule of rules) assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
 
   const loadStarted = performance.now();

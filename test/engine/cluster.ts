@@ -15,6 +15,8 @@ export interface ClusterOptions {
   readonly clock?: Clock;
   readonly config?: Partial<BftConfig>;
   readonly storeFlushLatencyMs?: number;
+  /** More dependencies for validator i's engine (a tracer, say). */
+  readonly dependencies?: (i: number) => Partial<EngineDependencies>;
 }
 
 export class Cluster {
@@ -40,7 +42,7 @@ export class Cluster {
     });
     this.network = new MemoryNetwork();
     this.stores = this.ids.map(() => this.#store());
-    this.engines = this.ids.map((_, i) => this.createEngine(i, this.stores[i]!));
+    this.engines = this.ids.map((_, i) => this.createEngine(i, this.stores[i]!, options.dependencies?.(i)));
   }
 
   #store(): MemoryStore {

@@ -31,6 +31,11 @@ function fakeTransport(): { transport: TransportStatsSource; stats: Counted } {
     ) as StreamTransportStats['linkFailures'],
     handshakeSignatures: 0,
     misbehaviours: 0,
+    duplicateIdentityDetections: 0,
+    duplicateConnectionsRefused: 0,
+    connectionsEstablished: 0,
+    connectionsReplaced: 0,
+    connectionsLost: 0,
   };
   // stats() answers a copy, as StreamTransport.stats() does.
   const transport = { stats: () => structuredClone(stats) };
@@ -75,7 +80,13 @@ test("the counters are the transport's own at each scrape", async () => {
   stats.linkFailures['unauthenticated-frame'] = 4;
   stats.handshakeSignatures = 9;
   stats.misbehaviours = 2;
+  stats.duplicateIdentityDetections = 3;
+  stats.duplicateConnectionsRefused = 5;
+  stats.connectionsReplaced = 6;
   const text = await registry.metrics();
+  assert.match(text, /^cretoai_transport_connections_total\{event="replaced"\} 6$/m);
+  assert.match(text, /^cretoai_transport_duplicate_identity_detections_total 3$/m);
+  assert.match(text, /^cretoai_transport_duplicate_connections_refused_total 5$/m);
   assert.match(text, /^cretoai_transport_link_failures_total\{failure="unauthenticated-frame"\} 4$/m);
   assert.match(text, /^cretoai_transport_handshake_signatures_total 9$/m);
   assert.match(text, /^# TYPE cretoai_transport_handshakes_refused_total counter$/m);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DurableImage } from '../../src/protocol/index.ts';
-import { TestCluster, vertices } from '../support/cluster.ts';
+import { signAs, TestCluster, vertices } from '../support/cluster.ts';
 
 test('checkpoints garbage-collect the log, so memory stays bounded over 100,000 sequences (4.3)', () => {
   const sequences = 100_000;
@@ -61,4 +61,31 @@ test('a lagging replica catches up by state transfer, with every batch checked a
   const vertexCount = (replica: number) =>
     cluster.delivered[replica]!.flatMap((delivery) => delivery.vertices).length;
   assert.equal(vertexCount(3), vertexCount(0));
+});
+
+test('a state request that comes in the tick its peer was served waits for the next tick, not for a timeout', () => {
+  const cluster = new TestCluster(4, { checkpointInterval: 8, watermarkWindow: 16 });
+  for (let round = 0; round < 6; round++) {
+    cluster.propose(0, vertices(2, 'served'));
+    cluster.run();
+  }
+  const served = (ready: import('../../src/protocol/index.ts').Ready | null) =>
+    ready?.serveState.map((request) => [request.fromSequence, request.toSequence]);
+  const ask = (fromSequence: number) =>
+    cluster.input(1, {
+      kind: 'message',
+      from: 3,
+      message: signAs({ kind: 'state-request', fromSequence, toSequence: fromSequence + 1, replica: 3 }, 3),
+    });
+  assert.ok(cluster.replicas[1]!.lastExecuted >= 4);
+  assert.deepEqual(served(ask(1)), [[1, 2]]);
+  // Served this tick: the next two wait, the later replacing the earlier, and nothing is refused.
+  const second = ask(3);
+  assert.deepEqual(served(second), []);
+  assert.equal(second?.verdict?.outcome, 'accepted');
+  assert.deepEqual(served(ask(4)), []);
+  // The next tick answers the one that waited.
+  const tick = cluster.input(1, { kind: 'tick' });
+  assert.deepEqual(served(tick), [[4, 5]]);
+  assert.deepEqual(served(cluster.input(1, { kind: 'tick' })), []);
 });

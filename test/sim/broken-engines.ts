@@ -30,6 +30,10 @@ class EagerVotesReleaseQueue implements ReleaseQueuePart {
     return this.#rest.size;
   }
 
+  get durableThrough(): number {
+    return this.#rest.durableThrough;
+  }
+
   push(sealed: AfterPersist<Released>): Released[] {
     const { messages, deliveries, acknowledged } = sealed.open(durableReceipt(sealed.requires));
     const rest = this.#rest.push(

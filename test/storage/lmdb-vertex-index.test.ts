@@ -176,3 +176,25 @@ test('a vertex twice in one batch is found at its first index; finalized and pru
     await store.close();
   }
 });
+
+test('a lookup while its batch is being committed answers not final, never "inconsistent"', async (t) => {
+  const store = await LmdbStore.open({ path: tempDir(t), clusterId: CLUSTER_ID, replica: 2 });
+  t.after(() => store.close());
+  // Wide batches put positions in the index tail as they are staged, before the commit lands.
+  for (let sequence = 1; sequence <= 40; sequence++) {
+    const write = finalizedAt(sequence);
+    const applied = store.apply([write], sequence);
+    const hash = write.record.batch[0]!.hash;
+    // Ask on every turn of the event loop until the commit is durable: not final, then final.
+    let durable = false;
+    void applied.then(() => {
+      durable = true;
+    });
+    while (!durable) {
+      const found = store.vertex(hash);
+      if (found !== undefined) assert.equal(found.sequence, sequence);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(store.vertex(hash)?.sequence, sequence);
+  }
+});

@@ -295,6 +295,13 @@ function chart(target, now, series, format) {
 
 function follow() {
   const events = new EventSource('/v1/events');
+  // The feed shows the latest vertices only: after a dropped connection, open a new live stream
+  // rather than let EventSource resume with Last-Event-ID, which would replay everything the
+  // node finalized meanwhile (and end for good on a 410 once that is pruned).
+  events.addEventListener('error', () => {
+    events.close();
+    setTimeout(follow, 1000);
+  });
   events.addEventListener('finalized', (message) => {
     const event = JSON.parse(message.data);
     feedSeen++;
