@@ -20,10 +20,10 @@ import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 /**
  * Where each reason is produced: by an engine under the simulator, in a run with no Byzantine
- * replica ('honest') or with one playing the named strategy; by a direct input to the core
- * ('core', below); or nowhere ('never').
+ * replica ('honest') or with one playing the named strategy; or by a direct input to the core
+ * ('core', below).
  */
-type Source = 'honest' | StrategyName | 'core' | 'never';
+type Source = 'honest' | StrategyName | 'core';
 
 const IGNORE_REASONS = {
   duplicate: 'honest',
@@ -33,8 +33,6 @@ const IGNORE_REASONS = {
   'below-watermark': 'honest',
   'above-watermark': 'honest',
   'missing-batch': 'equivocator',
-  // Declared in IgnoreReason, returned by no handler of the core: nothing can produce it.
-  'not-primary-now': 'never',
   'rate-limited': 'honest',
   'not-needed': 'honest',
   full: 'core',
@@ -62,7 +60,7 @@ test(`every ignore and reject reason an engine can meet is produced within ${SEE
     ...Object.entries(IGNORE_REASONS).map(([reason, source]) => [`ignored:${reason}`, source] as const),
     ...Object.entries(REJECT_REASONS).map(([reason, source]) => [`rejected:${reason}`, source] as const),
   ]);
-  const sources = new Set([...wanted.values()].filter((source) => source !== 'core' && source !== 'never'));
+  const sources = new Set([...wanted.values()].filter((source) => source !== 'core'));
   const missing: string[] = [];
   for (const source of sources) {
     const labels = new Set([...wanted].filter(([, from]) => from === source).map(([label]) => label));
