@@ -231,6 +231,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #deliveredThrough = 0;
   readonly #banned = new Set<ReplicaId>();
   #violationsCounted: Record<string, number> = {};
+  /** The reputations and peer count the gauges show, so that a tick sets only what changed. */
+  readonly #reputationsShown: number[] = [];
+  #peersShown = -1;
   #quietWaiters: (() => void)[] = [];
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -1098,10 +1101,19 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       if (count > counted) this.#metrics.byzantineViolations.inc({ kind }, count - counted);
     }
     this.#violationsCounted = { ...violations };
+    // Set only what changed: a labelled set costs a hash of its labels, once per validator per tick.
+    const shown = this.#reputationsShown;
     for (const [index, id] of this.config.validators.entries()) {
-      this.#metrics.reputation.set({ node: id }, this.#detector.reputation(index));
+      const reputation = this.#detector.reputation(index);
+      if (shown[index] === reputation) continue;
+      shown[index] = reputation;
+      this.#metrics.reputation.set({ node: id }, reputation);
     }
-    this.#metrics.peersConnected.set(this.#transport.connectedPeers().length);
+    const peers = this.#transport.connectedPeers().length;
+    if (peers !== this.#peersShown) {
+      this.#peersShown = peers;
+      this.#metrics.peersConnected.set(peers);
+    }
   }
 
   #emitSafely<K extends 'view-change' | 'view-entered' | 'banned' | 'dropped'>(
