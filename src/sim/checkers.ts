@@ -7,11 +7,16 @@
  * - validity: honest replicas deliver only vertices some client proposed (a Byzantine replica
  *   counts as a client: see `byzantineProposed`);
  * - order: each honest replica delivers sequences 1, 2, 3, ... without gaps;
- * - exactly once: no honest replica finalizes two client vertices of one payload (a client
- *   submits a payload again, as a new vertex, only once the earlier one expired).
+ * - exactly once, over the whole run: every vertex is finalized at one place (sequence,
+ *   position) only, and every client payload as one vertex at one place only, whichever honest
+ *   replica delivers it and whenever: before or after a restart, a wipe and its replay, or a
+ *   retry of a vertex that was final long before (a client submits a payload again, as a new
+ *   vertex, only once the earlier one expired, so two final vertices of one payload are a
+ *   double).
  *
  * A replica whose disk was wiped starts its history over and replays it from sequence 1: its
- * record starts over too (`wiped`), and what it replays is held to agreement like the rest.
+ * record starts over too (`wiped`), and what it replays is held to agreement and to the places
+ * the run already saw, like the rest.
  *
  * Liveness (everything proposed is eventually delivered everywhere) is checked by the run
  * itself, once faults stop.
@@ -22,10 +27,20 @@ import type { Delivery } from '../protocol/index.ts';
 interface ReplicaRecord {
   lastSequence: number;
   readonly delivered: Set<string>;
-  /** The payloads (hex) of the clients' vertices delivered: each intent is final once. */
-  readonly intents: Set<string>;
   /** Of `delivered`, the clients' vertices (the run's liveness counts these). */
   clientDelivered: number;
+}
+
+/** Where a vertex was finalized: `position` in the batch at `sequence`. */
+interface Place {
+  readonly sequence: number;
+  readonly position: number;
+  readonly replica: number;
+}
+
+/** Where a client payload was finalized, and as which vertex. */
+interface IntentPlace extends Place {
+  readonly key: string;
 }
 
 export class SafetyChecker {
@@ -36,6 +51,10 @@ export class SafetyChecker {
     { readonly digest: string; readonly vertices: string; readonly replica: number }
   >();
   readonly #replicas: ReplicaRecord[];
+  /** Every vertex an honest replica finalized in the run, by hash (hex): never forgotten. */
+  readonly #places = new Map<string, Place>();
+  /** Every client payload (hex) an honest replica finalized in the run: never forgotten. */
+  readonly #intents = new Map<string, IntentPlace>();
   readonly #proposed: ReadonlySet<string>;
   readonly #byzantineProposed: ReadonlySet<string>;
   readonly #isHonest: (replica: number) => boolean;
@@ -108,14 +127,25 @@ export class SafetyChecker {
         this.#violate(`integrity: replica ${replica} delivered vertex ${key.slice(0, 12)} twice`);
       }
       record.delivered.add(key);
+      const place: Place = { sequence: delivery.sequence, position: delivery.positions[i]!, replica };
+      const earlier = this.#places.get(key);
+      if (earlier === undefined) this.#places.set(key, place);
+      else if (earlier.sequence !== place.sequence || earlier.position !== place.position)
+        this.#violate(
+          `exactly once: vertex ${key.slice(0, 12)} finalized at ${describePlace(earlier)} and at ${describePlace(place)}`,
+        );
       if (this.#proposed.has(key)) {
         record.clientDelivered++;
         // A Byzantine replica may make a vertex of a client's payload, as anyone may: only the
         // clients' own vertices count here.
         const intent = toHex(delivery.vertices[i]!.payload);
-        if (record.intents.has(intent))
-          this.#violate(`exactly once: replica ${replica} finalized a second vertex of one client payload`);
-        record.intents.add(intent);
+        const first = this.#intents.get(intent);
+        if (first === undefined) this.#intents.set(intent, { ...place, key });
+        else if (first.key !== key)
+          this.#violate(
+            `exactly once: one client payload finalized as vertex ${first.key.slice(0, 12)} at ${describePlace(first)} ` +
+              `and as vertex ${key.slice(0, 12)} at ${describePlace(place)}`,
+          );
       } else if (!this.#byzantineProposed.has(key)) {
         this.#violate(
           `validity: replica ${replica} delivered vertex ${key.slice(0, 12)} that no client proposed`,
@@ -135,5 +165,9 @@ export class SafetyChecker {
 }
 
 function freshRecord(): ReplicaRecord {
-  return { lastSequence: 0, delivered: new Set<string>(), intents: new Set<string>(), clientDelivered: 0 };
+  return { lastSequence: 0, delivered: new Set<string>(), clientDelivered: 0 };
+}
+
+function describePlace(place: Place): string {
+  return `${place.sequence}/${place.position} (replica ${place.replica})`;
 }
