@@ -112,9 +112,17 @@ export interface Scenario {
 export const PRUNING_HORIZON_SEQUENCES = 24;
 
 /**
- * Draws a scenario for `replicaCount` replicas over a fault phase of `faultPhaseMs`, with a
- * disk found damaged only if `damagedDisksMax` allows one (a wiped replica has forgotten its
- * votes: it counts against f).
+ * Faults are drawn per window of this much virtual time, so that a long fault phase has faults
+ * throughout, as dense as in a short one, instead of the few of one window spread thin. A phase
+ * of one window (the default six seconds) draws exactly what it drew before windows existed.
+ */
+export const FAULT_WINDOW_MS = 6000;
+
+/**
+ * Draws a scenario for `replicaCount` replicas over a fault phase of `faultPhaseMs`, with at
+ * most `damagedDisksMax` disks found damaged in the whole run (a wiped replica has forgotten its
+ * votes: it counts against f until the cluster has moved past them, so two wipes may not
+ * overlap where f is one).
  */
 export function drawScenario(
   prng: Prng,
@@ -134,6 +142,10 @@ export function drawScenario(
     pruning,
   };
   const awayMaxMs = pruning === null ? 3000 : 1000;
+  const windows = Math.max(1, Math.round(faultPhaseMs / FAULT_WINDOW_MS));
+  const windowMs = faultPhaseMs / windows;
+  /** A time in window `w`. */
+  const during = (w: number): number => Math.floor(w * windowMs) + prng.int(windowMs);
 
   const delayMinMs = prng.between(1, 5);
   const network: NetworkFaults = {
@@ -146,51 +158,57 @@ export function drawScenario(
   const partitions: PartitionPlan[] = [];
   const oneWayCuts: LinkPlan[] = [];
   if (toggles.partitions) {
-    const count = prng.int(4);
-    for (let i = 0; i < count; i++) {
-      const groups = Array.from({ length: replicaCount }, () => 0);
-      if (prng.chance(0.5)) {
-        groups[prng.int(replicaCount)] = 1; // isolate one replica
-      } else {
-        for (let replica = 0; replica < replicaCount; replica++) groups[replica] = prng.int(2);
+    for (let w = 0; w < windows; w++) {
+      const count = prng.int(4);
+      for (let i = 0; i < count; i++) {
+        const groups = Array.from({ length: replicaCount }, () => 0);
+        if (prng.chance(0.5)) {
+          groups[prng.int(replicaCount)] = 1; // isolate one replica
+        } else {
+          for (let replica = 0; replica < replicaCount; replica++) groups[replica] = prng.int(2);
+        }
+        partitions.push({ atMs: during(w), durationMs: prng.between(200, awayMaxMs), groups });
       }
-      partitions.push({ atMs: prng.int(faultPhaseMs), durationMs: prng.between(200, awayMaxMs), groups });
-    }
-    const cuts = replicaCount < 2 ? 0 : prng.int(3);
-    for (let i = 0; i < cuts; i++) {
-      const [from, to] = twoReplicas(prng, replicaCount);
-      oneWayCuts.push({
-        atMs: prng.int(faultPhaseMs),
-        durationMs: prng.between(200, awayMaxMs),
-        from,
-        to,
-        extraMs: 0,
-      });
+      const cuts = replicaCount < 2 ? 0 : prng.int(3);
+      for (let i = 0; i < cuts; i++) {
+        const [from, to] = twoReplicas(prng, replicaCount);
+        oneWayCuts.push({
+          atMs: during(w),
+          durationMs: prng.between(200, awayMaxMs),
+          from,
+          to,
+          extraMs: 0,
+        });
+      }
     }
   }
 
   const slowLinks: LinkPlan[] = [];
-  if (toggles.slowLink && replicaCount >= 2 && prng.chance(0.5)) {
-    const [from, to] = twoReplicas(prng, replicaCount);
-    slowLinks.push({
-      atMs: prng.int(faultPhaseMs),
-      durationMs: prng.between(500, faultPhaseMs),
-      from,
-      to,
-      extraMs: prng.pick([50, 150, 400]),
-    });
+  for (let w = 0; w < windows; w++) {
+    if (toggles.slowLink && replicaCount >= 2 && prng.chance(0.5)) {
+      const [from, to] = twoReplicas(prng, replicaCount);
+      slowLinks.push({
+        atMs: during(w),
+        durationMs: prng.between(500, windowMs),
+        from,
+        to,
+        extraMs: prng.pick([50, 150, 400]),
+      });
+    }
   }
 
   const crashes: CrashPlan[] = [];
   if (toggles.crashes) {
-    const count = prng.int(replicaCount + 1);
-    for (let i = 0; i < count; i++) {
-      crashes.push({
-        atMs: prng.int(faultPhaseMs),
-        replica: prng.int(replicaCount),
-        downtimeMs: prng.between(50, awayMaxMs),
-        damage: false,
-      });
+    for (let w = 0; w < windows; w++) {
+      const count = prng.int(replicaCount + 1);
+      for (let i = 0; i < count; i++) {
+        crashes.push({
+          atMs: during(w),
+          replica: prng.int(replicaCount),
+          downtimeMs: prng.between(50, awayMaxMs),
+          damage: false,
+        });
+      }
     }
   }
 
@@ -199,16 +217,19 @@ export function drawScenario(
   // whole history from its peers: no disk is damaged where history is pruned.
   const syncFailures: SyncFailurePlan[] = [];
   if (toggles.disk) {
-    const count = prng.int(3);
-    for (let i = 0; i < count; i++)
-      syncFailures.push({ atMs: prng.int(faultPhaseMs), replica: prng.int(replicaCount) });
-    if (pruning === null && damagedDisksMax > 0 && prng.chance(0.35)) {
-      crashes.push({
-        atMs: prng.int(faultPhaseMs),
-        replica: prng.int(replicaCount),
-        downtimeMs: prng.between(50, awayMaxMs),
-        damage: true,
-      });
+    let damaged = 0;
+    for (let w = 0; w < windows; w++) {
+      const count = prng.int(3);
+      for (let i = 0; i < count; i++) syncFailures.push({ atMs: during(w), replica: prng.int(replicaCount) });
+      if (pruning === null && damaged < damagedDisksMax && prng.chance(0.35)) {
+        damaged++;
+        crashes.push({
+          atMs: during(w),
+          replica: prng.int(replicaCount),
+          downtimeMs: prng.between(50, awayMaxMs),
+          damage: true,
+        });
+      }
     }
   }
 
