@@ -92,6 +92,11 @@ export class SafetyChecker {
     return this.#replicas[replica]!.delivered.has(key);
   }
 
+  /** Vertices finalized in the run, each held to its one place. */
+  get verticesPlaced(): number {
+    return this.#places.size;
+  }
+
   /** The highest sequence finalized by any honest replica. */
   get highestSequence(): number {
     return this.#finalized.size;

@@ -120,6 +120,8 @@ export interface SimCounters {
   wipes: number;
   /** `accept` results checked against every honest replica's finalized stream. */
   resolutionsChecked: number;
+  /** Vertices whose one place in the order the run held every honest delivery to (exactly once). */
+  verticesPlaced: number;
 }
 
 export interface SimResult {
@@ -299,6 +301,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     refusals: 0,
     wipes: 0,
     resolutionsChecked: 0,
+    verticesPlaced: 0,
   };
   const verdicts: Record<string, number> = {};
   /** Replicas against which an honest replica recorded a proven violation, and ones it banned. */
@@ -605,6 +608,7 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
   if (finishedAt !== null && checker.violations.length === 0)
     counters.resolutionsChecked = streams.check(clients.resolutions, honest);
   counters.expired = clients.expired;
+  counters.verticesPlaced = checker.verticesPlaced;
 
   const stalled = finishedAt === null && checker.violations.length === 0;
   const diagnosis =
