@@ -230,7 +230,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** The highest sequence delivered (to listeners and streams): where a replay hands over. */
   #deliveredThrough = 0;
   readonly #banned = new Set<ReplicaId>();
-  #violationsCounted: Record<string, number> = {};
+  #violationsCounted: Readonly<Record<string, number>> = {};
   /** The reputations and peer count the gauges show, so that a tick sets only what changed. */
   readonly #reputationsShown: number[] = [];
   #peersShown = -1;
@@ -1096,11 +1096,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** Metrics read from the detector and the transport, refreshed once per tick. */
   #syncSlowMetrics(): void {
     const violations = this.#detector.violations();
-    for (const [kind, count] of Object.entries(violations)) {
-      const counted = this.#violationsCounted[kind] ?? 0;
-      if (count > counted) this.#metrics.byzantineViolations.inc({ kind }, count - counted);
+    // The detector hands back the same object until it records another violation.
+    if (violations !== this.#violationsCounted) {
+      for (const [kind, count] of Object.entries(violations)) {
+        const counted = this.#violationsCounted[kind] ?? 0;
+        if (count > counted) this.#metrics.byzantineViolations.inc({ kind }, count - counted);
+      }
+      this.#violationsCounted = violations;
     }
-    this.#violationsCounted = { ...violations };
     // Set only what changed: a labelled set costs a hash of its labels, once per validator per tick.
     const shown = this.#reputationsShown;
     for (const [index, id] of this.config.validators.entries()) {
