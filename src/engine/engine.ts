@@ -51,7 +51,13 @@ import type { Store } from '../storage/store.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
 import { encodedMessageBytes, encodeMessage } from '../wire/index.ts';
 import { ProposalBatcher } from './batcher.ts';
-import { type BoundedSize, boundedSizes } from './bounds.ts';
+import {
+  type BoundedParts,
+  type BoundedSize,
+  type BoundVisitor,
+  boundedSizes,
+  visitBoundedSizes,
+} from './bounds.ts';
 import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
@@ -444,10 +450,22 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   /**
    * Every queue, cache and map this engine and its core hold, with its size now and the bound
-   * that limits it (see `bounds.ts`). The simulator checks them after every event.
+   * that limits it (see `bounds.ts`).
    */
   boundedSizes(): BoundedSize[] {
-    return boundedSizes({
+    return boundedSizes(this.#boundedParts());
+  }
+
+  /**
+   * The same as {@link boundedSizes}, one collection at a time, allocating nothing per
+   * collection: the simulator checks them after every event.
+   */
+  visitBoundedSizes(visit: BoundVisitor): void {
+    visitBoundedSizes(this.#boundedParts(), visit);
+  }
+
+  #boundedParts(): BoundedParts {
+    return {
       config: this.config,
       state: this.#state,
       inboundWaiting: this.#inbound.waiting,
@@ -464,7 +482,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       batcherVertices: this.#batcher.size,
       banned: this.#banned.size,
       evidence: this.#detector.evidence().length,
-    });
+    };
   }
 
   /** Where the replica stands, for operators and tests. */

@@ -4,7 +4,7 @@
 
 export { createVertex, type Vertex, type VertexOptions } from '../protocol/index.ts';
 export { type Clock, ManualClock, systemClock, type Timer } from '../shell/clock.ts';
-export type { BoundedSize } from './bounds.ts';
+export type { BoundedSize, BoundVisitor } from './bounds.ts';
 export { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 export {
   type AcceptedProposal,

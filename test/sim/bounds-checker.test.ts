@@ -6,13 +6,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { boundedSizes } from '../../src/engine/bounds.ts';
-import type { BftEngine, BoundedSize } from '../../src/engine/index.ts';
+import type { BftEngine, BoundedSize, BoundVisitor } from '../../src/engine/index.ts';
 import { resolveBftConfig } from '../../src/engine/index.ts';
 import { createReplica } from '../../src/protocol/index.ts';
 import { BoundsChecker } from '../../src/sim/bounds-checker.ts';
 
 function engineWith(sizes: BoundedSize[]): BftEngine {
-  return { boundedSizes: () => sizes } as unknown as BftEngine;
+  const visitBoundedSizes = (visit: BoundVisitor): void => {
+    for (const { name, size, max, bound } of sizes) visit(name, size, max, bound);
+  };
+  return { visitBoundedSizes } as unknown as BftEngine;
 }
 
 test('the memory checker names the collection, its size, its bound and the configured figure behind it, once per replica', () => {
