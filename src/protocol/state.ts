@@ -56,6 +56,8 @@ export interface StateTransfer {
   target: number;
   peer: ReplicaId;
   sentTick: number;
+  /** When it started: with the last execution, whether it still makes progress (see `timers.ts`). */
+  readonly startTick: number;
 }
 
 export interface ReplicaState {

@@ -146,3 +146,28 @@ test("a replica holding a Byzantine peer's conflicting CHECKPOINT still gets a s
   );
   assert.equal(cluster.replicas[1]!.stable.sequence, 8, "replica 1 became stable with replica 2's vote");
 });
+
+test('a STATUS claiming sequences nobody can serve does not hold back the view timer: a backup still complains about a silent primary (4.4)', () => {
+  // Catching up by state transfer holds the view timer back, since a replica behind is not stuck.
+  // A Byzantine peer that claims a lastExecuted far ahead starts a transfer no one can ever
+  // complete: the timer must run again once the transfer makes no progress for a timeout, or a
+  // Byzantine primary that stops ordering and lies in its STATUS is never deposed.
+  const cluster = new TestCluster(4, options);
+  cluster.crash(0);
+  const backup = cluster.replicas[1]!;
+  cluster.propose(1, vertices(1, 'waiting'));
+  cluster.input(1, {
+    kind: 'message',
+    from: 3,
+    message: signAs(
+      { kind: 'status', view: 0, viewActive: true, lastExecuted: 1000, stableSequence: 0, replica: 3 },
+      3,
+    ),
+  });
+  assert.notEqual(backup.stateTransfer, null, 'the claim started a state transfer');
+  cluster.filter = () => false;
+  for (let tick = 0; tick < 4 * options.viewChangeTimeoutTicks && backup.lastComplaintTick === null; tick++)
+    cluster.tick(1);
+  assert.notEqual(backup.stateTransfer, null, 'the transfer is still under way');
+  assert.notEqual(backup.lastComplaintTick, null, 'the backup complained about the primary');
+});
