@@ -116,6 +116,7 @@ export class ByzantineDetector {
   readonly config: DetectorConfig;
   readonly #standing: Standing[];
   readonly #violations: Record<ViolationKind, number>;
+  #violationsRecorded = 0;
   /** At most one piece of evidence per (replica, kind): at most 2 x replicaCount entries. */
   readonly #evidence = new Map<string, Evidence>();
   /** Banned replicas in the order they were banned. */
@@ -142,6 +143,11 @@ export class ByzantineDetector {
       ViolationKind,
       number
     >;
+  }
+
+  /** Violations recorded so far, of every kind: a cheap way to tell whether `stats()` changed them. */
+  get violationsRecorded(): number {
+    return this.#violationsRecorded;
   }
 
   /** Ticks seen so far. */
@@ -363,6 +369,7 @@ export class ByzantineDetector {
     const suspicion = isSuspicion(kind);
     if (suspicion && replica === self) return;
     this.#violations[kind]++;
+    this.#violationsRecorded++;
     const standing = this.#standing[replica]!;
     const penalty = this.config.penaltyTenths[kind];
     if (suspicion) {

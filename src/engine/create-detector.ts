@@ -16,6 +16,9 @@ export type ByzantineOptions = Omit<DetectorOptions, 'replicaCount' | 'self' | '
 
 class DetectorAdapter implements EngineDetector {
   readonly #detector: ByzantineDetector;
+  /** The last counts read, and how many violations they covered: read again only when more were recorded. */
+  #violations: Readonly<Record<string, number>> = {};
+  #violationsRead = -1;
 
   constructor(detector: ByzantineDetector) {
     this.#detector = detector;
@@ -50,7 +53,12 @@ class DetectorAdapter implements EngineDetector {
   }
 
   violations(): Readonly<Record<string, number>> {
-    return this.#detector.stats().violations;
+    const recorded = this.#detector.violationsRecorded;
+    if (recorded !== this.#violationsRead) {
+      this.#violations = this.#detector.stats().violations;
+      this.#violationsRead = recorded;
+    }
+    return this.#violations;
   }
 
   evidence(): readonly Evidence[] {

@@ -19,7 +19,7 @@ export interface EngineDetector {
   isBanned(replica: ReplicaId): boolean;
   /** 0 to 1. */
   reputation(replica: ReplicaId): number;
-  /** Violations recorded so far, by kind (cumulative). */
+  /** Violations recorded so far, by kind (cumulative); the same object for as long as none is added. */
   violations(): Readonly<Record<string, number>>;
   /** Provable evidence held (equivocations, relayed forgeries): anyone with the keys can check it. */
   evidence(): readonly Evidence[];
@@ -27,6 +27,7 @@ export interface EngineDetector {
 
 const NONE: readonly ReplicaId[] = Object.freeze([]);
 const NONE_EVIDENCE: readonly Evidence[] = Object.freeze([]);
+const NO_VIOLATIONS: Readonly<Record<string, number>> = Object.freeze({});
 
 /** Detection disabled: nobody is scored or banned. */
 export const nullDetector: EngineDetector = Object.freeze({
@@ -36,6 +37,6 @@ export const nullDetector: EngineDetector = Object.freeze({
   tick: () => NONE,
   isBanned: () => false,
   reputation: () => 1,
-  violations: () => ({}),
+  violations: () => NO_VIOLATIONS,
   evidence: () => NONE_EVIDENCE,
 });

@@ -51,6 +51,13 @@ import type { Store } from '../storage/store.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
 import { encodedMessageBytes, encodeMessage } from '../wire/index.ts';
 import { ProposalBatcher } from './batcher.ts';
+import {
+  type BoundedParts,
+  type BoundedSize,
+  type BoundVisitor,
+  boundedSizes,
+  visitBoundedSizes,
+} from './bounds.ts';
 import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
@@ -62,6 +69,7 @@ import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
 import { ProposalRegistry, type ProposalResult } from './proposals.ts';
+import type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 import {
   sequenceOf,
   type TracePoint,
@@ -85,6 +93,13 @@ export interface EngineDependencies {
   readonly scheme?: SignatureScheme;
   /** Time and timers. Default: the system clock. Tests pass a `ManualClock`. */
   readonly clock?: Clock;
+  /** Read-only hooks on the core's steps and deliveries, for the simulator's checkers and tests. */
+  readonly probe?: EngineProbe;
+  /**
+   * FOR TESTS ONLY: deliberately broken replacements of parts of the engine (see `seams.ts`),
+   * to show that the simulator catches them. Never set in production.
+   */
+  readonly testSeams?: EngineTestSeams;
   /** Receives every step of every sequence here (see `trace.ts`); a debugging aid. */
   readonly tracer?: Tracer;
 }
@@ -137,7 +152,10 @@ export interface EngineStatus {
   /** Each validator's reputation, 0 to 1. */
   readonly reputations: Readonly<Record<NodeId, number>>;
   readonly banned: readonly NodeId[];
-  /** Sequences in the core's message log (bounded by the watermark window). */
+  /**
+   * Sequences in the core's message log: at most the watermark window above the stable
+   * checkpoint, plus committed ones below it that await execution (see `boundedSizes`).
+   */
   readonly logEntries: number;
   /** Each validator's progress as this replica sees it from the signed messages it holds. */
   readonly replicas: readonly PeerProgress[];
@@ -193,7 +211,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #detector: EngineDetector;
   readonly #verifier: SignatureVerifier;
   readonly #inbound: InboundPipeline;
-  readonly #outbound: OutboundQueue;
+  readonly #outbound: OutboundQueuePart;
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
   readonly #stream = new FinalizedStream();
@@ -204,7 +222,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #signing = new WeakMap<Draft, Promise<Message>>();
   readonly #tracer: Tracer | null;
   #state: ReplicaState;
-  #releases = new ReleaseQueue();
+  #releases: ReleaseQueuePart;
+  readonly #probe: EngineProbe;
+  readonly #createReleaseQueue: () => ReleaseQueuePart;
   readonly #inputs = new Fifo<QueuedInput>();
   #stepping = false;
   #acceptingFrames = false;
@@ -216,7 +236,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** The highest sequence delivered (to listeners and streams): where a replay hands over. */
   #deliveredThrough = 0;
   readonly #banned = new Set<ReplicaId>();
-  #violationsCounted: Record<string, number> = {};
+  #violationsCounted: Readonly<Record<string, number>> = {};
+  /** The reputations and peer count the gauges show, so that a tick sets only what changed. */
+  readonly #reputationsShown: number[] = [];
+  #peersShown = -1;
   #quietWaiters: (() => void)[] = [];
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -227,7 +250,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   constructor(config: BftConfig, keys: KeyPair, dependencies: EngineDependencies) {
     super();
     this.#scheme = dependencies.scheme ?? mlDsa87;
-    this.config = resolveBftConfig(config, this.#scheme.signatureBytes);
+    const resolved = resolveBftConfig(config, this.#scheme.signatureBytes);
+    const alterReplicaConfig = dependencies.testSeams?.alterReplicaConfig;
+    this.config =
+      alterReplicaConfig === undefined
+        ? resolved
+        : Object.freeze({ ...resolved, replica: alterReplicaConfig(resolved.replica) });
     if (keys.privateKey.scheme !== this.#scheme.name || keys.publicKey.scheme !== this.#scheme.name) {
       throw new RangeError(
         `the keys are ${keys.privateKey.scheme} keys, the engine signs with ${this.#scheme.name}`,
@@ -239,6 +267,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#store = dependencies.store;
     this.#registry = dependencies.registry ?? new Registry();
     this.#metrics = createConsensusMetrics(this.#registry);
+    this.#probe = dependencies.probe ?? {};
+    const seams = dependencies.testSeams ?? {};
+    this.#createReleaseQueue = seams.createReleaseQueue ?? (() => new ReleaseQueue());
+    this.#releases = this.#createReleaseQueue();
     const { validators, self, clusterId } = this.config;
     this.#identity = { scheme: this.#scheme, privateKey: keys.privateKey, clusterId };
     this.#publicKeys = new Array<PublicKey | undefined>(validators.length).fill(undefined);
@@ -258,6 +290,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       clusterId,
       cacheMax: this.config.verifiedCacheMax,
       keyOf: (replica) => this.#publicKeys[replica],
+      ...(seams.verifyCacheKey === undefined ? {} : { cacheKey: seams.verifyCacheKey }),
     });
     this.#inbound = new InboundPipeline({
       limits: this.config.limits,
@@ -274,17 +307,18 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         failed: (error) => this.#halt(error),
       },
     });
-    this.#outbound = new OutboundQueue({
-      sign: (draft) => {
+    const outboundOptions = {
+      sign: (draft: Draft) => {
         const signing = this.#signing.get(draft);
         if (signing === undefined) return this.#sign(draft);
         this.#signing.delete(draft);
         return signing;
       },
-      send: (to, message) => this.#send(to, message),
-      failed: (error) => this.#halt(error),
+      send: (to: Destination, message: Message) => this.#send(to, message),
+      failed: (error: unknown) => this.#halt(error),
       idle: () => this.#checkQuiet(),
-    });
+    };
+    this.#outbound = seams.createOutboundQueue?.(outboundOptions) ?? new OutboundQueue(outboundOptions);
     // Results are kept for a vertex proposed again after it was final; a bounded courtesy.
     this.#proposals = new ProposalRegistry(Math.min(this.config.pendingProposalsMax, 16_384));
     this.#batcher = new ProposalBatcher({
@@ -345,7 +379,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       const restored = restoreReplica(this.config.replica, snapshot);
       this.#state = restored.state;
       ready = restored.ready;
-      this.#releases = new ReleaseQueue();
+      this.#releases = this.#createReleaseQueue();
       // What the store holds was delivered before the restart; it is not delivered again.
       this.#deliveredThrough = this.#state.lastExecuted;
       this.#prunedThrough = Math.max(0, this.#state.lastExecuted - this.config.logRetention);
@@ -412,6 +446,43 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    */
   evidence(): readonly Evidence[] {
     return this.#detector.evidence();
+  }
+
+  /**
+   * Every queue, cache and map this engine and its core hold, with its size now and the bound
+   * that limits it (see `bounds.ts`).
+   */
+  boundedSizes(): BoundedSize[] {
+    return boundedSizes(this.#boundedParts());
+  }
+
+  /**
+   * The same as {@link boundedSizes}, one collection at a time, allocating nothing per
+   * collection: the simulator checks them after every event.
+   */
+  visitBoundedSizes(visit: BoundVisitor): void {
+    visitBoundedSizes(this.#boundedParts(), visit);
+  }
+
+  #boundedParts(): BoundedParts {
+    return {
+      config: this.config,
+      state: this.#state,
+      inboundWaiting: this.#inbound.waiting,
+      inboundLongestSender: this.#inbound.longestSenderQueue,
+      verifierCached: this.#verifier.cached,
+      verifierInFlight: this.#verifier.inFlight,
+      outboundSize: this.#outbound.size,
+      releasesSize: this.#releases.size,
+      inputsQueued: this.#inputs.length,
+      writesInFlight: this.#writesInFlight,
+      proposalsPending: this.#proposals.size,
+      proposalsRecent: this.#proposals.recentSize,
+      proposalsRecentMax: this.#proposals.recentMax,
+      batcherVertices: this.#batcher.size,
+      banned: this.#banned.size,
+      evidence: this.#detector.evidence().length,
+    };
   }
 
   /** Where the replica stands, for operators and tests. */
@@ -725,6 +796,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (input.kind === 'message' && input.from !== this.config.self) {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
+    this.#probe.stepped?.(input, ready);
     if (this.#tracer !== null) this.#traceStep(input, ready);
     onVerdict?.(ready.verdict);
     for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
@@ -781,7 +853,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #release(batches: readonly Released[]): void {
-    for (const { messages, deliveries, acknowledged } of batches) {
+    for (const released of batches) {
+      this.#probe.released?.(released);
+      const { messages, deliveries, acknowledged } = released;
       for (const outbound of messages) {
         if ('draft' in outbound) {
           if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
@@ -797,6 +871,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #send(to: Destination, message: Message): void {
     if (this.#lifecycle.is('halted')) return;
+    this.#probe.sent?.(to, message);
     const frame = encodeMessage(message);
     // The configuration check bounds every message the protocol must send by the frame limit,
     // and state replies are built to fit (see #serveState); peers would refuse anything larger.
@@ -853,6 +928,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #deliver(delivery: Delivery): void {
+    this.#probe.delivered?.(delivery);
     this.#batcher.roomAvailable();
     this.#deliveredThrough = delivery.sequence;
     const count = delivery.vertices.length;
@@ -1038,15 +1114,27 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** Metrics read from the detector and the transport, refreshed once per tick. */
   #syncSlowMetrics(): void {
     const violations = this.#detector.violations();
-    for (const [kind, count] of Object.entries(violations)) {
-      const counted = this.#violationsCounted[kind] ?? 0;
-      if (count > counted) this.#metrics.byzantineViolations.inc({ kind }, count - counted);
+    // The detector hands back the same object until it records another violation.
+    if (violations !== this.#violationsCounted) {
+      for (const [kind, count] of Object.entries(violations)) {
+        const counted = this.#violationsCounted[kind] ?? 0;
+        if (count > counted) this.#metrics.byzantineViolations.inc({ kind }, count - counted);
+      }
+      this.#violationsCounted = violations;
     }
-    this.#violationsCounted = { ...violations };
+    // Set only what changed: a labelled set costs a hash of its labels, once per validator per tick.
+    const shown = this.#reputationsShown;
     for (const [index, id] of this.config.validators.entries()) {
-      this.#metrics.reputation.set({ node: id }, this.#detector.reputation(index));
+      const reputation = this.#detector.reputation(index);
+      if (shown[index] === reputation) continue;
+      shown[index] = reputation;
+      this.#metrics.reputation.set({ node: id }, reputation);
     }
-    this.#metrics.peersConnected.set(this.#transport.connectedPeers().length);
+    const peers = this.#transport.connectedPeers().length;
+    if (peers !== this.#peersShown) {
+      this.#peersShown = peers;
+      this.#metrics.peersConnected.set(peers);
+    }
   }
 
   #emitSafely<K extends 'view-change' | 'view-entered' | 'banned' | 'dropped'>(

@@ -54,6 +54,13 @@ export class InboundPipeline {
     return this.#waiting;
   }
 
+  /** The most frames waiting from any one sender (at most `perSenderMax`). */
+  get longestSenderQueue(): number {
+    let longest = 0;
+    for (const queue of this.#queues.values()) if (queue.length > longest) longest = queue.length;
+    return longest;
+  }
+
   receive(from: ReplicaId, frame: Uint8Array): void {
     const { limits, verifier, perSenderMax, hooks } = this.#options;
     const decoded = decodeMessage(frame, limits);

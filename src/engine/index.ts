@@ -4,6 +4,7 @@
 
 export { createVertex, type Vertex, type VertexOptions } from '../protocol/index.ts';
 export { type Clock, ManualClock, systemClock, type Timer } from '../shell/clock.ts';
+export type { BoundedSize, BoundVisitor } from './bounds.ts';
 export { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 export {
   type AcceptedProposal,
@@ -29,5 +30,6 @@ export {
 export type { FinalizedVertex } from './finalized-stream.ts';
 export { ENGINE_STATES, type EngineState } from './lifecycle.ts';
 export type { ProposalResult } from './proposals.ts';
+export type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 export type { TracePoint, Tracer, TraceStep } from './trace.ts';
 export type { VerifierStats } from './verifier.ts';

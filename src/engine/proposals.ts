@@ -55,6 +55,16 @@ export class ProposalRegistry {
     return this.#pending.size;
   }
 
+  /** Results of finalized proposals remembered (at most the `recentMax` given). */
+  get recentSize(): number {
+    return this.#recent.size;
+  }
+
+  /** The `recentMax` this registry was built with. */
+  get recentMax(): number {
+    return this.#recentMax;
+  }
+
   has(key: string): boolean {
     return this.#pending.has(key);
   }

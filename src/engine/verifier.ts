@@ -27,6 +27,11 @@ export interface VerifierOptions {
   readonly cacheMax: number;
   /** The registered public key of a replica, if any. */
   readonly keyOf: (replica: ReplicaId) => PublicKey | undefined;
+  /**
+   * FOR TESTS ONLY (`EngineTestSeams.verifyCacheKey`): the cache key of a check. Default: SHA-256
+   * over (signer, sign-bytes, signature).
+   */
+  readonly cacheKey?: (check: SignatureCheck) => string;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -48,8 +53,21 @@ export class SignatureVerifier {
   readonly #inFlight = new Map<string, Promise<boolean>>();
   readonly stats: VerifierStats = { checks: 0, cached: 0, verified: 0 };
 
+  readonly #cacheKey: (check: SignatureCheck) => string;
+
   constructor(options: VerifierOptions) {
     this.#options = options;
+    this.#cacheKey = options.cacheKey ?? keyOf;
+  }
+
+  /** Verified signatures remembered now (at most `cacheMax`). */
+  get cached(): number {
+    return this.#verified.size;
+  }
+
+  /** Distinct signatures being verified now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
   }
 
   /**
@@ -63,7 +81,7 @@ export class SignatureVerifier {
       this.stats.checks++;
       const key = this.#options.keyOf(check.replica);
       if (key === undefined) return 'unknown-sender';
-      const cacheKey = keyOf(check);
+      const cacheKey = this.#cacheKey(check);
       if (this.#verified.has(cacheKey)) {
         this.stats.cached++;
         continue;

@@ -67,7 +67,12 @@ export function requestState(state: ReplicaState, target: number, peer?: Replica
     if (target > transfer.target) transfer.target = target;
     return;
   }
-  state.stateTransfer = { target, peer: peer ?? nextPeer(state, state.config.self), sentTick: state.now };
+  state.stateTransfer = {
+    target,
+    peer: peer ?? nextPeer(state, state.config.self),
+    sentTick: state.now,
+    startTick: state.now,
+  };
   sendStateRequest(state);
 }
 

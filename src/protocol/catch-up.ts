@@ -10,7 +10,7 @@ import { requestState, sendStateRequest, statusDraft } from './behind.ts';
 import { isValidCommitCertificate } from './certificates.ts';
 import type { Verdict } from './effects.ts';
 import { attachBody, createLogEntry, isSigned } from './log.ts';
-import type { StateReply, StateRequest, Status } from './messages.ts';
+import type { Checkpoint, Draft, StateReply, StateRequest, Status } from './messages.ts';
 import { execute, executeCommitted } from './normal-case.ts';
 import { ACCEPTED, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
 import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
@@ -40,6 +40,7 @@ export function onStatus(state: ReplicaState, status: Status, from: ReplicaId): 
   if (behindInView) helpBehindInView(state, peer);
   if (status.stableSequence < state.stable.sequence) {
     for (const checkpoint of state.stable.proof) relay(state, peer, checkpoint);
+    sendOwnStableCheckpoint(state, peer);
   }
   for (const [sequence, votes] of state.checkpointVotes) {
     const own = votes.get(state.config.self);
@@ -48,6 +49,32 @@ export function onStatus(state: ReplicaState, status: Status, from: ReplicaId): 
   if (status.lastExecuted < state.lastExecuted) sendDraft(state, peer, statusDraft(state));
   if (status.view === state.view && status.viewActive && state.viewActive) relayInFlight(state, peer, status);
   return ACCEPTED;
+}
+
+/**
+ * This replica's own CHECKPOINT for its stable checkpoint, when the proof lacks it and it has
+ * executed that far. A replica that became stable on the others' votes before executing the
+ * sequence signs no CHECKPOINT for it when it gets there (`checkpointTaken`); but a peer that
+ * holds a Byzantine replica's conflicting vote for that sequence, which it keeps (one vote per
+ * sender), can count only the honest replicas' votes, and may need exactly this one: without
+ * it, that peer stays below the checkpoint for good and, as primary, stops at its high
+ * watermark. The digest is the certified one, and the history this replica executed up to it
+ * is the certified history (every batch came with its commit certificate; `checkpointTaken`
+ * and `becomeStable` assert the digest where they know it), so the vote is one it would have
+ * sent had it executed the sequence before the checkpoint became stable.
+ */
+function sendOwnStableCheckpoint(state: ReplicaState, peer: ReplicaId): void {
+  const { stable } = state;
+  const self = state.config.self;
+  if (state.lastExecuted < stable.sequence || stable.sequence === 0) return;
+  if (stable.proof.some((checkpoint) => checkpoint.replica === self)) return;
+  const checkpoint: Draft<Checkpoint> = {
+    kind: 'checkpoint',
+    sequence: stable.sequence,
+    stateDigest: stable.stateDigest,
+    replica: self,
+  };
+  sendDraft(state, peer, checkpoint);
 }
 
 /**

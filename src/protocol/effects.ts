@@ -185,7 +185,6 @@ export type IgnoreReason =
   | 'below-watermark'
   | 'above-watermark'
   | 'missing-batch'
-  | 'not-primary-now'
   | 'rate-limited'
   | 'not-needed'
   | 'full'

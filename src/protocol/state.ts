@@ -55,6 +55,8 @@ export interface StateTransfer {
   target: number;
   peer: ReplicaId;
   sentTick: number;
+  /** When it started: with the last execution, whether it still makes progress (see `timers.ts`). */
+  readonly startTick: number;
 }
 
 /**

@@ -19,8 +19,7 @@ export function onTick(state: ReplicaState): void {
   // of the result by state transfer.
   retryRequests(state);
   if (state.viewActive) {
-    // Catching up by state transfer, a replica is behind, not stuck: the view is not to blame.
-    if (state.stateTransfer === null && viewTimerExpired(state)) complainAboutView(state, 'timeout');
+    if (!catchingUp(state) && viewTimerExpired(state)) complainAboutView(state, 'timeout');
   } else if (
     state.newViewTimerStart !== null &&
     state.now - state.newViewTimerStart >= currentTimeout(state)
@@ -31,6 +30,20 @@ export function onTick(state: ReplicaState): void {
     complainAboutView(state, 'timeout');
   }
   maybeSendStatus(state);
+}
+
+/**
+ * Whether a state transfer is under way and making progress. Catching up, a replica is behind,
+ * not stuck: the view is not to blame. But the target of a transfer may be one peer's word (a
+ * STATUS claiming a lastExecuted), and a Byzantine peer can claim sequences no one can serve:
+ * a transfer that has executed nothing for a view-change timeout no longer holds the view
+ * timer back, or a Byzantine primary that stops ordering and lies in its STATUS would never be
+ * deposed.
+ */
+function catchingUp(state: ReplicaState): boolean {
+  const transfer = state.stateTransfer;
+  if (transfer === null) return false;
+  return state.now - Math.max(transfer.startTick, state.lastProgressTick) < currentTimeout(state);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * `npm run sim -- --seeds N [--replicas n] [--seed S] [--from S0] [--faults list] [--jobs J]
- *  [--vertices V] [--fault-seconds S] [--byzantine f --strategy name|all]`
+ *  [--profile default|long] [--vertices V] [--fault-seconds S] [--horizon H] [--batch-vertices B]
+ *  [--byzantine f --strategy name|all]`
  *
  * Runs the deterministic simulator over many seeds (in parallel worker threads) and prints each
  * failing seed with the command that replays it. With Byzantine replicas, it also prints how
@@ -11,7 +12,9 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import type { BftConfig } from '../engine/index.ts';
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from './byzantine/index.ts';
+import { isSimProfileName, SIM_PROFILES } from './profiles.ts';
 import { ALL_FAULTS, type FaultToggles, NO_FAULTS } from './scenario.ts';
 import { runSimulation, type SimOptions, type SimResult } from './simulation.ts';
 
@@ -21,6 +24,7 @@ interface Job {
   readonly faults: FaultToggles;
   readonly vertices: number;
   readonly faultSeconds: number;
+  readonly engine: Partial<BftConfig>;
   readonly byzantine: SimOptions['byzantine'];
 }
 
@@ -51,17 +55,16 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   return parsed;
 }
 
-function runJob(job: Job): SimResult[] {
-  return job.seeds.map((seed) =>
-    runSimulation({
-      seed,
-      replicas: job.replicas,
-      faults: job.faults,
-      vertices: job.vertices,
-      faultPhaseMs: job.faultSeconds * 1000,
-      ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
-    }),
-  );
+function runSeed(job: Job, seed: number): Promise<SimResult> {
+  return runSimulation({
+    seed,
+    replicas: job.replicas,
+    faults: job.faults,
+    vertices: job.vertices,
+    faultPhaseMs: job.faultSeconds * 1000,
+    engine: job.engine,
+    ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
+  });
 }
 
 function report(result: SimResult, byzantine: SimOptions['byzantine'], load: string): string {
@@ -106,6 +109,9 @@ async function main(): Promise<number> {
       faults: { type: 'string' },
       vertices: { type: 'string' },
       'fault-seconds': { type: 'string' },
+      profile: { type: 'string' },
+      horizon: { type: 'string' },
+      'batch-vertices': { type: 'string' },
       jobs: { type: 'string' },
       byzantine: { type: 'string' },
       strategy: { type: 'string' },
@@ -115,7 +121,8 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     console.log(
-      'usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|loss,duplication,reordering,partitions,crashes,clockSkew] [--vertices V] [--fault-seconds S] [--jobs J]\n' +
+      `usage: npm run sim -- --seeds N [--replicas n] [--from S0] [--faults all|none|${Object.keys(ALL_FAULTS).join(',')}] [--jobs J]\n` +
+        `                      [--profile ${Object.keys(SIM_PROFILES).join('|')}] [--vertices V] [--fault-seconds S] [--horizon H] [--batch-vertices B]\n` +
         '                      [--byzantine F [--strategy all|' +
         STRATEGY_NAMES.join('|') +
         ']]\n' +
@@ -124,20 +131,42 @@ async function main(): Promise<number> {
         '                  strategy for the whole run; all (the default) takes the strategies in turn by seed.\n' +
         '                  The summary counts the Byzantine replicas detected (an honest replica recorded a\n' +
         '                  proven violation by it) and banned (an honest replica banned it), per strategy with\n' +
-        '                  all, and the honest replicas banned by honest ones (always 0 in a correct run).',
+        '                  all, and the honest replicas banned by honest ones (always 0 in a correct run).\n' +
+        '  --profile long  long seeds under heavy load (npm run sim:long): 30,000 client payloads over 120 s of\n' +
+        '                  faults drawn throughout, 64-vertex batches, a 128-sequence dedup horizon; each seed\n' +
+        '                  reaches about two thousand sequences. --vertices, --fault-seconds, --horizon\n' +
+        '                  (dedupHorizonSequences) and --batch-vertices (batchMaxVertices) override a profile.',
     );
     return 0;
   }
   const replicas = positive('replicas', values.replicas, 4);
   if (replicas < 1) throw new Error('--replicas must be at least 1');
   const faults = parseFaults(values.faults);
-  const vertices = positive('vertices', values.vertices, 40);
+  const profileName = values.profile ?? 'default';
+  if (!isSimProfileName(profileName))
+    throw new Error(`unknown profile '${profileName}': use ${Object.keys(SIM_PROFILES).join(' or ')}`);
+  const profile = SIM_PROFILES[profileName];
   // Long runs under heavy load reach far more sequences than the dedup horizon and the
   // watermark window: a duplicate that needs hundreds of sequences shows only there.
-  const faultSeconds = positive('fault-seconds', values['fault-seconds'], 6);
+  const vertices = positive('vertices', values.vertices, profile.vertices);
+  const faultSeconds = positive('fault-seconds', values['fault-seconds'], profile.faultSeconds);
+  const engine: Partial<BftConfig> = {
+    ...profile.engine,
+    ...(values.horizon === undefined
+      ? {}
+      : { dedupHorizonSequences: positive('horizon', values.horizon, 0) }),
+    ...(values['batch-vertices'] === undefined
+      ? {}
+      : { batchMaxVertices: positive('batch-vertices', values['batch-vertices'], 0) }),
+  };
+  // What the replay command needs besides the seed and the replicas.
   const load =
+    (values.faults === undefined ? '' : ` --faults ${values.faults}`) +
+    (values.profile === undefined ? '' : ` --profile ${profileName}`) +
     (values.vertices === undefined ? '' : ` --vertices ${vertices}`) +
-    (values['fault-seconds'] === undefined ? '' : ` --fault-seconds ${faultSeconds}`);
+    (values['fault-seconds'] === undefined ? '' : ` --fault-seconds ${faultSeconds}`) +
+    (values.horizon === undefined ? '' : ` --horizon ${values.horizon}`) +
+    (values['batch-vertices'] === undefined ? '' : ` --batch-vertices ${values['batch-vertices']}`);
   if (values.strategy !== undefined && values.byzantine === undefined)
     throw new Error('--strategy needs --byzantine F');
   const byzantineCount = positive('byzantine', values.byzantine, 0);
@@ -160,9 +189,12 @@ async function main(): Promise<number> {
   const results: SimResult[] = [];
   if (jobs === 1) {
     for (const seed of seeds) {
-      const [result] = runJob({ seeds: [seed], replicas, faults, vertices, faultSeconds, byzantine });
-      results.push(result!);
-      if (result!.violations.length > 0 || result!.stalled) console.log(report(result!, byzantine, load));
+      const result = await runSeed(
+        { seeds, replicas, faults, vertices, faultSeconds, engine, byzantine },
+        seed,
+      );
+      results.push(result);
+      if (result.violations.length > 0 || result.stalled) console.log(report(result, byzantine, load));
     }
   } else {
     const shares: number[][] = Array.from({ length: jobs }, () => []);
@@ -172,7 +204,15 @@ async function main(): Promise<number> {
         (share) =>
           new Promise<void>((resolve, reject) => {
             const worker = new Worker(new URL(import.meta.url), {
-              workerData: { seeds: share, replicas, faults, vertices, faultSeconds, byzantine } satisfies Job,
+              workerData: {
+                seeds: share,
+                replicas,
+                faults,
+                vertices,
+                faultSeconds,
+                engine,
+                byzantine,
+              } satisfies Job,
             });
             worker.on('message', (result: SimResult) => {
               results.push(result);
@@ -196,7 +236,11 @@ async function main(): Promise<number> {
     console.log(`seed ${result.seed}: ${result.scenario}`);
     console.log(
       `  finalized ${result.finalizedBatches} batches, ${result.messages} messages, ${result.virtualMs} virtual ms, ` +
-        `recovered ${result.recoveryMs ?? '-'} ms after faults, counters ${JSON.stringify(result.counters)}`,
+        `recovered ${result.recoveryMs ?? '-'} ms after faults, ${result.events} events, counters ${JSON.stringify(result.counters)}`,
+    );
+    console.log(`  verdicts ${JSON.stringify(result.verdicts)}`);
+    console.log(
+      `  high-water marks of collections without a configured bound ${JSON.stringify(result.highWater)}`,
     );
     for (const outcome of result.byzantine) {
       console.log(
@@ -206,8 +250,15 @@ async function main(): Promise<number> {
     }
   }
   if (byzantine !== undefined) for (const line of byzantineSummary(results, strategy)) console.log(line);
+  const longest = results.reduce((most, result) => Math.max(most, result.finalizedBatches), 0);
+  const expired = results.reduce((sum, result) => sum + result.counters.expired, 0);
   console.log(
-    `speed: ${(seeds.length / seconds).toFixed(1)} seeds/s, ${(batches / seconds).toFixed(0)} finalized batches/s ` +
+    `load: ${(batches / results.length).toFixed(0)} sequences per seed (at most ${longest}), ` +
+      `${((vertices * results.length) / Math.max(1, batches)).toFixed(1)} client vertices per batch, ` +
+      `${expired} expired and submitted again`,
+  );
+  console.log(
+    `speed: ${(seeds.length / seconds).toFixed(seeds.length / seconds < 1 ? 2 : 1)} seeds/s, ${(batches / seconds).toFixed(0)} finalized batches/s ` +
       `(${seconds.toFixed(1)} s wall, ${jobs} threads, ${replicas} replicas)`,
   );
   console.log(`seeds: ${seeds.length}, violations: ${violations}, stalled: ${stalled}`);
@@ -223,8 +274,6 @@ if (isMainThread) {
     },
   );
 } else {
-  for (const seed of (workerData as Job).seeds) {
-    const [result] = runJob({ ...(workerData as Job), seeds: [seed] });
-    parentPort!.postMessage(result);
-  }
+  const job = workerData as Job;
+  for (const seed of job.seeds) parentPort!.postMessage(await runSeed(job, seed));
 }

@@ -1,69 +1,130 @@
 /**
- * What the simulator needs from a replica, honest or not, and what it offers one.
+ * A replica in the simulation, honest or Byzantine, and what the run shares with every replica.
+ * Every replica runs the shipped `BftEngine` (`instance.ts`) under a host (`host.ts`); a
+ * Byzantine one alters only what goes in and out of its engine (`byzantine/`).
  */
 import type { KeyPair, PublicKey, SignatureScheme } from '../crypto/index.ts';
-import type {
-  Delivery,
-  EquivocationEvidence,
-  ReplicaConfig,
-  ReplicaEvent,
-  Suspicion,
-  Verdict,
-  Vertex,
-} from '../protocol/index.ts';
+import type { AcceptedProposal, BftConfig, EngineTestSeams } from '../engine/index.ts';
+import type { Vertex } from '../protocol/index.ts';
 import type { DecodeLimits } from '../wire/index.ts';
+import type { StrategyName } from './byzantine/strategy-names.ts';
+import { SimDisk } from './disk.ts';
 import type { EventQueue } from './event-queue.ts';
+import { type HostObserver, ReplicaHost } from './host.ts';
+import type { EngineInstance, InstanceObserver } from './instance.ts';
 import type { SimNetwork } from './network.ts';
 import type { Prng } from './prng.ts';
 
 /** A replica in the simulation. */
 export interface SimNode {
   readonly id: number;
-  /** False for a Byzantine replica: the checkers ignore what it finalizes. */
+  /** False for a Byzantine replica: the checkers ignore what it finalizes and what it says. */
   readonly honest: boolean;
-  readonly alive: boolean;
+  /** The Byzantine strategy it plays, or null for an honest replica. */
+  readonly strategy: StrategyName | null;
+  /** Whether a process of it is up. */
+  readonly up: boolean;
+  /** Bumped whenever one of its processes starts or dies: frames in flight to an earlier one are lost. */
+  readonly epoch: number;
+  /** Its hosts: one, or two for twins. */
+  readonly hosts: readonly ReplicaHost[];
+  /** A frame from `from` arrives. */
   receive(from: number, frame: Uint8Array): void;
-  tick(): void;
-  /** Offers client vertices; false when the replica refused them (full, down). */
-  propose(vertices: readonly Vertex[]): boolean;
+  /** Starts a process where none is up (after a crash, or at the end of the fault phase). */
+  start(): void;
+  /** Kills every process of the replica. */
   crash(): void;
-  restart(): void;
+  /** A client's vertex: `engine.accept` at one of its processes, or null while none runs. */
+  accept(vertex: Vertex): Promise<AcceptedProposal> | null;
+  /** The view it is in and whether it is active there; null while down (or for a Byzantine one). */
+  viewState(): { readonly view: number; readonly active: boolean } | null;
   /** One line on the replica's state, printed when a run stalls or breaks. */
   describe(): string;
-  /** The view the replica is in and whether it is active there; null while it is down. */
-  viewState(): { readonly view: number; readonly active: boolean } | null;
 }
 
-/** Receives what replicas do, for the checkers and the statistics. */
-export interface SimObserver {
-  delivered(replica: number, delivery: Delivery): void;
-  verdict(replica: number, from: number, kind: string, verdict: Verdict): void;
-  /**
-   * A frame dropped unread: it failed to decode or to verify (blamed on the peer that sent
-   * it), or it came from a peer this replica has banned.
-   */
-  dropped(replica: number, from: number, reason: 'malformed' | 'invalid-signature' | 'banned'): void;
-  /** `replica`'s Byzantine detector has just banned `offender`. */
-  banned(replica: number, offender: number): void;
-  evidence(replica: number, evidence: EquivocationEvidence): void;
-  suspicion(replica: number, suspicion: Suspicion): void;
-  event(replica: number, event: ReplicaEvent): void;
-  /** An honest replica hit a broken invariant and stopped: always a failure. */
-  halted(replica: number, error: Error): void;
-}
-
-/** Everything shared by the replicas of one run. */
+/** Everything a replica is built from. */
 export interface SimContext {
   readonly queue: EventQueue;
   readonly network: SimNetwork;
-  readonly prng: Prng;
-  readonly scheme: SignatureScheme;
+  readonly replicaCount: number;
+  readonly clusterId: string;
+  readonly nodeIds: readonly string[];
   readonly keys: readonly KeyPair[];
   readonly publicKeys: readonly PublicKey[];
+  /** Decodes frames the way the engines do, for strategies that read what they alter. */
   readonly limits: DecodeLimits;
-  /** The protocol configuration of each replica. */
-  readonly configs: readonly ReplicaConfig[];
-  readonly observer: SimObserver;
-  /** Virtual milliseconds a write takes to become durable, drawn per write batch. */
-  readonly diskLatencyMs: readonly [number, number];
+  /** The engine configuration of a replica (detection off for a Byzantine one). */
+  readonly configFor: (replica: number, honest: boolean) => BftConfig;
+  /** Each replica's disk (a twin's second copy gets a disk of its own). */
+  readonly disks: readonly SimDisk[];
+  /** Random choices: each replica forks its own from here, in id order. */
+  readonly prng: Prng;
+  readonly observer: InstanceObserver & HostObserver;
+  /** Each replica's clock rate (local ms per virtual ms). */
+  readonly clockRates: readonly number[];
+  readonly syncLatencyMs: readonly [number, number];
+  readonly cryptoLatencyMicros: readonly [number, number];
+  readonly restartDelayMs: readonly [number, number];
+  readonly operatorDelayMs: readonly [number, number];
+  /** See `HostOptions.mayStartWiped`. */
+  readonly mayStartWiped: (replica: number) => boolean;
+  /** FOR TESTS ONLY: deliberately broken engine parts, for every honest replica. */
+  readonly testSeams?: EngineTestSeams;
+}
+
+/** How a replica's host differs from an honest one's. */
+export interface HostSpec {
+  readonly honest: boolean;
+  /** Where its engine's frames go. */
+  readonly outgoing: (peers: readonly number[], frame: Uint8Array) => void;
+  /** Its disk; by default the replica's. */
+  readonly disk?: SimDisk;
+  /** What its engine signs with, around the simulated scheme. */
+  readonly signer?: (scheme: SignatureScheme) => SignatureScheme;
+}
+
+/** A host for replica `replica`. */
+export function createHost(context: SimContext, replica: number, spec: HostSpec): ReplicaHost {
+  const { honest, outgoing } = spec;
+  return new ReplicaHost({
+    disk: spec.disk ?? context.disks[replica]!,
+    queue: context.queue,
+    prng: context.prng.fork(),
+    observer: context.observer,
+    restartDelayMs: context.restartDelayMs,
+    operatorDelayMs: context.operatorDelayMs,
+    mayStartWiped: context.mayStartWiped,
+    process: {
+      replica,
+      config: context.configFor(replica, honest),
+      keys: context.keys[replica]!,
+      publicKeys: context.publicKeys,
+      nodeIds: context.nodeIds,
+      queue: context.queue,
+      network: context.network,
+      clockRate: context.clockRates[replica]!,
+      syncLatencyMs: context.syncLatencyMs,
+      cryptoLatencyMicros: context.cryptoLatencyMicros,
+      outgoing,
+      observer: context.observer,
+      ...(honest && context.testSeams !== undefined ? { testSeams: context.testSeams } : {}),
+      ...(spec.signer === undefined ? {} : { signer: spec.signer }),
+    },
+  });
+}
+
+/** A second disk for a replica (a twin's copy of the node). */
+export function extraDisk(replica: number): SimDisk {
+  return new SimDisk(replica);
+}
+
+/** One line on one process: view, execution, checkpoint, what it holds. */
+export function describeInstance(instance: EngineInstance | null): string {
+  if (instance === null) return 'down';
+  const status = instance.engine.status();
+  return (
+    `${status.state} view ${status.view}${status.viewActive ? '' : ' (changing)'} executed ${status.sequence} ` +
+    `stable ${status.stableCheckpoint} log ${status.logEntries} pending ${status.pendingProposals} ` +
+    `banned [${status.banned.join(' ')}]`
+  );
 }

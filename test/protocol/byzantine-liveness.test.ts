@@ -106,3 +106,68 @@ test('a replica keeps the batch of every PRE-PREPARE it accepted at a sequence, 
     assert.equal(Buffer.from(cluster.delivered[replica]![0]!.digest).toString('hex'), a, 'A is finalized');
   }
 });
+
+test("a replica holding a Byzantine peer's conflicting CHECKPOINT still gets a stable checkpoint: a peer that became stable before executing answers its STATUS with its own vote (4.3, seed 1977)", () => {
+  // n = 4, replica 3 Byzantine. Replica 2 is down while the others finalize past sequence 8;
+  // replica 1 got a CHECKPOINT for 8 from replica 3 with another digest than the one replica 3
+  // sent the others, so it holds two matching votes (its own and replica 0's) and can never
+  // count replica 3's true one (it keeps one vote per sender). Replica 2 comes back, becomes
+  // stable at 8 on the others' proof (replicas 0, 1 and 3), then executes 8: its own vote is
+  // the third that replica 1 needs, and only a STATUS answer can carry it there. The simulator
+  // found this with a checkpoint liar: replica 1, the primary, stopped ordering at its high
+  // watermark for good.
+  const cluster = new TestCluster(4, { checkpointInterval: 8, watermarkWindow: 16, statusIntervalTicks: 5 });
+  const lie = new Uint8Array(32).fill(7);
+  cluster.crash(2);
+  cluster.filter = ({ from, to, message }) => {
+    if (from === 3 && to === 1 && message.kind === 'checkpoint') {
+      cluster.input(1, {
+        kind: 'message',
+        from: 3,
+        message: signAs({ ...message, stateDigest: lie }, 3),
+      });
+      return false;
+    }
+    return true;
+  };
+  for (let round = 0; round < 10; round++) {
+    cluster.propose(0, vertices(2, `stable ${round}`));
+    cluster.run();
+  }
+  assert.ok(cluster.replicas[0]!.lastExecuted >= 8);
+  assert.equal(cluster.replicas[0]!.stable.sequence, 8);
+  assert.equal(cluster.replicas[1]!.stable.sequence, 0, 'replica 1 holds a conflicting vote from replica 3');
+  cluster.restart(2);
+  for (let tick = 0; tick < 200 && cluster.replicas[1]!.stable.sequence < 8; tick++) cluster.tickAll();
+  assert.ok(cluster.replicas[2]!.lastExecuted >= 8, 'replica 2 caught up');
+  assert.ok(
+    cluster.replicas[2]!.stable.proof.every((checkpoint) => checkpoint.replica !== 2),
+    "replica 2 became stable on the others' votes",
+  );
+  assert.equal(cluster.replicas[1]!.stable.sequence, 8, "replica 1 became stable with replica 2's vote");
+});
+
+test('a STATUS claiming sequences nobody can serve does not hold back the view timer: a backup still complains about a silent primary (4.4)', () => {
+  // Catching up by state transfer holds the view timer back, since a replica behind is not stuck.
+  // A Byzantine peer that claims a lastExecuted far ahead starts a transfer no one can ever
+  // complete: the timer must run again once the transfer makes no progress for a timeout, or a
+  // Byzantine primary that stops ordering and lies in its STATUS is never deposed.
+  const cluster = new TestCluster(4, options);
+  cluster.crash(0);
+  const backup = cluster.replicas[1]!;
+  cluster.propose(1, vertices(1, 'waiting'));
+  cluster.input(1, {
+    kind: 'message',
+    from: 3,
+    message: signAs(
+      { kind: 'status', view: 0, viewActive: true, lastExecuted: 1000, stableSequence: 0, replica: 3 },
+      3,
+    ),
+  });
+  assert.notEqual(backup.stateTransfer, null, 'the claim started a state transfer');
+  cluster.filter = () => false;
+  for (let tick = 0; tick < 4 * options.viewChangeTimeoutTicks && backup.lastComplaintTick === null; tick++)
+    cluster.tick(1);
+  assert.notEqual(backup.stateTransfer, null, 'the transfer is still under way');
+  assert.notEqual(backup.lastComplaintTick, null, 'the backup complained about the primary');
+});

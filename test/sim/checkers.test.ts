@@ -75,3 +75,38 @@ test('what a Byzantine replica finalizes is not held against the cluster', () =>
   check.delivered(3, delivery(1, [b]));
   assert.deepEqual(check.violations, []);
 });
+
+test('the exactly-once checker flags a vertex finalized again after its replica was wiped, at another place', () => {
+  const [a, b] = [vertex('a'), vertex('b')];
+  const check = checker([a, b]);
+  check.delivered(0, delivery(1, [a]));
+  check.delivered(1, delivery(1, [a]));
+  check.delivered(1, delivery(2, [b]));
+  // Replica 1 is wiped and replays the history: the same places are no double.
+  check.wiped(1);
+  check.delivered(1, delivery(1, [a]));
+  check.delivered(1, delivery(2, [b]));
+  assert.deepEqual(check.violations, []);
+  // Finalizing `a` again at sequence 3 is (integrity sees it too: this replica delivered it since its wipe).
+  check.delivered(1, delivery(3, [a]));
+  assert.ok(
+    check.violations.some((text) =>
+      /^exactly once: vertex [0-9a-f]+ finalized at 1\/0 \(replica 0\) and at 3\/0/.test(text),
+    ),
+    check.violations.join('; '),
+  );
+});
+
+test('the exactly-once checker flags two vertices of one client payload finalized anywhere in the run', () => {
+  const payload = new TextEncoder().encode('one intent');
+  const first = createVertex(payload, { validThrough: TEST_VALID_THROUGH });
+  const again = createVertex(payload, { validThrough: TEST_VALID_THROUGH + 1 });
+  const check = checker([first, again]);
+  check.delivered(0, delivery(1, [first]));
+  check.delivered(1, delivery(1, [first]));
+  check.wiped(0);
+  check.delivered(0, delivery(1, [first]));
+  assert.deepEqual(check.violations, []);
+  check.delivered(1, delivery(2, [again]));
+  assert.match(check.violations[0] ?? '', /^exactly once: one client payload finalized as vertex/);
+});

@@ -27,7 +27,18 @@ test('bad command-line input gets a clear error and a non-zero exit', () => {
   const badFault = run('--faults', 'meteor');
   assert.equal(badFault.status, 2);
   assert.match(badFault.stderr, /unknown fault 'meteor'/);
+  const badProfile = run('--profile', 'endless');
+  assert.equal(badProfile.status, 2);
+  assert.match(badProfile.stderr, /unknown profile 'endless': use default or long/);
   const unknown = run('--frobnicate');
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /frobnicate/);
+});
+
+test('a profile sets the load, and options override it: --profile long cut down to a short seed', () => {
+  const result = run('--seed', '3', '--profile', 'long', '--vertices', '60', '--fault-seconds', '6');
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /^seed 3: loss /m);
+  assert.match(result.stdout, /^load: \d+ sequences per seed/m);
+  assert.match(result.stdout, /seeds: 1, violations: 0, stalled: 0\n$/);
 });

@@ -8,10 +8,10 @@ import { runSimulation, type SimOptions, type SimResult } from '../../src/sim/si
 
 export const SEED_FROM = Number(process.env.SIM_FROM ?? 1);
 
-export function runSeeds(count: number, options: Omit<SimOptions, 'seed'>): SimResult[] {
+export async function runSeeds(count: number, options: Omit<SimOptions, 'seed'>): Promise<SimResult[]> {
   const results: SimResult[] = [];
   for (let seed = SEED_FROM; seed < SEED_FROM + count; seed++)
-    results.push(runSimulation({ ...options, seed }));
+    results.push(await runSimulation({ ...options, seed }));
   return results;
 }
 

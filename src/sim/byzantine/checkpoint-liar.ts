@@ -3,25 +3,30 @@
  * peers, a wrong one to others, and both (conflicting, hence provable) to the rest; it adds
  * CHECKPOINTs for sequences it has not reached and for sequences that are no checkpoint at
  * all. Its STATUS messages overstate how far it has executed, to send peers after state it
- * does not have. Honest replicas must make a checkpoint stable only on a quorum of matching
+ * does not have, and what history it serves comes now and then with a commit certificate short
+ * of a quorum. Honest replicas must make a checkpoint stable only on a quorum of matching
  * digests, keep a bounded number of its votes, and finish their state transfers elsewhere.
  */
-import type { Checkpoint, Message, Status } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import type { Checkpoint, Message, StateReply, Status } from '../../protocol/index.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The chance of a CHECKPOINT for a sequence not reached, or for no checkpoint sequence. */
 const FUTURE_RATE = 0.3;
 const MISALIGNED_RATE = 0.2;
 /** The chance that a STATUS overstates progress. */
 const STATUS_LIE_RATE = 0.5;
+/** The chance that a STATE-REPLY's first entry comes with too few COMMITs. */
+const SHORT_CERTIFICATE_RATE = 0.5;
 
-export class CheckpointLiar extends ByzantineNode {
+export class CheckpointLiar extends ByzantineReplica {
   readonly strategy = 'checkpoint-liar';
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (message.replica === this.id && message.kind === 'checkpoint') this.#lieInCheckpoint(message, peers);
     else if (message.replica === this.id && message.kind === 'status') this.#lieInStatus(message, peers);
-    else super.transmit(message, peers);
+    else if (message.replica === this.id && message.kind === 'state-reply')
+      this.#lieInStateReply(message, peers);
+    else super.transmit(message, peers, frame);
   }
 
   #lieInCheckpoint(checkpoint: Checkpoint, peers: readonly number[]): void {
@@ -53,6 +58,20 @@ export class CheckpointLiar extends ByzantineNode {
       });
       this.sendTo(this.prng.pick(peers), misaligned);
     }
+  }
+
+  /**
+   * Serves the history it holds, but the first entry's commit certificate one COMMIT short of a
+   * quorum: validly signed throughout, and provably not a certificate.
+   */
+  #lieInStateReply(reply: StateReply, peers: readonly number[]): void {
+    const first = reply.entries[0];
+    if (first === undefined || first.commits.length === 0 || !this.prng.chance(SHORT_CERTIFICATE_RATE)) {
+      super.transmit(reply, peers);
+      return;
+    }
+    const short = { ...first, commits: first.commits.slice(0, this.config.quorum - 1) };
+    super.transmit(this.sign({ ...reply, entries: [short, ...reply.entries.slice(1)] }), peers);
   }
 
   #lieInStatus(status: Status, peers: readonly number[]): void {

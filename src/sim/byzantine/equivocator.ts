@@ -2,19 +2,23 @@
  * The equivocating primary: for each batch it orders, it sends one PRE-PREPARE to some peers
  * and a PRE-PREPARE for a different batch at the same view and sequence to the others, then
  * votes for each group's batch towards that group, so that either side may gather a quorum.
- * Now and then one peer gets both PRE-PREPAREs: that peer holds provable equivocation.
+ * Now and then one peer gets both PRE-PREPAREs: that peer holds provable equivocation; and now
+ * and then a peer gets a PRE-PREPARE without its batch (the signature does not cover it), which
+ * it must fetch elsewhere.
  *
  * The other batch is made of the same client vertices (reordered, or fewer of them, or none),
  * never of invented ones: a Byzantine primary cannot make up client requests that honest
  * replicas would accept as proposed.
  */
 import { type Batch, batchDigest, type Digest, type Message, type PrePrepare } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** Forks remembered at once; older ones are forgotten (they are long decided). */
 const FORKS_MAX = 64;
 /** How often one peer of the first group also gets the other PRE-PREPARE. */
 const LOUD_RATE = 0.3;
+/** How often a peer gets its PRE-PREPARE without the batch. */
+const BATCHLESS_RATE = 0.15;
 
 interface Fork {
   /** The peers that got the other batch. */
@@ -22,12 +26,12 @@ interface Fork {
   readonly digest: Digest;
 }
 
-export class Equivocator extends ByzantineNode {
+export class Equivocator extends ByzantineReplica {
   readonly strategy = 'equivocator';
   /** Slots this replica equivocated on, keyed by `view/sequence`. */
   readonly #forks = new Map<string, Fork>();
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (message.kind === 'pre-prepare' && message.replica === this.id && message.batch !== null) {
       if (peers.length >= 2) {
         this.#equivocate(message, message.batch, peers);
@@ -41,7 +45,7 @@ export class Equivocator extends ByzantineNode {
         return;
       }
     }
-    super.transmit(message, peers);
+    super.transmit(message, peers, frame);
   }
 
   #equivocate(prePrepare: PrePrepare, batch: Batch, peers: readonly number[]): void {
@@ -49,7 +53,8 @@ export class Equivocator extends ByzantineNode {
     const digest = batchDigest(otherBatch);
     const other = this.sign({ ...prePrepare, digest, batch: otherBatch });
     const [first, second] = this.split(peers);
-    for (const peer of first) this.sendTo(peer, prePrepare);
+    const header = { ...prePrepare, batch: null };
+    for (const peer of first) this.sendTo(peer, this.prng.chance(BATCHLESS_RATE) ? header : prePrepare);
     for (const peer of second) this.sendTo(peer, other);
     if (this.prng.chance(LOUD_RATE)) this.sendTo(first[0]!, other);
     // Votes for each side's batch right away: the primary's COMMIT is one of the quorum.

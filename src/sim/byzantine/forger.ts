@@ -1,11 +1,15 @@
 /**
- * The forger: part of what it sends carries a signature that does not verify. It corrupts the
- * outer signature, or one nested inside a VIEW-CHANGE, NEW-VIEW or STATE-REPLY (re-signing the
- * outer one, so that only the nested check fails), or claims another replica's id on a message
- * it signed itself (a REQUEST, which is not signed, only ever the last). Each peer gets the
+ * The forger: part of what it sends carries a signature that does not verify. Its signer gets
+ * a share of signatures wrong, so its engine sends those messages to everyone as they are (and
+ * steps its own copies, which it does not check); on the way out it corrupts more: the outer
+ * signature, or one nested inside a VIEW-CHANGE, NEW-VIEW or STATE-REPLY (re-signing the outer
+ * one, so that only the nested check fails), or it claims another replica's id on a message it
+ * signed itself (a REQUEST, which is not signed, only ever the last). Each peer gets the
  * forged copy or the real one, so that the forger keeps taking part in the protocol and the
  * honest replicas must tell its good messages from its bad.
  */
+
+import type { PrivateKey, SignatureScheme } from '../../crypto/index.ts';
 import {
   type Checkpoint,
   type CheckpointCertificate,
@@ -15,18 +19,43 @@ import {
   type StateReply,
   type ViewChange,
 } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The share of messages forged, and the share of peers that get the forged copy of one. */
 const FORGE_RATE = 0.35;
 const FORGED_PEER_RATE = 0.5;
+/** The share of signatures its signer gets wrong. */
+const BAD_SIGNATURE_RATE = 0.1;
 
-export class Forger extends ByzantineNode {
+export class Forger extends ByzantineReplica {
   readonly strategy = 'forger';
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override signer(scheme: SignatureScheme): SignatureScheme {
+    const forger = this;
+    return {
+      name: scheme.name,
+      publicKeyBytes: scheme.publicKeyBytes,
+      seedBytes: scheme.seedBytes,
+      signatureBytes: scheme.signatureBytes,
+      generateKeyPair: () => scheme.generateKeyPair(),
+      keyPairFromSeed: (seed) => scheme.keyPairFromSeed(seed),
+      exportSeed: (privateKey) => scheme.exportSeed(privateKey),
+      importPublicKey: (raw) => scheme.importPublicKey(raw),
+      sign: (privateKey, message, context) => scheme.sign(privateKey, message, context),
+      verify: (publicKey, message, signature, context) =>
+        scheme.verify(publicKey, message, signature, context),
+      verifyAsync: (publicKey, message, signature, context) =>
+        scheme.verifyAsync(publicKey, message, signature, context),
+      async signAsync(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
+        const signature = await scheme.signAsync(privateKey, message, context);
+        return forger.prng.chance(BAD_SIGNATURE_RATE) ? forger.#corrupt(signature) : signature;
+      },
+    };
+  }
+
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (!this.prng.chance(FORGE_RATE)) {
-      super.transmit(message, peers);
+      super.transmit(message, peers, frame);
       return;
     }
     const forged = this.#forge(message);

@@ -1,6 +1,7 @@
 /**
  * Byzantine replicas for the simulator: each strategy is a {@link SimNode} with `honest` false
- * that runs in place of the honest replica, with that replica's real key.
+ * that runs the shipped engine in place of the honest replica, with that replica's real key,
+ * and alters what goes in and out of it.
  */
 import type { SimContext, SimNode } from '../node.ts';
 import { Censor } from './censor.ts';
@@ -11,25 +12,20 @@ import { Forger } from './forger.ts';
 import { LyingViewChanger } from './lying-view-changer.ts';
 import { Malformer } from './malformer.ts';
 import { Replayer } from './replayer.ts';
-import { SilentNode } from './silent.ts';
+import { Silent } from './silent.ts';
 import { SlowLeader } from './slow-leader.ts';
 import type { StrategyName } from './strategy-names.ts';
 import { Twins } from './twins.ts';
 
 export { isStrategyName, STRATEGY_NAMES, type StrategyName } from './strategy-names.ts';
 
-/** A Byzantine replica, with the name of the strategy it plays. */
-export interface ByzantineSimNode extends SimNode {
-  readonly strategy: StrategyName;
-}
-
-const builders: { readonly [S in StrategyName]: (id: number, context: SimContext) => ByzantineSimNode } = {
+const builders: { readonly [S in StrategyName]: (id: number, context: SimContext) => SimNode } = {
   equivocator: (id, context) => new Equivocator(id, context),
   'double-voter': (id, context) => new DoubleVoter(id, context),
   forger: (id, context) => new Forger(id, context),
   replayer: (id, context) => new Replayer(id, context),
   malformer: (id, context) => new Malformer(id, context),
-  silent: (id) => new SilentNode(id),
+  silent: (id, context) => new Silent(id, context),
   'slow-leader': (id, context) => new SlowLeader(id, context),
   'lying-view-changer': (id, context) => new LyingViewChanger(id, context),
   'checkpoint-liar': (id, context) => new CheckpointLiar(id, context),
@@ -38,10 +34,6 @@ const builders: { readonly [S in StrategyName]: (id: number, context: SimContext
 };
 
 /** Builds the replica `id` playing `strategy`. */
-export function createByzantineNode(
-  strategy: StrategyName,
-  id: number,
-  context: SimContext,
-): ByzantineSimNode {
+export function createByzantineNode(strategy: StrategyName, id: number, context: SimContext): SimNode {
   return builders[strategy](id, context);
 }

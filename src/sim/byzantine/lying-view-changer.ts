@@ -4,8 +4,9 @@
  *
  * - VIEW-CHANGE: no prepared certificates at all (amnesia, valid); its previous VIEW-CHANGE
  *   replayed for the new view (stale certificates and checkpoint, valid); a forged prepared
- *   certificate (too few PREPAREs, one PREPARE counted twice, or one it made up itself); a
- *   checkpoint certificate whose proof does not match it; certificates out of order.
+ *   certificate (too few PREPAREs, one PREPARE counted twice, or one it made up itself, for an
+ *   earlier view or the new one); a checkpoint certificate whose proof does not match it;
+ *   certificates out of order.
  * - NEW-VIEW, as new primary: re-proposals that do not match its VIEW-CHANGEs (a digest
  *   changed, one dropped, one added), too few VIEW-CHANGEs, or a self-serving but valid one:
  *   its own VIEW-CHANGE replaced by an amnesic one and the re-proposals recomputed, so that
@@ -26,19 +27,19 @@ import {
   planNewView,
   type ViewChange,
 } from '../../protocol/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The share of peers that get the lie rather than the truth. */
 const LIE_RATE = 0.6;
 
-export class LyingViewChanger extends ByzantineNode {
+export class LyingViewChanger extends ByzantineReplica {
   readonly strategy = 'lying-view-changer';
   /** The last true VIEW-CHANGE it sent, replayed later as a stale one. */
   #previous: ViewChange | null = null;
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     if (message.replica !== this.id || (message.kind !== 'view-change' && message.kind !== 'new-view')) {
-      super.transmit(message, peers);
+      super.transmit(message, peers, frame);
       return;
     }
     const lie = message.kind === 'view-change' ? this.#lieInViewChange(message) : this.#lieInNewView(message);
@@ -84,9 +85,12 @@ export class LyingViewChanger extends ByzantineNode {
       return prepared;
     }
     // A certificate made up from scratch: a PRE-PREPARE this replica signs for a view it may not
-    // lead, backed by its own PREPARE only.
+    // lead, backed by its own PREPARE only; now and then for the new view itself, which no
+    // prepared certificate of a VIEW-CHANGE may be.
     const sequence = held?.prePrepare.sequence ?? viewChange.checkpoint.sequence + 1;
-    const view = Math.max(0, viewChange.view - 1 - this.prng.int(2));
+    const view = this.prng.chance(0.3)
+      ? viewChange.view
+      : Math.max(0, viewChange.view - 1 - this.prng.int(2));
     const digest = this.randomDigest();
     const prePrepare = this.sign<PrePrepare>({
       kind: 'pre-prepare',
@@ -144,10 +148,11 @@ export class LyingViewChanger extends ByzantineNode {
    * one without prepared certificates, and the re-proposals recomputed from the new set.
    */
   #selfServing(newView: NewView): NewView {
+    const own = newView.viewChanges.find((viewChange) => viewChange.replica === this.id);
     const amnesic = this.sign<ViewChange>({
       kind: 'view-change',
       view: newView.view,
-      checkpoint: this.state.stable,
+      checkpoint: (own ?? newView.viewChanges[0]!).checkpoint,
       prepared: [],
       replica: this.id,
     });

@@ -7,7 +7,7 @@
  */
 import type { Message } from '../../protocol/index.ts';
 import { encodeMessage } from '../../wire/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The chance that a peer gets a mangled frame instead of the real one, and in addition to it. */
 const REPLACE_RATE = 0.25;
@@ -16,18 +16,17 @@ const EXTRA_RATE = 0.1;
 const NOISE_RATE = 0.05;
 const NOISE_BYTES_MAX = 300;
 
-export class Malformer extends ByzantineNode {
+export class Malformer extends ByzantineReplica {
   readonly strategy = 'malformer';
 
-  override tick(): void {
-    super.tick();
-    if (this.alive && this.prng.chance(NOISE_RATE)) {
+  protected override onTick(): void {
+    if (this.prng.chance(NOISE_RATE)) {
       this.sendFrame(this.prng.pick(this.peers), this.#noise(this.prng.int(NOISE_BYTES_MAX + 1)));
     }
   }
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
-    const frame = encodeMessage(message);
+  protected override transmit(message: Message, peers: readonly number[], encoded?: Uint8Array): void {
+    const frame = encoded ?? encodeMessage(message);
     for (const peer of peers) {
       const draw = this.prng.float();
       if (draw < REPLACE_RATE) {

@@ -8,7 +8,7 @@
  */
 import type { Message } from '../../protocol/index.ts';
 import { encodeMessage } from '../../wire/index.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** Frames kept for replay; a new one replaces a random old one once the store is full. */
 const STORE_FRAMES_MAX = 256;
@@ -18,13 +18,13 @@ const BURST_MAX = 4;
 /** The chance that a frame just received is copied to another peer at once. */
 const COPY_RATE = 0.15;
 
-export class Replayer extends ByzantineNode {
+export class Replayer extends ByzantineReplica {
   readonly strategy = 'replayer';
   readonly #store: Uint8Array[] = [];
 
-  override receive(from: number, frame: Uint8Array): void {
-    super.receive(from, frame);
-    if (!this.alive) return;
+  protected override received(from: number, frame: Uint8Array): void {
+    this.deliver(from, frame);
+    if (!this.up) return;
     this.#keep(frame);
     if (this.prng.chance(COPY_RATE)) {
       const peer = this.prng.pick(this.peers);
@@ -32,17 +32,16 @@ export class Replayer extends ByzantineNode {
     }
   }
 
-  override tick(): void {
-    super.tick();
-    if (!this.alive || this.#store.length === 0 || !this.prng.chance(REPLAY_RATE)) return;
+  protected override onTick(): void {
+    if (this.#store.length === 0 || !this.prng.chance(REPLAY_RATE)) return;
     const burst = 1 + this.prng.int(BURST_MAX);
     for (let i = 0; i < burst; i++) {
       this.sendFrame(this.prng.pick(this.peers), this.prng.pick(this.#store));
     }
   }
 
-  protected override transmit(message: Message, peers: readonly number[]): void {
-    const frame = encodeMessage(message);
+  protected override transmit(message: Message, peers: readonly number[], encoded?: Uint8Array): void {
+    const frame = encoded ?? encodeMessage(message);
     for (const peer of peers) this.sendFrame(peer, frame);
     this.#keep(frame);
   }

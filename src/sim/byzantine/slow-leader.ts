@@ -7,49 +7,38 @@
  */
 import type { Message } from '../../protocol/index.ts';
 import type { SimContext } from '../node.ts';
-import { ByzantineNode } from './byzantine-node.ts';
+import { ByzantineReplica } from './byzantine-replica.ts';
 
 /** The share of the base view-change timeout that each leader message is held for. */
 const STALL_SHARE = 0.6;
 
-interface Held {
-  readonly releaseTick: number;
-  readonly message: Message;
-  readonly peers: readonly number[];
-}
-
-export class SlowLeader extends ByzantineNode {
+export class SlowLeader extends ByzantineReplica {
   readonly strategy = 'slow-leader';
-  readonly #stallTicks: number;
-  #ticks = 0;
-  #held: Held[] = [];
+  readonly #stallMs: number;
+  /** Bumped at each crash: what was held dies with the process. */
+  #life = 0;
 
   constructor(id: number, context: SimContext) {
     super(id, context);
-    this.#stallTicks = Math.floor(STALL_SHARE * this.config.viewChangeTimeoutTicks);
+    const tickMs = context.configFor(id, false).tickMs ?? 10;
+    this.#stallMs = Math.floor(STALL_SHARE * this.config.viewChangeTimeoutTicks) * tickMs;
   }
 
-  override tick(): void {
-    super.tick();
-    if (!this.alive) return;
-    this.#ticks++;
-    while (this.#held.length > 0 && this.#held[0]!.releaseTick <= this.#ticks) {
-      const { message, peers } = this.#held.shift()!;
-      super.transmit(message, peers);
-    }
+  protected override onCrash(): void {
+    this.#life++;
   }
 
-  /** What was held dies with the process. */
-  override crash(): void {
-    super.crash();
-    this.#held = [];
-  }
-
-  protected override transmit(message: Message, peers: readonly number[]): void {
+  protected override transmit(message: Message, peers: readonly number[], frame?: Uint8Array): void {
     const leading =
       message.replica === this.id &&
       ((message.kind === 'pre-prepare' && message.batch !== null) || message.kind === 'new-view');
-    if (leading) this.#held.push({ releaseTick: this.#ticks + this.#stallTicks, message, peers });
-    else super.transmit(message, peers);
+    if (!leading) {
+      super.transmit(message, peers, frame);
+      return;
+    }
+    const life = this.#life;
+    this.context.queue.schedule(this.#stallMs, () => {
+      if (life === this.#life && this.up) super.transmit(message, peers, frame);
+    });
   }
 }

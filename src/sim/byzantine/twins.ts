@@ -1,15 +1,16 @@
 /**
  * Twins (Bano et al., "Twins: BFT Systems Made Robust", the approach used to test DiemBFT):
- * two copies of the unmodified honest replica run under one identity and one key, as an
- * operator who starts a node twice or restores it from an old backup would. The peers are
- * split between them: each twin hears from and talks to its own share (now and then a peer
- * is shared, and hears both), and the split is drawn again from time to time. Neither copy
- * lies, yet together they equivocate and forget what the other one voted for, which is the
- * fault PBFT's quorum intersection must absorb.
+ * two copies of the unmodified engine run under one identity and one key, each on a disk of its
+ * own, as an operator who starts a node twice or restores it from an old backup would. The
+ * peers are split between them: each twin hears from and talks to its own share (now and then
+ * a peer is shared, and hears both), and the split is drawn again from time to time. Neither
+ * copy lies, yet together they equivocate and forget what the other one voted for, which is
+ * the fault PBFT's quorum intersection must absorb.
  */
-import type { Message, Vertex } from '../../protocol/index.ts';
-import { HonestNode } from '../honest-node.ts';
-import type { SimContext, SimNode } from '../node.ts';
+import type { AcceptedProposal } from '../../engine/index.ts';
+import type { Vertex } from '../../protocol/index.ts';
+import type { ReplicaHost } from '../host.ts';
+import { createHost, describeInstance, extraDisk, type SimContext, type SimNode } from '../node.ts';
 import type { Prng } from '../prng.ts';
 import type { StrategyName } from './strategy-names.ts';
 
@@ -20,29 +21,11 @@ const SPLIT_MS: readonly [number, number] = [500, 4000];
 /** Which twin a peer belongs to: 0, 1, or both. */
 type Owner = 0 | 1 | 'both';
 
-/** One twin: the honest replica, talking only to the peers of its share. */
-class Twin extends HonestNode {
-  readonly #index: 0 | 1;
-  readonly #owners: () => readonly Owner[];
-
-  constructor(id: number, context: SimContext, index: 0 | 1, owners: () => readonly Owner[]) {
-    super(id, context);
-    this.#index = index;
-    this.#owners = owners;
-  }
-
-  protected override transmit(message: Message, peers: readonly number[]): void {
-    const owners = this.#owners();
-    const mine = peers.filter((peer) => owners[peer] === this.#index || owners[peer] === 'both');
-    if (mine.length > 0) super.transmit(message, mine);
-  }
-}
-
 export class Twins implements SimNode {
   readonly id: number;
   readonly honest = false;
   readonly strategy: StrategyName = 'twins';
-  readonly #twins: readonly [Twin, Twin];
+  readonly hosts: readonly [ReplicaHost, ReplicaHost];
   readonly #prng: Prng;
   readonly #replicaCount: number;
   #owners: Owner[] = [];
@@ -51,9 +34,20 @@ export class Twins implements SimNode {
   constructor(id: number, context: SimContext) {
     this.id = id;
     this.#prng = context.prng.fork();
-    this.#replicaCount = context.configs[id]!.replicaCount;
-    const owners = (): readonly Owner[] => this.#owners;
-    this.#twins = [new Twin(id, context, 0, owners), new Twin(id, context, 1, owners)];
+    this.#replicaCount = context.replicaCount;
+    const network = context.network;
+    const twin = (index: 0 | 1) =>
+      createHost(context, id, {
+        honest: false,
+        outgoing: (peers, frame) => {
+          for (const peer of peers) {
+            const owner = this.#owners[peer];
+            if (owner === index || owner === 'both') network.send(id, peer, frame);
+          }
+        },
+        disk: index === 0 ? context.disks[id]! : extraDisk(id),
+      });
+    this.hosts = [twin(0), twin(1)];
     this.#split();
     const resplit = (): void => {
       this.#split();
@@ -62,34 +56,34 @@ export class Twins implements SimNode {
     context.queue.schedule(this.#prng.between(SPLIT_MS[0], SPLIT_MS[1]), resplit);
   }
 
-  get alive(): boolean {
-    return this.#twins[0].alive || this.#twins[1].alive;
+  get up(): boolean {
+    return this.hosts[0].up || this.hosts[1].up;
+  }
+
+  get epoch(): number {
+    return this.hosts[0].epoch + this.hosts[1].epoch;
   }
 
   receive(from: number, frame: Uint8Array): void {
     const owner = this.#owners[from];
-    if (owner !== 1) this.#twins[0].receive(from, frame);
-    if (owner !== 0) this.#twins[1].receive(from, frame);
+    if (owner !== 1) this.hosts[0].instance?.deliver(from, frame);
+    if (owner !== 0) this.hosts[1].instance?.deliver(from, frame);
   }
 
-  tick(): void {
-    this.#twins[0].tick();
-    this.#twins[1].tick();
-  }
-
-  /** A client reaches one twin or the other. */
-  propose(vertices: readonly Vertex[]): boolean {
-    return this.#twins[this.#prng.int(2)]!.propose(vertices);
+  start(): void {
+    this.hosts[0].start();
+    this.hosts[1].start();
   }
 
   crash(): void {
-    this.#twins[0].crash();
-    this.#twins[1].crash();
+    this.hosts[0].crash();
+    this.hosts[1].crash();
   }
 
-  restart(): void {
-    this.#twins[0].restart();
-    this.#twins[1].restart();
+  /** A client reaches one twin or the other. */
+  accept(vertex: Vertex): Promise<AcceptedProposal> | null {
+    const instance = this.hosts[this.#prng.int(2)]!.instance;
+    return instance === null ? null : instance.engine.accept(vertex);
   }
 
   /** Byzantine: not held to view agreement. */
@@ -98,7 +92,10 @@ export class Twins implements SimNode {
   }
 
   describe(): string {
-    return `twins (byzantine, split ${this.#splits}: ${this.#owners.join('')}): ${this.#twins[0].describe()} | ${this.#twins[1].describe()}`;
+    return (
+      `r${this.id} twins (byzantine, split ${this.#splits}: ${this.#owners.join('')}): ` +
+      `${describeInstance(this.hosts[0].instance)} | ${describeInstance(this.hosts[1].instance)}`
+    );
   }
 
   /** Draws which twin each peer belongs to; each twin gets at least one peer. */
