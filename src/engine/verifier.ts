@@ -10,7 +10,7 @@
  * check instead of the frame. Checks of the same signature that are in flight at once share one
  * verification.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { PublicKey, SignatureScheme } from '../crypto/index.ts';
 import type { Message, ReplicaId } from '../protocol/index.ts';
 import { Fifo } from '../shell/fifo.ts';
@@ -123,14 +123,15 @@ export class SignatureVerifier {
   }
 }
 
-const replicaBytes = new Uint8Array(2);
-
-/** SHA-256 over (signer, sign-bytes, signature), in base64 (44 characters). */
+/**
+ * SHA-256 over (signer, sign-bytes, signature), in base64 (44 characters). One native call over
+ * one buffer: a Hash object fed part by part cost twice as much, on every signature checked.
+ */
 function keyOf(check: SignatureCheck): string {
-  new DataView(replicaBytes.buffer).setUint16(0, check.replica);
-  return createHash('sha256')
-    .update(replicaBytes)
-    .update(check.bytes)
-    .update(check.signature)
-    .digest('base64');
+  const { bytes, signature } = check;
+  const joined = Buffer.allocUnsafe(2 + bytes.length + signature.length);
+  joined.writeUInt16BE(check.replica, 0);
+  joined.set(bytes, 2);
+  joined.set(signature, 2 + bytes.length);
+  return hash('sha256', joined, 'base64');
 }
