@@ -13,7 +13,7 @@
  * (`http-lookups.ts`), backups (`http-backup-route.ts`), bodies and answers (`http-answers.ts`).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { ReadyResponse, StatusResponse } from '../client/api.ts';
 import { evidenceToJson } from '../client/evidence.ts';
 import { toHex } from '../crypto/index.ts';
@@ -30,6 +30,7 @@ import { exemptFromIdleTimeout, type HttpLimits } from './http-limits.ts';
 import { VertexLookups } from './http-lookups.ts';
 import { Submissions } from './http-submit.ts';
 import type { Logger } from './log.ts';
+import type { HttpMetrics } from './node-metrics.ts';
 import { describeQuorum, type QuorumReading } from './quorum-watch.ts';
 import { StatusHistory } from './status-history.ts';
 import { StatusPage } from './status-page.ts';
@@ -51,6 +52,8 @@ export interface HttpApiContext {
   readonly registry: Registry;
   /** Connection caps and the accounting of client-caused errors (`http-limits.ts`). */
   readonly limits: HttpLimits;
+  /** Where answered requests are counted (`node-metrics.ts`). */
+  readonly metrics: Pick<HttpMetrics, 'requests'>;
 }
 
 /** Store errors that mean bytes read back are damaged: a node that meets one stops. */
@@ -73,21 +76,7 @@ export class HttpApi {
     this.#lookups = new VertexLookups(context, (hash) => this.#submissions.rejected(hash));
     this.#backups = new BackupRoute(context, accepting);
     this.#history = new StatusHistory({ engine: context.engine, registry: context.registry });
-    this.#requests = new Counter({
-      name: 'cretoai_http_requests_total',
-      help: 'HTTP API requests answered, by route and status code',
-      labelNames: ['route', 'code'],
-      registers: [context.registry],
-    });
-    new Counter({
-      name: 'cretoai_event_clients_dropped_total',
-      help: 'Event-stream clients disconnected because they read slower than vertices were finalized',
-      registers: [context.registry],
-      collect() {
-        this.reset();
-        this.inc(context.events.dropped);
-      },
-    });
+    this.#requests = context.metrics.requests;
   }
 
   /** Refuses new submissions (503) from now on: the node is shutting down. */

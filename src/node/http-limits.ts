@@ -21,29 +21,13 @@
 import http from 'node:http';
 import { isIPv6, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { ArgumentError } from '../errors.ts';
+import { integerField } from '../protocol/errors.ts';
 import type { Clock } from '../shell/clock.ts';
 import type { HttpSettings } from './config.ts';
 import type { Logger } from './log.ts';
 import { LogLimiter } from './log-limiter.ts';
-
-/** Why a connection was refused. */
-export const CONNECTION_REFUSALS = Object.freeze(['total', 'per-address'] as const);
-export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
-
-/** Errors a client causes, as counted. */
-export const CLIENT_ERROR_KINDS = Object.freeze([
-  // The request ended before its answer: the client closed or reset the connection (an
-  // aborted body), or sent nothing for `socketIdleTimeoutMs` in the middle of it.
-  'aborted',
-  // The request head or the whole request took longer than its deadline.
-  'timeout',
-  // The request head exceeded Node's header size limit.
-  'headers-too-large',
-  // Bytes that are not HTTP/1.1.
-  'malformed',
-] as const);
-export type ClientErrorKind = (typeof CLIENT_ERROR_KINDS)[number];
+import type { ClientErrorKind, ConnectionRefusal, HttpMetrics } from './node-metrics.ts';
 
 /** The connection caps and deadlines, from the node configuration (documented there). */
 export type HttpServerLimits = Pick<
@@ -68,20 +52,14 @@ export class ConnectionLimiter {
   #open = 0;
 
   constructor(limits: Pick<HttpServerLimits, 'connectionsMax' | 'connectionsPerAddressMax'>) {
-    if (!(Number.isSafeInteger(limits.connectionsMax) && limits.connectionsMax >= 1)) {
-      throw new RangeError(`connectionsMax must be a positive integer, got ${limits.connectionsMax}`);
-    }
-    if (
-      !(
-        Number.isSafeInteger(limits.connectionsPerAddressMax) &&
-        limits.connectionsPerAddressMax >= 1 &&
-        limits.connectionsPerAddressMax <= limits.connectionsMax
-      )
-    ) {
-      throw new RangeError(
-        `connectionsPerAddressMax must be an integer in [1, connectionsMax], got ${limits.connectionsPerAddressMax}`,
-      );
-    }
+    integerField('connectionsMax', limits.connectionsMax, undefined, 1);
+    integerField(
+      'connectionsPerAddressMax',
+      limits.connectionsPerAddressMax,
+      undefined,
+      1,
+      limits.connectionsMax,
+    );
     this.connectionsMax = limits.connectionsMax;
     this.connectionsPerAddressMax = limits.connectionsPerAddressMax;
   }
@@ -144,40 +122,6 @@ export function addressKey(address: string | undefined): string {
     .join(':')}::/64`;
 }
 
-/** The HTTP server's connection and client-error metrics, in `registry`. */
-export interface HttpLimitMetrics {
-  readonly connectionsRefused: Counter<'reason'>;
-  readonly clientErrors: Counter<'kind'>;
-}
-
-/** Creates the metrics; the open-connections gauge reads `limiter` when scraped. */
-export function createHttpLimitMetrics(registry: Registry, limiter: ConnectionLimiter): HttpLimitMetrics {
-  new Gauge({
-    name: 'cretoai_http_connections_open',
-    help: 'HTTP API connections open now (at most http.connectionsMax)',
-    registers: [registry],
-    collect() {
-      this.set(limiter.open);
-    },
-  });
-  const connectionsRefused = new Counter({
-    name: 'cretoai_http_connections_refused_total',
-    help: 'HTTP API connections closed on arrival: over http.connectionsMax ("total") or http.connectionsPerAddressMax ("per-address")',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
-  const clientErrors = new Counter({
-    name: 'cretoai_http_client_errors_total',
-    help: 'HTTP requests that failed through the client: gone before the answer, too slow, headers too large, not HTTP',
-    labelNames: ['kind'],
-    registers: [registry],
-  });
-  // Every series from the start, so that rates and alerts see a zero rather than no data.
-  for (const reason of CONNECTION_REFUSALS) connectionsRefused.inc({ reason }, 0);
-  for (const kind of CLIENT_ERROR_KINDS) clientErrors.inc({ kind }, 0);
-  return { connectionsRefused, clientErrors };
-}
-
 /**
  * How often node:http checks the head and request deadlines. Node checks every 30 s by
  * default, so a deadline could be overshot by that much; a check costs one pass over the open
@@ -217,7 +161,7 @@ const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMED
 export class HttpLimits {
   readonly limits: HttpServerLimits;
   readonly limiter: ConnectionLimiter;
-  readonly metrics: HttpLimitMetrics;
+  readonly metrics: Pick<HttpMetrics, 'connectionsRefused' | 'clientErrors'>;
   /** Where lines about client-caused events go: one per event per interval, and a summary. */
   readonly log: LogLimiter;
   /** Sockets this server closed for a client error, already counted. */
@@ -225,16 +169,20 @@ export class HttpLimits {
 
   constructor(
     limits: HttpServerLimits,
-    context: { readonly registry: Registry; readonly logger: Logger; readonly clock?: Clock },
+    context: {
+      readonly metrics: Pick<HttpMetrics, 'connectionsRefused' | 'clientErrors'>;
+      readonly logger: Logger;
+      readonly clock?: Clock;
+    },
   ) {
     if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
-      throw new RangeError(
+      throw new ArgumentError(
         `headersTimeoutMs (${limits.headersTimeoutMs}) must not exceed requestTimeoutMs (${limits.requestTimeoutMs})`,
       );
     }
     this.limits = limits;
     this.limiter = new ConnectionLimiter(limits);
-    this.metrics = createHttpLimitMetrics(context.registry, this.limiter);
+    this.metrics = context.metrics;
     const { logger } = context;
     this.log = new LogLimiter(
       (event, fields) => {

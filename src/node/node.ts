@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { createTransportMetrics } from '../metrics/index.ts';
 import type { Clock } from '../shell/clock.ts';
@@ -41,6 +41,7 @@ import { HttpApi } from './http-api.ts';
 import { HttpLimits } from './http-limits.ts';
 import { Logger } from './log.ts';
 import { LogLimiter, type LogLimiterOptions } from './log-limiter.ts';
+import { createHttpMetrics, createQuorumMetrics, registerScrubMetrics } from './node-metrics.ts';
 import { describeQuorum, QuorumWatch } from './quorum-watch.ts';
 import { TraceFile } from './trace-file.ts';
 import { VoteLoggingTransport } from './vote-log.ts';
@@ -221,7 +222,11 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         },
       });
       engine.on('finalized', (item) => events.push(item));
-      const httpLimits = new HttpLimits(settings.http, { registry, logger });
+      const httpMetrics = createHttpMetrics(registry, {
+        openConnections: () => httpLimits.limiter.open,
+        eventClientsDropped: () => events.dropped,
+      });
+      const httpLimits = new HttpLimits(settings.http, { metrics: httpMetrics, logger });
       cleanups.push(() => httpLimits.close());
       // The node is made last; damage found before (by a lookup) waits for it.
       let onDamage = (error: StoreCorruptError): void => {
@@ -240,6 +245,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         events,
         registry,
         limits: httpLimits,
+        metrics: httpMetrics,
       });
       const server = httpLimits.createServer(api.handle);
       await new Promise<void>((resolve, reject) => {
@@ -339,24 +345,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
     );
     this.scrubber = scrubber;
     const registry = this.engine.metrics();
-    new Counter({
-      name: 'cretoai_store_scrub_records_total',
-      help: 'Store records the background scrub has read and checked',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(scrubber.stats.records);
-      },
-    });
-    new Counter({
-      name: 'cretoai_store_scrub_passes_total',
-      help: 'Full passes of the background scrub over the store that found nothing wrong',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(scrubber.stats.passes);
-      },
-    });
+    registerScrubMetrics(registry, scrubber.stats);
   }
 
   /**
@@ -527,11 +516,7 @@ function watchQuorum(parts: {
   readonly clock: Clock | undefined;
 }): QuorumWatch {
   const { settings, transport, logger, registry } = parts;
-  const losses = new Counter({
-    name: 'cretoai_quorum_losses_total',
-    help: 'Times this node lost sight of a quorum of validators (debounced: each loss lasted quorumDebounceMs)',
-    registers: [registry],
-  });
+  const metrics = createQuorumMetrics(registry, () => quorum.reading());
   const quorum = new QuorumWatch({
     validators: settings.cluster.validators.length,
     needed: settings.resolved.replica.quorum,
@@ -547,7 +532,7 @@ function watchQuorum(parts: {
         message: describeQuorum(reading),
       };
       if (change === 'lost') {
-        losses.inc();
+        metrics.losses.inc();
         logger.warn('quorum-lost', {
           ...fields,
           advice: 'nothing can be finalized until enough validators are reachable again; /readyz answers 503',
@@ -557,30 +542,6 @@ function watchQuorum(parts: {
   });
   transport.on('peer-connected', () => quorum.update());
   transport.on('peer-disconnected', () => quorum.update());
-  new Gauge({
-    name: 'cretoai_validators_reachable',
-    help: 'Validators this node reaches: itself and the peers it has a working connection to',
-    registers: [registry],
-    collect() {
-      this.set(quorum.reading().reachable);
-    },
-  });
-  new Gauge({
-    name: 'cretoai_quorum_reachable',
-    help: 'Whether this node reaches a quorum of validators (1) or not (0): without one nothing is finalized',
-    registers: [registry],
-    collect() {
-      this.set(quorum.reading().available ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'cretoai_quorum_size',
-    help: 'Validators needed for a quorum',
-    registers: [registry],
-    collect() {
-      this.set(quorum.reading().needed);
-    },
-  });
   return quorum;
 }
 

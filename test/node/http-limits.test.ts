@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addressKey, ConnectionLimiter, type ConnectionRefusal } from '../../src/node/http-limits.ts';
+import { addressKey, ConnectionLimiter } from '../../src/node/http-limits.ts';
+import type { ConnectionRefusal } from '../../src/node/node-metrics.ts';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import { Prng } from '../../src/sim/prng.ts';
 
 describe('ConnectionLimiter', () => {
@@ -37,15 +39,15 @@ describe('ConnectionLimiter', () => {
   it('refuses limits that make no sense', () => {
     assert.throws(
       () => new ConnectionLimiter({ connectionsMax: 0, connectionsPerAddressMax: 1 }),
-      RangeError,
+      ConfigError,
     );
     assert.throws(
       () => new ConnectionLimiter({ connectionsMax: 4, connectionsPerAddressMax: 5 }),
-      RangeError,
+      ConfigError,
     );
     assert.throws(
       () => new ConnectionLimiter({ connectionsMax: 4, connectionsPerAddressMax: 1.5 }),
-      RangeError,
+      ConfigError,
     );
   });
 
