@@ -11,7 +11,9 @@
  *
  * Time comes from `now` (milliseconds), so that tests run the loop on a virtual clock.
  */
+
 import { type LatencySummary, latencyHistogram, summarizeLatency } from '../src/cli/load.ts';
+import { ArgumentError } from '../src/errors.ts';
 
 /**
  * Does one request for caller `client` (its `request`-th, from 0) and resolves once the
@@ -75,9 +77,9 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   const failuresMax = options.failuresMax ?? 100;
   const now = options.now ?? (() => performance.now());
   if (!Number.isSafeInteger(clients) || clients < 1)
-    throw new RangeError(`clients must be a positive integer, got ${clients}`);
+    throw new ArgumentError(`clients must be a positive integer, got ${clients}`);
   if (!(durationMs > 0 && warmupMs >= 0 && warmupMs < durationMs))
-    throw new RangeError(
+    throw new ArgumentError(
       `warmupMs (${warmupMs}) must be at least 0 and less than durationMs (${durationMs})`,
     );
 

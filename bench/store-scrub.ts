@@ -14,10 +14,12 @@
  * (the directory defaults to a new one under the system temp directory, removed afterwards;
  * `--reuse` measures a store an earlier `--keep` run left in `--dir`).
  */
+
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ArgumentError } from '../src/errors.ts';
 import type { Commit } from '../src/protocol/messages.ts';
 import { batchDigest, createVertex, type Vertex } from '../src/protocol/types.ts';
 import { LmdbStore } from '../src/storage/lmdb.ts';
@@ -31,7 +33,8 @@ const DEFAULT_BYTES_PER_SECOND = 32 << 20;
 function integer(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`--${name} must be a positive integer`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new ArgumentError(`--${name} must be a positive integer`);
   return value;
 }
 

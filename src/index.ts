@@ -38,7 +38,7 @@ export {
   SubscriberOverflowError,
   systemClock,
 } from './engine/index.ts';
-export { CretoaiError } from './errors.ts';
+export { ArgumentError, CretoaiError } from './errors.ts';
 export {
   createLocalCluster,
   LOCAL_CLUSTER_NODES_MAX,

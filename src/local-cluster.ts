@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from './crypto/index.ts';
 import { type BftConfig, BftEngine, resolveBftConfig, type StopOptions } from './engine/index.ts';
+import { ArgumentError } from './errors.ts';
 import { LmdbStore, MemoryStore, type Store } from './storage/index.ts';
 import {
   ClusterDiscovery,
@@ -66,7 +67,7 @@ export interface LocalCluster {
   readonly addresses: ReadonlyMap<NodeId, string>;
   /** The directory of the LMDB stores, or null in memory. */
   readonly dir: string | null;
-  /** The engine of `nodeId`. @throws RangeError for an id that is not a validator. */
+  /** The engine of `nodeId`. @throws ArgumentError for an id that is not a validator. */
   engine(nodeId: NodeId): BftEngine;
   /** Starts every engine (done already unless `start: false`). */
   start(): Promise<void>;
@@ -90,21 +91,23 @@ export const LOCAL_CLUSTER_NODES_MAX = 64;
  * const final = await cluster.engines[0].propose(cluster.engines[0].createVertex(payload));
  * await cluster.stop();
  *
- * @throws RangeError for a number of nodes outside 1 to 64 or an unknown transport or store;
+ * @throws ArgumentError for a number of nodes outside 1 to 64 or an unknown transport or store;
  *   ConfigError (naming the field) for a bad `config`.
  */
 export async function createLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const nodes = options.nodes ?? 4;
   if (!Number.isSafeInteger(nodes) || nodes < 1 || nodes > LOCAL_CLUSTER_NODES_MAX) {
-    throw new RangeError(`nodes must be a whole number from 1 to ${LOCAL_CLUSTER_NODES_MAX}, got ${nodes}`);
+    throw new ArgumentError(
+      `nodes must be a whole number from 1 to ${LOCAL_CLUSTER_NODES_MAX}, got ${nodes}`,
+    );
   }
   const transportKind = options.transport ?? 'memory';
   const storeKind = options.store ?? 'memory';
   if (transportKind !== 'memory' && transportKind !== 'tcp') {
-    throw new RangeError(`transport must be 'memory' or 'tcp', got ${JSON.stringify(transportKind)}`);
+    throw new ArgumentError(`transport must be 'memory' or 'tcp', got ${JSON.stringify(transportKind)}`);
   }
   if (storeKind !== 'memory' && storeKind !== 'lmdb') {
-    throw new RangeError(`store must be 'memory' or 'lmdb', got ${JSON.stringify(storeKind)}`);
+    throw new ArgumentError(`store must be 'memory' or 'lmdb', got ${JSON.stringify(storeKind)}`);
   }
   const scheme = options.scheme ?? mlDsa87;
   const clusterId = options.clusterId ?? 'local';
@@ -192,7 +195,7 @@ export async function createLocalCluster(options: LocalClusterOptions = {}): Pro
       dir,
       engine(nodeId) {
         const index = ids.indexOf(nodeId);
-        if (index < 0) throw new RangeError(`${nodeId} is not one of ${ids.join(', ')}`);
+        if (index < 0) throw new ArgumentError(`${nodeId} is not one of ${ids.join(', ')}`);
         return engines[index]!;
       },
       async start() {

@@ -18,6 +18,7 @@ import * as hdr from 'hdr-histogram-js';
 import { base64, type SubmitVerticesResponse } from '../client/api.ts';
 import { readServerSentEvents } from '../client/sse.ts';
 import { toHex } from '../crypto/index.ts';
+import { ArgumentError } from '../errors.ts';
 import { createVertex } from '../protocol/index.ts';
 
 /** Options of {@link runLoad}. */
@@ -187,7 +188,7 @@ export class RunDealer {
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const payloadBytes = options.payloadBytes ?? 128;
   if (!Number.isSafeInteger(payloadBytes) || payloadBytes < 16)
-    throw new RangeError('payloadBytes must be at least 16');
+    throw new ArgumentError('payloadBytes must be at least 16');
   const warmupMs = options.warmupMs ?? 0;
   const perRequest = options.requestVerticesMax ?? 1024;
   const requestsPerNode = options.requestsPerNodeMax ?? 4;

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ClusterFile, loadClusterFile } from '../client/cluster-file.ts';
+import { ArgumentError } from '../errors.ts';
 import { CliError } from './errors.ts';
 
 /** The CLI's entry file (the `.ts` source in a checkout, the `.js` build in the package). */
@@ -253,7 +254,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   #member(index: number): Member {
     const member = this.#members[index];
     if (member === undefined)
-      throw new RangeError(`no node ${index} in a cluster of ${this.#members.length}`);
+      throw new ArgumentError(`no node ${index} in a cluster of ${this.#members.length}`);
     return member;
   }
 }

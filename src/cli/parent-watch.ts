@@ -14,6 +14,7 @@
  * the parent is watched). Polling twice a second costs a read of one small file.
  */
 import fs from 'node:fs';
+import { integerField } from '../protocol/errors.ts';
 
 /** What died: this process's parent, or (under `npm run`) the npm process above the shell. */
 export type ParentLoss = 'parent' | 'npm';
@@ -58,9 +59,7 @@ export function watchParent(
   onLoss: (loss: ParentLoss) => void,
   options: ParentWatchOptions = {},
 ): () => void {
-  const intervalMs = options.intervalMs ?? 500;
-  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1)
-    throw new RangeError(`intervalMs must be a positive integer, got ${intervalMs}`);
+  const intervalMs = integerField('intervalMs', options.intervalMs, 500, 1);
   const parent = process.ppid;
   const underNpm = options.npm ?? process.env.npm_lifecycle_event !== undefined;
   const shell = commandOf(parent);

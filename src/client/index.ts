@@ -7,7 +7,7 @@
 // First: certificates are checked with ML-DSA-87, which needs Node 24; say so on import.
 import '../runtime/require-node.js';
 
-export { CretoaiError } from '../errors.ts';
+export { ArgumentError, CretoaiError } from '../errors.ts';
 export {
   API_ERRORS,
   API_ROUTES,

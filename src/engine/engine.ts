@@ -18,6 +18,7 @@ import { Registry } from 'prom-client';
 import type { Evidence } from '../byzantine/index.ts';
 import { toHex } from '../crypto/digest.ts';
 import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from '../crypto/index.ts';
+import { ArgumentError } from '../errors.ts';
 import { type ConsensusMetrics, createConsensusMetrics, type MessageOutcome } from '../metrics/index.ts';
 import {
   batchPayloadBytes,
@@ -257,7 +258,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         ? resolved
         : Object.freeze({ ...resolved, replica: alterReplicaConfig(resolved.replica) });
     if (keys.privateKey.scheme !== this.#scheme.name || keys.publicKey.scheme !== this.#scheme.name) {
-      throw new RangeError(
+      throw new ArgumentError(
         `the keys are ${keys.privateKey.scheme} keys, the engine signs with ${this.#scheme.name}`,
       );
     }
@@ -341,14 +342,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * is not registered are dropped as from an unknown sender.
    *
    * @param publicKey - a key of the engine's scheme, or its raw bytes (2,592 for ML-DSA-87).
-   * @throws RangeError for a node id that is not a validator or a key of another scheme.
+   * @throws ArgumentError for a node id that is not a validator or a key of another scheme.
    */
   registerNodePublicKey(nodeId: NodeId, publicKey: PublicKey | Uint8Array): void {
     const replica = this.#replicaOf.get(nodeId);
-    if (replica === undefined) throw new RangeError(`${nodeId} is not one of the validators`);
+    if (replica === undefined) throw new ArgumentError(`${nodeId} is not one of the validators`);
     const key = publicKey instanceof Uint8Array ? this.#scheme.importPublicKey(publicKey) : publicKey;
     if (key.scheme !== this.#scheme.name) {
-      throw new RangeError(
+      throw new ArgumentError(
         `${nodeId}'s key is a ${key.scheme} key, the engine verifies ${this.#scheme.name}`,
       );
     }
@@ -585,7 +586,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * `dedupHorizonSequences` sequences past the last one finalized here. Propose it soon: a
    * vertex that waits past its validThrough is rejected with code 'expired'.
    *
-   * @throws RangeError on a parent hash that is not 32 bytes.
+   * @throws ArgumentError on a parent hash that is not 32 bytes.
    */
   createVertex(payload: Uint8Array, parents: readonly Uint8Array[] = []): Vertex {
     return createVertex(payload, {
@@ -604,7 +605,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * SubscriberOverflowError, and may resume with `after` its last vertex. The stream ends when
    * the engine stops.
    *
-   * @throws RangeError on a bad `from` or `after`. The iterator rejects with a
+   * @throws ArgumentError on a bad `from` or `after`. The iterator rejects with a
    *   FinalizedHistoryError (code 'pruned') when the store no longer holds a sequence the replay
    *   needs (it keeps `logRetention` sequences).
    */

@@ -11,7 +11,7 @@
  * had caught up. Deliveries are synchronous and in sequence order, so every later delivery is of
  * a higher sequence than the last one replayed: nothing is missed and nothing is seen twice.
  */
-import { CretoaiError } from '../errors.ts';
+import { ArgumentError, CretoaiError } from '../errors.ts';
 import type { FinalizedRecord } from '../protocol/index.ts';
 import type { FinalizedVertex } from './finalized-stream.ts';
 
@@ -67,30 +67,30 @@ export interface ReplaySource {
 /**
  * The place the stream starts after, from the options.
  *
- * @throws RangeError for `from` that is not a positive whole number, an `after` whose fields are
+ * @throws ArgumentError for `from` that is not a positive whole number, an `after` whose fields are
  *   not whole numbers (`sequence` at least 0, `position` at least -1), or both options at once.
  */
 export function startAfter(options: FinalizedOptions): FinalizedPlace {
   const { from, after } = options;
   if (from !== undefined && after !== undefined) {
-    throw new RangeError('finalized(): give `from` or `after`, not both');
+    throw new ArgumentError('finalized(): give `from` or `after`, not both');
   }
   if (from !== undefined) {
     if (!Number.isSafeInteger(from) || from < 1) {
-      throw new RangeError(`finalized(): from must be a sequence (a whole number from 1), got ${from}`);
+      throw new ArgumentError(`finalized(): from must be a sequence (a whole number from 1), got ${from}`);
     }
     return { sequence: from, position: -1 };
   }
   if (after !== undefined) {
     const { sequence, position } = after;
     if (!Number.isSafeInteger(sequence) || sequence < 0 || !Number.isSafeInteger(position) || position < -1) {
-      throw new RangeError(
+      throw new ArgumentError(
         `finalized(): after must be { sequence, position } of whole numbers, got ${JSON.stringify(after)}`,
       );
     }
     return { sequence, position };
   }
-  throw new RangeError('finalized(): a replay needs `from` or `after`');
+  throw new ArgumentError('finalized(): a replay needs `from` or `after`');
 }
 
 /** Whether `item` lies after `place` in the total order. */

@@ -18,6 +18,8 @@
  * still counts. That is the right test for "are enough validators up and linked to me"; whether
  * they also make progress is what `ConsensusNotFinalizing` watches.
  */
+
+import { integerField } from '../protocol/errors.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 
 /** What this node sees of the quorum now. */
@@ -76,19 +78,13 @@ export class QuorumWatch {
   /** Losses reported through `onChange`. */
   losses = 0;
 
-  /** @throws RangeError for figures that cannot describe a cluster. */
+  /** @throws ArgumentError for figures that cannot describe a cluster. */
   constructor(options: QuorumWatchOptions) {
     const { validators, needed } = options;
-    if (!Number.isSafeInteger(validators) || validators < 1)
-      throw new RangeError(`validators must be a positive integer, got ${validators}`);
-    if (!Number.isSafeInteger(needed) || needed < 1 || needed > validators)
-      throw new RangeError(`needed must be an integer in [1, ${validators}], got ${needed}`);
-    this.debounceMs = options.debounceMs ?? 2000;
-    if (!Number.isSafeInteger(this.debounceMs) || this.debounceMs < 0)
-      throw new RangeError(`debounceMs must be a non-negative integer, got ${this.debounceMs}`);
-    this.startGraceMs = options.startGraceMs ?? 10_000;
-    if (!Number.isSafeInteger(this.startGraceMs) || this.startGraceMs < 0)
-      throw new RangeError(`startGraceMs must be a non-negative integer, got ${this.startGraceMs}`);
+    integerField('validators', validators, undefined, 1);
+    integerField('needed', needed, undefined, 1, validators);
+    this.debounceMs = integerField('debounceMs', options.debounceMs, 2000, 0);
+    this.startGraceMs = integerField('startGraceMs', options.startGraceMs, 10_000, 0);
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#startedAt = this.#clock.now();

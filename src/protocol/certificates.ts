@@ -4,6 +4,7 @@
  * the shell, so what is checked here is who signed, how many, and that everything matches.
  */
 import { bytesEqual } from '../crypto/digest.ts';
+import { ArgumentError } from '../errors.ts';
 import { primaryOf, type ReplicaConfig } from './config.ts';
 import type { RejectReason } from './effects.ts';
 import type {
@@ -131,7 +132,7 @@ export function planNewView(
     if (checkpoint === null || viewChange.checkpoint.sequence > checkpoint.sequence)
       checkpoint = viewChange.checkpoint;
   }
-  if (checkpoint === null) throw new RangeError('planNewView needs at least one VIEW-CHANGE');
+  if (checkpoint === null) throw new ArgumentError('planNewView needs at least one VIEW-CHANGE');
   const minS = checkpoint.sequence;
   const best = new Map<number, PrePrepare>();
   let maxS = minS;

@@ -6,6 +6,7 @@
  * one kind can never be mistaken for a digest of another.
  */
 import { bytesEqual, DIGEST_BYTES, sha256, sha256Of } from '../crypto/digest.ts';
+import { ArgumentError } from '../errors.ts';
 
 /** A replica's index in the validator list, 0 <= id < n. The primary of view v is v mod n. */
 export type ReplicaId = number;
@@ -110,18 +111,18 @@ const hashedVertices = new WeakSet<Vertex>();
  * positive safe integer. The vertex keeps references to `payload` and `parents`: do not modify
  * them afterwards, as its hash covers them.
  *
- * @throws RangeError on a parent that is not 32 bytes or a validThrough that is not a sequence.
+ * @throws ArgumentError on a parent that is not 32 bytes or a validThrough that is not a sequence.
  */
 export function createVertex(payload: Uint8Array, options: VertexOptions): Vertex {
   const parents = options.parents ?? [];
   const { validThrough } = options;
   for (const parent of parents) {
     if (parent.length !== DIGEST_BYTES) {
-      throw new RangeError(`a parent hash must be ${DIGEST_BYTES} bytes, got ${parent.length}`);
+      throw new ArgumentError(`a parent hash must be ${DIGEST_BYTES} bytes, got ${parent.length}`);
     }
   }
   if (!Number.isSafeInteger(validThrough) || validThrough < 1)
-    throw new RangeError(
+    throw new ArgumentError(
       `validThrough must be a sequence number (a positive safe integer), got ${validThrough}`,
     );
   const vertex: Vertex = Object.freeze({

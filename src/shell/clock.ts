@@ -3,6 +3,7 @@
  * tests run engines, stores and networks on a manual clock and never sleep. Production code
  * uses {@link systemClock}.
  */
+import { ArgumentError } from '../errors.ts';
 
 /** A scheduled callback that can be cancelled. */
 export interface Timer {
@@ -74,7 +75,7 @@ export class ManualClock implements Clock {
 
   /** Moves time forward by `ms`, firing every timer that falls due on the way. */
   advance(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`a clock advances by a non-negative amount, got ${ms}`);
+    if (!(ms >= 0)) throw new ArgumentError(`a clock advances by a non-negative amount, got ${ms}`);
     const target = this.#now + ms;
     for (;;) {
       const next = this.#takeNextDue(target);

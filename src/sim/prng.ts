@@ -2,6 +2,7 @@
  * A small, fast, seeded PRNG (sfc32, seeded through splitmix32). The simulator draws every
  * random choice from one of these, so a seed replays a run exactly.
  */
+import { ArgumentError } from '../errors.ts';
 export class Prng {
   #a: number;
   #b: number;
@@ -56,7 +57,7 @@ export class Prng {
   }
 
   pick<T>(items: readonly T[]): T {
-    if (items.length === 0) throw new RangeError('pick from an empty list');
+    if (items.length === 0) throw new ArgumentError('pick from an empty list');
     return items[this.int(items.length)]!;
   }
 

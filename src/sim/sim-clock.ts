@@ -4,6 +4,8 @@
  * die with it; a restarted process gets a new clock that starts again near zero, as
  * `performance.now()` does.
  */
+
+import { ArgumentError } from '../errors.ts';
 import type { Clock, Timer } from '../shell/clock.ts';
 import type { SimProcess } from './process.ts';
 
@@ -14,7 +16,7 @@ export class SimClock implements Clock {
   readonly #startedAt: number;
 
   constructor(process: SimProcess, rate: number) {
-    if (!(rate > 0)) throw new RangeError(`a clock rate must be positive, got ${rate}`);
+    if (!(rate > 0)) throw new ArgumentError(`a clock rate must be positive, got ${rate}`);
     this.#process = process;
     this.#rate = rate;
     this.#startedAt = process.now;

@@ -18,6 +18,7 @@ import type { Evidence } from '../byzantine/index.ts';
 import { toHex } from '../crypto/digest.ts';
 import { insecureSimulationScheme, type KeyPair } from '../crypto/index.ts';
 import { type BftConfig, type EngineTestSeams, resolveBftConfig } from '../engine/index.ts';
+import { ArgumentError } from '../errors.ts';
 import {
   type Delivery,
   type Input,
@@ -166,7 +167,7 @@ export function drawByzantine(
 ): Map<number, StrategyName> {
   const f = Math.floor((replicas - 1) / 3);
   if (!Number.isInteger(byzantine.count) || byzantine.count < 0 || byzantine.count > f) {
-    throw new RangeError(
+    throw new ArgumentError(
       `${byzantine.count} Byzantine replicas among ${replicas}: at most f = ${f} may be faulty`,
     );
   }
@@ -177,7 +178,8 @@ export function drawByzantine(
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
   const chosen = byzantine.replicas ?? order.slice(0, byzantine.count);
-  if (chosen.length !== byzantine.count) throw new RangeError('byzantine.replicas must name count replicas');
+  if (chosen.length !== byzantine.count)
+    throw new ArgumentError('byzantine.replicas must name count replicas');
   const strategies = new Map<number, StrategyName>();
   for (const [k, replica] of chosen.entries()) {
     const strategy =

@@ -21,6 +21,7 @@
  * them. Writing an entry twice is harmless: it is the same key and value.
  */
 import { bytesEqual } from '../crypto/digest.ts';
+import { ArgumentError } from '../errors.ts';
 import type { Digest } from '../protocol/types.ts';
 
 /** Buckets of the tail: the number of commits that write every bucket once. */
@@ -50,7 +51,7 @@ export class VertexIndexTail {
   /** @param watermarks - per bucket, the sequence through which its entries are written. */
   constructor(watermarks: readonly number[]) {
     if (watermarks.length !== INDEX_BUCKETS) {
-      throw new RangeError(`expected ${INDEX_BUCKETS} watermarks, got ${watermarks.length}`);
+      throw new ArgumentError(`expected ${INDEX_BUCKETS} watermarks, got ${watermarks.length}`);
     }
     this.#watermarks = [...watermarks];
   }

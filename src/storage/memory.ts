@@ -5,6 +5,8 @@
  * latency per flush, timed by an injected clock, stands in for fsync. A flush begins on the
  * next turn of the event loop, so every write made in one turn shares it.
  */
+
+import { ArgumentError } from '../errors.ts';
 import {
   DurableImage,
   type DurableReceipt,
@@ -55,7 +57,7 @@ export class MemoryStore implements Store {
     this.#flushLatencyMs = options.flushLatencyMs ?? 0;
     this.#clock = options.clock;
     if (this.#flushLatencyMs > 0 && this.#clock === undefined)
-      throw new RangeError('a MemoryStore with flushLatencyMs needs a clock');
+      throw new ArgumentError('a MemoryStore with flushLatencyMs needs a clock');
   }
 
   apply(writes: readonly DurableWrite[], through: number): Promise<DurableReceipt> {

@@ -17,6 +17,7 @@
  */
 import type { RootDatabase } from 'lmdb';
 import { toHex } from '../crypto/digest.ts';
+import { ArgumentError } from '../errors.ts';
 import { StoreCorruptError, type StoreCorruptionCode } from './errors.ts';
 import { INDEX_BUCKETS, indexBucketOf } from './index-tail.ts';
 import {
@@ -198,7 +199,7 @@ export function checkDeliveredSlots(
   max: number,
 ): { readonly lookups: number; readonly next: number | null } {
   const parsed = parseKey(key);
-  if (parsed?.kind !== 'finalized') throw new RangeError('not the key of a finalized record');
+  if (parsed?.kind !== 'finalized') throw new ArgumentError('not the key of a finalized record');
   const to = Math.min(delivered.length, from + max);
   let lookups = 0;
   for (let slot = from; slot < to; slot++) {

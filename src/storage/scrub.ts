@@ -26,6 +26,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { integerField } from '../protocol/errors.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 import { StoreCorruptError, type StoreCorruptionCode } from './errors.ts';
 import {
@@ -120,7 +121,7 @@ export class StoreScrubber {
   #timer: Timer | null = null;
   #stopped = false;
 
-  /** @throws RangeError for a figure that is not a positive integer. */
+  /** @throws ArgumentError for a figure that is not a positive integer. */
   constructor(db: Db, dataPath: string, options: ScrubOptions, hooks: ScrubHooks) {
     this.readsPerSecond = positive('scrub.readsPerSecond', options.readsPerSecond ?? DEFAULTS.readsPerSecond);
     this.bytesPerSecond = positive('scrub.bytesPerSecond', options.bytesPerSecond ?? DEFAULTS.bytesPerSecond);
@@ -352,7 +353,5 @@ export function damageMarkerError(dataPath: string): StoreCorruptError | null {
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new RangeError(`${name} must be a positive integer, got ${value}`);
-  return value;
+  return integerField(name, value, undefined, 1);
 }

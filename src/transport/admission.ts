@@ -16,6 +16,8 @@
  * {@link AdmissionOptions.addressesTrackedMax} addresses, the least recently seen forgotten
  * first.
  */
+
+import { ArgumentError } from '../errors.ts';
 import type { Clock } from '../shell/clock.ts';
 import type { HandshakeRefusal } from './handshake-frames.ts';
 import type { NodeId } from './transport.ts';
@@ -70,7 +72,8 @@ interface AddressState {
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be positive, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new ArgumentError(`${name} must be positive, got ${value}`);
   return value;
 }
 

@@ -21,6 +21,7 @@
  * the transport closes the connection, and the next one starts with fresh keys.
  */
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { ArgumentError } from '../errors.ts';
 import { FRAME_PREFIX_BYTES } from '../wire/frame.ts';
 
 /** Bytes of an AES-GCM tag: what sealing adds to a frame. */
@@ -65,7 +66,7 @@ export class RecordSealer {
   #counter = 0;
 
   constructor(key: Uint8Array) {
-    if (key.length !== KEY_BYTES) throw new RangeError(`a channel key is ${KEY_BYTES} bytes`);
+    if (key.length !== KEY_BYTES) throw new ArgumentError(`a channel key is ${KEY_BYTES} bytes`);
     this.#key = Buffer.from(key);
   }
 
@@ -78,7 +79,7 @@ export class RecordSealer {
    * `plaintext` sealed as the next record and framed for the stream: the u32 length of the
    * record, the ciphertext, the tag.
    *
-   * @throws RangeError once {@link RECORDS_PER_KEY_MAX} records were sealed.
+   * @throws ArgumentError once {@link RECORDS_PER_KEY_MAX} records were sealed.
    */
   sealFrame(plaintext: Uint8Array): Uint8Array {
     const recordBytes = plaintext.length + SEAL_OVERHEAD_BYTES;
@@ -100,7 +101,7 @@ export class RecordSealer {
 
   #cipher(aad: Buffer) {
     if (this.#counter >= RECORDS_PER_KEY_MAX)
-      throw new RangeError(`${RECORDS_PER_KEY_MAX} records sealed under one key: reconnect`);
+      throw new ArgumentError(`${RECORDS_PER_KEY_MAX} records sealed under one key: reconnect`);
     setNonce(this.#nonce, this.#counter++);
     const cipher = createCipheriv(CIPHER, this.#key, this.#nonce);
     cipher.setAAD(aad);
@@ -116,7 +117,7 @@ export class RecordOpener {
   #failed = false;
 
   constructor(key: Uint8Array) {
-    if (key.length !== KEY_BYTES) throw new RangeError(`a channel key is ${KEY_BYTES} bytes`);
+    if (key.length !== KEY_BYTES) throw new ArgumentError(`a channel key is ${KEY_BYTES} bytes`);
     this.#key = Buffer.from(key);
   }
 

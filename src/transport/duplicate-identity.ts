@@ -35,6 +35,9 @@
  *
  * Memory: per peer, at most {@link INSTANCES_REMEMBERED_MAX} instances.
  */
+
+import { ArgumentError } from '../errors.ts';
+import { integerField } from '../protocol/errors.ts';
 import type { Clock } from '../shell/clock.ts';
 import type { NodeId } from './transport.ts';
 
@@ -126,7 +129,7 @@ export class DuplicateIdentityGuard {
   readonly #clock: Clock;
   readonly #peers = new Map<NodeId, PeerState>();
 
-  /** @throws RangeError for a figure that is not a positive integer, or a minimum over the maximum. */
+  /** @throws ArgumentError for a figure that is not a positive integer, or a minimum over the maximum. */
   constructor(clock: Clock, options: DuplicateIdentityOptions = {}) {
     this.#clock = clock;
     this.windowMs = positive('duplicateIdentity.windowMs', options.windowMs ?? 60_000);
@@ -134,7 +137,7 @@ export class DuplicateIdentityGuard {
     this.refuseMaxMs = positive('duplicateIdentity.refuseMaxMs', options.refuseMaxMs ?? 600_000);
     this.settleMs = positive('duplicateIdentity.settleMs', options.settleMs ?? 6000);
     if (this.refuseMinMs > this.refuseMaxMs)
-      throw new RangeError('duplicateIdentity.refuseMinMs must not exceed duplicateIdentity.refuseMaxMs');
+      throw new ArgumentError('duplicateIdentity.refuseMinMs must not exceed duplicateIdentity.refuseMaxMs');
   }
 
   /** Whether a connection from `instance` of `peer` is refused now (asked before signing). */
@@ -267,6 +270,5 @@ export class DuplicateIdentityGuard {
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
-  return value;
+  return integerField(name, value, undefined, 1);
 }

@@ -10,6 +10,7 @@
  * Decoding never throws: every malformed input is a {@link HandshakeRefusal}.
  */
 
+import { ArgumentError } from '../errors.ts';
 import { Writer } from '../wire/writer.ts';
 import {
   type KeyAnswer,
@@ -140,7 +141,7 @@ function header(w: Writer, kind: number): void {
 function idBytes(what: string, id: string, max: number): Uint8Array {
   const bytes = encoder.encode(id);
   if (bytes.length === 0 || bytes.length > max)
-    throw new RangeError(`a ${what} is 1 to ${max} bytes, got ${bytes.length}`);
+    throw new ArgumentError(`a ${what} is 1 to ${max} bytes, got ${bytes.length}`);
   return bytes;
 }
 
@@ -148,8 +149,8 @@ function encodeGreeting(kind: number, greeting: Greeting, keyParts: readonly Uin
   const cluster = idBytes('cluster id', greeting.clusterId, CLUSTER_ID_BYTES_MAX);
   const from = idBytes('node id', greeting.from, NODE_ID_BYTES_MAX);
   const to = idBytes('node id', greeting.to, NODE_ID_BYTES_MAX);
-  if (greeting.instance.length !== INSTANCE_BYTES) throw new RangeError('an instance id is 16 bytes');
-  if (greeting.nonce.length !== NONCE_BYTES) throw new RangeError('a nonce is 32 bytes');
+  if (greeting.instance.length !== INSTANCE_BYTES) throw new ArgumentError('an instance id is 16 bytes');
+  if (greeting.nonce.length !== NONCE_BYTES) throw new ArgumentError('a nonce is 32 bytes');
   let keyBytes = 0;
   for (const part of keyParts) keyBytes += part.length;
   const w = new Writer(
@@ -169,27 +170,27 @@ function encodeGreeting(kind: number, greeting: Greeting, keyParts: readonly Uin
 /**
  * An OFFER frame body.
  *
- * @throws RangeError on ids too long to encode or fields of the wrong size: local
+ * @throws ArgumentError on ids too long to encode or fields of the wrong size: local
  *   configuration errors, never peer input.
  */
 export function encodeOffer(offer: Offer): Uint8Array {
-  if (offer.keys.x25519.length !== X25519_PUBLIC_BYTES) throw new RangeError('an X25519 key is 32 bytes');
+  if (offer.keys.x25519.length !== X25519_PUBLIC_BYTES) throw new ArgumentError('an X25519 key is 32 bytes');
   if (offer.keys.mlkemKey.length !== MLKEM768_ENCAPSULATION_KEY_BYTES)
-    throw new RangeError('an ML-KEM-768 key is 1,184 bytes');
+    throw new ArgumentError('an ML-KEM-768 key is 1,184 bytes');
   return encodeGreeting(FRAME_KIND.offer, offer, [offer.keys.x25519, offer.keys.mlkemKey]);
 }
 
 /** An ANSWER frame body; throws as {@link encodeOffer} does. */
 export function encodeAnswer(answer: Answer): Uint8Array {
-  if (answer.keys.x25519.length !== X25519_PUBLIC_BYTES) throw new RangeError('an X25519 key is 32 bytes');
+  if (answer.keys.x25519.length !== X25519_PUBLIC_BYTES) throw new ArgumentError('an X25519 key is 32 bytes');
   if (answer.keys.mlkemCiphertext.length !== MLKEM768_CIPHERTEXT_BYTES)
-    throw new RangeError('an ML-KEM-768 ciphertext is 1,088 bytes');
+    throw new ArgumentError('an ML-KEM-768 ciphertext is 1,088 bytes');
   return encodeGreeting(FRAME_KIND.answer, answer, [answer.keys.x25519, answer.keys.mlkemCiphertext]);
 }
 
 /** An AUTH frame body carrying `signature` (sealed before it is sent). */
 export function encodeAuth(signature: Uint8Array): Uint8Array {
-  if (signature.length > SIGNATURE_BYTES_MAX) throw new RangeError('signature too long for an AUTH');
+  if (signature.length > SIGNATURE_BYTES_MAX) throw new ArgumentError('signature too long for an AUTH');
   const w = new Writer(HEADER_BYTES + 2 + signature.length);
   header(w, FRAME_KIND.auth);
   w.u16(signature.length);

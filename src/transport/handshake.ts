@@ -65,6 +65,8 @@ export {
   NONCE_BYTES,
 } from './handshake-frames.ts';
 
+import { integerField } from '../protocol/errors.ts';
+
 /** The ML-DSA-87 context of every handshake signature (FIPS 204 domain separation). */
 export const HANDSHAKE_CONTEXT: Uint8Array = new TextEncoder().encode('cretoai-consensus/handshake/v3');
 
@@ -113,9 +115,7 @@ export class NonceLedger {
 
   /** @param capacity - nonces remembered; default 4,096. */
   constructor(capacity = 4096) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1)
-      throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    this.#capacity = capacity;
+    this.#capacity = integerField('capacity', capacity, undefined, 1);
   }
 
   /** Records `nonce`; false if it was already recorded. */

@@ -4,6 +4,8 @@
  * cut links, partition the cluster, drop frames by a filter, or inject frames a Byzantine peer
  * would send.
  */
+
+import { ArgumentError } from '../errors.ts';
 import type { Clock } from '../shell/clock.ts';
 import type { FrameHandler, NodeId, Transport } from './transport.ts';
 
@@ -60,7 +62,7 @@ export class MemoryNetwork {
     this.#clock = options.clock;
     this.#linkQueueMax = options.linkQueueMax ?? 100_000;
     if (this.#latencyMs > 0 && this.#clock === undefined)
-      throw new RangeError('a MemoryNetwork with latencyMs needs a clock');
+      throw new ArgumentError('a MemoryNetwork with latencyMs needs a clock');
   }
 
   /** The transport of `nodeId` on this network (created on first use). */

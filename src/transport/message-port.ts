@@ -11,6 +11,8 @@
  * dropped, as a full socket queue would drop them (the protocol retransmits what matters).
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { ArgumentError } from '../errors.ts';
+import { integerField } from '../protocol/errors.ts';
 import type { FrameHandler, NodeId, Transport } from './transport.ts';
 
 /** What a {@link MessagePortTransport} is wired with. */
@@ -48,12 +50,9 @@ export class MessagePortTransport implements Transport {
 
   constructor(options: MessagePortTransportOptions) {
     this.nodeId = options.nodeId;
-    this.#inFlightMax = options.inFlightMax ?? 10_000;
-    if (!Number.isInteger(this.#inFlightMax) || this.#inFlightMax < 1) {
-      throw new RangeError(`inFlightMax must be a positive integer, got ${options.inFlightMax}`);
-    }
+    this.#inFlightMax = integerField('inFlightMax', options.inFlightMax, 10_000, 1);
     for (const [id, port] of options.ports) {
-      if (id === this.nodeId) throw new RangeError(`a port to itself (${id})`);
+      if (id === this.nodeId) throw new ArgumentError(`a port to itself (${id})`);
       this.#peers.set(id, { port, inFlight: 0, unacknowledged: 0, ackScheduled: false });
     }
   }

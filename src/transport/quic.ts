@@ -405,7 +405,7 @@ class QuicConnector implements StreamConnector {
  * and counters) is the TCP transport's, so both pass the same conformance tests.
  */
 export class QuicTransport extends StreamTransport {
-  /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
+  /** @throws ArgumentError on a bound that is not a positive integer, or a node id that is not a validator. */
   constructor(options: QuicTransportOptions) {
     super(options, new QuicConnector(options));
   }

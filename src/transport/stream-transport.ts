@@ -54,6 +54,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { mlDsa87 } from '../crypto/ml-dsa.ts';
 import type { SignatureScheme } from '../crypto/scheme.ts';
+import { ArgumentError } from '../errors.ts';
 import { type Clock, systemClock } from '../shell/clock.ts';
 import { HandshakeAdmission } from './admission.ts';
 import { DuplicateIdentityGuard, type DuplicateIdentityState } from './duplicate-identity.ts';
@@ -121,7 +122,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   #handler: FrameHandler | null = null;
   readonly #stats: StreamTransportStats = zeroStats();
 
-  /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
+  /** @throws ArgumentError on a bound that is not a positive integer, or a node id that is not a validator. */
   constructor(options: StreamTransportOptions, connector: StreamConnector) {
     super();
     this.nodeId = options.nodeId;
@@ -165,7 +166,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       ...options.duplicateIdentity,
     });
     if (!options.validators.has(options.nodeId))
-      throw new RangeError(`node id ${options.nodeId} is not one of the validators`);
+      throw new ArgumentError(`node id ${options.nodeId} is not one of the validators`);
     for (const peer of options.validators.keys())
       if (peer !== options.nodeId)
         this.#links.set(peer, new PeerLink(peer, this.#peerHandshakesPerSecond, this.#clock.now()));
@@ -303,7 +304,9 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     // The engine sizes maxFrameBytes for the largest message it sends, so a longer frame is a
     // local bug; a peer would disconnect this node for it.
     if (frame.length > this.#maxFrameBytes)
-      throw new RangeError(`a frame of ${frame.length} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`);
+      throw new ArgumentError(
+        `a frame of ${frame.length} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
+      );
   }
 
   #sendFrame(link: PeerLink, frame: Uint8Array): void {

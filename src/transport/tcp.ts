@@ -117,7 +117,7 @@ class TcpConnector implements StreamConnector {
 
 /** The engine's transport over TCP: a {@link StreamTransport} whose streams are sockets. */
 export class TcpTransport extends StreamTransport {
-  /** @throws RangeError on a bound that is not a positive integer, or a node id that is not a validator. */
+  /** @throws ArgumentError on a bound that is not a positive integer, or a node id that is not a validator. */
   constructor(options: TcpTransportOptions) {
     super(options, new TcpConnector(options));
   }

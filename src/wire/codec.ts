@@ -23,6 +23,7 @@
  * Every accepted input re-encodes to exactly the same bytes.
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
+import { ArgumentError } from '../errors.ts';
 import type {
   Checkpoint,
   CheckpointCertificate,
@@ -155,10 +156,10 @@ export function encodedMessageBytes(message: Message): number {
 
 // ---------------------------------------------------------------------------------------------
 // Encoders. Inputs come from this replica; a value the layout cannot carry is a local bug and
-// throws a RangeError (from the writer, or here for a nested PRE-PREPARE with a batch).
+// throws a ArgumentError (from the writer, or here for a nested PRE-PREPARE with a batch).
 
 function writeSignature(w: Writer, signature: Uint8Array): void {
-  if (signature.length === 0) throw new RangeError('a signature cannot be empty');
+  if (signature.length === 0) throw new ArgumentError('a signature cannot be empty');
   w.u16(signature.length);
   w.raw(signature);
 }
@@ -191,7 +192,7 @@ function writeVoteMessage(w: Writer, m: Prepare | Commit): void {
 
 function writePrePrepareHeader(w: Writer, m: PrePrepare): void {
   if (m.batch !== null) {
-    throw new RangeError('a PRE-PREPARE inside a certificate or NEW-VIEW must not carry its batch');
+    throw new ArgumentError('a PRE-PREPARE inside a certificate or NEW-VIEW must not carry its batch');
   }
   writeVote(w, m);
   writeSignature(w, m.signature);
@@ -288,7 +289,7 @@ export function writeMessage(w: Writer, message: Message): void {
  * The frame body of `message`: version, type id, fields. The result is one exactly sized
  * allocation.
  *
- * @throws RangeError when a field cannot be represented (a negative or unsafe view, a digest
+ * @throws ArgumentError when a field cannot be represented (a negative or unsafe view, a digest
  *   that is not 32 bytes, an empty signature, a nested PRE-PREPARE with a batch): such a
  *   message can only come from a local bug, never from a peer.
  */

@@ -8,6 +8,9 @@
  * `maxFrameBytes + 4` bytes, and it grows a body's buffer only as its bytes actually arrive, so
  * a peer that declares a large frame and then stalls costs little memory.
  */
+
+import { ArgumentError } from '../errors.ts';
+import { integerField } from '../protocol/errors.ts';
 import type { Message } from '../protocol/messages.ts';
 import { encodedMessageBytes, writeMessage } from './codec.ts';
 import type { DecodeError } from './errors.ts';
@@ -22,11 +25,11 @@ const FRAME_LENGTH_LIMIT = 0xffff_ffff;
 /**
  * `body` framed for a stream: u32 length, then the body.
  *
- * @throws RangeError when the body is longer than a u32 can declare.
+ * @throws ArgumentError when the body is longer than a u32 can declare.
  */
 export function encodeFrame(body: Uint8Array): Uint8Array {
   if (body.length > FRAME_LENGTH_LIMIT)
-    throw new RangeError(`a frame body of ${body.length} bytes is too long`);
+    throw new ArgumentError(`a frame body of ${body.length} bytes is too long`);
   const out = new Uint8Array(FRAME_PREFIX_BYTES + body.length);
   new DataView(out.buffer).setUint32(0, body.length);
   out.set(body, FRAME_PREFIX_BYTES);
@@ -70,10 +73,7 @@ export class FrameDecoder {
 
   /** @param maxFrameBytes - the largest body accepted (as `DecodeLimits.maxFrameBytes`). */
   constructor(maxFrameBytes: number) {
-    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > FRAME_LENGTH_LIMIT) {
-      throw new RangeError(`maxFrameBytes must be an integer in [0, 2^32 - 1], got ${maxFrameBytes}`);
-    }
-    this.#maxFrameBytes = maxFrameBytes;
+    this.#maxFrameBytes = integerField('maxFrameBytes', maxFrameBytes, undefined, 0, FRAME_LENGTH_LIMIT);
   }
 
   /** Bytes held for the frame in progress (prefix and body so far). */

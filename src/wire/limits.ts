@@ -7,6 +7,7 @@
  * be checked against {@link encodedSizeBound} for the largest message the protocol must send.
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
+import { integerField } from '../protocol/errors.ts';
 import type { MessageKind } from '../protocol/messages.ts';
 import {
   BATCH_FIXED_BYTES,
@@ -83,9 +84,7 @@ export interface DecodeLimitsOptions {
 }
 
 function requireInteger(name: string, value: number, min: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
-  }
+  integerField(name, value, undefined, min, max);
 }
 
 /**
@@ -98,7 +97,7 @@ function requireInteger(name: string, value: number, min: number, max: number): 
  * in the window, and a NEW-VIEW re-proposes at most that many sequences. A REQUEST carries at
  * most one batch's worth of vertices.
  *
- * @throws RangeError when a figure is not an integer in its range; this is a configuration
+ * @throws ArgumentError when a figure is not an integer in its range; this is a configuration
  *   error, reported at startup.
  */
 export function decodeLimitsFor(options: DecodeLimitsOptions): DecodeLimits {

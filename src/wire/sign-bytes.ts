@@ -199,7 +199,7 @@ function build(message: SignedMessage | Draft<SignedMessage>, clusterId: string,
  * The bytes `message`'s own signature covers, in cluster `clusterId`. Accepts a draft (no
  * signature yet) so that the shell can sign what the core decided to send.
  *
- * @throws RangeError for a field the layout cannot carry (a local bug; see `encodeMessage`).
+ * @throws ArgumentError for a field the layout cannot carry (a local bug; see `encodeMessage`).
  */
 export function signBytes(message: SignedMessage | Draft<SignedMessage>, clusterId: string): Uint8Array {
   return build(message, clusterId, null);

@@ -5,10 +5,11 @@
  * grows and `finish()` returns the buffer itself without a copy. Growth (doubling) is only a
  * safety net for callers that estimate, such as the sign-bytes builder.
  *
- * Every write checks its range and throws a RangeError on a value the layout cannot carry: the
+ * Every write checks its range and throws a ArgumentError on a value the layout cannot carry: the
  * encoder's inputs come from this replica, so a bad value is a local bug, never peer input.
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
+import { ArgumentError } from '../errors.ts';
 
 const TWO_POW_32 = 0x1_0000_0000;
 
@@ -53,14 +54,15 @@ export class Writer {
 
   /** An unsigned byte. */
   u8(value: number): void {
-    if (!Number.isInteger(value) || value < 0 || value > 0xff) throw new RangeError(`not a u8: ${value}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xff) throw new ArgumentError(`not a u8: ${value}`);
     const at = this.#reserve(1);
     this.#view.setUint8(at, value);
   }
 
   /** An unsigned 16-bit integer. */
   u16(value: number): void {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new RangeError(`not a u16: ${value}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+      throw new ArgumentError(`not a u16: ${value}`);
     const at = this.#reserve(2);
     this.#view.setUint16(at, value);
   }
@@ -68,7 +70,7 @@ export class Writer {
   /** An unsigned 32-bit integer. */
   u32(value: number): void {
     if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
-      throw new RangeError(`not a u32: ${value}`);
+      throw new ArgumentError(`not a u32: ${value}`);
     }
     const at = this.#reserve(4);
     this.#view.setUint32(at, value);
@@ -76,7 +78,7 @@ export class Writer {
 
   /** A u64 holding a safe integer: the protocol's numbers never exceed 2^53 - 1. */
   u64(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not a safe u64: ${value}`);
+    if (!Number.isSafeInteger(value) || value < 0) throw new ArgumentError(`not a safe u64: ${value}`);
     const at = this.#reserve(8);
     this.#view.setUint32(at, Math.floor(value / TWO_POW_32));
     this.#view.setUint32(at + 4, value >>> 0);
@@ -97,7 +99,7 @@ export class Writer {
   /** A digest: exactly {@link DIGEST_BYTES} bytes, no prefix. */
   digest(bytes: Uint8Array): void {
     if (bytes.length !== DIGEST_BYTES) {
-      throw new RangeError(`a digest must be ${DIGEST_BYTES} bytes, got ${bytes.length}`);
+      throw new ArgumentError(`a digest must be ${DIGEST_BYTES} bytes, got ${bytes.length}`);
     }
     this.raw(bytes);
   }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type PutFunction, runClosedLoop, TooManyFailuresError } from '../../bench/closed-loop.ts';
+import { ArgumentError } from '../../src/errors.ts';
 
 /**
  * A virtual clock with timers, and a pump that moves it to the next timer whenever the code
@@ -138,6 +139,6 @@ test('past failuresMax the run stops and rejects with the last failure', async (
 
 test('a bad configuration is refused before any request', async () => {
   const put: PutFunction = () => Promise.reject(new Error('not called'));
-  await assert.rejects(runClosedLoop({ clients: 0, durationMs: 10, put }), RangeError);
-  await assert.rejects(runClosedLoop({ clients: 1, durationMs: 10, warmupMs: 10, put }), RangeError);
+  await assert.rejects(runClosedLoop({ clients: 0, durationMs: 10, put }), ArgumentError);
+  await assert.rejects(runClosedLoop({ clients: 1, durationMs: 10, warmupMs: 10, put }), ArgumentError);
 });

@@ -12,6 +12,7 @@ import {
   type FinalizedVertex,
   ManualClock,
 } from '../../src/engine/index.ts';
+import { ArgumentError } from '../../src/errors.ts';
 import { Prng } from '../../src/sim/prng.ts';
 import { Cluster, payload } from './cluster.ts';
 
@@ -218,9 +219,9 @@ describe('finalized() with a start point', { timeout: 30_000 }, () => {
     const cluster = new Cluster();
     const engine = cluster.engines[0]!;
     for (const options of [{ from: 0 }, { from: 1.5 }, { after: { sequence: -1, position: 0 } }]) {
-      assert.throws(() => engine.finalized(options), RangeError, JSON.stringify(options));
+      assert.throws(() => engine.finalized(options), ArgumentError, JSON.stringify(options));
     }
-    assert.throws(() => engine.finalized({ from: 2, after: { sequence: 1, position: 0 } }), RangeError);
+    assert.throws(() => engine.finalized({ from: 2, after: { sequence: 1, position: 0 } }), ArgumentError);
   });
 
   test('the stream ends when the engine stops, also during a replay', async () => {

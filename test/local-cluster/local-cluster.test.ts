@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { insecureSimulationScheme } from '../../src/crypto/index.ts';
 import { ConfigError } from '../../src/engine/index.ts';
+import { ArgumentError } from '../../src/errors.ts';
 import { createLocalCluster, type LocalCluster } from '../../src/index.ts';
 
 /** Proposes `count` vertices, each at the next engine in turn, and waits for all of them. */
@@ -90,7 +91,7 @@ describe('createLocalCluster', { timeout: 60_000 }, () => {
       assert.equal(cluster.engine('node-0').status().state, 'created');
       await cluster.start();
       assert.equal(cluster.engine('node-0').status().state, 'running');
-      assert.throws(() => cluster.engine('node-9'), RangeError);
+      assert.throws(() => cluster.engine('node-9'), ArgumentError);
     } finally {
       await cluster.stop();
     }
@@ -98,10 +99,10 @@ describe('createLocalCluster', { timeout: 60_000 }, () => {
 
   test('bad options are refused before anything is opened', async () => {
     for (const options of [{ nodes: 0 }, { nodes: 65 }, { nodes: 2.5 }]) {
-      await assert.rejects(createLocalCluster(options), RangeError, JSON.stringify(options));
+      await assert.rejects(createLocalCluster(options), ArgumentError, JSON.stringify(options));
     }
-    await assert.rejects(createLocalCluster({ transport: 'udp' as 'tcp' }), RangeError);
-    await assert.rejects(createLocalCluster({ store: 'disk' as 'lmdb' }), RangeError);
+    await assert.rejects(createLocalCluster({ transport: 'udp' as 'tcp' }), ArgumentError);
+    await assert.rejects(createLocalCluster({ store: 'disk' as 'lmdb' }), ArgumentError);
     await assert.rejects(createLocalCluster({ config: { checkpointInterval: 0 } }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
       assert.equal(error.field, 'checkpointInterval');

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeQuorum, type QuorumReading, QuorumWatch } from '../../src/node/quorum-watch.ts';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import { ManualClock } from '../../src/shell/clock.ts';
 
 function setup(initialPeers: string[]) {
@@ -97,8 +98,8 @@ describe('QuorumWatch', () => {
 
   it('refuses figures that describe no cluster', () => {
     const base = { connectedPeers: () => [], onChange: () => undefined };
-    assert.throws(() => new QuorumWatch({ ...base, validators: 0, needed: 1 }), RangeError);
-    assert.throws(() => new QuorumWatch({ ...base, validators: 4, needed: 5 }), RangeError);
-    assert.throws(() => new QuorumWatch({ ...base, validators: 4, needed: 3, debounceMs: -1 }), RangeError);
+    assert.throws(() => new QuorumWatch({ ...base, validators: 0, needed: 1 }), ConfigError);
+    assert.throws(() => new QuorumWatch({ ...base, validators: 4, needed: 5 }), ConfigError);
+    assert.throws(() => new QuorumWatch({ ...base, validators: 4, needed: 3, debounceMs: -1 }), ConfigError);
   });
 });

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { verifyEvidence } from '../../src/byzantine/index.ts';
 import { insecureSimulationScheme } from '../../src/crypto/index.ts';
+import { ArgumentError } from '../../src/errors.ts';
 import { STRATEGY_NAMES } from '../../src/sim/byzantine/index.ts';
 import { NO_FAULTS } from '../../src/sim/scenario.ts';
 import {
@@ -117,10 +118,10 @@ test('which replicas are Byzantine is drawn from the seed, never more than f of 
   const drawn = drawByzantine(5, 7, { count: 2, strategy: 'all' });
   assert.equal(drawn.size, 2);
   assert.deepEqual(drawByzantine(5, 7, { count: 2, strategy: 'all' }), drawn);
-  assert.throws(() => drawByzantine(1, 4, { count: 2, strategy: 'silent' }), RangeError);
+  assert.throws(() => drawByzantine(1, 4, { count: 2, strategy: 'silent' }), ArgumentError);
   await assert.rejects(
     runSimulation({ seed: 1, replicas: 7, byzantine: { count: 3, strategy: 'all' } }),
-    RangeError,
+    ArgumentError,
   );
 });
 

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { open } from 'lmdb';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import { ManualClock } from '../../src/shell/clock.ts';
 import { Prng } from '../../src/sim/prng.ts';
 import { StoreCorruptError } from '../../src/storage/errors.ts';
@@ -169,6 +170,6 @@ test('scrub figures must be positive integers', async (t) => {
   const dir = tempDir(t);
   const store = await LmdbStore.open(options(dir));
   t.after(() => store.close());
-  assert.throws(() => store.startScrub({ readsPerSecond: 0 }, { onDamage: () => undefined }), RangeError);
-  assert.throws(() => store.startScrub({ passIntervalMs: 1.5 }, { onDamage: () => undefined }), RangeError);
+  assert.throws(() => store.startScrub({ readsPerSecond: 0 }, { onDamage: () => undefined }), ConfigError);
+  assert.throws(() => store.startScrub({ passIntervalMs: 1.5 }, { onDamage: () => undefined }), ConfigError);
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toHex } from '../../src/crypto/index.ts';
 import type { DurableReceipt } from '../../src/protocol/effects.ts';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import { createVertex, hasValidHash } from '../../src/protocol/index.ts';
 import { StoreClosedError, StoreInUseError } from '../../src/storage/errors.ts';
 import { LmdbStore } from '../../src/storage/lmdb.ts';
@@ -173,9 +174,9 @@ test('misuse: a second open of one directory, writes after close, bad options', 
   await assert.rejects(store.pruneFinalized(1), StoreClosedError);
   await assert.rejects(
     LmdbStore.open({ path: dir, clusterId: CLUSTER_ID, replica: 1, finalizedRetention: 0 }),
-    RangeError,
+    ConfigError,
   );
-  await assert.rejects(LmdbStore.open({ path: dir, clusterId: CLUSTER_ID, replica: -1 }), RangeError);
+  await assert.rejects(LmdbStore.open({ path: dir, clusterId: CLUSTER_ID, replica: -1 }), ConfigError);
   // Closed cleanly, the directory opens again.
   const again = await openStore(dir);
   await again.close();

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ArgumentError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import { ManualClock } from '../../src/shell/clock.ts';
 import { DuplicateIdentityGuard, INSTANCES_REMEMBERED_MAX } from '../../src/transport/duplicate-identity.ts';
 
@@ -130,7 +132,10 @@ describe('DuplicateIdentityGuard', () => {
 
   it('refuses figures that cannot be a back-off', () => {
     const clock = new ManualClock();
-    assert.throws(() => new DuplicateIdentityGuard(clock, { windowMs: 0 }), RangeError);
-    assert.throws(() => new DuplicateIdentityGuard(clock, { refuseMinMs: 10, refuseMaxMs: 5 }), RangeError);
+    assert.throws(() => new DuplicateIdentityGuard(clock, { windowMs: 0 }), ConfigError);
+    assert.throws(
+      () => new DuplicateIdentityGuard(clock, { refuseMinMs: 10, refuseMaxMs: 5 }),
+      ArgumentError,
+    );
   });
 });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { ArgumentError } from '../../src/errors.ts';
 import { SEAL_OVERHEAD_BYTES } from '../../src/transport/channel-crypto.ts';
 import { encodeFrame } from '../../src/wire/frame.ts';
 import {
@@ -87,7 +88,7 @@ describe('TcpTransport: four validators on loopback', { timeout: 60_000 }, () =>
     const reported: string[] = [];
     victim.onPeerMisbehaved((peer) => reported.push(peer));
     // n0 runs with a larger bound than n1 (a misconfigured or Byzantine peer).
-    assert.throws(() => cluster.get('n0').send('n1', new Uint8Array((1 << 20) + 1)), RangeError);
+    assert.throws(() => cluster.get('n0').send('n1', new Uint8Array((1 << 20) + 1)), ArgumentError);
     for (const [garbage, failure] of [
       // 2^32 - 1 bytes declared: garbage where a length should be.
       [Uint8Array.of(0xff, 0xff, 0xff, 0xff, 1, 2, 3), 'frame-too-large'],

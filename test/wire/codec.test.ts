@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { ArgumentError } from '../../src/errors.ts';
 import type { Message } from '../../src/protocol/messages.ts';
 import { MESSAGE_KINDS } from '../../src/protocol/messages.ts';
 import { createVertex, vertexHash } from '../../src/protocol/types.ts';
@@ -226,7 +227,7 @@ test('an unknown codec version is refused as unknown-version, unknown type ids a
   assert.equal(code(Uint8Array.of(CODEC_VERSION)), 'truncated');
 });
 
-test('the encoder refuses values the layout cannot carry, with a RangeError', () => {
+test('the encoder refuses values the layout cannot carry, with an ArgumentError', () => {
   const prepare = {
     kind: 'prepare' as const,
     view: 1,
@@ -235,13 +236,13 @@ test('the encoder refuses values the layout cannot carry, with a RangeError', ()
     replica: 0,
     signature: new Uint8Array([1]),
   };
-  assert.throws(() => encodeMessage({ ...prepare, view: Number.MAX_SAFE_INTEGER + 1 }), RangeError);
-  assert.throws(() => encodeMessage({ ...prepare, view: -1 }), RangeError);
-  assert.throws(() => encodeMessage({ ...prepare, sequence: 1.5 }), RangeError);
-  assert.throws(() => encodeMessage({ ...prepare, replica: 0x1_0000 }), RangeError);
-  assert.throws(() => encodeMessage({ ...prepare, digest: new Uint8Array(31) }), RangeError);
-  assert.throws(() => encodeMessage({ ...prepare, signature: new Uint8Array(0) }), RangeError);
-  assert.throws(() => encodeMessage({ ...prepare, signature: new Uint8Array(0x1_0000) }), RangeError);
+  assert.throws(() => encodeMessage({ ...prepare, view: Number.MAX_SAFE_INTEGER + 1 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, view: -1 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, sequence: 1.5 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, replica: 0x1_0000 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, digest: new Uint8Array(31) }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, signature: new Uint8Array(0) }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, signature: new Uint8Array(0x1_0000) }), ArgumentError);
   const header = { ...prepare, kind: 'pre-prepare' as const, batch: [] };
   assert.throws(
     () =>
@@ -253,7 +254,7 @@ test('the encoder refuses values the layout cannot carry, with a RangeError', ()
         replica: 0,
         signature: new Uint8Array([1]),
       }),
-    RangeError,
+    ArgumentError,
     'a nested PRE-PREPARE must not carry a batch',
   );
 });

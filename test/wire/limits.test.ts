@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { ConfigError } from '../../src/protocol/errors.ts';
 import type {
   Checkpoint,
   Commit,
@@ -326,11 +327,11 @@ test('decodeLimitsFor derives certificate limits from n and the window, and refu
     commitsPerEntryMax: 4,
   });
   assert.ok(Object.isFrozen(limits));
-  assert.throws(() => decodeLimitsFor({ ...options, replicaCount: 0 }), RangeError);
-  assert.throws(() => decodeLimitsFor({ ...options, replicaCount: 65_537 }), RangeError);
-  assert.throws(() => decodeLimitsFor({ ...options, maxSignatureBytes: 65_536 }), RangeError);
-  assert.throws(() => decodeLimitsFor({ ...options, watermarkWindow: 1.5 }), RangeError);
-  assert.throws(() => decodeLimitsFor({ ...options, vertexParentsMax: -1 }), RangeError);
+  assert.throws(() => decodeLimitsFor({ ...options, replicaCount: 0 }), ConfigError);
+  assert.throws(() => decodeLimitsFor({ ...options, replicaCount: 65_537 }), ConfigError);
+  assert.throws(() => decodeLimitsFor({ ...options, maxSignatureBytes: 65_536 }), ConfigError);
+  assert.throws(() => decodeLimitsFor({ ...options, watermarkWindow: 1.5 }), ConfigError);
+  assert.throws(() => decodeLimitsFor({ ...options, vertexParentsMax: -1 }), ConfigError);
 });
 
 test(`encodedSizeBound bounds every message generated at the limits, with full-size signatures (seed ${seed})`, () => {

@@ -2,12 +2,14 @@
  * Numbers read out of the store's keys, and LMDB range bounds over keys ordered by a number
  * (key layout: see `record-codec.ts`).
  */
+
+import { ArgumentError } from '../../errors.ts';
 import { keyBySequence, parseKey } from '../record-codec.ts';
 
 /** The sequence in a key by sequence (prefix byte, u64). */
 export function sequenceOf(key: Uint8Array): number {
   const parsed = parseKey(key);
-  if (parsed === null || !('sequence' in parsed)) throw new RangeError('not a key by sequence');
+  if (parsed === null || !('sequence' in parsed)) throw new ArgumentError('not a key by sequence');
   return parsed.sequence;
 }
 
@@ -16,7 +18,7 @@ export function orderingNumberOf(key: Uint8Array): number {
   const parsed = parseKey(key);
   if (parsed !== null && 'sequence' in parsed) return parsed.sequence;
   if (parsed?.kind === 'accepted') return parsed.validThrough;
-  throw new RangeError('not a key ordered by a number');
+  throw new ArgumentError('not a key ordered by a number');
 }
 
 /** LMDB range bounds for keys of `prefix` with a sequence in [from, to]. */

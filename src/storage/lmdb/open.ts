@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { open } from 'lmdb';
+import { integerField } from '../../protocol/errors.ts';
 import type { ReplicaId } from '../../protocol/types.ts';
 import { StoreCorruptError, StoreInUseError } from '../errors.ts';
 import { VertexIndexTail } from '../index-tail.ts';
@@ -70,12 +71,8 @@ const openPaths = new Set<string>();
  */
 export async function openAndCheck(options: LmdbStoreOptions): Promise<CheckedEnvironment> {
   const retention = options.finalizedRetention ?? Number.POSITIVE_INFINITY;
-  if (retention !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(retention) || retention < 1)) {
-    throw new RangeError(`finalizedRetention must be a positive integer, got ${retention}`);
-  }
-  if (!Number.isInteger(options.replica) || options.replica < 0 || options.replica > 0xffff) {
-    throw new RangeError(`replica must be an integer in [0, 65535], got ${options.replica}`);
-  }
+  if (retention !== Number.POSITIVE_INFINITY) integerField('finalizedRetention', retention, undefined, 1);
+  integerField('replica', options.replica, undefined, 0, 0xffff);
   const resolvedPath = path.resolve(options.path);
   if (openPaths.has(resolvedPath)) throw new StoreInUseError(resolvedPath, 'is already open in this process');
   // Damage the background scrub found while the node ran: refused at once, as it was then.

@@ -158,7 +158,7 @@ export class LmdbStore implements Store {
    * transactions. It stops when the store closes, and at the first damage, which it reports to
    * `hooks.onDamage`.
    *
-   * @throws RangeError for scrub figures that are not positive integers; Error when a scrub runs.
+   * @throws ArgumentError for scrub figures that are not positive integers; Error when a scrub runs.
    */
   startScrub(options: ScrubOptions, hooks: ScrubHooks): StoreScrubber {
     const refusal = this.#writes.refusal();
