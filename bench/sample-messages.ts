@@ -72,7 +72,8 @@ export function sampleMessages(scheme: SignatureScheme, keys: readonly KeyPair[]
       prePrepares: [{ ...header, view: 1, replica: 1, signature: new Uint8Array(0) }],
       replica: 1,
     }),
-    request: sign(2, { kind: 'request', vertices: batch.slice(0, 16), replica: 2 }),
+    request: sign(2, { kind: 'request', vertices: batch.slice(0, 16), replica: 2, hold: false }),
+    held: sign(2, { kind: 'held', hashes: batch.slice(0, 16).map((vertex) => vertex.hash), replica: 2 }),
     status: sign(3, {
       kind: 'status',
       view: 0,

@@ -178,6 +178,8 @@ export interface StatusResponse {
   readonly dedupHorizonSequences: number;
   /** Vertex hashes this node remembers for that now (at most the horizon times a batch). */
   readonly deliveredRemembered: number;
+  /** Other validators that hold a vertex durably before this node acknowledges it (202). */
+  readonly acknowledgeCopies: number;
   readonly validators: readonly string[];
   /** f and the quorum of this cluster. */
   readonly faultTolerance: number;

@@ -69,7 +69,12 @@ export function visitBoundedSizes(parts: BoundedParts, visit: BoundVisitor): voi
   for (const sequence of state.log.keys()) if (sequence > stable) logAbove++;
   let expiring = 0;
   for (const keys of state.expiring.values()) expiring += keys.length;
-  const heldMax = core.pendingVerticesMax + n * core.watchedVerticesPerReplicaMax;
+  // Client vertices held: this replica's own (pendingProposalsMax) and those held for peers
+  // (watchedVerticesPerReplicaMax each). After a restart every restored one counts as its own,
+  // so until they are final the peers' share can be there twice.
+  const peersShare = n * core.watchedVerticesPerReplicaMax;
+  const pendingMax = core.pendingVerticesMax + 2 * peersShare;
+  const heldMax = pendingMax + peersShare;
   // The engine's own.
   visit(
     'inbound frames from one sender',
@@ -162,7 +167,13 @@ export function visitBoundedSizes(parts: BoundedParts, visit: BoundVisitor): voi
     window * core.batchCountMax,
     'watermarkWindow x batchMaxVertices',
   );
-  visit('client vertices held', state.pending.size, core.pendingVerticesMax, 'pendingProposalsMax');
+  visit(
+    'client vertices held',
+    state.pending.size,
+    pendingMax,
+    'pendingProposalsMax + 2 x validators x watchedVerticesPerReplicaMax',
+  );
+  visit('peers held for', state.heldPerSource.size, n, 'validators');
   visit(
     'vertices watched for other replicas',
     state.watched.size,
@@ -174,7 +185,7 @@ export function visitBoundedSizes(parts: BoundedParts, visit: BoundVisitor): voi
     'held vertices by expiry',
     expiring,
     heldMax,
-    'pendingProposalsMax + validators x watchedVerticesPerReplicaMax',
+    'pendingProposalsMax + 3 x validators x watchedVerticesPerReplicaMax',
   );
   visit(
     'delivered vertices remembered',

@@ -56,6 +56,9 @@ export const engineFiguresSchema = z
     batchMaxBytes: count('Payload and parent bytes per batch. Default 1 MiB.'),
     batchMaxDelayMs: count('How long the first proposal of a batch waits for more. A node uses 25.'),
     pendingProposalsMax: count('Proposals accepted and not yet final; more are refused. Default 100,000.'),
+    acknowledgeCopies: count(
+      "Other validators that hold a vertex durably before it is acknowledged (202). Default f; 0 trusts this node's disk alone.",
+    ),
     logRetention: count(
       'Finalized batches kept in the store, in sequences, to serve peers that fall behind.',
     ),

@@ -79,6 +79,13 @@ export interface BftConfig {
   /** Proposals accepted and not yet final; more are refused with code 'full'. Default 100,000. */
   readonly pendingProposalsMax?: number;
   /**
+   * Other validators that must hold a vertex durably before `accept` resolves (and a node
+   * answers 202). Default f: with this replica's own copy, f + 1 copies, so losing the disks of
+   * any f validators loses no accepted vertex. 0 resolves on this replica's own write, which
+   * survives its crash but not the loss of its disk. At most n - 1.
+   */
+  readonly acknowledgeCopies?: number;
+  /**
    * How many sequences a vertex may stay valid (its `validThrough` at most this far past the
    * last finalized sequence), and how many sequences of finalized vertex hashes every replica
    * remembers so that none is finalized twice: the memory bound of exactly-once delivery, at
@@ -156,6 +163,7 @@ const CORE_FIELD_NAMES: Readonly<Record<string, string>> = Object.freeze({
   requestRetryTicks: 'finalityTimeoutMs',
   stateTransferTimeoutTicks: 'finalityTimeoutMs',
   dedupHorizonSequences: 'dedupHorizonSequences',
+  acknowledgeCopies: 'acknowledgeCopies',
 });
 
 function validatorsOf(config: BftConfig): readonly string[] {
@@ -263,6 +271,7 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
       requestRetryTicks: ticks(finalityTimeoutMs),
       stateTransferTimeoutTicks: ticks(finalityTimeoutMs),
       pendingVerticesMax: pendingProposalsMax,
+      acknowledgeCopies: config.acknowledgeCopies,
       dedupHorizonSequences: config.dedupHorizonSequences,
     });
   } catch (error) {

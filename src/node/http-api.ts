@@ -302,6 +302,7 @@ export class HttpApi {
       pendingProposals: status.pendingProposals,
       dedupHorizonSequences: replica.dedupHorizonSequences,
       deliveredRemembered: status.deliveredRemembered,
+      acknowledgeCopies: replica.acknowledgeCopies,
       validators,
       faultTolerance: replica.faultTolerance,
       quorum: replica.quorum,

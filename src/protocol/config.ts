@@ -49,6 +49,14 @@ export interface ReplicaOptions {
   /** Vertices a replica watches for another replica, per replica. Default 10,000. */
   readonly watchedVerticesPerReplicaMax?: number;
   /**
+   * Other replicas that must hold a client vertex durably before this replica acknowledges it
+   * (see `requests.ts`). Default f: with this replica's own copy, f + 1 copies, so that losing
+   * the disks of any f replicas loses no acknowledged vertex. 0 acknowledges once this
+   * replica's own write is durable, which survives its crash but not the loss of its disk.
+   * At most n - 1.
+   */
+  readonly acknowledgeCopies?: number;
+  /**
    * How far ahead a vertex's validThrough may lie: a vertex is finalized only at a sequence s
    * with s <= validThrough < s + dedupHorizonSequences, and the replicas remember every vertex
    * finalized in the last dedupHorizonSequences sequences, so none is ever finalized twice.
@@ -76,6 +84,7 @@ export interface ReplicaConfig extends QuorumSizes {
   readonly pendingVerticesMax: number;
   readonly queuedVerticesPerReplicaMax: number;
   readonly watchedVerticesPerReplicaMax: number;
+  readonly acknowledgeCopies: number;
   readonly dedupHorizonSequences: number;
 }
 
@@ -169,6 +178,13 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
       'watchedVerticesPerReplicaMax',
       options.watchedVerticesPerReplicaMax,
       10_000,
+    ),
+    acknowledgeCopies: integerField(
+      'acknowledgeCopies',
+      options.acknowledgeCopies,
+      sizes.faultTolerance,
+      0,
+      replicaCount - 1,
     ),
     dedupHorizonSequences,
   };

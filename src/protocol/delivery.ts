@@ -66,7 +66,7 @@ export function expireHeld(state: ReplicaState, sequence: number): string[] {
   for (const key of keys) {
     const since = state.pending.get(key)?.sinceTick ?? state.watched.get(key)?.sinceTick;
     if (since === undefined) continue;
-    if (state.pending.has(key)) expired.push(key);
+    if (state.pending.get(key)?.source === state.config.self) expired.push(key);
     if (inNormalCase && state.now - Math.max(since, state.viewStartTick) >= timeout)
       state.heldVertexExpired = true;
     forgetVertex(state, key);
@@ -83,7 +83,16 @@ export function holdUntil(state: ReplicaState, key: string, validThrough: number
 
 /** Drops every trace of a vertex that has just been finalized. */
 export function forgetVertex(state: ReplicaState, key: string): void {
-  if (state.pending.delete(key)) state.lastClientProgressTick = state.now;
+  const pending = state.pending.get(key);
+  if (pending !== undefined) {
+    state.pending.delete(key);
+    state.lastClientProgressTick = state.now;
+    if (pending.source !== state.config.self) {
+      const left = (state.heldPerSource.get(pending.source) ?? 1) - 1;
+      if (left === 0) state.heldPerSource.delete(pending.source);
+      else state.heldPerSource.set(pending.source, left);
+    }
+  }
   const watched = state.watched.get(key);
   if (watched !== undefined) {
     state.lastClientProgressTick = state.now;

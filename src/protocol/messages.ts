@@ -112,6 +112,23 @@ export interface Request {
   /** The replica that forwards the vertices: the sender of the link it arrives on. */
   readonly replica: ReplicaId;
   readonly vertices: readonly Vertex[];
+  /**
+   * The sender acknowledges its clients only once other replicas hold the vertices too: the
+   * receiver writes them to its store, answers HELD, and proposes them itself if they are not
+   * final in time (see `requests.ts`).
+   */
+  readonly hold: boolean;
+}
+
+/**
+ * HELD: the sender holds these vertices durably (or has finalized them) on behalf of the
+ * replica that asked with a REQUEST marked `hold`. Unsigned, for REQUEST's reasons: it only
+ * tells one peer when to acknowledge its own clients, and the link says who sent it.
+ */
+export interface Held {
+  readonly kind: 'held';
+  readonly replica: ReplicaId;
+  readonly hashes: readonly Digest[];
 }
 
 /**
@@ -172,6 +189,7 @@ export type Message =
   | ViewChange
   | NewView
   | Request
+  | Held
   | Status
   | StateRequest
   | StateReply
@@ -193,22 +211,26 @@ export const MESSAGE_KINDS = Object.freeze([
   'state-request',
   'state-reply',
   'view-timeout',
+  'held',
 ] as const satisfies readonly MessageKind[]);
 
-/** Every message that carries a signature: all but REQUEST. */
-export type SignedMessage = Exclude<Message, Request>;
+/** The messages that carry no signature: the link they arrive on says who sent them. */
+export type UnsignedMessage = Request | Held;
+
+/** Every message that carries a signature: all but REQUEST and HELD. */
+export type SignedMessage = Exclude<Message, UnsignedMessage>;
 
 /** The discriminant of {@link SignedMessage}. */
 export type SignedKind = SignedMessage['kind'];
 
 /** Every signed kind, in wire-id order. */
 export const SIGNED_KINDS: readonly SignedKind[] = Object.freeze(
-  MESSAGE_KINDS.filter((kind): kind is SignedKind => kind !== 'request'),
+  MESSAGE_KINDS.filter((kind): kind is SignedKind => kind !== 'request' && kind !== 'held'),
 );
 
 /** Whether `message` carries a signature, so that the shell signs or checks it. */
-export function isSignedKind<M extends Message | Draft>(message: M): message is Exclude<M, Request> {
-  return message.kind !== 'request';
+export function isSignedKind<M extends Message | Draft>(message: M): message is Exclude<M, UnsignedMessage> {
+  return message.kind !== 'request' && message.kind !== 'held';
 }
 
 /** The message of kind `K`. */

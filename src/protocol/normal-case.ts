@@ -15,6 +15,7 @@ import {
   ACCEPTED,
   emit,
   entryAt,
+  hashKey,
   ignored,
   inWindow,
   isPrimary,
@@ -348,6 +349,21 @@ export function proposeBatches(state: ReplicaState): void {
     acceptPrePrepare(state, entry, draft, toHex(digest), batch);
     sendDraft(state, 'all', { ...draft, batch });
     emit(state, { kind: 'proposed', sequence, vertices: batch.length });
+  }
+}
+
+/**
+ * Notes the vertices of every batch accepted in this view and not executed yet as in flight,
+ * after a view change or a restart left `proposedHashes` empty: a primary that queues one of
+ * them again (a holder or its own restored client sends it on) must not order it a second time
+ * while the first batch can still be final. The delivery rule would deliver it once anyway;
+ * this keeps an honest primary from spending a batch slot on it.
+ */
+export function noteInFlight(state: ReplicaState): void {
+  for (const [sequence, entry] of state.log) {
+    if (sequence <= state.lastExecuted || entry.batch === null) continue;
+    if (entry.prePrepare === null || entry.prePrepare.view !== state.view) continue;
+    for (const vertex of entry.batch) state.proposedHashes.set(hashKey(vertex), sequence);
   }
 }
 

@@ -10,7 +10,7 @@ import { DeliveredSet } from './delivered-set.ts';
 import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
 import { isSignedKind, type Message, type MessageKind, type MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
-import { onPropose, onRequest } from './requests.ts';
+import { onHeld, onPropose, onRequest } from './requests.ts';
 import { type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
@@ -56,6 +56,7 @@ const handlers: { readonly [K in MessageKind]: Handler<K> } = {
   'view-change': onViewChange,
   'new-view': onNewView,
   request: onRequest,
+  held: onHeld,
   status: onStatus,
   'state-request': onStateRequest,
   'state-reply': onStateReply,
@@ -94,6 +95,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     queuedPerSource: new Map(),
     proposedHashes: new Map(),
     pending: new Map(),
+    heldPerSource: new Map(),
     watched: new Map(),
     watchedPerSource: new Map(),
     lastRequestRetryTick: 0,

@@ -2,11 +2,25 @@
  * Client vertices: a replica accepts them (bounded), sends them to the primary, and holds them
  * until they are final. A vertex that waits too long is sent to every replica, so that all of
  * them time out on a primary that censors it (4.4: the liveness timer of backups).
+ *
+ * Acknowledged means held by `acknowledgeCopies` other replicas too (f by default). The
+ * accepting replica writes the vertices to its store and sends them, in REQUESTs marked
+ * `hold`, to that many peers: the primary first, which orders them, then the next replicas in
+ * turn. Each writes them to its store, answers HELD (sent only once the write is durable, like
+ * every message), and from then on holds them as if its own client had submitted them:
+ * proposed again after a restart, sent to the next primary after a view change and to every
+ * replica when they wait too long, until they are final or expire. Once enough peers answered,
+ * the accepting replica acknowledges them. So f + 1 replicas hold every acknowledged vertex on
+ * disk, and losing any f of them (crashed, wiped, Byzantine) leaves one that proposes it until
+ * it is final. Several holders proposing one vertex cannot make it final twice: the delivery
+ * rule (`delivered-set.ts`) finalizes a hash at most once. A Byzantine peer can answer HELD
+ * without holding; it is one of the f.
  */
 
+import { toHex } from '../crypto/digest.ts';
 import { holdUntil } from './delivery.ts';
 import type { Verdict } from './effects.ts';
-import type { Draft, Request } from './messages.ts';
+import type { Draft, Held, Request } from './messages.ts';
 import {
   ACCEPTED,
   hashKey,
@@ -18,6 +32,7 @@ import {
   rejected,
   sendDraft,
 } from './state.ts';
+import type { Digest } from './types.ts';
 import { batchPayloadBytes, isDeliverableAt, type ReplicaId, type Vertex } from './types.ts';
 
 /** Whether a vertex fits in a batch on its own: one that does not could never be ordered. */
@@ -41,8 +56,9 @@ export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Ver
   const held: string[] = [];
   for (const vertex of vertices) {
     const key = hashKey(vertex);
-    if (state.pending.has(key)) held.push(key);
-    if (state.pending.has(key) || state.delivered.has(key) || fresh.has(key)) continue;
+    const pending = state.pending.get(key);
+    if (pending !== undefined && pending.copies === null) held.push(key);
+    if (pending !== undefined || state.delivered.has(key) || fresh.has(key)) continue;
     // The core holds nothing that can never be final; the shell tells the submitter why.
     if (!deliverableNext(state, vertex)) {
       const reason = vertex.validThrough <= state.lastExecuted ? 'expired' : 'too-far';
@@ -51,20 +67,105 @@ export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Ver
     }
     fresh.set(key, vertex);
   }
-  if (state.pending.size + fresh.size > state.config.pendingVerticesMax) return ignored('full');
+  if (ownPendingCount(state) + fresh.size > state.config.pendingVerticesMax) return ignored('full');
+  const { acknowledgeCopies, self } = state.config;
   for (const [key, vertex] of fresh) {
-    state.pending.set(key, { vertex, sinceTick: state.now });
+    const copies = acknowledgeCopies > 0 ? new Set<ReplicaId>() : null;
+    state.pending.set(key, { vertex, sinceTick: state.now, source: self, copies });
     holdUntil(state, key, vertex.validThrough);
   }
   // Durable before the submitters hear of it: the acknowledgment is sealed with this write
   // (and with the earlier one of a vertex proposed again), and a restart proposes them again.
   if (fresh.size > 0) persist(state, { kind: 'accepted', vertices: [...fresh.values()] });
-  state.out.acknowledged.push(...held, ...fresh.keys());
-  if (!state.viewActive || fresh.size === 0) return ACCEPTED;
-  if (isPrimary(state)) {
-    for (const [key, vertex] of fresh) enqueueKeyed(state, key, vertex, state.config.self);
-  } else {
-    sendRequests(state, primary(state), [...fresh.values()]);
+  state.out.acknowledged.push(...held);
+  if (fresh.size === 0) return ACCEPTED;
+  const accepted = [...fresh.values()];
+  if (acknowledgeCopies === 0) {
+    state.out.acknowledged.push(...fresh.keys());
+    if (!state.viewActive) return ACCEPTED;
+    if (isPrimary(state)) for (const [key, vertex] of fresh) enqueueKeyed(state, key, vertex, self);
+    else sendRequests(state, primary(state), accepted, false);
+    return ACCEPTED;
+  }
+  // The holders, the primary first (it orders them too), also while views change: a holder
+  // that is not the primary of an active view sends them on when one is installed.
+  for (const holder of holders(state)) sendRequests(state, holder, accepted, true);
+  if (state.viewActive && isPrimary(state)) {
+    for (const [key, vertex] of fresh) enqueueKeyed(state, key, vertex, self);
+  }
+  return ACCEPTED;
+}
+
+/** Client vertices this replica's own clients submitted: `pending` less those held for peers. */
+function ownPendingCount(state: ReplicaState): number {
+  let forPeers = 0;
+  for (const count of state.heldPerSource.values()) forPeers += count;
+  return state.pending.size - forPeers;
+}
+
+/**
+ * The `acknowledgeCopies` peers asked to hold this replica's client vertices: from the primary
+ * of the current view on, in replica order, skipping this replica.
+ */
+function holders(state: ReplicaState): ReplicaId[] {
+  const { replicaCount, self, acknowledgeCopies } = state.config;
+  const chosen: ReplicaId[] = [];
+  for (let step = 0; step < replicaCount && chosen.length < acknowledgeCopies; step++) {
+    const replica = (primary(state) + step) % replicaCount;
+    if (replica !== self) chosen.push(replica);
+  }
+  return chosen;
+}
+
+/**
+ * A REQUEST marked `hold`: the vertices are written to the store and held as this replica's
+ * own (up to `watchedVerticesPerReplicaMax` per peer), and the sender hears HELD for every
+ * vertex held here or final here, once the write is durable.
+ */
+function holdFor(state: ReplicaState, request: Request, from: ReplicaId): void {
+  const holding: Digest[] = [];
+  const fresh: Vertex[] = [];
+  const limit = state.config.watchedVerticesPerReplicaMax;
+  for (const vertex of request.vertices) {
+    const key = hashKey(vertex);
+    if (state.pending.has(key) || state.delivered.has(key)) {
+      holding.push(vertex.hash);
+      continue;
+    }
+    if (!deliverableNext(state, vertex) || !fitsInBatch(state, vertex)) continue;
+    const count = state.heldPerSource.get(from) ?? 0;
+    if (count >= limit) break;
+    state.heldPerSource.set(from, count + 1);
+    state.pending.set(key, { vertex, sinceTick: state.now, source: from, copies: null });
+    holdUntil(state, key, vertex.validThrough);
+    fresh.push(vertex);
+    holding.push(vertex.hash);
+  }
+  if (fresh.length > 0) persist(state, { kind: 'accepted', vertices: fresh });
+  if (holding.length > 0) {
+    sendDraft(state, from, {
+      kind: 'held',
+      replica: state.config.self,
+      hashes: holding,
+    } satisfies Draft<Held>);
+  }
+}
+
+/**
+ * HELD: a peer holds these client vertices of this replica's durably. Each is acknowledged once
+ * `acknowledgeCopies` distinct peers said so.
+ */
+export function onHeld(state: ReplicaState, held: Held, from: ReplicaId): Verdict {
+  if (from !== held.replica) return rejected('invalid-request', from);
+  if (from === state.config.self) return ignored('not-needed');
+  for (const hash of held.hashes) {
+    const key = toHex(hash);
+    const pending = state.pending.get(key);
+    if (pending === undefined || pending.copies === null) continue;
+    pending.copies.add(from);
+    if (pending.copies.size < state.config.acknowledgeCopies) continue;
+    pending.copies = null;
+    state.out.acknowledged.push(key);
   }
   return ACCEPTED;
 }
@@ -79,10 +180,13 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
   // says who sent it. A peer that names another replica in one is forging it.
   if (from !== request.replica) return rejected('invalid-request', from);
   if (request.replica === state.config.self) return ignored('not-needed');
+  if (request.hold) holdFor(state, request, from);
   if (state.viewActive && isPrimary(state)) {
     for (const vertex of request.vertices) enqueue(state, vertex, request.replica);
     return ACCEPTED;
   }
+  // Held vertices are this replica's to send on (`forwardPending`, `retryRequests`).
+  if (request.hold) return ACCEPTED;
   const relayed: Vertex[] = [];
   const limit = state.config.watchedVerticesPerReplicaMax;
   for (const vertex of request.vertices) {
@@ -100,7 +204,7 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
     holdUntil(state, key, vertex.validThrough);
     relayed.push(vertex);
   }
-  if (state.viewActive && relayed.length > 0) sendRequests(state, primary(state), relayed);
+  if (state.viewActive && relayed.length > 0) sendRequests(state, primary(state), relayed, false);
   return ACCEPTED;
 }
 
@@ -125,7 +229,7 @@ export function forwardPending(state: ReplicaState): void {
   if (isPrimary(state)) {
     for (const vertex of vertices) enqueue(state, vertex, state.config.self);
   } else {
-    sendRequests(state, primary(state), vertices);
+    sendRequests(state, primary(state), vertices, false);
   }
 }
 
@@ -168,27 +272,41 @@ export function retryRequests(state: ReplicaState): void {
   if (state.pending.size === 0 || state.now - state.lastRequestRetryTick < interval) return;
   const requeue = state.viewActive && isPrimary(state);
   const aged: Vertex[] = [];
+  // Not yet held by enough peers: asked of every peer now, and still sent on by the primary.
+  const unheld: Vertex[] = [];
   for (const [key, pending] of state.pending) {
     if (!clientWaitExpired(state, pending.sinceTick, 0, interval)) break;
     if (requeue) enqueueKeyed(state, key, pending.vertex, state.config.self);
-    aged.push(pending.vertex);
+    if (pending.copies !== null) unheld.push(pending.vertex);
+    else aged.push(pending.vertex);
     // As much as the primary can have in flight at once: one batch per interval left small
     // batch sizes far behind a steady client load.
-    if (aged.length >= state.config.batchCountMax * state.config.pipelineDepth) break;
+    if (aged.length + unheld.length >= state.config.batchCountMax * state.config.pipelineDepth) break;
   }
-  if (aged.length === 0) return;
+  if (aged.length + unheld.length === 0) return;
   state.lastRequestRetryTick = state.now;
-  if (!requeue) sendRequests(state, 'others', aged);
+  if (unheld.length > 0) sendRequests(state, 'others', unheld, true);
+  if (!requeue && aged.length > 0) sendRequests(state, 'others', aged, false);
 }
 
 /** Sends vertices in REQUESTs of at most one batch each (count and bytes), as the decoder bounds them. */
-function sendRequests(state: ReplicaState, to: ReplicaId | 'others', vertices: readonly Vertex[]): void {
+function sendRequests(
+  state: ReplicaState,
+  to: ReplicaId | 'others',
+  vertices: readonly Vertex[],
+  hold: boolean,
+): void {
   const { batchCountMax, batchBytesMax, self } = state.config;
   let chunk: Vertex[] = [];
   let bytes = 0;
   const flush = (): void => {
     if (chunk.length > 0)
-      sendDraft(state, to, { kind: 'request', vertices: chunk, replica: self } satisfies Draft<Request>);
+      sendDraft(state, to, {
+        kind: 'request',
+        vertices: chunk,
+        replica: self,
+        hold,
+      } satisfies Draft<Request>);
     chunk = [];
     bytes = 0;
   };

@@ -12,6 +12,7 @@ import type { Ready } from './effects.ts';
 import { invariant } from './errors.ts';
 import { attachBody, isSigned } from './log.ts';
 import type { Checkpoint, Commit, Draft, NewView, PrePrepare, Prepare } from './messages.ts';
+import { noteInFlight } from './normal-case.ts';
 import { createReplica, seal } from './replica.ts';
 import { deliverableNext, forwardPending } from './requests.ts';
 import { entryAt, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
@@ -49,11 +50,12 @@ export function restoreReplica(
   state.highestAccepted = state.lastExecuted;
 
   // Client vertices accepted before the crash and still able to become final: held again (and
-  // proposed again below), since the node acknowledged them.
+  // proposed again below), since the node (or a peer it held them for) acknowledged them. After
+  // a restart they are this replica's own: whoever asked for them heard HELD already.
   for (const vertex of snapshot.accepted) {
     const key = toHex(vertex.hash);
     if (state.delivered.has(key) || state.pending.has(key) || !deliverableNext(state, vertex)) continue;
-    state.pending.set(key, { vertex, sinceTick: 0 });
+    state.pending.set(key, { vertex, sinceTick: 0, source: config.self, copies: null });
     holdUntil(state, key, vertex.validThrough);
   }
 
@@ -82,6 +84,7 @@ export function restoreReplica(
     entryAt(state, record.sequence).prepared = record.certificate;
   }
 
+  noteInFlight(state);
   resend(state);
   return { state, ready: seal(state) };
 }

@@ -35,6 +35,14 @@ import type { Digest, ReplicaId, Vertex } from './types.ts';
 export interface PendingVertex {
   readonly vertex: Vertex;
   readonly sinceTick: number;
+  /** This replica when its own client submitted it; else the peer it is held for. */
+  readonly source: ReplicaId;
+  /**
+   * The peers that said they hold this replica's client vertex durably (HELD), while too few
+   * have for it to be acknowledged; null once acknowledged, or when it is not this replica's to
+   * acknowledge.
+   */
+  copies: Set<ReplicaId> | null;
 }
 
 /** A vertex another replica asked this one to watch, with who asked and since when. */
@@ -123,6 +131,8 @@ export interface ReplicaState {
 
   // Client vertices and censorship timers.
   pending: Map<string, PendingVertex>;
+  /** Of `pending`, how many each peer asked this replica to hold (bounded per peer). */
+  heldPerSource: Map<ReplicaId, number>;
   /** Vertices another replica asked everyone to watch (its client saw no progress). */
   watched: Map<string, WatchedVertex>;
   watchedPerSource: Map<ReplicaId, number>;

@@ -10,7 +10,7 @@ import { becomeStable } from './checkpoints.ts';
 import type { Verdict } from './effects.ts';
 import { bodyFor, NULL_DIGEST_KEY, resetEntryForView } from './log.ts';
 import type { Draft, NewView, PrePrepare, PreparedCertificate, ViewChange, ViewTimeout } from './messages.ts';
-import { acceptPrePrepare } from './normal-case.ts';
+import { acceptPrePrepare, noteInFlight } from './normal-case.ts';
 import { forwardPending } from './requests.ts';
 import {
   ACCEPTED,
@@ -198,5 +198,6 @@ function enterView(state: ReplicaState, newView: NewView): void {
   }
   if (isPrimary(state)) state.nextSequence = Math.max(last, state.stable.sequence) + 1;
   emit(state, { kind: 'view-entered', view: newView.view, primary: primary(state) });
+  noteInFlight(state);
   forwardPending(state);
 }

@@ -2,9 +2,11 @@
  * The run's clients. Each of `vertexCount` payloads (an intent) is submitted once, at a random
  * time in the fault phase, as a vertex built then (valid for half the horizon past the latest
  * sequence an honest replica finalized), to a random replica through `engine.accept`. A client
- * trusts an honest replica's acknowledgment (the vertex is durable there, so that replica must
- * get it final whatever happens to it, short of a wipe) and otherwise offers the vertex again to
- * every replica that does not hold it, every `retryMs`, as a PBFT client retransmits to all. A
+ * trusts an honest replica's acknowledgment for good, whatever happens to that replica later,
+ * its disk wiped included: acknowledged means f + 1 replicas hold the vertex durably, so the
+ * cluster must get it final (the run's liveness check fails otherwise). Until then it offers
+ * the vertex again to every replica that does not hold it, every `retryMs`, as a PBFT client
+ * retransmits to all. A
  * vertex whose validThrough becomes final without it has expired: its payload is submitted
  * again as a new vertex, which the validity rule makes safe.
  */
@@ -35,12 +37,6 @@ export interface ClientOptions {
   readonly retryMs: number;
 }
 
-interface Acknowledgment {
-  readonly replica: number;
-  /** The replica's disk wipes when it acknowledged: a wipe since voids the acknowledgment. */
-  readonly wipes: number;
-}
-
 export class Clients {
   /** Every client vertex ever submitted, by hash (hex). */
   readonly proposed = new Set<string>();
@@ -61,7 +57,8 @@ export class Clients {
   readonly #byValidThrough = new Map<number, Vertex[]>();
   /** Per vertex, the replicas holding a live offer of it, with the epoch of the process that has it. */
   readonly #offers = new Map<string, Map<number, number>>();
-  readonly #acknowledged = new Map<string, Acknowledgment>();
+  /** Client vertices an honest replica acknowledged: never offered again. */
+  readonly #acknowledged = new Set<string>();
 
   constructor(options: ClientOptions) {
     this.#options = options;
@@ -126,12 +123,7 @@ export class Clients {
   #retry(): void {
     const nodes = this.#options.nodes;
     for (const [key, vertex] of this.unfinalized) {
-      const acknowledgment = this.#acknowledged.get(key);
-      if (acknowledgment !== undefined) {
-        const disk = nodes[acknowledgment.replica]!.hosts[0]!.disk;
-        if (disk.wipes === acknowledgment.wipes) continue;
-        this.#acknowledged.delete(key);
-      }
+      if (this.#acknowledged.has(key)) continue;
       const offers = this.#offers.get(key);
       for (const node of nodes) if (offers?.get(node.id) !== node.epoch) this.#offer(vertex, key, node.id);
     }
@@ -154,8 +146,7 @@ export class Clients {
       if (this.#offers.get(key)?.get(replica) === epoch) this.#offers.get(key)!.delete(replica);
     };
     accepted.then(({ final }) => {
-      if (node.honest && this.unfinalized.has(key) && !this.#acknowledged.has(key))
-        this.#acknowledged.set(key, { replica, wipes: node.hosts[0]!.disk.wipes });
+      if (node.honest && this.unfinalized.has(key)) this.#acknowledged.add(key);
       final.then((result: ProposalResult) => {
         if (node.honest)
           this.resolutions.push({ replica, key, sequence: result.sequence, position: result.position });

@@ -29,6 +29,7 @@ import type {
   CheckpointCertificate,
   Commit,
   FinalizedEntry,
+  Held,
   Message,
   MessageKind,
   MessageOf,
@@ -44,7 +45,7 @@ import type {
   ViewTimeout,
 } from '../protocol/messages.ts';
 import { MESSAGE_KINDS } from '../protocol/messages.ts';
-import type { Batch, Vertex } from '../protocol/types.ts';
+import type { Batch, Digest, Vertex } from '../protocol/types.ts';
 import { vertexHash } from '../protocol/types.ts';
 import type { DecodeResult } from './errors.ts';
 import {
@@ -134,7 +135,8 @@ const sizes: { readonly [K in MessageKind]: (message: MessageOf<K>) => number } 
     for (const prePrepare of m.prePrepares) size += voteSize(prePrepare);
     return size;
   },
-  request: (m: Request) => REPLICA_BYTES + verticesSize(m.vertices),
+  request: (m: Request) => REPLICA_BYTES + 1 + verticesSize(m.vertices),
+  held: (m: Held) => REPLICA_BYTES + 4 + m.hashes.length * DIGEST_BYTES,
   status: (m: Status) => STATUS_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'state-request': (m: StateRequest) => STATE_REQUEST_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'state-reply': (m: StateReply) => {
@@ -243,7 +245,13 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
   },
   request: (w, m) => {
     w.u16(m.replica);
+    w.bool(m.hold);
     writeVertices(w, m.vertices);
+  },
+  held: (w, m) => {
+    w.u16(m.replica);
+    w.u32(m.hashes.length);
+    for (const hash of m.hashes) w.digest(hash);
   },
   status: (w, m) => {
     w.u16(m.replica);
@@ -455,6 +463,7 @@ function readNewView(r: Reader, limits: DecodeLimits): NewView {
 
 function readRequest(r: Reader, limits: DecodeLimits): Request {
   const replica = readReplica(r, limits, 'replica');
+  const hold = r.bool('hold');
   const count = r.count(
     r.u32('vertex count'),
     limits.requestVerticesMax,
@@ -463,7 +472,15 @@ function readRequest(r: Reader, limits: DecodeLimits): Request {
   );
   const vertices: Vertex[] = [];
   for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits));
-  return { kind: 'request', vertices, replica };
+  return { kind: 'request', vertices, replica, hold };
+}
+
+function readHeld(r: Reader, limits: DecodeLimits): Held {
+  const replica = readReplica(r, limits, 'replica');
+  const count = r.count(r.u32('hash count'), limits.requestVerticesMax, DIGEST_BYTES, 'held hashes');
+  const hashes: Digest[] = [];
+  for (let i = 0; i < count; i++) hashes.push(r.digest('held hash'));
+  return { kind: 'held', hashes, replica };
 }
 
 function readStatus(r: Reader, limits: DecodeLimits): Status {
@@ -521,6 +538,7 @@ const decoders: { readonly [K in MessageKind]: (r: Reader, limits: DecodeLimits)
   'view-change': readViewChange,
   'new-view': readNewView,
   request: readRequest,
+  held: readHeld,
   status: readStatus,
   'state-request': readStateRequest,
   'state-reply': readStateReply,

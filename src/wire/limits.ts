@@ -169,7 +169,8 @@ function boundsFor(limits: DecodeLimits): { readonly [K in MessageKind]: number 
       4 +
       limits.newViewPrePreparesMax * vote +
       signature,
-    request: REPLICA_BYTES + 4 + limits.requestVerticesMax * vertex,
+    request: REPLICA_BYTES + 1 + 4 + limits.requestVerticesMax * vertex,
+    held: REPLICA_BYTES + 4 + limits.requestVerticesMax * DIGEST_BYTES,
     status: STATUS_FIELDS_BYTES + signature,
     'state-request': STATE_REQUEST_FIELDS_BYTES + signature,
     'state-reply': REPLICA_BYTES + 4 + limits.stateEntriesMax * entry + signature,

@@ -1,7 +1,8 @@
 /**
  * An acknowledgment survives a crash: `accept()` resolves only once the store holds the vertex
  * durably, and an engine restarted on that store proposes it again, so that it becomes final,
- * once, although nobody but that replica ever had it.
+ * once, although nobody but that replica ever had it. By default it also waits for f peers to
+ * hold the vertex on their disks (HELD), so that losing the accepting node's disk loses nothing.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,7 +10,8 @@ import { toHex } from '../../src/crypto/index.ts';
 import { Cluster, payload, recordFinalized } from './cluster.ts';
 
 test('accept() resolves only once the vertex is durable, and a restarted engine proposes it again', async () => {
-  const cluster = new Cluster({ storeFlushLatencyMs: 5 });
+  // Acknowledged on this replica's own write (acknowledgeCopies 0), which is what a crash tests.
+  const cluster = new Cluster({ storeFlushLatencyMs: 5, config: { acknowledgeCopies: 0 } });
   const orders = cluster.engines.map(recordFinalized);
   await cluster.start();
   try {
@@ -46,6 +48,40 @@ test('accept() resolves only once the vertex is durable, and a restarted engine 
     for (const [i, order] of orders.entries())
       assert.equal(order.filter((hash) => hash === key).length, 1, `node-${i} finalized it once`);
     assert.equal(restarted.holds(key), false);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('by default accept() waits until a peer holds the vertex on its disk too', async () => {
+  const cluster = new Cluster({ storeFlushLatencyMs: 5 });
+  await cluster.start();
+  try {
+    // node-1 accepts the vertex, but nothing it sends arrives yet.
+    cluster.network.setFilter((from) => from !== 'node-1');
+    const backup = cluster.engines[1]!;
+    const vertex = backup.createVertex(payload('held', 0));
+    const key = toHex(vertex.hash);
+    let acknowledged = false;
+    const accepted = backup.accept(vertex).then((result) => {
+      acknowledged = true;
+      return result;
+    });
+    await cluster.advance(50, 5);
+    assert.equal(cluster.stores[1]!.image.accepted.has(key), true, 'durable here');
+    assert.equal(acknowledged, false, 'not acknowledged on its own disk alone');
+    // The link heals: the primary holds it (and orders it), and says so.
+    cluster.network.setFilter(null);
+    for (let elapsed = 0; elapsed < 5_000 && !acknowledged; elapsed += 10) await cluster.advance(10);
+    assert.equal(acknowledged, true);
+    assert.equal(cluster.stores[0]!.image.accepted.has(key), true, 'the primary holds it on its disk');
+    const { final } = await accepted;
+    for (let elapsed = 0; elapsed < 5_000; elapsed += 10) {
+      const settled = await Promise.race([final.then(() => true), Promise.resolve(false)]);
+      if (settled) break;
+      await cluster.advance(10);
+    }
+    assert.equal((await final).sequence >= 1, true);
   } finally {
     await cluster.stop();
   }

@@ -47,6 +47,7 @@ test('a REQUEST is not signed and leaves at once, ahead of votes still being sig
   const request: Draft = {
     kind: 'request',
     replica: 1,
+    hold: false,
     vertices: [createVertex(new Uint8Array([1]), { validThrough: TEST_VALID_THROUGH })],
   };
   outbound.push({ to: 0, draft: request });

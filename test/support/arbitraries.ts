@@ -17,6 +17,7 @@ import type {
   CheckpointCertificate,
   Commit,
   FinalizedEntry,
+  Held,
   Message,
   MessageKind,
   MessageOf,
@@ -215,6 +216,12 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     kind: fc.constant('request' as const),
     vertices: list(vertex, limits.requestVerticesMax),
     replica,
+    hold: fc.boolean(),
+  });
+  const held: fc.Arbitrary<Held> = record({
+    kind: fc.constant('held' as const),
+    hashes: list(digest, limits.requestVerticesMax),
+    replica,
   });
   const status: fc.Arbitrary<Status> = record({
     kind: fc.constant('status' as const),
@@ -260,6 +267,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     'view-change': viewChange,
     'new-view': newView,
     request,
+    held,
     status,
     'state-request': stateRequest,
     'state-reply': stateReply,

@@ -62,6 +62,8 @@ export class TestCluster {
   /** Every message each replica signed (its own votes), in order. */
   readonly signed: Message[][];
   readonly readies: Ready[][];
+  /** The client vertices each replica acknowledged (released with their writes), in order. */
+  readonly acknowledged: string[][];
 
   constructor(n: number, options: Partial<Omit<ReplicaOptions, 'self' | 'replicaCount'>> = {}) {
     this.n = n;
@@ -74,6 +76,7 @@ export class TestCluster {
     this.delivered = Array.from({ length: n }, () => []);
     this.signed = Array.from({ length: n }, () => []);
     this.readies = Array.from({ length: n }, () => []);
+    this.acknowledged = Array.from({ length: n }, () => []);
   }
 
   input(replica: number, input: Input): Ready | null {
@@ -138,7 +141,7 @@ export class TestCluster {
     this.readies[replica]!.push(ready);
     const image = this.images[replica]!;
     for (const write of ready.writes) image.apply(write);
-    const { messages, deliveries } = ready.released.open(
+    const { messages, deliveries, acknowledged } = ready.released.open(
       durableReceipt(this.replicas[replica]!.writeOrdinal),
     );
     for (const outbound of messages) {
@@ -147,6 +150,7 @@ export class TestCluster {
       this.#route(replica, outbound.to, message);
     }
     for (const delivery of deliveries) this.delivered[replica]!.push(delivery);
+    this.acknowledged[replica]!.push(...acknowledged);
     for (const request of ready.serveState) {
       const reply = buildStateReply(image, request, replica, 1 << 20);
       if (reply !== null) {

@@ -64,6 +64,7 @@ test('the decoder recomputes vertex hashes and never reads one from the wire', (
     kind: 'request',
     vertices: [forged],
     replica: 0,
+    hold: false,
   };
   const result = decodeMessage(encodeMessage(message), limits);
   assert.ok(result.ok);

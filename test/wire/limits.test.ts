@@ -112,6 +112,7 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
       kind: 'request',
       vertices: [createVertex(new Uint8Array(c), { validThrough: TEST_VALID_THROUGH })],
       replica: 0,
+      hold: false,
     }),
   ],
   [
@@ -125,9 +126,13 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
         }),
       ],
       replica: 0,
+      hold: false,
     }),
   ],
-  ['requestVerticesMax', (c) => ({ kind: 'request', vertices: repeat(c, emptyVertex), replica: 0 })],
+  [
+    'requestVerticesMax',
+    (c) => ({ kind: 'request', vertices: repeat(c, emptyVertex), replica: 0, hold: false }),
+  ],
   ['checkpointProofMax', (c) => viewChange(c)],
   ['preparedCertificatesMax', (c) => viewChange(0, c)],
   ['preparesPerCertificateMax', (c) => viewChange(0, 1, c)],
@@ -189,8 +194,8 @@ test('a batch of batchCountMax + 1 vertices is refused as limit-exceeded with th
 
 /** A REQUEST whose vertex count field says `count` but carries no vertices. */
 function requestDeclaring(count: number): Uint8Array {
-  const bytes = encodeMessage({ kind: 'request', vertices: [], replica: 0 });
-  new DataView(bytes.buffer).setUint32(4, count);
+  const bytes = encodeMessage({ kind: 'request', vertices: [], replica: 0, hold: false });
+  new DataView(bytes.buffer).setUint32(5, count);
   return bytes;
 }
 
@@ -207,7 +212,7 @@ test('a huge declared count in a tiny frame is refused before any allocation, wh
   assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20, 'no large buffers were allocated');
 
   // The same for a payload length and a signature length that outrun the frame.
-  const payload = encodeMessage({ kind: 'request', vertices: [emptyVertex()], replica: 0 });
+  const payload = encodeMessage({ kind: 'request', vertices: [emptyVertex()], replica: 0, hold: false });
   new DataView(payload.buffer).setUint32(8, 0xffff_fff0);
   assert.equal(outcomeOf(payload, { ...generous, vertexPayloadBytesMax: 0xffff_ffff }), 'truncated');
   const signed = encodeMessage(prepare());

@@ -1,0 +1,117 @@
+/**
+ * Acknowledged means held on f + 1 disks (`requests.ts`): the accepting replica acknowledges a
+ * client vertex only once `acknowledgeCopies` peers answered HELD, and a holder proposes the
+ * vertex itself when the accepting replica is gone for good, disk and all.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toHex } from '../../src/crypto/digest.ts';
+import { type Envelope, TestCluster, vertices } from '../support/cluster.ts';
+
+const options = { viewChangeTimeoutTicks: 20, statusIntervalTicks: 10, requestRetryTicks: 5 };
+
+/** The client vertices `replica` finalized, in order. */
+function finalized(cluster: TestCluster, replica: number): string[] {
+  return cluster.delivered[replica]!.flatMap((delivery) => delivery.keys);
+}
+
+test('a backup acknowledges its client vertex only once the primary holds it too (n = 4, f = 1)', () => {
+  const cluster = new TestCluster(4, options);
+  const held: Envelope[] = [];
+  // HELDs are held back, and the primary orders nothing yet.
+  cluster.filter = (envelope) => {
+    if (envelope.message.kind === 'held') held.push(envelope);
+    return envelope.message.kind !== 'held' && envelope.message.kind !== 'pre-prepare';
+  };
+  const [vertex] = vertices(1, 'client');
+  const key = toHex(vertex!.hash);
+  cluster.propose(1, [vertex!]);
+  cluster.run();
+  assert.deepEqual(cluster.acknowledged[1], [], 'not acknowledged on its own disk alone');
+  // The primary was asked to hold it (and to order it), and wrote it to its store.
+  assert.equal(cluster.replicas[0]!.pending.get(key)?.source, 1);
+  assert.ok(cluster.images[0]!.accepted.has(key), 'the primary wrote it to its store');
+  assert.equal(held.length, 1);
+  assert.deepEqual(
+    held.map(({ from, to }) => [from, to]),
+    [[0, 1]],
+  );
+  // The HELD arrives: now it is acknowledged, once.
+  cluster.filter = () => true;
+  cluster.inbox.push(...held);
+  cluster.run();
+  assert.deepEqual(cluster.acknowledged[1], [key]);
+});
+
+test('with acknowledgeCopies 0 a replica acknowledges on its own write, as before', () => {
+  const cluster = new TestCluster(4, { ...options, acknowledgeCopies: 0 });
+  cluster.filter = () => false;
+  const [vertex] = vertices(1, 'local');
+  cluster.propose(1, [vertex!]);
+  cluster.run();
+  assert.deepEqual(cluster.acknowledged[1], [toHex(vertex!.hash)]);
+});
+
+test('a primary asks the next replica to hold its own client vertices', () => {
+  const cluster = new TestCluster(4, options);
+  const requests: Envelope[] = [];
+  cluster.filter = (envelope) => {
+    if (envelope.message.kind === 'request') requests.push(envelope);
+    return true;
+  };
+  const [vertex] = vertices(1, 'at-primary');
+  cluster.propose(0, [vertex!]);
+  cluster.run();
+  assert.deepEqual(
+    requests.map(({ from, to, message }) => [from, to, message.kind === 'request' && message.hold]),
+    [[0, 1, true]],
+  );
+  assert.deepEqual(cluster.acknowledged[0], [toHex(vertex!.hash)]);
+});
+
+test('holders finalize an acknowledged vertex whose accepting replica is lost, disk and all (n = 7, f = 2)', () => {
+  const cluster = new TestCluster(7, options);
+  // The primary of view 0 is down: of the holders asked first (0 and 2) only 2 answers, so the
+  // vertex is acknowledged only once the retry asked every peer.
+  cluster.crash(0);
+  const [vertex] = vertices(1, 'survivor');
+  const key = toHex(vertex!.hash);
+  cluster.propose(1, [vertex!]);
+  cluster.run();
+  assert.deepEqual(cluster.acknowledged[1], [], 'one copy of the two needed');
+  for (let tick = 0; tick < 50 && cluster.acknowledged[1]!.length === 0; tick++) {
+    cluster.tick(1);
+    cluster.run();
+  }
+  assert.deepEqual(cluster.acknowledged[1], [key]);
+  // The second fault: replica 1 is gone for good. The holders depose the dead primary and the
+  // next one (1, gone too), and the primary of view 2, a holder, orders the vertex.
+  cluster.crash(1);
+  const live = [2, 3, 4, 5, 6];
+  for (
+    let tick = 0;
+    tick < 2000 && !live.every((replica) => finalized(cluster, replica).length > 0);
+    tick++
+  ) {
+    for (const replica of live) cluster.tick(replica);
+    cluster.run();
+  }
+  for (const replica of live) {
+    assert.deepEqual(finalized(cluster, replica), [key], `replica ${replica} finalized it, once`);
+  }
+});
+
+test('HELD is taken only from the link of the replica it names', () => {
+  const cluster = new TestCluster(4, options);
+  cluster.filter = () => false;
+  const [vertex] = vertices(1, 'forged-held');
+  cluster.propose(1, [vertex!]);
+  cluster.run();
+  const ready = cluster.input(1, {
+    kind: 'message',
+    from: 2,
+    message: { kind: 'held', replica: 0, hashes: [vertex!.hash] },
+  });
+  assert.deepEqual(ready?.verdict, { outcome: 'rejected', reason: 'invalid-request', offender: 2 });
+  assert.deepEqual(cluster.acknowledged[1], []);
+});
