@@ -162,7 +162,8 @@ describe('BftClient and a full node', { timeout: 60_000 }, () => {
   it("says 'busy' with the node's Retry-After when every node asked is full", async (t) => {
     const created = await clusterDir(t, 4);
     editConfig(created, 0, (config) => {
-      config.engine = { ...(config.engine as object), pendingProposalsMax: 1 };
+      // Acknowledged on its own disk: no peer runs to hold a vertex too.
+      config.engine = { ...(config.engine as object), pendingProposalsMax: 1, acknowledgeCopies: 0 };
       config.http = { ...(config.http as object), retryAfterSeconds: 2 };
       config.shutdownDrainMs = 0;
     });

@@ -289,7 +289,8 @@ describe('HTTP API of a node that cannot finalize (its peers are down)', { timeo
   before(async () => {
     const cluster = await clusterDir(hooks(cleanups), 4);
     editConfig(cluster, 0, (config) => {
-      config.engine = { ...(config.engine as object), pendingProposalsMax: 2 };
+      // Acknowledged on its own disk: with every peer down no other can hold a vertex.
+      config.engine = { ...(config.engine as object), pendingProposalsMax: 2, acknowledgeCopies: 0 };
       config.http = { ...(config.http as object), retryAfterSeconds: 3 };
       config.shutdownDrainMs = 0;
     });
