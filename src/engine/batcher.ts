@@ -1,13 +1,8 @@
 /**
- * Batching of proposals before they reach the protocol core. Each `propose` input costs a step,
- * a durable write and, on a backup, a REQUEST to the leader (a frame, and a step there), so
- * proposals made close together are handed over as one input.
- *
- * Adaptive, as in BFT-SMaRt and etcd: while the pipeline has room a batch goes at the end of the
- * current turn, so a lone vertex waits for nothing; while every sequence of the pipeline is in
- * flight nothing handed over could be ordered before one of them is final, so the batch keeps
- * filling until the engine reports room (`roomAvailable`), its vertex count or byte limit is
- * reached, or its first vertex has waited `maxDelayMs`.
+ * Batching of proposals before they reach the protocol core. Each `propose` input costs a step
+ * and, on a backup, a REQUEST to the leader (a frame, and a step there), so proposals made
+ * close together are handed over as one input: when the batch reaches its vertex count or
+ * byte limit, or when its first vertex has waited `maxDelayMs`.
  */
 import { batchPayloadBytes, type Vertex } from '../protocol/index.ts';
 import type { Clock, Timer } from '../shell/clock.ts';
@@ -15,13 +10,8 @@ import type { Clock, Timer } from '../shell/clock.ts';
 export interface BatcherOptions {
   readonly maxVertices: number;
   readonly maxBytes: number;
-  /**
-   * The longest the first vertex of a batch waits while the pipeline is full. 0: the batch goes
-   * at the end of the current turn (a microtask) whatever the pipeline holds.
-   */
+  /** 0: the batch goes at the end of the current turn (a microtask), whatever the clock says. */
   readonly maxDelayMs: number;
-  /** Whether the pipeline has a free sequence now. */
-  readonly hasRoom: () => boolean;
   readonly clock: Clock;
   /** Receives each batch, in order; never called from inside `add`. */
   readonly flush: (vertices: readonly Vertex[]) => void;
@@ -33,8 +23,6 @@ export class ProposalBatcher {
   #bytes = 0;
   #timer: Timer | null = null;
   #microtaskQueued = false;
-  /** The open batch goes at the end of this turn (not only the full ones). */
-  #endOfTurn = false;
   /** Full batches waiting for the end of the turn. */
   #ready: Vertex[][] = [];
 
@@ -51,7 +39,7 @@ export class ProposalBatcher {
 
   /** Adds a vertex that fits in a batch on its own (the caller checks). */
   add(vertex: Vertex): void {
-    const { maxVertices, maxBytes, maxDelayMs, hasRoom, clock } = this.#options;
+    const { maxVertices, maxBytes, maxDelayMs, clock } = this.#options;
     const bytes = batchPayloadBytes([vertex]);
     if (this.#vertices.length > 0 && this.#bytes + bytes > maxBytes) this.#cut();
     this.#vertices.push(vertex);
@@ -59,21 +47,9 @@ export class ProposalBatcher {
     if (this.#vertices.length >= maxVertices || this.#bytes >= maxBytes) {
       this.#cut();
     } else if (this.#vertices.length === 1) {
-      if (maxDelayMs === 0 || hasRoom()) this.#endOfTurn = true;
+      if (maxDelayMs === 0) this.#queueMicrotask();
       else this.#timer = clock.setTimer(maxDelayMs, () => this.flush());
-      if (this.#endOfTurn) this.#queueMicrotask();
     }
-  }
-
-  /**
-   * The pipeline has a free sequence again: what is held goes at the end of the turn, together
-   * with whatever else arrives in it.
-   */
-  roomAvailable(): void {
-    if (this.#vertices.length === 0 && this.#ready.length === 0) return;
-    this.#cancelTimer();
-    this.#endOfTurn = true;
-    this.#queueMicrotask();
   }
 
   /** Hands over everything held now. */
@@ -87,7 +63,6 @@ export class ProposalBatcher {
   /** Drops everything held, returning it (the engine is stopping or halted). */
   clear(): Vertex[] {
     this.#cancelTimer();
-    this.#endOfTurn = false;
     const held = [...this.#ready.flat(), ...this.#vertices];
     this.#ready = [];
     this.#vertices = [];
@@ -103,7 +78,6 @@ export class ProposalBatcher {
 
   #close(): void {
     this.#cancelTimer();
-    this.#endOfTurn = false;
     this.#ready.push(this.#vertices);
     this.#vertices = [];
     this.#bytes = 0;
@@ -119,9 +93,8 @@ export class ProposalBatcher {
   }
 
   #handOverReady(): void {
-    // The open batch goes too when "end of the turn" is its deadline.
-    if (this.#endOfTurn && this.#vertices.length > 0) this.#close();
-    this.#endOfTurn = false;
+    // With no delay, the open batch goes too: "end of the turn" is its deadline.
+    if (this.#options.maxDelayMs === 0 && this.#vertices.length > 0) this.#close();
     const ready = this.#ready;
     this.#ready = [];
     for (const batch of ready) this.#options.flush(batch);

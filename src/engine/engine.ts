@@ -326,7 +326,6 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       maxVertices: this.config.batchMaxVertices,
       maxBytes: this.config.batchMaxBytes,
       maxDelayMs: this.config.batchMaxDelayMs,
-      hasRoom: () => this.#pipelineHasRoom(),
       clock: this.#clock,
       flush: (vertices) => this.#proposeBatch(vertices),
     });
@@ -922,15 +921,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     } as Message);
   }
 
-  /** Whether a proposal handed to the core now could be ordered before a sequence in flight is final. */
-  #pipelineHasRoom(): boolean {
-    const state = this.#state;
-    return state.viewActive && state.highestAccepted - state.lastExecuted < this.config.replica.pipelineDepth;
-  }
-
   #deliver(delivery: Delivery): void {
     this.#probe.delivered?.(delivery);
-    this.#batcher.roomAvailable();
     this.#deliveredThrough = delivery.sequence;
     const count = delivery.vertices.length;
     this.#tracer?.({ at: traceNow(), step: 'delivered', sequence: delivery.sequence, detail: count });
@@ -1016,7 +1008,6 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           this.#emitSafely('view-change', { view: event.view, reason: event.reason });
           break;
         case 'view-entered':
-          this.#batcher.roomAvailable();
           this.#emitSafely('view-entered', {
             view: event.view,
             leader: this.config.validators[event.primary]!,

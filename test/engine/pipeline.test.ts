@@ -146,7 +146,7 @@ test('bad signatures, unknown signers and malformed frames get their own outcome
   assert.equal(bounded.inbound.waiting, 2);
 });
 
-test('with the pipeline full, proposals are batched by count, by bytes and by delay', async () => {
+test('proposals are batched by count, by bytes and by delay', async () => {
   const clock = new ManualClock();
   const batches: number[][] = [];
   const vertices = Array.from({ length: 10 }, (_, i) =>
@@ -157,7 +157,6 @@ test('with the pipeline full, proposals are batched by count, by bytes and by de
     maxVertices: 4,
     maxBytes: 350,
     maxDelayMs: 5,
-    hasRoom: () => false,
     clock,
     flush: (batch) => batches.push(batch.map(index)),
   });
@@ -176,7 +175,6 @@ test('with the pipeline full, proposals are batched by count, by bytes and by de
     maxVertices: 2,
     maxBytes: 1 << 20,
     maxDelayMs: 5,
-    hasRoom: () => false,
     clock,
     flush: (b) => batches.push(b.map(index)),
   });
@@ -193,7 +191,6 @@ test('with the pipeline full, proposals are batched by count, by bytes and by de
     maxVertices: 100,
     maxBytes: 1 << 20,
     maxDelayMs: 0,
-    hasRoom: () => false,
     clock,
     flush: (b) => batches.push(b.map(index)),
   });
@@ -202,57 +199,6 @@ test('with the pipeline full, proposals are batched by count, by bytes and by de
   assert.deepEqual(batches.at(-1), [8]);
   await settle();
   assert.deepEqual(batches.at(-1), [9, 0]);
-});
-
-test('with room in the pipeline a proposal goes at the end of the turn; without, when room comes', async () => {
-  const clock = new ManualClock();
-  const batches: number[][] = [];
-  const vertices = Array.from({ length: 6 }, (_, i) =>
-    createVertex(new Uint8Array(10).fill(i), { validThrough: TEST_VALID_THROUGH }),
-  );
-  let room = true;
-  const batcher = new ProposalBatcher({
-    maxVertices: 100,
-    maxBytes: 1 << 20,
-    maxDelayMs: 25,
-    hasRoom: () => room,
-    clock,
-    flush: (batch) => batches.push(batch.map((vertex) => vertices.indexOf(vertex))),
-  });
-  // Room: the vertices of one turn go together at its end, with no timer.
-  batcher.add(vertices[0]!);
-  batcher.add(vertices[1]!);
-  assert.deepEqual(batches, []);
-  await settle();
-  assert.deepEqual(batches, [[0, 1]]);
-  // Full: the batch keeps filling across turns...
-  room = false;
-  batcher.add(vertices[2]!);
-  await settle();
-  batcher.add(vertices[3]!);
-  await settle();
-  clock.advance(10);
-  assert.deepEqual(batches, [[0, 1]]);
-  // ...until a sequence is final: it goes at the end of that turn, with what came in it.
-  room = true;
-  batcher.roomAvailable();
-  batcher.add(vertices[4]!);
-  await settle();
-  assert.deepEqual(batches, [
-    [0, 1],
-    [2, 3, 4],
-  ]);
-  // Room reported with nothing held hands over nothing; the delay still caps a full pipeline.
-  batcher.roomAvailable();
-  await settle();
-  assert.equal(batches.length, 2);
-  room = false;
-  batcher.add(vertices[5]!);
-  clock.advance(24);
-  await settle();
-  assert.equal(batches.length, 2);
-  clock.advance(1);
-  assert.deepEqual(batches.at(-1), [5]);
 });
 
 test('the memory store group-commits: writes made while a flush is under way share the next one', async () => {
