@@ -222,15 +222,33 @@ function enqueueKeyed(state: ReplicaState, key: string, vertex: Vertex, source: 
   state.queue.set(key, { vertex, source });
 }
 
-/** After entering a view: the pending vertices go to the new primary (or its own queue). */
+/**
+ * After entering a view: the pending vertices go to the new primary (or its own queue). Those
+ * still short of their copies go to the view's holders, the new primary first, marked `hold`:
+ * the old primary, asked first, may be the replica that failed.
+ */
 export function forwardPending(state: ReplicaState): void {
   if (state.pending.size === 0) return;
-  const vertices = [...state.pending.values()].map((pending) => pending.vertex);
+  const held: Vertex[] = [];
+  const unheld: Vertex[] = [];
+  for (const pending of state.pending.values())
+    (pending.copies === null ? held : unheld).push(pending.vertex);
   if (isPrimary(state)) {
-    for (const vertex of vertices) enqueue(state, vertex, state.config.self);
-  } else {
-    sendRequests(state, primary(state), vertices, false);
+    for (const vertex of [...held, ...unheld]) enqueue(state, vertex, state.config.self);
+  } else if (held.length > 0) {
+    sendRequests(state, primary(state), held, false);
   }
+  if (unheld.length > 0) for (const holder of holders(state)) sendRequests(state, holder, unheld, true);
+}
+
+/**
+ * The primary cannot be reached: the client vertices it was asked to hold and has not answered
+ * for are asked of every other peer at once, rather than at the next retry.
+ */
+export function askOthersToHold(state: ReplicaState): void {
+  const unheld: Vertex[] = [];
+  for (const pending of state.pending.values()) if (pending.copies !== null) unheld.push(pending.vertex);
+  if (unheld.length > 0) sendRequests(state, 'others', unheld, true);
 }
 
 /**
@@ -272,16 +290,20 @@ export function retryRequests(state: ReplicaState): void {
   if (state.pending.size === 0 || state.now - state.lastRequestRetryTick < interval) return;
   const requeue = state.viewActive && isPrimary(state);
   const aged: Vertex[] = [];
-  // Not yet held by enough peers: asked of every peer now, and still sent on by the primary.
+  // Not yet held by enough peers after an interval: asked of every peer, whatever the progress
+  // (the submitter waits for its acknowledgment), and still sent on by the primary.
   const unheld: Vertex[] = [];
+  const most = state.config.batchCountMax * state.config.pipelineDepth;
+  // In arrival order, so oldest first; an unheld vertex may lie behind one not due for a retry.
   for (const [key, pending] of state.pending) {
-    if (!clientWaitExpired(state, pending.sinceTick, 0, interval)) break;
+    if (state.now - pending.sinceTick < interval) break;
+    const due = pending.copies !== null || clientWaitExpired(state, pending.sinceTick, 0, interval);
+    if (!due) continue;
     if (requeue) enqueueKeyed(state, key, pending.vertex, state.config.self);
-    if (pending.copies !== null) unheld.push(pending.vertex);
-    else aged.push(pending.vertex);
+    (pending.copies !== null ? unheld : aged).push(pending.vertex);
     // As much as the primary can have in flight at once: one batch per interval left small
     // batch sizes far behind a steady client load.
-    if (aged.length + unheld.length >= state.config.batchCountMax * state.config.pipelineDepth) break;
+    if (aged.length + unheld.length >= most) break;
   }
   if (aged.length + unheld.length === 0) return;
   state.lastRequestRetryTick = state.now;

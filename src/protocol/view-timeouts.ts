@@ -23,6 +23,7 @@
 import type { Verdict } from './effects.ts';
 import { isSigned } from './log.ts';
 import type { Draft, ViewTimeout } from './messages.ts';
+import { askOthersToHold } from './requests.ts';
 import { ACCEPTED, currentTimeout, ignored, primary, type ReplicaState, relay, sendDraft } from './state.ts';
 import type { ReplicaId } from './types.ts';
 import { startViewChange } from './view-change.ts';
@@ -40,10 +41,14 @@ export function complainAboutView(state: ReplicaState, reason: 'timeout' | 'bann
   sendDraft(state, 'all', timeout);
 }
 
-/** The shell cannot reach `replica`: if it leads the active view, give up on the view now. */
+/**
+ * The shell cannot reach `replica`: if it leads the active view, give up on the view now, and
+ * ask the other peers to hold what it was asked to.
+ */
 export function onUnreachable(state: ReplicaState, replica: ReplicaId): void {
   if (!state.viewActive || replica === state.config.self || primary(state) !== replica) return;
   complainAboutView(state, 'timeout');
+  askOthersToHold(state);
 }
 
 /**

@@ -115,3 +115,20 @@ test('HELD is taken only from the link of the replica it names', () => {
   assert.deepEqual(ready?.verdict, { outcome: 'rejected', reason: 'invalid-request', offender: 2 });
   assert.deepEqual(cluster.acknowledged[1], []);
 });
+
+test('a backup that cannot reach the primary asks the other peers to hold its vertex at once', () => {
+  const cluster = new TestCluster(4, options);
+  cluster.crash(0);
+  const [vertex] = vertices(1, 'primary-gone');
+  cluster.propose(1, [vertex!]);
+  cluster.run();
+  assert.deepEqual(cluster.acknowledged[1], [], 'the primary, asked first, is down');
+  // No tick passes: the shell's report that the primary is unreachable is enough.
+  cluster.input(1, { kind: 'unreachable', replica: 0 });
+  cluster.run();
+  assert.deepEqual(cluster.acknowledged[1], [toHex(vertex!.hash)]);
+  assert.ok(
+    cluster.images[2]!.accepted.has(toHex(vertex!.hash)) ||
+      cluster.images[3]!.accepted.has(toHex(vertex!.hash)),
+  );
+});
