@@ -62,16 +62,14 @@ test(`LmdbStore keeps what DurableImage keeps, over random write sequences (seed
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.array(storeCall, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 8 }),
-      fc.oneof(fc.constant(Number.POSITIVE_INFINITY), fc.integer({ min: 1, max: 12 })),
-      async (rounds, retention) => {
+      async (rounds) => {
         const dir = tempDir(t);
         const options = {
           path: `${dir}/run-${run++}`,
           clusterId: CLUSTER_ID,
           replica: 3,
-          finalizedRetention: retention,
         };
-        const image = new DurableImage(retention);
+        const image = new DurableImage();
         let store = await LmdbStore.open(options);
         try {
           for (const [round, calls] of rounds.entries()) {

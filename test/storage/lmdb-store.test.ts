@@ -13,13 +13,8 @@ import { StoreClosedError, StoreInUseError } from '../../src/storage/errors.ts';
 import { LmdbStore } from '../../src/storage/lmdb.ts';
 import { CLUSTER_ID, crashStep, tempDir, voteWrite } from './lmdb-fixtures.ts';
 
-async function openStore(dir: string, finalizedRetention?: number): Promise<LmdbStore> {
-  return LmdbStore.open({
-    path: dir,
-    clusterId: CLUSTER_ID,
-    replica: 1,
-    ...(finalizedRetention ? { finalizedRetention } : {}),
-  });
+async function openStore(dir: string): Promise<LmdbStore> {
+  return LmdbStore.open({ path: dir, clusterId: CLUSTER_ID, replica: 1 });
 }
 
 test('group commit: concurrent applies share syncs, and receipts come in order, each after its write', async (t) => {
@@ -146,25 +141,6 @@ test('vertex lookup: a vertex finalized twice is found at its first batch, then 
   }
 });
 
-test('retention: finalizing sequence s drops s - finalizedRetention and its vertices', async (t) => {
-  const store = await openStore(tempDir(t), 3);
-  try {
-    for (let sequence = 1; sequence <= 6; sequence++) await store.apply(crashStep(sequence), sequence);
-    assert.deepStrictEqual(
-      [1, 2, 3, 4, 5, 6].map((sequence) => store.finalizedAt(sequence) !== undefined),
-      [false, false, false, true, true, true],
-    );
-    const snapshot = await store.load(10);
-    assert.deepStrictEqual(
-      snapshot.finalized.map((record) => record.sequence),
-      [4, 5, 6],
-    );
-    assert.equal(store.verify().vertices, 6);
-  } finally {
-    await store.close();
-  }
-});
-
 test('misuse: a second open of one directory, writes after close, bad options', async (t) => {
   const dir = tempDir(t);
   const store = await openStore(dir);
@@ -172,10 +148,6 @@ test('misuse: a second open of one directory, writes after close, bad options', 
   await store.close();
   await assert.rejects(store.apply([voteWrite(1)], 1), StoreClosedError);
   await assert.rejects(store.pruneFinalized(1), StoreClosedError);
-  await assert.rejects(
-    LmdbStore.open({ path: dir, clusterId: CLUSTER_ID, replica: 1, finalizedRetention: 0 }),
-    ConfigError,
-  );
   await assert.rejects(LmdbStore.open({ path: dir, clusterId: CLUSTER_ID, replica: -1 }), ConfigError);
   // Closed cleanly, the directory opens again.
   const again = await openStore(dir);

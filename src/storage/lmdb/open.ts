@@ -35,11 +35,6 @@ export interface LmdbStoreOptions {
   readonly clusterId: string;
   /** This node's replica id: recorded at creation, checked at every open. */
   readonly replica: ReplicaId;
-  /**
-   * Finalized records kept, as `DurableImage` keeps them: finalizing sequence s drops s minus
-   * this. Default: all (the engine prunes with `pruneFinalized`).
-   */
-  readonly finalizedRetention?: number;
 }
 
 /** A store opened and checked: what the store object starts from. */
@@ -47,8 +42,6 @@ export interface CheckedEnvironment {
   readonly db: Db;
   /** The data directory, resolved. */
   readonly path: string;
-  /** The finalized records kept: `options.finalizedRetention`, checked, or all. */
-  readonly finalizedRetention: number;
   /** The highest sequence finalized (0 before any). */
   readonly lastFinalized: number;
   /** Vertex index entries not written yet (see `index-tail.ts`). */
@@ -70,8 +63,6 @@ const openPaths = new Set<string>();
  * @throws StoreInUseError when the directory is already open in this process.
  */
 export async function openAndCheck(options: LmdbStoreOptions): Promise<CheckedEnvironment> {
-  const retention = options.finalizedRetention ?? Number.POSITIVE_INFINITY;
-  if (retention !== Number.POSITIVE_INFINITY) integerField('finalizedRetention', retention, undefined, 1);
   integerField('replica', options.replica, undefined, 0, 0xffff);
   const resolvedPath = path.resolve(options.path);
   if (openPaths.has(resolvedPath)) throw new StoreInUseError(resolvedPath, 'is already open in this process');
@@ -89,7 +80,7 @@ export async function openAndCheck(options: LmdbStoreOptions): Promise<CheckedEn
       replica: options.replica,
     });
     const indexTail = loadIndexTail(db, resolvedPath, lastFinalized);
-    return { db, path: resolvedPath, finalizedRetention: retention, lastFinalized, indexTail };
+    return { db, path: resolvedPath, lastFinalized, indexTail };
   } catch (error) {
     if (db !== undefined) await db.close().catch(() => undefined);
     openPaths.delete(resolvedPath);

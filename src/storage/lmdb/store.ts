@@ -50,7 +50,6 @@ export class LmdbStore implements Store {
   readonly path: string;
   readonly clusterId: string;
   readonly replica: ReplicaId;
-  readonly finalizedRetention: number;
   readonly stats: LmdbStoreStats;
   readonly #db: Db;
   /** Vertex index entries not written yet (see `index-tail.ts`), shared with the write path. */
@@ -64,14 +63,7 @@ export class LmdbStore implements Store {
     this.path = opened.path;
     this.clusterId = options.clusterId;
     this.replica = options.replica;
-    this.finalizedRetention = opened.finalizedRetention;
-    this.#writes = new GroupCommit(
-      opened.db,
-      opened.path,
-      this.finalizedRetention,
-      opened.lastFinalized,
-      opened.indexTail,
-    );
+    this.#writes = new GroupCommit(opened.db, opened.path, opened.lastFinalized, opened.indexTail);
     this.stats = this.#writes.stats;
   }
 

@@ -68,7 +68,6 @@ export class GroupCommit {
   readonly stats: LmdbStoreStats = { syncs: 0, applied: 0, writes: 0 };
   readonly #db: Db;
   readonly #path: string;
-  readonly #finalizedRetention: number;
   #lastFinalized: number;
   /** Vertex index entries not written yet (see `index-tail.ts`). */
   readonly #indexTail: VertexIndexTail;
@@ -77,16 +76,9 @@ export class GroupCommit {
   #failure: unknown = null;
   #closed = false;
 
-  constructor(
-    db: Db,
-    storePath: string,
-    finalizedRetention: number,
-    lastFinalized: number,
-    indexTail: VertexIndexTail,
-  ) {
+  constructor(db: Db, storePath: string, lastFinalized: number, indexTail: VertexIndexTail) {
     this.#db = db;
     this.#path = storePath;
-    this.#finalizedRetention = finalizedRetention;
     this.#lastFinalized = lastFinalized;
     this.#indexTail = indexTail;
   }
@@ -236,8 +228,6 @@ export class GroupCommit {
           last = sequence;
           set.put(keys.lastFinalized(), encodeLastFinalized(sequence));
         }
-        const expired = sequence - this.#finalizedRetention;
-        if (expired >= 0) this.#removeFinalized(set, expired);
         return last;
       }
       case 'accepted':
