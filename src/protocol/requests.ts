@@ -122,12 +122,17 @@ function holders(state: ReplicaState): ReplicaId[] {
  * own (up to `watchedVerticesPerReplicaMax` per peer), and the sender hears HELD for every
  * vertex held here or final here, once the write is durable.
  */
-function holdFor(state: ReplicaState, request: Request, from: ReplicaId): void {
+function holdFor(
+  state: ReplicaState,
+  vertices: readonly Vertex[],
+  keys: readonly string[],
+  from: ReplicaId,
+): void {
   const holding: Digest[] = [];
   const fresh: Vertex[] = [];
   const limit = state.config.watchedVerticesPerReplicaMax;
-  for (const vertex of request.vertices) {
-    const key = hashKey(vertex);
+  for (const [index, vertex] of vertices.entries()) {
+    const key = keys[index]!;
     if (state.pending.has(key) || state.delivered.has(key)) {
       holding.push(vertex.hash);
       continue;
@@ -180,17 +185,20 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
   // says who sent it. A peer that names another replica in one is forging it.
   if (from !== request.replica) return rejected('invalid-request', from);
   if (request.replica === state.config.self) return ignored('not-needed');
-  if (request.hold) holdFor(state, request, from);
+  // Each key once: a held REQUEST at the primary is both held and queued.
+  const keys = request.vertices.map(hashKey);
+  if (request.hold) holdFor(state, request.vertices, keys, from);
   if (state.viewActive && isPrimary(state)) {
-    for (const vertex of request.vertices) enqueue(state, vertex, request.replica);
+    for (const [index, vertex] of request.vertices.entries())
+      enqueueKeyed(state, keys[index]!, vertex, request.replica);
     return ACCEPTED;
   }
   // Held vertices are this replica's to send on (`forwardPending`, `retryRequests`).
   if (request.hold) return ACCEPTED;
   const relayed: Vertex[] = [];
   const limit = state.config.watchedVerticesPerReplicaMax;
-  for (const vertex of request.vertices) {
-    const key = hashKey(vertex);
+  for (const [index, vertex] of request.vertices.entries()) {
+    const key = keys[index]!;
     if (state.delivered.has(key) || state.watched.has(key) || state.pending.has(key)) continue;
     if (!deliverableNext(state, vertex)) continue;
     const count = state.watchedPerSource.get(request.replica) ?? 0;
