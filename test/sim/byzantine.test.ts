@@ -11,14 +11,9 @@ import { verifyEvidence } from '../../src/byzantine/index.ts';
 import { insecureSimulationScheme } from '../../src/crypto/index.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import { STRATEGY_NAMES } from '../../src/sim/byzantine/index.ts';
+import { drawByzantine, simulationClusterId, simulationKeys } from '../../src/sim/run-plan.ts';
 import { NO_FAULTS } from '../../src/sim/scenario.ts';
-import {
-  drawByzantine,
-  runSimulation,
-  type SimResult,
-  simulationClusterId,
-  simulationKeys,
-} from '../../src/sim/simulation.ts';
+import { runSimulation, type SimResult } from '../../src/sim/simulation.ts';
 import { assertAllClean, runSeeds, SEED_FROM } from './runs.ts';
 
 const SEEDS_PER_STRATEGY = 5;

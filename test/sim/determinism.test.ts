@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Prng } from '../../src/sim/prng.ts';
+import { SETTLE_TURNS } from '../../src/sim/run-loop.ts';
 import { NO_FAULTS } from '../../src/sim/scenario.ts';
-import { runSimulation, SETTLE_TURNS } from '../../src/sim/simulation.ts';
+import { runSimulation } from '../../src/sim/simulation.ts';
 
 test('a seed replays exactly: the same result, message count, event count and virtual time', async () => {
   for (const seed of [3, 17, 4242]) {
