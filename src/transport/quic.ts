@@ -23,9 +23,14 @@ import { sha256 } from '../crypto/digest.ts';
 import { CretoaiError } from '../errors.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
 import type { ResolvedAddress } from './discovery.ts';
-import type { HandshakeRefusalCode } from './handshake.ts';
 import { StreamTransport } from './stream-transport.ts';
-import type { ListenAddress, PeerStream, StreamConnector, StreamTransportOptions } from './stream-types.ts';
+import type {
+  ListenAddress,
+  ListenHooks,
+  PeerStream,
+  StreamConnector,
+  StreamTransportOptions,
+} from './stream-types.ts';
 
 /** A libp2p private key: only its public key's string form (the peer id) is used here. */
 interface Libp2pPrivateKey {
@@ -280,14 +285,7 @@ class QuicConnector implements StreamConnector {
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
   }
 
-  async listen(
-    host: string,
-    port: number,
-    hooks: {
-      readonly onStream: (stream: PeerStream) => void;
-      readonly onRefused: (code: HandshakeRefusalCode) => void;
-    },
-  ): Promise<ListenAddress> {
+  async listen(host: string, port: number, hooks: ListenHooks): Promise<ListenAddress> {
     const { modules, transport, peerId } = await this.#start();
     const upgrader = this.#upgrader(peerId, hooks);
     const listener = transport.createListener({ upgrader });
@@ -355,7 +353,7 @@ class QuicConnector implements StreamConnector {
    * The pass-through upgrader: QUIC already encrypts and multiplexes. Inbound, it waits for the
    * peer's first stream and hands it over; outbound, the dialer opens the stream itself.
    */
-  #upgrader(peerId: string, hooks: { readonly onStream: (stream: PeerStream) => void } | null): Upgrader {
+  #upgrader(peerId: string, hooks: Pick<ListenHooks, 'onStream'> | null): Upgrader {
     return {
       upgradeOutbound: async (maConn, options) => ({
         maConn,

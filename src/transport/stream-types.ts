@@ -185,20 +185,18 @@ export interface PeerStream {
   readonly channelBinding: Uint8Array;
 }
 
+/** Where a listening {@link StreamConnector} hands what arrives. */
+export interface ListenHooks {
+  /** An inbound stream, ready for bytes. */
+  readonly onStream: (stream: PeerStream) => void;
+  /** A connection refused below the stream. */
+  readonly onRefused: (code: HandshakeRefusalCode) => void;
+}
+
 /** How a stream transport makes and accepts byte streams: what TCP and QUIC do differently. */
 export interface StreamConnector {
-  /**
-   * Starts accepting. Each inbound stream ready for bytes goes to `onStream`; a connection
-   * refused below the stream is reported to `onRefused`.
-   */
-  listen(
-    host: string,
-    port: number,
-    hooks: {
-      readonly onStream: (stream: PeerStream) => void;
-      readonly onRefused: (code: HandshakeRefusalCode) => void;
-    },
-  ): Promise<ListenAddress>;
+  /** Starts accepting, handing each inbound stream and each refused connection to `hooks`. */
+  listen(host: string, port: number, hooks: ListenHooks): Promise<ListenAddress>;
   /** Opens a stream to `address`; rejects when it cannot. */
   connect(address: ResolvedAddress): Promise<PeerStream>;
   /**

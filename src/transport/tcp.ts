@@ -9,10 +9,10 @@
  */
 import * as net from 'node:net';
 import type { ResolvedAddress } from './discovery.ts';
-import type { HandshakeRefusalCode } from './handshake-frames.ts';
 import { StreamTransport } from './stream-transport.ts';
 import {
   type ListenAddress,
+  type ListenHooks,
   type PeerStream,
   positiveInteger,
   type StreamConnector,
@@ -44,14 +44,7 @@ class TcpConnector implements StreamConnector {
     this.#keepAliveMs = positiveInteger('keepAliveMs', options.keepAliveMs ?? 10_000);
   }
 
-  listen(
-    host: string,
-    port: number,
-    hooks: {
-      readonly onStream: (stream: PeerStream) => void;
-      readonly onRefused: (code: HandshakeRefusalCode) => void;
-    },
-  ): Promise<ListenAddress> {
+  listen(host: string, port: number, hooks: ListenHooks): Promise<ListenAddress> {
     const server = net.createServer({ noDelay: true }, (socket) => hooks.onStream(this.#streamOf(socket)));
     this.#server = server;
     this.#localHost = specificIp(host) === 0 ? null : host;
