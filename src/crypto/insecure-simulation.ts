@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { bytesEqual, sha256 } from './digest.ts';
 import { CryptoError } from './errors.ts';
 import type { KeyPair, PrivateKey, PublicKey, SignatureScheme } from './scheme.ts';
-import { checkContext, checkScheme } from './scheme.ts';
+import { checkContext, revealKey } from './scheme.ts';
 
 const NAME = 'insecure-simulation';
 const SEED_BYTES = 32;
@@ -54,21 +54,11 @@ class InsecureSimulationPrivateKey implements PrivateKey {
 }
 
 function publicSeed(key: PublicKey): Uint8Array {
-  checkScheme(key, NAME);
-  const seed = publicSeedOf(key);
-  if (seed === undefined) {
-    throw new CryptoError('foreign-key', `a ${NAME} public key must come from this module`);
-  }
-  return seed;
+  return revealKey(key, NAME, publicSeedOf, `a ${NAME} public key must come from this module`);
 }
 
 function privateSeed(key: PrivateKey): Uint8Array {
-  checkScheme(key, NAME);
-  const seed = privateSeedOf(key);
-  if (seed === undefined) {
-    throw new CryptoError('foreign-key', `a ${NAME} private key must come from this module`);
-  }
-  return seed;
+  return revealKey(key, NAME, privateSeedOf, `a ${NAME} private key must come from this module`);
 }
 
 function tag(seed: Uint8Array, message: Uint8Array, context: Uint8Array): Uint8Array {

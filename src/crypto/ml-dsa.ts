@@ -15,7 +15,7 @@ import {
 } from 'node:crypto';
 import { CryptoError } from './errors.ts';
 import type { KeyPair, PrivateKey, PublicKey, SignatureScheme } from './scheme.ts';
-import { checkContext, checkScheme } from './scheme.ts';
+import { checkContext, revealKey } from './scheme.ts';
 
 const NAME = 'ml-dsa-87';
 // FIPS 204, Table 2, ML-DSA-87: |pk| = 2592, |sig| = 4627; the key-generation seed xi is 32 bytes.
@@ -93,24 +93,12 @@ class MlDsa87PrivateKey implements PrivateKey {
 }
 
 function publicKeyObject(key: PublicKey): KeyObject {
-  checkScheme(key, NAME);
-  const keyObject = publicKeyObjectOf(key);
-  if (keyObject === undefined) {
-    throw new CryptoError(
-      'foreign-key',
-      'an ML-DSA-87 public key must come from this module (importPublicKey)',
-    );
-  }
-  return keyObject;
+  const message = 'an ML-DSA-87 public key must come from this module (importPublicKey)';
+  return revealKey(key, NAME, publicKeyObjectOf, message);
 }
 
 function privateKeyObject(key: PrivateKey): KeyObject {
-  checkScheme(key, NAME);
-  const keyObject = privateKeyObjectOf(key);
-  if (keyObject === undefined) {
-    throw new CryptoError('foreign-key', 'an ML-DSA-87 private key must come from this module');
-  }
-  return keyObject;
+  return revealKey(key, NAME, privateKeyObjectOf, 'an ML-DSA-87 private key must come from this module');
 }
 
 function publicKeyFromKeyObject(keyObject: KeyObject): PublicKey {
