@@ -6,13 +6,8 @@
  * can fail: its writes are lost, every queued and later write is refused, and the engine halts
  * as it does in production.
  */
-import {
-  type DurableReceipt,
-  type DurableSnapshot,
-  type DurableWrite,
-  durableReceipt,
-  type FinalizedRecord,
-} from '../protocol/index.ts';
+import type { DurableReceipt, DurableSnapshot, DurableWrite, FinalizedRecord } from '../protocol/index.ts';
+import { applyGroup, CommitQueue, type QueuedOperation, settleGroup } from '../storage/commit-queue.ts';
 import { StoreClosedError } from '../storage/errors.ts';
 import type { Store } from '../storage/store.ts';
 import type { SimDisk } from './disk.ts';
@@ -29,27 +24,12 @@ export class SimulatedSyncError extends Error {
   override readonly name = 'SimulatedSyncError';
 }
 
-type Operation =
-  | {
-      readonly kind: 'apply';
-      readonly writes: readonly DurableWrite[];
-      readonly through: number;
-      readonly resolve: (receipt: DurableReceipt) => void;
-      readonly reject: (error: unknown) => void;
-    }
-  | {
-      readonly kind: 'prune';
-      readonly sequence: number;
-      readonly resolve: () => void;
-      readonly reject: (error: unknown) => void;
-    };
-
 export class SimStore implements Store {
   readonly #disk: SimDisk;
   readonly #process: SimProcess;
   readonly #prng: Prng;
   readonly #options: SimStoreOptions;
-  #queued: Operation[] = [];
+  readonly #queue = new CommitQueue(() => this.#scheduleSync());
   #syncing = false;
   #failure: Error | null = null;
   #closed = false;
@@ -64,27 +44,11 @@ export class SimStore implements Store {
   }
 
   apply(writes: readonly DurableWrite[], through: number): Promise<DurableReceipt> {
-    return new Promise((resolve, reject) => {
-      const refusal = this.#refusal();
-      if (refusal !== null) {
-        reject(refusal);
-        return;
-      }
-      this.#queued.push({ kind: 'apply', writes, through, resolve, reject });
-      this.#scheduleSync();
-    });
+    return this.#queue.apply(writes, through, this.#refusal());
   }
 
   pruneFinalized(sequence: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const refusal = this.#refusal();
-      if (refusal !== null) {
-        reject(refusal);
-        return;
-      }
-      this.#queued.push({ kind: 'prune', sequence, resolve, reject });
-      this.#scheduleSync();
-    });
+    return this.#queue.pruneFinalized(sequence, this.#refusal());
   }
 
   load(recentFinalized: number): Promise<DurableSnapshot> {
@@ -116,37 +80,23 @@ export class SimStore implements Store {
     if (this.#syncing) return;
     this.#syncing = true;
     this.#process.schedule(0, () => {
-      const group = this.#queued;
-      this.#queued = [];
+      const group = this.#queue.take();
       const [low, high] = this.#options.syncLatencyMs;
       this.#process.schedule(this.#prng.between(low, high), () => this.#complete(group));
     });
   }
 
-  #complete(group: readonly Operation[]): void {
+  #complete(group: readonly QueuedOperation[]): void {
     this.#syncing = false;
     if (this.#disk.takeSyncFailure(this.#process.now)) {
       const error = new SimulatedSyncError(`simulated sync failure on ${this.#disk.path}`);
       this.#failure = error;
-      const refused = [...group, ...this.#queued];
-      this.#queued = [];
-      for (const operation of refused) operation.reject(error);
+      this.#queue.fail(group, error);
       return;
     }
-    const image = this.#disk.image;
-    for (const operation of group) {
-      if (operation.kind === 'apply') {
-        for (const write of operation.writes) image.apply(write);
-      } else {
-        for (const sequence of image.finalized.keys())
-          if (sequence <= operation.sequence) image.finalized.delete(sequence);
-      }
-    }
+    applyGroup(this.#disk.image, group);
     this.syncs++;
-    for (const operation of group) {
-      if (operation.kind === 'apply') operation.resolve(durableReceipt(operation.through));
-      else operation.resolve();
-    }
-    if (this.#queued.length > 0) this.#scheduleSync();
+    settleGroup(group);
+    if (this.#queue.length > 0) this.#scheduleSync();
   }
 }

@@ -12,10 +12,10 @@ import {
   type DurableReceipt,
   type DurableSnapshot,
   type DurableWrite,
-  durableReceipt,
   type FinalizedRecord,
 } from '../protocol/index.ts';
 import type { Clock } from '../shell/clock.ts';
+import { applyGroup, CommitQueue, type QueuedOperation, settleGroup } from './commit-queue.ts';
 import type { Store } from './store.ts';
 
 /** How a {@link MemoryStore} models its disk. */
@@ -25,15 +25,6 @@ export interface MemoryStoreOptions {
   /** The clock that times `flushLatencyMs`; needed only when it is above 0. */
   readonly clock?: Clock;
 }
-
-type Operation =
-  | {
-      readonly kind: 'apply';
-      readonly writes: readonly DurableWrite[];
-      readonly through: number;
-      readonly resolve: (receipt: DurableReceipt) => void;
-    }
-  | { readonly kind: 'prune'; readonly sequence: number; readonly resolve: () => void };
 
 /** Counters for tests of group commit. */
 export interface MemoryStoreStats {
@@ -49,7 +40,7 @@ export class MemoryStore implements Store {
   readonly stats: MemoryStoreStats = { flushes: 0, applied: 0 };
   readonly #flushLatencyMs: number;
   readonly #clock: Clock | undefined;
-  #queued: Operation[] = [];
+  readonly #queue = new CommitQueue(() => this.#scheduleFlush());
   #flushing = false;
   #closed = false;
 
@@ -61,21 +52,11 @@ export class MemoryStore implements Store {
   }
 
   apply(writes: readonly DurableWrite[], through: number): Promise<DurableReceipt> {
-    return new Promise((resolve, reject) => {
-      if (this.#closed) {
-        reject(new Error('the store is closed'));
-        return;
-      }
-      this.#queued.push({ kind: 'apply', writes, through, resolve });
-      this.#scheduleFlush();
-    });
+    return this.#queue.apply(writes, through, this.#closed ? new Error('the store is closed') : null);
   }
 
   pruneFinalized(sequence: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.#queued.push({ kind: 'prune', sequence, resolve });
-      this.#scheduleFlush();
-    });
+    return this.#queue.pruneFinalized(sequence, null);
   }
 
   async load(recentFinalized: number): Promise<DurableSnapshot> {
@@ -89,7 +70,7 @@ export class MemoryStore implements Store {
 
   /** Writes queued and not yet durable. */
   get queuedOperations(): number {
-    return this.#queued.length;
+    return this.#queue.length;
   }
 
   async close(): Promise<void> {
@@ -102,35 +83,18 @@ export class MemoryStore implements Store {
     // A flush begins at the end of the turn, so that the writes of every step of this turn share
     // it; what arrives while it is under way waits for the next one.
     setImmediate(() => {
-      const group = this.#take();
+      const group = this.#queue.take();
       if (this.#flushLatencyMs > 0) this.#clock!.setTimer(this.#flushLatencyMs, () => this.#complete(group));
       else this.#complete(group);
     });
   }
 
-  #take(): Operation[] {
-    const group = this.#queued;
-    this.#queued = [];
-    return group;
-  }
-
   /** Makes a group durable, resolves its promises, and starts the next flush if writes wait. */
-  #complete(group: readonly Operation[]): void {
-    for (const operation of group) {
-      if (operation.kind === 'apply') for (const write of operation.writes) this.image.apply(write);
-      else
-        for (const sequence of [...this.image.finalized.keys()]) {
-          if (sequence <= operation.sequence) this.image.finalized.delete(sequence);
-        }
-    }
+  #complete(group: readonly QueuedOperation[]): void {
+    applyGroup(this.image, group);
     this.stats.flushes++;
-    for (const operation of group) {
-      if (operation.kind === 'apply') {
-        this.stats.applied++;
-        operation.resolve(durableReceipt(operation.through));
-      } else operation.resolve();
-    }
+    this.stats.applied += settleGroup(group);
     this.#flushing = false;
-    if (this.#queued.length > 0) this.#scheduleFlush();
+    if (this.#queue.length > 0) this.#scheduleFlush();
   }
 }

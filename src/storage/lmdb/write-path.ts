@@ -13,7 +13,8 @@
  * some commits after their batch, one sixty-fourth of the key range per commit: see
  * `index-tail.ts`.)
  */
-import { type DurableReceipt, type DurableWrite, durableReceipt } from '../../protocol/effects.ts';
+import type { DurableReceipt, DurableWrite } from '../../protocol/effects.ts';
+import { CommitQueue, type QueuedOperation, settleGroup } from '../commit-queue.ts';
 import { StoreClosedError } from '../errors.ts';
 import type { VertexIndexTail } from '../index-tail.ts';
 import { type Db, decodeOrRefuse } from '../record-checks.ts';
@@ -44,22 +45,6 @@ export interface LmdbStoreStats {
   writes: number;
 }
 
-/** A queued call waiting for its group's commit. */
-type Operation =
-  | {
-      readonly kind: 'apply';
-      readonly writes: readonly DurableWrite[];
-      readonly through: number;
-      readonly resolve: (receipt: DurableReceipt) => void;
-      readonly reject: (error: unknown) => void;
-    }
-  | {
-      readonly kind: 'prune';
-      readonly sequence: number;
-      readonly resolve: () => void;
-      readonly reject: (error: unknown) => void;
-    };
-
 /**
  * The queue of durable writes to one open environment, committed in synced groups. It refuses
  * new writes once closed, and for good after a write failed.
@@ -71,7 +56,7 @@ export class GroupCommit {
   #lastFinalized: number;
   /** Vertex index entries not written yet (see `index-tail.ts`). */
   readonly #indexTail: VertexIndexTail;
-  #queue: Operation[] = [];
+  readonly #queue = new CommitQueue(() => this.#schedule());
   #flushing: Promise<void> | null = null;
   #failure: unknown = null;
   #closed = false;
@@ -95,28 +80,12 @@ export class GroupCommit {
 
   /** Queues `writes` for the next group; the receipt comes once the group's commit is synced. */
   apply(writes: readonly DurableWrite[], through: number): Promise<DurableReceipt> {
-    return new Promise((resolve, reject) => {
-      const refusal = this.refusal();
-      if (refusal !== null) {
-        reject(refusal);
-        return;
-      }
-      this.#queue.push({ kind: 'apply', writes, through, resolve, reject });
-      this.#schedule();
-    });
+    return this.#queue.apply(writes, through, this.refusal());
   }
 
   /** Queues the removal of the finalized records up to `sequence` for the next group. */
   pruneFinalized(sequence: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const refusal = this.refusal();
-      if (refusal !== null) {
-        reject(refusal);
-        return;
-      }
-      this.#queue.push({ kind: 'prune', sequence, resolve, reject });
-      this.#schedule();
-    });
+    return this.#queue.pruneFinalized(sequence, this.refusal());
   }
 
   /** Why a write (or a backup, or a scrub) is refused now: closed, or stopped by a failed write. */
@@ -141,21 +110,19 @@ export class GroupCommit {
 
   async #flushAll(): Promise<void> {
     while (this.#queue.length > 0 && this.#failure === null) {
-      const group = this.#queue;
-      this.#queue = [];
+      const group = this.#queue.take();
       try {
         await this.#flush(group);
       } catch (error) {
         this.#failure = error;
-        for (const operation of [...group, ...this.#queue]) operation.reject(error);
-        this.#queue = [];
+        this.#queue.fail(group, error);
       }
     }
     this.#flushing = null;
   }
 
   /** Commits one group in one synced transaction, then resolves its operations in order. */
-  async #flush(group: readonly Operation[]): Promise<void> {
+  async #flush(group: readonly QueuedOperation[]): Promise<void> {
     // Read the state the previous commit left, not a snapshot from before it.
     this.#db.resetReadTxn();
     const set = new WriteSet(this.#db, this.#path);
@@ -180,12 +147,7 @@ export class GroupCommit {
       this.stats.syncs++;
     }
     this.#lastFinalized = lastFinalized;
-    for (const operation of group) {
-      if (operation.kind === 'apply') {
-        this.stats.applied++;
-        operation.resolve(durableReceipt(operation.through));
-      } else operation.resolve();
-    }
+    this.stats.applied += settleGroup(group);
     this.stats.writes += writes;
   }
 
