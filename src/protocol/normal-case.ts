@@ -160,18 +160,8 @@ export function onPrepare(state: ReplicaState, prepare: Prepare): Verdict {
   if (prepare.replica === primary(state)) return rejected('primary-prepare', prepare.replica);
   const entry = entryAt(state, prepare.sequence);
   resetEntryForView(entry, state.view);
-  const previous = entry.prepares.get(prepare.replica);
-  if (previous !== undefined) {
-    if (bytesEqual(previous.digest, prepare.digest)) return ignored('duplicate');
-    state.out.evidence.push({
-      kind: 'equivocation',
-      replica: prepare.replica,
-      first: previous,
-      second: prepare,
-    });
-    return rejected('equivocation', prepare.replica);
-  }
-  entry.prepares.set(prepare.replica, prepare);
+  const refused = recordVote(state, entry.prepares, prepare);
+  if (refused !== null) return refused;
   checkPrepared(state, entry);
   return ACCEPTED;
 }
@@ -182,20 +172,30 @@ export function onCommit(state: ReplicaState, commit: Commit): Verdict {
   if (outside !== null) return outside;
   const entry = entryAt(state, commit.sequence);
   resetEntryForView(entry, state.view);
-  const previous = entry.commits.get(commit.replica);
-  if (previous !== undefined) {
-    if (bytesEqual(previous.digest, commit.digest)) return ignored('duplicate');
-    state.out.evidence.push({
-      kind: 'equivocation',
-      replica: commit.replica,
-      first: previous,
-      second: commit,
-    });
-    return rejected('equivocation', commit.replica);
-  }
-  entry.commits.set(commit.replica, commit);
+  const refused = recordVote(state, entry.commits, commit);
+  if (refused !== null) return refused;
   checkCommitted(state, entry);
   return ACCEPTED;
+}
+
+/**
+ * Records a PREPARE or COMMIT in `votes`: one per replica per (view, sequence). The same vote
+ * again is a duplicate; another digest from the same replica is equivocation, kept as
+ * evidence. Returns the verdict on a vote it did not record, or null.
+ */
+function recordVote<V extends Prepare | Commit>(
+  state: ReplicaState,
+  votes: Map<ReplicaId, V>,
+  vote: V,
+): Verdict | null {
+  const previous = votes.get(vote.replica);
+  if (previous !== undefined) {
+    if (bytesEqual(previous.digest, vote.digest)) return ignored('duplicate');
+    state.out.evidence.push({ kind: 'equivocation', replica: vote.replica, first: previous, second: vote });
+    return rejected('equivocation', vote.replica);
+  }
+  votes.set(vote.replica, vote);
+  return null;
 }
 
 /**
