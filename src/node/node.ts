@@ -374,13 +374,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         '(cretoai-node wipe: it rejoins by state transfer) or a backup is restored (cretoai-node restore)',
     });
     this.scrubber?.stop();
-    this.#api.stopAccepting();
-    this.#events.close();
-    this.#server.close();
-    this.#server.closeAllConnections();
-    this.#limitedLog.close();
-    this.quorum.close();
-    this.#httpLimits.close();
+    this.#stopServingNow();
     // No more frames in, so no state transfer is served; what was released still leaves.
     void this.engine
       .stop({ drainTimeoutMs: 0 })
@@ -397,16 +391,23 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       error,
       advice: 'the process exits; restart it to recover from its store',
     });
+    this.#stopServingNow();
+    this.#traceFile?.close();
+    this.emit('halted', error);
+  }
+
+  /**
+   * Stops serving at once, on a halt: no new requests, events or connections. The process
+   * exits next: what was held back is logged now, and no timer is left behind.
+   */
+  #stopServingNow(): void {
     this.#api.stopAccepting();
     this.#events.close();
     this.#server.close();
     this.#server.closeAllConnections();
-    // The process exits next: log what was held back now, and leave no timer behind.
     this.#limitedLog.close();
     this.quorum.close();
     this.#httpLimits.close();
-    this.#traceFile?.close();
-    this.emit('halted', error);
   }
 }
 
