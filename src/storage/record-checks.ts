@@ -94,6 +94,16 @@ export function snapshotOf(db: Db, dataPath: string, transaction: ReadTransactio
   const lastValue = guardLmdb(dataPath, () => db.get(lastKey, { transaction }));
   const lastFinalized =
     lastValue === undefined ? 0 : decodeOrRefuse(dataPath, lastKey, () => decodeLastFinalized(lastValue));
+  return snapshotAt(db, dataPath, transaction, lastFinalized);
+}
+
+/** The snapshot `transaction` sees, whose last finalized sequence is known to be `lastFinalized`. */
+function snapshotAt(
+  db: Db,
+  dataPath: string,
+  transaction: ReadTransaction,
+  lastFinalized: number,
+): RecordSnapshot {
   return {
     db,
     dataPath,
@@ -237,14 +247,7 @@ export function verifyAll(
   transaction: ReadTransaction,
   lastFinalized: number,
 ): VerifyReport {
-  const snapshot: RecordSnapshot = {
-    db,
-    dataPath,
-    transaction,
-    lastFinalized,
-    lowestKept: lowestKept(db, dataPath, transaction),
-    watermarks: readIndexWatermarks(db, dataPath, lastFinalized, transaction),
-  };
+  const snapshot = snapshotAt(db, dataPath, transaction, lastFinalized);
   const { watermarks } = snapshot;
   // Vertices of slots whose index entries are not written yet, by hex: counted at the end.
   const waiting = new Map<string, Uint8Array>();
