@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { bytesEqual, sha256 } from './digest.ts';
 import { CryptoError } from './errors.ts';
 import type { KeyPair, PrivateKey, PublicKey, SignatureScheme } from './scheme.ts';
-import { checkContext, revealKey } from './scheme.ts';
+import { checkContext } from './scheme.ts';
+import { sealedKeys } from './sealed-keys.ts';
 
 const NAME = 'insecure-simulation';
 const SEED_BYTES = 32;
@@ -18,48 +19,11 @@ const SIGNATURE_BYTES = 16;
 // A tag of its own, so that these "signatures" can never equal any other digest in the system.
 const SIGNATURE_TAG = new TextEncoder().encode('cretoai/insecure-simulation-signature/v1');
 
-// As in ml-dsa.ts: module-scoped accessors, set in the static blocks, read the hidden seeds.
-let publicSeedOf: (key: PublicKey) => Uint8Array | undefined;
-let privateSeedOf: (key: PrivateKey) => Uint8Array | undefined;
-
-class InsecureSimulationPublicKey implements PublicKey {
-  readonly scheme: typeof NAME = NAME;
-  readonly #seed: Uint8Array;
-
-  constructor(seed: Uint8Array) {
-    this.#seed = seed;
-  }
-
-  // The public key is the seed itself; a copy so that callers cannot change the key.
-  get raw(): Uint8Array {
-    return this.#seed.slice();
-  }
-
-  static {
-    publicSeedOf = (key) => (#seed in key ? key.#seed : undefined);
-  }
-}
-
-class InsecureSimulationPrivateKey implements PrivateKey {
-  readonly scheme: typeof NAME = NAME;
-  readonly #seed: Uint8Array;
-
-  constructor(seed: Uint8Array) {
-    this.#seed = seed;
-  }
-
-  static {
-    privateSeedOf = (key) => (#seed in key ? key.#seed : undefined);
-  }
-}
-
-function publicSeed(key: PublicKey): Uint8Array {
-  return revealKey(key, NAME, publicSeedOf, `a ${NAME} public key must come from this module`);
-}
-
-function privateSeed(key: PrivateKey): Uint8Array {
-  return revealKey(key, NAME, privateSeedOf, `a ${NAME} private key must come from this module`);
-}
+// The public key is the seed itself: both halves hide the same seed.
+const keys = sealedKeys<Uint8Array, Uint8Array>(NAME, {
+  publicKey: `a ${NAME} public key must come from this module`,
+  privateKey: `a ${NAME} private key must come from this module`,
+});
 
 function tag(seed: Uint8Array, message: Uint8Array, context: Uint8Array): Uint8Array {
   // The context length is one byte (checkContext bounds it at 255), as in FIPS 204, so that
@@ -73,15 +37,12 @@ function keyPairFromSeed(seed: Uint8Array): KeyPair {
     throw new CryptoError('invalid-seed', `a ${NAME} seed is ${SEED_BYTES} bytes, got ${seed.length}`);
   }
   const copy = seed.slice();
-  return {
-    publicKey: new InsecureSimulationPublicKey(copy),
-    privateKey: new InsecureSimulationPrivateKey(copy),
-  };
+  return { publicKey: keys.publicKey(copy, copy), privateKey: keys.privateKey(copy) };
 }
 
 function sign(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Uint8Array {
   checkContext(context);
-  return tag(privateSeed(privateKey), message, context);
+  return tag(keys.privatePart(privateKey), message, context);
 }
 
 function verify(
@@ -91,7 +52,7 @@ function verify(
   context: Uint8Array,
 ): boolean {
   checkContext(context);
-  const seed = publicSeed(publicKey);
+  const seed = keys.publicPart(publicKey);
   if (signature.length !== SIGNATURE_BYTES) return false;
   return bytesEqual(signature, tag(seed, message, context));
 }
@@ -121,7 +82,7 @@ export const insecureSimulationScheme: SignatureScheme = Object.freeze({
   keyPairFromSeed,
 
   exportSeed(privateKey: PrivateKey): Uint8Array {
-    return privateSeed(privateKey).slice();
+    return keys.privatePart(privateKey).slice();
   },
 
   importPublicKey(raw: Uint8Array): PublicKey {
@@ -131,7 +92,8 @@ export const insecureSimulationScheme: SignatureScheme = Object.freeze({
         `a ${NAME} public key is ${SEED_BYTES} bytes, got ${raw.length}`,
       );
     }
-    return new InsecureSimulationPublicKey(raw.slice());
+    const copy = raw.slice();
+    return keys.publicKey(copy, copy);
   },
 
   sign,

@@ -15,7 +15,8 @@ import {
 } from 'node:crypto';
 import { CryptoError } from './errors.ts';
 import type { KeyPair, PrivateKey, PublicKey, SignatureScheme } from './scheme.ts';
-import { checkContext, revealKey } from './scheme.ts';
+import { checkContext } from './scheme.ts';
+import { sealedKeys } from './sealed-keys.ts';
 
 const NAME = 'ml-dsa-87';
 // FIPS 204, Table 2, ML-DSA-87: |pk| = 2592, |sig| = 4627; the key-generation seed xi is 32 bytes.
@@ -52,63 +53,20 @@ function withoutStackTraces<T>(call: () => T): T {
   }
 }
 
-// Set in the classes' static blocks: the only code that can read the cached KeyObjects. A
-// module-scoped accessor keeps the handle out of the public shape while the scheme object,
-// which is not part of the class body, can still reach it.
-let publicKeyObjectOf: (key: PublicKey) => KeyObject | undefined;
-let privateKeyObjectOf: (key: PrivateKey) => KeyObject | undefined;
-
-class MlDsa87PublicKey implements PublicKey {
-  readonly scheme: typeof NAME = NAME;
-  readonly #raw: Uint8Array;
-  readonly #keyObject: KeyObject;
-
-  constructor(raw: Uint8Array, keyObject: KeyObject) {
-    this.#raw = raw;
-    this.#keyObject = keyObject;
-  }
-
-  // A copy, so that a caller who writes into the array cannot make `raw` disagree with the
-  // cached KeyObject that verify actually uses.
-  get raw(): Uint8Array {
-    return this.#raw.slice();
-  }
-
-  static {
-    publicKeyObjectOf = (key) => (#keyObject in key ? key.#keyObject : undefined);
-  }
-}
-
-class MlDsa87PrivateKey implements PrivateKey {
-  readonly scheme: typeof NAME = NAME;
-  readonly #keyObject: KeyObject;
-
-  constructor(keyObject: KeyObject) {
-    this.#keyObject = keyObject;
-  }
-
-  static {
-    privateKeyObjectOf = (key) => (#keyObject in key ? key.#keyObject : undefined);
-  }
-}
-
-function publicKeyObject(key: PublicKey): KeyObject {
-  const message = 'an ML-DSA-87 public key must come from this module (importPublicKey)';
-  return revealKey(key, NAME, publicKeyObjectOf, message);
-}
-
-function privateKeyObject(key: PrivateKey): KeyObject {
-  return revealKey(key, NAME, privateKeyObjectOf, 'an ML-DSA-87 private key must come from this module');
-}
+// The keys hide their parsed KeyObjects, so that a verify never parses a key again.
+const keys = sealedKeys<KeyObject, KeyObject>(NAME, {
+  publicKey: 'an ML-DSA-87 public key must come from this module (importPublicKey)',
+  privateKey: 'an ML-DSA-87 private key must come from this module',
+});
 
 function publicKeyFromKeyObject(keyObject: KeyObject): PublicKey {
-  return new MlDsa87PublicKey(asBytes(keyObject.export({ format: 'raw-public' })), keyObject);
+  return keys.publicKey(asBytes(keyObject.export({ format: 'raw-public' })), keyObject);
 }
 
 function keyPairFromPrivateKeyObject(privateKey: KeyObject): KeyPair {
   return {
     publicKey: publicKeyFromKeyObject(createPublicKey(privateKey)),
-    privateKey: new MlDsa87PrivateKey(privateKey),
+    privateKey: keys.privateKey(privateKey),
   };
 }
 
@@ -138,7 +96,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
   },
 
   exportSeed(privateKey: PrivateKey): Uint8Array {
-    return asBytes(privateKeyObject(privateKey).export({ format: 'raw-seed' }));
+    return asBytes(keys.privatePart(privateKey).export({ format: 'raw-seed' }));
   },
 
   importPublicKey(raw: Uint8Array): PublicKey {
@@ -156,12 +114,12 @@ export const mlDsa87: SignatureScheme = Object.freeze({
     } catch (cause) {
       throw new CryptoError('invalid-public-key', 'OpenSSL refused the ML-DSA-87 public key', { cause });
     }
-    return new MlDsa87PublicKey(copy, keyObject);
+    return keys.publicKey(copy, keyObject);
   },
 
   sign(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Uint8Array {
     checkContext(context);
-    const key = privateKeyObject(privateKey);
+    const key = keys.privatePart(privateKey);
     return asBytes(withoutStackTraces(() => nodeSign(null, message, { key, context })));
   },
 
@@ -170,7 +128,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
     // same way for every async call. Node copies `message` before the job leaves the thread.
     return new Promise((resolve, reject) => {
       checkContext(context);
-      const key = privateKeyObject(privateKey);
+      const key = keys.privatePart(privateKey);
       withoutStackTraces(() =>
         nodeSign(null, message, { key, context }, (error, signature) => {
           if (error) reject(error);
@@ -182,7 +140,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
 
   verify(publicKey: PublicKey, message: Uint8Array, signature: Uint8Array, context: Uint8Array): boolean {
     checkContext(context);
-    const key = publicKeyObject(publicKey);
+    const key = keys.publicPart(publicKey);
     // Signatures come from peers. FIPS 204 signatures have one exact length, and checking it
     // here means no malformed length ever reaches OpenSSL.
     if (signature.length !== SIGNATURE_BYTES) return false;
@@ -203,7 +161,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
   ): Promise<boolean> {
     return new Promise((resolve) => {
       checkContext(context);
-      const key = publicKeyObject(publicKey);
+      const key = keys.publicPart(publicKey);
       if (signature.length !== SIGNATURE_BYTES) {
         resolve(false);
         return;
@@ -226,7 +184,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
  * encrypted: protect the file with file-system permissions.
  */
 export function exportPrivateKeyPem(privateKey: PrivateKey): string {
-  return privateKeyObject(privateKey).export({ format: 'pem', type: 'pkcs8' }).toString();
+  return keys.privatePart(privateKey).export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
 /**
@@ -260,7 +218,7 @@ export function importPrivateKeyPem(pem: string): KeyPair {
 
 /** The public key as SPKI PEM, for a cluster file or a peer's key file. */
 export function exportPublicKeyPem(publicKey: PublicKey): string {
-  return publicKeyObject(publicKey).export({ format: 'pem', type: 'spki' }).toString();
+  return keys.publicPart(publicKey).export({ format: 'pem', type: 'spki' }).toString();
 }
 
 /**

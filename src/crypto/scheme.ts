@@ -104,21 +104,3 @@ export function checkScheme(key: PublicKey | PrivateKey, expected: SchemeName): 
     throw new CryptoError('scheme-mismatch', `a ${key.scheme} key was given to the ${expected} scheme`);
   }
 }
-
-/**
- * What a key hides from every module but its scheme's (a seed, a parsed handle), read through
- * that module's accessor `reveal`. Throws CryptoError `scheme-mismatch` for a key of another
- * scheme, and `foreign-key` (with `foreignMessage`) for one that claims the scheme but that its
- * module did not make: a look-alike object, which holds nothing to reveal.
- */
-export function revealKey<K extends PublicKey | PrivateKey, T>(
-  key: K,
-  scheme: SchemeName,
-  reveal: (key: K) => T | undefined,
-  foreignMessage: string,
-): T {
-  checkScheme(key, scheme);
-  const hidden = reveal(key);
-  if (hidden === undefined) throw new CryptoError('foreign-key', foreignMessage);
-  return hidden;
-}
