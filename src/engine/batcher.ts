@@ -2,7 +2,15 @@
  * Batching of proposals before they reach the protocol core. Each `propose` input costs a step
  * and, on a backup, a REQUEST to the leader (a frame, and a step there), so proposals made
  * close together are handed over as one input: when the batch reaches its vertex count or
- * byte limit, or when its first vertex has waited `maxDelayMs`.
+ * byte limit, when its first vertex has waited `maxDelayMs`, or at the end of the turn when no
+ * sequence is in flight (`idle`).
+ *
+ * Batching only behind sequences in flight: a vertex that arrives at an idle cluster has nothing
+ * to share a round with, and waiting `maxDelayMs` would only add to its finality; one that
+ * arrives while a round runs waits for that round (the engine calls `flush` once the pipeline is
+ * idle again) or for `maxDelayMs`, whichever comes first. So a light load is not turned into
+ * one sequence per vertex, whose signatures a small cluster cannot afford (docs/benchmarks.md,
+ * 2026-12-04), and at most one sequence a round starts early.
  */
 import { batchPayloadBytes, type Vertex } from '../protocol/index.ts';
 import type { Clock, Timer } from '../shell/clock.ts';
@@ -13,6 +21,8 @@ export interface BatcherOptions {
   /** 0: the batch goes at the end of the current turn (a microtask), whatever the clock says. */
   readonly maxDelayMs: number;
   readonly clock: Clock;
+  /** Whether no sequence is in flight: a batch opened now goes at the end of the turn. */
+  readonly idle: () => boolean;
   /** Receives each batch, in order; never called from inside `add`. */
   readonly flush: (vertices: readonly Vertex[]) => void;
 }
@@ -23,6 +33,8 @@ export class ProposalBatcher {
   #bytes = 0;
   #timer: Timer | null = null;
   #microtaskQueued = false;
+  /** The open batch goes at the end of the turn (it was opened while the pipeline was idle). */
+  #closeAtTurnEnd = false;
   /** Full batches waiting for the end of the turn. */
   #ready: Vertex[][] = [];
 
@@ -47,8 +59,10 @@ export class ProposalBatcher {
     if (this.#vertices.length >= maxVertices || this.#bytes >= maxBytes) {
       this.#cut();
     } else if (this.#vertices.length === 1) {
-      if (maxDelayMs === 0) this.#queueMicrotask();
-      else this.#timer = clock.setTimer(maxDelayMs, () => this.flush());
+      if (maxDelayMs === 0 || this.#options.idle()) {
+        this.#closeAtTurnEnd = true;
+        this.#queueMicrotask();
+      } else this.#timer = clock.setTimer(maxDelayMs, () => this.flush());
     }
   }
 
@@ -67,6 +81,7 @@ export class ProposalBatcher {
     this.#ready = [];
     this.#vertices = [];
     this.#bytes = 0;
+    this.#closeAtTurnEnd = false;
     return held;
   }
 
@@ -78,6 +93,7 @@ export class ProposalBatcher {
 
   #close(): void {
     this.#cancelTimer();
+    this.#closeAtTurnEnd = false;
     this.#ready.push(this.#vertices);
     this.#vertices = [];
     this.#bytes = 0;
@@ -93,8 +109,9 @@ export class ProposalBatcher {
   }
 
   #handOverReady(): void {
-    // With no delay, the open batch goes too: "end of the turn" is its deadline.
-    if (this.#options.maxDelayMs === 0 && this.#vertices.length > 0) this.#close();
+    // With no delay, or opened at an idle pipeline, the open batch goes too: "end of the turn"
+    // is its deadline.
+    if (this.#closeAtTurnEnd && this.#vertices.length > 0) this.#close();
     const ready = this.#ready;
     this.#ready = [];
     for (const batch of ready) this.#options.flush(batch);

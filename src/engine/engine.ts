@@ -31,6 +31,7 @@ import {
   hasValidHash,
   type Input,
   type Message,
+  pipelineIdle,
   primaryOf,
   type Ready,
   type Released,
@@ -327,6 +328,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       maxBytes: this.config.batchMaxBytes,
       maxDelayMs: this.config.batchMaxDelayMs,
       clock: this.#clock,
+      idle: () => pipelineIdle(this.#state),
       flush: (vertices) => this.#proposeBatch(vertices),
     });
     for (const [index, id] of validators.entries())
@@ -780,6 +782,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       }
     } finally {
       this.#stepping = false;
+    }
+    // The last round ended: what waited behind it goes now rather than at its batch's deadline.
+    if (this.#batcher.size > 0 && this.#lifecycle.is('running') && pipelineIdle(this.#state)) {
+      this.#batcher.flush();
     }
     this.#updateGauges();
     this.#checkQuiet();

@@ -203,6 +203,16 @@ export function isPrimary(state: ReplicaState): boolean {
   return primary(state) === state.config.self;
 }
 
+/**
+ * Whether no sequence is in flight: the view is active, every PRE-PREPARE accepted in it is
+ * executed, and as primary nothing waits to be ordered. A batch proposed now starts a round at
+ * once instead of queueing behind one.
+ */
+export function pipelineIdle(state: ReplicaState): boolean {
+  if (!state.viewActive || state.highestAccepted > state.lastExecuted) return false;
+  return !isPrimary(state) || state.queue.size === 0;
+}
+
 /** Whether `sequence` lies inside the watermarks (h, h + L]. */
 export function inWindow(state: ReplicaState, sequence: number): boolean {
   const h = state.stable.sequence;

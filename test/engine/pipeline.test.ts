@@ -158,6 +158,7 @@ test('proposals are batched by count, by bytes and by delay', async () => {
     maxBytes: 350,
     maxDelayMs: 5,
     clock,
+    idle: () => false,
     flush: (batch) => batches.push(batch.map(index)),
   });
   for (const vertex of vertices.slice(0, 4)) batcher.add(vertex);
@@ -176,6 +177,7 @@ test('proposals are batched by count, by bytes and by delay', async () => {
     maxBytes: 1 << 20,
     maxDelayMs: 5,
     clock,
+    idle: () => false,
     flush: (b) => batches.push(b.map(index)),
   });
   for (const vertex of vertices.slice(4, 9)) countOnly.add(vertex);
@@ -192,6 +194,7 @@ test('proposals are batched by count, by bytes and by delay', async () => {
     maxBytes: 1 << 20,
     maxDelayMs: 0,
     clock,
+    idle: () => false,
     flush: (b) => batches.push(b.map(index)),
   });
   immediate.add(vertices[9]!);
@@ -199,6 +202,59 @@ test('proposals are batched by count, by bytes and by delay', async () => {
   assert.deepEqual(batches.at(-1), [8]);
   await settle();
   assert.deepEqual(batches.at(-1), [9, 0]);
+});
+
+test('a batch opened while no sequence is in flight goes at the end of the turn, not at its delay', async () => {
+  const clock = new ManualClock();
+  const batches: number[][] = [];
+  const vertices = Array.from({ length: 6 }, (_, i) =>
+    createVertex(new Uint8Array(100).fill(i), { validThrough: TEST_VALID_THROUGH }),
+  );
+  const index = (vertex: Vertex) => vertices.indexOf(vertex);
+  let idle = true;
+  const batcher = new ProposalBatcher({
+    maxVertices: 100,
+    maxBytes: 1 << 20,
+    maxDelayMs: 25,
+    clock,
+    idle: () => idle,
+    flush: (batch) => {
+      batches.push(batch.map(index));
+      // Handing a batch over starts a round: the pipeline is busy until the engine says otherwise.
+      idle = false;
+    },
+  });
+  // Proposals of one turn share the batch, which goes when the turn ends.
+  batcher.add(vertices[0]!);
+  batcher.add(vertices[1]!);
+  assert.deepEqual(batches, []);
+  await settle();
+  assert.deepEqual(batches, [[0, 1]]);
+  // While that round runs, proposals wait for the delay...
+  batcher.add(vertices[2]!);
+  await settle();
+  clock.advance(24);
+  await settle();
+  assert.deepEqual(batches, [[0, 1]]);
+  clock.advance(1);
+  assert.deepEqual(batches, [[0, 1], [2]]);
+  // ...or for the round to end: the engine flushes once the pipeline is idle again.
+  batcher.add(vertices[3]!);
+  batcher.add(vertices[4]!);
+  clock.advance(10);
+  await settle();
+  assert.equal(batcher.size, 2);
+  idle = true;
+  batcher.flush();
+  assert.deepEqual(batches.at(-1), [3, 4]);
+  // The delay's timer of a flushed batch does not fire for the next one.
+  idle = false;
+  batcher.add(vertices[5]!);
+  clock.advance(20);
+  await settle();
+  assert.equal(batcher.size, 1);
+  clock.advance(5);
+  assert.deepEqual(batches.at(-1), [5]);
 });
 
 test('the memory store group-commits: writes made while a flush is under way share the next one', async () => {

@@ -1,0 +1,77 @@
+/**
+ * Batching only behind sequences in flight: a vertex proposed while the pipeline is idle starts
+ * its round at once, whatever `batchMaxDelayMs` says; vertices proposed while a round runs wait
+ * for it and go together as soon as it ends. Virtual time throughout (a ManualClock, stores that
+ * take 2 ms to sync).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type BftEngine, createVertex, type ProposalResult } from '../../src/engine/index.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
+import { Cluster, payload } from './cluster.ts';
+
+const DELAY_MS = 25;
+
+/** Advances the clock 1 ms at a time until `result` resolves; returns it and the ms it took. */
+async function finalWithin(
+  cluster: Cluster,
+  result: Promise<ProposalResult>,
+): Promise<{ result: ProposalResult; ms: number }> {
+  let settled: ProposalResult | null = null;
+  void result.then((value) => {
+    settled = value;
+  });
+  let ms = 0;
+  while (settled === null) {
+    assert.ok(ms < 1000, 'not final within 1,000 virtual ms');
+    await cluster.advance(1, 1);
+    ms++;
+  }
+  return { result: settled, ms };
+}
+
+function propose(engine: BftEngine, label: string, index: number): Promise<ProposalResult> {
+  return engine.propose(createVertex(payload(label, index), { validThrough: TEST_VALID_THROUGH }));
+}
+
+/** Virtual ms until a lone vertex is final, proposed at the leader and then at a backup. */
+async function loneVertexMs(batchMaxDelayMs: number): Promise<{ leader: number; backup: number }> {
+  const cluster = new Cluster({ storeFlushLatencyMs: 2, config: { batchMaxDelayMs } });
+  await cluster.start();
+  try {
+    const atLeader = await finalWithin(cluster, propose(cluster.engines[0]!, 'leader', 0));
+    // At a backup too: its REQUEST leaves at once, and the leader orders it at once.
+    const atBackup = await finalWithin(cluster, propose(cluster.engines[1]!, 'backup', 0));
+    assert.equal(atBackup.result.sequence, atLeader.result.sequence + 1);
+    return { leader: atLeader.ms, backup: atBackup.ms };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+test('a vertex proposed at an idle cluster is final as fast as with no batch delay at all', async () => {
+  const undelayed = await loneVertexMs(0);
+  const delayed = await loneVertexMs(DELAY_MS);
+  assert.deepEqual(delayed, undelayed);
+  assert.ok(delayed.leader < DELAY_MS && delayed.backup < DELAY_MS, JSON.stringify(delayed));
+});
+
+test('vertices proposed while a round runs wait for it, then go together in the next sequence', async () => {
+  const cluster = new Cluster({ storeFlushLatencyMs: 2, config: { batchMaxDelayMs: DELAY_MS } });
+  await cluster.start();
+  try {
+    const leader = cluster.engines[0]!;
+    const first = propose(leader, 'first', 0);
+    await cluster.advance(1, 1);
+    // The first vertex's round is under way: these two are batched behind it.
+    const behind = [propose(leader, 'behind', 0), propose(leader, 'behind', 1)];
+    const { result: firstResult, ms: firstMs } = await finalWithin(cluster, first);
+    const results = await Promise.all(behind.map((result) => finalWithin(cluster, result)));
+    for (const { result } of results) assert.equal(result.sequence, firstResult.sequence + 1);
+    // They went when the round ended, not when their batch delay did.
+    const total = firstMs + 1 + Math.max(...results.map(({ ms }) => ms));
+    assert.ok(total < 2 * firstMs + DELAY_MS, `the batch behind the round was final after ${total} ms`);
+  } finally {
+    await cluster.stop();
+  }
+});
