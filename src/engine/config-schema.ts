@@ -52,6 +52,9 @@ export const engineFiguresSchema = z
       'L: sequences in flight above the stable checkpoint; a multiple of K, at least 2K. Default 2K.',
     ),
     pipelineDepth: count('Sequences the leader keeps in flight at once (at most L). A node uses 2.'),
+    pipelineFillVertices: count(
+      'While a sequence is in flight, vertices that must wait before the leader proposes another. A node uses 256.',
+    ),
     batchMaxVertices: count('Vertices per batch. A node uses 4096.'),
     batchMaxBytes: count('Payload and parent bytes per batch. Default 1 MiB.'),
     batchMaxDelayMs: count('How long the first proposal of a batch waits for more. A node uses 25.'),

@@ -64,6 +64,13 @@ export interface BftConfig {
    * process, whose store syncs three times a sequence, uses 2 (see `src/node/config.ts`).
    */
   readonly pipelineDepth?: number;
+  /**
+   * While a sequence is in flight, the leader proposes another only when at least this many
+   * vertices wait; fewer wait for the pipeline to drain (at most one round). Default 1 (a batch
+   * whenever the pipeline has room); a node process uses 256 (see `src/node/config.ts`). At most
+   * batchMaxVertices.
+   */
+  readonly pipelineFillVertices?: number;
   /** Vertices per batch. Default 1024 (a node process uses 4096: see `src/node/config.ts`). */
   readonly batchMaxVertices?: number;
   /** Payload and parent bytes per batch. Default 1 MiB. */
@@ -155,6 +162,7 @@ const CORE_FIELD_NAMES: Readonly<Record<string, string>> = Object.freeze({
   replicaCount: 'validators',
   self: 'nodeId',
   batchCountMax: 'batchMaxVertices',
+  pipelineFillCount: 'pipelineFillVertices',
   batchBytesMax: 'batchMaxBytes',
   pendingVerticesMax: 'pendingProposalsMax',
   viewChangeTimeoutTicks: 'viewChangeTimeoutMs',
@@ -264,6 +272,7 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
       watermarkWindow: config.watermarkWindow,
       pipelineDepth:
         config.pipelineDepth ?? Math.min(4, config.watermarkWindow ?? 2 * (config.checkpointInterval ?? 16)),
+      pipelineFillCount: config.pipelineFillVertices,
       batchCountMax: batchMaxVertices,
       batchBytesMax: batchMaxBytes,
       viewChangeTimeoutTicks: ticks(viewChangeTimeoutMs),

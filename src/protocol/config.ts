@@ -22,6 +22,11 @@ export interface ReplicaOptions {
   readonly watermarkWindow?: number;
   /** Sequences the primary keeps in flight (proposed, not yet executed). At most L. Default 16. */
   readonly pipelineDepth?: number;
+  /**
+   * While a sequence is in flight, the primary proposes another only when at least this many
+   * vertices wait; fewer wait for the pipeline to drain. At most batchCountMax. Default 1.
+   */
+  readonly pipelineFillCount?: number;
   /** Vertices per batch. Default 1024. */
   readonly batchCountMax?: number;
   /** Payload and parent bytes per batch. Default 1 MiB. */
@@ -73,6 +78,7 @@ export interface ReplicaConfig extends QuorumSizes {
   readonly checkpointInterval: number;
   readonly watermarkWindow: number;
   readonly pipelineDepth: number;
+  readonly pipelineFillCount: number;
   readonly batchCountMax: number;
   readonly batchBytesMax: number;
   readonly viewChangeTimeoutTicks: number;
@@ -128,6 +134,8 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
       `must be at most watermarkWindow (${watermarkWindow}), got ${pipelineDepth}`,
     );
   }
+  const batchCountMax = positiveInteger('batchCountMax', options.batchCountMax, 1024, 65_535);
+  const pipelineFillCount = positiveInteger('pipelineFillCount', options.pipelineFillCount, 1, batchCountMax);
   const viewChangeTimeoutTicks = positiveInteger(
     'viewChangeTimeoutTicks',
     options.viewChangeTimeoutTicks,
@@ -156,7 +164,8 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
     checkpointInterval,
     watermarkWindow,
     pipelineDepth,
-    batchCountMax: positiveInteger('batchCountMax', options.batchCountMax, 1024, 65_535),
+    pipelineFillCount,
+    batchCountMax,
     batchBytesMax: positiveInteger('batchBytesMax', options.batchBytesMax, 1 << 20),
     viewChangeTimeoutTicks,
     viewChangeTimeoutMaxTicks,

@@ -26,6 +26,8 @@ export const SIM_ENGINE_DEFAULTS: Partial<BftConfig> = Object.freeze({
   checkpointInterval: 8,
   watermarkWindow: 16,
   pipelineDepth: 8,
+  // Batches of fewer wait for the pipeline to drain, as a node's do (it uses 256 of 4,096).
+  pipelineFillVertices: 4,
   batchMaxVertices: 16,
   batchMaxBytes: 64 * 1024,
   vertexPayloadBytesMax: 1024,

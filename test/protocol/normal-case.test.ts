@@ -58,6 +58,37 @@ test('watermarks stop a leader from running ahead (4.2): no PRE-PREPARE above h 
   assert.equal(cluster.delivered[0]!.length, 5 * window, 'everything is finalized after the window moves');
 });
 
+test('while a sequence is in flight, fewer than pipelineFillCount vertices wait for it to be executed', () => {
+  const cluster = new TestCluster(4, { pipelineDepth: 4, pipelineFillCount: 3 });
+  const prePrepares = (): number[] =>
+    cluster.signed[0]!.flatMap((message) =>
+      message.kind === 'pre-prepare' ? [message.batch?.length ?? 0] : [],
+    );
+  cluster.filter = (envelope) => envelope.message.kind !== 'commit';
+  // An idle pipeline takes a batch of any size at once.
+  cluster.propose(0, vertices(1, 'first'));
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1]);
+  // Sequence 1 is in flight: two vertices wait, whether proposed here or forwarded by a backup.
+  cluster.propose(0, vertices(1, 'second'));
+  cluster.propose(2, vertices(1, 'third'));
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1]);
+  assert.equal(cluster.replicas[0]!.queue.size, 2);
+  // A third makes the batch worth a sequence of its own beside the first.
+  cluster.propose(0, vertices(1, 'fourth'));
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1, 3]);
+  // Once every sequence in flight is executed, what waited goes however little it is.
+  cluster.propose(0, vertices(1, 'fifth'));
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1, 3]);
+  cluster.filter = () => true;
+  cluster.tickAll(60);
+  assert.deepEqual(prePrepares(), [1, 3, 1]);
+  assert.equal(cluster.delivered[0]!.flatMap((delivery) => delivery.vertices).length, 5);
+});
+
 test('the pipeline keeps at most pipelineDepth sequences in flight', () => {
   const cluster = new TestCluster(4, { pipelineDepth: 3, batchCountMax: 1 });
   cluster.filter = (envelope) => envelope.message.kind !== 'commit';

@@ -74,6 +74,7 @@ test('configuration errors name the field that is wrong', () => {
     [{ checkpointInterval: 0 }, 'checkpointInterval'],
     [{ checkpointInterval: 16, watermarkWindow: 24 }, 'watermarkWindow'],
     [{ pipelineDepth: 100 }, 'pipelineDepth'],
+    [{ batchCountMax: 8, pipelineFillCount: 9 }, 'pipelineFillCount'],
     [{ viewChangeTimeoutTicks: 1.5 }, 'viewChangeTimeoutTicks'],
     [{ dedupHorizonSequences: 8 }, 'dedupHorizonSequences'],
   ];
