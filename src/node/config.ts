@@ -191,9 +191,15 @@ export class NodeConfigError extends CretoaiError {
 const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxDelayMs: 25,
   pipelineDepth: 2,
-  pipelineFillVertices: 256,
   batchMaxVertices: 4096,
 };
+
+/**
+ * Vertices that must wait before the leader starts a second sequence beside one in flight
+ * (`pipelineFillVertices`), unless a file sets it: at most the batch size, so that a cluster
+ * configured with small batches is not refused for a default it never chose.
+ */
+const NODE_PIPELINE_FILL_VERTICES = 256;
 
 /** A whole number in [min, max]; every mistake says the range and what was found. */
 function integer(min: number, max: number, description: string) {
@@ -452,10 +458,15 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   const transport: TransportSettings = { ...config.transport, listen };
 
   // The engine: the cluster's shared figures, with this node's own over them.
-  const engine: BftConfig = {
+  const chosen: Partial<BftConfig> = {
     ...NODE_ENGINE_DEFAULTS,
     ...(cluster.consensus as Partial<BftConfig>),
     ...config.engine,
+  };
+  const batchMaxVertices = chosen.batchMaxVertices ?? NODE_PIPELINE_FILL_VERTICES;
+  const engine: BftConfig = {
+    pipelineFillVertices: Math.min(NODE_PIPELINE_FILL_VERTICES, batchMaxVertices),
+    ...chosen,
     nodeId,
     validators: cluster.validators.map((validator) => validator.nodeId),
     clusterId: cluster.clusterId,

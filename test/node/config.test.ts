@@ -45,7 +45,20 @@ describe('node configuration', () => {
     const defaults = loadNodeSettings(cluster.configFiles[0]!).resolved;
     assert.equal(defaults.batchMaxDelayMs, 25);
     assert.equal(defaults.replica.pipelineDepth, 2);
+    assert.equal(defaults.replica.pipelineFillCount, 256);
     assert.equal(defaults.batchMaxVertices, 4096);
+    // Smaller batches lower the fill default with them; a fill set above the batch is refused.
+    editConfig(cluster, 3, (config) => {
+      config.engine = { ...(config.engine as object), batchMaxVertices: 100 };
+    });
+    assert.equal(loadNodeSettings(cluster.configFiles[3]!).resolved.replica.pipelineFillCount, 100);
+    editConfig(cluster, 3, (config) => {
+      config.engine = { ...(config.engine as object), pipelineFillVertices: 101 };
+    });
+    assert.throws(
+      () => loadNodeSettings(cluster.configFiles[3]!),
+      (error: unknown) => error instanceof Error && error.message.includes('engine.pipelineFillVertices'),
+    );
     editConfig(cluster, 1, (config) => {
       config.engine = { ...(config.engine as object), batchMaxDelayMs: 3 };
     });
