@@ -28,6 +28,11 @@ export function sealedKeys<PublicPart, PrivatePart>(
   scheme: SchemeName,
   foreign: { readonly publicKey: string; readonly privateKey: string },
 ): SealedKeys<PublicPart, PrivatePart> {
+  // Set in the classes' static blocks and never exposed: a static method would be reachable from
+  // any key as `key.constructor`, and would hand its part to whoever holds the key.
+  let publicPartOf: (key: PublicKey) => PublicPart | undefined = () => undefined;
+  let privatePartOf: (key: PrivateKey) => PrivatePart | undefined = () => undefined;
+
   class SealedPublicKey implements PublicKey {
     readonly scheme = scheme;
     readonly #raw: Uint8Array;
@@ -44,8 +49,8 @@ export function sealedKeys<PublicPart, PrivatePart>(
       return this.#raw.slice();
     }
 
-    static partOf(key: PublicKey): PublicPart | undefined {
-      return #part in key ? key.#part : undefined;
+    static {
+      publicPartOf = (key) => (#part in key ? key.#part : undefined);
     }
   }
 
@@ -57,16 +62,16 @@ export function sealedKeys<PublicPart, PrivatePart>(
       this.#part = part;
     }
 
-    static partOf(key: PrivateKey): PrivatePart | undefined {
-      return #part in key ? key.#part : undefined;
+    static {
+      privatePartOf = (key) => (#part in key ? key.#part : undefined);
     }
   }
 
   return {
     publicKey: (raw, part) => new SealedPublicKey(raw, part),
     privateKey: (part) => new SealedPrivateKey(part),
-    publicPart: (key) => reveal(key, scheme, SealedPublicKey.partOf, foreign.publicKey),
-    privatePart: (key) => reveal(key, scheme, SealedPrivateKey.partOf, foreign.privateKey),
+    publicPart: (key) => reveal(key, scheme, publicPartOf, foreign.publicKey),
+    privatePart: (key) => reveal(key, scheme, privatePartOf, foreign.privateKey),
   };
 }
 

@@ -166,6 +166,15 @@ describe('mlDsa87 keys', () => {
     assertThrowsCryptoError(() => importPrivateKeyPem(pem), 'missing-seed');
   });
 
+  test('a key shows nothing of what it hides: its class has no members of its own', () => {
+    for (const key of [keyPair.publicKey, keyPair.privateKey]) {
+      const members = Object.getOwnPropertyNames(key.constructor).filter(
+        (name) => !['length', 'name', 'prototype'].includes(name),
+      );
+      assert.deepEqual(members, [], `${key.constructor.name} exposes ${members.join(', ')}`);
+    }
+  });
+
   test('a look-alike object that claims the scheme is refused with foreign-key', async () => {
     const fakePublic: PublicKey = { scheme: 'ml-dsa-87', raw: keyPair.publicKey.raw };
     const fakePrivate: PrivateKey = { scheme: 'ml-dsa-87' };
