@@ -143,7 +143,30 @@ export function summarizeLatency(histogram: hdr.Histogram): LatencySummary {
 }
 
 const PROGRESS_MS = 1000;
+/** How often a 'max' load tops its window up, and the longest a fixed-rate load sleeps. */
 const TICK_MS = 5;
+
+/**
+ * How many vertices of an open-loop load at `rate` per second are due `elapsedMs` into a run of
+ * `durationMs`: vertex k is due at k / rate, so vertex 0 is due at once and the last is the one
+ * due before the end. Offering vertex k only once k + 1 were due would add a whole interval
+ * (10 ms at 100/s) to every latency measured from the due time.
+ */
+export function verticesDue(elapsedMs: number, rate: number, durationMs: number): number {
+  const total = Math.ceil((durationMs * rate) / 1000);
+  if (elapsedMs >= durationMs) return total;
+  return Math.min(total, Math.floor((elapsedMs * rate) / 1000) + 1);
+}
+
+/**
+ * How long a fixed-rate load sleeps before its next offer: until vertex `next` is due, but at
+ * least 1 ms (the timers' resolution) and at most one tick. Waking on the due time rather than
+ * on a fixed tick keeps the driver's own lateness, which counts in every latency, near 1 ms.
+ */
+export function sleepBeforeNext(elapsedMs: number, next: number, rate: number): number {
+  const untilDue = (next * 1000) / rate - elapsedMs;
+  return Math.min(TICK_MS, Math.max(1, Math.ceil(untilDue)));
+}
 
 /**
  * Which node each vertex of a tick goes to: runs of the tick's share per node, but at least
@@ -305,32 +328,38 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const progressTimer = setInterval(progress, PROGRESS_MS);
 
   try {
-    // Offer until the duration ends: a timer tick makes every vertex due by now.
+    // Offer until the duration ends: each wake offers every vertex due by now.
     await new Promise<void>((resolve) => {
-      const aborted = (): void => {
-        clearInterval(tick);
+      let timer: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const stop = (): void => {
+        stopped = true;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', stop);
         resolve();
       };
-      options.signal?.addEventListener('abort', aborted, { once: true });
-      const tick = setInterval(() => {
+      options.signal?.addEventListener('abort', stop, { once: true });
+      const wake = (): void => {
         const now = performance.now();
         const elapsed = Math.min(now - start, options.durationMs);
         if (options.rate === 'max') {
           dealer.startTick(window - inFlight.size);
           while (inFlight.size < window) offer(now);
         } else {
-          const due = Math.floor((elapsed * options.rate) / 1000);
+          const due = verticesDue(elapsed, options.rate, options.durationMs);
           dealer.startTick(due - offered);
           while (offered < due) offer(start + (offered * 1000) / options.rate);
         }
         for (let node = 0; node < queues.length; node++) send(node);
         if (now - start >= options.durationMs) {
-          clearInterval(tick);
-          options.signal?.removeEventListener('abort', aborted);
-          resolve();
+          stop();
+          return;
         }
-      }, TICK_MS);
-      if (options.signal?.aborted) aborted();
+        const sleep = options.rate === 'max' ? TICK_MS : sleepBeforeNext(elapsed, offered, options.rate);
+        if (!stopped) timer = setTimeout(wake, sleep);
+      };
+      if (options.signal?.aborted) stop();
+      else wake();
     });
     // Drain: wait for what is in flight, or the timeout (or the abort).
     if (inFlight.size > 0 && options.signal?.aborted !== true) {
