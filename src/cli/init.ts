@@ -5,6 +5,7 @@
  * ```
  * <dir>/cluster.json          the cluster file (public keys, addresses, API URLs)
  * <dir>/keys/node-<i>.key.pem each node's private key (mode 0600)
+ * <dir>/keys/operator-0.key.pem the operator key that signs validator changes (mode 0600)
  * <dir>/node-<i>.json         each node's configuration
  * <dir>/schema/*.schema.json  the JSON Schemas of those files, which they name as `$schema`
  * <dir>/data/node-<i>/        each node's store (created at its first start)
@@ -32,6 +33,11 @@ export interface InitializedCluster {
   readonly clusterFile: string;
   readonly clusterId: string;
   readonly configFiles: readonly string[];
+  /**
+   * The private key of the cluster's one operator (threshold 1), which signs reconfiguration
+   * requests (docs/reconfiguration.md). No node reads it.
+   */
+  readonly operatorKeyFile: string;
   readonly nodeIds: readonly string[];
   readonly apiUrls: readonly string[];
   /** Each node's consensus address, `host:port`. */
@@ -202,6 +208,7 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
   }
   const nodeIds = Array.from({ length: nodes }, (_, i) => `node-${i}`);
   const keys = nodeIds.map(() => mlDsa87.generateKeyPair());
+  const operator = mlDsa87.generateKeyPair();
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const apiUrls = nodeIds.map((_, i) => `http://${hostInUrl}:${ports[nodes + i]}`);
   const cluster: ClusterFile = {
@@ -213,8 +220,11 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
       api: apiUrls[i]!,
     })),
     consensus: options.consensus ?? {},
+    operators: { keys: [operator.publicKey], threshold: 1 },
   };
   fs.mkdirSync(path.join(dir, 'keys'), { recursive: true });
+  const operatorKeyFile = path.join(dir, 'keys', 'operator-0.key.pem');
+  writePrivateKey(operatorKeyFile, operator);
   // The schemas sit beside the files, which name them by a relative path: an editor finds them
   // offline, and they describe the release that wrote the files.
   fs.mkdirSync(path.join(dir, 'schema'), { recursive: true });
@@ -251,6 +261,7 @@ export async function initCluster(options: InitOptions): Promise<InitializedClus
     clusterFile,
     clusterId: cluster.clusterId,
     configFiles,
+    operatorKeyFile,
     nodeIds,
     apiUrls,
     addresses: cluster.validators.map((validator) => validator.address!),

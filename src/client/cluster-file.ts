@@ -10,7 +10,8 @@
  *     { "nodeId": "node-0", "publicKey": "-----BEGIN PUBLIC KEY-----\n...", "address": "127.0.0.1:7100",
  *       "api": "http://127.0.0.1:8100" }
  *   ],
- *   "consensus": { "checkpointInterval": 16 }
+ *   "consensus": { "checkpointInterval": 16 },
+ *   "operators": { "keys": ["-----BEGIN PUBLIC KEY-----\n..."], "threshold": 1 }
  * }
  * ```
  *
@@ -22,6 +23,9 @@
  * - `api`: the node's HTTP base URL, for clients and `cretoai-node status`; optional.
  * - `consensus`: `BftConfig` figures every node must share (checkpointInterval, watermarkWindow,
  *   quorumThreshold, batch and frame limits, timeouts); optional.
+ * - `operators`: the ML-DSA-87 keys that may change the validators, and how many of them must
+ *   sign a change (docs/reconfiguration.md); optional. Without it nobody can. An operator key
+ *   must not be a validator's key, so that no validator holds a share of that power by itself.
  * - Every validator needs its own node id, public key and address: a key listed twice would let
  *   its holder cast two votes (2 of 4 with n = 4, breaking the f < n/3 assumption), and two
  *   validators at one address would be dialed at the same place. Such a file is refused.
@@ -51,12 +55,21 @@ export interface ValidatorEntry {
   readonly api?: string;
 }
 
+/** The keys that may change the validator set, and how many must sign a change. */
+export interface OperatorSet {
+  readonly keys: readonly PublicKey[];
+  /** Distinct operator signatures a reconfiguration request needs: 1 to `keys.length`. */
+  readonly threshold: number;
+}
+
 /** A parsed, checked cluster file. */
 export interface ClusterFile {
   readonly clusterId: string;
   readonly validators: readonly ValidatorEntry[];
   /** Shared `BftConfig` figures, checked by the engine when a node starts. */
   readonly consensus: Readonly<Record<string, unknown>>;
+  /** Who may reconfigure; absent when nobody may. */
+  readonly operators?: OperatorSet;
 }
 
 /** A cluster file that cannot be used; the message names the file and the field. */
@@ -66,11 +79,14 @@ export class ClusterFileError extends CretoaiError {
   readonly file: string;
   /** The field at fault, as a path (`validators[2].publicKey`); '' for the file as a whole. */
   readonly field: string;
+  /** What is wrong with the field. */
+  readonly detail: string;
 
   constructor(file: string, field: string, detail: string, options?: ErrorOptions) {
     super(`cluster file ${file}: ${field === '' ? '' : `${field}: `}${detail}`, options);
     this.file = file;
     this.field = field;
+    this.detail = detail;
   }
 }
 
@@ -86,6 +102,43 @@ function isHttpUrl(text: string): boolean {
     return false;
   }
 }
+
+/** One validator, as the cluster file and reconfiguration requests write it. */
+export const validatorEntrySchema = z.strictObject({
+  nodeId: z
+    .string()
+    .regex(NODE_ID, {
+      error: 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    })
+    .meta({ description: "The node's id; each validator has its own." }),
+  publicKey: z
+    .string({ error: 'must be a PEM public key or 5,184 hex digits' })
+    .meta({ description: 'The ML-DSA-87 public key: SPKI PEM, or its raw 2,592 bytes as hex.' }),
+  address: z
+    .string({ error: 'must be host:port' })
+    .optional()
+    .meta({ description: 'host:port for consensus connections; without it the node is accept-only.' }),
+  api: z
+    .string()
+    .refine(isHttpUrl, { error: 'must be an http:// or https:// URL' })
+    .optional()
+    .meta({ description: "The node's HTTP API base URL." }),
+});
+
+/** The operators, as the cluster file and reconfiguration requests write them. */
+export const operatorSetSchema = z.strictObject({
+  keys: z
+    .array(z.string({ error: 'must be a PEM public key or 5,184 hex digits' }), {
+      error: 'must be a non-empty list',
+    })
+    .min(1, { error: 'must be a non-empty list' })
+    .meta({ description: "The operators' ML-DSA-87 public keys: SPKI PEM, or raw bytes as hex." }),
+  threshold: z
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .meta({ description: 'How many distinct operators must sign a reconfiguration.' }),
+});
 
 /**
  * The shape of a cluster file. What needs more than one field (unique ids, keys and addresses)
@@ -106,32 +159,13 @@ export const clusterFileSchema = z.strictObject({
     })
     .meta({ description: 'Binds every signature to this cluster: 1 to 64 bytes of UTF-8.' }),
   validators: z
-    .array(
-      z.strictObject({
-        nodeId: z
-          .string()
-          .regex(NODE_ID, {
-            error: 'must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit',
-          })
-          .meta({ description: "The node's id; each validator has its own." }),
-        publicKey: z
-          .string({ error: 'must be a PEM public key or 5,184 hex digits' })
-          .meta({ description: 'The ML-DSA-87 public key: SPKI PEM, or its raw 2,592 bytes as hex.' }),
-        address: z
-          .string({ error: 'must be host:port' })
-          .optional()
-          .meta({ description: 'host:port for consensus connections; without it the node is accept-only.' }),
-        api: z
-          .string()
-          .refine(isHttpUrl, { error: 'must be an http:// or https:// URL' })
-          .optional()
-          .meta({ description: "The node's HTTP API base URL." }),
-      }),
-      { error: 'must be a non-empty list' },
-    )
+    .array(validatorEntrySchema, { error: 'must be a non-empty list' })
     .min(1, { error: 'must be a non-empty list' })
     .meta({ description: 'The validators in order: the leader of view v is validators[v mod n].' }),
   consensus: engineFiguresSchema.optional(),
+  operators: operatorSetSchema
+    .optional()
+    .meta({ description: 'Who may change the validators (docs/reconfiguration.md); without it, nobody.' }),
 });
 
 /** Reads a public key written as SPKI PEM or as raw hex. */
@@ -175,7 +209,11 @@ export function parseClusterFile(text: string, file: string): ClusterFile {
   );
 }
 
-function checkClusterFile(json: Record<string, unknown>, file: string): ClusterFile {
+/**
+ * Checks a cluster file's JSON object; `file` names it in errors. Reconfiguration requests check
+ * the epoch they propose with it, in the same shape.
+ */
+export function checkClusterFile(json: Record<string, unknown>, file: string): ClusterFile {
   const checked = checkAgainst(clusterFileSchema, json);
   if (!checked.ok) throw new ClusterFileError(file, checked.mistake.field, checked.mistake.detail);
   const { clusterId, consensus = {} } = checked.value;
@@ -245,11 +283,61 @@ function checkClusterFile(json: Record<string, unknown>, file: string): ClusterF
       ...(api === undefined ? {} : { api: api.replace(/\/+$/, '') }),
     });
   });
+  const operators =
+    checked.value.operators === undefined ? undefined : checkOperators(checked.value.operators, keys, file);
   return Object.freeze({
     clusterId,
     validators: Object.freeze(validators),
     consensus: Object.freeze(consensus),
+    ...(operators === undefined ? {} : { operators }),
   });
+}
+
+/** Parses the operator keys: each its own, none a validator's (`validatorKeys`: raw hex to name). */
+function checkOperators(
+  written: { readonly keys: readonly string[]; readonly threshold: number },
+  validatorKeys: ReadonlyMap<string, string>,
+  file: string,
+): OperatorSet {
+  const seen = new Map<string, number>();
+  const keys = written.keys.map((text, i) => {
+    const at = `operators.keys[${i}]`;
+    let key: PublicKey;
+    try {
+      key = parsePublicKey(text);
+    } catch (error) {
+      throw new ClusterFileError(file, at, `is not an ML-DSA-87 public key (${(error as Error).message})`, {
+        cause: error,
+      });
+    }
+    const keyHex = toHex(key.raw);
+    const validator = validatorKeys.get(keyHex);
+    if (validator !== undefined) {
+      throw new ClusterFileError(
+        file,
+        at,
+        `the same key as ${validator}: an operator key must not be a validator's, or that validator could sign changes`,
+      );
+    }
+    const same = seen.get(keyHex);
+    if (same !== undefined) {
+      throw new ClusterFileError(
+        file,
+        at,
+        `the same key as operators.keys[${same}]: each operator needs its own key`,
+      );
+    }
+    seen.set(keyHex, i);
+    return key;
+  });
+  if (written.threshold > keys.length) {
+    throw new ClusterFileError(
+      file,
+      'operators.threshold',
+      `is ${written.threshold}, but there are only ${keys.length} operator keys`,
+    );
+  }
+  return Object.freeze({ keys: Object.freeze(keys), threshold: written.threshold });
 }
 
 /**
@@ -272,6 +360,33 @@ export function clusterFileJsonSchema(): string {
   });
 }
 
+/** One validator as the cluster file writes it (the key as SPKI PEM). */
+export function writtenValidator(validator: ValidatorEntry): Record<string, unknown> {
+  return {
+    nodeId: validator.nodeId,
+    publicKey: exportPublicKeyPem(validator.publicKey),
+    ...(validator.address === undefined ? {} : { address: validator.address }),
+    ...(validator.api === undefined ? {} : { api: validator.api }),
+  };
+}
+
+/** The operators as the cluster file writes them (keys as SPKI PEM). */
+export function writtenOperators(operators: OperatorSet): Record<string, unknown> {
+  return { keys: operators.keys.map((key) => exportPublicKeyPem(key)), threshold: operators.threshold };
+}
+
+/**
+ * The members of a cluster as the cluster file writes them: validators, consensus figures (when
+ * any) and operators (when any). Reconfiguration requests write the next epoch so too.
+ */
+export function writtenMembers(cluster: ClusterFile): Record<string, unknown> {
+  return {
+    validators: cluster.validators.map(writtenValidator),
+    ...(Object.keys(cluster.consensus).length === 0 ? {} : { consensus: cluster.consensus }),
+    ...(cluster.operators === undefined ? {} : { operators: writtenOperators(cluster.operators) }),
+  };
+}
+
 /**
  * The JSON text of a cluster file (public keys as PEM).
  *
@@ -283,13 +398,7 @@ export function formatClusterFile(cluster: ClusterFile, options: { readonly sche
       ...(options.schema === undefined ? {} : { $schema: options.schema }),
       format: CLUSTER_FILE_FORMAT,
       clusterId: cluster.clusterId,
-      validators: cluster.validators.map((validator) => ({
-        nodeId: validator.nodeId,
-        publicKey: exportPublicKeyPem(validator.publicKey),
-        ...(validator.address === undefined ? {} : { address: validator.address }),
-        ...(validator.api === undefined ? {} : { api: validator.api }),
-      })),
-      ...(Object.keys(cluster.consensus).length === 0 ? {} : { consensus: cluster.consensus }),
+      ...writtenMembers(cluster),
     },
     null,
     2,

@@ -440,6 +440,63 @@ describe('node configuration', () => {
     );
   });
 
+  it("the operators: init names one, threshold 1; a threshold above the keys, a key twice or a validator's key is refused", async (t) => {
+    const cluster = await clusterDir(t, 4);
+    const file = cluster.clusterFile;
+    const loaded = loadNodeSettings(cluster.configFiles[0]!).cluster;
+    assert.equal(loaded.operators?.keys.length, 1);
+    assert.equal(loaded.operators?.threshold, 1);
+    const original = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const operatorKey = original.operators.keys[0];
+    type ClusterJson = {
+      operators: { keys: string[]; threshold: number };
+      validators: { publicKey: string }[];
+    };
+    const cases: [string, (json: ClusterJson) => void, string, RegExp][] = [
+      [
+        'a threshold above the keys',
+        (json) => Object.assign(json.operators, { threshold: 2 }),
+        'operators.threshold',
+        /is 2, but there are only 1 operator keys/,
+      ],
+      [
+        'a threshold of 0',
+        (json) => Object.assign(json.operators, { threshold: 0 }),
+        'operators.threshold',
+        /at least 1/,
+      ],
+      [
+        'an operator key twice',
+        (json) => Object.assign(json.operators, { keys: [operatorKey, operatorKey] }),
+        'operators.keys[1]',
+        /the same key as operators\.keys\[0\]/,
+      ],
+      [
+        "a validator's key as an operator key",
+        (json) => Object.assign(json.operators, { keys: [json.validators[2]!.publicKey] }),
+        'operators.keys[0]',
+        /the same key as validators\[2\] \(node-2\): an operator key must not be a validator's/,
+      ],
+      ['no keys', (json) => Object.assign(json.operators, { keys: [] }), 'operators.keys', /non-empty list/],
+    ];
+    for (const [name, edit, field, message] of cases) {
+      const json = structuredClone(original);
+      edit(json);
+      fs.writeFileSync(file, JSON.stringify(json));
+      assert.throws(
+        () => loadNodeSettings(cluster.configFiles[0]!),
+        (error: unknown) =>
+          assertNames(ClusterFileError, file, field)(error) && message.test((error as Error).message),
+        name,
+      );
+    }
+    // Without operators the file loads: nobody can reconfigure that cluster.
+    const json = structuredClone(original);
+    delete json.operators;
+    fs.writeFileSync(file, JSON.stringify(json));
+    assert.equal(loadNodeSettings(cluster.configFiles[0]!).cluster.operators, undefined);
+  });
+
   it('addresses are compared in one spelling per host and port', () => {
     const spelling = (text: string) => normalizePeerAddress(parsePeerAddress(text));
     assert.equal(spelling('[0:0:0:0:0:0:0:1]:7100'), spelling('[::1]:7100'));

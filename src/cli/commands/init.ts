@@ -50,6 +50,7 @@ export function addInitCommand(program: Command, io: Io): void {
             clusterFile: created.clusterFile,
             clusterId: created.clusterId,
             faultTolerance: created.faultTolerance,
+            operatorKeyFile: created.operatorKeyFile,
             nodes: created.nodeIds.map((nodeId, i) => ({
               nodeId,
               config: created.configFiles[i],
@@ -64,6 +65,9 @@ export function addInitCommand(program: Command, io: Io): void {
         io.out(`  cluster file: ${created.clusterFile}`);
         for (const [i, file] of created.configFiles.entries())
           io.out(`  ${created.nodeIds[i]}: ${file}  API ${created.apiUrls[i]}`);
+        io.out(
+          `  operator key: ${created.operatorKeyFile}  (signs validator changes; no node needs it: keep it elsewhere)`,
+        );
         io.out(
           `start each with: cretoai-node start --config ${created.configFiles[0]}  (or all at once: cretoai-node up --dir ${created.dir})`,
         );
