@@ -11,6 +11,7 @@ import { ConfigError } from '../engine/index.ts';
 import { CretoaiError } from '../errors.ts';
 import { NodeConfigError } from '../node/config.ts';
 import { DataDirInUseError } from '../node/data-lock.ts';
+import { ReconfigurationError } from '../reconfig/errors.ts';
 import { StoreCorruptError, StoreInUseError } from '../storage/errors.ts';
 import { QuicUnavailableError } from '../transport/quic.ts';
 
@@ -56,6 +57,9 @@ export function explain(
     error instanceof QuicUnavailableError
   ) {
     return { message: error.message, bug: false, exitCode: 1 };
+  }
+  if (error instanceof ReconfigurationError) {
+    return { message: `${error.message} (${error.code})`, bug: false, exitCode: 1 };
   }
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code === 'EADDRINUSE') {

@@ -14,6 +14,7 @@ import { addStartCommand } from './commands/start.ts';
 import { addStatusCommand } from './commands/status.ts';
 import { addSubmitCommand } from './commands/submit.ts';
 import { addUpCommand } from './commands/up.ts';
+import { addValidatorsCommand } from './commands/validators.ts';
 import { addVerifyEvidenceCommand } from './commands/verify-evidence.ts';
 import { addVerifyStoreCommand } from './commands/verify-store.ts';
 import { addWipeCommand } from './commands/wipe.ts';
@@ -33,6 +34,7 @@ const COMMANDS: readonly ((program: Command, io: Io) => void)[] = [
   addWipeCommand,
   addVerifyStoreCommand,
   addVerifyEvidenceCommand,
+  addValidatorsCommand,
 ];
 
 /** Builds the program. `io` receives what commands print. */

@@ -166,11 +166,17 @@ describe('documents', () => {
   test('every `cretoai-node <command>` shown exists, with the options shown', () => {
     // The program as `cretoai-node` builds it: its commands and each one's options.
     const program = buildProgram({ out: () => {}, err: () => {} });
+    // A command with subcommands (`validators sign`) is named with its subcommand.
+    const longOptions = (command: (typeof program.commands)[number]): Set<string> =>
+      new Set(command.options.flatMap((option) => (option.long === undefined ? [] : [option.long])));
     const optionsOf = new Map<string, Set<string>>(
-      program.commands.map((command) => [
-        command.name(),
-        new Set(command.options.flatMap((option) => (option.long === undefined ? [] : [option.long]))),
+      program.commands.flatMap((command) => [
+        [command.name(), longOptions(command)] as const,
+        ...command.commands.map((sub) => [`${command.name()} ${sub.name()}`, longOptions(sub)] as const),
       ]),
+    );
+    const withSubcommands = new Set(
+      program.commands.filter((command) => command.commands.length > 0).map((command) => command.name()),
     );
     assert.ok(optionsOf.has('start') && optionsOf.has('up'), [...optionsOf.keys()].join(' '));
     const wrong: string[] = [];
@@ -183,9 +189,15 @@ describe('documents', () => {
         ...markdown.spans.map((span) => ({ text: span.code, line: span.line })),
       ];
       for (const piece of pieces) {
-        for (const match of piece.text.matchAll(/(?:^|[\s(])cretoai-node ([a-z][a-z-]*)([^#\n]*)/g)) {
+        for (const match of piece.text.matchAll(
+          /(?:^|[\s(])cretoai-node ([a-z][a-z-]*)( [a-z][a-z-]*)?([^#\n]*)/g,
+        )) {
           seen++;
-          const [, command, rest] = match as unknown as [string, string, string];
+          const [, name, word, tail] = match as unknown as [string, string, string | undefined, string];
+          // `word` is the subcommand of a command that has them, else the start of the rest.
+          const sub = withSubcommands.has(name) && word !== undefined;
+          const command = sub ? `${name}${word}` : name;
+          const rest = sub ? tail : `${word ?? ''}${tail}`;
           const where = `${markdown.file}:${piece.line}: cretoai-node ${command}`;
           const options = optionsOf.get(command);
           if (options === undefined) {
