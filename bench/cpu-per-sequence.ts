@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:cpu [-- --nodes 4 --rate 20 --seconds 20 --to leader]`
+ *
+ * What one sequence costs each node in CPU time, by thread: starts a local cluster of node
+ * processes, measures each node's CPU while idle, then under an open-loop load at one rate, and
+ * prints the CPU time per finalized sequence beyond the idle cost, for the whole process and for
+ * each kind of thread (the main thread; `libuv-worker`, which signs, verifies and runs LMDB's
+ * commits; V8's helpers, which collect garbage and compile). At a low rate each sequence carries
+ * one vertex, so the figures are the CPU floor of a lone vertex's round: on a machine with C
+ * cores, n nodes cannot finish a round in less than n x (CPU per sequence) / C of wall time.
+ *
+ * Linux only: it reads `/proc/<pid>/task/<tid>/stat`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { initCluster } from '../src/cli/init.ts';
+import { runLoad } from '../src/cli/load.ts';
+import { LocalCluster } from '../src/cli/local-cluster.ts';
+import { BftClient } from '../src/client/client.ts';
+
+/** The kernel's clock ticks per second for `utime` and `stime` (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU ticks by thread kind of process `pid`: 'main' or the thread's name without its number. */
+function ticksByThread(pid: number): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // The thread ended between the listing and the read.
+    }
+    // The name is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const kind = Number(tid) === pid ? 'main' : name;
+    ticks.set(kind, (ticks.get(kind) ?? 0) + Number(fields[11]) + Number(fields[12]));
+  }
+  return ticks;
+}
+
+/** Milliseconds of CPU between two readings, by thread kind. */
+function spent(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  return new Map(
+    [...after].map(([kind, ticks]) => [kind, ((ticks - (before.get(kind) ?? 0)) * 1000) / TICKS_PER_SECOND]),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      nodes: { type: 'string', default: '4' },
+      rate: { type: 'string', default: '20' },
+      seconds: { type: 'string', default: '20' },
+      'idle-seconds': { type: 'string', default: '10' },
+      to: { type: 'string', default: 'leader' },
+      'payload-bytes': { type: 'string', default: '256' },
+    },
+    strict: true,
+  });
+  const nodes = Number(values.nodes);
+  const seconds = Number(values.seconds);
+  const idleSeconds = Number(values['idle-seconds']);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-cpu-'));
+  await initCluster({ dir, nodes, transport: 'tcp' });
+  const cluster = LocalCluster.open(dir);
+  await cluster.startAll();
+  try {
+    const pids = cluster.apiUrls.map((_, i) => cluster.pid(i)!);
+    const client = new BftClient({ nodes: cluster.apiUrls });
+    const leader = (await client.status(cluster.apiUrls[0])).leader;
+    let targets = cluster.apiUrls;
+    if (values.to === 'leader') {
+      targets = [];
+      for (const url of cluster.apiUrls) if ((await client.status(url)).nodeId === leader) targets = [url];
+    }
+    // Start-up (module loading, connections) is not idle cost: let it settle first.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idleFrom = pids.map(ticksByThread);
+    await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+    const idle = pids.map((pid, i) => spent(idleFrom[i]!, ticksByThread(pid)));
+
+    const sequenceFrom = (await client.status(cluster.apiUrls[0])).sequence;
+    const loadFrom = pids.map(ticksByThread);
+    const report = await runLoad({
+      nodes: targets,
+      watch: cluster.apiUrls[0]!,
+      rate: Number(values.rate),
+      durationMs: seconds * 1000,
+      payloadBytes: Number(values['payload-bytes']),
+    });
+    const load = pids.map((pid, i) => spent(loadFrom[i]!, ticksByThread(pid)));
+    const sequences = (await client.status(cluster.apiUrls[0])).sequence - sequenceFrom;
+
+    // The load ran `seconds` plus its drain; idle cost is charged for the same span, roughly.
+    const loadSeconds = seconds;
+    const perSequence = (kind: string | null, i: number): number => {
+      const sum = (table: Map<string, number>): number =>
+        kind === null ? [...table.values()].reduce((a, b) => a + b, 0) : (table.get(kind) ?? 0);
+      return (sum(load[i]!) - (sum(idle[i]!) * loadSeconds) / idleSeconds) / sequences;
+    };
+    const kinds = [...new Set(load.flatMap((table) => [...table.keys()]))]
+      .filter((kind) => load.some((table) => (table.get(kind) ?? 0) > 0))
+      .sort();
+    const names = await Promise.all(cluster.apiUrls.map(async (url) => (await client.status(url)).nodeId));
+    const row = (label: string, cells: readonly string[]): string =>
+      `${label.padEnd(16)}${cells.map((cell) => cell.padStart(10)).join('')}\n`;
+    process.stdout.write(
+      `${sequences} sequences in ${seconds} s at ${values.rate}/s to ${values.to} (p50 ${report.latency.p50Ms.toFixed(1)} ms, ` +
+        `p99 ${report.latency.p99Ms.toFixed(1)} ms); CPU ms per sequence beyond idle, leader ${leader}\n`,
+    );
+    process.stdout.write(row('thread', names));
+    process.stdout.write(
+      row(
+        'all',
+        pids.map((_, i) => perSequence(null, i).toFixed(2)),
+      ),
+    );
+    for (const kind of kinds)
+      process.stdout.write(
+        row(
+          kind,
+          pids.map((_, i) => perSequence(kind, i).toFixed(2)),
+        ),
+      );
+    process.stdout.write(
+      row(
+        'idle ms/s',
+        idle.map((table) => ([...table.values()].reduce((a, b) => a + b, 0) / idleSeconds).toFixed(1)),
+      ),
+    );
+  } finally {
+    await cluster.stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`cpu: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
