@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { leaderApiUrl } from '../src/cli/commands/targets.ts';
 import { initCluster } from '../src/cli/init.ts';
 import { runLoad } from '../src/cli/load.ts';
 import { LocalCluster } from '../src/cli/local-cluster.ts';
@@ -72,11 +73,7 @@ async function main(): Promise<void> {
     const pids = cluster.apiUrls.map((_, i) => cluster.pid(i)!);
     const client = new BftClient({ nodes: cluster.apiUrls });
     const leader = (await client.status(cluster.apiUrls[0])).leader;
-    let targets = cluster.apiUrls;
-    if (values.to === 'leader') {
-      targets = [];
-      for (const url of cluster.apiUrls) if ((await client.status(url)).nodeId === leader) targets = [url];
-    }
+    const targets = values.to === 'leader' ? [await leaderApiUrl(cluster.apiUrls)] : cluster.apiUrls;
     // Start-up (module loading, connections) is not idle cost: let it settle first.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const idleFrom = pids.map(ticksByThread);

@@ -11,10 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { leaderApiUrl } from '../src/cli/commands/targets.ts';
 import { initCluster } from '../src/cli/init.ts';
 import { runLoad } from '../src/cli/load.ts';
 import { LocalCluster } from '../src/cli/local-cluster.ts';
-import { BftClient } from '../src/client/client.ts';
 
 interface ProfileNode {
   readonly id: number;
@@ -58,13 +58,7 @@ async function main(): Promise<void> {
   let measuredTo = Number.POSITIVE_INFINITY;
   const warmupMs = 2000;
   try {
-    let targets = cluster.apiUrls;
-    if (values.to === 'leader') {
-      const client = new BftClient({ nodes: targets });
-      const leader = (await client.status(targets[0])).leader;
-      targets = [];
-      for (const url of cluster.apiUrls) if ((await client.status(url)).nodeId === leader) targets = [url];
-    }
+    const targets = values.to === 'leader' ? [await leaderApiUrl(cluster.apiUrls)] : cluster.apiUrls;
     const loadStart = Number(process.hrtime.bigint() / 1000n);
     measuredFrom = loadStart + warmupMs * 1000;
     measuredTo = loadStart + seconds * 1_000_000;

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BftClient } from '../client/client.ts';
 import { loadClusterFile } from '../client/cluster-file.ts';
+import { leaderApiUrl } from './commands/targets.ts';
 import { CliError } from './errors.ts';
 import { clusterWarnings, initCluster } from './init.ts';
 import { latencyChartSvg } from './latency-chart.ts';
@@ -267,20 +267,9 @@ export async function benchCommand(
     io.err(`bench: data in ${local.dir}`);
   }
   const reports: LoadReport[] = [];
-  const ids = nodes.map(() => '');
   try {
-    if (options.submitTo === 'leader') {
-      const client = new BftClient({ nodes });
-      for (const [i, node] of nodes.entries()) ids[i] = (await client.status(node)).nodeId;
-    }
     for (const rate of options.rates) {
-      let targets = nodes;
-      if (options.submitTo === 'leader') {
-        const leader = (await new BftClient({ nodes }).status(nodes[0])).leader;
-        targets = nodes.filter((_, i) => ids[i] === leader);
-        if (targets.length === 0)
-          throw new CliError(`the leader ${leader} has no API URL in the cluster file`);
-      }
+      const targets = options.submitTo === 'leader' ? [await leaderApiUrl(nodes)] : nodes;
       io.err(
         `bench: ${rate === 'max' ? 'as fast as it goes' : `${rate} vertices/s offered`} for ${options.duration} s ` +
           `(${options.warmup} s warm-up), ${options.payloadBytes}-byte payloads, ${nodes.length} nodes, ` +

@@ -1,6 +1,6 @@
 /**
- * What the client commands (`status`, `submit`) take from their options: the nodes to talk
- * to and the payload to submit.
+ * What the client commands (`status`, `submit`, `bench`) take from their options: the nodes to
+ * talk to and the payload to submit.
  */
 import fs from 'node:fs';
 import { BftClient } from '../../client/client.ts';
@@ -17,6 +17,17 @@ export function clientOf(options: { cluster?: string; url?: string[] }): BftClie
     throw new CliError('say which nodes to ask: --cluster <cluster.json> or --url <http://host:port>');
   }
   return new BftClient({ nodes: options.url });
+}
+
+/**
+ * The API URL, among `nodes`, of the node the first one names as leader now: where a load
+ * `--submit-to leader` goes.
+ */
+export async function leaderApiUrl(nodes: readonly string[]): Promise<string> {
+  const client = new BftClient({ nodes });
+  const leader = (await client.status(nodes[0])).leader;
+  for (const node of nodes) if ((await client.status(node)).nodeId === leader) return node;
+  throw new CliError(`the leader ${leader} has no API URL in the cluster file`);
 }
 
 /** The payload of `--data`, `--file` or `--hex`: exactly one of them. */
