@@ -331,9 +331,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     // Offer until the duration ends: each wake offers every vertex due by now.
     await new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      let stopped = false;
       const stop = (): void => {
-        stopped = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', stop);
         resolve();
@@ -356,7 +354,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           return;
         }
         const sleep = options.rate === 'max' ? TICK_MS : sleepBeforeNext(elapsed, offered, options.rate);
-        if (!stopped) timer = setTimeout(wake, sleep);
+        timer = setTimeout(wake, sleep);
       };
       if (options.signal?.aborted) stop();
       else wake();

@@ -168,6 +168,25 @@ export const clusterFileSchema = z.strictObject({
     .meta({ description: 'Who may change the validators (docs/reconfiguration.md); without it, nobody.' }),
 });
 
+/**
+ * One validator entry as every reader builds it: the API URL without a trailing slash, absent
+ * fields left out.
+ */
+export function validatorEntry(fields: {
+  readonly nodeId: string;
+  readonly publicKey: PublicKey;
+  readonly address?: string | undefined;
+  readonly api?: string | undefined;
+}): ValidatorEntry {
+  const { nodeId, publicKey, address, api } = fields;
+  return Object.freeze({
+    nodeId,
+    publicKey,
+    ...(address === undefined ? {} : { address }),
+    ...(api === undefined ? {} : { api: api.replace(/\/+$/, '') }),
+  });
+}
+
 /** Reads a public key written as SPKI PEM or as raw hex. */
 export function parsePublicKey(text: string): PublicKey {
   const trimmed = text.trim();
@@ -276,12 +295,7 @@ export function checkClusterFile(json: Record<string, unknown>, file: string): C
       }
       addresses.set(normalized, { named, written: address });
     }
-    return Object.freeze({
-      nodeId,
-      publicKey: key,
-      ...(address === undefined ? {} : { address }),
-      ...(api === undefined ? {} : { api: api.replace(/\/+$/, '') }),
-    });
+    return validatorEntry({ nodeId, publicKey: key, address, api });
   });
   const operators =
     checked.value.operators === undefined ? undefined : checkOperators(checked.value.operators, keys, file);

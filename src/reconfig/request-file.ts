@@ -22,6 +22,7 @@ import {
   operatorSetSchema,
   parsePublicKey,
   type ValidatorEntry,
+  validatorEntry,
   validatorEntrySchema,
   writtenMembers,
   writtenOperators,
@@ -109,12 +110,8 @@ export function parseRequestFile(text: string, file: string): ReconfigurationReq
       return fail(fieldPath(path), `is not an ML-DSA-87 public key (${(error as Error).message})`, error);
     }
   };
-  const validator = (entry: WrittenValidator, path: readonly PropertyKey[]): ValidatorEntry => ({
-    nodeId: entry.nodeId,
-    publicKey: key(entry.publicKey, [...path, 'publicKey']),
-    ...(entry.address === undefined ? {} : { address: entry.address }),
-    ...(entry.api === undefined ? {} : { api: entry.api.replace(/\/+$/, '') }),
-  });
+  const validator = (entry: WrittenValidator, path: readonly PropertyKey[]): ValidatorEntry =>
+    validatorEntry({ ...entry, publicKey: key(entry.publicKey, [...path, 'publicKey']) });
   const readOperation = (
     operation: (typeof written.operations)[number],
     at: readonly PropertyKey[],

@@ -8,7 +8,12 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { loadClusterFile, parsePublicKey, type ValidatorEntry } from '../../client/cluster-file.ts';
+import {
+  loadClusterFile,
+  parsePublicKey,
+  type ValidatorEntry,
+  validatorEntry,
+} from '../../client/cluster-file.ts';
 import { importPrivateKeyPem } from '../../crypto/index.ts';
 import { readPrivateKeyFile } from '../../node/key-file.ts';
 import { type Epoch, epochZero } from '../../reconfig/epoch.ts';
@@ -62,12 +67,7 @@ function readPublicKey(file: string): ValidatorEntry['publicKey'] {
 }
 
 function validatorOf(nodeId: string, options: ValidatorOptions): ValidatorEntry {
-  return {
-    nodeId,
-    publicKey: readPublicKey(options.publicKey),
-    ...(options.address === undefined ? {} : { address: options.address }),
-    ...(options.api === undefined ? {} : { api: options.api.replace(/\/+$/, '') }),
-  };
+  return validatorEntry({ ...options, nodeId, publicKey: readPublicKey(options.publicKey) });
 }
 
 /** Writes a request file; says where, or prints its summary as JSON. */
