@@ -37,7 +37,9 @@ export function sampleMessages(scheme: SignatureScheme, keys: readonly KeyPair[]
   const quorum = n - Math.floor((n - 1) / 3);
   const batch = vertexBatch(batchVertices, 'bench');
   const digest = batchDigest(batch);
-  const slot = { view: 0, sequence: 1, digest };
+  // Today's clusters run in epoch 0.
+  const epoch = 0;
+  const slot = { epoch, view: 0, sequence: 1, digest };
   const prePrepare = sign<PrePrepare>(0, { kind: 'pre-prepare', ...slot, batch, replica: 0 });
   const header: PrePrepare = { ...prePrepare, batch: null };
   const prepares = Array.from({ length: quorum - 1 }, (_, i) =>
@@ -48,11 +50,12 @@ export function sampleMessages(scheme: SignatureScheme, keys: readonly KeyPair[]
   );
   const stateDigest = new Uint8Array(32).fill(9);
   const proof = Array.from({ length: quorum }, (_, i) =>
-    sign<Checkpoint>(i, { kind: 'checkpoint', sequence: 16, stateDigest, replica: i }),
+    sign<Checkpoint>(i, { kind: 'checkpoint', epoch, sequence: 16, stateDigest, replica: i }),
   );
   const viewChanges = Array.from({ length: quorum }, (_, i) =>
     sign<ViewChange>(i + 1 < n ? i + 1 : 0, {
       kind: 'view-change',
+      epoch,
       view: 1,
       checkpoint: { sequence: 16, stateDigest, proof },
       prepared: [{ prePrepare: header, prepares }],
@@ -67,6 +70,7 @@ export function sampleMessages(scheme: SignatureScheme, keys: readonly KeyPair[]
     'view-change': viewChanges[0]!,
     'new-view': sign(1, {
       kind: 'new-view',
+      epoch,
       view: 1,
       viewChanges,
       prePrepares: [{ ...header, view: 1, replica: 1, signature: new Uint8Array(0) }],
@@ -76,19 +80,21 @@ export function sampleMessages(scheme: SignatureScheme, keys: readonly KeyPair[]
     held: sign(2, { kind: 'held', hashes: batch.slice(0, 16).map((vertex) => vertex.hash), replica: 2 }),
     status: sign(3, {
       kind: 'status',
+      epoch,
       view: 0,
       viewActive: true,
       lastExecuted: 1,
       stableSequence: 0,
       replica: 3,
     }),
-    'state-request': sign(3, { kind: 'state-request', fromSequence: 1, toSequence: 16, replica: 3 }),
+    'state-request': sign(3, { kind: 'state-request', epoch, fromSequence: 1, toSequence: 16, replica: 3 }),
     'state-reply': sign(0, {
       kind: 'state-reply',
+      epoch,
       entries: [{ sequence: 1, view: 0, batch, commits }],
       replica: 0,
     }),
-    'view-timeout': sign(2, { kind: 'view-timeout', view: 0, replica: 2 }),
+    'view-timeout': sign(2, { kind: 'view-timeout', epoch, view: 0, replica: 2 }),
   };
   return messages;
 }

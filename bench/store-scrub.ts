@@ -75,6 +75,7 @@ async function build(): Promise<void> {
     const digest = batchDigest(batch);
     const commits: Commit[] = [0, 1, 2].map((replica) => ({
       kind: 'commit',
+      epoch: 0,
       view: 0,
       sequence,
       digest,

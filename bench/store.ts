@@ -53,6 +53,7 @@ function finalizedWrites(options: StoreBenchOptions, run: number): FinalizedWrit
     const digest = batchDigest(batch);
     const commits: Commit[] = [0, 1, 2].map((replica) => ({
       kind: 'commit',
+      epoch: 0,
       view: 0,
       sequence,
       digest,

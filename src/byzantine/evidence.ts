@@ -5,8 +5,9 @@
  * Two things are provable:
  *
  * - Equivocation: two messages validly signed by one replica for the same slot with different
- *   content. The slots are (view, sequence) for PRE-PREPARE, PREPARE and COMMIT, the sequence
- *   for CHECKPOINT and the view for NEW-VIEW. "Content" is what the signature covers (see
+ *   content. The slots are (epoch, view, sequence) for PRE-PREPARE, PREPARE and COMMIT, (epoch,
+ *   sequence) for CHECKPOINT and (epoch, view) for NEW-VIEW: views are numbered within an epoch,
+ *   so an honest replica votes once in view 0 of each. "Content" is what the signature covers (see
  *   `wire/sign-bytes.ts`), so a PRE-PREPARE's batch, which the digest binds, is not part of it.
  * - An invalid signature vouched for: a message whose outer signature by `replica` is valid
  *   while a message nested in it (a CHECKPOINT of a proof, a PREPARE of a prepared
@@ -66,11 +67,11 @@ export function slotOf(message: Message): string | null {
     case 'pre-prepare':
     case 'prepare':
     case 'commit':
-      return `${message.kind}/${message.view}/${message.sequence}`;
+      return `${message.kind}/${message.epoch}/${message.view}/${message.sequence}`;
     case 'checkpoint':
-      return `checkpoint/${message.sequence}`;
+      return `checkpoint/${message.epoch}/${message.sequence}`;
     case 'new-view':
-      return `new-view/${message.view}`;
+      return `new-view/${message.epoch}/${message.view}`;
     default:
       return null;
   }

@@ -94,6 +94,9 @@ export function verifyFinalVertex(
     if (!decoded.ok) refuse(`a COMMIT does not decode (${decoded.error.code})`);
     if (decoded.message.kind !== 'commit') refuse(`a ${decoded.message.kind} stands where a COMMIT belongs`);
     const commit: Commit = decoded.message;
+    // The keys a client holds are the cluster file's: epoch 0's. Certificates of later epochs
+    // are checked once the client follows the chain of reconfigurations (docs/reconfiguration.md).
+    if (commit.epoch !== 0) refuse(`validator ${commit.replica}'s COMMIT is of epoch ${commit.epoch}`);
     if (commit.view !== view || commit.sequence !== sequence || !bytesEqual(commit.digest, digest)) {
       refuse(`validator ${commit.replica}'s COMMIT is for another slot`);
     }

@@ -298,12 +298,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       limits: this.config.limits,
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
+      currentEpoch: () => this.#state.epoch,
       hooks: {
         decoded: (from, message) => this.#traceMessage('received', message, from),
         malformed: (from, error) => {
           this.#dropped(this.config.validators[from]!, 'unknown', 'malformed');
           this.#banAll(this.#detector.malformed(from, error.code));
         },
+        otherEpoch: (from, message) => this.#dropped(this.config.validators[from]!, message.kind, 'ignored'),
         overloaded: (from, message) => this.#dropped(this.config.validators[from]!, message.kind, 'ignored'),
         checked: (from, message, outcome, seconds) => this.#onChecked(from, message, outcome, seconds),
         failed: (error) => this.#halt(error),

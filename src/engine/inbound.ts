@@ -16,6 +16,12 @@ export interface InboundHooks {
   decoded?(from: ReplicaId, message: Message): void;
   /** The frame did not decode. */
   malformed(from: ReplicaId, error: DecodeError): void;
+  /**
+   * The signed message names an epoch this replica does not vote in: dropped before its
+   * signatures are checked (they would be checked against the wrong set), never blamed on the
+   * sender, which may be a correct replica ahead of or behind this one.
+   */
+  otherEpoch(from: ReplicaId, message: Message): void;
   /** The sender has `inboundFramesPerPeerMax` frames waiting: this one is dropped. */
   overloaded(from: ReplicaId, message: Message): void;
   /** The checks of a message are done; called in the sender's order. */
@@ -35,6 +41,8 @@ export interface InboundOptions {
   readonly limits: DecodeLimits;
   readonly verifier: SignatureVerifier;
   readonly perSenderMax: number;
+  /** The epoch the replica votes in now (see `ReplicaState.epoch`). */
+  readonly currentEpoch: () => number;
   readonly hooks: InboundHooks;
 }
 
@@ -70,6 +78,10 @@ export class InboundPipeline {
     }
     const message = decoded.message;
     hooks.decoded?.(from, message);
+    if ('epoch' in message && message.epoch !== this.#options.currentEpoch()) {
+      hooks.otherEpoch(from, message);
+      return;
+    }
     let queue = this.#queues.get(from);
     if (queue === undefined) {
       queue = new Fifo();

@@ -1,6 +1,6 @@
 /**
  * A debugging aid: a transport wrapper that writes every vote this node sends to a file, one
- * JSON line each (`{"kind":"commit","view":0,"sequence":12,"digest":"..."}`), before the vote
+ * JSON line each (`{"kind":"commit","epoch":0,"view":0,"sequence":12,"digest":"..."}`), before the vote
  * reaches the network. The write is synchronous, so a vote that left the process is in the file
  * even when the process is killed right after (the kernel holds the page). The crash tests read
  * the file across a node's lives to check that it never signed two different votes for one slot.
@@ -13,6 +13,7 @@ import { type DecodeLimits, decodeMessage } from '../wire/index.ts';
 /** One line of a vote log. */
 export interface LoggedVote {
   readonly kind: 'pre-prepare' | 'prepare' | 'commit' | 'checkpoint';
+  readonly epoch: number;
   readonly view: number;
   readonly sequence: number;
   readonly digest: string;
@@ -74,6 +75,7 @@ export class VoteLoggingTransport implements Transport {
       case 'commit':
         vote = {
           kind: message.kind,
+          epoch: message.epoch,
           view: message.view,
           sequence: message.sequence,
           digest: toHex(message.digest),
@@ -82,6 +84,7 @@ export class VoteLoggingTransport implements Transport {
       case 'checkpoint':
         vote = {
           kind: 'checkpoint',
+          epoch: message.epoch,
           view: 0,
           sequence: message.sequence,
           digest: toHex(message.stateDigest),

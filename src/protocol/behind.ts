@@ -13,6 +13,7 @@ import type { ReplicaId } from './types.ts';
 export function statusDraft(state: ReplicaState): Draft<Status> {
   return {
     kind: 'status',
+    epoch: state.epoch,
     view: state.view,
     viewActive: state.viewActive,
     lastExecuted: state.lastExecuted,
@@ -91,6 +92,7 @@ export function sendStateRequest(state: ReplicaState): void {
   transfer.sentTick = state.now;
   const request: Draft<StateRequest> = {
     kind: 'state-request',
+    epoch: state.epoch,
     fromSequence,
     toSequence,
     replica: state.config.self,

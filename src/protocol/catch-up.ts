@@ -70,6 +70,7 @@ function sendOwnStableCheckpoint(state: ReplicaState, peer: ReplicaId): void {
   if (stable.proof.some((checkpoint) => checkpoint.replica === self)) return;
   const checkpoint: Draft<Checkpoint> = {
     kind: 'checkpoint',
+    epoch: state.epoch,
     sequence: stable.sequence,
     stateDigest: stable.stateDigest,
     replica: self,
@@ -107,7 +108,10 @@ function relayInFlight(state: ReplicaState, peer: ReplicaId, status: Status): vo
     // This replica's own votes: relayed as signed, or signed again if its own copy never
     // came back (the same vote, so never a conflicting one).
     const { self } = state.config;
-    const slot = prePrepare === null ? null : { view: prePrepare.view, sequence, digest: prePrepare.digest };
+    const slot =
+      prePrepare === null
+        ? null
+        : { epoch: prePrepare.epoch, view: prePrepare.view, sequence, digest: prePrepare.digest };
     const prepare = entry.prepares.get(self);
     if (prepare !== undefined) relay(state, peer, prepare);
     else if (slot !== null && prePrepare!.replica !== self)
@@ -155,7 +159,12 @@ function serveStateRequest(state: ReplicaState, request: StateRequest, peer: Rep
     request.fromSequence + state.config.stateEntriesMax - 1,
   );
   if (toSequence < request.fromSequence) return ignored('not-needed');
-  state.out.serveState.push({ to: peer, fromSequence: request.fromSequence, toSequence });
+  state.out.serveState.push({
+    to: peer,
+    epoch: state.epoch,
+    fromSequence: request.fromSequence,
+    toSequence,
+  });
   return ACCEPTED;
 }
 
@@ -172,7 +181,14 @@ export function onStateReply(state: ReplicaState, reply: StateReply, from: Repli
     if (finalized.sequence !== state.lastExecuted + 1) break;
     const digest = batchDigest(finalized.batch);
     if (
-      !isValidCommitCertificate(state.config, finalized.view, finalized.sequence, digest, finalized.commits)
+      !isValidCommitCertificate(
+        state.config,
+        reply.epoch,
+        finalized.view,
+        finalized.sequence,
+        digest,
+        finalized.commits,
+      )
     ) {
       return rejected('invalid-commit-certificate', reply.replica);
     }

@@ -30,10 +30,12 @@ function distinct(signers: readonly { readonly replica: number }[]): boolean {
 
 /**
  * A checkpoint certificate is valid when it is the genesis checkpoint, or when a quorum of
- * distinct replicas signed CHECKPOINTs matching its sequence (a multiple of K) and digest.
+ * distinct replicas of `epoch` signed CHECKPOINTs of it matching its sequence (a multiple of
+ * K) and digest.
  */
 export function isValidCheckpointCertificate(
   config: ReplicaConfig,
+  epoch: number,
   certificate: CheckpointCertificate,
   genesis: Digest,
 ): boolean {
@@ -46,23 +48,29 @@ export function isValidCheckpointCertificate(
   if (!distinct(certificate.proof)) return false;
   return certificate.proof.every(
     (checkpoint) =>
+      checkpoint.epoch === epoch &&
       checkpoint.sequence === certificate.sequence &&
       bytesEqual(checkpoint.stateDigest, certificate.stateDigest),
   );
 }
 
 /**
- * A prepared certificate is valid when the PRE-PREPARE comes from the primary of its view and
- * quorum - 1 distinct backups sent matching PREPAREs.
+ * A prepared certificate is valid when the PRE-PREPARE comes from the primary of its view in
+ * `epoch` and quorum - 1 distinct backups sent matching PREPAREs of that epoch.
  */
-export function isValidPreparedCertificate(config: ReplicaConfig, certificate: PreparedCertificate): boolean {
+export function isValidPreparedCertificate(
+  config: ReplicaConfig,
+  epoch: number,
+  certificate: PreparedCertificate,
+): boolean {
   const { prePrepare, prepares } = certificate;
   const primary = primaryOf(config, prePrepare.view);
-  if (prePrepare.replica !== primary || prePrepare.batch !== null) return false;
+  if (prePrepare.epoch !== epoch || prePrepare.replica !== primary || prePrepare.batch !== null) return false;
   if (prepares.length < config.quorum - 1 || prepares.length > config.replicaCount - 1) return false;
   if (!distinct(prepares)) return false;
   return prepares.every(
     (prepare) =>
+      prepare.epoch === epoch &&
       prepare.replica !== primary &&
       prepare.view === prePrepare.view &&
       prepare.sequence === prePrepare.sequence &&
@@ -70,9 +78,13 @@ export function isValidPreparedCertificate(config: ReplicaConfig, certificate: P
   );
 }
 
-/** A commit certificate is valid when a quorum of distinct replicas committed the same slot. */
+/**
+ * A commit certificate is valid when a quorum of distinct replicas of `epoch` committed the
+ * same slot in it.
+ */
 export function isValidCommitCertificate(
   config: ReplicaConfig,
+  epoch: number,
   view: number,
   sequence: number,
   digest: Digest,
@@ -81,7 +93,11 @@ export function isValidCommitCertificate(
   if (commits.length < config.quorum || commits.length > config.replicaCount) return false;
   if (!distinct(commits)) return false;
   return commits.every(
-    (commit) => commit.view === view && commit.sequence === sequence && bytesEqual(commit.digest, digest),
+    (commit) =>
+      commit.epoch === epoch &&
+      commit.view === view &&
+      commit.sequence === sequence &&
+      bytesEqual(commit.digest, digest),
   );
 }
 
@@ -89,6 +105,7 @@ export function isValidCommitCertificate(
  * Why a VIEW-CHANGE is invalid, or null when it is valid: its checkpoint certificate must be
  * valid, and it must carry at most one valid prepared certificate per sequence, in increasing
  * order, each from a view below the new one and inside the checkpoint's watermark window.
+ * Every certificate in it belongs to the VIEW-CHANGE's epoch: a view change never mixes epochs.
  */
 export function viewChangeFault(
   config: ReplicaConfig,
@@ -96,13 +113,15 @@ export function viewChangeFault(
   genesis: Digest,
 ): RejectReason | null {
   const { checkpoint } = viewChange;
-  if (!isValidCheckpointCertificate(config, checkpoint, genesis)) return 'invalid-checkpoint';
+  if (!isValidCheckpointCertificate(config, viewChange.epoch, checkpoint, genesis))
+    return 'invalid-checkpoint';
   let previous = checkpoint.sequence;
   const high = checkpoint.sequence + config.watermarkWindow;
   for (const certificate of viewChange.prepared) {
     const { sequence, view } = certificate.prePrepare;
     if (sequence <= previous || sequence > high || view >= viewChange.view) return 'invalid-view-change';
-    if (!isValidPreparedCertificate(config, certificate)) return 'invalid-prepared-certificate';
+    if (!isValidPreparedCertificate(config, viewChange.epoch, certificate))
+      return 'invalid-prepared-certificate';
     previous = sequence;
   }
   return null;
@@ -124,6 +143,7 @@ export interface NewViewPlan {
  */
 export function planNewView(
   config: ReplicaConfig,
+  epoch: number,
   view: number,
   viewChanges: readonly ViewChange[],
 ): NewViewPlan {
@@ -148,7 +168,7 @@ export function planNewView(
   const prePrepares: Draft<PrePrepare>[] = [];
   for (let sequence = minS + 1; sequence <= maxS; sequence++) {
     const digest = best.get(sequence)?.digest ?? NULL_BATCH_DIGEST;
-    prePrepares.push({ kind: 'pre-prepare', view, sequence, digest, batch: null, replica });
+    prePrepares.push({ kind: 'pre-prepare', epoch, view, sequence, digest, batch: null, replica });
   }
   return { checkpoint, prePrepares };
 }
@@ -166,16 +186,17 @@ export function newViewFault(config: ReplicaConfig, newView: NewView, genesis: D
     return 'invalid-new-view';
   if (!distinct(viewChanges)) return 'invalid-new-view';
   for (const viewChange of viewChanges) {
-    if (viewChange.view !== newView.view) return 'invalid-new-view';
+    if (viewChange.epoch !== newView.epoch || viewChange.view !== newView.view) return 'invalid-new-view';
     if (viewChangeFault(config, viewChange, genesis) !== null) return 'invalid-new-view';
   }
-  const plan = planNewView(config, newView.view, viewChanges);
+  const plan = planNewView(config, newView.epoch, newView.view, viewChanges);
   if (plan.prePrepares.length !== newView.prePrepares.length) return 'invalid-new-view';
   for (let i = 0; i < plan.prePrepares.length; i++) {
     const expected = plan.prePrepares[i]!;
     const actual = newView.prePrepares[i]!;
     if (
       actual.replica !== primary ||
+      actual.epoch !== newView.epoch ||
       actual.view !== newView.view ||
       actual.sequence !== expected.sequence ||
       actual.batch !== null ||

@@ -26,6 +26,7 @@ export function checkpointTaken(state: ReplicaState, sequence: number, stateDige
   state.ownCheckpoints.set(sequence, stateDigest);
   const checkpoint: Draft<Checkpoint> = {
     kind: 'checkpoint',
+    epoch: state.epoch,
     sequence,
     stateDigest,
     replica: state.config.self,

@@ -48,6 +48,11 @@ export type DurableWrite =
   /** The view the replica is in (active) or changing to, with the NEW-VIEW that installed it. */
   | {
       readonly kind: 'view';
+      /**
+       * The epoch the view belongs to (views are numbered within an epoch). A replica restarts
+       * in it, so it never votes in an epoch it had not reached before the crash.
+       */
+      readonly epoch: number;
       readonly view: number;
       readonly active: boolean;
       /** The accepted NEW-VIEW, or this replica's own unsigned one as new primary. */
@@ -158,6 +163,8 @@ export interface Delivery {
 /** A peer asked for finalized entries; the shell answers from its store (see `state-reply.ts`). */
 export interface StateServeRequest {
   readonly to: ReplicaId;
+  /** The epoch the reply names: it carries only entries whose commit certificates are of it. */
+  readonly epoch: number;
   readonly fromSequence: number;
   readonly toSequence: number;
 }
@@ -179,6 +186,7 @@ export interface Released {
 /** Why a message was ignored: harmless (stale, duplicate, early), nobody is blamed. */
 export type IgnoreReason =
   | 'duplicate'
+  | 'other-epoch'
   | 'stale-view'
   | 'future-view'
   | 'view-changing'

@@ -12,6 +12,12 @@ import type { Batch, Digest, ReplicaId, Vertex } from './types.ts';
 
 /** Fields shared by every signed message. */
 export interface SignedFields {
+  /**
+   * The epoch (validator set) the message belongs to: its signature is checked against that
+   * epoch's keys, and its votes count toward that epoch's quorums only. A certificate's nested
+   * messages name the same epoch as the certificate. See docs/reconfiguration.md.
+   */
+  readonly epoch: number;
   /** The replica that signed the message (not necessarily the one that relayed it). */
   readonly replica: ReplicaId;
   /** The signature over the message's sign-bytes (see `wire/sign-bytes.ts`). */

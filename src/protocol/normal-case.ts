@@ -142,6 +142,7 @@ export function acceptPrePrepare(
   if (prePrepare.replica !== state.config.self) {
     const prepare: Draft<Prepare> = {
       kind: 'prepare',
+      epoch: prePrepare.epoch,
       view: prePrepare.view,
       sequence: prePrepare.sequence,
       digest: prePrepare.digest,
@@ -219,6 +220,7 @@ export function checkPrepared(state: ReplicaState, entry: LogEntry): void {
   persist(state, { kind: 'prepared', sequence: entry.sequence, certificate });
   const commit: Draft<Commit> = {
     kind: 'commit',
+    epoch: prePrepare.epoch,
     view: prePrepare.view,
     sequence: prePrepare.sequence,
     digest: prePrepare.digest,
@@ -344,6 +346,7 @@ export function proposeBatches(state: ReplicaState): void {
     resetEntryForView(entry, state.view);
     const draft: Draft<PrePrepare> = {
       kind: 'pre-prepare',
+      epoch: state.epoch,
       view: state.view,
       sequence,
       digest,

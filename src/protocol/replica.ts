@@ -70,6 +70,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
   return {
     config,
     now: 0,
+    epoch: 0,
     view: 0,
     viewActive: true,
     newView: null,
@@ -125,7 +126,12 @@ export function step(state: ReplicaState, input: Input): Ready {
   switch (input.kind) {
     case 'message': {
       const { message, from } = input;
-      const verdict = (handlers[message.kind] as Handler<MessageKind>)(state, message, from);
+      // A message of another epoch counts toward no quorum of this one; the shell drops it before
+      // verification, and this keeps the rule where the votes are counted.
+      const verdict =
+        'epoch' in message && message.epoch !== state.epoch
+          ? ({ outcome: 'ignored', reason: 'other-epoch' } as const)
+          : (handlers[message.kind] as Handler<MessageKind>)(state, message, from);
       state.out.verdict = verdict;
       // A peer still speaking in a lower view is shown the way to this one.
       if (

@@ -61,6 +61,7 @@ export function restoreReplica(
 
   // View.
   if (snapshot.view !== null) {
+    state.epoch = snapshot.view.epoch;
     state.view = snapshot.view.view;
     state.viewActive = snapshot.view.active;
     state.newView = snapshot.view.newView;
@@ -122,11 +123,22 @@ function resend(state: ReplicaState): void {
   }
   for (const [sequence, stateDigest] of state.ownCheckpoints) {
     if (sequence % checkpointInterval !== 0) continue;
-    const checkpoint: Draft<Checkpoint> = { kind: 'checkpoint', sequence, stateDigest, replica: self };
+    const checkpoint: Draft<Checkpoint> = {
+      kind: 'checkpoint',
+      epoch: state.epoch,
+      sequence,
+      stateDigest,
+      replica: self,
+    };
     sendDraft(state, 'all', checkpoint);
   }
 }
 
-function pick(prePrepare: { view: number; sequence: number; digest: Uint8Array }) {
-  return { view: prePrepare.view, sequence: prePrepare.sequence, digest: prePrepare.digest };
+function pick(prePrepare: { epoch: number; view: number; sequence: number; digest: Uint8Array }) {
+  return {
+    epoch: prePrepare.epoch,
+    view: prePrepare.view,
+    sequence: prePrepare.sequence,
+    digest: prePrepare.digest,
+  };
 }

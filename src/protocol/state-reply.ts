@@ -29,11 +29,13 @@ export function buildStateReply(
   for (let sequence = request.fromSequence; sequence <= request.toSequence; sequence++) {
     const record = log.finalizedAt(sequence);
     if (record === undefined) break;
+    // A reply names one epoch and its certificates are checked against that epoch's set.
+    if (record.commits.some((commit) => commit.epoch !== request.epoch)) break;
     const size = batchPayloadBytes(record.batch);
     if (entries.length > 0 && bytes + size > bytesBudget) break;
     bytes += size;
     entries.push({ sequence, view: record.view, batch: record.batch, commits: record.commits });
   }
   if (entries.length === 0) return null;
-  return { kind: 'state-reply', entries, replica: self };
+  return { kind: 'state-reply', epoch: request.epoch, entries, replica: self };
 }

@@ -76,6 +76,12 @@ export interface ReplicaState {
   /** Ticks since the replica started (or restarted). */
   now: number;
 
+  /**
+   * The epoch this replica votes in: everything it signs names it, and it acts only on messages
+   * that name it. Always 0 until reconfiguration (docs/reconfiguration.md) can move it.
+   */
+  epoch: number;
+
   // View.
   /** The current view, or the view being changed to while `viewActive` is false. */
   view: number;

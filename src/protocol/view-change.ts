@@ -38,7 +38,14 @@ export function buildViewChange(state: ReplicaState, view: number): Draft<ViewCh
     const certificate = state.log.get(sequence)!.prepared;
     if (certificate !== null) prepared.push(certificate);
   }
-  return { kind: 'view-change', view, checkpoint: state.stable, prepared, replica: state.config.self };
+  return {
+    kind: 'view-change',
+    epoch: state.epoch,
+    view,
+    checkpoint: state.stable,
+    prepared,
+    replica: state.config.self,
+  };
 }
 
 /**
@@ -69,7 +76,14 @@ export function startViewChange(
   state.queue.clear();
   state.queuedPerSource.clear();
   state.proposedHashes.clear();
-  persist(state, { kind: 'view', view, active: false, newView: null, timeoutCertificate: certificate });
+  persist(state, {
+    kind: 'view',
+    epoch: state.epoch,
+    view,
+    active: false,
+    newView: null,
+    timeoutCertificate: certificate,
+  });
   sendDraft(state, 'all', buildViewChange(state, view));
   emit(state, { kind: 'view-change-started', view, reason });
   checkViewChangeQuorum(state);
@@ -128,9 +142,10 @@ function checkViewChangeQuorum(state: ReplicaState): void {
   if (!isPrimary(state) || state.newView !== null) return;
   forView.sort((a, b) => a.replica - b.replica);
   const chosen = forView.slice(0, state.config.quorum);
-  const plan = planNewView(state.config, state.view, chosen);
+  const plan = planNewView(state.config, state.epoch, state.view, chosen);
   const newView: Draft<NewView> = {
     kind: 'new-view',
+    epoch: state.epoch,
     view: state.view,
     viewChanges: chosen,
     prePrepares: plan.prePrepares.map((prePrepare) => ({ ...prePrepare, signature: UNSIGNED })),
@@ -139,6 +154,7 @@ function checkViewChangeQuorum(state: ReplicaState): void {
   state.newView = newView;
   persist(state, {
     kind: 'view',
+    epoch: state.epoch,
     view: state.view,
     active: false,
     newView,
@@ -166,7 +182,7 @@ export function onNewView(state: ReplicaState, newView: NewView, from: ReplicaId
  * replica's pending vertices to the new primary.
  */
 function enterView(state: ReplicaState, newView: NewView): void {
-  const plan = planNewView(state.config, newView.view, newView.viewChanges);
+  const plan = planNewView(state.config, newView.epoch, newView.view, newView.viewChanges);
   state.view = newView.view;
   state.viewActive = true;
   state.newView = newView;
@@ -179,7 +195,14 @@ function enterView(state: ReplicaState, newView: NewView): void {
   state.highestAccepted = state.lastExecuted;
   for (const [replica, timeout] of state.timeouts)
     if (timeout.view < newView.view) state.timeouts.delete(replica);
-  persist(state, { kind: 'view', view: newView.view, active: true, newView, timeoutCertificate: [] });
+  persist(state, {
+    kind: 'view',
+    epoch: newView.epoch,
+    view: newView.view,
+    active: true,
+    newView,
+    timeoutCertificate: [],
+  });
   for (const [replica, held] of state.viewChanges) {
     if (held.view <= newView.view) state.viewChanges.delete(replica);
   }

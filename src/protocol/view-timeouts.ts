@@ -37,7 +37,12 @@ export function complainAboutView(state: ReplicaState, reason: 'timeout' | 'bann
   if (reason === 'timeout' && last !== null && state.now - last < currentTimeout(state)) return;
   state.lastComplaintTick = state.now;
   state.complaintReason ??= reason;
-  const timeout: Draft<ViewTimeout> = { kind: 'view-timeout', view: state.view, replica: state.config.self };
+  const timeout: Draft<ViewTimeout> = {
+    kind: 'view-timeout',
+    epoch: state.epoch,
+    view: state.view,
+    replica: state.config.self,
+  };
   sendDraft(state, 'all', timeout);
 }
 

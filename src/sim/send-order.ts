@@ -67,7 +67,7 @@ function tracked(message: Message | Draft): boolean {
  * stands for it).
  */
 function key(message: SignedMessage | Draft<SignedMessage>): string {
-  const by = message.replica;
+  const by = `${message.epoch}/${message.replica}`;
   switch (message.kind) {
     case 'pre-prepare':
     case 'prepare':

@@ -18,7 +18,7 @@
  * | prefix | key                    | value                                                   |
  * |--------|------------------------|---------------------------------------------------------|
  * | 0x01   | meta                   | store format version, replica id, cluster id            |
- * | 0x02   | view                   | view, active, NEW-VIEW (signed or draft) or none         |
+ * | 0x02   | view                   | epoch, view, active, NEW-VIEW (signed or draft) or none  |
  * | 0x03   | stable                 | stable checkpoint certificate (sequence, digest, proof)  |
  * | 0x04   | pre-prepare + u64 seq  | PRE-PREPARE (signed or draft) and the batch if known     |
  * | 0x05   | prepared + u64 seq     | prepared certificate (PRE-PREPARE header and PREPAREs)   |
@@ -29,8 +29,11 @@
  * |        | + u64 seq + u32 index  |                                                          |
  * | 0x0a   | index watermarks       | per bucket, the sequence its entries are written to      |
  *
- * Value: record format (u8, 1), the body, then a CRC-32 (u32) over the key and everything
- * before it. Covering the key catches a record that landed under the wrong key; covering the
+ * Value: record format (u8, 2), the body, then a CRC-32 (u32) over the key and everything
+ * before it. Format 2 added the epoch to the view record and to drafts stored field by field;
+ * format 1 records (written before epochs) are still read as epoch 0, and so are the codec
+ * version 2 wire bodies of the signed messages they hold (see `decodeMessage`).
+ * Covering the key catches a record that landed under the wrong key; covering the
  * format byte catches a flipped version.
  *
  * The vertex index has one entry per position of a vertex (the sequence of a finalized batch
@@ -80,7 +83,10 @@ import { DecodeFailure, Reader } from '../wire/reader.ts';
 import { Writer } from '../wire/writer.ts';
 
 /** The layout of record values. Bump it (and keep reading the old one) for a new layout. */
-export const RECORD_FORMAT = 1;
+export const RECORD_FORMAT = 2;
+
+/** The record format written before epochs: its drafts carry none and belong to epoch 0. */
+const EPOCHLESS_RECORD_FORMAT = 1;
 
 /**
  * The layout of keys and the set of record kinds, recorded in the metadata record. Format 2 (one
@@ -388,8 +394,15 @@ export function openRecord(key: Uint8Array, value: Uint8Array): Reader {
     );
   }
   const format = bytes[0];
-  if (format !== RECORD_FORMAT) throw new RecordError('malformed', `record format ${format} is unknown`);
+  if (format !== RECORD_FORMAT && format !== EPOCHLESS_RECORD_FORMAT) {
+    throw new RecordError('malformed', `record format ${format} is unknown`);
+  }
   return new Reader(bytes.subarray(FORMAT_BYTES, end));
+}
+
+/** Whether a record's drafts carry their epoch: the format byte of a value `openRecord` accepted. */
+function draftsHaveEpochs(value: Uint8Array): boolean {
+  return value[0] !== EPOCHLESS_RECORD_FORMAT;
 }
 
 function hex32(value: number): string {
@@ -424,7 +437,7 @@ function writeSigned(w: Writer, message: Message): void {
 
 function readSigned<K extends MessageKind>(r: Reader, kind: K): MessageOf<K> {
   const length = r.u32(`${kind} length`);
-  const result = decodeMessage(r.bytes(length, kind), STORED_MESSAGE_LIMITS);
+  const result = decodeMessage(r.bytes(length, kind), STORED_MESSAGE_LIMITS, true);
   if (!result.ok) throw new DecodeFailure(result.error.code, `stored ${kind}: ${result.error.detail}`);
   if (result.message.kind !== kind) {
     throw new DecodeFailure('invalid-value', `expected a stored ${kind}, found a ${result.message.kind}`);
@@ -495,7 +508,8 @@ function readSignatureForm(r: Reader): number {
   return form;
 }
 
-const PRE_PREPARE_FIELDS_BYTES = 2 + 2 * U64_BYTES + DIGEST_BYTES + 1;
+/** A draft PRE-PREPARE's fields: epoch, replica, view, sequence, digest, batch presence. */
+const PRE_PREPARE_FIELDS_BYTES = 4 + 2 + 2 * U64_BYTES + DIGEST_BYTES + 1;
 
 function prePrepareSize(prePrepare: StoredPrePrepare): number {
   if (signatureForm(prePrepare) === SIGNATURE_FORM.signed) return 1 + signedSize(prePrepare as PrePrepare);
@@ -509,6 +523,7 @@ function writePrePrepare(w: Writer, prePrepare: StoredPrePrepare): void {
     writeSigned(w, prePrepare as PrePrepare);
     return;
   }
+  w.u32(prePrepare.epoch);
   w.u16(prePrepare.replica);
   w.u64(prePrepare.view);
   w.u64(prePrepare.sequence);
@@ -517,21 +532,22 @@ function writePrePrepare(w: Writer, prePrepare: StoredPrePrepare): void {
   if (prePrepare.batch !== null) writeBatch(w, prePrepare.batch);
 }
 
-function readPrePrepare(r: Reader): StoredPrePrepare {
+function readPrePrepare(r: Reader, epochs: boolean): StoredPrePrepare {
   const form = readSignatureForm(r);
   if (form === SIGNATURE_FORM.signed) return readSigned(r, 'pre-prepare');
+  const epoch = epochs ? r.u32('epoch') : 0;
   const replica = r.u16('replica');
   const view = r.u64('view');
   const sequence = r.u64('sequence');
   const digest = r.digest('digest');
   const batch = r.bool('batch presence') ? readBatch(r) : null;
-  const draft: Draft<PrePrepare> = { kind: 'pre-prepare', view, sequence, digest, batch, replica };
+  const draft: Draft<PrePrepare> = { kind: 'pre-prepare', epoch, view, sequence, digest, batch, replica };
   return form === SIGNATURE_FORM.empty ? { ...draft, signature: new Uint8Array(0) } : draft;
 }
 
 function newViewSize(newView: StoredNewView): number {
   if (signatureForm(newView) === SIGNATURE_FORM.signed) return 1 + signedSize(newView as NewView);
-  let size = 1 + 2 + U64_BYTES + 2 + 4;
+  let size = 1 + 4 + 2 + U64_BYTES + 2 + 4;
   for (const viewChange of newView.viewChanges) size += signedSize(viewChange);
   for (const prePrepare of newView.prePrepares) size += prePrepareSize(prePrepare);
   return size;
@@ -544,6 +560,7 @@ function writeNewView(w: Writer, newView: StoredNewView): void {
     writeSigned(w, newView as NewView);
     return;
   }
+  w.u32(newView.epoch);
   w.u16(newView.replica);
   w.u64(newView.view);
   w.u16(newView.viewChanges.length);
@@ -552,9 +569,10 @@ function writeNewView(w: Writer, newView: StoredNewView): void {
   for (const prePrepare of newView.prePrepares) writePrePrepare(w, prePrepare);
 }
 
-function readNewView(r: Reader): StoredNewView {
+function readNewView(r: Reader, epochs: boolean): StoredNewView {
   const form = readSignatureForm(r);
   if (form === SIGNATURE_FORM.signed) return readSigned(r, 'new-view');
+  const epoch = epochs ? r.u32('epoch') : 0;
   const replica = r.u16('replica');
   const view = r.u64('view');
   const viewChangeCount = r.u16('view change count');
@@ -563,8 +581,8 @@ function readNewView(r: Reader): StoredNewView {
   const prePrepareCount = r.count(r.u32('pre-prepare count'), 0xffff_ffff, 1, 'pre-prepares');
   // A NEW-VIEW's PRE-PREPAREs have type PrePrepare; a draft's carry the empty signature.
   const prePrepares: PrePrepare[] = [];
-  for (let i = 0; i < prePrepareCount; i++) prePrepares.push(readPrePrepare(r) as PrePrepare);
-  const draft: Draft<NewView> = { kind: 'new-view', view, viewChanges, prePrepares, replica };
+  for (let i = 0; i < prePrepareCount; i++) prePrepares.push(readPrePrepare(r, epochs) as PrePrepare);
+  const draft: Draft<NewView> = { kind: 'new-view', epoch, view, viewChanges, prePrepares, replica };
   return form === SIGNATURE_FORM.empty ? { ...draft, signature: new Uint8Array(0) } : draft;
 }
 
@@ -607,9 +625,10 @@ export function decodeMeta(value: Uint8Array): StoreMeta {
 }
 
 export function encodeView(record: ViewRecord): Uint8Array {
-  let size = U64_BYTES + 1 + 1 + (record.newView === null ? 0 : newViewSize(record.newView)) + 2;
+  let size = 4 + U64_BYTES + 1 + 1 + (record.newView === null ? 0 : newViewSize(record.newView)) + 2;
   for (const timeout of record.timeoutCertificate) size += signedSize(timeout);
   const w = begin(size);
+  w.u32(record.epoch);
   w.u64(record.view);
   w.bool(record.active);
   w.bool(record.newView !== null);
@@ -621,13 +640,15 @@ export function encodeView(record: ViewRecord): Uint8Array {
 
 export function decodeView(value: Uint8Array): ViewRecord {
   return decodeBody(keys.view(), value, (r) => {
+    const epochs = draftsHaveEpochs(value);
+    const epoch = epochs ? r.u32('epoch') : 0;
     const view = r.u64('view');
     const active = r.bool('active');
-    const newView = r.bool('new-view presence') ? readNewView(r) : null;
+    const newView = r.bool('new-view presence') ? readNewView(r, epochs) : null;
     const count = r.u16('timeout certificate count');
     const timeoutCertificate = [];
     for (let i = 0; i < count; i++) timeoutCertificate.push(readSigned(r, 'view-timeout'));
-    return { kind: 'view', view, active, newView, timeoutCertificate };
+    return { kind: 'view', epoch, view, active, newView, timeoutCertificate };
   });
 }
 
@@ -656,7 +677,7 @@ export function decodePrePrepare(sequence: number, value: Uint8Array): PrePrepar
   return decodeBody(keys.prePrepare(sequence), value, (r) => {
     const stored = r.u64('sequence');
     if (stored !== sequence) throw new DecodeFailure('invalid-value', `holds sequence ${stored}`);
-    const prePrepare = readPrePrepare(r);
+    const prePrepare = readPrePrepare(r, draftsHaveEpochs(value));
     const form = r.u8('batch form');
     let batch: Batch | null;
     if (form === BATCH_FORM.none) batch = null;

@@ -4,6 +4,8 @@
  * Layout of a frame body: codec version (u8, 1), wire type id (u8, the kind's index in
  * `MESSAGE_KINDS` plus one; ids are never reused), then the message's fields big-endian:
  *
+ * - Every signed message, nested ones included, starts with its epoch (u32) and its signer's
+ *   replica id. A REQUEST and a HELD (unsigned) start with the replica id.
  * - replica ids u16; views and sequence numbers u64 holding at most 2^53 - 1; digests 32 raw
  *   bytes; booleans one byte, 0 or 1; signatures a u16 length (1..maxSignatureBytes) and bytes.
  * - Every signed message is its fields, then its signature. A REQUEST is not signed (see
@@ -53,6 +55,7 @@ import {
   CHECKPOINT_CERTIFICATE_FIXED_BYTES,
   CHECKPOINT_FIELDS_BYTES,
   CODEC_VERSION,
+  EPOCHLESS_CODEC_VERSION,
   FINALIZED_ENTRY_FIXED_BYTES,
   HEADER_BYTES,
   MIN_CHECKPOINT_BYTES,
@@ -62,6 +65,7 @@ import {
   MIN_VIEW_CHANGE_BYTES,
   MIN_VOTE_BYTES,
   REPLICA_BYTES,
+  SIGNER_FIELDS_BYTES,
   STATE_REQUEST_FIELDS_BYTES,
   STATUS_FIELDS_BYTES,
   signatureFieldBytes,
@@ -125,12 +129,12 @@ const sizes: { readonly [K in MessageKind]: (message: MessageOf<K>) => number } 
   commit: voteSize,
   checkpoint: (m: Checkpoint) => CHECKPOINT_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'view-change': (m: ViewChange) => {
-    let size = REPLICA_BYTES + U64_BYTES + checkpointCertificateSize(m.checkpoint) + 4;
+    let size = SIGNER_FIELDS_BYTES + U64_BYTES + checkpointCertificateSize(m.checkpoint) + 4;
     for (const certificate of m.prepared) size += preparedCertificateSize(certificate);
     return size + signatureFieldBytes(m.signature.length);
   },
   'new-view': (m: NewView) => {
-    let size = REPLICA_BYTES + U64_BYTES + 2 + 4 + signatureFieldBytes(m.signature.length);
+    let size = SIGNER_FIELDS_BYTES + U64_BYTES + 2 + 4 + signatureFieldBytes(m.signature.length);
     for (const viewChange of m.viewChanges) size += sizes['view-change'](viewChange);
     for (const prePrepare of m.prePrepares) size += voteSize(prePrepare);
     return size;
@@ -140,7 +144,7 @@ const sizes: { readonly [K in MessageKind]: (message: MessageOf<K>) => number } 
   status: (m: Status) => STATUS_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'state-request': (m: StateRequest) => STATE_REQUEST_FIELDS_BYTES + signatureFieldBytes(m.signature.length),
   'state-reply': (m: StateReply) => {
-    let size = REPLICA_BYTES + 4 + signatureFieldBytes(m.signature.length);
+    let size = SIGNER_FIELDS_BYTES + 4 + signatureFieldBytes(m.signature.length);
     for (const entry of m.entries) size += finalizedEntrySize(entry);
     return size;
   },
@@ -166,6 +170,12 @@ function writeSignature(w: Writer, signature: Uint8Array): void {
   w.raw(signature);
 }
 
+/** Every signed message, nested ones included, starts with its epoch and its signer. */
+function writeSigner(w: Writer, m: { readonly epoch: number; readonly replica: number }): void {
+  w.u32(m.epoch);
+  w.u16(m.replica);
+}
+
 function writeVertex(w: Writer, vertex: Vertex): void {
   w.u32(vertex.payload.length);
   w.raw(vertex.payload);
@@ -181,7 +191,7 @@ function writeVertices(w: Writer, vertices: readonly Vertex[]): void {
 
 /** PREPARE, COMMIT and a PRE-PREPARE header share these fields. */
 function writeVote(w: Writer, m: Prepare | Commit | PrePrepare): void {
-  w.u16(m.replica);
+  writeSigner(w, m);
   w.u64(m.view);
   w.u64(m.sequence);
   w.digest(m.digest);
@@ -201,14 +211,14 @@ function writePrePrepareHeader(w: Writer, m: PrePrepare): void {
 }
 
 function writeCheckpoint(w: Writer, m: Checkpoint): void {
-  w.u16(m.replica);
+  writeSigner(w, m);
   w.u64(m.sequence);
   w.digest(m.stateDigest);
   writeSignature(w, m.signature);
 }
 
 function writeViewChange(w: Writer, m: ViewChange): void {
-  w.u16(m.replica);
+  writeSigner(w, m);
   w.u64(m.view);
   w.u64(m.checkpoint.sequence);
   w.digest(m.checkpoint.stateDigest);
@@ -235,7 +245,7 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
   checkpoint: writeCheckpoint,
   'view-change': writeViewChange,
   'new-view': (w, m) => {
-    w.u16(m.replica);
+    writeSigner(w, m);
     w.u64(m.view);
     w.u16(m.viewChanges.length);
     for (const viewChange of m.viewChanges) writeViewChange(w, viewChange);
@@ -254,7 +264,7 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
     for (const hash of m.hashes) w.digest(hash);
   },
   status: (w, m) => {
-    w.u16(m.replica);
+    writeSigner(w, m);
     w.u64(m.view);
     w.bool(m.viewActive);
     w.u64(m.lastExecuted);
@@ -262,13 +272,13 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
     writeSignature(w, m.signature);
   },
   'state-request': (w, m) => {
-    w.u16(m.replica);
+    writeSigner(w, m);
     w.u64(m.fromSequence);
     w.u64(m.toSequence);
     writeSignature(w, m.signature);
   },
   'state-reply': (w, m) => {
-    w.u16(m.replica);
+    writeSigner(w, m);
     w.u32(m.entries.length);
     for (const entry of m.entries) {
       w.u64(entry.sequence);
@@ -280,7 +290,7 @@ const encoders: { readonly [K in MessageKind]: (w: Writer, message: MessageOf<K>
     writeSignature(w, m.signature);
   },
   'view-timeout': (w, m) => {
-    w.u16(m.replica);
+    writeSigner(w, m);
     w.u64(m.view);
     writeSignature(w, m.signature);
   },
@@ -316,6 +326,14 @@ function readReplica(r: Reader, limits: DecodeLimits, what: string): number {
     throw new DecodeFailure('invalid-value', `${what} ${replica} >= replica count ${limits.replicaCount}`);
   }
   return replica;
+}
+
+/**
+ * The epoch a signed message starts with; 0 in a body written before epochs existed (see
+ * `EPOCHLESS_CODEC_VERSION`), whose messages all belonged to the cluster file's set.
+ */
+function readEpoch(r: Reader, epochs: boolean): number {
+  return epochs ? r.u32('epoch') : 0;
 }
 
 function readSignature(r: Reader, limits: DecodeLimits): Uint8Array {
@@ -359,43 +377,48 @@ function readBatch(r: Reader, limits: DecodeLimits): Batch {
   return batch;
 }
 
-function readPrepare(r: Reader, limits: DecodeLimits): Prepare {
+function readPrepare(r: Reader, limits: DecodeLimits, epochs: boolean): Prepare {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const sequence = r.u64('sequence');
   const digest = r.digest('digest');
   const signature = readSignature(r, limits);
-  return { kind: 'prepare', view, sequence, digest, replica, signature };
+  return { kind: 'prepare', epoch, view, sequence, digest, replica, signature };
 }
 
-function readCommit(r: Reader, limits: DecodeLimits): Commit {
+function readCommit(r: Reader, limits: DecodeLimits, epochs: boolean): Commit {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const sequence = r.u64('sequence');
   const digest = r.digest('digest');
   const signature = readSignature(r, limits);
-  return { kind: 'commit', view, sequence, digest, replica, signature };
+  return { kind: 'commit', epoch, view, sequence, digest, replica, signature };
 }
 
-function readPrePrepare(r: Reader, limits: DecodeLimits, withBatch: boolean): PrePrepare {
+function readPrePrepare(r: Reader, limits: DecodeLimits, epochs: boolean, withBatch: boolean): PrePrepare {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const sequence = r.u64('sequence');
   const digest = r.digest('digest');
   const batch = withBatch && r.bool('batch presence') ? readBatch(r, limits) : null;
   const signature = readSignature(r, limits);
-  return { kind: 'pre-prepare', view, sequence, digest, batch, replica, signature };
+  return { kind: 'pre-prepare', epoch, view, sequence, digest, batch, replica, signature };
 }
 
-function readCheckpoint(r: Reader, limits: DecodeLimits): Checkpoint {
+function readCheckpoint(r: Reader, limits: DecodeLimits, epochs: boolean): Checkpoint {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const sequence = r.u64('sequence');
   const stateDigest = r.digest('state digest');
   const signature = readSignature(r, limits);
-  return { kind: 'checkpoint', sequence, stateDigest, replica, signature };
+  return { kind: 'checkpoint', epoch, sequence, stateDigest, replica, signature };
 }
 
-function readViewChange(r: Reader, limits: DecodeLimits): ViewChange {
+function readViewChange(r: Reader, limits: DecodeLimits, epochs: boolean): ViewChange {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const checkpointSequence = r.u64('checkpoint sequence');
@@ -407,7 +430,7 @@ function readViewChange(r: Reader, limits: DecodeLimits): ViewChange {
     'checkpoint proof',
   );
   const proof: Checkpoint[] = [];
-  for (let i = 0; i < proofCount; i++) proof.push(readCheckpoint(r, limits));
+  for (let i = 0; i < proofCount; i++) proof.push(readCheckpoint(r, limits, epochs));
   const preparedCount = r.count(
     r.u32('prepared certificate count'),
     limits.preparedCertificatesMax,
@@ -416,7 +439,7 @@ function readViewChange(r: Reader, limits: DecodeLimits): ViewChange {
   );
   const prepared: PreparedCertificate[] = [];
   for (let i = 0; i < preparedCount; i++) {
-    const prePrepare = readPrePrepare(r, limits, false);
+    const prePrepare = readPrePrepare(r, limits, epochs, false);
     const prepareCount = r.count(
       r.u16('prepare count'),
       limits.preparesPerCertificateMax,
@@ -424,12 +447,13 @@ function readViewChange(r: Reader, limits: DecodeLimits): ViewChange {
       'prepares',
     );
     const prepares: Prepare[] = [];
-    for (let j = 0; j < prepareCount; j++) prepares.push(readPrepare(r, limits));
+    for (let j = 0; j < prepareCount; j++) prepares.push(readPrepare(r, limits, epochs));
     prepared.push({ prePrepare, prepares });
   }
   const signature = readSignature(r, limits);
   return {
     kind: 'view-change',
+    epoch,
     view,
     checkpoint: { sequence: checkpointSequence, stateDigest, proof },
     prepared,
@@ -438,7 +462,8 @@ function readViewChange(r: Reader, limits: DecodeLimits): ViewChange {
   };
 }
 
-function readNewView(r: Reader, limits: DecodeLimits): NewView {
+function readNewView(r: Reader, limits: DecodeLimits, epochs: boolean): NewView {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const viewChangeCount = r.count(
@@ -448,7 +473,7 @@ function readNewView(r: Reader, limits: DecodeLimits): NewView {
     'view changes',
   );
   const viewChanges: ViewChange[] = [];
-  for (let i = 0; i < viewChangeCount; i++) viewChanges.push(readViewChange(r, limits));
+  for (let i = 0; i < viewChangeCount; i++) viewChanges.push(readViewChange(r, limits, epochs));
   const prePrepareCount = r.count(
     r.u32('pre-prepare count'),
     limits.newViewPrePreparesMax,
@@ -456,12 +481,12 @@ function readNewView(r: Reader, limits: DecodeLimits): NewView {
     'pre-prepares',
   );
   const prePrepares: PrePrepare[] = [];
-  for (let i = 0; i < prePrepareCount; i++) prePrepares.push(readPrePrepare(r, limits, false));
+  for (let i = 0; i < prePrepareCount; i++) prePrepares.push(readPrePrepare(r, limits, epochs, false));
   const signature = readSignature(r, limits);
-  return { kind: 'new-view', view, viewChanges, prePrepares, replica, signature };
+  return { kind: 'new-view', epoch, view, viewChanges, prePrepares, replica, signature };
 }
 
-function readRequest(r: Reader, limits: DecodeLimits): Request {
+function readRequest(r: Reader, limits: DecodeLimits, _epochs: boolean): Request {
   const replica = readReplica(r, limits, 'replica');
   const hold = r.bool('hold');
   const count = r.count(
@@ -475,7 +500,7 @@ function readRequest(r: Reader, limits: DecodeLimits): Request {
   return { kind: 'request', vertices, replica, hold };
 }
 
-function readHeld(r: Reader, limits: DecodeLimits): Held {
+function readHeld(r: Reader, limits: DecodeLimits, _epochs: boolean): Held {
   const replica = readReplica(r, limits, 'replica');
   const count = r.count(r.u32('hash count'), limits.requestVerticesMax, DIGEST_BYTES, 'held hashes');
   const hashes: Digest[] = [];
@@ -483,25 +508,28 @@ function readHeld(r: Reader, limits: DecodeLimits): Held {
   return { kind: 'held', hashes, replica };
 }
 
-function readStatus(r: Reader, limits: DecodeLimits): Status {
+function readStatus(r: Reader, limits: DecodeLimits, epochs: boolean): Status {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const viewActive = r.bool('view active');
   const lastExecuted = r.u64('last executed');
   const stableSequence = r.u64('stable sequence');
   const signature = readSignature(r, limits);
-  return { kind: 'status', view, viewActive, lastExecuted, stableSequence, replica, signature };
+  return { kind: 'status', epoch, view, viewActive, lastExecuted, stableSequence, replica, signature };
 }
 
-function readStateRequest(r: Reader, limits: DecodeLimits): StateRequest {
+function readStateRequest(r: Reader, limits: DecodeLimits, epochs: boolean): StateRequest {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const fromSequence = r.u64('from sequence');
   const toSequence = r.u64('to sequence');
   const signature = readSignature(r, limits);
-  return { kind: 'state-request', fromSequence, toSequence, replica, signature };
+  return { kind: 'state-request', epoch, fromSequence, toSequence, replica, signature };
 }
 
-function readStateReply(r: Reader, limits: DecodeLimits): StateReply {
+function readStateReply(r: Reader, limits: DecodeLimits, epochs: boolean): StateReply {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const count = r.count(
     r.u32('entry count'),
@@ -516,22 +544,25 @@ function readStateReply(r: Reader, limits: DecodeLimits): StateReply {
     const batch = readBatch(r, limits);
     const commitCount = r.count(r.u16('commit count'), limits.commitsPerEntryMax, MIN_VOTE_BYTES, 'commits');
     const commits: Commit[] = [];
-    for (let j = 0; j < commitCount; j++) commits.push(readCommit(r, limits));
+    for (let j = 0; j < commitCount; j++) commits.push(readCommit(r, limits, epochs));
     entries.push({ sequence, view, batch, commits });
   }
   const signature = readSignature(r, limits);
-  return { kind: 'state-reply', entries, replica, signature };
+  return { kind: 'state-reply', epoch, entries, replica, signature };
 }
 
-function readViewTimeout(r: Reader, limits: DecodeLimits): ViewTimeout {
+function readViewTimeout(r: Reader, limits: DecodeLimits, epochs: boolean): ViewTimeout {
+  const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const signature = readSignature(r, limits);
-  return { kind: 'view-timeout', view, replica, signature };
+  return { kind: 'view-timeout', epoch, view, replica, signature };
 }
 
-const decoders: { readonly [K in MessageKind]: (r: Reader, limits: DecodeLimits) => MessageOf<K> } = {
-  'pre-prepare': (r, limits) => readPrePrepare(r, limits, true),
+type Decoder<M> = (r: Reader, limits: DecodeLimits, epochs: boolean) => M;
+
+const decoders: { readonly [K in MessageKind]: Decoder<MessageOf<K>> } = {
+  'pre-prepare': (r, limits, epochs) => readPrePrepare(r, limits, epochs, true),
   prepare: readPrepare,
   commit: readCommit,
   checkpoint: readCheckpoint,
@@ -546,9 +577,7 @@ const decoders: { readonly [K in MessageKind]: (r: Reader, limits: DecodeLimits)
 };
 
 /** Decoders indexed by wire type id (index 0 is id 1). */
-const decodersById: readonly ((r: Reader, limits: DecodeLimits) => Message)[] = MESSAGE_KINDS.map(
-  (kind) => decoders[kind],
-);
+const decodersById: readonly Decoder<Message>[] = MESSAGE_KINDS.map((kind) => decoders[kind]);
 
 /**
  * Decodes one frame body. Never throws on any input and never allocates more than the input
@@ -561,8 +590,16 @@ const decodersById: readonly ((r: Reader, limits: DecodeLimits) => Message)[] = 
  * The decoder checks the encoding only: whether a digest matches its batch, whether a
  * certificate's votes match each other or are signed by the right replicas is for the signature
  * checks (`signaturesOf`) and the protocol core.
+ *
+ * `acceptEpochless` is for bodies read back from a store: it also accepts codec version 2,
+ * written before epochs existed, and reads its messages as epoch 0. Such a body re-encodes as
+ * version 3. Frames from peers never set it, so every body a peer sends is canonical.
  */
-export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): DecodeResult {
+export function decodeMessage(
+  bytes: Uint8Array,
+  limits: DecodeLimits,
+  acceptEpochless = false,
+): DecodeResult {
   if (bytes.length > limits.maxFrameBytes) {
     return {
       ok: false,
@@ -578,11 +615,14 @@ export function decodeMessage(bytes: Uint8Array, limits: DecodeLimits): DecodeRe
   const r = new Reader(input);
   try {
     const version = r.u8('codec version');
-    if (version !== CODEC_VERSION) throw new DecodeFailure('unknown-version', `codec version ${version}`);
+    const epochless = acceptEpochless && version === EPOCHLESS_CODEC_VERSION;
+    if (version !== CODEC_VERSION && !epochless) {
+      throw new DecodeFailure('unknown-version', `codec version ${version}`);
+    }
     const typeId = r.u8('type id');
     const decode = decodersById[typeId - 1];
     if (decode === undefined) throw new DecodeFailure('unknown-type', `wire type id ${typeId}`);
-    const message = decode(r, limits);
+    const message = decode(r, limits, !epochless);
     if (r.remaining !== 0) {
       throw new DecodeFailure('trailing-bytes', `${r.remaining} bytes after a complete ${message.kind}`);
     }

@@ -18,6 +18,7 @@ import {
   REPLICA_BYTES,
   REPLICA_COUNT_LIMIT,
   SIGNATURE_BYTES_LIMIT,
+  SIGNER_FIELDS_BYTES,
   STATE_REQUEST_FIELDS_BYTES,
   STATUS_FIELDS_BYTES,
   signatureFieldBytes,
@@ -146,7 +147,7 @@ function boundsFor(limits: DecodeLimits): { readonly [K in MessageKind]: number 
   const checkpointCertificate = CHECKPOINT_CERTIFICATE_FIXED_BYTES + limits.checkpointProofMax * checkpoint;
   const preparedCertificate = vote + 2 + limits.preparesPerCertificateMax * vote;
   const viewChange =
-    REPLICA_BYTES +
+    SIGNER_FIELDS_BYTES +
     U64_BYTES +
     checkpointCertificate +
     4 +
@@ -162,7 +163,7 @@ function boundsFor(limits: DecodeLimits): { readonly [K in MessageKind]: number 
     checkpoint,
     'view-change': viewChange,
     'new-view':
-      REPLICA_BYTES +
+      SIGNER_FIELDS_BYTES +
       U64_BYTES +
       2 +
       limits.viewChangesMax * viewChange +
@@ -173,7 +174,7 @@ function boundsFor(limits: DecodeLimits): { readonly [K in MessageKind]: number 
     held: REPLICA_BYTES + 4 + limits.requestVerticesMax * DIGEST_BYTES,
     status: STATUS_FIELDS_BYTES + signature,
     'state-request': STATE_REQUEST_FIELDS_BYTES + signature,
-    'state-reply': REPLICA_BYTES + 4 + limits.stateEntriesMax * entry + signature,
+    'state-reply': SIGNER_FIELDS_BYTES + 4 + limits.stateEntriesMax * entry + signature,
     'view-timeout': VIEW_TIMEOUT_FIELDS_BYTES + signature,
   };
 }

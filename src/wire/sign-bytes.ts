@@ -3,9 +3,16 @@
  * `protocol/messages.ts` for why a REQUEST is not).
  *
  * Sign-bytes are: a length-prefixed ASCII domain tag per kind (`cretoai/v1/prepare`, ...), the
- * cluster id (u32 length, UTF-8), then the message's fields except its signature, in the wire
- * layout. The tag and the cluster id make a signature useless as another kind of message or in
- * another cluster.
+ * cluster id (u32 length, UTF-8), then the message's fields except its signature and its epoch,
+ * in the wire layout. The tag and the cluster id make a signature useless as another kind of
+ * message or in another cluster.
+ *
+ * Epochs: a message of epoch 0 (the cluster file's validator set) signs exactly these bytes, the
+ * ones every release before epochs signed, so stored certificates stay valid without re-signing.
+ * A message of any later epoch signs under the kind's `cretoai/v2/...` tag with the epoch (u32)
+ * right after the cluster id. A validator that stays from one epoch to the next keeps its key;
+ * the epoch in the bytes is what keeps its vote for a slot of one epoch from counting in another,
+ * and the distinct tag keeps an epoch-0 signature from ever parsing as a later epoch's.
  *
  * Two deliberate departures from "the fields as on the wire":
  *
@@ -49,20 +56,32 @@ export const SIGN_DOMAIN_TAGS: { readonly [K in SignedKind]: string } = Object.f
   'view-timeout': 'cretoai/v1/view-timeout',
 });
 
+/** The tags of messages of epoch 1 and later, whose sign-bytes carry the epoch. */
+export const EPOCH_SIGN_DOMAIN_TAGS: { readonly [K in SignedKind]: string } = Object.freeze(
+  Object.fromEntries(
+    Object.entries(SIGN_DOMAIN_TAGS).map(([kind, tag]) => [kind, tag.replace('cretoai/v1/', 'cretoai/v2/')]),
+  ) as { [K in SignedKind]: string },
+);
+
 const encoder = new TextEncoder();
 
-/** Each tag, length-prefixed (u8) and encoded once. */
-const TAG_BYTES: { readonly [K in SignedKind]: Uint8Array } = Object.freeze(
-  Object.fromEntries(
-    Object.entries(SIGN_DOMAIN_TAGS).map(([kind, tag]) => {
-      const ascii = encoder.encode(tag);
-      const out = new Uint8Array(1 + ascii.length);
-      out[0] = ascii.length;
-      out.set(ascii, 1);
-      return [kind, out];
-    }),
-  ) as { [K in SignedKind]: Uint8Array },
-);
+/** Each tag of `tags`, length-prefixed (u8) and encoded once. */
+function tagBytes(tags: { readonly [K in SignedKind]: string }): { readonly [K in SignedKind]: Uint8Array } {
+  return Object.freeze(
+    Object.fromEntries(
+      Object.entries(tags).map(([kind, tag]) => {
+        const ascii = encoder.encode(tag);
+        const out = new Uint8Array(1 + ascii.length);
+        out[0] = ascii.length;
+        out.set(ascii, 1);
+        return [kind, out];
+      }),
+    ) as { [K in SignedKind]: Uint8Array },
+  );
+}
+
+const TAG_BYTES = tagBytes(SIGN_DOMAIN_TAGS);
+const EPOCH_TAG_BYTES = tagBytes(EPOCH_SIGN_DOMAIN_TAGS);
 
 /** The tag of a signed digest, so that it can never collide with another protocol digest. */
 const SIGNED_DIGEST_TAG = encoder.encode('cretoai/v1/signed-message');
@@ -181,11 +200,12 @@ const fieldWriters: { readonly [K in SignedKind]: FieldWriter<K> } = {
 const INITIAL_CAPACITY = 256;
 
 function build(message: SignedMessage | Draft<SignedMessage>, clusterId: string, checks: Checks): Uint8Array {
-  const tag = TAG_BYTES[message.kind];
+  const tag = (message.epoch === 0 ? TAG_BYTES : EPOCH_TAG_BYTES)[message.kind];
   const cluster = clusterPrefix(clusterId);
   const w = new Writer(INITIAL_CAPACITY + tag.length + cluster.length);
   w.raw(tag);
   w.raw(cluster);
+  if (message.epoch !== 0) w.u32(message.epoch);
   (fieldWriters[message.kind] as FieldWriter<SignedKind>)(
     w,
     message as Draft<SignedMessage>,

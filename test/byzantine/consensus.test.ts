@@ -20,7 +20,7 @@ const HONEST = [1, 2, 3];
 
 function prePrepare(batch: ReturnType<typeof vertices>, sequence = 1, view = 0): PrePrepare {
   return signReally<PrePrepare>(
-    { kind: 'pre-prepare', view, sequence, digest: batchDigest(batch), batch, replica: 0 },
+    { kind: 'pre-prepare', epoch: 0, view, sequence, digest: batchDigest(batch), batch, replica: 0 },
     0,
   );
 }
@@ -71,18 +71,23 @@ test('consensus with 1 byzantine: invalid signature detected', () => {
   // a forged PRE-PREPARE and forged PREPAREs (provable: 3 vouched for forgeries).
   const cluster = new DetectingCluster(4, [3], options);
   const digest = batchDigest(vertices(1, 'x'));
-  const prepare = signReally<Prepare>({ kind: 'prepare', view: 0, sequence: 1, digest, replica: 3 }, 3);
+  const prepare = signReally<Prepare>(
+    { kind: 'prepare', epoch: 0, view: 0, sequence: 1, digest, replica: 3 },
+    3,
+  );
   const broken = { ...prepare, signature: prepare.signature.map((byte, i) => (i === 0 ? byte ^ 1 : byte)) };
   const forged = (replica: number) => new Uint8Array(16).fill(replica);
   const viewChange = signReally<ViewChange>(
     {
       kind: 'view-change',
+      epoch: 0,
       view: 1,
       checkpoint: { sequence: 0, stateDigest: cluster.replicas[1]!.genesis, proof: [] },
       prepared: [
         {
           prePrepare: {
             kind: 'pre-prepare',
+            epoch: 0,
             view: 0,
             sequence: 1,
             digest,
@@ -92,6 +97,7 @@ test('consensus with 1 byzantine: invalid signature detected', () => {
           },
           prepares: [1, 2].map((replica) => ({
             kind: 'prepare' as const,
+            epoch: 0,
             view: 0,
             sequence: 1,
             digest,
@@ -184,6 +190,7 @@ test('byzantine stats', () => {
   const cluster = new DetectingCluster(4, [3], options);
   const broken = (sequence: number): Prepare => ({
     kind: 'prepare',
+    epoch: 0,
     view: 0,
     sequence,
     digest: batchDigest([]),
@@ -233,6 +240,7 @@ test('a banned primary makes every honest replica give up on its view at once, a
   for (let sequence = 1; sequence <= 8; sequence++) {
     cluster.inject(0, {
       kind: 'commit',
+      epoch: 0,
       view: 0,
       sequence,
       digest: batchDigest([]),
@@ -257,7 +265,10 @@ test("a banned replica's messages are dropped: banned once, reported once, never
   // and rejected by the core ('invalid-checkpoint', a malformed message). The eighth bans it.
   const cluster = new DetectingCluster(4, [3], options);
   const checkpoint = (sequence: number) =>
-    signReally<Checkpoint>({ kind: 'checkpoint', sequence, stateDigest: batchDigest([]), replica: 3 }, 3);
+    signReally<Checkpoint>(
+      { kind: 'checkpoint', epoch: 0, sequence, stateDigest: batchDigest([]), replica: 3 },
+      3,
+    );
   for (let sequence = 1; sequence <= 8; sequence++) cluster.inject(3, checkpoint(sequence));
   cluster.run();
   for (const replica of [0, 1, 2]) {

@@ -47,17 +47,21 @@ function messagesFor(scheme: SignatureScheme) {
   const y = digestOf('y');
   const vote = <K extends 'prepare' | 'commit'>(kind: K, replica: number, digest: Uint8Array) =>
     sign<Extract<Message, { kind: K }>>(
-      { kind, view: 0, sequence: 3, digest, replica } as Draft<Extract<Message, { kind: K }>>,
+      { kind, epoch: 0, view: 0, sequence: 3, digest, replica } as Draft<Extract<Message, { kind: K }>>,
       replica,
     );
   const prePrepare = (digest: Uint8Array, view = 0, replica = 0) =>
-    sign<PrePrepare>({ kind: 'pre-prepare', view, sequence: 3, digest, batch: null, replica }, replica);
+    sign<PrePrepare>(
+      { kind: 'pre-prepare', epoch: 0, view, sequence: 3, digest, batch: null, replica },
+      replica,
+    );
   const checkpoint = (stateDigest: Uint8Array) =>
-    sign<Checkpoint>({ kind: 'checkpoint', sequence: 16, stateDigest, replica: 2 }, 2);
+    sign<Checkpoint>({ kind: 'checkpoint', epoch: 0, sequence: 16, stateDigest, replica: 2 }, 2);
   const viewChange = (replica: number, prepared: ViewChange['prepared'] = []) =>
     sign<ViewChange>(
       {
         kind: 'view-change',
+        epoch: 0,
         view: 1,
         checkpoint: { sequence: 0, stateDigest: GENESIS, proof: [] },
         prepared,
@@ -69,10 +73,20 @@ function messagesFor(scheme: SignatureScheme) {
     sign<NewView>(
       {
         kind: 'new-view',
+        epoch: 0,
         view: 1,
         viewChanges,
         prePrepares: [
-          { kind: 'pre-prepare', view: 1, sequence: 1, digest, batch: null, replica: 1, signature: UNSIGNED },
+          {
+            kind: 'pre-prepare',
+            epoch: 0,
+            view: 1,
+            sequence: 1,
+            digest,
+            batch: null,
+            replica: 1,
+            signature: UNSIGNED,
+          },
         ],
         replica: 1,
       },
@@ -81,6 +95,7 @@ function messagesFor(scheme: SignatureScheme) {
   const forged = (replica: number) => new Uint8Array(scheme.signatureBytes).fill(replica + 7);
   const forgedPrepare: Prepare = {
     kind: 'prepare',
+    epoch: 0,
     view: 0,
     sequence: 3,
     digest: x,

@@ -32,6 +32,7 @@ function detector(options: Partial<DetectorOptions> = {}): ByzantineDetector {
 function prepare(replica: number, sequence = 1, digestByte = 1, view = 0): Prepare {
   return {
     kind: 'prepare',
+    epoch: 0,
     view,
     sequence,
     digest: new Uint8Array(32).fill(digestByte),
@@ -168,6 +169,7 @@ test('non-participation: one suspicion per window for a replica absent while oth
   d.recordStep(
     messageInput({
       kind: 'checkpoint',
+      epoch: 0,
       sequence: 16,
       stateDigest: new Uint8Array(32),
       replica: 2,

@@ -210,6 +210,7 @@ describe('cretoai-node keygen and verify-evidence', { timeout: 180_000 }, () => 
     const commit = (digestByte: number) =>
       signDraft(identity, {
         kind: 'commit',
+        epoch: 0,
         view: 3,
         sequence: 41,
         digest: new Uint8Array(32).fill(digestByte),

@@ -27,7 +27,7 @@ function queue() {
 }
 
 const vote = (kind: 'prepare' | 'commit'): Draft =>
-  ({ kind, view: 0, sequence: 1, digest: new Uint8Array(32), replica: 1 }) as Draft;
+  ({ kind, epoch: 0, view: 0, sequence: 1, digest: new Uint8Array(32), replica: 1 }) as Draft;
 
 test('signed messages leave in the order pushed, though signed out of order', async () => {
   const { outbound, sent, signing } = queue();

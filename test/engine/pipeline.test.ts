@@ -38,8 +38,15 @@ const limits = decodeLimitsFor({
   maxFrameBytes: 1 << 20,
 });
 
-function prepare(replica: number, sequence: number): Message {
-  const draft: Draft<Prepare> = { kind: 'prepare', view: 0, sequence, digest: new Uint8Array(32), replica };
+function prepare(replica: number, sequence: number, epoch = 0): Message {
+  const draft: Draft<Prepare> = {
+    kind: 'prepare',
+    epoch,
+    view: 0,
+    sequence,
+    digest: new Uint8Array(32),
+    replica,
+  };
   return signDraft({ scheme, privateKey: keys[replica]!.privateKey, clusterId }, draft);
 }
 
@@ -68,8 +75,11 @@ function pipeline(verifyWith: SignatureScheme, perSenderMax = 100) {
     limits,
     verifier,
     perSenderMax,
+    currentEpoch: () => 0,
     hooks: {
       malformed: () => checked.push({ from: -1, sequence: -1, outcome: 'malformed' }),
+      otherEpoch: (from, message) =>
+        checked.push({ from, sequence: (message as Prepare).sequence, outcome: 'other-epoch' }),
       overloaded: (from, message) =>
         checked.push({ from, sequence: (message as Prepare).sequence, outcome: 'overloaded' }),
       checked: (from, message, outcome) =>
@@ -103,6 +113,19 @@ test('verification completes out of order; each sender is stepped in the order i
     { from: 1, sequence: 1, outcome: 'valid' },
     { from: 1, sequence: 2, outcome: 'valid' },
   ]);
+  assert.equal(inbound.waiting, 0);
+});
+
+test('a message of another epoch is dropped before its signatures are checked, and blames nobody', async () => {
+  const held = heldScheme();
+  const { inbound, checked } = pipeline(held.scheme);
+  inbound.receive(1, encodeMessage(prepare(1, 1, 1)));
+  inbound.receive(1, encodeMessage(prepare(1, 2)));
+  assert.equal(held.started(), 1, 'only the epoch-0 PREPARE is verified');
+  assert.deepEqual(checked, [{ from: 1, sequence: 1, outcome: 'other-epoch' }]);
+  held.release(0);
+  await settle();
+  assert.deepEqual(checked.at(-1), { from: 1, sequence: 2, outcome: 'valid' });
   assert.equal(inbound.waiting, 0);
 });
 

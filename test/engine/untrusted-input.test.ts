@@ -16,6 +16,7 @@ import { Cluster, metricValue, payload } from './cluster.ts';
 
 const prepareDraft: Draft<Prepare> = {
   kind: 'prepare',
+  epoch: 0,
   view: 0,
   sequence: 1,
   digest: new Uint8Array(32).fill(7),

@@ -229,8 +229,8 @@ export function conflictingVotes(cluster: LocalCluster, index: number): string[]
     const vote = JSON.parse(line) as LoggedVote;
     const slot =
       vote.kind === 'checkpoint'
-        ? `checkpoint/${vote.sequence}`
-        : `${vote.kind}/${vote.view}/${vote.sequence}`;
+        ? `checkpoint/${vote.epoch}/${vote.sequence}`
+        : `${vote.kind}/${vote.epoch}/${vote.view}/${vote.sequence}`;
     const earlier = bySlot.get(slot);
     if (earlier === undefined) bySlot.set(slot, vote.digest);
     else if (earlier !== vote.digest) conflicts.push(`${slot}: ${earlier} then ${vote.digest}`);

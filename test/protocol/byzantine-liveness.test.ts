@@ -20,6 +20,7 @@ test('a replica whose peers moved one view further on does not wait forever for 
     signAs<ViewChange>(
       {
         kind: 'view-change',
+        epoch: 0,
         view,
         checkpoint: { sequence: 0, stateDigest: replica.genesis, proof: [] },
         prepared: [],
@@ -28,7 +29,7 @@ test('a replica whose peers moved one view further on does not wait forever for 
       from,
     );
   const viewTimeout = (view: number, from: number): ViewTimeout =>
-    signAs<ViewTimeout>({ kind: 'view-timeout', view, replica: from }, from);
+    signAs<ViewTimeout>({ kind: 'view-timeout', epoch: 0, view, replica: from }, from);
   // Only replica 0 takes part; what it sends to the others is lost.
   cluster.filter = ({ to }) => to === 0;
   cluster.input(0, { kind: 'message', from: 2, message: viewChange(3, 2) });
@@ -160,7 +161,15 @@ test('a STATUS claiming sequences nobody can serve does not hold back the view t
     kind: 'message',
     from: 3,
     message: signAs(
-      { kind: 'status', view: 0, viewActive: true, lastExecuted: 1000, stableSequence: 0, replica: 3 },
+      {
+        kind: 'status',
+        epoch: 0,
+        view: 0,
+        viewActive: true,
+        lastExecuted: 1000,
+        stableSequence: 0,
+        replica: 3,
+      },
       3,
     ),
   });

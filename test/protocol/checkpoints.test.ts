@@ -75,7 +75,10 @@ test('a state request that comes in the tick its peer was served waits for the n
     cluster.input(1, {
       kind: 'message',
       from: 3,
-      message: signAs({ kind: 'state-request', fromSequence, toSequence: fromSequence + 1, replica: 3 }, 3),
+      message: signAs(
+        { kind: 'state-request', epoch: 0, fromSequence, toSequence: fromSequence + 1, replica: 3 },
+        3,
+      ),
     });
   assert.ok(cluster.replicas[1]!.lastExecuted >= 4);
   assert.deepEqual(served(ask(1)), [[1, 2]]);
@@ -97,7 +100,7 @@ test('f + 1 peers voting above the window start a state transfer at once; f peer
     cluster.input(3, {
       kind: 'message',
       from: replica,
-      message: signAs({ kind: 'commit', view: 0, sequence, digest, replica }, replica),
+      message: signAs({ kind: 'commit', epoch: 0, view: 0, sequence, digest, replica }, replica),
     });
   const requested = (ready: import('../../src/protocol/index.ts').Ready | null) =>
     ready?.events.filter((event) => event.kind === 'state-transfer-requested') ?? [];

@@ -83,7 +83,7 @@ test('what a Byzantine primary orders that the rule refuses is skipped identical
   // Replica 0 (the primary of view 0) orders a batch no honest primary would, and sends it to
   // the backups alone.
   const prePrepare = signAs<PrePrepare>(
-    { kind: 'pre-prepare', view: 0, sequence, digest: batchDigest(batch), batch, replica: 0 },
+    { kind: 'pre-prepare', epoch: 0, view: 0, sequence, digest: batchDigest(batch), batch, replica: 0 },
     0,
   );
   for (const backup of [1, 2, 3]) cluster.input(backup, { kind: 'message', from: 0, message: prePrepare });

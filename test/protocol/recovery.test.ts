@@ -3,12 +3,12 @@ import { test } from 'node:test';
 import { batchDigest, type Message, type PrePrepare } from '../../src/protocol/index.ts';
 import { signAs, TestCluster, vertices } from '../support/cluster.ts';
 
-/** Every (kind, view, sequence) slot a replica voted in, with the digests it signed there. */
+/** Every (kind, epoch, view, sequence) slot a replica voted in, with the digests it signed there. */
 function votes(messages: readonly Message[]): Map<string, Set<string>> {
   const slots = new Map<string, Set<string>>();
   for (const message of messages) {
     if (message.kind !== 'pre-prepare' && message.kind !== 'prepare' && message.kind !== 'commit') continue;
-    const slot = `${message.kind}/${message.view}/${message.sequence}`;
+    const slot = `${message.kind}/${message.epoch}/${message.view}/${message.sequence}`;
     const digests = slots.get(slot) ?? new Set<string>();
     digests.add(Buffer.from(message.digest).toString('hex'));
     slots.set(slot, digests);
@@ -22,14 +22,22 @@ test('a replica that sent a vote before a crash never sends a conflicting one af
   cluster.filter = (envelope) => envelope.message.kind !== 'commit';
   cluster.propose(0, vertices(2, 'before'));
   cluster.run();
-  assert.equal(votes(cluster.signed[1]!).get('prepare/0/1')?.size, 1, 'replica 1 prepared sequence 1');
+  assert.equal(votes(cluster.signed[1]!).get('prepare/0/0/1')?.size, 1, 'replica 1 prepared sequence 1');
   cluster.crash(1);
   cluster.restart(1);
   cluster.run();
   // A Byzantine primary now offers a different batch for the same view and sequence.
   const other = vertices(2, 'after');
   const conflicting = signAs<PrePrepare>(
-    { kind: 'pre-prepare', view: 0, sequence: 1, digest: batchDigest(other), batch: other, replica: 0 },
+    {
+      kind: 'pre-prepare',
+      epoch: 0,
+      view: 0,
+      sequence: 1,
+      digest: batchDigest(other),
+      batch: other,
+      replica: 0,
+    },
     0,
   );
   const ready = cluster.input(1, { kind: 'message', from: 0, message: conflicting });

@@ -13,7 +13,6 @@ import {
   checkRequest,
   proposeRequest,
   RECONFIGURATION_CONTEXT,
-  type ReconfigurationRequest,
   requestSignBytes,
   signRequest,
 } from '../../src/reconfig/request.ts';

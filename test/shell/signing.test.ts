@@ -12,6 +12,7 @@ const digest = new Uint8Array(32).fill(7);
 
 const prepare = (replica: number): Draft<Prepare> => ({
   kind: 'prepare',
+  epoch: 0,
   view: 0,
   sequence: 1,
   digest,
@@ -32,6 +33,7 @@ test('a NEW-VIEW is checked down to its nested messages, and its unsigned PRE-PR
   const viewChanges = [0, 1, 2].map((id) =>
     signDraft(identity(id), {
       kind: 'view-change',
+      epoch: 0,
       view: 1,
       checkpoint: { sequence: 0, stateDigest: digest, proof: [] },
       prepared: [],
@@ -40,11 +42,13 @@ test('a NEW-VIEW is checked down to its nested messages, and its unsigned PRE-PR
   ) as NewView['viewChanges'][number][];
   const draft: Draft<NewView> = {
     kind: 'new-view',
+    epoch: 0,
     view: 1,
     viewChanges,
     prePrepares: [
       {
         kind: 'pre-prepare',
+        epoch: 0,
         view: 1,
         sequence: 1,
         digest,

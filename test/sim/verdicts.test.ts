@@ -27,6 +27,7 @@ type Source = 'honest' | StrategyName | 'core';
 
 const IGNORE_REASONS = {
   duplicate: 'honest',
+  'other-epoch': 'core',
   'stale-view': 'honest',
   'future-view': 'honest',
   'view-changing': 'honest',
@@ -98,4 +99,25 @@ test('the core ignores a propose input that does not fit a batch (oversized) or 
   assert.deepEqual(verdict([vertex('a'), vertex('b')]), { outcome: 'accepted' });
   assert.deepEqual(verdict([vertex('c')]), { outcome: 'ignored', reason: 'full' });
   assert.equal(replica.pending.size, 2);
+});
+
+test('the core ignores a message of another epoch (other-epoch) before its kind is looked at', () => {
+  const replica = createReplica({ clusterId: 'verdicts', replicaCount: 4, self: 1 });
+  assert.equal(replica.epoch, 0);
+  const prepare = (epoch: number) => ({
+    kind: 'prepare' as const,
+    epoch,
+    view: 0,
+    sequence: 1,
+    digest: new Uint8Array(32),
+    replica: 2,
+    signature: new Uint8Array(16),
+  });
+  const verdict = (epoch: number): Verdict | null =>
+    step(replica, { kind: 'message', from: 2, message: prepare(epoch) }).verdict;
+  assert.deepEqual(verdict(1), { outcome: 'ignored', reason: 'other-epoch' });
+  assert.deepEqual(verdict(0xffff_ffff), { outcome: 'ignored', reason: 'other-epoch' });
+  assert.equal(replica.log.has(1), false, 'no vote of another epoch was counted');
+  assert.deepEqual(verdict(0), { outcome: 'accepted' });
+  assert.equal(replica.log.has(1), true, 'the same vote of the current epoch is');
 });

@@ -99,6 +99,7 @@ test('a flipped byte inside a record in the data file is found at open (checksum
       sequence: 9,
       prePrepare: {
         kind: 'pre-prepare',
+        epoch: 0,
         view: 0,
         sequence: 9,
         digest: new Uint8Array(32),

@@ -100,14 +100,16 @@ const finalizedRecord: fc.Arbitrary<FinalizedRecord> = fc
 export const durableWrite: fc.Arbitrary<DurableWrite> = fc.oneof(
   fc
     .tuple(
+      arbitraries.epoch,
       arbitraries.counter,
       fc.boolean(),
       storedNewView,
       fc.array(arbitraries.byKind['view-timeout'], { maxLength: 4 }),
     )
     .map(
-      ([view, active, newView, timeoutCertificate]): DurableWrite => ({
+      ([epoch, view, active, newView, timeoutCertificate]): DurableWrite => ({
         kind: 'view',
+        epoch,
         view,
         active,
         newView,
@@ -198,6 +200,7 @@ export function crashStep(sequence: number, padded = false): DurableWrite[] {
   }
   const commits: Commit[] = [0, 1, 2].map((replica) => ({
     kind: 'commit',
+    epoch: 0,
     view: 0,
     sequence,
     digest,
@@ -210,6 +213,7 @@ export function crashStep(sequence: number, padded = false): DurableWrite[] {
       sequence,
       prePrepare: {
         kind: 'pre-prepare',
+        epoch: 0,
         view: 0,
         sequence,
         digest,
@@ -242,6 +246,7 @@ export function voteWrite(sequence: number): DurableWrite {
     sequence,
     prePrepare: {
       kind: 'pre-prepare',
+      epoch: 0,
       view: 0,
       sequence,
       digest,

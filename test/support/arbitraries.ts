@@ -60,6 +60,11 @@ export interface MessageArbitraryOptions {
 /** Arbitraries for every building block and every message kind. */
 export interface MessageArbitraries {
   readonly replica: fc.Arbitrary<ReplicaId>;
+  /**
+   * A signed message's epoch: mostly 0 (today's clusters), sometimes any u32. Nested messages
+   * draw their own: the certificates generated here need not agree with themselves.
+   */
+  readonly epoch: fc.Arbitrary<number>;
   /** A view or sequence number: mostly small, sometimes up to 2^53 - 1. */
   readonly counter: fc.Arbitrary<number>;
   readonly digest: fc.Arbitrary<Digest>;
@@ -113,6 +118,11 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
     fc.array(element, { maxLength: Math.min(cap, limit) });
 
   const replica = fc.nat({ max: limits.replicaCount - 1 });
+  const epoch = fc.oneof(
+    { arbitrary: fc.constant(0), weight: 3 },
+    { arbitrary: fc.integer({ min: 0, max: 0xffff_ffff }), weight: 1 },
+    { arbitrary: fc.constant(0xffff_ffff), weight: 1 },
+  );
   const counter = fc.oneof(
     { arbitrary: fc.nat({ max: options.counterMax ?? 1000 }), weight: 4 },
     { arbitrary: fc.maxSafeNat(), weight: 1 },
@@ -154,6 +164,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   const prePrepareWith = (batchArbitrary: fc.Arbitrary<Batch | null>): fc.Arbitrary<PrePrepare> =>
     record({
       kind: fc.constant('pre-prepare' as const),
+      epoch,
       view: counter,
       sequence: counter,
       digest,
@@ -166,6 +177,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
 
   const prepare: fc.Arbitrary<Prepare> = record({
     kind: fc.constant('prepare' as const),
+    epoch,
     view: counter,
     sequence: counter,
     digest,
@@ -174,6 +186,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const commit: fc.Arbitrary<Commit> = record({
     kind: fc.constant('commit' as const),
+    epoch,
     view: counter,
     sequence: counter,
     digest,
@@ -182,6 +195,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const checkpoint: fc.Arbitrary<Checkpoint> = record({
     kind: fc.constant('checkpoint' as const),
+    epoch,
     sequence: counter,
     stateDigest: digest,
     replica,
@@ -198,6 +212,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const viewChange: fc.Arbitrary<ViewChange> = record({
     kind: fc.constant('view-change' as const),
+    epoch,
     view: counter,
     checkpoint: checkpointCertificate,
     prepared: list(preparedCertificate, limits.preparedCertificatesMax),
@@ -206,6 +221,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const newView: fc.Arbitrary<NewView> = record({
     kind: fc.constant('new-view' as const),
+    epoch,
     view: counter,
     viewChanges: list(viewChange, limits.viewChangesMax),
     prePrepares: list(prePrepareHeader, limits.newViewPrePreparesMax),
@@ -225,6 +241,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const status: fc.Arbitrary<Status> = record({
     kind: fc.constant('status' as const),
+    epoch,
     view: counter,
     viewActive: fc.boolean(),
     lastExecuted: counter,
@@ -234,6 +251,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const stateRequest: fc.Arbitrary<StateRequest> = record({
     kind: fc.constant('state-request' as const),
+    epoch,
     fromSequence: counter,
     toSequence: counter,
     replica,
@@ -247,6 +265,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
   });
   const stateReply: fc.Arbitrary<StateReply> = record({
     kind: fc.constant('state-reply' as const),
+    epoch,
     entries: list(finalizedEntry, limits.stateEntriesMax),
     replica,
     signature,
@@ -254,6 +273,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
 
   const viewTimeout: fc.Arbitrary<ViewTimeout> = record({
     kind: fc.constant('view-timeout' as const),
+    epoch,
     view: counter,
     replica,
     signature,
@@ -280,6 +300,7 @@ export function messageArbitraries(options: MessageArbitraryOptions): MessageArb
 
   return {
     replica,
+    epoch,
     counter,
     digest,
     signature,

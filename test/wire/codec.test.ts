@@ -28,9 +28,10 @@ function decodeCanonically(bytes: Uint8Array): void {
   }
 }
 
-test('wire type ids are the MESSAGE_KINDS index plus one, and the header is version 2 then the id', () => {
-  // Version 2: vertices carry validThrough. Version 1 is retired, never reused.
-  assert.equal(CODEC_VERSION, 2);
+test('wire type ids are the MESSAGE_KINDS index plus one, and the header is version 3 then the id', () => {
+  // Version 2: vertices carry validThrough. Version 3: every signed message starts with its
+  // epoch. Version 1 is retired, never reused; version 2 is read back from stores only.
+  assert.equal(CODEC_VERSION, 3);
   MESSAGE_KINDS.forEach((kind, index) => {
     assert.equal(WIRE_TYPE_IDS[kind], index + 1, kind);
   });
@@ -75,9 +76,41 @@ test('the decoder recomputes vertex hashes and never reads one from the wire', (
   );
 });
 
+test('golden PREPARE: version, type id, then epoch u32, replica u16, view u64, sequence u64, digest, signature', () => {
+  const prepare = (epoch: number): Message => ({
+    kind: 'prepare',
+    epoch,
+    view: 1,
+    sequence: 2,
+    digest: new Uint8Array(32).fill(7),
+    replica: 3,
+    signature: Uint8Array.of(5, 5),
+  });
+  const golden = (epoch: readonly number[]) =>
+    [
+      '03', // codec version
+      '02', // wire type id of PREPARE
+      ...epoch.map((byte) => byte.toString(16).padStart(2, '0')),
+      '0003', // replica
+      '0000000000000001', // view
+      '0000000000000002', // sequence
+      '07'.repeat(32), // digest
+      '0002', // signature length
+      '0505', // signature
+    ].join('');
+  assert.equal(hex(encodeMessage(prepare(0))), golden([0, 0, 0, 0]));
+  assert.equal(hex(encodeMessage(prepare(0x0102_0304))), golden([1, 2, 3, 4]));
+  assert.equal(hex(encodeMessage(prepare(0xffff_ffff))), golden([0xff, 0xff, 0xff, 0xff]));
+  assert.equal(encodedMessageBytes(prepare(0)), 2 + 4 + 2 + 8 + 8 + 32 + 2 + 2);
+  const decoded = decodeMessage(Uint8Array.from(Buffer.from(golden([0, 0, 0, 9]), 'hex')), limits);
+  assert.ok(decoded.ok);
+  assert.deepEqual(decoded.message, prepare(9));
+});
+
 test('decoded byte fields are copies: reusing the input buffer does not change the message', () => {
   const message: Message = {
     kind: 'prepare',
+    epoch: 0,
     view: 1,
     sequence: 2,
     digest: new Uint8Array(32).fill(7),
@@ -192,6 +225,7 @@ test(`every truncation of a valid frame is refused as truncated (seed ${seed})`,
 test('a byte after a complete message is refused as trailing-bytes', () => {
   const message: Message = {
     kind: 'state-request',
+    epoch: 0,
     fromSequence: 1,
     toSequence: 9,
     replica: 0,
@@ -204,6 +238,7 @@ test('a byte after a complete message is refused as trailing-bytes', () => {
 test('an unknown codec version is refused as unknown-version, unknown type ids as unknown-type', () => {
   const message: Message = {
     kind: 'state-request',
+    epoch: 0,
     fromSequence: 1,
     toSequence: 9,
     replica: 0,
@@ -214,7 +249,10 @@ test('an unknown codec version is refused as unknown-version, unknown type ids a
     const result = decodeMessage(b, limits);
     return result.ok ? 'ok' : result.error.code;
   };
-  assert.equal(code(Uint8Array.from([3, ...bytes.subarray(1)])), 'unknown-version');
+  assert.equal(code(bytes), 'ok');
+  assert.equal(code(Uint8Array.from([4, ...bytes.subarray(1)])), 'unknown-version');
+  // Version 2 (before epochs) is accepted from a store only, never from a peer.
+  assert.equal(code(Uint8Array.from([2, ...bytes.subarray(1)])), 'unknown-version');
   assert.equal(code(Uint8Array.from([1, ...bytes.subarray(1)])), 'unknown-version');
   assert.equal(code(Uint8Array.from([0, ...bytes.subarray(1)])), 'unknown-version');
   for (const id of [0, MESSAGE_KINDS.length + 1, 255]) {
@@ -231,6 +269,7 @@ test('an unknown codec version is refused as unknown-version, unknown type ids a
 test('the encoder refuses values the layout cannot carry, with an ArgumentError', () => {
   const prepare = {
     kind: 'prepare' as const,
+    epoch: 0,
     view: 1,
     sequence: 2,
     digest: new Uint8Array(32),
@@ -239,6 +278,9 @@ test('the encoder refuses values the layout cannot carry, with an ArgumentError'
   };
   assert.throws(() => encodeMessage({ ...prepare, view: Number.MAX_SAFE_INTEGER + 1 }), ArgumentError);
   assert.throws(() => encodeMessage({ ...prepare, view: -1 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, epoch: -1 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, epoch: 0x1_0000_0000 }), ArgumentError);
+  assert.throws(() => encodeMessage({ ...prepare, epoch: 0.5 }), ArgumentError);
   assert.throws(() => encodeMessage({ ...prepare, sequence: 1.5 }), ArgumentError);
   assert.throws(() => encodeMessage({ ...prepare, replica: 0x1_0000 }), ArgumentError);
   assert.throws(() => encodeMessage({ ...prepare, digest: new Uint8Array(31) }), ArgumentError);
@@ -249,6 +291,7 @@ test('the encoder refuses values the layout cannot carry, with an ArgumentError'
     () =>
       encodeMessage({
         kind: 'new-view',
+        epoch: 0,
         view: 1,
         viewChanges: [],
         prePrepares: [header],

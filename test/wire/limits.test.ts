@@ -60,15 +60,25 @@ const repeat = <T>(count: number, make: (index: number) => T): T[] =>
 const emptyVertex = (): Vertex => createVertex(new Uint8Array(0), { validThrough: TEST_VALID_THROUGH });
 const prepare = (replica = 1): Prepare => ({
   kind: 'prepare',
+  epoch: 0,
   view: 1,
   sequence: 5,
   digest,
   replica,
   signature,
 });
-const commit = (): Commit => ({ kind: 'commit', view: 1, sequence: 5, digest, replica: 1, signature });
+const commit = (): Commit => ({
+  kind: 'commit',
+  epoch: 0,
+  view: 1,
+  sequence: 5,
+  digest,
+  replica: 1,
+  signature,
+});
 const checkpoint = (): Checkpoint => ({
   kind: 'checkpoint',
+  epoch: 0,
   sequence: 8,
   stateDigest: digest,
   replica: 2,
@@ -76,6 +86,7 @@ const checkpoint = (): Checkpoint => ({
 });
 const header = (): PrePrepare => ({
   kind: 'pre-prepare',
+  epoch: 0,
   view: 1,
   sequence: 5,
   digest,
@@ -85,6 +96,7 @@ const header = (): PrePrepare => ({
 });
 const viewChange = (proof = 0, prepared = 0, prepares = 0): ViewChange => ({
   kind: 'view-change',
+  epoch: 0,
   view: 2,
   checkpoint: { sequence: 8, stateDigest: digest, proof: repeat(proof, checkpoint) },
   prepared: repeat(prepared, () => ({ prePrepare: header(), prepares: repeat(prepares, () => prepare()) })),
@@ -140,6 +152,7 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
     'viewChangesMax',
     (c) => ({
       kind: 'new-view',
+      epoch: 0,
       view: 2,
       viewChanges: repeat(c, () => viewChange()),
       prePrepares: [],
@@ -151,6 +164,7 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
     'newViewPrePreparesMax',
     (c) => ({
       kind: 'new-view',
+      epoch: 0,
       view: 2,
       viewChanges: [],
       prePrepares: repeat(c, header),
@@ -162,6 +176,7 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
     'stateEntriesMax',
     (c) => ({
       kind: 'state-reply',
+      epoch: 0,
       entries: repeat(c, (i) => ({ sequence: i + 1, view: 1, batch: [], commits: [] })),
       replica: 0,
       signature,
@@ -171,6 +186,7 @@ const atAndAbove: ReadonlyArray<readonly [keyof DecodeLimits, (count: number) =>
     'commitsPerEntryMax',
     (c) => ({
       kind: 'state-reply',
+      epoch: 0,
       entries: [{ sequence: 1, view: 1, batch: [], commits: repeat(c, commit) }],
       replica: 0,
       signature,
@@ -243,19 +259,35 @@ test('replica ids >= replicaCount are refused as invalid-value, in the outer mes
 test('u64 fields above Number.MAX_SAFE_INTEGER are refused as invalid-value; 2^53 - 1 itself is accepted', () => {
   const bytes = encodeMessage({ ...prepare(), view: Number.MAX_SAFE_INTEGER });
   assert.equal(outcomeOf(bytes), 'ok');
-  // The view is at offset 4 (version, type, replica u16). 2^53 has high word 0x0020_0000.
+  // The view is at offset 8 (version, type, epoch u32, replica u16). 2^53 has high word
+  // 0x0020_0000.
+  assert.equal(new DataView(bytes.buffer).getBigUint64(8), BigInt(Number.MAX_SAFE_INTEGER));
   const over = bytes.slice();
-  new DataView(over.buffer).setUint32(4, 0x0020_0000);
-  new DataView(over.buffer).setUint32(8, 0);
+  new DataView(over.buffer).setUint32(8, 0x0020_0000);
+  new DataView(over.buffer).setUint32(12, 0);
   assert.equal(outcomeOf(over), 'invalid-value');
   const max = bytes.slice();
-  new DataView(max.buffer).setBigUint64(4, 0xffff_ffff_ffff_ffffn);
+  new DataView(max.buffer).setBigUint64(8, 0xffff_ffff_ffff_ffffn);
   assert.equal(outcomeOf(max), 'invalid-value');
+});
+
+test('an epoch may be any u32: no limit applies to it, in the outer message or nested ones', () => {
+  assert.equal(outcome({ ...prepare(), epoch: 0xffff_ffff }), 'ok');
+  const nested: ViewChange = {
+    ...viewChange(1, 1, 1),
+    epoch: 7,
+    checkpoint: { sequence: 8, stateDigest: digest, proof: [{ ...checkpoint(), epoch: 0xffff_ffff }] },
+    prepared: [{ prePrepare: { ...header(), epoch: 1 }, prepares: [{ ...prepare(), epoch: 0x8000_0000 }] }],
+  };
+  const result = decodeMessage(encodeMessage(nested), tight);
+  assert.ok(result.ok);
+  assert.deepEqual(result.message, nested);
 });
 
 test('booleans other than 0 and 1 are refused as non-canonical (status flag, batch presence)', () => {
   const status = encodeMessage({
     kind: 'status',
+    epoch: 0,
     view: 3,
     viewActive: true,
     lastExecuted: 4,
@@ -263,18 +295,18 @@ test('booleans other than 0 and 1 are refused as non-canonical (status flag, bat
     replica: 1,
     signature,
   });
-  // version, type, replica u16, view u64, then the flag.
-  assert.equal(status[12], 1);
+  // version, type, epoch u32, replica u16, view u64, then the flag.
+  assert.equal(status[16], 1);
   for (const value of [2, 0x80, 0xff]) {
     const bad = status.slice();
-    bad[12] = value;
+    bad[16] = value;
     assert.equal(outcomeOf(bad), 'non-canonical', `flag ${value}`);
   }
   const prePrepare = encodeMessage(header());
-  // version, type, replica, view, sequence, digest, then the presence flag.
-  assert.equal(prePrepare[52], 0);
+  // version, type, epoch, replica, view, sequence, digest, then the presence flag.
+  assert.equal(prePrepare[56], 0);
   const bad = prePrepare.slice();
-  bad[52] = 2;
+  bad[56] = 2;
   assert.equal(outcomeOf(bad), 'non-canonical');
 });
 
@@ -287,6 +319,7 @@ test('an empty signature is refused as invalid-value', () => {
 test('a nested PRE-PREPARE is a header only: a presence byte after its digest is not accepted', () => {
   const bytes = encodeMessage({
     kind: 'new-view',
+    epoch: 0,
     view: 2,
     viewChanges: [],
     prePrepares: [header()],
@@ -295,9 +328,10 @@ test('a nested PRE-PREPARE is a header only: a presence byte after its digest is
   });
   assert.equal(bytes[1], WIRE_TYPE_IDS['new-view']);
   assert.equal(outcomeOf(bytes), 'ok');
-  // version, type, replica u16, view u64, view-change count u16, pre-prepare count u32, then the
-  // header's replica, view, sequence and digest: 68 bytes in all.
-  const withFlag = Uint8Array.from([...bytes.subarray(0, 68), 0, ...bytes.subarray(68)]);
+  // version, type, epoch u32, replica u16, view u64, view-change count u16, pre-prepare count
+  // u32, then the header's epoch, replica, view, sequence and digest: 76 bytes in all.
+  assert.deepEqual([...bytes.subarray(76, 80)], [0, 2, 0xaa, 0xbb], "then the header's signature");
+  const withFlag = Uint8Array.from([...bytes.subarray(0, 76), 0, ...bytes.subarray(76)]);
   assert.notEqual(outcomeOf(withFlag), 'ok');
 });
 

@@ -21,12 +21,14 @@ import {
   signaturesOf,
   signBytes,
 } from '../../src/wire/index.ts';
+import { EPOCH_SIGN_DOMAIN_TAGS } from '../../src/wire/sign-bytes.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { arbitraries, hex, limits, numRuns, seed } from './fixtures.ts';
 
 const cluster = 'cluster-a';
 
 const bump = (value: number): number => (value < Number.MAX_SAFE_INTEGER ? value + 1 : value - 1);
+const bumpEpoch = (epoch: number): number => (epoch < 0xffff_ffff ? epoch + 1 : epoch - 1);
 const flip = (bytes: Uint8Array): Uint8Array => {
   const out = bytes.slice();
   out[0] = (out[0] ?? 0) ^ 1;
@@ -42,15 +44,16 @@ function replaceAt<T>(items: readonly T[], index: number, item: T): T[] {
   return items.map((existing, i) => (i === index ? item : existing));
 }
 
-test(`sign-bytes differ across kinds with equal fields: PRE-PREPARE, PREPARE, COMMIT on one (replica, view, sequence, digest) (seed ${seed})`, () => {
+test(`sign-bytes differ across kinds with equal fields: PRE-PREPARE, PREPARE, COMMIT on one (epoch, replica, view, sequence, digest) (seed ${seed})`, () => {
   fc.assert(
     fc.property(
+      arbitraries.epoch,
       arbitraries.replica,
       arbitraries.counter,
       arbitraries.counter,
       arbitraries.digest,
-      (replica, view, sequence, digest) => {
-        const fields = { replica, view, sequence, digest };
+      (epoch, replica, view, sequence, digest) => {
+        const fields = { epoch, replica, view, sequence, digest };
         const all = [
           signBytes({ kind: 'pre-prepare', ...fields, batch: null }, cluster),
           signBytes({ kind: 'prepare', ...fields }, cluster),
@@ -63,23 +66,40 @@ test(`sign-bytes differ across kinds with equal fields: PRE-PREPARE, PREPARE, CO
   );
 });
 
-test(`sign-bytes start with the kind's length-prefixed domain tag, then the length-prefixed cluster id (seed ${seed})`, () => {
+test(`sign-bytes start with the kind's length-prefixed domain tag (v1 for epoch 0, v2 for later epochs), then the length-prefixed cluster id, then a later epoch (seed ${seed})`, () => {
+  const epochZero = arbitraries.signedMessage.map((message): SignedMessage => ({ ...message, epoch: 0 }));
   fc.assert(
-    fc.property(arbitraries.signedMessage, fc.string(), (message, clusterId) => {
+    fc.property(fc.oneof(epochZero, arbitraries.signedMessage), fc.string(), (message, clusterId) => {
       const bytes = signBytes(message, clusterId);
-      const tag = new TextEncoder().encode(SIGN_DOMAIN_TAGS[message.kind]);
+      const tags = message.epoch === 0 ? SIGN_DOMAIN_TAGS : EPOCH_SIGN_DOMAIN_TAGS;
+      const tag = new TextEncoder().encode(tags[message.kind]);
       const id = new TextEncoder().encode(clusterId);
       assert.equal(bytes[0], tag.length);
       assert.deepEqual(bytes.subarray(1, 1 + tag.length), tag);
       const view = new DataView(bytes.buffer, bytes.byteOffset);
       assert.equal(view.getUint32(1 + tag.length), id.length);
       assert.deepEqual(bytes.subarray(5 + tag.length, 5 + tag.length + id.length), id);
+      // Epoch 0 signs the bytes of the release before epochs: the signer's replica id follows.
+      const after = 5 + tag.length + id.length;
+      if (message.epoch === 0) assert.equal(view.getUint16(after), message.replica);
+      else
+        assert.deepEqual(
+          [view.getUint32(after), view.getUint16(after + 4)],
+          [message.epoch, message.replica],
+        );
     }),
     { seed, numRuns },
   );
   const tags = Object.values(SIGN_DOMAIN_TAGS);
   assert.equal(new Set(tags).size, SIGNED_KINDS.length, 'one distinct tag per signed kind');
+  assert.ok(
+    tags.every((tag) => tag.startsWith('cretoai/v1/')),
+    'epoch 0 keeps the v1 tags',
+  );
   assert.ok(!tags.includes('cretoai/v1/request'), 'the retired REQUEST tag is not reused');
+  const epochTags = Object.values(EPOCH_SIGN_DOMAIN_TAGS);
+  assert.equal(new Set([...tags, ...epochTags]).size, 2 * SIGNED_KINDS.length, 'no tag serves both');
+  assert.ok(epochTags.every((tag) => tag.startsWith('cretoai/v2/')));
 });
 
 test(`sign-bytes differ across cluster ids, including ids that are prefixes of each other (seed ${seed})`, () => {
@@ -95,6 +115,7 @@ test(`sign-bytes differ across cluster ids, including ids that are prefixes of e
   );
   const prepare: Message = {
     kind: 'prepare',
+    epoch: 0,
     view: 1,
     sequence: 1,
     digest: new Uint8Array(32),
@@ -109,6 +130,7 @@ test(`sign-bytes differ across cluster ids, including ids that are prefixes of e
 type Mutator<K extends SignedKind> = (m: MessageOf<K>) => MessageOf<K> | null;
 
 const voteMutators = <M extends PrePrepare | Prepare | Commit>(): Record<string, (m: M) => M> => ({
+  epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
   replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
   view: (m) => ({ ...m, view: bump(m.view) }),
   sequence: (m) => ({ ...m, sequence: bump(m.sequence) }),
@@ -120,11 +142,13 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
   prepare: voteMutators<Prepare>(),
   commit: voteMutators<Commit>(),
   checkpoint: {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     sequence: (m) => ({ ...m, sequence: bump(m.sequence) }),
     stateDigest: (m) => ({ ...m, stateDigest: flip(m.stateDigest) }),
   },
   'view-change': {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     view: (m) => ({ ...m, view: bump(m.view) }),
     'checkpoint.sequence': (m) => ({
@@ -145,12 +169,24 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
       const proof = replaceAt(m.checkpoint.proof, 0, { ...first, signature: flip(first.signature) });
       return { ...m, checkpoint: { ...m.checkpoint, proof } };
     },
+    'checkpoint.proof[0].epoch': (m) => {
+      const first = m.checkpoint.proof[0];
+      if (first === undefined) return null;
+      const proof = replaceAt(m.checkpoint.proof, 0, { ...first, epoch: bumpEpoch(first.epoch) });
+      return { ...m, checkpoint: { ...m.checkpoint, proof } };
+    },
     'prepared (one fewer)': (m) =>
       m.prepared.length === 0 ? null : { ...m, prepared: without(m.prepared, 0) },
     'prepared[0].prePrepare.digest': (m) => {
       const first = m.prepared[0];
       if (first === undefined) return null;
       const prePrepare = { ...first.prePrepare, digest: flip(first.prePrepare.digest) };
+      return { ...m, prepared: replaceAt(m.prepared, 0, { ...first, prePrepare }) };
+    },
+    'prepared[0].prePrepare.epoch': (m) => {
+      const first = m.prepared[0];
+      if (first === undefined) return null;
+      const prePrepare = { ...first.prePrepare, epoch: bumpEpoch(first.prePrepare.epoch) };
       return { ...m, prepared: replaceAt(m.prepared, 0, { ...first, prePrepare }) };
     },
     'prepared[0].prepares[0].signature': (m) => {
@@ -162,6 +198,7 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
     },
   },
   'new-view': {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     view: (m) => ({ ...m, view: bump(m.view) }),
     'viewChanges (one fewer)': (m) =>
@@ -173,6 +210,11 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
         ...m,
         viewChanges: replaceAt(m.viewChanges, 0, { ...first, signature: flip(first.signature) }),
       };
+    },
+    'viewChanges[0].epoch': (m) => {
+      const first = m.viewChanges[0];
+      if (first === undefined) return null;
+      return { ...m, viewChanges: replaceAt(m.viewChanges, 0, { ...first, epoch: bumpEpoch(first.epoch) }) };
     },
     'viewChanges[0].checkpoint.sequence': (m) => {
       const first = m.viewChanges[0];
@@ -190,8 +232,14 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
       if (first === undefined) return null;
       return { ...m, prePrepares: replaceAt(m.prePrepares, 0, { ...first, sequence: bump(first.sequence) }) };
     },
+    'prePrepares[0].epoch': (m) => {
+      const first = m.prePrepares[0];
+      if (first === undefined) return null;
+      return { ...m, prePrepares: replaceAt(m.prePrepares, 0, { ...first, epoch: bumpEpoch(first.epoch) }) };
+    },
   },
   status: {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     view: (m) => ({ ...m, view: bump(m.view) }),
     viewActive: (m) => ({ ...m, viewActive: !m.viewActive }),
@@ -199,11 +247,13 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
     stableSequence: (m) => ({ ...m, stableSequence: bump(m.stableSequence) }),
   },
   'state-request': {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     fromSequence: (m) => ({ ...m, fromSequence: bump(m.fromSequence) }),
     toSequence: (m) => ({ ...m, toSequence: bump(m.toSequence) }),
   },
   'state-reply': {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     'entries (one fewer)': (m) => (m.entries.length === 0 ? null : { ...m, entries: without(m.entries, 0) }),
     'entries[0].sequence': (m) => {
@@ -231,8 +281,16 @@ const mutators: { readonly [K in SignedKind]: Record<string, Mutator<K>> } = {
       const commits = replaceAt(first.commits, 0, { ...commit, signature: flip(commit.signature) });
       return { ...m, entries: replaceAt(m.entries, 0, { ...first, commits }) };
     },
+    'entries[0].commits[0].epoch': (m) => {
+      const first = m.entries[0];
+      const commit = first?.commits[0];
+      if (first === undefined || commit === undefined) return null;
+      const commits = replaceAt(first.commits, 0, { ...commit, epoch: bumpEpoch(commit.epoch) });
+      return { ...m, entries: replaceAt(m.entries, 0, { ...first, commits }) };
+    },
   },
   'view-timeout': {
+    epoch: (m) => ({ ...m, epoch: bumpEpoch(m.epoch) }),
     replica: (m) => ({ ...m, replica: otherReplica(m.replica) }),
     view: (m) => ({ ...m, view: bump(m.view) }),
   },

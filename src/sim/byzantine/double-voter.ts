@@ -28,7 +28,12 @@ export class DoubleVoter extends ByzantineReplica {
     if (message.replica === this.id && message.kind === 'pre-prepare' && this.prng.chance(OUT_OF_ROLE_RATE)) {
       super.transmit(message, peers, frame);
       // The primary PREPAREs its own batch: never needed, always a fault.
-      const slot = { view: message.view, sequence: message.sequence, digest: message.digest };
+      const slot = {
+        epoch: message.epoch,
+        view: message.view,
+        sequence: message.sequence,
+        digest: message.digest,
+      };
       for (const peer of peers)
         this.sendTo(peer, this.sign<Prepare>({ ...slot, kind: 'prepare', replica: this.id }));
       return;
@@ -42,6 +47,7 @@ export class DoubleVoter extends ByzantineReplica {
       const batch: readonly never[] = [];
       const usurped = this.sign<PrePrepare>({
         kind: 'pre-prepare',
+        epoch: message.epoch,
         view: message.view,
         sequence: message.sequence,
         digest: batchDigest(batch),

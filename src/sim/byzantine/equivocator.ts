@@ -58,7 +58,12 @@ export class Equivocator extends ByzantineReplica {
     for (const peer of second) this.sendTo(peer, other);
     if (this.prng.chance(LOUD_RATE)) this.sendTo(first[0]!, other);
     // Votes for each side's batch right away: the primary's COMMIT is one of the quorum.
-    const slot = { view: prePrepare.view, sequence: prePrepare.sequence, replica: this.id } as const;
+    const slot = {
+      epoch: prePrepare.epoch,
+      view: prePrepare.view,
+      sequence: prePrepare.sequence,
+      replica: this.id,
+    } as const;
     const ownCommit = this.sign({ ...slot, kind: 'commit', digest: prePrepare.digest });
     const otherCommit = this.sign({ ...slot, kind: 'commit', digest });
     for (const peer of first) this.sendTo(peer, ownCommit);

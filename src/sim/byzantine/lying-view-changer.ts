@@ -92,15 +92,17 @@ export class LyingViewChanger extends ByzantineReplica {
       ? viewChange.view
       : Math.max(0, viewChange.view - 1 - this.prng.int(2));
     const digest = this.randomDigest();
+    const { epoch } = viewChange;
     const prePrepare = this.sign<PrePrepare>({
       kind: 'pre-prepare',
+      epoch,
       view,
       sequence,
       digest,
       batch: null,
       replica: this.id,
     });
-    const prepare = this.sign<Prepare>({ kind: 'prepare', view, sequence, digest, replica: this.id });
+    const prepare = this.sign<Prepare>({ kind: 'prepare', epoch, view, sequence, digest, replica: this.id });
     const made: PreparedCertificate = { prePrepare, prepares: [prepare] };
     if (index < 0) return [made];
     prepared[index] = made;
@@ -133,6 +135,7 @@ export class LyingViewChanger extends ByzantineReplica {
     prePrepares.push(
       this.unsigned({
         kind: 'pre-prepare',
+        epoch: newView.epoch,
         view: newView.view,
         sequence: last + 1,
         digest: this.randomDigest(),
@@ -151,6 +154,7 @@ export class LyingViewChanger extends ByzantineReplica {
     const own = newView.viewChanges.find((viewChange) => viewChange.replica === this.id);
     const amnesic = this.sign<ViewChange>({
       kind: 'view-change',
+      epoch: newView.epoch,
       view: newView.view,
       checkpoint: (own ?? newView.viewChanges[0]!).checkpoint,
       prepared: [],
@@ -160,7 +164,7 @@ export class LyingViewChanger extends ByzantineReplica {
     const viewChanges = [...others.slice(0, this.config.quorum - 1), amnesic].sort(
       (a, b) => a.replica - b.replica,
     );
-    const plan = planNewView(this.config, newView.view, viewChanges);
+    const plan = planNewView(this.config, newView.epoch, newView.view, viewChanges);
     return this.sign({
       ...newView,
       viewChanges,
