@@ -6,7 +6,7 @@
  */
 
 import type { Draft, StateRequest, Status } from './messages.ts';
-import { emit, type ReplicaState, sendDraft } from './state.ts';
+import { emit, type ReplicaState, sendDraft, voteCeiling } from './state.ts';
 import type { ReplicaId } from './types.ts';
 
 /** What this replica tells its peers about where it stands. */
@@ -41,7 +41,7 @@ export function noteAhead(state: ReplicaState, peer: ReplicaId, sequence: number
   const { self, weakQuorum, watermarkWindow, statusIntervalTicks } = state.config;
   if (peer === self || sequence <= (state.aheadSeen.get(peer) ?? 0)) return;
   state.aheadSeen.set(peer, sequence);
-  const windowEnd = state.stable.sequence + watermarkWindow;
+  const windowEnd = voteCeiling(state);
   const ahead: number[] = [];
   for (const seen of state.aheadSeen.values()) if (seen > windowEnd) ahead.push(seen);
   if (ahead.length < weakQuorum) return;

@@ -24,6 +24,7 @@ import {
   type ReplicaState,
   rejected,
   sendDraft,
+  voteCeiling,
 } from './state.ts';
 import {
   type Batch,
@@ -324,18 +325,19 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
 
 /**
  * As primary, orders queued vertices: one batch per free sequence, while the pipeline has room
- * and the sequence stays inside the watermarks (4.2: the primary cannot run ahead of h + L).
+ * and the sequence stays inside the watermarks (4.2: the primary cannot run ahead of h + L; see
+ * `voteCeiling`).
  * While a sequence is in flight, a batch of fewer than `pipelineFillCount` vertices waits for
  * the pipeline to drain: vertices forwarded by several backups then share one sequence instead
  * of paying a round's signatures each.
  */
 export function proposeBatches(state: ReplicaState): void {
   if (!state.viewActive || !isPrimary(state)) return;
-  const { pipelineDepth, pipelineFillCount, watermarkWindow, batchCountMax, batchBytesMax, self } =
-    state.config;
+  const { pipelineDepth, pipelineFillCount, batchCountMax, batchBytesMax, self } = state.config;
+  const ceiling = voteCeiling(state);
   while (state.queue.size > 0) {
     const sequence = state.nextSequence;
-    if (sequence > state.stable.sequence + watermarkWindow) return;
+    if (sequence > ceiling) return;
     const inFlight = sequence - 1 - state.lastExecuted;
     if (inFlight >= pipelineDepth) return;
     if (inFlight > 0 && state.queue.size < pipelineFillCount) return;

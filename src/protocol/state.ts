@@ -219,10 +219,24 @@ export function pipelineIdle(state: ReplicaState): boolean {
   return !isPrimary(state) || state.queue.size === 0;
 }
 
-/** Whether `sequence` lies inside the watermarks (h, h + L]. */
+/** Whether `sequence` lies inside the watermarks (h, h + L], bounded by {@link voteCeiling}. */
 export function inWindow(state: ReplicaState, sequence: number): boolean {
-  const h = state.stable.sequence;
-  return sequence > h && sequence <= h + state.config.watermarkWindow;
+  return sequence > state.stable.sequence && sequence <= voteCeiling(state);
+}
+
+/**
+ * The highest sequence this replica may vote for in the normal case: the high watermark h + L of
+ * 4.3, but counted from the highest checkpoint it has executed when that is below h. A replica
+ * can adopt a stable checkpoint it has not executed (a quorum's CHECKPOINTs, or a NEW-VIEW), and
+ * until state transfer brings it there it has not executed what lies below h either, such as a
+ * reconfiguration request that ends its epoch below h + L. Bounding its votes by what it has
+ * executed keeps it from voting past an epoch's end it does not know of yet (see
+ * docs/reconfiguration.md, "Where an epoch ends").
+ */
+export function voteCeiling(state: ReplicaState): number {
+  const { checkpointInterval, watermarkWindow } = state.config;
+  const executedCheckpoint = state.lastExecuted - (state.lastExecuted % checkpointInterval);
+  return Math.min(state.stable.sequence, executedCheckpoint) + watermarkWindow;
 }
 
 export function entryAt(state: ReplicaState, sequence: number): LogEntry {
