@@ -155,6 +155,11 @@ export interface StatusResponse {
   readonly clusterId: string;
   /** The engine's lifecycle state: 'running' once it serves. */
   readonly state: string;
+  /**
+   * The epoch this node votes in; `validators` are that epoch's, in leader order. Absent from
+   * nodes older than epochs (read it as 0).
+   */
+  readonly epoch?: number;
   readonly view: number;
   readonly viewActive: boolean;
   readonly leader: string;

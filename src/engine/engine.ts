@@ -136,6 +136,8 @@ export interface AcceptedProposal {
 export interface EngineStatus {
   readonly nodeId: NodeId;
   readonly state: EngineState;
+  /** The epoch (validator set) this replica votes in: 0, the cluster file's, until #17's step 3. */
+  readonly epoch: number;
   /** The view this replica is in, or changing to when `viewActive` is false. */
   readonly view: number;
   readonly viewActive: boolean;
@@ -498,6 +500,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     return {
       nodeId: this.config.nodeId,
       state: this.#lifecycle.state,
+      epoch: state.epoch,
       view: state.view,
       viewActive: state.viewActive,
       leader: validators[primaryOf(state.config, state.view)]!,

@@ -291,6 +291,7 @@ export class HttpApi {
       nodeId: status.nodeId,
       clusterId,
       state: status.state,
+      epoch: status.epoch,
       view: status.view,
       viewActive: status.viewActive,
       leader: status.leader,

@@ -122,7 +122,9 @@ describe('cretoai-node errors', { timeout: 180_000 }, () => {
     assert.equal(rows.length, 4);
     for (const row of rows) assert.equal(row.split(/\s{2,}/).length, columns.length, row);
     const down = rows.find((row) => row.startsWith('node-3'))!;
-    assert.match(down, /^node-3\s+unreachable(\s+-){8}$/);
+    assert.match(down, /^node-3\s+unreachable(\s+-){9}$/);
+    assert.equal(columns[2], 'epoch');
+    for (const row of rows.filter((row) => row !== down)) assert.equal(row.split(/\s{2,}/)[2], '0', row);
     // The columns line up: every cell starts where its header does.
     const at = columns.map((title) => header!.indexOf(title));
     for (const row of rows) for (const start of at.slice(1)) assert.equal(row[start - 1], ' ', row);

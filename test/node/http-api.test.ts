@@ -250,6 +250,7 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
     for (const field of [
       'nodeId',
       'clusterId',
+      'epoch',
       'view',
       'leader',
       'sequence',
@@ -263,6 +264,7 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
     ])
       assert.ok(field in status.body, field);
     assert.equal(status.body.nodeId, 'node-0');
+    assert.equal(status.body.epoch, 0);
     assert.equal(status.body.leader, 'node-0');
     assert.ok(status.body.sequence >= 1);
     assert.deepEqual(await call(`${node.url}/v1/evidence`).then((answer) => answer.body), { evidence: [] });

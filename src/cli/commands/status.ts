@@ -12,6 +12,7 @@ import { clientOf } from './targets.ts';
 const STATUS_HEADER = [
   'node',
   'state',
+  'epoch',
   'view',
   'leader',
   'sequence',
@@ -27,6 +28,7 @@ function statusRow(status: StatusResponse): string[] {
   return [
     status.nodeId,
     status.state,
+    String(status.epoch ?? 0),
     `${status.view}${status.viewActive ? '' : ' (changing)'}`,
     status.leader,
     String(status.sequence),
@@ -60,7 +62,7 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
 export function addStatusCommand(program: Command, io: Io): void {
   program
     .command('status')
-    .description("print each node's view, leader, sequence, checkpoint and peers")
+    .description("print each node's epoch, view, leader, sequence, checkpoint and peers")
     .option('--cluster <file>', 'ask every node of this cluster file (its "api" URLs)')
     .option('--url <url>', 'ask this node (repeatable)', collect)
     .option('--json', 'print the answers as JSON (a node that did not answer: { url, nodeId, error })', false)
