@@ -68,6 +68,8 @@ export function writeSequence(write: DurableWrite): number | null {
       return write.record.sequence;
     case 'stable':
       return write.certificate.sequence;
+    case 'epoch':
+      return write.record.closedAt;
     case 'truncate':
       return write.through;
     case 'view':

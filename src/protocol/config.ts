@@ -2,6 +2,7 @@
  * The protocol core's configuration: what the replica needs to know about its cluster, and a
  * bound on everything it keeps. Time is counted in ticks; the shell decides how long a tick is.
  */
+import type { ReconfigurationOptions } from './epochs.ts';
 import { ConfigError, integerField } from './errors.ts';
 import { type QuorumSizes, quorumSizes } from './quorum.ts';
 import type { ReplicaId } from './types.ts';
@@ -69,6 +70,11 @@ export interface ReplicaOptions {
    * L. Default 2,048.
    */
   readonly dedupHorizonSequences?: number;
+  /**
+   * How the replica reads reconfiguration requests (see `epochs.ts`). Absent, a request is an
+   * ordinary vertex and the replica stays in epoch 0.
+   */
+  readonly reconfiguration?: ReconfigurationOptions;
 }
 
 /** The configuration after defaults and validation. */
@@ -92,6 +98,7 @@ export interface ReplicaConfig extends QuorumSizes {
   readonly watchedVerticesPerReplicaMax: number;
   readonly acknowledgeCopies: number;
   readonly dedupHorizonSequences: number;
+  readonly reconfiguration: ReconfigurationOptions | null;
 }
 
 function positiveInteger(field: string, value: number | undefined, fallback: number, max?: number): number {
@@ -157,6 +164,16 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
   if (dedupHorizonSequences <= watermarkWindow) {
     throw new ConfigError('dedupHorizonSequences', `must exceed watermarkWindow (${watermarkWindow})`);
   }
+  const reconfiguration = options.reconfiguration ?? null;
+  if (reconfiguration !== null) {
+    const { nodes } = reconfiguration;
+    if (nodes.length !== replicaCount || new Set(nodes).size !== nodes.length) {
+      throw new ConfigError(
+        'reconfiguration',
+        `must name ${replicaCount} distinct node ids, one per replica`,
+      );
+    }
+  }
   return {
     ...sizes,
     clusterId: options.clusterId,
@@ -196,6 +213,7 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
       replicaCount - 1,
     ),
     dedupHorizonSequences,
+    reconfiguration,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { toHex } from '../crypto/digest.ts';
 import type { DurableWrite, FinalizedRecord } from './effects.ts';
+import type { EpochRecord } from './epochs.ts';
 import type { CheckpointCertificate } from './messages.ts';
 import type { Vertex } from './types.ts';
 
@@ -14,6 +15,8 @@ export type PreparedRecord = Extract<DurableWrite, { kind: 'prepared' }>;
 
 /** What a replica restarts from (see `restoreReplica`). */
 export interface DurableSnapshot {
+  /** The epoch history by number, ascending; empty when no request ever closed epoch 0. */
+  readonly epochs: readonly EpochRecord[];
   readonly view: ViewRecord | null;
   readonly stable: CheckpointCertificate | null;
   readonly prePrepares: readonly PrePrepareRecord[];
@@ -29,6 +32,8 @@ export interface DurableSnapshot {
  * finalized records dropped past `finalizedRetention`.
  */
 export class DurableImage {
+  /** Epoch records by number. */
+  readonly epochs = new Map<number, EpochRecord>();
   view: ViewRecord | null = null;
   stable: CheckpointCertificate | null = null;
   readonly prePrepares = new Map<number, PrePrepareRecord>();
@@ -47,6 +52,9 @@ export class DurableImage {
   /** Applies one of the core's writes, as a store applies it when it makes it durable. */
   apply(write: DurableWrite): void {
     switch (write.kind) {
+      case 'epoch':
+        this.epochs.set(write.record.number, write.record);
+        break;
       case 'view':
         this.view = write;
         break;
@@ -97,6 +105,7 @@ export class DurableImage {
       if (record !== undefined) finalized.push(record);
     }
     return {
+      epochs: [...this.epochs.values()].sort((a, b) => a.number - b.number),
       view: this.view,
       stable: this.stable,
       prePrepares: [...this.prePrepares.values()],

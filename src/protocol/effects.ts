@@ -6,6 +6,7 @@
  * step's writes opens. A receipt is minted by the storage layer once writes are durable, so a
  * driver cannot release a vote before the state that justifies it is on disk.
  */
+import type { EpochRecord } from './epochs.ts';
 import { InvariantError } from './errors.ts';
 import type {
   CheckpointCertificate,
@@ -45,6 +46,11 @@ export interface FinalizedRecord {
 
 /** One write the shell must make durable, in order, before releasing the step's effects. */
 export type DurableWrite =
+  /**
+   * An epoch of the history (see `epochs.ts`): the one a request closed, then the one it opens,
+   * in the step that finalizes the request.
+   */
+  | { readonly kind: 'epoch'; readonly record: EpochRecord }
   /** The view the replica is in (active) or changing to, with the NEW-VIEW that installed it. */
   | {
       readonly kind: 'view';
@@ -241,6 +247,13 @@ export type ReplicaEvent =
     }
   | { readonly kind: 'view-entered'; readonly view: number; readonly primary: ReplicaId }
   | { readonly kind: 'checkpoint-stable'; readonly sequence: number }
+  /** A request executed at `requestSequence` closes `epoch` at `end`. */
+  | {
+      readonly kind: 'epoch-closing';
+      readonly epoch: number;
+      readonly end: number;
+      readonly requestSequence: number;
+    }
   | {
       readonly kind: 'state-transfer-requested';
       readonly from: number;

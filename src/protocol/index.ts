@@ -5,6 +5,14 @@ export * from './certificates.ts';
 export * from './config.ts';
 export { DurableImage, type DurableSnapshot } from './durable-image.ts';
 export * from './effects.ts';
+export {
+  EPOCH_ZERO,
+  type EpochRecord,
+  epochEnd,
+  type NextEpoch,
+  type ReconfigurationOptions,
+  type RequestReader,
+} from './epochs.ts';
 export { ConfigError, InvariantError } from './errors.ts';
 export * from './messages.ts';
 export * from './quorum.ts';

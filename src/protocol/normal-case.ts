@@ -8,6 +8,7 @@ import { noteAhead, requestState } from './behind.ts';
 import { checkpointTaken } from './checkpoints.ts';
 import { deliverBatch, expireHeld } from './delivery.ts';
 import type { Verdict } from './effects.ts';
+import { closeEpochIfRequested, owesFill } from './epochs.ts';
 import { invariant } from './errors.ts';
 import { attachBody, bodyFor, isSigned, type LogEntry, resetEntryForView } from './log.ts';
 import type { Commit, Draft, PrePrepare, Prepare } from './messages.ts';
@@ -320,6 +321,7 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
     chainDigest: chain,
     commits: committed.commits,
   });
+  closeEpochIfRequested(state, sequence, vertices);
   if (sequence % state.config.checkpointInterval === 0) checkpointTaken(state, sequence, chain);
 }
 
@@ -335,14 +337,16 @@ export function proposeBatches(state: ReplicaState): void {
   if (!state.viewActive || !isPrimary(state)) return;
   const { pipelineDepth, pipelineFillCount, batchCountMax, batchBytesMax, self } = state.config;
   const ceiling = voteCeiling(state);
-  while (state.queue.size > 0) {
+  while (state.queue.size > 0 || owesFill(state)) {
     const sequence = state.nextSequence;
     if (sequence > ceiling) return;
     const inFlight = sequence - 1 - state.lastExecuted;
     if (inFlight >= pipelineDepth) return;
-    if (inFlight > 0 && state.queue.size < pipelineFillCount) return;
+    const filling = owesFill(state);
+    if (inFlight > 0 && state.queue.size < pipelineFillCount && !filling) return;
     const { batch, keys } = cutBatch(state, sequence, batchCountMax, batchBytesMax);
-    if (batch.length === 0) continue;
+    // A closing epoch's sequences are ordered even empty (see `owesFill`).
+    if (batch.length === 0 && !filling) continue;
     const digest = batchDigest(batch);
     const entry = entryAt(state, sequence);
     resetEntryForView(entry, state.view);

@@ -8,6 +8,7 @@ import { onCheckpoint } from './checkpoints.ts';
 import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
 import { DeliveredSet } from './delivered-set.ts';
 import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
+import { EPOCH_ZERO } from './epochs.ts';
 import { isSignedKind, type Message, type MessageKind, type MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
 import { onHeld, onPropose, onRequest } from './requests.ts';
@@ -71,6 +72,9 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     config,
     now: 0,
     epoch: 0,
+    epochs: [EPOCH_ZERO],
+    epochEnd: null,
+    nextEpoch: null,
     view: 0,
     viewActive: true,
     newView: null,

@@ -9,6 +9,7 @@ import type { ReplicaConfig, ReplicaOptions } from './config.ts';
 import { holdUntil } from './delivery.ts';
 import type { DurableSnapshot } from './durable-image.ts';
 import type { Ready } from './effects.ts';
+import { currentEpochRecord, type EpochRecord } from './epochs.ts';
 import { invariant } from './errors.ts';
 import { attachBody, isSigned } from './log.ts';
 import type { Checkpoint, Commit, Draft, NewView, PrePrepare, Prepare } from './messages.ts';
@@ -67,6 +68,7 @@ export function restoreReplica(
     state.newView = snapshot.view.newView;
     state.timeoutCertificate = snapshot.view.timeoutCertificate;
   }
+  restoreEpochs(state, snapshot.epochs);
 
   // Log above the stable checkpoint.
   for (const record of snapshot.prePrepares) {
@@ -132,6 +134,25 @@ function resend(state: ReplicaState): void {
     };
     sendDraft(state, 'all', checkpoint);
   }
+}
+
+/**
+ * The epoch history: where the current epoch ends, if a request closed it, and the epoch that
+ * request opens, read again from the request itself (the reader is deterministic).
+ */
+function restoreEpochs(state: ReplicaState, epochs: readonly EpochRecord[]): void {
+  if (epochs.length === 0) return;
+  const { reconfiguration } = state.config;
+  invariant(reconfiguration !== null, 'a store with an epoch history needs a reconfiguration reader');
+  state.epochs = [...epochs];
+  const current = currentEpochRecord(state);
+  if (current.end === null) return;
+  const opened = epochs.find((epoch) => epoch.number === current.number + 1);
+  invariant(opened !== undefined, `epoch ${current.number} is closed but the history lacks the next`);
+  const next = reconfiguration.reader(opened.opening, current);
+  invariant(next !== null, `the request that opened epoch ${opened.number} no longer reads as one`);
+  state.epochEnd = current.end;
+  state.nextEpoch = next;
 }
 
 function pick(prePrepare: { epoch: number; view: number; sequence: number; digest: Uint8Array }) {

@@ -17,6 +17,7 @@ import type {
   Suspicion,
   Verdict,
 } from './effects.ts';
+import type { EpochRecord, NextEpoch } from './epochs.ts';
 import type { LogEntry } from './log.ts';
 import { createLogEntry } from './log.ts';
 import type {
@@ -81,6 +82,12 @@ export interface ReplicaState {
    * that name it. Always 0 until reconfiguration (docs/reconfiguration.md) can move it.
    */
   epoch: number;
+  /** The epochs this replica knows, in order: the current one and those before it, and the next once a request closes the current one. */
+  epochs: EpochRecord[];
+  /** The last sequence of the current epoch, once a request has closed it; null while open. */
+  epochEnd: number | null;
+  /** The epoch the closing request opens, until the replica switches to it. */
+  nextEpoch: NextEpoch | null;
 
   // View.
   /** The current view, or the view being changed to while `viewActive` is false. */
@@ -236,7 +243,9 @@ export function inWindow(state: ReplicaState, sequence: number): boolean {
 export function voteCeiling(state: ReplicaState): number {
   const { checkpointInterval, watermarkWindow } = state.config;
   const executedCheckpoint = state.lastExecuted - (state.lastExecuted % checkpointInterval);
-  return Math.min(state.stable.sequence, executedCheckpoint) + watermarkWindow;
+  const window = Math.min(state.stable.sequence, executedCheckpoint) + watermarkWindow;
+  // No vote of an epoch may reach past its end (docs/reconfiguration.md).
+  return state.epochEnd === null ? window : Math.min(window, state.epochEnd);
 }
 
 export function entryAt(state: ReplicaState, sequence: number): LogEntry {

@@ -4,6 +4,7 @@
  */
 import { maybeSendStatus, stateTransferTick } from './behind.ts';
 import { serveDeferredStateRequests } from './catch-up.ts';
+import { epochUnfinished } from './epochs.ts';
 import { clientWaitExpired, retryRequests } from './requests.ts';
 import { currentTimeout, type ReplicaState } from './state.ts';
 import { complainAboutView } from './view-timeouts.ts';
@@ -60,7 +61,8 @@ function viewTimerExpired(state: ReplicaState): boolean {
   }
   const timeout = currentTimeout(state);
   const viewStart = state.viewStartTick;
-  if (state.highestAccepted > state.lastExecuted) {
+  // A batch in flight, or a closing epoch's sequences the primary owes (see `owesFill`).
+  if (state.highestAccepted > state.lastExecuted || epochUnfinished(state)) {
     if (state.now - Math.max(state.lastProgressTick, viewStart) >= timeout) return true;
   }
   const oldestPending = state.pending.values().next();

@@ -28,6 +28,9 @@
  * | 0x09   | vertex + 32-byte hash  | empty: the key is the entry                              |
  * |        | + u64 seq + u32 index  |                                                          |
  * | 0x0a   | index watermarks       | per bucket, the sequence its entries are written to      |
+ * | 0x0b   | accepted + u64 valid-  | an accepted client vertex                                |
+ * |        | Through + 32-byte hash |                                                          |
+ * | 0x0c   | epoch + u64 number     | start, end, closing sequence, opening request (epochs.ts)|
  *
  * Value: record format (u8, 2), the body, then a CRC-32 (u32) over the key and everything
  * before it. Format 2 added the epoch to the view record and to drafts stored field by field;
@@ -66,6 +69,7 @@ import { DIGEST_BYTES } from '../crypto/digest.ts';
 import { CretoaiError } from '../errors.ts';
 import type { PrePrepareRecord, PreparedRecord, ViewRecord } from '../protocol/durable-image.ts';
 import type { FinalizedRecord } from '../protocol/effects.ts';
+import type { EpochRecord } from '../protocol/epochs.ts';
 import type {
   CheckpointCertificate,
   Draft,
@@ -110,6 +114,7 @@ export const KEY_PREFIX = Object.freeze({
   vertex: 0x09,
   indexWatermarks: 0x0a,
   accepted: 0x0b,
+  epoch: 0x0c,
 } as const);
 
 /** Prefixes of released formats that this release no longer writes. Never reuse one. */
@@ -220,6 +225,8 @@ export const keys = Object.freeze({
   prePrepare: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prePrepare, sequence),
   prepared: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.prepared, sequence),
   finalized: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.finalized, sequence),
+  /** An epoch of the history, by its number (laid out as a key by sequence). */
+  epoch: (number: number): Uint8Array => keyBySequence(KEY_PREFIX.epoch, number),
   /** The record of a client vertex this replica accepted. */
   accepted: (validThrough: number, hash: Digest): Uint8Array => {
     const key = new Uint8Array(ACCEPTED_KEY_BYTES);
@@ -256,6 +263,7 @@ export function vertexKeyRange(hash: Digest): { start: Uint8Array; end: Uint8Arr
 export type ParsedKey =
   | { readonly kind: 'meta' | 'view' | 'stable' | 'lastFinalized' | 'indexWatermarks' }
   | { readonly kind: 'prePrepare' | 'prepared' | 'finalized'; readonly sequence: number }
+  | { readonly kind: 'epoch'; readonly number: number }
   | { readonly kind: 'accepted'; readonly validThrough: number; readonly hash: Digest }
   | {
       readonly kind: 'vertex';
@@ -288,6 +296,17 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
         const r = new Reader(plain(key));
         r.u8('prefix');
         return { kind, sequence: r.u64('sequence') };
+      } catch {
+        return null;
+      }
+    }
+    case 'epoch': {
+      if (key.length !== 1 + U64_BYTES) return null;
+      try {
+        const r = new Reader(plain(key));
+        r.u8('prefix');
+        const number = r.u64('epoch');
+        return number > 0xffff_ffff ? null : { kind, number };
       } catch {
         return null;
       }
@@ -338,6 +357,8 @@ export function describeKey(key: Uint8Array): string {
       return `prepared certificate record at sequence ${parsed.sequence}`;
     case 'finalized':
       return `finalized record at sequence ${parsed.sequence}`;
+    case 'epoch':
+      return `epoch ${parsed.number} record`;
     case 'accepted':
       return `accepted vertex ${Buffer.from(parsed.hash).toString('hex')} (valid through ${parsed.validThrough})`;
     case 'vertex':
@@ -863,6 +884,37 @@ export function finalizedDeliveredHashes(
   }
 }
 
+/**
+ * An epoch of the history: number (u32), start (u64), end and closing sequence (u64 each, 0
+ * while the epoch is open: no epoch ends at or is closed by sequence 0), the opening request
+ * (u32 length and bytes).
+ */
+export function encodeEpoch(record: EpochRecord): Uint8Array {
+  const w = begin(4 + 3 * U64_BYTES + 4 + record.opening.length);
+  w.u32(record.number);
+  w.u64(record.start);
+  w.u64(record.end ?? 0);
+  w.u64(record.closedAt ?? 0);
+  w.u32(record.opening.length);
+  w.raw(record.opening);
+  return seal(w, keys.epoch(record.number));
+}
+
+export function decodeEpoch(number: number, value: Uint8Array): EpochRecord {
+  return decodeBody(keys.epoch(number), value, (r) => {
+    const stored = r.u32('epoch number');
+    if (stored !== number) throw new DecodeFailure('invalid-value', `holds epoch ${stored}`);
+    const start = r.u64('start');
+    const end = r.u64('end');
+    const closedAt = r.u64('closing sequence');
+    if (start < 1 || (end !== 0 && (end < start || closedAt < 1 || closedAt > end))) {
+      throw new DecodeFailure('invalid-value', `epoch range ${start}..${end} closed at ${closedAt}`);
+    }
+    const opening = r.bytes(r.u32('opening length'), 'opening request');
+    return { number, start, end: end === 0 ? null : end, closedAt: end === 0 ? null : closedAt, opening };
+  });
+}
+
 export function encodeLastFinalized(sequence: number): Uint8Array {
   const w = begin(U64_BYTES);
   w.u64(sequence);
@@ -972,6 +1024,9 @@ export function verifyRecord(key: Uint8Array, value: Uint8Array): ParsedKey | nu
       break;
     case 'accepted':
       decodeAccepted(key, value);
+      break;
+    case 'epoch':
+      decodeEpoch(parsed.number, value);
       break;
   }
   return parsed;

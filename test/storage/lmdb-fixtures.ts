@@ -130,6 +130,19 @@ export const durableWrite: fc.Arbitrary<DurableWrite> = fc.oneof(
   arbitraries.checkpointCertificate.map((certificate): DurableWrite => ({ kind: 'stable', certificate })),
   { arbitrary: finalizedRecord.map((record): DurableWrite => ({ kind: 'finalized', record })), weight: 3 },
   fc.integer({ min: 0, max: 45 }).map((through): DurableWrite => ({ kind: 'truncate', through })),
+  fc
+    .tuple(
+      fc.integer({ min: 0, max: 3 }),
+      sequence,
+      fc.option(fc.integer({ min: 0, max: 40 }), { nil: null }),
+      fc.uint8Array({ maxLength: 40 }),
+    )
+    .map(([number, start, length, opening]): DurableWrite => {
+      // An open epoch, or one closed at a sequence inside it.
+      const end = length === null ? null : start + length;
+      const closedAt = end === null ? null : start + Math.floor(length! / 2);
+      return { kind: 'epoch', record: { number, start, end, closedAt, opening } };
+    }),
 );
 
 /** One call to the store: a step's writes, or a prune of the finalized history. */

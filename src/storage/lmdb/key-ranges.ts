@@ -18,6 +18,7 @@ export function orderingNumberOf(key: Uint8Array): number {
   const parsed = parseKey(key);
   if (parsed !== null && 'sequence' in parsed) return parsed.sequence;
   if (parsed?.kind === 'accepted') return parsed.validThrough;
+  if (parsed?.kind === 'epoch') return parsed.number;
   throw new ArgumentError('not a key ordered by a number');
 }
 

@@ -6,6 +6,7 @@
 import { bytesEqual, DIGEST_BYTES } from '../../crypto/digest.ts';
 import type { DurableSnapshot, PrePrepareRecord, PreparedRecord } from '../../protocol/durable-image.ts';
 import type { FinalizedRecord } from '../../protocol/effects.ts';
+import type { EpochRecord } from '../../protocol/epochs.ts';
 import type { Commit } from '../../protocol/messages.ts';
 import type { Digest, Vertex } from '../../protocol/types.ts';
 import { StoreCorruptError } from '../errors.ts';
@@ -13,6 +14,7 @@ import { positionBefore, type VertexIndexTail } from '../index-tail.ts';
 import { type Db, decodeOrRefuse, guardLmdb, type ReadTransaction } from '../record-checks.ts';
 import {
   decodeAccepted,
+  decodeEpoch,
   decodeFinalized,
   decodePrePrepare,
   decodePrepared,
@@ -24,7 +26,7 @@ import {
   keys,
   vertexKeyRange,
 } from '../record-codec.ts';
-import { rangeBounds, sequenceOf } from './key-ranges.ts';
+import { orderingNumberOf, rangeBounds, sequenceOf } from './key-ranges.ts';
 
 /** A finalized vertex: where it sits and the commit certificate that makes it final. */
 export interface FinalizedVertex {
@@ -84,11 +86,17 @@ export function readSnapshot(
         finalized.push(decode(key, () => decodeFinalized(sequenceOf(key), value)));
       }
     }
+    const epochs: EpochRecord[] = [];
+    for (const { key, value } of range(KEY_PREFIX.epoch, 0, 0xffff_ffff)) {
+      const number = orderingNumberOf(key);
+      epochs.push(decode(key, () => decodeEpoch(number, value)));
+    }
     const accepted: Vertex[] = [];
     for (const { key, value } of range(KEY_PREFIX.accepted, 0, Number.MAX_SAFE_INTEGER)) {
       accepted.push(decode(key, () => decodeAccepted(key, value)));
     }
     return {
+      epochs,
       view: viewValue === undefined ? null : decode(keys.view(), () => decodeView(viewValue)),
       stable: stableValue === undefined ? null : decode(keys.stable(), () => decodeStable(stableValue)),
       prePrepares,

@@ -20,6 +20,7 @@ import type { VertexIndexTail } from '../index-tail.ts';
 import { type Db, decodeOrRefuse } from '../record-checks.ts';
 import {
   encodeAccepted,
+  encodeEpoch,
   encodeFinalized,
   encodeIndexWatermarks,
   encodeLastFinalized,
@@ -154,6 +155,9 @@ export class GroupCommit {
   /** Stages one write, as `DurableImage.apply` applies it. Returns the last finalized sequence. */
   #stage(set: WriteSet, write: DurableWrite, lastFinalized: number): number {
     switch (write.kind) {
+      case 'epoch':
+        set.put(keys.epoch(write.record.number), encodeEpoch(write.record));
+        return lastFinalized;
       case 'view':
         set.put(keys.view(), encodeView(write));
         return lastFinalized;
