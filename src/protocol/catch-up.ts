@@ -153,15 +153,19 @@ export function serveDeferredStateRequests(state: ReplicaState): void {
 
 function serveStateRequest(state: ReplicaState, request: StateRequest, peer: ReplicaId): Verdict {
   state.stateServed.set(peer, state.now);
+  // A peer still in an earlier epoch is served that epoch's history only: the reply names the
+  // epoch whose certificates it carries (see `buildStateReply`).
+  const end = state.epochs.find((epoch) => epoch.number === request.epoch)?.end ?? state.lastExecuted;
   const toSequence = Math.min(
     request.toSequence,
     state.lastExecuted,
+    end,
     request.fromSequence + state.config.stateEntriesMax - 1,
   );
   if (toSequence < request.fromSequence) return ignored('not-needed');
   state.out.serveState.push({
     to: peer,
-    epoch: state.epoch,
+    epoch: request.epoch,
     fromSequence: request.fromSequence,
     toSequence,
   });

@@ -7,6 +7,7 @@ import { bytesEqual } from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
 import { primaryOf, type ReplicaConfig } from './config.ts';
 import type { RejectReason } from './effects.ts';
+import type { Handover } from './epoch-switch.ts';
 import type {
   CheckpointCertificate,
   Commit,
@@ -105,16 +106,26 @@ export function isValidCommitCertificate(
  * Why a VIEW-CHANGE is invalid, or null when it is valid: its checkpoint certificate must be
  * valid, and it must carry at most one valid prepared certificate per sequence, in increasing
  * order, each from a view below the new one and inside the checkpoint's watermark window.
- * Every certificate in it belongs to the VIEW-CHANGE's epoch: a view change never mixes epochs.
+ * Every certificate in it belongs to the VIEW-CHANGE's epoch: a view change never mixes epochs,
+ * but for the checkpoint that handed the epoch over (`handover`, the previous epoch's last),
+ * certified by the previous epoch, below which no checkpoint of this epoch can lie.
  */
 export function viewChangeFault(
   config: ReplicaConfig,
   viewChange: ViewChange,
   genesis: Digest,
+  handover: Handover | null = null,
 ): RejectReason | null {
   const { checkpoint } = viewChange;
-  if (!isValidCheckpointCertificate(config, viewChange.epoch, checkpoint, genesis))
+  if (handover !== null && checkpoint.sequence <= handover.end) {
+    if (
+      checkpoint.sequence < handover.end ||
+      !isValidCheckpointCertificate(handover.config, handover.epoch, checkpoint, genesis)
+    )
+      return 'invalid-checkpoint';
+  } else if (!isValidCheckpointCertificate(config, viewChange.epoch, checkpoint, genesis)) {
     return 'invalid-checkpoint';
+  }
   let previous = checkpoint.sequence;
   const high = checkpoint.sequence + config.watermarkWindow;
   for (const certificate of viewChange.prepared) {
@@ -178,7 +189,12 @@ export function planNewView(
  * valid VIEW-CHANGEs for its view from distinct replicas, and PRE-PREPAREs that are exactly
  * the ones {@link planNewView} computes from them, signed by the new primary in the new view.
  */
-export function newViewFault(config: ReplicaConfig, newView: NewView, genesis: Digest): RejectReason | null {
+export function newViewFault(
+  config: ReplicaConfig,
+  newView: NewView,
+  genesis: Digest,
+  handover: Handover | null = null,
+): RejectReason | null {
   const primary = primaryOf(config, newView.view);
   if (newView.replica !== primary) return 'not-primary';
   const { viewChanges } = newView;
@@ -187,7 +203,7 @@ export function newViewFault(config: ReplicaConfig, newView: NewView, genesis: D
   if (!distinct(viewChanges)) return 'invalid-new-view';
   for (const viewChange of viewChanges) {
     if (viewChange.epoch !== newView.epoch || viewChange.view !== newView.view) return 'invalid-new-view';
-    if (viewChangeFault(config, viewChange, genesis) !== null) return 'invalid-new-view';
+    if (viewChangeFault(config, viewChange, genesis, handover) !== null) return 'invalid-new-view';
   }
   const plan = planNewView(config, newView.epoch, newView.view, viewChanges);
   if (plan.prePrepares.length !== newView.prePrepares.length) return 'invalid-new-view';

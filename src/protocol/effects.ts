@@ -193,6 +193,7 @@ export interface Released {
 export type IgnoreReason =
   | 'duplicate'
   | 'other-epoch'
+  | 'not-member'
   | 'stale-view'
   | 'future-view'
   | 'view-changing'
@@ -247,6 +248,15 @@ export type ReplicaEvent =
     }
   | { readonly kind: 'view-entered'; readonly view: number; readonly primary: ReplicaId }
   | { readonly kind: 'checkpoint-stable'; readonly sequence: number }
+  /** The replica switched to `epoch`, which starts at `start` with `replicaCount` validators. */
+  | {
+      readonly kind: 'epoch-started';
+      readonly epoch: number;
+      readonly replicaCount: number;
+      readonly start: number;
+    }
+  /** The replica is not a validator of `epoch`, which it just reached: it votes no more. */
+  | { readonly kind: 'left-validator-set'; readonly epoch: number }
   /** A request executed at `requestSequence` closes `epoch` at `end`. */
   | {
       readonly kind: 'epoch-closing';

@@ -10,6 +10,7 @@
  * fills the sequences up to it.
  */
 import type { ReplicaOptions } from './config.ts';
+import { takesOver } from './epoch-switch.ts';
 import { invariant } from './errors.ts';
 import { emit, persist, type ReplicaState } from './state.ts';
 import type { Vertex } from './types.ts';
@@ -47,7 +48,10 @@ export type RequestReader = (payload: Uint8Array, current: EpochRecord) => NextE
 /** How the core learns of reconfigurations; absent, it never leaves epoch 0. */
 export interface ReconfigurationOptions {
   readonly reader: RequestReader;
-  /** Epoch 0's validators by node id, in replica-id order: how a replica finds itself later. */
+  /**
+   * The epoch's validators by node id, in replica-id order (epoch 0's, when a replica is
+   * created): how a replica finds itself in the next epoch, where ids are indices again.
+   */
   readonly nodes: readonly string[];
 }
 
@@ -107,7 +111,11 @@ export function closeEpochIfRequested(
   const { reconfiguration, checkpointInterval, watermarkWindow } = state.config;
   if (reconfiguration === null || state.epochEnd !== null || delivered.length === 0) return;
   const current = currentEpochRecord(state);
-  const closing = closingRequest(reconfiguration.reader, current, delivered);
+  const reader: RequestReader = (payload, epoch) => {
+    const next = reconfiguration.reader(payload, epoch);
+    return next !== null && takesOver(state.config, next) ? next : null;
+  };
+  const closing = closingRequest(reader, current, delivered);
   if (closing === null) return;
   const end = epochEnd(sequence, checkpointInterval, watermarkWindow);
   const closed: EpochRecord = { ...current, end, closedAt: sequence };

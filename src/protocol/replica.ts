@@ -8,6 +8,7 @@ import { onCheckpoint } from './checkpoints.ts';
 import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
 import { DeliveredSet } from './delivered-set.ts';
 import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
+import { onOtherEpoch, switchEpochIfEnded } from './epoch-switch.ts';
 import { EPOCH_ZERO } from './epochs.ts';
 import { isSignedKind, type Message, type MessageKind, type MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
@@ -75,6 +76,8 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     epochs: [EPOCH_ZERO],
     epochEnd: null,
     nextEpoch: null,
+    member: true,
+    handover: null,
     view: 0,
     viewActive: true,
     newView: null,
@@ -127,6 +130,12 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
  */
 export function step(state: ReplicaState, input: Input): Ready {
   state.out = new StepOutput();
+  if (!state.member) {
+    // A replica that left the validator set votes, proposes and times out no more.
+    if (input.kind === 'message' || input.kind === 'propose')
+      state.out.verdict = { outcome: 'ignored', reason: 'not-member' };
+    return seal(state);
+  }
   switch (input.kind) {
     case 'message': {
       const { message, from } = input;
@@ -134,7 +143,7 @@ export function step(state: ReplicaState, input: Input): Ready {
       // verification, and this keeps the rule where the votes are counted.
       const verdict =
         'epoch' in message && message.epoch !== state.epoch
-          ? ({ outcome: 'ignored', reason: 'other-epoch' } as const)
+          ? onOtherEpoch(state, message, from)
           : (handlers[message.kind] as Handler<MessageKind>)(state, message, from);
       state.out.verdict = verdict;
       // A peer still speaking in a lower view is shown the way to this one.
@@ -160,6 +169,8 @@ export function step(state: ReplicaState, input: Input): Ready {
       onUnreachable(state, input.replica);
       break;
   }
+  // After the whole input: a NEW-VIEW whose checkpoint ends the epoch is entered, then left.
+  switchEpochIfEnded(state);
   proposeBatches(state);
   return seal(state);
 }

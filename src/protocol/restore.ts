@@ -9,6 +9,7 @@ import type { ReplicaConfig, ReplicaOptions } from './config.ts';
 import { holdUntil } from './delivery.ts';
 import type { DurableSnapshot } from './durable-image.ts';
 import type { Ready } from './effects.ts';
+import { configIn } from './epoch-switch.ts';
 import { currentEpochRecord, type EpochRecord } from './epochs.ts';
 import { invariant } from './errors.ts';
 import { attachBody, isSigned } from './log.ts';
@@ -28,8 +29,15 @@ export function restoreReplica(
   snapshot: DurableSnapshot,
 ): { state: ReplicaState; ready: Ready } {
   const state = createReplica(options);
+  // The epoch first: the configuration, and so this replica's id, depend on it.
+  state.epoch = snapshot.view?.epoch ?? 0;
+  restoreEpochs(state, snapshot.epochs);
   const { config } = state;
   if (snapshot.stable !== null) state.stable = snapshot.stable;
+  // The hand-over certificate is known again while it is still the stable checkpoint; a
+  // replica that moved past it leaves helping laggards to its peers.
+  if (state.handover !== null && state.stable.sequence === state.handover.end)
+    state.handover = { ...state.handover, certificate: state.stable };
   const h = state.stable.sequence;
 
   // Finalized history: where execution stands, and what was delivered within the horizon (each
@@ -62,13 +70,11 @@ export function restoreReplica(
 
   // View.
   if (snapshot.view !== null) {
-    state.epoch = snapshot.view.epoch;
     state.view = snapshot.view.view;
     state.viewActive = snapshot.view.active;
     state.newView = snapshot.view.newView;
     state.timeoutCertificate = snapshot.view.timeoutCertificate;
   }
-  restoreEpochs(state, snapshot.epochs);
 
   // Log above the stable checkpoint.
   for (const record of snapshot.prePrepares) {
@@ -88,7 +94,7 @@ export function restoreReplica(
   }
 
   noteInFlight(state);
-  resend(state);
+  if (state.member) resend(state);
   return { state, ready: seal(state) };
 }
 
@@ -145,6 +151,25 @@ function restoreEpochs(state: ReplicaState, epochs: readonly EpochRecord[]): voi
   const { reconfiguration } = state.config;
   invariant(reconfiguration !== null, 'a store with an epoch history needs a reconfiguration reader');
   state.epochs = [...epochs];
+  // The configuration of each epoch up to the current one, from the requests that opened them.
+  const node = reconfiguration.nodes[state.config.self]!;
+  for (let number = 1; number <= state.epoch; number++) {
+    const closed = epochs.find((epoch) => epoch.number === number - 1);
+    const opened = epochs.find((epoch) => epoch.number === number);
+    invariant(
+      closed?.end != null && opened !== undefined,
+      `the history lacks epoch ${number - 1} or ${number}`,
+    );
+    const next = reconfiguration.reader(opened.opening, closed);
+    invariant(next !== null, `the request that opened epoch ${number} no longer reads as one`);
+    const config = configIn(state.config, node, next);
+    state.handover = { epoch: number - 1, config: state.config, end: closed.end, certificate: null };
+    if (config === null) {
+      state.member = false;
+      return;
+    }
+    state.config = config;
+  }
   const current = currentEpochRecord(state);
   if (current.end === null) return;
   const opened = epochs.find((epoch) => epoch.number === current.number + 1);

@@ -17,6 +17,7 @@ import type {
   Suspicion,
   Verdict,
 } from './effects.ts';
+import type { Handover } from './epoch-switch.ts';
 import type { EpochRecord, NextEpoch } from './epochs.ts';
 import type { LogEntry } from './log.ts';
 import { createLogEntry } from './log.ts';
@@ -73,7 +74,8 @@ export interface StateTransfer {
  * the output of the step under way. Only `step` and its handlers change it.
  */
 export interface ReplicaState {
-  readonly config: ReplicaConfig;
+  /** The configuration of the current epoch: its validators, quorums and this replica's id in it. */
+  config: ReplicaConfig;
   /** Ticks since the replica started (or restarted). */
   now: number;
 
@@ -88,6 +90,10 @@ export interface ReplicaState {
   epochEnd: number | null;
   /** The epoch the closing request opens, until the replica switches to it. */
   nextEpoch: NextEpoch | null;
+  /** Whether this replica is a validator of the current epoch; one that left votes for nothing. */
+  member: boolean;
+  /** The epoch before the current one, until nothing of it needs checking (see `epoch-switch.ts`). */
+  handover: Handover | null;
 
   // View.
   /** The current view, or the view being changed to while `viewActive` is false. */

@@ -98,7 +98,7 @@ export function onViewChange(state: ReplicaState, viewChange: ViewChange): Verdi
   if (viewChange.view < state.view || (viewChange.view === state.view && state.viewActive)) {
     return ignored('stale-view');
   }
-  const fault = viewChangeFault(state.config, viewChange, state.genesis);
+  const fault = viewChangeFault(state.config, viewChange, state.genesis, state.handover);
   if (fault !== null) return rejected(fault, viewChange.replica);
   const previous = state.viewChanges.get(viewChange.replica);
   if (previous !== undefined && previous.view >= viewChange.view) return ignored('duplicate');
@@ -168,7 +168,7 @@ export function onNewView(state: ReplicaState, newView: NewView, from: ReplicaId
   if (newView.view < state.view || (newView.view === state.view && state.viewActive)) {
     return ignored('stale-view');
   }
-  const fault = newViewFault(state.config, newView, state.genesis);
+  const fault = newViewFault(state.config, newView, state.genesis, state.handover);
   if (fault !== null) {
     return rejected(fault, newView.replica === primary(state, newView.view) ? newView.replica : from);
   }

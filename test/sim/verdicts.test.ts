@@ -28,6 +28,7 @@ type Source = 'honest' | StrategyName | 'core';
 const IGNORE_REASONS = {
   duplicate: 'honest',
   'other-epoch': 'core',
+  'not-member': 'core',
   'stale-view': 'honest',
   'future-view': 'honest',
   'view-changing': 'honest',

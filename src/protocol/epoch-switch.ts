@@ -1,0 +1,225 @@
+/**
+ * The switch from a closing epoch to the next (docs/reconfiguration.md, "The hand-over"): when
+ * the checkpoint at end(e) is stable and executed here, the replica takes the next epoch's
+ * configuration (its id there is its index in the new validator list), starts its view 0 from
+ * that checkpoint, and carries over only what is keyed by vertex, not by replica id. A replica
+ * that is not in the new epoch stops voting.
+ */
+import { onStateRequest } from './catch-up.ts';
+import { type ReplicaConfig, resolveReplicaConfig } from './config.ts';
+import type { Verdict } from './effects.ts';
+import type { EpochRecord, NextEpoch } from './epochs.ts';
+import { invariant } from './errors.ts';
+import type { CheckpointCertificate, Message } from './messages.ts';
+import { forwardPending } from './requests.ts';
+import { emit, ignored, persist, type ReplicaState, relay } from './state.ts';
+import type { ReplicaId } from './types.ts';
+
+/** What a replica keeps of the epoch before its current one, to check the hand-over certificate. */
+export interface Handover {
+  /** The epoch that ended. */
+  readonly epoch: number;
+  /** Its configuration: the certificate is checked against its quorum. */
+  readonly config: ReplicaConfig;
+  /** Its last sequence: the hand-over checkpoint's. */
+  readonly end: number;
+  /** The hand-over checkpoint, certified by the epoch that ended; null until known (a restart). */
+  readonly certificate: CheckpointCertificate | null;
+}
+
+/** The configuration a replica has in `next`, or null when it is not one of its validators. */
+export function configIn(current: ReplicaConfig, node: string, next: NextEpoch): ReplicaConfig | null {
+  const self = next.nodes.indexOf(node);
+  if (self < 0) return null;
+  // What follows from n (quorums, and the copies a vertex needs before its 202, f by default)
+  // is worked out again for the new n; the other figures carry over unless the request sets them.
+  const {
+    replicaCount: _n,
+    faultTolerance: _f,
+    quorum: _quorum,
+    weakQuorum: _weakQuorum,
+    acknowledgeCopies: _copies,
+    self: _self,
+    reconfiguration: _reconfiguration,
+    ...figures
+  } = current;
+  return resolveReplicaConfig({
+    ...figures,
+    ...next.options,
+    clusterId: current.clusterId,
+    replicaCount: next.nodes.length,
+    self,
+    ...(current.reconfiguration === null
+      ? {}
+      : { reconfiguration: { reader: current.reconfiguration.reader, nodes: next.nodes } }),
+  });
+}
+
+/**
+ * Whether the core can take `next` after an epoch of `current`: its figures pass the
+ * configuration's checks, its node ids are distinct, and it keeps K, L and the deduplication
+ * horizon, which the hand-over checkpoint and the delivered set are built on. A request that
+ * fails this is skipped like any request that does not take effect, at every replica alike.
+ */
+export function takesOver(current: ReplicaConfig, next: NextEpoch): boolean {
+  if (next.nodes.length === 0 || new Set(next.nodes).size !== next.nodes.length) return false;
+  let probe: ReplicaConfig | null;
+  try {
+    probe = configIn(current, next.nodes[0]!, next);
+  } catch {
+    return false;
+  }
+  return (
+    probe !== null &&
+    probe.checkpointInterval === current.checkpointInterval &&
+    probe.watermarkWindow === current.watermarkWindow &&
+    probe.dedupHorizonSequences === current.dedupHorizonSequences
+  );
+}
+
+/** Switches to the next epoch if the current one ended here: its last checkpoint is stable and executed. */
+export function switchEpochIfEnded(state: ReplicaState): void {
+  const end = state.epochEnd;
+  if (end === null || state.stable.sequence !== end || state.lastExecuted < end) return;
+  const next = state.nextEpoch;
+  invariant(next !== null, 'a closed epoch names the next');
+  const previous = state.config;
+  const oldNodes = previous.reconfiguration?.nodes ?? [];
+  const node = oldNodes[previous.self]!;
+  const config = configIn(previous, node, next);
+  state.handover = { epoch: state.epoch, config: previous, end, certificate: state.stable };
+  state.epoch += 1;
+  state.epochEnd = null;
+  state.nextEpoch = null;
+  resetForEpoch(state);
+  if (config === null) {
+    // Not a validator of the new epoch: it votes for nothing from here on.
+    state.member = false;
+    state.viewActive = false;
+    state.pending.clear();
+    state.heldPerSource.clear();
+    persist(state, viewRecord(state, false));
+    emit(state, { kind: 'left-validator-set', epoch: state.epoch });
+    return;
+  }
+  state.config = config;
+  remapSources(state, (id) => {
+    const index = next.nodes.indexOf(oldNodes[id] ?? '');
+    return index < 0 ? null : index;
+  });
+  persist(state, viewRecord(state, true));
+  emit(state, {
+    kind: 'epoch-started',
+    epoch: state.epoch,
+    replicaCount: config.replicaCount,
+    start: end + 1,
+  });
+  forwardPending(state);
+}
+
+function viewRecord(state: ReplicaState, active: boolean) {
+  return {
+    kind: 'view',
+    epoch: state.epoch,
+    view: 0,
+    active,
+    newView: null,
+    timeoutCertificate: [],
+  } as const;
+}
+
+/**
+ * Everything kept by replica id or by view belongs to the old epoch: views restart at 0, and
+ * nothing of the new epoch has arrived yet (its messages were dropped until now).
+ */
+function resetForEpoch(state: ReplicaState): void {
+  state.view = 0;
+  state.viewActive = true;
+  state.newView = null;
+  state.viewChanges.clear();
+  state.viewChangeAttempts = 0;
+  state.newViewTimerStart = null;
+  state.timeouts.clear();
+  state.timeoutCertificate = [];
+  state.lastComplaintTick = null;
+  state.complaintReason = null;
+  state.behindHelped.clear();
+  state.viewStartTick = state.now;
+  // Nothing above end(e) was accepted (no vote may reach past it), and everything up to it ran.
+  state.log.clear();
+  state.highestAccepted = state.lastExecuted;
+  state.nextSequence = state.lastExecuted + 1;
+  state.checkpointVotes.clear();
+  state.ownCheckpoints.clear();
+  state.queue.clear();
+  state.queuedPerSource.clear();
+  state.proposedHashes.clear();
+  state.statusAnswered.clear();
+  state.stateServed.clear();
+  state.stateDeferred.clear();
+  state.aheadSeen.clear();
+  state.stateTransfer = null;
+  state.heldVertexExpired = false;
+  state.lastProgressTick = state.now;
+}
+
+/**
+ * Client vertices held for a peer, and the peers that hold this replica's own, are renumbered
+ * into the new epoch; one held for a peer that left is this replica's own from now on (it was
+ * acknowledged to a client, so it must still become final), and a watch for a peer that left
+ * ends (that peer's clients ask elsewhere).
+ */
+function remapSources(state: ReplicaState, remap: (id: ReplicaId) => ReplicaId | null): void {
+  const self = state.config.self;
+  state.heldPerSource.clear();
+  for (const [key, pending] of state.pending) {
+    const source = remap(pending.source) ?? self;
+    const copies =
+      pending.copies === null
+        ? null
+        : new Set([...pending.copies].map(remap).filter((id): id is ReplicaId => id !== null && id !== self));
+    state.pending.set(key, { ...pending, source, copies });
+    if (source !== self) state.heldPerSource.set(source, (state.heldPerSource.get(source) ?? 0) + 1);
+  }
+  state.watchedPerSource.clear();
+  for (const [key, watched] of state.watched) {
+    const source = remap(watched.source);
+    if (source === null || source === self) {
+      state.watched.delete(key);
+      continue;
+    }
+    state.watched.set(key, { ...watched, source });
+    state.watchedPerSource.set(source, (state.watchedPerSource.get(source) ?? 0) + 1);
+  }
+}
+
+/**
+ * A message of an epoch other than the replica's counts toward nothing here. But a peer still
+ * in the epoch that just ended may have missed the hand-over (its CHECKPOINTs were lost, or it
+ * was down): its STATUS is answered with the hand-over certificate, at most once per status
+ * interval, and its STATE-REQUEST with that epoch's history, so that it reaches the checkpoint
+ * and switches too. Peers that moved on answer nothing else of the old epoch.
+ */
+export function onOtherEpoch(
+  state: ReplicaState,
+  message: Message & { epoch: number },
+  from: ReplicaId,
+): Verdict {
+  const handover = state.handover;
+  if (handover === null || message.epoch !== handover.epoch || !state.member) return ignored('other-epoch');
+  if (message.kind === 'state-request') return onStateRequest(state, message, from);
+  if (message.kind !== 'status' || message.replica !== from || handover.certificate === null)
+    return ignored('other-epoch');
+  if (message.stableSequence >= handover.end) return ignored('other-epoch');
+  const answered = state.statusAnswered.get(from);
+  if (answered !== undefined && state.now - answered < state.config.statusIntervalTicks)
+    return ignored('rate-limited');
+  state.statusAnswered.set(from, state.now);
+  for (const checkpoint of handover.certificate.proof) relay(state, from, checkpoint);
+  return ignored('other-epoch');
+}
+
+/** The epoch record the history holds for `number`. */
+export function epochRecord(state: ReplicaState, number: number): EpochRecord | undefined {
+  return state.epochs.find((epoch) => epoch.number === number);
+}
