@@ -5,6 +5,7 @@
  * that checkpoint, and carries over only what is keyed by vertex, not by replica id. A replica
  * that is not in the new epoch stops voting.
  */
+import { requestState } from './behind.ts';
 import { onStateRequest } from './catch-up.ts';
 import { type ReplicaConfig, resolveReplicaConfig } from './config.ts';
 import type { Verdict } from './effects.ts';
@@ -77,17 +78,27 @@ export function takesOver(current: ReplicaConfig, next: NextEpoch): boolean {
   );
 }
 
-/** Switches to the next epoch if the current one ended here: its last checkpoint is stable and executed. */
+/**
+ * Switches to the next epoch if the current one ended here: its last checkpoint is executed and
+ * stable, or executed while f + 1 peers are in a later epoch. Such a replica is catching up by
+ * state transfer through epochs the others left long ago (their hand-over certificates are no
+ * longer kept); it switches without the certificate, which leaves its stable checkpoint below
+ * the new epoch's start and so its votes at none until a checkpoint of the new epoch is stable
+ * (`voteCeiling`): it follows, it does not lead.
+ */
 export function switchEpochIfEnded(state: ReplicaState): void {
   const end = state.epochEnd;
-  if (end === null || state.stable.sequence !== end || state.lastExecuted < end) return;
+  if (end === null || state.lastExecuted < end) return;
+  if (state.stable.sequence !== end && state.laterEpochPeers.size < state.config.weakQuorum) return;
   const next = state.nextEpoch;
   invariant(next !== null, 'a closed epoch names the next');
   const previous = state.config;
   const oldNodes = previous.reconfiguration?.nodes ?? [];
   const node = oldNodes[previous.self]!;
   const config = configIn(previous, node, next);
-  state.handover = { epoch: state.epoch, config: previous, end, certificate: state.stable };
+  const certificate = state.stable.sequence === end ? state.stable : null;
+  state.handover = { epoch: state.epoch, config: previous, end, certificate };
+  const transfer = state.stateTransfer;
   state.epoch += 1;
   state.epochEnd = null;
   state.nextEpoch = null;
@@ -103,10 +114,19 @@ export function switchEpochIfEnded(state: ReplicaState): void {
     return;
   }
   state.config = config;
-  remapSources(state, (id) => {
+  const remap = (id: ReplicaId): ReplicaId | null => {
     const index = next.nodes.indexOf(oldNodes[id] ?? '');
     return index < 0 ? null : index;
-  });
+  };
+  remapSources(state, remap);
+  // A transfer under way goes on into the new epoch: its target is a sequence, not an epoch.
+  if (transfer !== null && transfer.target > state.lastExecuted) {
+    const peer = remap(transfer.peer);
+    state.stateTransfer = {
+      ...transfer,
+      peer: peer === null || peer === config.self ? (config.self + 1) % config.replicaCount : peer,
+    };
+  }
   persist(state, viewRecord(state, true));
   emit(state, {
     kind: 'epoch-started',
@@ -158,6 +178,7 @@ function resetForEpoch(state: ReplicaState): void {
   state.stateServed.clear();
   state.stateDeferred.clear();
   state.aheadSeen.clear();
+  state.laterEpochPeers.clear();
   state.stateTransfer = null;
   state.heldVertexExpired = false;
   state.lastProgressTick = state.now;
@@ -205,9 +226,16 @@ export function onOtherEpoch(
   message: Message & { epoch: number },
   from: ReplicaId,
 ): Verdict {
+  if (message.epoch > state.epoch) {
+    noteLaterEpoch(state, message, from);
+    return ignored('other-epoch');
+  }
+  // Any closed epoch's history is served: a replica several epochs behind walks through them.
+  const closed = state.epochs.find((epoch) => epoch.number === message.epoch)?.end ?? null;
+  if (message.kind === 'state-request' && closed !== null && state.member)
+    return onStateRequest(state, message, from);
   const handover = state.handover;
   if (handover === null || message.epoch !== handover.epoch || !state.member) return ignored('other-epoch');
-  if (message.kind === 'state-request') return onStateRequest(state, message, from);
   if (message.kind !== 'status' || message.replica !== from || handover.certificate === null)
     return ignored('other-epoch');
   if (message.stableSequence >= handover.end) return ignored('other-epoch');
@@ -217,6 +245,21 @@ export function onOtherEpoch(
   state.statusAnswered.set(from, state.now);
   for (const checkpoint of handover.certificate.proof) relay(state, from, checkpoint);
   return ignored('other-epoch');
+}
+
+/**
+ * A peer's STATUS of a later epoch (the shell cannot check its signature against a validator set
+ * this replica does not know yet; the link it came on names the peer). With f + 1 such peers,
+ * one of them correct, the cluster moved on: fetch the finalized batches up to where the
+ * (f + 1)-th highest of them stands, through every epoch in between.
+ */
+function noteLaterEpoch(state: ReplicaState, message: Message, from: ReplicaId): void {
+  if (message.kind !== 'status' || message.replica !== from || from === state.config.self) return;
+  state.laterEpochPeers.set(from, message.lastExecuted);
+  const { weakQuorum } = state.config;
+  if (state.laterEpochPeers.size < weakQuorum) return;
+  const executed = [...state.laterEpochPeers.values()].sort((a, b) => b - a);
+  requestState(state, executed[weakQuorum - 1]!);
 }
 
 /** The epoch record the history holds for `number`. */

@@ -78,6 +78,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     nextEpoch: null,
     member: true,
     handover: null,
+    laterEpochPeers: new Map(),
     view: 0,
     viewActive: true,
     newView: null,

@@ -18,7 +18,7 @@ import { noteInFlight } from './normal-case.ts';
 import { createReplica, seal } from './replica.ts';
 import { deliverableNext, forwardPending } from './requests.ts';
 import { entryAt, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
-import { buildViewChange } from './view-change.ts';
+import { sendViewChange } from './view-change.ts';
 
 /**
  * A replica restarted from `snapshot`, what it persisted before it stopped, and the effects it
@@ -125,7 +125,7 @@ function resend(state: ReplicaState): void {
     if (isPrimary(state)) state.nextSequence = highest + 1;
     forwardPending(state);
   } else {
-    sendDraft(state, 'all', buildViewChange(state, state.view));
+    sendViewChange(state, state.view);
     if (primary(state) === self && state.newView !== null)
       sendDraft(state, 'all', state.newView as Draft<NewView>);
   }

@@ -94,6 +94,11 @@ export interface ReplicaState {
   member: boolean;
   /** The epoch before the current one, until nothing of it needs checking (see `epoch-switch.ts`). */
   handover: Handover | null;
+  /**
+   * Peers whose STATUS named a later epoch, with the sequence each had executed: f + 1 of them
+   * mean the cluster changed epochs without this replica (see `onOtherEpoch`).
+   */
+  laterEpochPeers: Map<ReplicaId, number>;
 
   // View.
   /** The current view, or the view being changed to while `viewActive` is false. */

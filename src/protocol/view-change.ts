@@ -29,6 +29,17 @@ import type { ReplicaId } from './types.ts';
 /** The signature placeholder of a nested message the shell must sign (see `Outbound`). */
 export const UNSIGNED = new Uint8Array(0);
 
+/**
+ * Sends this replica's VIEW-CHANGE for `view`, unless its stable checkpoint lies below its
+ * epoch's start: a replica that caught up through an epoch without its hand-over certificate
+ * (`switchEpochIfEnded`) can prove nothing there, and a VIEW-CHANGE it cannot back would be
+ * refused as invalid and blamed on it. It follows the view change the others make.
+ */
+export function sendViewChange(state: ReplicaState, view: number): void {
+  if (state.handover !== null && state.stable.sequence < state.handover.end) return;
+  sendDraft(state, 'all', buildViewChange(state, view));
+}
+
 /** This replica's VIEW-CHANGE for `view`: its stable checkpoint and its prepared certificates. */
 export function buildViewChange(state: ReplicaState, view: number): Draft<ViewChange> {
   const prepared: PreparedCertificate[] = [];
@@ -84,7 +95,7 @@ export function startViewChange(
     newView: null,
     timeoutCertificate: certificate,
   });
-  sendDraft(state, 'all', buildViewChange(state, view));
+  sendViewChange(state, view);
   emit(state, { kind: 'view-change-started', view, reason });
   checkViewChangeQuorum(state);
 }
