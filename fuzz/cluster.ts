@@ -222,7 +222,7 @@ export class FuzzCluster {
       }
     }
     for (const request of ready.serveState) {
-      const reply = buildStateReply(replica.image, request, replica.id, replica.state.config.batchBytesMax);
+      const reply = buildStateReply(replica.image, request, replica.state.config.batchBytesMax);
       if (reply !== null && request.to !== BYZANTINE) {
         this.#queue.push({ to: request.to, from: replica.id, message: signDraft(replica.identity, reply) });
       }

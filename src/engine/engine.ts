@@ -907,14 +907,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * and the store is not to be trusted further.
    */
   #serveState(request: StateServeRequest): void {
-    const { self, batchMaxBytes, maxFrameBytes } = this.config;
+    const { batchMaxBytes, maxFrameBytes } = this.config;
     let reply: ReturnType<typeof buildStateReply>;
     try {
-      reply = buildStateReply(this.#store, request, self, batchMaxBytes);
+      reply = buildStateReply(this.#store, request, batchMaxBytes);
       // Commit certificates add to the batches: if the entries do not fit one frame, send the
       // first alone (the requester asks again for the rest).
       if (reply !== null && this.#signedBytes(reply) > maxFrameBytes) {
-        reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, self, 0);
+        reply = buildStateReply(this.#store, { ...request, toSequence: request.fromSequence }, 0);
       }
     } catch (error) {
       this.#halt(error);

@@ -12,7 +12,7 @@ import type { Verdict } from './effects.ts';
 import { attachBody, createLogEntry, isSigned } from './log.ts';
 import type { Checkpoint, Draft, StateReply, StateRequest, Status } from './messages.ts';
 import { execute, executeCommitted } from './normal-case.ts';
-import { ACCEPTED, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
+import { ACCEPTED, idInEpoch, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
 import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
 import { helpBehindInView } from './view-timeouts.ts';
 
@@ -163,9 +163,13 @@ function serveStateRequest(state: ReplicaState, request: StateRequest, peer: Rep
     request.fromSequence + state.config.stateEntriesMax - 1,
   );
   if (toSequence < request.fromSequence) return ignored('not-needed');
+  // The reply is signed under this replica's id in the epoch it names.
+  const signer = idInEpoch(state, request.epoch, state.config.self);
+  if (signer === null) return ignored('not-needed');
   state.out.serveState.push({
     to: peer,
     epoch: request.epoch,
+    signer,
     fromSequence: request.fromSequence,
     toSequence,
   });

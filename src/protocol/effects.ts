@@ -171,6 +171,8 @@ export interface StateServeRequest {
   readonly to: ReplicaId;
   /** The epoch the reply names: it carries only entries whose commit certificates are of it. */
   readonly epoch: number;
+  /** This replica's id in that epoch, which signs the reply (ids are per epoch). */
+  readonly signer: ReplicaId;
   readonly fromSequence: number;
   readonly toSequence: number;
 }

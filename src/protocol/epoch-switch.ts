@@ -5,7 +5,7 @@
  * that checkpoint, and carries over only what is keyed by vertex, not by replica id. A replica
  * that is not in the new epoch stops voting.
  */
-import { requestState } from './behind.ts';
+import { requestState, sendStateRequest } from './behind.ts';
 import { onStateRequest } from './catch-up.ts';
 import { type ReplicaConfig, resolveReplicaConfig } from './config.ts';
 import type { Verdict } from './effects.ts';
@@ -102,6 +102,7 @@ export function switchEpochIfEnded(state: ReplicaState): void {
   state.epoch += 1;
   state.epochEnd = null;
   state.nextEpoch = null;
+  state.epochNodes[state.epoch] = next.nodes;
   resetForEpoch(state);
   if (config === null) {
     // Not a validator of the new epoch: it votes for nothing from here on.
@@ -126,6 +127,7 @@ export function switchEpochIfEnded(state: ReplicaState): void {
       ...transfer,
       peer: peer === null || peer === config.self ? (config.self + 1) % config.replicaCount : peer,
     };
+    sendStateRequest(state);
   }
   persist(state, viewRecord(state, true));
   emit(state, {
@@ -232,12 +234,12 @@ export function onOtherEpoch(
   }
   // Any closed epoch's history is served: a replica several epochs behind walks through them.
   const closed = state.epochs.find((epoch) => epoch.number === message.epoch)?.end ?? null;
+  // Ids differ between epochs: the link names the peer (`from`, in this epoch's numbering).
   if (message.kind === 'state-request' && closed !== null && state.member)
-    return onStateRequest(state, message, from);
+    return onStateRequest(state, { ...message, replica: from }, from);
   const handover = state.handover;
   if (handover === null || message.epoch !== handover.epoch || !state.member) return ignored('other-epoch');
-  if (message.kind !== 'status' || message.replica !== from || handover.certificate === null)
-    return ignored('other-epoch');
+  if (message.kind !== 'status' || handover.certificate === null) return ignored('other-epoch');
   if (message.stableSequence >= handover.end) return ignored('other-epoch');
   const answered = state.statusAnswered.get(from);
   if (answered !== undefined && state.now - answered < state.config.statusIntervalTicks)
@@ -254,7 +256,7 @@ export function onOtherEpoch(
  * (f + 1)-th highest of them stands, through every epoch in between.
  */
 function noteLaterEpoch(state: ReplicaState, message: Message, from: ReplicaId): void {
-  if (message.kind !== 'status' || message.replica !== from || from === state.config.self) return;
+  if (message.kind !== 'status' || from === state.config.self) return;
   state.laterEpochPeers.set(from, message.lastExecuted);
   const { weakQuorum } = state.config;
   if (state.laterEpochPeers.size < weakQuorum) return;

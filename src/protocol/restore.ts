@@ -163,6 +163,7 @@ function restoreEpochs(state: ReplicaState, epochs: readonly EpochRecord[]): voi
     const next = reconfiguration.reader(opened.opening, closed);
     invariant(next !== null, `the request that opened epoch ${number} no longer reads as one`);
     const config = configIn(state.config, node, next);
+    state.epochNodes[number] = next.nodes;
     state.handover = { epoch: number - 1, config: state.config, end: closed.end, certificate: null };
     if (config === null) {
       state.member = false;

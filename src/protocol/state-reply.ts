@@ -4,7 +4,6 @@
  */
 import type { FinalizedRecord, StateServeRequest } from './effects.ts';
 import type { Draft, FinalizedEntry, StateReply } from './messages.ts';
-import type { ReplicaId } from './types.ts';
 import { batchPayloadBytes } from './types.ts';
 
 /** Read access to finalized records (synchronous: LMDB and memory stores read in place). */
@@ -21,7 +20,6 @@ export interface FinalizedLog {
 export function buildStateReply(
   log: FinalizedLog,
   request: StateServeRequest,
-  self: ReplicaId,
   bytesBudget: number,
 ): Draft<StateReply> | null {
   const entries: FinalizedEntry[] = [];
@@ -37,5 +35,5 @@ export function buildStateReply(
     entries.push({ sequence, view: record.view, batch: record.batch, commits: record.commits });
   }
   if (entries.length === 0) return null;
-  return { kind: 'state-reply', epoch: request.epoch, entries, replica: self };
+  return { kind: 'state-reply', epoch: request.epoch, entries, replica: request.signer };
 }

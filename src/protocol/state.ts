@@ -95,6 +95,12 @@ export interface ReplicaState {
   /** The epoch before the current one, until nothing of it needs checking (see `epoch-switch.ts`). */
   handover: Handover | null;
   /**
+   * The validators of each epoch this replica has been in, by node id, indexed by epoch number
+   * (empty without reconfiguration): ids are per epoch, and a peer behind is answered in its
+   * epoch's numbering.
+   */
+  epochNodes: (readonly string[])[];
+  /**
    * Peers whose STATUS named a later epoch, with the sequence each had executed: f + 1 of them
    * mean the cluster changed epochs without this replica (see `onOtherEpoch`).
    */
@@ -235,6 +241,17 @@ export function isPrimary(state: ReplicaState): boolean {
 export function pipelineIdle(state: ReplicaState): boolean {
   if (!state.viewActive || state.highestAccepted > state.lastExecuted) return false;
   return !isPrimary(state) || state.queue.size === 0;
+}
+
+/**
+ * The id in epoch `epoch` of the node that is replica `id` of the current epoch, or null when it
+ * was not a validator of that epoch (or the replica does not know the epoch).
+ */
+export function idInEpoch(state: ReplicaState, epoch: number, id: ReplicaId): ReplicaId | null {
+  if (epoch === state.epoch) return id;
+  const node = state.epochNodes[state.epoch]?.[id];
+  const index = node === undefined ? -1 : (state.epochNodes[epoch]?.indexOf(node) ?? -1);
+  return index < 0 ? null : index;
 }
 
 /** Whether `sequence` lies inside the watermarks (h, h + L], bounded by {@link voteCeiling}. */

@@ -152,7 +152,7 @@ export class TestCluster {
     for (const delivery of deliveries) this.delivered[replica]!.push(delivery);
     this.acknowledged[replica]!.push(...acknowledged);
     for (const request of ready.serveState) {
-      const reply = buildStateReply(image, request, replica, 1 << 20);
+      const reply = buildStateReply(image, request, 1 << 20);
       if (reply !== null) {
         const message = signAs(reply, replica);
         this.signed[replica]!.push(message);
