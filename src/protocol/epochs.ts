@@ -10,7 +10,7 @@
  * fills the sequences up to it.
  */
 import type { ReplicaOptions } from './config.ts';
-import { takesOver } from './epoch-switch.ts';
+import { takesOver } from './epoch-config.ts';
 import { invariant } from './errors.ts';
 import { emit, persist, type ReplicaState } from './state.ts';
 import type { Vertex } from './types.ts';

@@ -9,7 +9,7 @@ import type { ReplicaConfig, ReplicaOptions } from './config.ts';
 import { holdUntil } from './delivery.ts';
 import type { DurableSnapshot } from './durable-image.ts';
 import type { Ready } from './effects.ts';
-import { configIn } from './epoch-switch.ts';
+import { configIn } from './epoch-config.ts';
 import { currentEpochRecord, type EpochRecord } from './epochs.ts';
 import { invariant } from './errors.ts';
 import { attachBody, isSigned } from './log.ts';

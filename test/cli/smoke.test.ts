@@ -91,7 +91,7 @@ describe('cretoai-node on loopback', { timeout: 120_000 }, () => {
     assert.equal(status.code, 0, status.stderr);
     const rows = status.stdout.trim().split('\n').slice(1);
     assert.equal(rows.length, 4);
-    for (const row of rows) assert.match(row, /^node-\d\s+running\s+0\s+node-0\s+\d+\s+\d+\s+3\/3\s+/);
+    for (const row of rows) assert.match(row, /^node-\d\s+running\s+0\s+0\s+node-0\s+\d+\s+\d+\s+3\/3\s+/);
 
     const evidence = await runCli(['verify-evidence', '--cluster', clusterFile, '--url', urls[0]!]);
     assert.equal(evidence.code, 0, evidence.stderr);
