@@ -10,7 +10,6 @@ import { onStateRequest } from './catch-up.ts';
 import type { ReplicaConfig } from './config.ts';
 import type { Verdict } from './effects.ts';
 import { configIn } from './epoch-config.ts';
-import type { EpochRecord } from './epochs.ts';
 import { invariant } from './errors.ts';
 import type { CheckpointCertificate, Message } from './messages.ts';
 import { forwardPending } from './requests.ts';
@@ -168,11 +167,18 @@ function remapSources(state: ReplicaState, remap: (id: ReplicaId) => ReplicaId |
 }
 
 /**
- * A message of an epoch other than the replica's counts toward nothing here. But a peer still
- * in the epoch that just ended may have missed the hand-over (its CHECKPOINTs were lost, or it
- * was down): its STATUS is answered with the hand-over certificate, at most once per status
- * interval, and its STATE-REQUEST with that epoch's history, so that it reaches the checkpoint
- * and switches too. Peers that moved on answer nothing else of the old epoch.
+ * A message of an epoch other than the replica's counts toward nothing here, but it says where
+ * its sender stands:
+ *
+ * - a STATUS of a later epoch means this replica is behind (see `noteLaterEpoch`);
+ * - a STATE-REQUEST of any closed epoch is served with that epoch's history, so that a replica
+ *   several epochs behind walks through them;
+ * - a STATUS of the epoch that just ended, from a peer below its hand-over checkpoint (its
+ *   CHECKPOINTs were lost, or it was down), is answered with the hand-over certificate, at most
+ *   once per status interval, so that it switches too.
+ *
+ * Ids differ between epochs, so the peer is the one the link names (`from`, in this epoch's
+ * numbering), not the id in the message.
  */
 export function onOtherEpoch(
   state: ReplicaState,
@@ -183,9 +189,7 @@ export function onOtherEpoch(
     noteLaterEpoch(state, message, from);
     return ignored('other-epoch');
   }
-  // Any closed epoch's history is served: a replica several epochs behind walks through them.
   const closed = state.epochs.find((epoch) => epoch.number === message.epoch)?.end ?? null;
-  // Ids differ between epochs: the link names the peer (`from`, in this epoch's numbering).
   if (message.kind === 'state-request' && closed !== null && state.member)
     return onStateRequest(state, { ...message, replica: from }, from);
   const handover = state.handover;
@@ -213,9 +217,4 @@ function noteLaterEpoch(state: ReplicaState, message: Message, from: ReplicaId):
   if (state.laterEpochPeers.size < weakQuorum) return;
   const executed = [...state.laterEpochPeers.values()].sort((a, b) => b - a);
   requestState(state, executed[weakQuorum - 1]!);
-}
-
-/** The epoch record the history holds for `number`. */
-export function epochRecord(state: ReplicaState, number: number): EpochRecord | undefined {
-  return state.epochs.find((epoch) => epoch.number === number);
 }
