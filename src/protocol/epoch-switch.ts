@@ -5,13 +5,16 @@
  * that checkpoint, and carries over only what is keyed by vertex, not by replica id. A replica
  * that is not in the new epoch stops voting.
  */
+
+import { bytesEqual } from '../crypto/digest.ts';
 import { requestState, sendStateRequest } from './behind.ts';
 import { onStateRequest } from './catch-up.ts';
+import { becomeStable } from './checkpoints.ts';
 import type { ReplicaConfig } from './config.ts';
 import type { Verdict } from './effects.ts';
 import { configIn } from './epoch-config.ts';
 import { invariant } from './errors.ts';
-import type { CheckpointCertificate, Message } from './messages.ts';
+import type { Checkpoint, CheckpointCertificate, Message } from './messages.ts';
 import { forwardPending } from './requests.ts';
 import { emit, ignored, persist, type ReplicaState, relay } from './state.ts';
 import type { ReplicaId } from './types.ts';
@@ -131,6 +134,7 @@ function resetForEpoch(state: ReplicaState): void {
   state.stateDeferred.clear();
   state.aheadSeen.clear();
   state.laterEpochPeers.clear();
+  state.handoverVotes.clear();
   state.stateTransfer = null;
   state.heldVertexExpired = false;
   state.lastProgressTick = state.now;
@@ -194,6 +198,10 @@ export function onOtherEpoch(
     return onStateRequest(state, { ...message, replica: from }, from);
   const handover = state.handover;
   if (handover === null || message.epoch !== handover.epoch || !state.member) return ignored('other-epoch');
+  if (message.kind === 'checkpoint') {
+    collectHandoverVote(state, handover, message);
+    return ignored('other-epoch');
+  }
   if (message.kind !== 'status' || handover.certificate === null) return ignored('other-epoch');
   if (message.stableSequence >= handover.end) return ignored('other-epoch');
   const answered = state.statusAnswered.get(from);
@@ -202,6 +210,31 @@ export function onOtherEpoch(
   state.statusAnswered.set(from, state.now);
   for (const checkpoint of handover.certificate.proof) relay(state, from, checkpoint);
   return ignored('other-epoch');
+}
+
+/**
+ * A replica that switched without the hand-over certificate cannot back a VIEW-CHANGE until it
+ * holds one (`sendViewChange`); if f + 1 members switched that way, no view change of the new
+ * epoch could complete. Its peers relay their stable checkpoint's CHECKPOINTs when its STATUS
+ * shows it below theirs (`onStatus`), and those of the hand-over, though of the epoch before,
+ * are gathered here until the previous epoch's quorum agrees: that is the certificate.
+ */
+function collectHandoverVote(state: ReplicaState, handover: Handover, vote: Checkpoint): void {
+  if (vote.sequence !== handover.end || state.stable.sequence >= handover.end) return;
+  if (state.handoverVotes.has(vote.replica)) return;
+  state.handoverVotes.set(vote.replica, vote);
+  const matching = [...state.handoverVotes.values()]
+    .filter((other) => bytesEqual(other.stateDigest, vote.stateDigest))
+    .sort((a, b) => a.replica - b.replica);
+  if (matching.length < handover.config.quorum) return;
+  const certificate = {
+    sequence: handover.end,
+    stateDigest: vote.stateDigest,
+    proof: matching.slice(0, handover.config.quorum),
+  };
+  state.handoverVotes.clear();
+  state.handover = { ...handover, certificate };
+  becomeStable(state, certificate);
 }
 
 /**

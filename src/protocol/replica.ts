@@ -79,6 +79,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     member: true,
     handover: null,
     laterEpochPeers: new Map(),
+    handoverVotes: new Map(),
     epochNodes: config.reconfiguration === null ? [] : [config.reconfiguration.nodes],
     view: 0,
     viewActive: true,

@@ -76,9 +76,12 @@ export function restoreReplica(
     state.timeoutCertificate = snapshot.view.timeoutCertificate;
   }
 
-  // Log above the stable checkpoint.
+  // Log above the stable checkpoint, of the current epoch only: a replica that switched without
+  // the hand-over certificate has its stable checkpoint below the epoch's start, and records
+  // of the epoch before (same view numbers) are no votes of this one.
+  const floor = Math.max(h, currentEpochRecord(state).start - 1);
   for (const record of snapshot.prePrepares) {
-    if (record.sequence <= h) continue;
+    if (record.sequence <= floor) continue;
     const entry = entryAt(state, record.sequence);
     const key = toHex(record.prePrepare.digest);
     if (record.batch !== null) attachBody(entry, key, record.batch);
@@ -89,7 +92,7 @@ export function restoreReplica(
     }
   }
   for (const record of snapshot.prepared) {
-    if (record.sequence <= h) continue;
+    if (record.sequence <= floor) continue;
     entryAt(state, record.sequence).prepared = record.certificate;
   }
 
@@ -122,7 +125,9 @@ function resend(state: ReplicaState): void {
         sendDraft(state, 'all', commit);
       }
     }
-    if (isPrimary(state)) state.nextSequence = highest + 1;
+    // Never below what it executed: a replica that caught up by state transfer holds no log
+    // entries for those sequences, and proposing one again would contradict its certificate.
+    if (isPrimary(state)) state.nextSequence = Math.max(highest, state.lastExecuted) + 1;
     forwardPending(state);
   } else {
     sendViewChange(state, state.view);

@@ -105,6 +105,11 @@ export interface ReplicaState {
    * mean the cluster changed epochs without this replica (see `onOtherEpoch`).
    */
   laterEpochPeers: Map<ReplicaId, number>;
+  /**
+   * CHECKPOINTs of the epoch before, at its end, gathered by a replica that switched without the
+   * hand-over certificate, by their signers' ids in that epoch (see `collectHandoverVote`).
+   */
+  handoverVotes: Map<ReplicaId, Checkpoint>;
 
   // View.
   /** The current view, or the view being changed to while `viewActive` is false. */

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { InvariantError } from '../../src/protocol/errors.ts';
 import { isSignedKind, type PrePrepare, type Prepare, type ViewChange } from '../../src/protocol/messages.ts';
 import { signAs, TestCluster, vertices } from '../support/cluster.ts';
 
@@ -92,7 +93,7 @@ test('a VIEW-CHANGE whose prepared certificate holds a vote of another epoch is 
   assert.deepEqual(rejected, { outcome: 'rejected', reason: 'invalid-prepared-certificate', offender: 1 });
 });
 
-test('a replica restarts in the epoch its view record names', () => {
+test('a view record naming an epoch the history does not hold stops the replica before it votes', () => {
   const cluster = busyCluster();
   leaderFails(cluster);
   const image = cluster.images[1]!;
@@ -100,18 +101,9 @@ test('a replica restarts in the epoch its view record names', () => {
     image.view !== null && image.view.epoch === 0 && image.view.view >= 1,
     'a view change was written',
   );
-  // A view record of a later epoch (as reconfiguration will write) brings the replica back in it.
+  // Only a switch writes a later epoch, with the history beside it (see epoch-closing.test.ts);
+  // a store that names epoch 3 without it cannot say who the validators are.
   image.view = { ...image.view, epoch: 3 };
   cluster.crash(1);
-  cluster.restart(1);
-  assert.equal(cluster.replicas[1]!.epoch, 3);
-  const before = cluster.readies[1]!.length;
-  cluster.tick(1, 200);
-  const made = cluster.readies[1]!.slice(before).flatMap((ready) => ready.drafts);
-  const status = made.find((draft) => draft.kind === 'status');
-  assert.ok(status && status.epoch === 3, 'its STATUS names epoch 3');
-  // Its peers' votes name epoch 0 now: none of them counts.
-  const prepare = cluster.signed[2]!.find((message) => message.kind === 'prepare')!;
-  const verdict = cluster.input(1, { kind: 'message', from: 2, message: prepare })!.verdict;
-  assert.deepEqual(verdict, { outcome: 'ignored', reason: 'other-epoch' });
+  assert.throws(() => cluster.restart(1), InvariantError);
 });
