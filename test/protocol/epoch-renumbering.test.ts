@@ -12,20 +12,18 @@ import {
   buildStateReply,
   createReplica,
   createVertex,
-  type Draft,
   DurableImage,
   durableReceipt,
   type Input,
   isSignedKind,
   type Message,
-  type NewView,
   type Ready,
   type ReplicaState,
   type RequestReader,
   step,
   type Vertex,
 } from '../../src/protocol/index.ts';
-import { vertices } from '../support/cluster.ts';
+import { signAs, vertices } from '../support/cluster.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 
 const PREFIX = 'reconfigure:';
@@ -42,24 +40,6 @@ function request(from: number, nodes: readonly string[]): Vertex {
   return createVertex(new TextEncoder().encode(`${PREFIX}${from}:${nodes.join(',')}`), {
     validThrough: TEST_VALID_THROUGH,
   });
-}
-
-function mark(replica: number): Uint8Array {
-  return Uint8Array.of(0xa0, replica & 0xff, replica >> 8);
-}
-
-function signAs<M extends Message>(draft: Draft<M>, replica: number): M {
-  let body = draft as Draft;
-  if (body.kind === 'new-view') {
-    const newView = body as Draft<NewView>;
-    body = {
-      ...newView,
-      prePrepares: newView.prePrepares.map((p) =>
-        p.signature.length > 0 ? p : { ...p, signature: mark(replica) },
-      ),
-    };
-  }
-  return { ...body, signature: mark(replica) } as M;
 }
 
 /** Cores by node id; a message to replica i goes to node i of the sender's epoch. */
