@@ -9,38 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  createVertex,
-  type EpochRecord,
-  epochEnd,
-  isSignedKind,
-  type RequestReader,
-  type Vertex,
-} from '../../src/protocol/index.ts';
+import { type EpochRecord, epochEnd, isSignedKind, type RequestReader } from '../../src/protocol/index.ts';
 import { TestCluster, vertices } from '../support/cluster.ts';
-import { TEST_VALID_THROUGH } from '../support/vertex.ts';
+import { testReader, testRequest } from '../support/reconfiguration.ts';
 
 const K = 4;
 const L = 8;
 const NODES = ['a', 'b', 'c', 'd'];
-const PREFIX = 'reconfigure:';
-
-/**
- * The test's requests: `reconfigure:<from>:<nodes>`. A real reader checks operator signatures
- * (src/reconfig); the core only needs a deterministic answer.
- */
-const reader: RequestReader = (payload, current) => {
-  const text = new TextDecoder().decode(payload);
-  if (!text.startsWith(PREFIX)) return null;
-  const [from, nodes] = text.slice(PREFIX.length).split(':');
-  if (Number(from) !== current.number || nodes === undefined) return null;
-  return { nodes: nodes.split(','), options: { checkpointInterval: K, watermarkWindow: L } };
-};
-
-function request(from: number, nodes: readonly string[], label = ''): Vertex {
-  const payload = new TextEncoder().encode(`${PREFIX}${from}:${nodes.join(',')}${label}`);
-  return createVertex(payload, { validThrough: TEST_VALID_THROUGH });
-}
+const reader = testReader({ checkpointInterval: K, watermarkWindow: L });
+const request = testRequest;
 
 function cluster(nodes: readonly string[] = NODES): TestCluster {
   return new TestCluster(nodes.length, {

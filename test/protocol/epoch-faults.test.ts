@@ -14,35 +14,18 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  createVertex,
-  type EpochRecord,
-  isSignedKind,
-  type RequestReader,
-} from '../../src/protocol/index.ts';
+import { type EpochRecord, isSignedKind } from '../../src/protocol/index.ts';
 import { Prng } from '../../src/sim/prng.ts';
 import { TestCluster, vertices } from '../support/cluster.ts';
-import { TEST_VALID_THROUGH } from '../support/vertex.ts';
+import { testReader, testRequest } from '../support/reconfiguration.ts';
 
 const K = 4;
 const L = 8;
 const NODES = ['a', 'b', 'c', 'd', 'e'];
-const PREFIX = 'reconfigure:';
 const SEEDS = Number(process.env.FAULT_SEEDS ?? (process.env.FAULT_SEED === undefined ? 200 : 1));
 const FIRST_SEED = Number(process.env.FAULT_SEED ?? 1);
 
-const reader: RequestReader = (payload, current) => {
-  const text = new TextDecoder().decode(payload);
-  if (!text.startsWith(PREFIX)) return null;
-  const [from, nodes] = text.slice(PREFIX.length).split(':');
-  if (Number(from) !== current.number || nodes === undefined) return null;
-  return { nodes: nodes.split(','), options: {} };
-};
-
-function request(from: number, nodes: readonly string[], salt: number): ReturnType<typeof createVertex> {
-  const payload = new TextEncoder().encode(`${PREFIX}${from}:${nodes.join(',')}:${salt}`);
-  return createVertex(payload, { validThrough: TEST_VALID_THROUGH });
-}
+const reader = testReader();
 
 /** The epoch history every replica agrees on: the longest one any replica holds. */
 function longestHistory(c: TestCluster): readonly EpochRecord[] {
@@ -86,8 +69,8 @@ function run(seed: number): { lastEpoch: number; members: number } {
       const kind = prng.int(4);
       const next = kind === 1 && members.length > 4 ? members.slice(0, -1) : members;
       const from = kind === 2 ? Math.max(0, current - 1) : current;
-      load.push(request(from, next, salt++));
-      if (kind === 3) load.push(request(from, next, salt++));
+      load.push(testRequest(from, next, `:${salt++}`));
+      if (kind === 3) load.push(testRequest(from, next, `:${salt++}`));
     }
     const target = prng.int(NODES.length);
     c.propose(target, load);

@@ -11,7 +11,6 @@ import { test } from 'node:test';
 import {
   buildStateReply,
   createReplica,
-  createVertex,
   DurableImage,
   durableReceipt,
   type Input,
@@ -19,28 +18,14 @@ import {
   type Message,
   type Ready,
   type ReplicaState,
-  type RequestReader,
   step,
   type Vertex,
 } from '../../src/protocol/index.ts';
 import { signAs, vertices } from '../support/cluster.ts';
-import { TEST_VALID_THROUGH } from '../support/vertex.ts';
+import { testReader, testRequest } from '../support/reconfiguration.ts';
 
-const PREFIX = 'reconfigure:';
-
-const reader: RequestReader = (payload, current) => {
-  const text = new TextDecoder().decode(payload);
-  if (!text.startsWith(PREFIX)) return null;
-  const [from, nodes] = text.slice(PREFIX.length).split(':');
-  if (Number(from) !== current.number || nodes === undefined) return null;
-  return { nodes: nodes.split(','), options: {} };
-};
-
-function request(from: number, nodes: readonly string[]): Vertex {
-  return createVertex(new TextEncoder().encode(`${PREFIX}${from}:${nodes.join(',')}`), {
-    validThrough: TEST_VALID_THROUGH,
-  });
-}
+const reader = testReader();
+const request = testRequest;
 
 /** Cores by node id; a message to replica i goes to node i of the sender's epoch. */
 class NodeCluster {
