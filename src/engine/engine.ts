@@ -28,6 +28,7 @@ import {
   type Delivery,
   type Destination,
   type Draft,
+  type EpochRecord,
   hasValidHash,
   type Input,
   type Message,
@@ -63,10 +64,11 @@ import {
 import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './config.ts';
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
-import { ProposalRejectedError } from './errors.ts';
+import { type EngineReconfiguration, EpochRosters, type Roster } from './epoch-roster.ts';
+import { EpochKeyError, ProposalRejectedError } from './errors.ts';
 import { type FinalizedOptions, replayFinalized, startAfter } from './finalized-replay.ts';
 import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
-import { InboundPipeline } from './inbound.ts';
+import { type Admission, InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
@@ -104,6 +106,11 @@ export interface EngineDependencies {
   readonly testSeams?: EngineTestSeams;
   /** Receives every step of every sequence here (see `trace.ts`); a debugging aid. */
   readonly tracer?: Tracer;
+  /**
+   * How the replica follows reconfigurations (docs/reconfiguration.md); without it, it stays in
+   * epoch 0 with the configuration's validators. `src/reconfig` builds one from the cluster file.
+   */
+  readonly reconfiguration?: EngineReconfiguration;
 }
 
 /** The engine's events. */
@@ -122,6 +129,18 @@ export interface EngineEvents {
   dropped: [{ readonly from: NodeId; readonly type: string; readonly outcome: MessageOutcome }];
   /** The detector banned a validator: its messages are dropped from now on. */
   banned: [{ readonly nodeId: NodeId }];
+  /**
+   * The replica switched to the next epoch at its hand-over checkpoint: `validators` vote from
+   * sequence `start` on. `member` is false when this node is not one of them: it votes no more.
+   */
+  'epoch-started': [
+    {
+      readonly epoch: number;
+      readonly start: number;
+      readonly validators: readonly NodeId[];
+      readonly member: boolean;
+    },
+  ];
   /** The engine halted (a broken invariant, a failed write or signature). Listen for it. */
   error: [Error];
 }
@@ -136,8 +155,12 @@ export interface AcceptedProposal {
 export interface EngineStatus {
   readonly nodeId: NodeId;
   readonly state: EngineState;
-  /** The epoch (validator set) this replica votes in: 0, the cluster file's, until #17's step 3. */
+  /** The epoch (validator set) this replica is in: 0 is the configuration's. */
   readonly epoch: number;
+  /** The epoch's validators, in leader order. */
+  readonly validators: readonly NodeId[];
+  /** Whether this node is one of them; one that was removed votes no more. */
+  readonly member: boolean;
   /** The view this replica is in, or changing to when `viewActive` is false. */
   readonly view: number;
   readonly viewActive: boolean;
@@ -208,11 +231,18 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #store: Store;
   readonly #registry: Registry;
   readonly #metrics: ConsensusMetrics;
-  readonly #identity: SigningIdentity;
-  readonly #publicKeys: (PublicKey | undefined)[];
-  readonly #replicaOf: ReadonlyMap<NodeId, ReplicaId>;
+  /** The validators and keys of every epoch this replica knows. */
+  readonly #rosters: EpochRosters;
+  /** This node's signing identity by epoch, once looked up (null: it holds no key for it). */
+  readonly #identities = new Map<number, SigningIdentity | null>();
   readonly #lifecycle = new Lifecycle();
-  readonly #detector: EngineDetector;
+  readonly #byzantineFigures: BftConfig['byzantine'];
+  /** Scores and bans the validators of the current epoch, by their ids in it. */
+  #detector: EngineDetector;
+  /** The epoch the detector and the gauges were set up for. */
+  #epochFollowed = 0;
+  /** The history (`ReplicaState.epochs`) the rosters were last taught. */
+  #epochsLearned: readonly EpochRecord[] | null = null;
   readonly #verifier: SignatureVerifier;
   readonly #inbound: InboundPipeline;
   readonly #outbound: OutboundQueuePart;
@@ -239,7 +269,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #prunedThrough = 0;
   /** The highest sequence delivered (to listeners and streams): where a replay hands over. */
   #deliveredThrough = 0;
-  readonly #banned = new Set<ReplicaId>();
+  /** Banned validators, by node id: a ban outlasts an epoch switch that renumbers them. */
+  readonly #banned = new Set<NodeId>();
   #violationsCounted: Readonly<Record<string, number>> = {};
   /** The reputations and peer count the gauges show, so that a tick sets only what changed. */
   readonly #reputationsShown: number[] = [];
@@ -256,10 +287,16 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#scheme = dependencies.scheme ?? mlDsa87;
     const resolved = resolveBftConfig(config, this.#scheme.signatureBytes);
     const alterReplicaConfig = dependencies.testSeams?.alterReplicaConfig;
-    this.config =
-      alterReplicaConfig === undefined
-        ? resolved
-        : Object.freeze({ ...resolved, replica: alterReplicaConfig(resolved.replica) });
+    const reconfiguration = dependencies.reconfiguration ?? null;
+    const replica = Object.freeze({
+      ...resolved.replica,
+      reconfiguration:
+        reconfiguration === null ? null : { reader: reconfiguration.reader, nodes: resolved.validators },
+    });
+    this.config = Object.freeze({
+      ...resolved,
+      replica: alterReplicaConfig === undefined ? replica : alterReplicaConfig(replica),
+    });
     if (keys.privateKey.scheme !== this.#scheme.name || keys.publicKey.scheme !== this.#scheme.name) {
       throw new ArgumentError(
         `the keys are ${keys.privateKey.scheme} keys, the engine signs with ${this.#scheme.name}`,
@@ -276,39 +313,36 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#createReleaseQueue = seams.createReleaseQueue ?? (() => new ReleaseQueue());
     this.#releases = this.#createReleaseQueue();
     const { validators, self, clusterId } = this.config;
-    this.#identity = { scheme: this.#scheme, privateKey: keys.privateKey, clusterId };
-    this.#publicKeys = new Array<PublicKey | undefined>(validators.length).fill(undefined);
-    this.#publicKeys[self] = keys.publicKey;
-    this.#replicaOf = new Map(validators.map((id, index) => [id, index]));
+    this.#rosters = new EpochRosters(
+      this.#scheme,
+      { nodes: validators, self, keyPair: keys },
+      reconfiguration,
+    );
     this.#state = createReplica(this.config.replica);
-    this.#detector = this.config.byzantineDetectionEnabled
-      ? createDetector({
-          replicaCount: validators.length,
-          self,
-          verification: { scheme: this.#scheme, publicKeys: this.#publicKeys, clusterId },
-          figures: config.byzantine,
-        })
-      : createDetector(null);
+    this.#byzantineFigures = config.byzantine;
+    this.#detector = this.#createDetector();
     this.#verifier = new SignatureVerifier({
       scheme: this.#scheme,
       clusterId,
       cacheMax: this.config.verifiedCacheMax,
-      keyOf: (replica) => this.#publicKeys[replica],
+      keyOf: (epoch, replica) => this.#rosters.of(epoch)?.keys[replica],
       ...(seams.verifyCacheKey === undefined ? {} : { cacheKey: seams.verifyCacheKey }),
     });
     this.#inbound = new InboundPipeline({
       limits: this.config.limits,
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
-      currentEpoch: () => this.#state.epoch,
+      admit: (message) => this.#admit(message),
       hooks: {
-        decoded: (from, message) => this.#traceMessage('received', message, from),
+        decoded: (from, message) =>
+          this.#traceMessage('received', message, this.#roster().replicaOf.get(from)),
         malformed: (from, error) => {
-          this.#dropped(this.config.validators[from]!, 'unknown', 'malformed');
-          this.#banAll(this.#detector.malformed(from, error.code));
+          this.#dropped(from, 'unknown', 'malformed');
+          const replica = this.#roster().replicaOf.get(from);
+          if (replica !== undefined) this.#banAll(this.#detector.malformed(replica, error.code));
         },
-        otherEpoch: (from, message) => this.#dropped(this.config.validators[from]!, message.kind, 'ignored'),
-        overloaded: (from, message) => this.#dropped(this.config.validators[from]!, message.kind, 'ignored'),
+        otherEpoch: (from, message) => this.#dropped(from, message.kind, 'ignored'),
+        overloaded: (from, message) => this.#dropped(from, message.kind, 'ignored'),
         checked: (from, message, outcome, seconds) => this.#onChecked(from, message, outcome, seconds),
         failed: (error) => this.#halt(error),
       },
@@ -339,18 +373,56 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#metrics.reputation.set({ node: id }, this.#detector.reputation(index));
   }
 
+  /** The validators of the epoch the replica is in. */
+  #roster(): Roster {
+    const roster = this.#rosters.of(this.#state.epoch);
+    if (roster === undefined) throw new Error(`the engine knows no validators of epoch ${this.#state.epoch}`);
+    return roster;
+  }
+
+  /** A detector for the validators of the replica's current epoch. */
+  #createDetector(): EngineDetector {
+    if (!this.config.byzantineDetectionEnabled) return createDetector(null);
+    const roster = this.#roster();
+    return createDetector({
+      replicaCount: roster.nodes.length,
+      self: this.#state.config.self,
+      verification: { scheme: this.#scheme, publicKeys: roster.keys, clusterId: this.config.clusterId },
+      figures: this.#byzantineFigures,
+    });
+  }
+
+  /** This node's signing identity in `epoch`, or null when it holds no key the epoch lists for it. */
+  #identityFor(epoch: number): SigningIdentity | null {
+    let identity = this.#identities.get(epoch);
+    if (identity !== undefined) return identity;
+    const roster = this.#rosters.of(epoch);
+    // Not cached before the roster is learned: the epoch may still become known.
+    if (roster === undefined) return null;
+    const self = roster.replicaOf.get(this.config.nodeId);
+    const pair = self === undefined ? null : this.#rosters.keyPairFor(epoch, self);
+    identity =
+      pair === null
+        ? null
+        : { scheme: this.#scheme, privateKey: pair.privateKey, clusterId: this.config.clusterId };
+    this.#identities.set(epoch, identity);
+    return identity;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Public API
 
   /**
-   * Registers (or replaces) a validator's public key. Messages signed by a validator whose key
-   * is not registered are dropped as from an unknown sender.
+   * Registers (or replaces) a validator's public key in epoch 0, the configuration's validator
+   * set (later epochs take their keys from the requests that open them). Messages signed by a
+   * validator whose key is not registered are dropped as from an unknown sender.
    *
    * @param publicKey - a key of the engine's scheme, or its raw bytes (2,592 for ML-DSA-87).
    * @throws ArgumentError for a node id that is not a validator or a key of another scheme.
    */
   registerNodePublicKey(nodeId: NodeId, publicKey: PublicKey | Uint8Array): void {
-    const replica = this.#replicaOf.get(nodeId);
+    const zero = this.#rosters.of(0)!;
+    const replica = zero.replicaOf.get(nodeId);
     if (replica === undefined) throw new ArgumentError(`${nodeId} is not one of the validators`);
     const key = publicKey instanceof Uint8Array ? this.#scheme.importPublicKey(publicKey) : publicKey;
     if (key.scheme !== this.#scheme.name) {
@@ -358,7 +430,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         `${nodeId}'s key is a ${key.scheme} key, the engine verifies ${this.#scheme.name}`,
       );
     }
-    this.#publicKeys[replica] = key;
+    zero.keys[replica] = key;
+    this.#identities.delete(0);
   }
 
   /**
@@ -385,6 +458,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       const restored = restoreReplica(this.config.replica, snapshot);
       this.#state = restored.state;
       ready = restored.ready;
+      this.#followEpoch(false);
       this.#releases = this.#createReleaseQueue();
       // What the store holds was delivered before the restart; it is not delivered again.
       this.#deliveredThrough = this.#state.lastExecuted;
@@ -437,7 +511,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** Whether this replica leads the current view (and the view is installed). */
   isLeader(): boolean {
     const state = this.#state;
-    return state.viewActive && primaryOf(state.config, state.view) === this.config.self;
+    return state.member && state.viewActive && primaryOf(state.config, state.view) === state.config.self;
   }
 
   /** The prom-client registry holding this engine's metrics (`await metrics().metrics()` for the text). */
@@ -494,23 +568,26 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   /** Where the replica stands, for operators and tests. */
   status(): EngineStatus {
     const state = this.#state;
-    const { validators, self } = this.config;
+    const validators = this.#roster().nodes;
     const reputations: Record<NodeId, number> = {};
     for (const [index, id] of validators.entries()) reputations[id] = this.#detector.reputation(index);
     return {
       nodeId: this.config.nodeId,
       state: this.#lifecycle.state,
       epoch: state.epoch,
+      validators,
+      member: state.member,
       view: state.view,
       viewActive: state.viewActive,
-      leader: validators[primaryOf(state.config, state.view)]!,
-      isLeader: state.viewActive && primaryOf(state.config, state.view) === self,
+      // One that left keeps its last configuration; the new epoch's view 0 is led by its first.
+      leader: (state.member ? validators[primaryOf(state.config, state.view)] : validators[0])!,
+      isLeader: this.isLeader(),
       sequence: state.lastExecuted,
       stableCheckpoint: state.stable.sequence,
       pendingProposals: this.#proposals.size,
       deliveredRemembered: state.delivered.size,
       reputations,
-      banned: [...this.#banned].sort((a, b) => a - b).map((replica) => validators[replica]!),
+      banned: [...this.#banned].sort(),
       logEntries: state.log.size,
       replicas: peerProgress(state, validators),
       pipeline: {
@@ -535,6 +612,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   propose(vertex: Vertex): Promise<ProposalResult> {
     if (!this.#lifecycle.is('running')) {
       return rejection('stopped', `the engine is ${this.#lifecycle.state}`);
+    }
+    if (!this.#state.member) {
+      return rejection('stopped', `this node is not a validator of epoch ${this.#state.epoch}`);
     }
     const invalid = this.#checkVertex(vertex);
     if (invalid !== null) return Promise.reject(invalid);
@@ -717,8 +797,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     this.#tracer?.({ at: traceNow(), step: 'proposal', sequence: null, detail: vertices.length });
     this.#input({ kind: 'propose', vertices }, (verdict) => {
       if (verdict === null || verdict.outcome === 'accepted') return;
-      const code = verdict.outcome === 'ignored' && verdict.reason === 'oversized' ? 'oversized' : 'full';
-      const error = new ProposalRejectedError(code, `the replica refused the batch (${code})`);
+      const reason = verdict.outcome === 'ignored' ? verdict.reason : null;
+      const code = reason === 'oversized' ? 'oversized' : reason === 'not-member' ? 'stopped' : 'full';
+      const error = new ProposalRejectedError(code, `the replica refused the batch (${reason ?? code})`);
       for (const vertex of vertices) this.#proposals.reject(toHex(vertex.hash), error);
     });
   }
@@ -728,33 +809,56 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #onFrame(fromNode: NodeId, frame: Uint8Array): void {
     if (!this.#acceptingFrames) return;
-    const from = this.#replicaOf.get(fromNode);
-    if (from === undefined || from === this.config.self || this.#publicKeys[from] === undefined) {
+    // Only validators of the current epoch have a replica id to be heard under.
+    const roster = this.#roster();
+    const from = roster.replicaOf.get(fromNode);
+    if (from === undefined || from === this.#state.config.self || roster.keys[from] === undefined) {
       this.#dropped(fromNode, 'unknown', 'unknown-sender');
       return;
     }
-    if (this.#detector.isBanned(from)) {
+    if (this.#banned.has(fromNode)) {
       this.#dropped(fromNode, 'unknown', 'banned');
       return;
     }
-    this.#inbound.receive(from, frame);
+    this.#inbound.receive(fromNode, frame);
   }
 
-  #onChecked(from: ReplicaId, message: Message, outcome: VerifyOutcome, seconds: number | null): void {
+  /**
+   * Which messages are checked, by their epoch: those of the current one; of an earlier epoch,
+   * the STATUS, CHECKPOINT and STATE-REQUEST the core still answers (`onOtherEpoch`), checked
+   * with that epoch's keys; of a later one, a STATUS, which tells the core it fell behind and
+   * which this replica cannot check yet (its link names the sender).
+   */
+  #admit(message: Message): Admission {
+    if (!('epoch' in message)) return 'check';
+    const epoch = this.#state.epoch;
+    if (message.epoch === epoch) return 'check';
+    if (message.epoch > epoch) return message.kind === 'status' ? 'hint' : 'other-epoch';
+    if (this.#rosters.of(message.epoch) === undefined) return 'other-epoch';
+    const answered =
+      message.kind === 'status' || message.kind === 'checkpoint' || message.kind === 'state-request';
+    return answered ? 'check' : 'other-epoch';
+  }
+
+  #onChecked(fromNode: NodeId, message: Message, outcome: VerifyOutcome, seconds: number | null): void {
     if (!this.#acceptingFrames) return;
     if (seconds !== null) this.#metrics.signatureVerifySeconds.observe(seconds);
-    const fromNode = this.config.validators[from]!;
-    if (this.#detector.isBanned(from)) {
+    // Numbered in the epoch the replica is in now, which may have changed since the frame came.
+    const from = this.#roster().replicaOf.get(fromNode);
+    if (this.#banned.has(fromNode)) {
       this.#dropped(fromNode, message.kind, 'banned');
       return;
     }
-    if (outcome === 'unknown-sender') {
+    if (outcome === 'unknown-sender' || from === undefined) {
       this.#dropped(fromNode, message.kind, 'unknown-sender');
       return;
     }
     if (outcome === 'invalid-signature') {
       this.#dropped(fromNode, message.kind, 'invalid-signature');
-      this.#banAll(this.#detector.invalidSignature(from, message));
+      // The detector judges with the current epoch's keys; another epoch's bad signature is
+      // dropped without a verdict it could get wrong.
+      if (!('epoch' in message) || message.epoch === this.#state.epoch)
+        this.#banAll(this.#detector.invalidSignature(from, message));
       return;
     }
     this.#traceMessage('verified', message, from);
@@ -797,6 +901,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #stepOnce({ input, onVerdict }: QueuedInput): void {
+    const self = this.#state.config.self;
+    const roster = this.#roster();
     let ready: Ready;
     try {
       ready = step(this.#state, input);
@@ -804,17 +910,73 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#halt(error);
       return;
     }
-    if (input.kind === 'message' && input.from !== this.config.self) {
+    if (input.kind === 'message' && input.from !== self) {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
     this.#probe.stepped?.(input, ready);
     if (this.#tracer !== null) this.#traceStep(input, ready);
     onVerdict?.(ready.verdict);
     for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
-    const banned = this.#detector.recordStep(input, ready);
+    // The detector judges the current epoch's messages, by their ids in it; the core's answers
+    // to another epoch's (`onOtherEpoch`) say nothing about their senders' behaviour.
+    const otherEpoch =
+      input.kind === 'message' && 'epoch' in input.message && input.message.epoch !== roster.epoch;
+    const banned = otherEpoch ? [] : this.#detector.recordStep(input, ready);
     this.#onEvents(ready.events);
+    if (this.#state.epochs !== this.#epochsLearned || this.#state.epoch !== this.#epochFollowed)
+      this.#followEpoch(true);
     this.#handleReady(ready);
-    this.#banAll(banned);
+    this.#banAll(banned, roster);
+  }
+
+  /**
+   * Keeps the engine's side of epochs in step with the core's: learns the validators of every
+   * epoch in the history, and once the replica is in a new one (it switched, or `switched` is
+   * false and it restarted in it), scores its validators afresh, carries the bans over by node
+   * id, and says so.
+   */
+  #followEpoch(switched: boolean): void {
+    const state = this.#state;
+    try {
+      this.#rosters.learn(state.epochs);
+      this.#epochsLearned = state.epochs;
+      if (state.epoch === this.#epochFollowed) return;
+      this.#epochFollowed = state.epoch;
+      const roster = this.#roster();
+      if (state.member && this.#identityFor(state.epoch) === null) {
+        throw new EpochKeyError(
+          `epoch ${state.epoch} lists a key for ${this.config.nodeId} whose private half this node was not given: restart it with that key`,
+        );
+      }
+      this.#detector = this.#createDetector();
+      this.#violationsCounted = {};
+      this.#primaryUnreachableSince = null;
+      this.#reputationsShown.length = 0;
+      for (const node of this.#banned) {
+        const replica = roster.replicaOf.get(node);
+        if (replica !== undefined) this.#input({ kind: 'banned', replica });
+      }
+      if (!state.member) {
+        // Its clients' vertices live on at the validators holding copies (see `remapSources`).
+        this.#batcher.clear();
+        this.#proposals.rejectAll(
+          new ProposalRejectedError(
+            'stopped',
+            `this node left the validator set in epoch ${state.epoch}: submit to one of ${roster.nodes.join(', ')}`,
+          ),
+        );
+      }
+      if (!switched) return;
+      const start = state.epochs.find((record) => record.number === state.epoch)?.start ?? 0;
+      this.#emitSafely('epoch-started', {
+        epoch: state.epoch,
+        start,
+        validators: roster.nodes,
+        member: state.member,
+      });
+    } catch (error) {
+      this.#halt(error);
+    }
   }
 
   /** Persist, then release: the writes go to the store; the sealed effects wait for its receipt. */
@@ -847,7 +1009,15 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #sign(draft: Draft): Promise<Message> {
-    const signing = signDraftAsync(this.#identity, draft);
+    // The draft's epoch picks the key: after a rotation, the previous epoch's messages keep the old one.
+    const epoch = 'epoch' in draft ? draft.epoch : this.#state.epoch;
+    const identity = this.#identityFor(epoch);
+    if (identity === null) {
+      return Promise.reject(
+        new EpochKeyError(`this node holds no key of epoch ${epoch} to sign its ${draft.kind} with`),
+      );
+    }
+    const signing = signDraftAsync(identity, draft);
     if (this.#tracer === null) return signing;
     return signing.then((message) => {
       this.#traceMessage('signed', message, undefined);
@@ -889,7 +1059,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (frame.length > this.config.maxFrameBytes) return;
     this.#metrics.messagesSent.inc({ type: message.kind });
     this.#traceMessage('sent', message, to);
-    const self = this.config.self;
+    const self = this.#state.config.self;
     if (to === 'all' || to === 'others') {
       this.#transport.broadcast(frame);
       // The replica's own copy does not cross the network, and needs no signature check.
@@ -897,7 +1067,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     } else if (to === self) {
       this.#input({ kind: 'message', from: self, message });
     } else {
-      this.#transport.send(this.config.validators[to]!, frame);
+      // Ids are the current epoch's (docs/architecture.md, "Epochs in the engine").
+      const node = this.#roster().nodes[to];
+      if (node !== undefined) this.#transport.send(node, frame);
     }
   }
 
@@ -908,6 +1080,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    */
   #serveState(request: StateServeRequest): void {
     const { batchMaxBytes, maxFrameBytes } = this.config;
+    // A reply is signed with this node's key of the epoch it serves; one given up is not served.
+    if (this.#identityFor(request.epoch) === null) return;
     let reply: ReturnType<typeof buildStateReply>;
     try {
       reply = buildStateReply(this.#store, request, batchMaxBytes);
@@ -1021,7 +1195,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         case 'view-entered':
           this.#emitSafely('view-entered', {
             view: event.view,
-            leader: this.config.validators[event.primary]!,
+            leader: this.#roster().nodes[event.primary]!,
           });
           break;
         case 'checkpoint-stable':
@@ -1057,14 +1231,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   // -------------------------------------------------------------------------------------------
   // Bans, time, metrics
 
-  #banAll(replicas: readonly ReplicaId[]): void {
+  /** Bans the validators the detector named, by their ids in `roster`'s epoch (the detector's). */
+  #banAll(replicas: readonly ReplicaId[], roster: Roster = this.#roster()): void {
     for (const replica of replicas) {
-      if (replica === this.config.self || this.#banned.has(replica)) continue;
-      this.#banned.add(replica);
-      this.#inbound.clearSender(replica);
+      const node = roster.nodes[replica];
+      if (node === undefined || node === this.config.nodeId || this.#banned.has(node)) continue;
+      this.#banned.add(node);
+      this.#inbound.clearSender(node);
       this.#metrics.bannedNodes.set(this.#banned.size);
-      this.#input({ kind: 'banned', replica });
-      this.#emitSafely('banned', { nodeId: this.config.validators[replica]! });
+      const current = this.#roster().replicaOf.get(node);
+      if (current !== undefined) this.#input({ kind: 'banned', replica: current });
+      this.#emitSafely('banned', { nodeId: node });
     }
   }
 
@@ -1088,11 +1265,11 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const limitMs = this.config.primaryUnreachableMs;
     const state = this.#state;
     const primary = primaryOf(state.config, state.view);
-    if (limitMs === 0 || !state.viewActive || primary === this.config.self) {
+    if (limitMs === 0 || !state.member || !state.viewActive || primary === state.config.self) {
       this.#primaryUnreachableSince = null;
       return;
     }
-    if (this.#transport.connectedPeers().includes(this.config.validators[primary]!)) {
+    if (this.#transport.connectedPeers().includes(this.#roster().nodes[primary]!)) {
       this.#primaryUnreachableSince = null;
       return;
     }
@@ -1127,7 +1304,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
     // Set only what changed: a labelled set costs a hash of its labels, once per validator per tick.
     const shown = this.#reputationsShown;
-    for (const [index, id] of this.config.validators.entries()) {
+    for (const [index, id] of this.#roster().nodes.entries()) {
       const reputation = this.#detector.reputation(index);
       if (shown[index] === reputation) continue;
       shown[index] = reputation;
@@ -1140,7 +1317,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
   }
 
-  #emitSafely<K extends 'view-change' | 'view-entered' | 'banned' | 'dropped'>(
+  #emitSafely<K extends 'view-change' | 'view-entered' | 'banned' | 'dropped' | 'epoch-started'>(
     event: K,
     payload: EngineEvents[K][0],
   ): void {

@@ -59,3 +59,14 @@ export class SubscriberOverflowError extends CretoaiError {
   override readonly name = 'SubscriberOverflowError';
   readonly code = 'overflow';
 }
+
+/**
+ * The replica entered an epoch that lists a public key for this node whose private half it was
+ * not given (a key rotation without the new key in `EngineReconfiguration.keyPairs`): it cannot
+ * sign, so it halts rather than vote with a key its peers no longer accept. Restart it with the
+ * key; it resumes where it stopped.
+ */
+export class EpochKeyError extends CretoaiError {
+  override readonly name = 'EpochKeyError';
+  readonly code = 'epoch-key';
+}

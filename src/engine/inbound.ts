@@ -4,28 +4,39 @@
  * completes out of order (a PREPARE whose signature was cached is ready before the PRE-PREPARE
  * still on the thread pool), so each sender has a FIFO and a message leaves only when every
  * earlier one from the same sender has. Senders do not wait for each other.
+ *
+ * Senders are named by node id, the transport's authenticated name for the link: replica ids
+ * change from one epoch to the next, and a frame may be checked across a switch.
  */
-import type { Message, ReplicaId } from '../protocol/index.ts';
+import type { Message } from '../protocol/index.ts';
 import { Fifo } from '../shell/fifo.ts';
+import type { NodeId } from '../transport/transport.ts';
 import { type DecodeError, type DecodeLimits, decodeMessage } from '../wire/index.ts';
 import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
+
+/**
+ * What becomes of a decoded message, by its epoch (`EngineEpochs.admit`): its signatures are
+ * checked (`check`); it is passed on unchecked as a hint its link authenticates (`hint`: a
+ * STATUS of an epoch whose keys this replica does not know yet); or it is dropped (`other-epoch`).
+ */
+export type Admission = 'check' | 'hint' | 'other-epoch';
 
 /** What the engine is told about each frame. */
 export interface InboundHooks {
   /** A frame decoded; its checks start now. */
-  decoded?(from: ReplicaId, message: Message): void;
+  decoded?(from: NodeId, message: Message): void;
   /** The frame did not decode. */
-  malformed(from: ReplicaId, error: DecodeError): void;
+  malformed(from: NodeId, error: DecodeError): void;
   /**
-   * The signed message names an epoch this replica does not vote in: dropped before its
-   * signatures are checked (they would be checked against the wrong set), never blamed on the
-   * sender, which may be a correct replica ahead of or behind this one.
+   * The signed message names an epoch whose messages this replica has no use for: dropped
+   * before its signatures are checked (they would be checked against the wrong set), never
+   * blamed on the sender, which may be a correct replica ahead of or behind this one.
    */
-  otherEpoch(from: ReplicaId, message: Message): void;
+  otherEpoch(from: NodeId, message: Message): void;
   /** The sender has `inboundFramesPerPeerMax` frames waiting: this one is dropped. */
-  overloaded(from: ReplicaId, message: Message): void;
-  /** The checks of a message are done; called in the sender's order. */
-  checked(from: ReplicaId, message: Message, outcome: VerifyOutcome, verifySeconds: number | null): void;
+  overloaded(from: NodeId, message: Message): void;
+  /** The checks of a message are done (`valid` for a hint); called in the sender's order. */
+  checked(from: NodeId, message: Message, outcome: VerifyOutcome, verifySeconds: number | null): void;
   /** Verification itself failed (a local fault, not the peer's). */
   failed(error: unknown): void;
 }
@@ -41,14 +52,14 @@ export interface InboundOptions {
   readonly limits: DecodeLimits;
   readonly verifier: SignatureVerifier;
   readonly perSenderMax: number;
-  /** The epoch the replica votes in now (see `ReplicaState.epoch`). */
-  readonly currentEpoch: () => number;
+  /** What to do with a message, by its epoch (see {@link Admission}). */
+  readonly admit: (message: Message) => Admission;
   readonly hooks: InboundHooks;
 }
 
 export class InboundPipeline {
   readonly #options: InboundOptions;
-  readonly #queues = new Map<ReplicaId, Fifo<Slot>>();
+  readonly #queues = new Map<NodeId, Fifo<Slot>>();
   /** Bumped by `clear`, so that verifications of dropped frames are ignored when they finish. */
   #generation = 0;
   #waiting = 0;
@@ -69,7 +80,7 @@ export class InboundPipeline {
     return longest;
   }
 
-  receive(from: ReplicaId, frame: Uint8Array): void {
+  receive(from: NodeId, frame: Uint8Array): void {
     const { limits, verifier, perSenderMax, hooks } = this.#options;
     const decoded = decodeMessage(frame, limits);
     if (!decoded.ok) {
@@ -78,7 +89,8 @@ export class InboundPipeline {
     }
     const message = decoded.message;
     hooks.decoded?.(from, message);
-    if ('epoch' in message && message.epoch !== this.#options.currentEpoch()) {
+    const admission = this.#options.admit(message);
+    if (admission === 'other-epoch') {
       hooks.otherEpoch(from, message);
       return;
     }
@@ -92,7 +104,7 @@ export class InboundPipeline {
       return;
     }
     const started = performance.now();
-    const result = verifier.verify(message);
+    const result = admission === 'hint' ? 'valid' : verifier.verify(message);
     const slot: Slot = { message, outcome: null, seconds: null };
     queue.push(slot);
     this.#waiting++;
@@ -121,7 +133,7 @@ export class InboundPipeline {
   }
 
   /** Drops the frames waiting from one sender (it was banned). */
-  clearSender(from: ReplicaId): void {
+  clearSender(from: NodeId): void {
     const queue = this.#queues.get(from);
     if (queue === undefined) return;
     this.#waiting -= queue.length;
@@ -129,7 +141,7 @@ export class InboundPipeline {
     this.#queues.set(from, new Fifo());
   }
 
-  #drain(from: ReplicaId, queue: Fifo<Slot>): void {
+  #drain(from: NodeId, queue: Fifo<Slot>): void {
     // A sender cleared while this verification ran has a fresh queue: its old slots are gone.
     for (;;) {
       if (this.#queues.get(from) !== queue) return;

@@ -14,9 +14,11 @@ export {
   type EngineStatus,
   type StopOptions,
 } from './engine.ts';
+export type { EngineReconfiguration, EpochMembers } from './epoch-roster.ts';
 export {
   ConfigError,
   EngineStateError,
+  EpochKeyError,
   PROPOSAL_REJECTION_CODES,
   ProposalRejectedError,
   type ProposalRejectionCode,

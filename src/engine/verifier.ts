@@ -25,8 +25,8 @@ export interface VerifierOptions {
   readonly clusterId: string;
   /** Verified signatures remembered (oldest forgotten first). 0 disables the cache. */
   readonly cacheMax: number;
-  /** The registered public key of a replica, if any. */
-  readonly keyOf: (replica: ReplicaId) => PublicKey | undefined;
+  /** The public key of a replica in an epoch (ids are per epoch), if this node knows it. */
+  readonly keyOf: (epoch: number, replica: ReplicaId) => PublicKey | undefined;
   /**
    * FOR TESTS ONLY (`EngineTestSeams.verifyCacheKey`): the cache key of a check. Default: SHA-256
    * over (signer, sign-bytes, signature).
@@ -79,7 +79,7 @@ export class SignatureVerifier {
     const pending: Promise<boolean>[] = [];
     for (const check of checks) {
       this.stats.checks++;
-      const key = this.#options.keyOf(check.replica);
+      const key = this.#options.keyOf(check.epoch, check.replica);
       if (key === undefined) return 'unknown-sender';
       const cacheKey = this.#cacheKey(check);
       if (this.#verified.has(cacheKey)) {

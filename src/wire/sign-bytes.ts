@@ -35,6 +35,8 @@ import { Writer } from './writer.ts';
 /** One signature to verify: `signature` by `replica` over `bytes`. */
 export interface SignatureCheck {
   readonly replica: ReplicaId;
+  /** The epoch of the signed message: `replica` is an id of that epoch, checked with its keys. */
+  readonly epoch: number;
   readonly bytes: Uint8Array;
   readonly signature: Uint8Array;
 }
@@ -113,7 +115,8 @@ type Checks = SignatureCheck[] | null;
 /** A signed message nested inside another, as the parent's sign-bytes see it. */
 function signedDigest(message: SignedMessage, clusterId: string, checks: Checks): Uint8Array {
   const bytes = build(message, clusterId, checks);
-  if (checks !== null) checks.push({ replica: message.replica, bytes, signature: message.signature });
+  if (checks !== null)
+    checks.push({ replica: message.replica, epoch: message.epoch, bytes, signature: message.signature });
   const lengths = new Uint8Array(6);
   const view = new DataView(lengths.buffer);
   view.setUint32(0, bytes.length);
@@ -240,7 +243,9 @@ export function signaturesOf(message: Message, clusterId: string): SignatureChec
   if (!isSignedKind(message)) return [];
   const nested: SignatureCheck[] = [];
   const bytes = build(message, clusterId, nested);
-  const checks: SignatureCheck[] = [{ replica: message.replica, bytes, signature: message.signature }];
+  const checks: SignatureCheck[] = [
+    { replica: message.replica, epoch: message.epoch, bytes, signature: message.signature },
+  ];
   for (const check of nested) checks.push(check);
   return checks;
 }

@@ -378,8 +378,12 @@ function nestedSigned(message: Message): SignedMessage[] {
   }
 }
 
-const checkKey = (check: { replica: number; bytes: Uint8Array; signature: Uint8Array }): string =>
-  `${check.replica}:${hex(check.bytes)}:${hex(check.signature)}`;
+const checkKey = (check: {
+  replica: number;
+  epoch: number;
+  bytes: Uint8Array;
+  signature: Uint8Array;
+}): string => `${check.replica}@${check.epoch}:${hex(check.bytes)}:${hex(check.signature)}`;
 
 test(`signaturesOf(request) is empty: a REQUEST is not signed (seed ${seed})`, () => {
   fc.assert(
@@ -399,11 +403,17 @@ for (const kind of SIGNED_KINDS) {
         assert.equal(checks.length, 1 + nested.length);
         assert.deepEqual(checks[0], {
           replica: message.replica,
+          epoch: message.epoch,
           bytes: signBytes(message, cluster),
           signature: message.signature,
         });
         const expected = nested.map((m) =>
-          checkKey({ replica: m.replica, bytes: signBytes(m, cluster), signature: m.signature }),
+          checkKey({
+            replica: m.replica,
+            epoch: m.epoch,
+            bytes: signBytes(m, cluster),
+            signature: m.signature,
+          }),
         );
         assert.deepEqual(checks.slice(1).map(checkKey).sort(), expected.sort());
       }),
