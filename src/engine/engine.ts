@@ -40,6 +40,7 @@ import {
   type ReplicaId,
   type ReplicaState,
   restoreReplica,
+  type StateReply,
   type StateServeRequest,
   step,
   type Verdict,
@@ -68,6 +69,7 @@ import { type EngineReconfiguration, EpochRosters, type Roster } from './epoch-r
 import { EpochKeyError, ProposalRejectedError } from './errors.ts';
 import { type FinalizedOptions, replayFinalized, startAfter } from './finalized-replay.ts';
 import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
+import { FormerValidators } from './former-validators.ts';
 import { type Admission, InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
@@ -249,6 +251,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
   readonly #stream = new FinalizedStream();
+  readonly #formerValidators: FormerValidators;
   /**
    * Signatures started while the writes that justify them sync (see `Ready.drafts`), by draft.
    * Weak: the drafts of a step whose effects are dropped (a halt) take theirs with them.
@@ -360,6 +363,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     };
     this.#outbound = seams.createOutboundQueue?.(outboundOptions) ?? new OutboundQueue(outboundOptions);
     // Results are kept for a vertex proposed again after it was final; a bounded courtesy.
+    this.#formerValidators = new FormerValidators({
+      nodeId: this.config.nodeId,
+      state: () => this.#state,
+      rosterOf: (epoch) => this.#rosters.of(epoch),
+      stateReply: (request) => this.#stateReply(request),
+      signAndSend: (node, draft) => this.#sendToNode(node, this.#sign(draft)),
+      relay: (node, checkpoint) => this.#sendToNode(node, Promise.resolve(checkpoint)),
+    });
     this.#proposals = new ProposalRegistry(Math.min(this.config.pendingProposalsMax, 16_384));
     this.#batcher = new ProposalBatcher({
       maxVertices: this.config.batchMaxVertices,
@@ -382,7 +393,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   /** A detector for the validators of the replica's current epoch. */
   #createDetector(): EngineDetector {
-    if (!this.config.byzantineDetectionEnabled) return createDetector(null);
+    // One that left the validator set judges nobody: it takes part in nothing.
+    if (!this.config.byzantineDetectionEnabled || !this.#state.member) return createDetector(null);
     const roster = this.#roster();
     return createDetector({
       replicaCount: roster.nodes.length,
@@ -809,10 +821,18 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #onFrame(fromNode: NodeId, frame: Uint8Array): void {
     if (!this.#acceptingFrames) return;
-    // Only validators of the current epoch have a replica id to be heard under.
+    // One that left the validator set takes part in nothing (the core would ignore it all).
+    if (!this.#state.member) {
+      this.#dropped(fromNode, 'unknown', 'ignored');
+      return;
+    }
+    // Only validators of the current epoch have a replica id to be heard under; former ones
+    // are answered by the engine itself (see `former-validators.ts`).
     const roster = this.#roster();
     const from = roster.replicaOf.get(fromNode);
-    if (from === undefined || from === this.#state.config.self || roster.keys[from] === undefined) {
+    const known =
+      from === undefined ? this.#formerValidators.isFormer(fromNode) : roster.keys[from] !== undefined;
+    if (!known || from === this.#state.config.self) {
       this.#dropped(fromNode, 'unknown', 'unknown-sender');
       return;
     }
@@ -849,6 +869,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#dropped(fromNode, message.kind, 'banned');
       return;
     }
+    if (from === undefined && outcome === 'valid' && this.#formerValidators.answer(fromNode, message)) {
+      this.#countReceived(message.kind, 'accepted');
+      return;
+    }
     if (outcome === 'unknown-sender' || from === undefined) {
       this.#dropped(fromNode, message.kind, 'unknown-sender');
       return;
@@ -862,7 +886,21 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       return;
     }
     this.#traceMessage('verified', message, from);
-    this.#input({ kind: 'message', from, message });
+    this.#stepMessage(from, message);
+  }
+
+  /**
+   * Steps a message that came from `from` (this replica's own copies too). REQUEST and HELD are
+   * unsigned and name no epoch: the link names their sender, and a sender in another epoch than
+   * this replica (perhaps one this replica does not know yet) named itself by its id there. They
+   * are stepped under the sender's id here; what they carry is the link's sender's word either way.
+   */
+  #stepMessage(from: ReplicaId, message: Message): void {
+    const renamed =
+      (message.kind === 'request' || message.kind === 'held') && message.replica !== from
+        ? { ...message, replica: from }
+        : message;
+    this.#input({ kind: 'message', from, message: renamed });
   }
 
   #countReceived(type: string, outcome: MessageOutcome): void {
@@ -913,7 +951,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (input.kind === 'message' && input.from !== self) {
       this.#countReceived(input.message.kind, ready.verdict?.outcome ?? 'accepted');
     }
-    this.#probe.stepped?.(input, ready);
+    this.#probe.stepped?.(input, ready, roster.epoch);
     if (this.#tracer !== null) this.#traceStep(input, ready);
     onVerdict?.(ready.verdict);
     for (const { key, reason } of ready.refused) this.#proposals.reject(key, this.#refusal(reason));
@@ -949,6 +987,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         );
       }
       this.#detector = this.#createDetector();
+      this.#formerValidators.clear();
       this.#violationsCounted = {};
       this.#primaryUnreachableSince = null;
       this.#reputationsShown.length = 0;
@@ -1063,9 +1102,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (to === 'all' || to === 'others') {
       this.#transport.broadcast(frame);
       // The replica's own copy does not cross the network, and needs no signature check.
-      if (to === 'all') this.#input({ kind: 'message', from: self, message });
+      if (to === 'all') this.#stepMessage(self, message);
     } else if (to === self) {
-      this.#input({ kind: 'message', from: self, message });
+      this.#stepMessage(self, message);
     } else {
       // Ids are the current epoch's (docs/architecture.md, "Epochs in the engine").
       const node = this.#roster().nodes[to];
@@ -1079,9 +1118,15 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * and the store is not to be trusted further.
    */
   #serveState(request: StateServeRequest): void {
+    const reply = this.#stateReply(request);
+    if (reply !== null) this.#outbound.push({ to: request.to, draft: reply });
+  }
+
+  /** The STATE-REPLY to `request`, within one frame; null when there is none to send. */
+  #stateReply(request: StateServeRequest): Draft<StateReply> | null {
     const { batchMaxBytes, maxFrameBytes } = this.config;
     // A reply is signed with this node's key of the epoch it serves; one given up is not served.
-    if (this.#identityFor(request.epoch) === null) return;
+    if (this.#identityFor(request.epoch) === null) return null;
     let reply: ReturnType<typeof buildStateReply>;
     try {
       reply = buildStateReply(this.#store, request, batchMaxBytes);
@@ -1092,10 +1137,25 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       }
     } catch (error) {
       this.#halt(error);
-      return;
+      return null;
     }
-    if (reply === null || this.#signedBytes(reply) > maxFrameBytes) return;
-    this.#outbound.push({ to: request.to, draft: reply });
+    if (reply === null || this.#signedBytes(reply) > maxFrameBytes) return null;
+    return reply;
+  }
+
+  /**
+   * Sends a message to a node outside the current epoch (a former validator): outside the send
+   * queue, whose destinations are this epoch's ids; nothing else to that node waits on it.
+   */
+  #sendToNode(node: NodeId, message: Promise<Message>): void {
+    message.then(
+      (signed) => {
+        if (!this.#lifecycle.is('running', 'stopping')) return;
+        const frame = encodeMessage(signed);
+        if (frame.length <= this.config.maxFrameBytes) this.#transport.send(node, frame);
+      },
+      (error: unknown) => this.#halt(error),
+    );
   }
 
   /** The encoded size of a draft once signed. */

@@ -27,8 +27,8 @@ import type { OutboundOptions } from './outbound.ts';
 
 /** Read-only hooks, called synchronously; a hook must not call back into the engine. */
 export interface EngineProbe {
-  /** After each step of the core, with its input and everything it produced. */
-  readonly stepped?: (input: Input, ready: Ready) => void;
+  /** After each step of the core: its input, everything it produced, and the epoch it was stepped in. */
+  readonly stepped?: (input: Input, ready: Ready, epoch: number) => void;
   /** A finalized batch, delivered here once its writes are durable, in sequence order. */
   readonly delivered?: (delivery: Delivery) => void;
   /** A step's sealed effects, opened by the store's receipt: its messages go to the send queue in this order. */

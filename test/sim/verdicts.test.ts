@@ -51,7 +51,10 @@ const REJECT_REASONS = {
   'invalid-view-change': 'lying-view-changer',
   'invalid-new-view': 'lying-view-changer',
   'invalid-commit-certificate': 'checkpoint-liar',
-  'invalid-request': 'replayer',
+  // The engine steps an unsigned REQUEST or HELD under the id its link names (a sender in
+  // another epoch numbers itself otherwise), so only a direct input makes the core see a mismatch
+  // (test/protocol/acknowledge-copies.test.ts, client-timer.test.ts).
+  'invalid-request': 'core',
 } as const satisfies Record<RejectReason, Source>;
 
 /** Seeds tried per source before a reason counts as not produced. */
