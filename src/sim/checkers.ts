@@ -56,7 +56,7 @@ export class SafetyChecker {
   /** Every client payload (hex) an honest replica finalized in the run: never forgotten. */
   readonly #intents = new Map<string, IntentPlace>();
   readonly #proposed: ReadonlySet<string>;
-  readonly #byzantineProposed: ReadonlySet<string>;
+  readonly #byzantineProposed: { has(key: string): boolean };
   readonly #isHonest: (replica: number) => boolean;
   /** Violations kept per run; one broken run can otherwise report thousands. */
   static readonly VIOLATIONS_MAX = 20;
@@ -69,7 +69,7 @@ export class SafetyChecker {
     replicaCount: number,
     proposed: ReadonlySet<string>,
     isHonest: (replica: number) => boolean,
-    byzantineProposed: ReadonlySet<string> = new Set(),
+    byzantineProposed: { has(key: string): boolean } = new Set(),
   ) {
     this.#replicas = Array.from({ length: replicaCount }, () => freshRecord());
     this.#proposed = proposed;

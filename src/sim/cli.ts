@@ -1,7 +1,7 @@
 /**
  * `npm run sim -- --seeds N [--replicas n] [--seed S] [--from S0] [--faults list] [--jobs J]
  *  [--profile default|long] [--vertices V] [--fault-seconds S] [--horizon H] [--batch-vertices B]
- *  [--byzantine f --strategy name|all]`
+ *  [--byzantine f --strategy name|all] [--reconfigure]`
  *
  * Runs the deterministic simulator over many seeds (in parallel worker threads) and prints each
  * failing seed with the command that replays it. With Byzantine replicas, it also prints how
@@ -26,6 +26,7 @@ interface Job {
   readonly faultSeconds: number;
   readonly engine: Partial<BftConfig>;
   readonly byzantine: SimOptions['byzantine'];
+  readonly reconfigure: boolean;
 }
 
 function parseStrategy(value: string | undefined): StrategyName | 'all' {
@@ -64,6 +65,7 @@ function runSeed(job: Job, seed: number): Promise<SimResult> {
     faultPhaseMs: job.faultSeconds * 1000,
     engine: job.engine,
     ...(job.byzantine === undefined ? {} : { byzantine: job.byzantine }),
+    reconfigure: job.reconfigure,
   });
 }
 
@@ -79,6 +81,20 @@ function report(result: SimResult, byzantine: SimOptions['byzantine'], load: str
     `  scenario: ${result.scenario}${playing === '' ? '' : `; byzantine: ${playing}`}\n` +
     result.diagnosis.map((line) => `  ${line}\n`).join('') +
     `  replay: ${replay}`
+  );
+}
+
+/** What the operators requested over the runs, and how many epoch changes took effect. */
+function reconfigurationSummary(results: readonly SimResult[]): string {
+  const sum = (pick: (counts: NonNullable<SimResult['reconfiguration']>) => number): number =>
+    results.reduce(
+      (total, result) => total + (result.reconfiguration === undefined ? 0 : pick(result.reconfiguration)),
+      0,
+    );
+  return (
+    `reconfiguration: ${sum((counts) => counts.epochs)} epoch changes took effect of ${sum((counts) => counts.requests)} requests ` +
+    `(${sum((counts) => counts.removals)} removals, ${sum((counts) => counts.rotations)} key rotations, ` +
+    `${sum((counts) => counts.reorders)} reorders), ${sum((counts) => counts.replays)} replays`
   );
 }
 
@@ -115,6 +131,7 @@ async function main(): Promise<number> {
       jobs: { type: 'string' },
       byzantine: { type: 'string' },
       strategy: { type: 'string' },
+      reconfigure: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -125,7 +142,7 @@ async function main(): Promise<number> {
         `                      [--profile ${Object.keys(SIM_PROFILES).join('|')}] [--vertices V] [--fault-seconds S] [--horizon H] [--batch-vertices B]\n` +
         '                      [--byzantine F [--strategy all|' +
         STRATEGY_NAMES.join('|') +
-        ']]\n' +
+        ']] [--reconfigure]\n' +
         '       npm run sim -- --seed S [--replicas n] [--byzantine F --strategy name]    replay one seed and describe it\n' +
         '  --byzantine F   F replicas (at most f = floor((n - 1) / 3)), drawn from the seed, play a Byzantine\n' +
         '                  strategy for the whole run; all (the default) takes the strategies in turn by seed.\n' +
@@ -135,7 +152,11 @@ async function main(): Promise<number> {
         '  --profile long  long seeds under heavy load (npm run sim:long): 30,000 client payloads over 120 s of\n' +
         '                  faults drawn throughout, 64-vertex batches, a 128-sequence dedup horizon; each seed\n' +
         '                  reaches about two thousand sequences. --vertices, --fault-seconds, --horizon\n' +
-        '                  (dedupHorizonSequences) and --batch-vertices (batchMaxVertices) override a profile.',
+        '                  (dedupHorizonSequences) and --batch-vertices (batchMaxVertices) override a profile.\n' +
+        '  --reconfigure   an operator changes the validator set one to three times during the faults: key\n' +
+        '                  rotations, reorders that renumber every validator, removals (the leader too), and\n' +
+        '                  replays of requests that took effect. The checkers hold every vote to the epoch\n' +
+        "                  it names, and liveness and view agreement to the newest epoch's validators.",
     );
     return 0;
   }
@@ -166,7 +187,9 @@ async function main(): Promise<number> {
     (values.vertices === undefined ? '' : ` --vertices ${vertices}`) +
     (values['fault-seconds'] === undefined ? '' : ` --fault-seconds ${faultSeconds}`) +
     (values.horizon === undefined ? '' : ` --horizon ${values.horizon}`) +
-    (values['batch-vertices'] === undefined ? '' : ` --batch-vertices ${values['batch-vertices']}`);
+    (values['batch-vertices'] === undefined ? '' : ` --batch-vertices ${values['batch-vertices']}`) +
+    (values.reconfigure === true ? ' --reconfigure' : '');
+  const reconfigure = values.reconfigure === true;
   if (values.strategy !== undefined && values.byzantine === undefined)
     throw new Error('--strategy needs --byzantine F');
   const byzantineCount = positive('byzantine', values.byzantine, 0);
@@ -190,7 +213,7 @@ async function main(): Promise<number> {
   if (jobs === 1) {
     for (const seed of seeds) {
       const result = await runSeed(
-        { seeds, replicas, faults, vertices, faultSeconds, engine, byzantine },
+        { seeds, replicas, faults, vertices, faultSeconds, engine, byzantine, reconfigure },
         seed,
       );
       results.push(result);
@@ -212,6 +235,7 @@ async function main(): Promise<number> {
                 faultSeconds,
                 engine,
                 byzantine,
+                reconfigure,
               } satisfies Job,
             });
             worker.on('message', (result: SimResult) => {
@@ -242,6 +266,8 @@ async function main(): Promise<number> {
     console.log(
       `  high-water marks of collections without a configured bound ${JSON.stringify(result.highWater)}`,
     );
+    if (result.reconfiguration !== undefined)
+      console.log(`  reconfiguration ${JSON.stringify(result.reconfiguration)}`);
     for (const outcome of result.byzantine) {
       console.log(
         `  byzantine r${outcome.replica} ${outcome.strategy}: ${outcome.detected ? 'detected' : 'not detected'}, ` +
@@ -250,6 +276,7 @@ async function main(): Promise<number> {
     }
   }
   if (byzantine !== undefined) for (const line of byzantineSummary(results, strategy)) console.log(line);
+  if (reconfigure) console.log(reconfigurationSummary(results));
   const longest = results.reduce((most, result) => Math.max(most, result.finalizedBatches), 0);
   const expired = results.reduce((sum, result) => sum + result.counters.expired, 0);
   console.log(

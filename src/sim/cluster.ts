@@ -3,7 +3,6 @@
  * clocks, keys and the run's observer), the replicas themselves, honest or Byzantine, and the
  * network wired to them.
  */
-import { primaryOf } from '../protocol/index.ts';
 import { createByzantineNode } from './byzantine/index.ts';
 import { SimDisk } from './disk.ts';
 import type { EventQueue } from './event-queue.ts';
@@ -11,6 +10,7 @@ import { HonestReplica } from './honest-replica.ts';
 import { SimNetwork } from './network.ts';
 import type { SimContext, SimNode } from './node.ts';
 import type { Prng } from './prng.ts';
+import { simReconfiguration } from './reconfiguration.ts';
 import type { RunObserver } from './run-observer.ts';
 import type { RunPlan } from './run-plan.ts';
 
@@ -50,20 +50,25 @@ export function buildCluster(
     restartDelayMs: [50, 500],
     operatorDelayMs: [500, 2000],
     mayStartWiped: (replica) => {
-      // Every other replica runs, active in one view led by another: the wiped replica can then
-      // never lead a view in which it ordered anything before (see `HostOptions.mayStartWiped`).
-      let view: number | null = null;
+      // Every other replica runs, active in one view of one epoch led by another: the wiped
+      // replica can then never lead a view in which it ordered anything before (see
+      // `HostOptions.mayStartWiped`).
+      let at: string | null = null;
       for (const node of nodes) {
         if (!node.honest || node.id === replica) continue;
-        const instance = node.hosts[0]!.instance;
-        if (!instance?.running) return false;
-        const status = instance.engine.status();
-        if (!status.viewActive || (view !== null && status.view !== view)) return false;
-        view = status.view;
+        const state = node.viewState();
+        if (state === null) return false;
+        if (!state.member) continue;
+        if (!state.active) return false;
+        const here = `${state.epoch}/${state.view}`;
+        if (at !== null && here !== at) return false;
+        if (state.leader === plan.nodeIds[replica]) return false;
+        at = here;
       }
-      return view !== null && primaryOf({ replicaCount: n }, view) !== replica;
+      return at !== null;
     },
     ...(plan.testSeams === undefined ? {} : { testSeams: plan.testSeams }),
+    ...(plan.reconfigure ? { reconfiguration: (replica: number) => simReconfiguration(replica, {}) } : {}),
     observer,
   };
   const network = context.network;

@@ -4,7 +4,7 @@
 import type { AcceptedProposal } from '../engine/index.ts';
 import type { Vertex } from '../protocol/index.ts';
 import type { ReplicaHost } from './host.ts';
-import { createHost, describeInstance, type SimContext, type SimNode } from './node.ts';
+import { createHost, describeInstance, type SimContext, type SimNode, type ViewState } from './node.ts';
 
 export class HonestReplica implements SimNode {
   readonly id: number;
@@ -50,11 +50,11 @@ export class HonestReplica implements SimNode {
     return instance === null ? null : instance.engine.accept(vertex);
   }
 
-  viewState(): { readonly view: number; readonly active: boolean } | null {
+  viewState(): ViewState | null {
     const instance = this.#host.instance;
     if (instance === null || !instance.running) return null;
-    const { view, viewActive } = instance.engine.status();
-    return { view, active: viewActive };
+    const { epoch, view, viewActive, member, leader } = instance.engine.status();
+    return { epoch, view, active: viewActive, member, leader };
   }
 
   describe(): string {

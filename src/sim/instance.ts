@@ -5,7 +5,13 @@
  * engine's probe and events.
  */
 import type { KeyPair, PublicKey, SignatureScheme } from '../crypto/index.ts';
-import { type BftConfig, BftEngine, type EngineTestSeams, type FinalizedVertex } from '../engine/index.ts';
+import {
+  type BftConfig,
+  BftEngine,
+  type EngineReconfiguration,
+  type EngineTestSeams,
+  type FinalizedVertex,
+} from '../engine/index.ts';
 import type { MessageOutcome } from '../metrics/index.ts';
 import type { Delivery, Input, Message, Ready, Released } from '../protocol/index.ts';
 import type { SimDisk } from './disk.ts';
@@ -20,7 +26,8 @@ import { SimTransport } from './sim-transport.ts';
 
 /** What an instance reports, tagged with its replica. */
 export interface InstanceObserver {
-  stepped(replica: number, input: Input, ready: Ready): void;
+  /** `epoch`: the one the replica was in when it stepped `input` (ids in it are that epoch's). */
+  stepped(replica: number, input: Input, ready: Ready, epoch: number): void;
   delivered(replica: number, delivery: Delivery): void;
   released(replica: number, released: Released): void;
   sent(replica: number, message: Message): void;
@@ -53,6 +60,8 @@ export interface InstanceOptions {
   /** Told once if the engine halts (or fails to start): the host decides what happens next. */
   readonly halted: (error: Error) => void;
   readonly testSeams?: EngineTestSeams;
+  /** How the engine follows reconfigurations (`--reconfigure`); absent, it stays in epoch 0. */
+  readonly reconfiguration?: EngineReconfiguration;
   /** What the engine signs with, around the process's scheme (a Byzantine strategy's signer). */
   readonly signer?: (scheme: SignatureScheme) => SignatureScheme;
 }
@@ -90,12 +99,13 @@ export class EngineInstance {
       ),
       clock: new SimClock(this.process, options.clockRate),
       probe: {
-        stepped: (input, ready) => observer.stepped(replica, input, ready),
+        stepped: (input, ready, epoch) => observer.stepped(replica, input, ready, epoch),
         delivered: (delivery) => observer.delivered(replica, delivery),
         released: (released) => observer.released(replica, released),
         sent: (_to, message) => observer.sent(replica, message),
       },
       ...(options.testSeams === undefined ? {} : { testSeams: options.testSeams }),
+      ...(options.reconfiguration === undefined ? {} : { reconfiguration: options.reconfiguration }),
     });
     for (const [peer, key] of options.publicKeys.entries())
       if (peer !== replica) this.engine.registerNodePublicKey(options.nodeIds[peer]!, key);

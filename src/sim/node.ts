@@ -4,7 +4,7 @@
  * Byzantine one alters only what goes in and out of its engine (`byzantine/`).
  */
 import type { KeyPair, PublicKey, SignatureScheme } from '../crypto/index.ts';
-import type { AcceptedProposal, BftConfig, EngineTestSeams } from '../engine/index.ts';
+import type { AcceptedProposal, BftConfig, EngineReconfiguration, EngineTestSeams } from '../engine/index.ts';
 import type { Vertex } from '../protocol/index.ts';
 import type { DecodeLimits } from '../wire/index.ts';
 import type { StrategyName } from './byzantine/strategy-names.ts';
@@ -36,10 +36,23 @@ export interface SimNode {
   crash(): void;
   /** A client's vertex: `engine.accept` at one of its processes, or null while none runs. */
   accept(vertex: Vertex): Promise<AcceptedProposal> | null;
-  /** The view it is in and whether it is active there; null while down (or for a Byzantine one). */
-  viewState(): { readonly view: number; readonly active: boolean } | null;
+  /**
+   * The epoch and view it is in, whether it is active there, and whether it is a validator of
+   * that epoch; null while down (or for a Byzantine one).
+   */
+  viewState(): ViewState | null;
   /** One line on the replica's state, printed when a run stalls or breaks. */
   describe(): string;
+}
+
+/** Where a replica stands (see `SimNode.viewState`). */
+export interface ViewState {
+  readonly epoch: number;
+  readonly view: number;
+  readonly active: boolean;
+  readonly member: boolean;
+  /** The node id of the leader of its view. */
+  readonly leader: string;
 }
 
 /** Everything a replica is built from. */
@@ -70,6 +83,8 @@ export interface SimContext {
   readonly mayStartWiped: (replica: number) => boolean;
   /** FOR TESTS ONLY: deliberately broken engine parts, for every honest replica. */
   readonly testSeams?: EngineTestSeams;
+  /** With `--reconfigure`: how replica `replica`'s engine follows reconfigurations. */
+  readonly reconfiguration?: (replica: number) => EngineReconfiguration;
 }
 
 /** How a replica's host differs from an honest one's. */
@@ -109,6 +124,7 @@ export function createHost(context: SimContext, replica: number, spec: HostSpec)
       observer: context.observer,
       ...(honest && context.testSeams !== undefined ? { testSeams: context.testSeams } : {}),
       ...(spec.signer === undefined ? {} : { signer: spec.signer }),
+      ...(context.reconfiguration === undefined ? {} : { reconfiguration: context.reconfiguration(replica) }),
     },
   });
 }
@@ -123,7 +139,8 @@ export function describeInstance(instance: EngineInstance | null): string {
   if (instance === null) return 'down';
   const status = instance.engine.status();
   return (
-    `${status.state} view ${status.view}${status.viewActive ? '' : ' (changing)'} executed ${status.sequence} ` +
+    `${status.state} epoch ${status.epoch}${status.member ? '' : ' (left)'} view ${status.view}` +
+    `${status.viewActive ? '' : ' (changing)'} executed ${status.sequence} ` +
     `stable ${status.stableCheckpoint} log ${status.logEntries} pending ${status.pendingProposals} ` +
     `banned [${status.banned.join(' ')}]`
   );

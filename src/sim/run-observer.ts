@@ -15,13 +15,14 @@ import {
   type Ready,
   type Released,
 } from '../protocol/index.ts';
-import { verifyMessage } from '../shell/signing.ts';
-import { decodeMessage } from '../wire/index.ts';
+import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
+import { decodeMessage, signaturesOf } from '../wire/index.ts';
 import { BoundsChecker } from './bounds-checker.ts';
 import { SafetyChecker } from './checkers.ts';
 import type { Clients } from './clients.ts';
 import type { HostObserver } from './host.ts';
 import type { EngineInstance, InstanceObserver } from './instance.ts';
+import { EpochDirectory } from './reconfiguration.ts';
 import type { RunPlan } from './run-plan.ts';
 import { SendOrderChecker } from './send-order.ts';
 import { StreamChecker } from './streams.ts';
@@ -89,6 +90,10 @@ export class RunObserver implements InstanceObserver, HostObserver {
   /** Replicas an honest replica banned. */
   readonly bannedByHonest = new Set<number>();
   readonly checker: SafetyChecker;
+  /** The run's epochs, as the honest replicas' histories record them (one history only). */
+  readonly epochs: EpochDirectory;
+  /** The epoch each replica was in at its last step (0 again once its disk is wiped). */
+  readonly #epochOf: number[];
   readonly #streams: StreamChecker;
   readonly bounds: BoundsChecker;
   readonly #sendOrder: SendOrderChecker;
@@ -99,12 +104,18 @@ export class RunObserver implements InstanceObserver, HostObserver {
   /** Processes an event ran in, checked once its microtasks have run. */
   readonly #touched: EngineInstance[] = [];
 
-  constructor(plan: RunPlan, clients: Clients) {
+  constructor(plan: RunPlan, clients: Clients, operatorProposed: ReadonlySet<string> = new Set()) {
     this.#plan = plan;
     this.#clients = clients;
     const n = plan.replicaCount;
-    this.checker = new SafetyChecker(n, clients.proposed, plan.isHonest, this.#byzantineProposed);
+    // A Byzantine replica's own vertices and the operator's requests are proposals too.
+    const othersProposed = {
+      has: (key: string) => this.#byzantineProposed.has(key) || operatorProposed.has(key),
+    };
+    this.checker = new SafetyChecker(n, clients.proposed, plan.isHonest, othersProposed);
     const violate = (message: string): void => this.checker.violate(message);
+    this.epochs = new EpochDirectory(n, violate);
+    this.#epochOf = new Array<number>(n).fill(0);
     this.#streams = new StreamChecker(n, violate);
     this.bounds = new BoundsChecker(violate);
     this.#sendOrder = new SendOrderChecker(n, violate);
@@ -149,36 +160,45 @@ export class RunObserver implements InstanceObserver, HostObserver {
     for (const vertex of decoded.message.vertices) this.#byzantineProposed.add(toHex(vertex.hash));
   }
 
-  stepped(replica: number, input: Input, ready: Ready): void {
+  stepped(replica: number, input: Input, ready: Ready, epoch: number): void {
     const { isHonest } = this.#plan;
     const counters = this.counters;
     if (!isHonest(replica)) return;
+    // Ids in what was stepped are those of the epoch the replica was in when it stepped it.
+    this.#epochOf[replica] = epoch;
+    const nodeOf = (id: number): number => this.epochs.replicaOf(epoch, id) ?? -1;
+    for (const write of ready.writes) if (write.kind === 'epoch') this.epochs.learn(replica, write.record);
     for (const event of ready.events) {
       if (event.kind === 'view-change-started') counters.viewChanges++;
       else if (event.kind === 'state-transfer-requested') counters.stateTransfers++;
       else if (event.kind === 'checkpoint-stable') counters.checkpoints++;
+      else if (event.kind === 'epoch-started' || event.kind === 'left-validator-set')
+        this.#epochOf[replica] = event.epoch;
     }
     for (const evidence of ready.evidence) {
       counters.evidence++;
-      this.detected.add(evidence.replica);
-      if (isHonest(evidence.replica))
+      const offender = nodeOf(evidence.replica);
+      this.detected.add(offender);
+      if (isHonest(offender))
         this.violate(
-          `evidence: replica ${replica} holds equivocation evidence against honest replica ${evidence.replica}`,
+          `evidence: replica ${replica} holds equivocation evidence against honest replica ${offender}`,
         );
     }
     if (input.kind !== 'message') return;
-    const { message, from } = input;
+    const { message } = input;
+    const from = nodeOf(input.from);
     const verdict = ready.verdict;
     if (verdict !== null) {
       const label = verdict.outcome === 'accepted' ? 'accepted' : `${verdict.outcome}:${verdict.reason}`;
       this.verdicts[label] = (this.verdicts[label] ?? 0) + 1;
       if (verdict.outcome === 'rejected') {
         counters.rejected++;
-        this.detected.add(verdict.offender);
+        const offender = nodeOf(verdict.offender);
+        this.detected.add(offender);
         // An honest replica never sends anything another honest replica can prove wrong.
-        if (isHonest(verdict.offender))
+        if (isHonest(offender))
           this.violate(
-            `blame: replica ${replica} rejected a ${message.kind} from ${from} as ${verdict.reason}, blaming honest replica ${verdict.offender}`,
+            `blame: replica ${replica} rejected a ${message.kind} from ${from} as ${verdict.reason}, blaming honest replica ${offender}`,
           );
       }
     }
@@ -189,14 +209,26 @@ export class RunObserver implements InstanceObserver, HostObserver {
       this.#plan.byzantine.size > 0 &&
       from !== replica &&
       isSignedKind(message) &&
-      (!isHonest(from) || NESTING_KINDS.has(message.kind))
+      (!isHonest(from) || NESTING_KINDS.has(message.kind)) &&
+      // A STATUS of a later epoch is stepped unchecked, by design: a hint its link vouches for.
+      !(message.kind === 'status' && message.epoch > epoch)
     ) {
-      const { publicKeys, clusterId } = this.#plan;
-      if (!verifyMessage(insecureSimulationScheme, publicKeys, clusterId, message))
+      if (!this.#verifies(message))
         this.violate(
           `authenticity: replica ${replica} stepped a ${message.kind} from ${from} whose signatures do not verify`,
         );
     }
+  }
+
+  /** Whether every signature in `message` verifies with the keys of its signer's epoch. */
+  #verifies(message: Message): boolean {
+    for (const check of signaturesOf(message, this.#plan.clusterId)) {
+      const key = this.epochs.epoch(check.epoch)?.keys[check.replica];
+      if (key === undefined) return false;
+      if (!insecureSimulationScheme.verify(key, check.bytes, check.signature, CONSENSUS_CONTEXT))
+        return false;
+    }
+    return true;
   }
 
   delivered(replica: number, delivery: Delivery): void {
@@ -205,7 +237,19 @@ export class RunObserver implements InstanceObserver, HostObserver {
   }
 
   released(replica: number, released: Released): void {
-    if (this.#plan.isHonest(replica)) this.#sendOrder.released(replica, released);
+    if (!this.#plan.isHonest(replica)) return;
+    this.#sendOrder.released(replica, released);
+    // An honest replica signs only as itself, and only in epochs it is a validator of.
+    for (const outbound of released.messages) {
+      if (!('draft' in outbound) || !('epoch' in outbound.draft)) continue;
+      const { epoch, replica: id, kind } = outbound.draft;
+      const signer = this.epochs.replicaOf(epoch, id);
+      if (signer !== replica)
+        this.violate(
+          `membership: replica ${replica} signed a ${kind} of epoch ${epoch} as id ${id}, ` +
+            (signer === undefined ? 'which no validator of that epoch has' : `which is replica ${signer}'s`),
+        );
+    }
   }
 
   sent(replica: number, message: Message): void {
@@ -227,6 +271,9 @@ export class RunObserver implements InstanceObserver, HostObserver {
     }
     this.counters.dropped++;
     if (!this.#plan.isHonest(replica)) return;
+    // A replica that is no validator of the receiver's epoch (it left, or the receiver is
+    // behind) is an unknown sender there, through no fault of its own.
+    if (outcome === 'unknown-sender' && !this.epochs.isMember(this.#epochOf[replica]!, from)) return;
     this.detected.add(from);
     // An honest replica never sends a frame another cannot decode or verify.
     if (this.#plan.isHonest(from))
@@ -251,6 +298,7 @@ export class RunObserver implements InstanceObserver, HostObserver {
 
   wiped(replica: number): void {
     this.counters.wipes++;
+    this.#epochOf[replica] = 0;
     this.checker.wiped(replica);
     this.#streams.wiped(replica);
   }

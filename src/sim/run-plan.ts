@@ -13,6 +13,7 @@ import {
 import { ArgumentError } from '../errors.ts';
 import { STRATEGY_NAMES, type StrategyName } from './byzantine/index.ts';
 import { Prng } from './prng.ts';
+import { simulationKeyPair } from './reconfiguration.ts';
 import { SETTLE_TURNS } from './run-loop.ts';
 import { ALL_FAULTS, drawScenario, type Scenario } from './scenario.ts';
 import type { SimOptions } from './simulation.ts';
@@ -56,6 +57,8 @@ export interface RunPrngs {
   readonly starts: Prng;
   /** The bit rot of crashed replicas' disks. */
   readonly damage: Prng;
+  /** The operator's changes of the validator set (`--reconfigure`). */
+  readonly operator: Prng;
 }
 
 export function forkRunPrngs(seed: number): RunPrngs {
@@ -67,6 +70,7 @@ export function forkRunPrngs(seed: number): RunPrngs {
     replicas: prng.fork(),
     starts: prng.fork(),
     damage: prng.fork(),
+    operator: prng.fork(),
   };
 }
 
@@ -95,6 +99,8 @@ export interface RunPlan {
   readonly publicKeys: readonly PublicKey[];
   /** FOR TESTS ONLY: deliberately broken engine parts for every honest replica. */
   readonly testSeams?: EngineTestSeams;
+  /** Whether an operator changes the validator set during the fault phase (`--reconfigure`). */
+  readonly reconfigure: boolean;
 }
 
 export function planRun(options: SimOptions): RunPlan {
@@ -157,6 +163,7 @@ export function planRun(options: SimOptions): RunPlan {
     keys,
     publicKeys: keys.map((pair) => pair.publicKey),
     ...(options.testSeams === undefined ? {} : { testSeams: options.testSeams }),
+    reconfigure: options.reconfigure === true,
   };
 }
 
@@ -195,11 +202,7 @@ export function drawByzantine(
 
 /** The replicas' keys in every run (insecure simulation scheme, from fixed seeds). */
 export function simulationKeys(replicas: number): KeyPair[] {
-  return Array.from({ length: replicas }, (_, replica) => {
-    const seed = new Uint8Array(32);
-    new DataView(seed.buffer).setUint32(0, replica);
-    return insecureSimulationScheme.keyPairFromSeed(seed);
-  });
+  return Array.from({ length: replicas }, (_, replica) => simulationKeyPair(replica, 0));
 }
 
 /** The cluster id of the run of `seed`: it binds every signature of the run. */

@@ -5,6 +5,7 @@
 import type { Evidence } from '../byzantine/index.ts';
 import type { Clients } from './clients.ts';
 import type { SimCluster } from './cluster.ts';
+import type { OperatorCounts } from './operator.ts';
 import type { RunObserver } from './run-observer.ts';
 import type { RunPlan } from './run-plan.ts';
 import { describeScenario } from './scenario.ts';
@@ -21,6 +22,8 @@ export interface FinishedRun {
   readonly finishedAt: number | null;
   /** Collect the evidence the honest replicas' detectors hold. */
   readonly collectEvidence: boolean;
+  /** What the operator changed (`--reconfigure`), or null. */
+  readonly operator: OperatorCounts | null;
 }
 
 export function summarizeRun(run: FinishedRun): SimResult {
@@ -39,6 +42,13 @@ export function summarizeRun(run: FinishedRun): SimResult {
             (node) => `${node.describe()} delivered ${checker.deliveredCount(node.id)}/${vertexCount}`,
           ),
           `proposed ${clients.proposed.size} for ${vertexCount} payloads, final at no honest replica: ${clients.unfinalized.size}`,
+          ...(run.operator === null
+            ? []
+            : [
+                `epochs: ${observer.epochs.latest.number + 1}, validators now ${observer.epochs.latest.members
+                  .map((member) => `${member.replica}#${member.generation}`)
+                  .join(',')}`,
+              ]),
         ]
       : [];
   const evidence: Evidence[] = [];
@@ -70,5 +80,8 @@ export function summarizeRun(run: FinishedRun): SimResult {
     })),
     honestBanned: [...observer.bannedByHonest].filter((replica) => plan.isHonest(replica)).length,
     ...(run.collectEvidence ? { evidence } : {}),
+    ...(run.operator === null
+      ? {}
+      : { reconfiguration: { ...run.operator, epochs: observer.epochs.latest.number } }),
   };
 }

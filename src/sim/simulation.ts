@@ -19,6 +19,7 @@ import { buildCluster, scheduleFirstStarts } from './cluster.ts';
 import { EventQueue } from './event-queue.ts';
 import { scheduleFaults } from './fault-schedule.ts';
 import type { SimNode } from './node.ts';
+import { Operator, type OperatorCounts } from './operator.ts';
 import { RunLoop } from './run-loop.ts';
 import { RunObserver, type SimCounters } from './run-observer.ts';
 import { planRun } from './run-plan.ts';
@@ -58,6 +59,11 @@ export interface SimOptions {
   readonly testSeams?: EngineTestSeams;
   /** Return the evidence the honest replicas' detectors hold at the end. */
   readonly collectEvidence?: boolean;
+  /**
+   * An operator changes the validator set one to three times during the fault phase: key
+   * rotations, reorders that renumber every validator, removals (see `operator.ts`).
+   */
+  readonly reconfigure?: boolean;
   /**
    * For tests: the microtask turns the run lets pass after each event (default
    * `SETTLE_TURNS`). A run must not depend on it: every promise chain an event starts
@@ -105,6 +111,8 @@ export interface SimResult {
   readonly honestBanned: number;
   /** With `collectEvidence`: what the honest replicas' detectors hold at the end. */
   readonly evidence?: readonly Evidence[];
+  /** With `reconfigure`: what the operator requested, and the epochs the run reached. */
+  readonly reconfiguration?: OperatorCounts & { readonly epochs: number };
 }
 
 /** Runs the simulation of `options.seed`: the same options give the same result, to the event. */
@@ -123,20 +131,39 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     horizon: plan.resolved.replica.dedupHorizonSequences,
     retryMs: 1500,
   });
-  const observer = new RunObserver(plan, clients);
+  const operatorProposed = new Set<string>();
+  const observer = new RunObserver(plan, clients, operatorProposed);
   // The queue's order: each replica's first start, the faults and the end of the fault phase,
-  // then the clients' submissions.
+  // then the clients' submissions, then the operator's changes.
   const cluster = buildCluster(plan, queue, nodes, observer);
   scheduleFirstStarts(cluster, prngs.starts);
   const faults = scheduleFaults(plan.scenario, faultPhaseMs, cluster, observer.counters, prngs.damage);
   clients.start();
+  const operator = plan.reconfigure
+    ? new Operator({
+        queue,
+        prng: prngs.operator,
+        nodes,
+        directory: observer.epochs,
+        faultPhaseMs,
+        retryMs: 1500,
+        horizon: plan.resolved.replica.dedupHorizonSequences,
+        highestFinalized: () => observer.checker.highestSequence,
+        faulty: faultyReplicas(plan),
+        proposed: operatorProposed,
+      })
+    : null;
+  operator?.start();
 
-  // Run until every vertex is final at every honest replica after the faults, or the bound.
-  const honest = nodes.filter((node) => node.honest).map((node) => node.id);
+  // Run until every vertex is final at every honest validator after the faults, or the bound.
+  // Validators are those of the newest epoch: a replica that left delivers no more.
+  const honestEver = nodes.filter((node) => node.honest).map((node) => node.id);
+  const honestValidators = (): number[] =>
+    honestEver.filter((replica) => observer.epochs.isMember(observer.epochs.latest.number, replica));
   const allFinal = (): boolean =>
     faults.over &&
     clients.intentsSubmitted === vertexCount &&
-    honest.every((replica) => observer.checker.deliveredCount(replica) >= vertexCount);
+    honestValidators().every((replica) => observer.checker.deliveredCount(replica) >= vertexCount);
   const loop = new RunLoop(queue, plan.settleTurns, () => observer.checkTouched());
   const finishedAt = await loop.runUntilFinal(
     faultPhaseMs + plan.livenessBoundMs,
@@ -144,10 +171,10 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     () => !observer.clean,
   );
   if (finishedAt !== null && observer.clean)
-    await awaitViewAgreement(loop, nodes, honest, finishedAt, plan.viewAgreementBoundMs, (message) =>
+    await awaitViewAgreement(loop, nodes, honestEver, finishedAt, plan.viewAgreementBoundMs, (message) =>
       observer.violate(message),
     );
-  if (finishedAt !== null && observer.clean) observer.checkResolutions(honest);
+  if (finishedAt !== null && observer.clean) observer.checkResolutions(honestValidators());
   return summarizeRun({
     plan,
     cluster,
@@ -156,5 +183,16 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
     events: loop.events,
     finishedAt,
     collectEvidence: options.collectEvidence === true,
+    operator: operator?.counts ?? null,
   });
+}
+
+/**
+ * The replicas that may be faulty beyond crashes, which an epoch must tolerate: the Byzantine
+ * ones and those whose disk the scenario damages (a wiped replica forgot its votes).
+ */
+function faultyReplicas(plan: ReturnType<typeof planRun>): Set<number> {
+  const faulty = new Set(plan.byzantine.keys());
+  for (const crash of plan.scenario.crashes) if (crash.damage) faulty.add(crash.replica);
+  return faulty;
 }

@@ -1,6 +1,8 @@
 /**
  * Once the faults are over, every honest replica that is up must soon be active in one view:
- * one left alone in a higher view votes in none and uses up a fault the cluster tolerates.
+ * one left alone in a higher view votes in none and uses up a fault the cluster tolerates. With
+ * reconfiguration, one view of one epoch, among the replicas still validators (one that left
+ * votes in none by design).
  */
 import type { SimNode } from './node.ts';
 import type { RunLoop } from './run-loop.ts';
@@ -18,8 +20,12 @@ export async function awaitViewAgreement(
   violate: (message: string) => void,
 ): Promise<void> {
   const agreed = (): boolean => {
-    const views = honest.map((replica) => nodes[replica]!.viewState()).filter((view) => view !== null);
-    return views.every((view) => view.active && view.view === views[0]!.view);
+    const views = honest
+      .map((replica) => nodes[replica]!.viewState())
+      .filter((view) => view !== null && view.member);
+    return views.every(
+      (view) => view!.active && view!.view === views[0]!.view && view!.epoch === views[0]!.epoch,
+    );
   };
   const agreeBy = finishedAt + boundMs;
   let running = true;
@@ -29,11 +35,13 @@ export async function awaitViewAgreement(
   }
   if (agreed()) return;
   violate(
-    `view agreement: ${boundMs} ms after the run finished, honest replicas are in views ` +
+    `view agreement: ${boundMs} ms after the run finished, honest replicas are in epoch/views ` +
       honest
         .map((replica) => {
           const view = nodes[replica]!.viewState();
-          return view === null ? 'down' : `${view.view}${view.active ? '' : '(changing)'}`;
+          if (view === null) return 'down';
+          if (!view.member) return `left in epoch ${view.epoch}`;
+          return `${view.epoch}/${view.view}${view.active ? '' : '(changing)'}`;
         })
         .join(', '),
   );

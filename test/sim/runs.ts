@@ -20,7 +20,8 @@ export function assertAllClean(results: readonly SimResult[]): void {
   const described = failures.map(
     (result) =>
       `seed ${result.seed}: ${result.stalled ? 'stalled' : result.violations.join('; ')}\n  ${result.scenario}\n` +
-      `  ${result.diagnosis.join('\n  ')}\n  replay: npm run sim -- --seed ${result.seed} --replicas ${result.replicas}`,
+      `  ${result.diagnosis.join('\n  ')}\n  replay: npm run sim -- --seed ${result.seed} --replicas ${result.replicas}` +
+      (result.reconfiguration === undefined ? '' : ' --reconfigure'),
   );
   assert.equal(failures.length, 0, described.join('\n'));
 }

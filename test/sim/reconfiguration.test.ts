@@ -1,0 +1,36 @@
+/**
+ * The simulator with an operator that changes the validator set during the faults
+ * (`--reconfigure`): key rotations, reorders that renumber every validator, removals of the
+ * leader and others, replayed requests. Every checker holds, every vote names an epoch its
+ * signer is a validator of, and the newest epoch's validators finish everything.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { assertAllClean, runSeeds, SEED_FROM } from './runs.ts';
+
+const SEEDS = 40;
+
+test(`four replicas under reconfiguration keep every property over ${SEEDS} seeds from ${SEED_FROM}`, async () => {
+  const results = await runSeeds(SEEDS, { replicas: 4, reconfigure: true });
+  assertAllClean(results);
+  const changes = results.reduce((sum, result) => sum + (result.reconfiguration?.epochs ?? 0), 0);
+  const rotations = results.reduce((sum, result) => sum + (result.reconfiguration?.rotations ?? 0), 0);
+  // The runs must change epochs, or they test nothing of it.
+  assert.ok(changes >= SEEDS, `only ${changes} epoch changes in ${SEEDS} seeds`);
+  assert.ok(rotations > 0, 'no key was rotated');
+});
+
+test(`seven replicas, two Byzantine, under reconfiguration: removals too, nobody honest banned`, async () => {
+  const results = await runSeeds(12, {
+    replicas: 7,
+    reconfigure: true,
+    byzantine: { count: 2, strategy: 'all' },
+  });
+  assertAllClean(results);
+  assert.equal(
+    results.reduce((sum, result) => sum + result.honestBanned, 0),
+    0,
+  );
+  const removals = results.reduce((sum, result) => sum + (result.reconfiguration?.removals ?? 0), 0);
+  assert.ok(removals > 0, 'no validator was removed');
+});
