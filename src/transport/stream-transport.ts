@@ -52,8 +52,9 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { bytesEqual } from '../crypto/digest.ts';
 import { mlDsa87 } from '../crypto/ml-dsa.ts';
-import type { SignatureScheme } from '../crypto/scheme.ts';
+import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/scheme.ts';
 import { ArgumentError } from '../errors.ts';
 import { type Clock, systemClock } from '../shell/clock.ts';
 import { HandshakeAdmission } from './admission.ts';
@@ -111,6 +112,10 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   readonly #admission: HandshakeAdmission;
   readonly #duplicates: DuplicateIdentityGuard;
   readonly #links = new Map<NodeId, PeerLink>();
+  /** The peers' public keys, which their handshakes must be signed with (see `setPeers`). */
+  #validators: ReadonlyMap<NodeId, PublicKey>;
+  /** This node's handshake key. */
+  #privateKey: PrivateKey;
   readonly #ledger = new NonceLedger();
   /** Every stream handed over by the connector and not yet closed, so that `stop` closes them all. */
   readonly #streams = new Set<Duplex>();
@@ -167,6 +172,8 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     });
     if (!options.validators.has(options.nodeId))
       throw new ArgumentError(`node id ${options.nodeId} is not one of the validators`);
+    this.#validators = new Map(options.validators);
+    this.#privateKey = options.privateKey;
     for (const peer of options.validators.keys())
       if (peer !== options.nodeId)
         this.#links.set(peer, new PeerLink(peer, this.#peerHandshakesPerSecond, this.#clock.now()));
@@ -235,6 +242,37 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
 
   onFrame(handler: FrameHandler): void {
     this.#handler = handler;
+  }
+
+  /**
+   * Changes whom this node talks to, at an epoch boundary (docs/reconfiguration.md, "Keys and
+   * the transport"): `validators` replaces the peers and the keys their handshakes must be
+   * signed with, and `privateKey`, if given, this node's own. A peer no longer listed is
+   * disconnected and neither dialed nor accepted again; a new one is dialed; one whose key
+   * changed is disconnected, to authenticate again under its new key (a connection made with a
+   * key that was rotated away, perhaps because it leaked, does not outlive the rotation).
+   * Connections to the others stay up. This node's own entry, if any, is ignored.
+   */
+  setPeers(validators: ReadonlyMap<NodeId, PublicKey>, privateKey?: PrivateKey): void {
+    const previous = this.#validators;
+    // A copy: the caller may change its map for the next epoch.
+    this.#validators = new Map(validators);
+    if (privateKey !== undefined) this.#privateKey = privateKey;
+    for (const [peer, link] of [...this.#links]) {
+      const key = validators.get(peer);
+      if (key !== undefined && bytesEqual(key.raw, previous.get(peer)!.raw)) continue;
+      link.retryTimer?.cancel();
+      link.retryTimer = null;
+      if (key === undefined) this.#links.delete(peer);
+      if (link.connection !== null)
+        this.#close(link.connection, key === undefined ? 'left the validators' : 'key rotated');
+    }
+    for (const peer of validators.keys()) {
+      if (peer === this.nodeId || this.#links.has(peer)) continue;
+      const link = new PeerLink(peer, this.#peerHandshakesPerSecond, this.#clock.now());
+      this.#links.set(peer, link);
+      this.#dial(link);
+    }
   }
 
   connectedPeers(): readonly NodeId[] {
@@ -356,7 +394,9 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   }
 
   #dial(link: PeerLink): void {
-    if (!this.#running || link.connection !== null || link.dialing) return;
+    // A link dropped by `setPeers` is not dialed again.
+    if (!this.#running || link.connection !== null || link.dialing || this.#links.get(link.peer) !== link)
+      return;
     if (!this.#options.discovery.dials(link.peer)) return;
     link.dialing = true;
     void this.#dialResolved(link);
@@ -437,8 +477,8 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
       scheme: this.#scheme,
       clusterId: this.#options.clusterId,
       nodeId: this.nodeId,
-      privateKey: this.#options.privateKey,
-      publicKeyOf: (nodeId: NodeId) => this.#options.validators.get(nodeId),
+      privateKey: this.#privateKey,
+      publicKeyOf: (nodeId: NodeId) => this.#validators.get(nodeId),
       instance: this.#instance,
       ledger: this.#ledger,
       channelBinding: stream.channelBinding,
@@ -500,7 +540,13 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
 
   /** Makes `connection` its peer's connection, unless an existing one wins the tie-break. */
   #adopt(connection: Connection): void {
-    const link = this.#links.get(connection.peer)!;
+    const link = this.#links.get(connection.peer);
+    if (link === undefined) {
+      // Its peer left the validators while the handshake ran.
+      connection.closed = true;
+      connection.socket.destroy();
+      return;
+    }
     // Two live processes with the peer's key take turns unless one is refused (see
     // `duplicate-identity.ts`); a peer that restarted is admitted and replaces its old link below.
     const admission = this.#duplicates.admit(connection.peer, {
@@ -554,7 +600,13 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     connection.closed = true;
     connection.dropQueue();
     connection.socket.destroy();
-    const link = this.#links.get(connection.peer)!;
+    const link = this.#links.get(connection.peer);
+    if (link === undefined) {
+      // Dropped by `setPeers`: no redial.
+      this.#stats.connectionsLost++;
+      this.emit('peer-disconnected', { peer: connection.peer, reason });
+      return;
+    }
     if (link.connection !== connection) return;
     link.connection = null;
     this.#duplicates.lost(connection.peer, connection.peerInstance);
@@ -566,6 +618,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   /** Dials `link` again after a full-jitter exponential back-off. */
   #scheduleRedial(link: PeerLink): void {
     if (!this.#running || link.connection !== null || link.dialing || link.retryTimer !== null) return;
+    if (this.#links.get(link.peer) !== link) return;
     if (!this.#options.discovery.dials(link.peer)) return;
     const { delayMs, failures } = link.backOff(this.#baseDelayMs, this.#maxDelayMs, this.#random);
     this.emit('dial-scheduled', { peer: link.peer, delayMs, failures });
