@@ -160,6 +160,11 @@ export interface StatusResponse {
    * nodes older than epochs (read it as 0).
    */
   readonly epoch?: number;
+  /**
+   * Whether this node is a validator of `epoch`: false once a reconfiguration removed it (it
+   * votes no more). Absent from nodes older than epochs (read it as true).
+   */
+  readonly member?: boolean;
   readonly view: number;
   readonly viewActive: boolean;
   readonly leader: string;

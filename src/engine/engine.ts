@@ -132,7 +132,8 @@ export interface EngineEvents {
   /** The detector banned a validator: its messages are dropped from now on. */
   banned: [{ readonly nodeId: NodeId }];
   /**
-   * The replica switched to the next epoch at its hand-over checkpoint: `validators` vote from
+   * The replica switched to the next epoch at its hand-over checkpoint (or, `restored`, started
+   * from a store in an epoch after 0, before its transport starts): `validators` vote from
    * sequence `start` on. `member` is false when this node is not one of them: it votes no more.
    */
   'epoch-started': [
@@ -141,6 +142,7 @@ export interface EngineEvents {
       readonly start: number;
       readonly validators: readonly NodeId[];
       readonly member: boolean;
+      readonly restored: boolean;
     },
   ];
   /** The engine halted (a broken invariant, a failed write or signature). Listen for it. */
@@ -163,6 +165,11 @@ export interface EngineStatus {
   readonly validators: readonly NodeId[];
   /** Whether this node is one of them; one that was removed votes no more. */
   readonly member: boolean;
+  /** The epoch's f and quorum. */
+  readonly faultTolerance: number;
+  readonly quorum: number;
+  /** Other validators that hold a vertex durably before this one acknowledges it, in the epoch. */
+  readonly acknowledgeCopies: number;
   /** The view this replica is in, or changing to when `viewActive` is false. */
   readonly view: number;
   readonly viewActive: boolean;
@@ -589,6 +596,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       epoch: state.epoch,
       validators,
       member: state.member,
+      faultTolerance: state.config.faultTolerance,
+      quorum: state.config.quorum,
+      acknowledgeCopies: state.config.acknowledgeCopies,
       view: state.view,
       viewActive: state.viewActive,
       // One that left keeps its last configuration; the new epoch's view 0 is led by its first.
@@ -1005,13 +1015,13 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           ),
         );
       }
-      if (!switched) return;
       const start = state.epochs.find((record) => record.number === state.epoch)?.start ?? 0;
       this.#emitSafely('epoch-started', {
         epoch: state.epoch,
         start,
         validators: roster.nodes,
         member: state.member,
+        restored: !switched,
       });
     } catch (error) {
       this.#halt(error);

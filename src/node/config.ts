@@ -125,6 +125,8 @@ export interface NodeSettings {
   /** This node's index in the validators: its replica id. */
   readonly replica: number;
   readonly keys: KeyPair;
+  /** `nextPrivateKeys`: keys for epochs after a rotation of this node's key. */
+  readonly nextKeys: readonly KeyPair[];
   readonly dataDir: string;
   /** The engine's configuration: the cluster file's `consensus` with the node's `engine` over it. */
   readonly engine: BftConfig;
@@ -345,7 +347,13 @@ export const nodeConfigSchema = z.strictObject({
   $schema: z.string().optional().meta({ description: "This file's JSON Schema, for editors." }),
   nodeId: nonEmptyString("This node's id: one of the cluster file's validators."),
   cluster: nonEmptyString('The cluster file.'),
-  privateKey: nonEmptyString("This node's ML-DSA-87 private key (PEM), readable by its owner only."),
+  privateKey: nonEmptyString(
+    "This node's ML-DSA-87 private key (PEM) as the cluster file lists it, readable by its owner only.",
+  ),
+  nextPrivateKeys: z.array(nonEmptyString('A private key file (PEM).')).max(16).default([]).meta({
+    description:
+      'Keys this node may be given by a key rotation (`validators rotate-key`), besides privateKey: in each epoch it signs with the one that epoch lists for it. Same permissions as privateKey.',
+  }),
   dataDir: nonEmptyString("The node's store."),
   listen: listenAddress(
     "Where consensus connections are accepted, host:port. Default: every interface, at the port of this node's address in the cluster file.",
@@ -429,18 +437,22 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   }
   const own = cluster.validators[replica]!;
 
+  const readKey = (field: string, to: string): KeyPair => {
+    const keyFile = relative(to);
+    try {
+      return importPrivateKeyPem(readPrivateKeyFile(keyFile));
+    } catch (error) {
+      if (error instanceof KeyFilePermissionError) fail(field, error.message, error);
+      return fail(
+        field,
+        `${keyFile} is not a readable ML-DSA-87 private key (${(error as Error).message})`,
+        error,
+      );
+    }
+  };
   const keyFile = relative(config.privateKey);
-  let keys: KeyPair;
-  try {
-    keys = importPrivateKeyPem(readPrivateKeyFile(keyFile));
-  } catch (error) {
-    if (error instanceof KeyFilePermissionError) fail('privateKey', error.message, error);
-    return fail(
-      'privateKey',
-      `${keyFile} is not a readable ML-DSA-87 private key (${(error as Error).message})`,
-      error,
-    );
-  }
+  const keys = readKey('privateKey', config.privateKey);
+  const nextKeys = config.nextPrivateKeys.map((file, i) => readKey(`nextPrivateKeys[${i}]`, file));
   if (!bytesEqual(keys.publicKey.raw, own.publicKey.raw)) {
     fail(
       'privateKey',
@@ -497,6 +509,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     cluster,
     replica,
     keys,
+    nextKeys,
     dataDir: relative(config.dataDir),
     engine,
     resolved,

@@ -281,7 +281,7 @@ export class HttpApi {
   async status(): Promise<StatusResponse> {
     const { engine } = this.#context;
     const status = engine.status();
-    const { replica, validators, clusterId } = engine.config;
+    const { replica, clusterId } = engine.config;
     const { store } = this.#context;
     const durableSequence = store.lastFinalized;
     const quorum = this.#context.quorum();
@@ -292,6 +292,7 @@ export class HttpApi {
       clusterId,
       state: status.state,
       epoch: status.epoch,
+      member: status.member,
       view: status.view,
       viewActive: status.viewActive,
       leader: status.leader,
@@ -303,10 +304,10 @@ export class HttpApi {
       pendingProposals: status.pendingProposals,
       dedupHorizonSequences: replica.dedupHorizonSequences,
       deliveredRemembered: status.deliveredRemembered,
-      acknowledgeCopies: replica.acknowledgeCopies,
-      validators,
-      faultTolerance: replica.faultTolerance,
-      quorum: replica.quorum,
+      acknowledgeCopies: status.acknowledgeCopies,
+      validators: status.validators,
+      faultTolerance: status.faultTolerance,
+      quorum: status.quorum,
       peers: [...this.#context.connectedPeers()].sort(),
       validatorsReachable: quorum.reachable,
       quorumReachable: quorum.available,

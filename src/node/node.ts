@@ -25,6 +25,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { createTransportMetrics } from '../metrics/index.ts';
+import { engineReconfiguration } from '../reconfig/engine-reconfiguration.ts';
 import type { Clock } from '../shell/clock.ts';
 import { StoreCorruptError } from '../storage/errors.ts';
 import { LmdbStore } from '../storage/lmdb.ts';
@@ -36,6 +37,7 @@ import { TcpTransport } from '../transport/tcp.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { NodeSettings } from './config.ts';
 import { lockDataDir } from './data-lock.ts';
+import { followEpochs } from './epoch-follower.ts';
 import { EventHub } from './events.ts';
 import { HttpApi } from './http-api.ts';
 import { HttpLimits } from './http-limits.ts';
@@ -162,12 +164,13 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       for (const validator of cluster.validators)
         if (validator.nodeId !== nodeId && validator.address !== undefined)
           peers.set(validator.nodeId, validator.address);
+      const discovery = new ClusterDiscovery(peers);
       const transportOptions = {
         nodeId,
         clusterId: cluster.clusterId,
         privateKey: settings.keys.privateKey,
         validators: new Map(cluster.validators.map((validator) => [validator.nodeId, validator.publicKey])),
-        discovery: new ClusterDiscovery(peers),
+        discovery,
         listen: settings.transport.listen,
         maxFrameBytes: resolved.maxFrameBytes,
         ...definedOnly({
@@ -186,10 +189,18 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       cleanups.push(() => limitedLog.close());
       watchTransport(transport, logger, limitedLog);
       if (settings.voteLog !== null) fs.mkdirSync(path.dirname(settings.voteLog), { recursive: true });
+      // Epochs after 0 are known once the engine has read the requests that opened them.
+      const reconfiguration =
+        cluster.operators === undefined ? null : engineReconfiguration(cluster, settings.nextKeys);
+      const ownId = (epoch: number): number | undefined => {
+        const members = epoch === 0 ? cluster : reconfiguration?.epochMembers(epoch);
+        const index = members?.validators.findIndex((validator) => validator.nodeId === nodeId) ?? -1;
+        return index < 0 ? undefined : index;
+      };
       const voteLog =
         settings.voteLog === null
           ? null
-          : new VoteLoggingTransport(transport, settings.voteLog, resolved.limits, replica);
+          : new VoteLoggingTransport(transport, settings.voteLog, resolved.limits, ownId);
       if (voteLog !== null) cleanups.push(() => voteLog.close());
 
       const traceFile = settings.traceFile === null ? null : new TraceFile(settings.traceFile, nodeId);
@@ -199,15 +210,26 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       createTransportMetrics(registry, transport);
       const quorum = watchQuorum({ settings, transport, logger, registry, clock: options.clock });
       cleanups.push(() => quorum.close());
+      // A cluster with operators can change its validators (docs/reconfiguration.md).
       const engine = new BftEngine(settings.engine, settings.keys, {
         transport: (voteLog ?? transport) as Transport,
         store,
         registry,
         ...(traceFile === null ? {} : { tracer: traceFile.tracer }),
+        ...(reconfiguration === null ? {} : { reconfiguration }),
       });
       for (const validator of cluster.validators)
         if (validator.nodeId !== nodeId) engine.registerNodePublicKey(validator.nodeId, validator.publicKey);
       watchEngine(engine, logger);
+      if (reconfiguration !== null)
+        followEpochs(
+          engine,
+          transport,
+          discovery,
+          reconfiguration,
+          [settings.keys, ...settings.nextKeys],
+          logger,
+        );
       await engine.start();
       cleanups.push(() => engine.stop({ drainTimeoutMs: 0 }));
 

@@ -22,10 +22,19 @@ export interface LoggedVote {
 export class VoteLoggingTransport implements Transport {
   readonly #inner: Transport;
   readonly #limits: DecodeLimits;
-  readonly #self: number;
+  readonly #self: (epoch: number) => number | undefined;
   readonly #fd: number;
 
-  constructor(inner: Transport, file: string, limits: DecodeLimits, self: number) {
+  /**
+   * @param self - this node's replica id in an epoch (ids are per epoch: its own votes are
+   *   those signed under its id in the epoch they name; the others it sends are relays).
+   */
+  constructor(
+    inner: Transport,
+    file: string,
+    limits: DecodeLimits,
+    self: (epoch: number) => number | undefined,
+  ) {
     this.#inner = inner;
     this.#limits = limits;
     this.#self = self;
@@ -67,7 +76,7 @@ export class VoteLoggingTransport implements Transport {
     const decoded = decodeMessage(frame, this.#limits);
     if (!decoded.ok) return;
     const message = decoded.message;
-    if (message.replica !== this.#self) return;
+    if (!('epoch' in message) || message.replica !== this.#self(message.epoch)) return;
     let vote: LoggedVote;
     switch (message.kind) {
       case 'pre-prepare':

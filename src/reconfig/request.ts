@@ -11,7 +11,7 @@
  */
 import type { ClusterFile, OperatorSet, ValidatorEntry } from '../client/cluster-file.ts';
 import { bytesEqual, mlDsa87, type PrivateKey, type PublicKey, toHex } from '../crypto/index.ts';
-import type { Epoch } from './epoch.ts';
+import { type Epoch, epochZero } from './epoch.ts';
 import { ReconfigurationError } from './errors.ts';
 import { applyOperations, type Operation } from './operations.ts';
 
@@ -209,4 +209,27 @@ export function checkRequest(request: ReconfigurationRequest, epoch: Epoch): Che
     signers: Object.freeze([...signers].sort((a, b) => a - b)),
     threshold: operators.threshold,
   });
+}
+
+/**
+ * The epoch a chain of requests leads to from `cluster`'s epoch 0: each must take effect on the
+ * epoch before it ({@link checkRequest}, operator signatures included), so the result is trusted
+ * as far as the cluster file is.
+ *
+ * @throws ReconfigurationError for the first request that does not follow, naming its place.
+ */
+export function followChain(cluster: ClusterFile, chain: readonly ReconfigurationRequest[]): Epoch {
+  let epoch = epochZero(cluster);
+  for (const [i, request] of chain.entries()) {
+    try {
+      checkRequest(request, epoch);
+    } catch (error) {
+      if (!(error instanceof ReconfigurationError)) throw error;
+      throw new ReconfigurationError(error.code, `request ${i + 1} of the chain: ${error.message}`, {
+        cause: error,
+      });
+    }
+    epoch = Object.freeze({ number: request.from + 1, members: request.next });
+  }
+  return epoch;
 }

@@ -4,7 +4,7 @@
  * reconfiguration, one view of one epoch, among the replicas still validators (one that left
  * votes in none by design).
  */
-import type { SimNode } from './node.ts';
+import type { SimNode, ViewState } from './node.ts';
 import type { RunLoop } from './run-loop.ts';
 
 /**
@@ -22,9 +22,9 @@ export async function awaitViewAgreement(
   const agreed = (): boolean => {
     const views = honest
       .map((replica) => nodes[replica]!.viewState())
-      .filter((view) => view !== null && view.member);
+      .filter((view): view is ViewState => view?.member === true);
     return views.every(
-      (view) => view!.active && view!.view === views[0]!.view && view!.epoch === views[0]!.epoch,
+      (view) => view.active && view.view === views[0]!.view && view.epoch === views[0]!.epoch,
     );
   };
   const agreeBy = finishedAt + boundMs;

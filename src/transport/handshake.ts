@@ -141,8 +141,11 @@ export interface HandshakeOptions {
   readonly clusterId: string;
   readonly nodeId: NodeId;
   readonly privateKey: PrivateKey;
-  /** The registered public key of a validator, or undefined for a stranger. */
-  readonly publicKeyOf: (nodeId: NodeId) => PublicKey | undefined;
+  /**
+   * The registered public key of a validator, or its keys when more than one authenticates it
+   * (the key of the epoch before a rotation, and the new one); undefined for a stranger.
+   */
+  readonly publicKeyOf: (nodeId: NodeId) => PublicKey | readonly PublicKey[] | undefined;
   /** This transport's instance id ({@link INSTANCE_BYTES} bytes). */
   readonly instance: Uint8Array;
   /** Bytes both sides derive from the channel under the stream (QUIC's endpoint ids), or empty. */
@@ -279,13 +282,17 @@ class HandshakeRun {
   }
 
   /** Whether `signature` is `peer`'s AUTH over `hash` in `role`. */
+  /** Whether `signature` verifies under one of the peer's keys. */
   async verify(
-    peerKey: PublicKey,
+    peerKeys: PublicKey | readonly PublicKey[],
     role: HandshakeRole,
     hash: Uint8Array,
     signature: Uint8Array,
   ): Promise<boolean> {
-    return this.options.scheme.verifyAsync(peerKey, authSignBytes(role, hash), signature, HANDSHAKE_CONTEXT);
+    const bytes = authSignBytes(role, hash);
+    for (const key of Array.isArray(peerKeys) ? peerKeys : [peerKeys])
+      if (await this.options.scheme.verifyAsync(key, bytes, signature, HANDSHAKE_CONTEXT)) return true;
+    return false;
   }
 }
 

@@ -52,7 +52,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { bytesEqual } from '../crypto/digest.ts';
 import { mlDsa87 } from '../crypto/ml-dsa.ts';
 import type { PrivateKey, PublicKey, SignatureScheme } from '../crypto/scheme.ts';
 import { ArgumentError } from '../errors.ts';
@@ -112,8 +111,8 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
   readonly #admission: HandshakeAdmission;
   readonly #duplicates: DuplicateIdentityGuard;
   readonly #links = new Map<NodeId, PeerLink>();
-  /** The peers' public keys, which their handshakes must be signed with (see `setPeers`). */
-  #validators: ReadonlyMap<NodeId, PublicKey>;
+  /** The peers' public keys, one of which their handshakes must be signed with (see `setPeers`). */
+  #validators: ReadonlyMap<NodeId, readonly PublicKey[]>;
   /** This node's handshake key. */
   #privateKey: PrivateKey;
   readonly #ledger = new NonceLedger();
@@ -172,7 +171,7 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
     });
     if (!options.validators.has(options.nodeId))
       throw new ArgumentError(`node id ${options.nodeId} is not one of the validators`);
-    this.#validators = new Map(options.validators);
+    this.#validators = new Map([...options.validators].map(([peer, key]) => [peer, [key]]));
     this.#privateKey = options.privateKey;
     for (const peer of options.validators.keys())
       if (peer !== options.nodeId)
@@ -246,26 +245,25 @@ export class StreamTransport extends EventEmitter<StreamTransportEvents> impleme
 
   /**
    * Changes whom this node talks to, at an epoch boundary (docs/reconfiguration.md, "Keys and
-   * the transport"): `validators` replaces the peers and the keys their handshakes must be
-   * signed with, and `privateKey`, if given, this node's own. A peer no longer listed is
-   * disconnected and neither dialed nor accepted again; a new one is dialed; one whose key
-   * changed is disconnected, to authenticate again under its new key (a connection made with a
-   * key that was rotated away, perhaps because it leaked, does not outlive the rotation).
-   * Connections to the others stay up. This node's own entry, if any, is ignored.
+   * the transport"): `validators` replaces the peers and the keys that authenticate them, and
+   * `privateKey`, if given, this node's own. A peer may have two keys: after a rotation, a peer
+   * still in the epoch before signs with its old one, and must still reach this node to finish
+   * that epoch. A peer no longer listed is disconnected and neither dialed nor accepted again; a
+   * new one is dialed. Connections to the others stay up: they were authenticated with a key
+   * that is still listed. This node's own entry, if any, is ignored.
    */
-  setPeers(validators: ReadonlyMap<NodeId, PublicKey>, privateKey?: PrivateKey): void {
-    const previous = this.#validators;
+  setPeers(validators: ReadonlyMap<NodeId, PublicKey | readonly PublicKey[]>, privateKey?: PrivateKey): void {
     // A copy: the caller may change its map for the next epoch.
-    this.#validators = new Map(validators);
+    this.#validators = new Map(
+      [...validators].map(([peer, keys]) => [peer, Array.isArray(keys) ? [...keys] : [keys as PublicKey]]),
+    );
     if (privateKey !== undefined) this.#privateKey = privateKey;
     for (const [peer, link] of [...this.#links]) {
-      const key = validators.get(peer);
-      if (key !== undefined && bytesEqual(key.raw, previous.get(peer)!.raw)) continue;
+      if (validators.has(peer)) continue;
       link.retryTimer?.cancel();
       link.retryTimer = null;
-      if (key === undefined) this.#links.delete(peer);
-      if (link.connection !== null)
-        this.#close(link.connection, key === undefined ? 'left the validators' : 'key rotated');
+      this.#links.delete(peer);
+      if (link.connection !== null) this.#close(link.connection, 'left the validators');
     }
     for (const peer of validators.keys()) {
       if (peer === this.nodeId || this.#links.has(peer)) continue;

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { clusterDir, tempDir } from '../node/support.ts';
 import { runCli } from './support.ts';
 
-const SUBCOMMANDS = ['propose-add', 'propose-remove', 'replace', 'rotate-key', 'sign', 'check'];
+const SUBCOMMANDS = ['propose-add', 'propose-remove', 'replace', 'rotate-key', 'sign', 'check', 'submit'];
 
 describe('cretoai-node validators', { timeout: 180_000 }, () => {
   it('lists its subcommands, each with its own help and --json', async () => {

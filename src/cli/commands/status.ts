@@ -28,7 +28,8 @@ function statusRow(status: StatusResponse): string[] {
   return [
     status.nodeId,
     status.state,
-    String(status.epoch ?? 0),
+    // A node a reconfiguration removed says so; it votes no more.
+    `${status.epoch ?? 0}${status.member === false ? ' (left)' : ''}`,
     `${status.view}${status.viewActive ? '' : ' (changing)'}`,
     status.leader,
     String(status.sequence),

@@ -1,0 +1,58 @@
+/**
+ * A node's side of a reconfiguration: when its engine enters an epoch (it switched, or it
+ * restarted in one), the transport follows (docs/reconfiguration.md, "Keys and the transport").
+ * It admits and dials the validators of this epoch and of the one before (a removed validator
+ * may still finish its part and catch up), under the keys either epoch lists for them; it
+ * handshakes with this node's key of the epoch; and links to anyone else are closed. The change is logged, and a node
+ * that is no longer a validator says so.
+ */
+import { bytesEqual } from '../crypto/digest.ts';
+import type { KeyPair, PublicKey } from '../crypto/index.ts';
+import type { BftEngine } from '../engine/index.ts';
+import type { NodeReconfiguration } from '../reconfig/engine-reconfiguration.ts';
+import type { ClusterDiscovery } from '../transport/discovery.ts';
+import type { StreamTransport } from '../transport/stream-transport.ts';
+import type { Logger } from './log.ts';
+
+export function followEpochs(
+  engine: BftEngine,
+  transport: StreamTransport,
+  discovery: ClusterDiscovery,
+  reconfiguration: NodeReconfiguration,
+  keyPairs: readonly KeyPair[],
+  logger: Logger,
+): void {
+  const self = engine.config.nodeId;
+  engine.on('epoch-started', ({ epoch, start, validators, member, restored }) => {
+    const current = reconfiguration.epochMembers(epoch);
+    if (current === undefined) {
+      logger.error('epoch-unknown', {
+        epoch,
+        detail: 'the engine entered an epoch whose members it never read',
+      });
+      return;
+    }
+    const previous = epoch > 0 ? (reconfiguration.epochMembers(epoch - 1)?.validators ?? []) : [];
+    // A validator whose key was rotated is let in under either key for this epoch: one still
+    // finishing the epoch before signs with the old one (docs/reconfiguration.md).
+    const keys = new Map<string, PublicKey[]>();
+    for (const validator of [...previous, ...current.validators]) {
+      const known = keys.get(validator.nodeId) ?? [];
+      if (!known.some((key) => bytesEqual(key.raw, validator.publicKey.raw))) known.push(validator.publicKey);
+      keys.set(validator.nodeId, known);
+      if (validator.nodeId !== self && validator.address !== undefined)
+        discovery.setAddress(validator.nodeId, validator.address);
+    }
+    const listed = current.validators.find((validator) => validator.nodeId === self)?.publicKey;
+    const own =
+      listed === undefined ? undefined : keyPairs.find((pair) => bytesEqual(pair.publicKey.raw, listed.raw));
+    transport.setPeers(keys, own?.privateKey);
+    const fields = { epoch, start, validators: validators.join(','), restored };
+    if (member) logger.info('epoch-started', fields);
+    else
+      logger.warn('left-validator-set', {
+        ...fields,
+        detail: 'this node is not a validator of the epoch: it votes no more',
+      });
+  });
+}
