@@ -1,6 +1,7 @@
 /**
  * The run's operator (`--reconfigure`): during the fault phase it changes the validator set one
- * to three times, each time from the newest epoch it knows of (the directory's), by one of:
+ * to three times per fault window, each time from the newest epoch it knows of (the
+ * directory's), by one of:
  *
  * - rotating a validator's key (the replica was given its next key in advance);
  * - moving the leader to the end of the order, which renumbers every validator;
@@ -25,6 +26,7 @@ import {
   type SimRequest,
   simRequestPayload,
 } from './reconfiguration.ts';
+import { FAULT_WINDOW_MS } from './scenario.ts';
 
 export interface OperatorOptions {
   readonly queue: EventQueue;
@@ -60,11 +62,17 @@ export class Operator {
     this.#options = options;
   }
 
-  /** Schedules the changes. */
+  /**
+   * Schedules the changes: one to three in each fault window (`FAULT_WINDOW_MS`), so that a long
+   * run changes its validators throughout, as often as a short one does.
+   */
   start(): void {
     const { queue, prng, faultPhaseMs } = this.#options;
-    const changes = 1 + prng.int(3);
-    for (let i = 0; i < changes; i++) queue.schedule(prng.int(faultPhaseMs), () => this.#change());
+    for (let from = 0; from < faultPhaseMs; from += FAULT_WINDOW_MS) {
+      const length = Math.min(FAULT_WINDOW_MS, faultPhaseMs - from);
+      const changes = 1 + prng.int(3);
+      for (let i = 0; i < changes; i++) queue.schedule(from + prng.int(length), () => this.#change());
+    }
   }
 
   #change(): void {
