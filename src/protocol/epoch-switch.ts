@@ -135,6 +135,7 @@ function resetForEpoch(state: ReplicaState): void {
   state.aheadSeen.clear();
   state.laterEpochPeers.clear();
   state.handoverVotes.clear();
+  state.viewChangeWithheld = null;
   state.stateTransfer = null;
   state.heldVertexExpired = false;
   state.lastProgressTick = state.now;

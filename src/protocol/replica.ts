@@ -16,7 +16,7 @@ import { onHeld, onPropose, onRequest } from './requests.ts';
 import { type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
-import { onNewView, onViewChange } from './view-change.ts';
+import { onNewView, onViewChange, sendWithheldViewChange } from './view-change.ts';
 import { helpBehindInView, onBanned, onUnreachable, onViewTimeout } from './view-timeouts.ts';
 
 /** One input to the replica. */
@@ -80,6 +80,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     handover: null,
     laterEpochPeers: new Map(),
     handoverVotes: new Map(),
+    viewChangeWithheld: null,
     epochNodes: config.reconfiguration === null ? [] : [config.reconfiguration.nodes],
     view: 0,
     viewActive: true,
@@ -174,6 +175,7 @@ export function step(state: ReplicaState, input: Input): Ready {
   }
   // After the whole input: a NEW-VIEW whose checkpoint ends the epoch is entered, then left.
   switchEpochIfEnded(state);
+  sendWithheldViewChange(state);
   proposeBatches(state);
   return seal(state);
 }

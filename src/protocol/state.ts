@@ -110,6 +110,11 @@ export interface ReplicaState {
    * hand-over certificate, by their signers' ids in that epoch (see `collectHandoverVote`).
    */
   handoverVotes: Map<ReplicaId, Checkpoint>;
+  /**
+   * The view whose VIEW-CHANGE `sendViewChange` held back because this replica could not back
+   * it yet (no hand-over certificate); sent once it can, while that view change lasts.
+   */
+  viewChangeWithheld: number | null;
 
   // View.
   /** The current view, or the view being changed to while `viewActive` is false. */
