@@ -52,10 +52,19 @@ export interface OperatorCounts {
   rotations: number;
   reorders: number;
   removals: number;
+  /** Of the removals, those of a Byzantine replica or one whose disk is damaged. */
+  faultyRemovals: number;
 }
 
 export class Operator {
-  readonly counts: OperatorCounts = { requests: 0, replays: 0, rotations: 0, reorders: 0, removals: 0 };
+  readonly counts: OperatorCounts = {
+    requests: 0,
+    replays: 0,
+    rotations: 0,
+    reorders: 0,
+    removals: 0,
+    faultyRemovals: 0,
+  };
   readonly #options: OperatorOptions;
 
   constructor(options: OperatorOptions) {
@@ -96,8 +105,12 @@ export class Operator {
     ];
     switch (prng.pick(choices)) {
       case 'remove': {
-        const gone = prng.pick(removable).replica;
+        // Half the time a faulty one, as an operator removes a misbehaving validator; a removed
+        // Byzantine replica goes on sending (see `stale-member.ts`).
+        const faulty = removable.filter((member) => this.#options.faulty.has(member.replica));
+        const gone = prng.pick(faulty.length > 0 && prng.chance(0.5) ? faulty : removable).replica;
         this.counts.removals++;
+        if (this.#options.faulty.has(gone)) this.counts.faultyRemovals++;
         return next.filter((member) => member.replica !== gone);
       }
       case 'rotate': {

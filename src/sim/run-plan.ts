@@ -135,7 +135,9 @@ export function planRun(options: SimOptions): RunPlan {
     inboundFramesPerPeerMax: scenario.engine.inboundFramesPerPeerMax,
     pendingProposalsMax: scenario.engine.pendingProposalsMax,
     dedupHorizonSequences: horizon,
-    ...(pruning === null ? {} : { logRetention: horizon }),
+    ...(pruning === null
+      ? {}
+      : { logRetention: (horizon ?? 0) + (options.reconfigure ? reconfigurationReach() : 0) }),
     ...options.engine,
     nodeId: nodeIds[replica]!,
     validators: nodeIds,
@@ -208,4 +210,16 @@ export function simulationKeys(replicas: number): KeyPair[] {
 /** The cluster id of the run of `seed`: it binds every signature of the run. */
 export function simulationClusterId(seed: number): string {
   return `sim-${seed}`;
+}
+
+/**
+ * How many more sequences replicas keep in runs that prune and change their validators: an
+ * epoch that closes is filled to its end with empty batches at once (up to K + L sequences),
+ * so up to three changes in a fault window move the order that much faster than the load does,
+ * and a replica away for the second such runs allow would otherwise fall behind every peer's
+ * history (it could not catch up: there is no snapshot transfer).
+ */
+function reconfigurationReach(): number {
+  const { checkpointInterval, watermarkWindow } = SIM_ENGINE_DEFAULTS;
+  return 3 * (checkpointInterval! + watermarkWindow!);
 }

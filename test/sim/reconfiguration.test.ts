@@ -34,3 +34,23 @@ test(`seven replicas, two Byzantine, under reconfiguration: removals too, nobody
   const removals = results.reduce((sum, result) => sum + (result.reconfiguration?.removals ?? 0), 0);
   assert.ok(removals > 0, 'no validator was removed');
 });
+
+test('a stale member (old keys after rotation, votes after its removal) is banned; nobody honest is', async () => {
+  const results = await runSeeds(12, {
+    replicas: 7,
+    reconfigure: true,
+    byzantine: { count: 2, strategy: 'stale-member' },
+  });
+  assertAllClean(results);
+  const outcomes = results.flatMap((result) => result.byzantine);
+  assert.ok(
+    outcomes.every((outcome) => outcome.detected),
+    'a stale member went undetected',
+  );
+  assert.equal(
+    results.reduce((sum, result) => sum + result.honestBanned, 0),
+    0,
+  );
+  const removed = results.reduce((sum, result) => sum + (result.reconfiguration?.faultyRemovals ?? 0), 0);
+  assert.ok(removed > 0, 'no stale member was removed, so none kept sending after it');
+});

@@ -7,7 +7,7 @@
  * guard, which is what stresses them.
  */
 
-import { insecureSimulationScheme, type SignatureScheme } from '../../crypto/index.ts';
+import { insecureSimulationScheme, type PrivateKey, type SignatureScheme } from '../../crypto/index.ts';
 import type { AcceptedProposal } from '../../engine/index.ts';
 import { resolveBftConfig } from '../../engine/index.ts';
 import type { Digest, Draft, Message, PrePrepare, ReplicaConfig, Vertex } from '../../protocol/index.ts';
@@ -138,8 +138,13 @@ export abstract class ByzantineReplica implements SimNode {
    * too; every other nested signature is kept as it is.
    */
   protected sign<M extends Message>(message: M | Draft<M>): M {
+    return this.signWith(message, this.#identity.privateKey);
+  }
+
+  /** Signs `message` again as {@link sign} does, with `privateKey` (one of its other keys). */
+  protected signWith<M extends Message>(message: M | Draft<M>, privateKey: PrivateKey): M {
     const { signature: _signature, ...draft } = message as { readonly signature?: Uint8Array };
-    return signDraft(this.#identity, draft as unknown as Draft) as M;
+    return signDraft({ ...this.#identity, privateKey }, draft as unknown as Draft) as M;
   }
 
   /** A copy of a NEW-VIEW's nested PRE-PREPARE, left for {@link sign} to sign again. */

@@ -14,6 +14,7 @@ import { Malformer } from './malformer.ts';
 import { Replayer } from './replayer.ts';
 import { Silent } from './silent.ts';
 import { SlowLeader } from './slow-leader.ts';
+import { StaleMember } from './stale-member.ts';
 import type { StrategyName } from './strategy-names.ts';
 import { Twins } from './twins.ts';
 
@@ -31,6 +32,7 @@ const builders: { readonly [S in StrategyName]: (id: number, context: SimContext
   'checkpoint-liar': (id, context) => new CheckpointLiar(id, context),
   twins: (id, context) => new Twins(id, context),
   censor: (id, context) => new Censor(id, context),
+  'stale-member': (id, context) => new StaleMember(id, context),
 };
 
 /** Builds the replica `id` playing `strategy`. */

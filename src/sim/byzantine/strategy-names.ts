@@ -13,6 +13,7 @@ export const STRATEGY_NAMES = Object.freeze([
   'checkpoint-liar',
   'twins',
   'censor',
+  'stale-member',
 ] as const);
 
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
