@@ -3,8 +3,9 @@
  * restarted in one), the transport follows (docs/reconfiguration.md, "Keys and the transport").
  * It admits and dials the validators of this epoch and of the one before (a removed validator
  * may still finish its part and catch up), under the keys either epoch lists for them; it
- * handshakes with this node's key of the epoch; and links to anyone else are closed. The change is logged, and a node
- * that is no longer a validator says so.
+ * handshakes with this node's key of the epoch; and links to anyone else are closed. The quorum
+ * watch counts the epoch's validators. The change is logged, and a node that is no longer a
+ * validator says so.
  */
 import { bytesEqual } from '../crypto/digest.ts';
 import type { KeyPair, PublicKey } from '../crypto/index.ts';
@@ -13,6 +14,7 @@ import type { NodeReconfiguration } from '../reconfig/engine-reconfiguration.ts'
 import type { ClusterDiscovery } from '../transport/discovery.ts';
 import type { StreamTransport } from '../transport/stream-transport.ts';
 import type { Logger } from './log.ts';
+import type { QuorumWatch } from './quorum-watch.ts';
 
 export function followEpochs(
   engine: BftEngine,
@@ -21,6 +23,7 @@ export function followEpochs(
   reconfiguration: NodeReconfiguration,
   keyPairs: readonly KeyPair[],
   logger: Logger,
+  quorum: QuorumWatch,
 ): void {
   const self = engine.config.nodeId;
   engine.on('epoch-started', ({ epoch, start, validators, member, restored }) => {
@@ -47,6 +50,7 @@ export function followEpochs(
     const own =
       listed === undefined ? undefined : keyPairs.find((pair) => bytesEqual(pair.publicKey.raw, listed.raw));
     transport.setPeers(keys, own?.privateKey);
+    quorum.setValidators(validators, engine.status().quorum, member);
     const fields = { epoch, start, validators: validators.join(','), restored };
     if (member) logger.info('epoch-started', fields);
     else

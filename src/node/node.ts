@@ -229,6 +229,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
           reconfiguration,
           [settings.keys, ...settings.nextKeys],
           logger,
+          quorum,
         );
       await engine.start();
       cleanups.push(() => engine.stop({ drainTimeoutMs: 0 }));

@@ -77,6 +77,12 @@ export class QuorumWatch {
   #seen = false;
   /** Losses reported through `onChange`. */
   losses = 0;
+  /** The validators of the epoch this node is in, once a reconfiguration named them. */
+  #members: {
+    readonly validators: ReadonlySet<string>;
+    readonly needed: number;
+    readonly self: boolean;
+  } | null = null;
 
   /** @throws ArgumentError for figures that cannot describe a cluster. */
   constructor(options: QuorumWatchOptions) {
@@ -93,9 +99,27 @@ export class QuorumWatch {
 
   /** The quorum as the transport sees it now. */
   reading(): QuorumReading {
-    const { validators, needed } = this.#options;
-    const reachable = Math.min(validators, 1 + this.#options.connectedPeers().length);
-    return { reachable, validators, needed, available: reachable >= needed };
+    const members = this.#members;
+    if (members === null) {
+      const { validators, needed } = this.#options;
+      const reachable = Math.min(validators, 1 + this.#options.connectedPeers().length);
+      return { reachable, validators, needed, available: reachable >= needed };
+    }
+    // The transport also keeps links to the epoch before's validators: only this epoch's count.
+    let reachable = members.self ? 1 : 0;
+    for (const peer of this.#options.connectedPeers()) if (members.validators.has(peer)) reachable++;
+    const { needed } = members;
+    return { reachable, validators: members.validators.size, needed, available: reachable >= needed };
+  }
+
+  /**
+   * The validators changed (this node entered another epoch): from now on the quorum is
+   * `needed` of `validators`, counting this node only if `self` is one of them.
+   */
+  setValidators(validators: readonly string[], needed: number, self: boolean): void {
+    integerField('needed', needed, undefined, 1, validators.length);
+    this.#members = { validators: new Set(validators), needed, self };
+    this.update();
   }
 
   /**

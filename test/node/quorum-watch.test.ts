@@ -37,6 +37,19 @@ describe('QuorumWatch', () => {
     assert.equal(describeQuorum(watch.reading()), 'no quorum: 2 of 4 validators reachable, 3 needed');
   });
 
+  it("after a reconfiguration, counts the new epoch's validators only, and itself only if it is one", () => {
+    // a is this node; it stays linked to the validators of the epoch before (e, removed).
+    const { watch, connect } = setup(['b', 'c', 'd', 'e']);
+    watch.setValidators(['a', 'b', 'c', 'd', 'f'], 4, true);
+    assert.deepEqual(watch.reading(), { reachable: 4, validators: 5, needed: 4, available: true });
+    connect(['b', 'c', 'e']);
+    assert.deepEqual(watch.reading(), { reachable: 3, validators: 5, needed: 4, available: false });
+    // A node the reconfiguration removed counts nobody for itself.
+    watch.setValidators(['b', 'c', 'd', 'f'], 3, false);
+    assert.deepEqual(watch.reading(), { reachable: 2, validators: 4, needed: 3, available: false });
+    assert.throws(() => watch.setValidators(['b'], 3, false), ConfigError);
+  });
+
   it('reports a loss once it has lasted the debounce, and the return likewise', () => {
     const { clock, watch, changes, connect } = setup(['b', 'c', 'd']);
     connect(['b']);
