@@ -50,7 +50,8 @@ export function followEpochs(
     const own =
       listed === undefined ? undefined : keyPairs.find((pair) => bytesEqual(pair.publicKey.raw, listed.raw));
     transport.setPeers(keys, own?.privateKey);
-    quorum.setValidators(validators, engine.status().quorum, member);
+    // One that left keeps its last epoch's quorum figures; it is no judge of the new one's.
+    quorum.setValidators(validators, Math.min(engine.status().quorum, validators.length), member);
     const fields = { epoch, start, validators: validators.join(','), restored };
     if (member) logger.info('epoch-started', fields);
     else
