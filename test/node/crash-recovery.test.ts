@@ -18,6 +18,7 @@ import { describe, it } from 'node:test';
 import { wipeNode } from '../../src/cli/admin.ts';
 import { loadNodeSettings } from '../../src/node/config.ts';
 import {
+  assertFinalAtOnePlace,
   conflictingVotes,
   Prng,
   processCluster,
@@ -124,21 +125,7 @@ describe('crash recovery, four node processes', { timeout: 120_000 }, () => {
     const places = new Map<string, string>();
     const sample = hashes.filter(() => prng.int(hashes.length) < 1000);
     for (const [index, url] of cluster.apiUrls.entries()) {
-      const lookups = index === observer ? hashes : sample;
-      for (let offset = 0; offset < lookups.length; offset += 64) {
-        const answers = await Promise.all(
-          lookups.slice(offset, offset + 64).map((hash) => request(`${url}/v1/vertices/${hash}?proof=0`)),
-        );
-        for (const [i, answer] of answers.entries()) {
-          const hash = lookups[offset + i]!;
-          const body = answer.body as { status: string; sequence: number; index: number };
-          assert.equal(body.status, 'final', `${hash} at ${url}`);
-          const place = `${body.sequence}/${body.index}`;
-          const earlier = places.get(hash);
-          if (earlier === undefined) places.set(hash, place);
-          else assert.equal(place, earlier, `${hash} sits elsewhere at ${url}`);
-        }
-      }
+      await assertFinalAtOnePlace(url, index === observer ? hashes : sample, places);
     }
     t.diagnostic(
       `looked up ${hashes.length} vertices at the observer and ${sample.length} at each other node in ${(performance.now() - checkStarted).toFixed(0)} ms`,

@@ -21,7 +21,14 @@ import {
   processFootprint,
   relayEveryPair,
 } from './attacker.ts';
-import { processCluster, request, status, waitConverged, waitForSequence } from './process-cluster.ts';
+import {
+  assertFinalAtOnePlace,
+  processCluster,
+  request,
+  status,
+  waitConverged,
+  waitForSequence,
+} from './process-cluster.ts';
 
 /** A metric's value in a node's /metrics text (summed over labels), or NaN. */
 async function metric(url: string, name: string): Promise<number> {
@@ -271,22 +278,8 @@ describe('an outsider with no key, against four node processes under load', { ti
     }
     await waitConverged(cluster, 30_000);
     const places = new Map<string, string>();
-    for (const url of cluster.apiUrls) {
-      for (let offset = 0; offset < acknowledged.length; offset += 64) {
-        const answers = await Promise.all(
-          acknowledged.slice(offset, offset + 64).map((hash) => request(`${url}/v1/vertices/${hash}`)),
-        );
-        for (const [i, answer] of answers.entries()) {
-          const hash = acknowledged[offset + i]!;
-          const body = answer.body as { status: string; sequence: number; index: number };
-          assert.equal(body.status, 'final', `${hash} at ${url}`);
-          const place = `${body.sequence}/${body.index}`;
-          const earlier = places.get(hash);
-          if (earlier === undefined) places.set(hash, place);
-          else assert.equal(place, earlier, `${hash} sits elsewhere at ${url}`);
-        }
-      }
-    }
+    for (const url of cluster.apiUrls)
+      await assertFinalAtOnePlace(url, acknowledged, places, { proof: true });
     assert.equal(places.size, wanted.size);
   });
 });

@@ -3,6 +3,7 @@
  * vote log), a client load that survives nodes dying under it, convergence checks, and the vote
  * logs read back to find any two different votes one node signed for one slot.
  */
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -197,6 +198,35 @@ export async function waitConverged(
     }
   } finally {
     for (const stream of streams) stream.close();
+  }
+}
+
+/**
+ * Looks up `hashes` at the node at `url`, 64 at a time, and asserts that each is final there at
+ * the place `places` holds for it, recording the place on first sight: looked up at every node,
+ * each vertex sits at one place everywhere. Without `proof`, the lookups leave out each batch's
+ * proof (the places are all this checks).
+ */
+export async function assertFinalAtOnePlace(
+  url: string,
+  hashes: readonly string[],
+  places: Map<string, string>,
+  options: { readonly proof?: boolean } = {},
+): Promise<void> {
+  const query = options.proof === true ? '' : '?proof=0';
+  for (let offset = 0; offset < hashes.length; offset += 64) {
+    const answers = await Promise.all(
+      hashes.slice(offset, offset + 64).map((hash) => request(`${url}/v1/vertices/${hash}${query}`)),
+    );
+    for (const [i, answer] of answers.entries()) {
+      const hash = hashes[offset + i]!;
+      const body = answer.body as { status: string; sequence: number; index: number };
+      assert.equal(body.status, 'final', `${hash} at ${url}`);
+      const place = `${body.sequence}/${body.index}`;
+      const earlier = places.get(hash);
+      if (earlier === undefined) places.set(hash, place);
+      else assert.equal(place, earlier, `${hash} sits elsewhere at ${url}`);
+    }
   }
 }
 

@@ -24,6 +24,7 @@ import { proposeRequest, signRequest } from '../../src/reconfig/request.ts';
 import { formatRequestFile } from '../../src/reconfig/request-file.ts';
 import { runCli } from '../cli/support.ts';
 import {
+  assertFinalAtOnePlace,
   conflictingVotes,
   request,
   status,
@@ -166,21 +167,7 @@ describe('reconfiguration, five node processes', { timeout: 240_000 }, () => {
     // Every acknowledged vertex is final at one place on every member.
     const places = new Map<string, string>();
     for (const url of cluster.apiUrls.slice(1)) {
-      const all = [...hashes];
-      for (let offset = 0; offset < all.length; offset += 64) {
-        const answers = await Promise.all(
-          all.slice(offset, offset + 64).map((hash) => request(`${url}/v1/vertices/${hash}?proof=0`)),
-        );
-        for (const [i, answer] of answers.entries()) {
-          const hash = all[offset + i]!;
-          const body = answer.body as { status: string; sequence: number; index: number };
-          assert.equal(body.status, 'final', `${hash} at ${url}`);
-          const place = `${body.sequence}/${body.index}`;
-          const earlier = places.get(hash);
-          if (earlier === undefined) places.set(hash, place);
-          else assert.equal(place, earlier, `${hash} sits elsewhere at ${url}`);
-        }
-      }
+      await assertFinalAtOnePlace(url, [...hashes], places);
       assert.deepEqual((await request(`${url}/v1/evidence`)).body, { evidence: [] });
     }
     for (let i = 0; i < cluster.size; i++) {
