@@ -344,8 +344,13 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       perSenderMax: this.config.inboundFramesPerPeerMax,
       admit: (message) => this.#admit(message),
       hooks: {
-        decoded: (from, message) =>
-          this.#traceMessage('received', message, this.#roster().replicaOf.get(from)),
+        // Only a tracer wants it: the sender's id is looked up for the trace alone.
+        ...(this.#tracer === null
+          ? {}
+          : {
+              decoded: (from: NodeId, message: Message) =>
+                this.#traceMessage('received', message, this.#roster().replicaOf.get(from)),
+            }),
         malformed: (from, error) => {
           this.#dropped(from, 'unknown', 'malformed');
           const replica = this.#roster().replicaOf.get(from);

@@ -16,6 +16,7 @@ import type {
   StateReply,
   StateServeRequest,
 } from '../protocol/index.ts';
+import { stateServeEnd } from '../protocol/index.ts';
 import type { NodeId } from '../transport/transport.ts';
 import type { Roster } from './epoch-roster.ts';
 
@@ -61,16 +62,9 @@ export class FormerValidators {
     if (roster?.nodes[message.replica] !== from) return false;
     if (this.#answered.get(from) === state.now) return false;
     if (message.kind === 'state-request') {
-      const end = state.epochs.find((epoch) => epoch.number === message.epoch)?.end ?? null;
       const signer = roster.replicaOf.get(this.#options.nodeId);
-      if (end === null || signer === undefined) return false;
-      const toSequence = Math.min(
-        message.toSequence,
-        end,
-        state.lastExecuted,
-        message.fromSequence + state.config.stateEntriesMax - 1,
-      );
-      if (message.fromSequence < 1 || toSequence < message.fromSequence) return false;
+      const toSequence = stateServeEnd(state, message);
+      if (signer === undefined || message.fromSequence < 1 || toSequence === null) return false;
       const reply = this.#options.stateReply({
         to: message.replica,
         epoch: message.epoch,

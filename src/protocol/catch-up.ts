@@ -13,6 +13,7 @@ import { attachBody, createLogEntry, isSigned } from './log.ts';
 import type { Checkpoint, Draft, StateReply, StateRequest, Status } from './messages.ts';
 import { execute, executeCommitted } from './normal-case.ts';
 import { ACCEPTED, idInEpoch, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
+import { stateServeEnd } from './state-reply.ts';
 import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
 import { helpBehindInView } from './view-timeouts.ts';
 
@@ -153,16 +154,9 @@ export function serveDeferredStateRequests(state: ReplicaState): void {
 
 function serveStateRequest(state: ReplicaState, request: StateRequest, peer: ReplicaId): Verdict {
   state.stateServed.set(peer, state.now);
-  // A peer still in an earlier epoch is served that epoch's history only: the reply names the
-  // epoch whose certificates it carries (see `buildStateReply`).
-  const end = state.epochs.find((epoch) => epoch.number === request.epoch)?.end ?? state.lastExecuted;
-  const toSequence = Math.min(
-    request.toSequence,
-    state.lastExecuted,
-    end,
-    request.fromSequence + state.config.stateEntriesMax - 1,
-  );
-  if (toSequence < request.fromSequence) return ignored('not-needed');
+  // A peer still in an earlier epoch is served that epoch's history only.
+  const toSequence = stateServeEnd(state, request);
+  if (toSequence === null) return ignored('not-needed');
   // The reply is signed under this replica's id in the epoch it names.
   const signer = idInEpoch(state, request.epoch, state.config.self);
   if (signer === null) return ignored('not-needed');

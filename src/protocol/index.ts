@@ -19,6 +19,6 @@ export * from './quorum.ts';
 export { createReplica, type Input, step } from './replica.ts';
 export { restoreReplica } from './restore.ts';
 export { pipelineIdle, type ReplicaState } from './state.ts';
-export { buildStateReply, type FinalizedLog } from './state-reply.ts';
+export { buildStateReply, type FinalizedLog, stateServeEnd } from './state-reply.ts';
 export * from './types.ts';
 export { UNSIGNED } from './view-change.ts';

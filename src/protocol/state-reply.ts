@@ -3,13 +3,30 @@
  * (see `onStateRequest`); the shell reads the finalized records and signs the reply.
  */
 import type { FinalizedRecord, StateServeRequest } from './effects.ts';
-import type { Draft, FinalizedEntry, StateReply } from './messages.ts';
+import type { Draft, FinalizedEntry, StateReply, StateRequest } from './messages.ts';
+import type { ReplicaState } from './state.ts';
 import { batchPayloadBytes } from './types.ts';
 
 /** Read access to finalized records (synchronous: LMDB and memory stores read in place). */
 export interface FinalizedLog {
   /** The record finalized at `sequence`, or undefined if it is not held (pruned, or not yet final). */
   finalizedAt(sequence: number): FinalizedRecord | undefined;
+}
+
+/**
+ * The last sequence this replica serves for `request`, or null when it serves none: what it has
+ * executed, within the epoch the request names (a reply carries one epoch's history: see
+ * `buildStateReply`) and at most `stateEntriesMax` entries.
+ */
+export function stateServeEnd(state: ReplicaState, request: StateRequest): number | null {
+  const end = state.epochs.find((epoch) => epoch.number === request.epoch)?.end ?? state.lastExecuted;
+  const toSequence = Math.min(
+    request.toSequence,
+    state.lastExecuted,
+    end,
+    request.fromSequence + state.config.stateEntriesMax - 1,
+  );
+  return toSequence < request.fromSequence ? null : toSequence;
 }
 
 /**
