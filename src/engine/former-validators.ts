@@ -16,7 +16,7 @@ import type {
   StateReply,
   StateServeRequest,
 } from '../protocol/index.ts';
-import { stateServeEnd } from '../protocol/index.ts';
+import { stateServeRange } from '../protocol/index.ts';
 import type { NodeId } from '../transport/transport.ts';
 import type { Roster } from './epoch-roster.ts';
 
@@ -62,15 +62,16 @@ export class FormerValidators {
     if (roster?.nodes[message.replica] !== from) return false;
     if (this.#answered.get(from) === state.now) return false;
     if (message.kind === 'state-request') {
-      const signer = roster.replicaOf.get(this.#options.nodeId);
-      const toSequence = stateServeEnd(state, message);
-      if (signer === undefined || message.fromSequence < 1 || toSequence === null) return false;
+      const range = message.fromSequence < 1 ? null : stateServeRange(state, message);
+      const signer =
+        range === null ? undefined : this.#options.rosterOf(range.epoch)?.replicaOf.get(this.#options.nodeId);
+      if (range === null || signer === undefined) return false;
       const reply = this.#options.stateReply({
         to: message.replica,
-        epoch: message.epoch,
+        epoch: range.epoch,
         signer,
         fromSequence: message.fromSequence,
-        toSequence,
+        toSequence: range.toSequence,
       });
       if (reply === null) return false;
       this.#answered.set(from, state.now);

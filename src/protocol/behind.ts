@@ -5,6 +5,7 @@
  * normal case and checkpoints can call it without an import cycle.
  */
 
+import { ownNode } from './epoch-config.ts';
 import type { Draft, StateRequest, Status } from './messages.ts';
 import { emit, type ReplicaState, sendDraft, voteCeiling } from './state.ts';
 import type { ReplicaId } from './types.ts';
@@ -92,13 +93,22 @@ export function sendStateRequest(state: ReplicaState): void {
   transfer.sentTick = state.now;
   const request: Draft<StateRequest> = {
     kind: 'state-request',
-    epoch: state.epoch,
+    ...requester(state),
     fromSequence,
     toSequence,
-    replica: state.config.self,
   };
   sendDraft(state, transfer.peer, request);
   emit(state, { kind: 'state-transfer-requested', from: fromSequence, to: toSequence, peer: transfer.peer });
+}
+
+/**
+ * Who asks, and in which epoch: a replica's id in its own; a learner's in the epoch it joins,
+ * the only one where it has an id and a key its peers can check.
+ */
+function requester(state: ReplicaState): { epoch: number; replica: ReplicaId } {
+  const joining = state.config.reconfiguration?.joining;
+  if (!state.learning || joining === undefined) return { epoch: state.epoch, replica: state.config.self };
+  return { epoch: joining.epoch, replica: joining.nodes.indexOf(ownNode(state.config)) };
 }
 
 /** On a tick: an unanswered state request goes to the next peer. */

@@ -13,7 +13,7 @@ import { attachBody, createLogEntry, isSigned } from './log.ts';
 import type { Checkpoint, Draft, StateReply, StateRequest, Status } from './messages.ts';
 import { execute, executeCommitted } from './normal-case.ts';
 import { ACCEPTED, idInEpoch, ignored, type ReplicaState, rejected, relay, sendDraft } from './state.ts';
-import { stateServeEnd } from './state-reply.ts';
+import { stateServeRange } from './state-reply.ts';
 import { type Batch, batchDigest, batchPayloadBytes, type ReplicaId } from './types.ts';
 import { helpBehindInView } from './view-timeouts.ts';
 
@@ -154,18 +154,19 @@ export function serveDeferredStateRequests(state: ReplicaState): void {
 
 function serveStateRequest(state: ReplicaState, request: StateRequest, peer: ReplicaId): Verdict {
   state.stateServed.set(peer, state.now);
-  // A peer still in an earlier epoch is served that epoch's history only.
-  const toSequence = stateServeEnd(state, request);
-  if (toSequence === null) return ignored('not-needed');
-  // The reply is signed under this replica's id in the epoch it names.
-  const signer = idInEpoch(state, request.epoch, state.config.self);
+  // One epoch's history per reply: the epoch of the first sequence asked for.
+  const range = stateServeRange(state, request);
+  if (range === null) return ignored('not-needed');
+  // The reply is signed under this replica's id in the epoch it names; one that was not a
+  // validator of it leaves the request to a peer that was.
+  const signer = idInEpoch(state, range.epoch, state.config.self);
   if (signer === null) return ignored('not-needed');
   state.out.serveState.push({
     to: peer,
-    epoch: request.epoch,
+    epoch: range.epoch,
     signer,
     fromSequence: request.fromSequence,
-    toSequence,
+    toSequence: range.toSequence,
   });
   return ACCEPTED;
 }

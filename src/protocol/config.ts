@@ -105,6 +105,12 @@ function positiveInteger(field: string, value: number | undefined, fallback: num
   return integerField(field, value, fallback, 1, max);
 }
 
+/**
+ * The `self` of a replica that has no id in its epoch: a learner walking the history towards the
+ * epoch it joins (`learner.ts`). It signs nothing, and no replica id ever equals it.
+ */
+export const NOT_A_VALIDATOR = -1;
+
 /** The largest cluster the wire format addresses (replica ids are 16-bit). */
 export const REPLICA_COUNT_MAX = 1024;
 
@@ -119,7 +125,8 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
   }
   const replicaCount = positiveInteger('replicaCount', options.replicaCount, 0, REPLICA_COUNT_MAX);
   const sizes = quorumSizes(replicaCount, options.quorumThreshold);
-  if (!Number.isInteger(options.self) || options.self < 0 || options.self >= replicaCount) {
+  const learner = options.self === NOT_A_VALIDATOR && options.reconfiguration?.joining !== undefined;
+  if (!learner && (!Number.isInteger(options.self) || options.self < 0 || options.self >= replicaCount)) {
     throw new ConfigError('self', `must be an index in [0, ${replicaCount}), got ${String(options.self)}`);
   }
   const checkpointInterval = positiveInteger('checkpointInterval', options.checkpointInterval, 16, 1 << 20);
@@ -166,11 +173,22 @@ export function resolveReplicaConfig(options: ReplicaOptions): ReplicaConfig {
   }
   const reconfiguration = options.reconfiguration ?? null;
   if (reconfiguration !== null) {
-    const { nodes } = reconfiguration;
+    const { nodes, node, joining } = reconfiguration;
     if (nodes.length !== replicaCount || new Set(nodes).size !== nodes.length) {
       throw new ConfigError(
         'reconfiguration',
         `must name ${replicaCount} distinct node ids, one per replica`,
+      );
+    }
+    if (learner && node === undefined)
+      throw new ConfigError('reconfiguration', 'a joiner must name its node id');
+    if (joining !== undefined && (!Number.isInteger(joining.epoch) || joining.epoch < 1)) {
+      throw new ConfigError('reconfiguration', `joins at epoch ${joining.epoch}, which must be 1 or more`);
+    }
+    if (joining !== undefined && !joining.nodes.includes(node ?? nodes[options.self] ?? '')) {
+      throw new ConfigError(
+        'reconfiguration',
+        `joins epoch ${joining.epoch}, whose validators do not include it`,
       );
     }
   }

@@ -259,6 +259,11 @@ export type ReplicaEvent =
     }
   /** The replica is not a validator of `epoch`, which it just reached: it votes no more. */
   | { readonly kind: 'left-validator-set'; readonly epoch: number }
+  /**
+   * A learner reached the epoch it was to join, and the request that opened it is not the one its
+   * operator gave it: it takes no part in it (see `learner.ts`).
+   */
+  | { readonly kind: 'join-refused'; readonly epoch: number }
   /** A request executed at `requestSequence` closes `epoch` at `end`. */
   | {
       readonly kind: 'epoch-closing';

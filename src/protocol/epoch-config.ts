@@ -3,13 +3,42 @@
  * Apart from the switch itself (`epoch-switch.ts`) so that closing an epoch (`epochs.ts`) can
  * check a request without importing the switch.
  */
-import { type ReplicaConfig, resolveReplicaConfig } from './config.ts';
+import { NOT_A_VALIDATOR, type ReplicaConfig, resolveReplicaConfig } from './config.ts';
 import type { NextEpoch } from './epochs.ts';
+import { invariant } from './errors.ts';
+
+/** This replica's node id, which stays when its replica id changes from one epoch to the next. */
+export function ownNode(config: ReplicaConfig): string {
+  const reconfiguration = config.reconfiguration;
+  invariant(reconfiguration !== null, 'only a replica that follows epochs has a node id');
+  const node = reconfiguration.node ?? reconfiguration.nodes[config.self];
+  invariant(node !== undefined, 'a replica without an id names its node');
+  return node;
+}
 
 /** The configuration a replica has in `next`, or null when it is not one of its validators. */
 export function configIn(current: ReplicaConfig, node: string, next: NextEpoch): ReplicaConfig | null {
   const self = next.nodes.indexOf(node);
   if (self < 0) return null;
+  return configAs(current, self, next);
+}
+
+/**
+ * The configuration of a learner in `next` (`learner.ts`): the epoch's figures and quorums, by
+ * which it checks the certificates it is given, and no id of its own.
+ */
+export function learnerConfigIn(current: ReplicaConfig, next: NextEpoch): ReplicaConfig {
+  return learnerConfig(configAs(current, 0, next));
+}
+
+/** `config` for a learner: no id of its own, its node named instead. */
+export function learnerConfig(config: ReplicaConfig): ReplicaConfig {
+  const reconfiguration = config.reconfiguration;
+  invariant(reconfiguration !== null, 'a learner follows epochs');
+  return { ...config, self: NOT_A_VALIDATOR, reconfiguration: { ...reconfiguration, node: ownNode(config) } };
+}
+
+function configAs(current: ReplicaConfig, self: number, next: NextEpoch): ReplicaConfig {
   // What follows from n (quorums, and the copies a vertex needs before its 202, f by default)
   // is worked out again for the new n; the other figures carry over unless the request sets them.
   const {
@@ -30,7 +59,7 @@ export function configIn(current: ReplicaConfig, node: string, next: NextEpoch):
     self,
     ...(current.reconfiguration === null
       ? {}
-      : { reconfiguration: { reader: current.reconfiguration.reader, nodes: next.nodes } }),
+      : { reconfiguration: { ...current.reconfiguration, nodes: next.nodes, node: ownNode(current) } }),
   });
 }
 

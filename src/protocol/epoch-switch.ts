@@ -7,16 +7,17 @@
  */
 
 import { bytesEqual } from '../crypto/digest.ts';
-import { requestState, sendStateRequest } from './behind.ts';
+import { requestState, sendStateRequest, statusDraft } from './behind.ts';
 import { onStateRequest } from './catch-up.ts';
 import { becomeStable } from './checkpoints.ts';
 import type { ReplicaConfig } from './config.ts';
 import type { Verdict } from './effects.ts';
-import { configIn } from './epoch-config.ts';
+import { configIn, learnerConfigIn, ownNode } from './epoch-config.ts';
 import { invariant } from './errors.ts';
+import { joinsAsGiven, learnsIn } from './learner.ts';
 import type { Checkpoint, CheckpointCertificate, Message } from './messages.ts';
 import { forwardPending } from './requests.ts';
-import { emit, ignored, persist, type ReplicaState, relay } from './state.ts';
+import { emit, ignored, persist, type ReplicaState, relay, sendDraft } from './state.ts';
 import type { ReplicaId } from './types.ts';
 
 /** What a replica keeps of the epoch before its current one, to check the hand-over certificate. */
@@ -42,21 +43,49 @@ export interface Handover {
 export function switchEpochIfEnded(state: ReplicaState): void {
   const end = state.epochEnd;
   if (end === null || state.lastExecuted < end) return;
-  if (state.stable.sequence !== end && state.laterEpochPeers.size < state.config.weakQuorum) return;
+  // A learner executed only certified entries and votes in none of it: the end is enough.
+  if (
+    !state.learning &&
+    state.stable.sequence !== end &&
+    state.laterEpochPeers.size < state.config.weakQuorum
+  )
+    return;
   const next = state.nextEpoch;
   invariant(next !== null, 'a closed epoch names the next');
   const previous = state.config;
   const oldNodes = previous.reconfiguration?.nodes ?? [];
-  const node = oldNodes[previous.self]!;
-  const config = configIn(previous, node, next);
+  const node = ownNode(previous);
+  const number = state.epoch + 1;
+  const learning = learnsIn(state, number);
+  const opening = state.epochs.find((epoch) => epoch.number === number)?.opening ?? new Uint8Array(0);
+  const config = learning ? learnerConfigIn(previous, next) : configIn(previous, node, next);
   const certificate = state.stable.sequence === end ? state.stable : null;
   state.handover = { epoch: state.epoch, config: previous, end, certificate };
   const transfer = state.stateTransfer;
-  state.epoch += 1;
+  const wasLearning = state.learning;
+  state.epoch = number;
   state.epochEnd = null;
   state.nextEpoch = null;
   state.epochNodes[state.epoch] = next.nodes;
   resetForEpoch(state);
+  if (learning) {
+    // Still walking towards the epoch it joins: on to the next one's entries.
+    state.config = config!;
+    state.stateTransfer =
+      transfer === null ? null : { ...transfer, peer: transfer.peer % state.config.replicaCount };
+    persist(state, viewRecord(state, false));
+    return;
+  }
+  if (wasLearning && !joinsAsGiven(state, number, opening)) {
+    // The chain its operator gave it is not the history: it never votes on the strength of it.
+    state.learning = false;
+    state.member = false;
+    state.viewActive = false;
+    persist(state, viewRecord(state, false));
+    emit(state, { kind: 'join-refused', epoch: number });
+    return;
+  }
+  state.learning = false;
   if (config === null) {
     // Not a validator of the new epoch: it votes for nothing from here on.
     state.member = false;
@@ -68,13 +97,18 @@ export function switchEpochIfEnded(state: ReplicaState): void {
     return;
   }
   state.config = config;
+  state.member = true;
   const remap = (id: ReplicaId): ReplicaId | null => {
     const index = next.nodes.indexOf(oldNodes[id] ?? '');
     return index < 0 ? null : index;
   };
   remapSources(state, remap);
-  // A transfer under way goes on into the new epoch: its target is a sequence, not an epoch.
-  if (transfer !== null && transfer.target > state.lastExecuted) {
+  if (wasLearning) {
+    // A joiner in its epoch: a member behind the others, who tell it where they stand.
+    state.lastStatusTick = state.now;
+    sendDraft(state, 'others', statusDraft(state));
+  } else if (transfer !== null && transfer.target > state.lastExecuted) {
+    // A transfer under way goes on into the new epoch: its target is a sequence, not an epoch.
     const peer = remap(transfer.peer);
     state.stateTransfer = {
       ...transfer,

@@ -53,6 +53,24 @@ export interface ReconfigurationOptions {
    * created): how a replica finds itself in the next epoch, where ids are indices again.
    */
   readonly nodes: readonly string[];
+  /** This replica's node id: `nodes[self]` when absent. A joiner is in none of epoch 0's. */
+  readonly node?: string;
+  /**
+   * The epoch this replica joins the validators in, for a node that was not one of the epoch
+   * before (a new machine, or a replacement with an empty store): below it, the replica is a
+   * learner (`learner.ts`). Absent for a node that has been a validator all along.
+   */
+  readonly joining?: JoinTarget;
+}
+
+/**
+ * The epoch a joiner joins: its number (1 or more), the request that opens it (as its operator
+ * was given it, in the chain of requests from the cluster file) and its validators by node id.
+ */
+export interface JoinTarget {
+  readonly epoch: number;
+  readonly opening: Uint8Array;
+  readonly nodes: readonly string[];
 }
 
 /** Epoch 0 as the history holds it before any request: open, from sequence 1. */

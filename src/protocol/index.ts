@@ -9,6 +9,7 @@ export {
   EPOCH_ZERO,
   type EpochRecord,
   epochEnd,
+  type JoinTarget,
   type NextEpoch,
   type ReconfigurationOptions,
   type RequestReader,
@@ -19,6 +20,6 @@ export * from './quorum.ts';
 export { createReplica, type Input, step } from './replica.ts';
 export { restoreReplica } from './restore.ts';
 export { pipelineIdle, type ReplicaState } from './state.ts';
-export { buildStateReply, type FinalizedLog, stateServeEnd } from './state-reply.ts';
+export { buildStateReply, type FinalizedLog, stateServeRange } from './state-reply.ts';
 export * from './types.ts';
 export { UNSIGNED } from './view-change.ts';

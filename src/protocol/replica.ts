@@ -8,8 +8,10 @@ import { onCheckpoint } from './checkpoints.ts';
 import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
 import { DeliveredSet } from './delivered-set.ts';
 import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
+import { learnerConfig } from './epoch-config.ts';
 import { onOtherEpoch, switchEpochIfEnded } from './epoch-switch.ts';
 import { EPOCH_ZERO } from './epochs.ts';
+import { keepLearning, learnerOutputOnly, stepLearner } from './learner.ts';
 import { isSignedKind, type Message, type MessageKind, type MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
 import { onHeld, onPropose, onRequest } from './requests.ts';
@@ -67,7 +69,10 @@ const handlers: { readonly [K in MessageKind]: Handler<K> } = {
 
 /** A fresh replica at genesis, in view 0. */
 export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaState {
-  const config = 'quorum' in options ? options : resolveReplicaConfig(options);
+  const given = 'quorum' in options ? options : resolveReplicaConfig(options);
+  // A joiner starts as a learner of epoch 0, whatever id it was given (see `learner.ts`).
+  const learning = given.reconfiguration?.joining !== undefined;
+  const config = learning ? learnerConfig(given) : given;
   const genesis = genesisDigest(config.clusterId);
   return {
     config,
@@ -76,7 +81,8 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     epochs: [EPOCH_ZERO],
     epochEnd: null,
     nextEpoch: null,
-    member: true,
+    member: !learning,
+    learning,
     handover: null,
     laterEpochPeers: new Map(),
     handoverVotes: new Map(),
@@ -134,6 +140,13 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
  */
 export function step(state: ReplicaState, input: Input): Ready {
   state.out = new StepOutput();
+  if (state.learning) {
+    stepLearner(state, input);
+    switchEpochIfEnded(state);
+    if (state.learning) keepLearning(state);
+    learnerOutputOnly(state);
+    return seal(state);
+  }
   if (!state.member) {
     // A replica that left the validator set votes, proposes and times out no more.
     if (input.kind === 'message' || input.kind === 'propose')

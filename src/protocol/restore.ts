@@ -9,9 +9,10 @@ import type { ReplicaConfig, ReplicaOptions } from './config.ts';
 import { holdUntil } from './delivery.ts';
 import type { DurableSnapshot } from './durable-image.ts';
 import type { Ready } from './effects.ts';
-import { configIn } from './epoch-config.ts';
+import { configIn, learnerConfigIn, ownNode } from './epoch-config.ts';
 import { currentEpochRecord, type EpochRecord } from './epochs.ts';
 import { invariant } from './errors.ts';
+import { joinsAsGiven, learnsIn } from './learner.ts';
 import { attachBody, isSigned } from './log.ts';
 import type { Checkpoint, Commit, Draft, NewView, PrePrepare, Prepare } from './messages.ts';
 import { noteInFlight } from './normal-case.ts';
@@ -157,7 +158,7 @@ function restoreEpochs(state: ReplicaState, epochs: readonly EpochRecord[]): voi
   invariant(reconfiguration !== null, 'a store with an epoch history needs a reconfiguration reader');
   state.epochs = [...epochs];
   // The configuration of each epoch up to the current one, from the requests that opened them.
-  const node = reconfiguration.nodes[state.config.self]!;
+  const node = ownNode(state.config);
   for (let number = 1; number <= state.epoch; number++) {
     const closed = epochs.find((epoch) => epoch.number === number - 1);
     const opened = epochs.find((epoch) => epoch.number === number);
@@ -167,14 +168,20 @@ function restoreEpochs(state: ReplicaState, epochs: readonly EpochRecord[]): voi
     );
     const next = reconfiguration.reader(opened.opening, closed);
     invariant(next !== null, `the request that opened epoch ${number} no longer reads as one`);
-    const config = configIn(state.config, node, next);
     state.epochNodes[number] = next.nodes;
     state.handover = { epoch: number - 1, config: state.config, end: closed.end, certificate: null };
+    if (learnsIn(state, number)) {
+      state.config = learnerConfigIn(state.config, next);
+      continue;
+    }
+    const config = joinsAsGiven(state, number, opened.opening) ? configIn(state.config, node, next) : null;
+    state.learning = false;
     if (config === null) {
       state.member = false;
       return;
     }
     state.config = config;
+    state.member = true;
   }
   const current = currentEpochRecord(state);
   if (current.end === null) return;

@@ -14,19 +14,28 @@ export interface FinalizedLog {
 }
 
 /**
- * The last sequence this replica serves for `request`, or null when it serves none: what it has
- * executed, within the epoch the request names (a reply carries one epoch's history: see
- * `buildStateReply`) and at most `stateEntriesMax` entries.
+ * What this replica serves for `request`, or null when it serves nothing: the epoch that holds
+ * the first sequence asked for, and the last sequence it serves, which it has executed, lies in
+ * that epoch (a reply carries one epoch's history: see `buildStateReply`), and is at most
+ * `stateEntriesMax` entries on. The epoch is the request's, or an earlier one for a replica that
+ * walks the history (a laggard, or a joiner whose request names the epoch it joins); never a later.
  */
-export function stateServeEnd(state: ReplicaState, request: StateRequest): number | null {
-  const end = state.epochs.find((epoch) => epoch.number === request.epoch)?.end ?? state.lastExecuted;
+export function stateServeRange(
+  state: ReplicaState,
+  request: StateRequest,
+): { readonly epoch: number; readonly toSequence: number } | null {
+  const first = request.fromSequence;
+  const epoch = state.epochs.find(
+    (record) => record.start <= first && (record.end === null || first <= record.end),
+  );
+  if (epoch === undefined || epoch.number > request.epoch) return null;
   const toSequence = Math.min(
     request.toSequence,
     state.lastExecuted,
-    end,
-    request.fromSequence + state.config.stateEntriesMax - 1,
+    epoch.end ?? state.lastExecuted,
+    first + state.config.stateEntriesMax - 1,
   );
-  return toSequence < request.fromSequence ? null : toSequence;
+  return toSequence < first ? null : { epoch: epoch.number, toSequence };
 }
 
 /**

@@ -92,6 +92,11 @@ export interface ReplicaState {
   nextEpoch: NextEpoch | null;
   /** Whether this replica is a validator of the current epoch; one that left votes for nothing. */
   member: boolean;
+  /**
+   * Whether it is a learner: not a validator of the current epoch but of a later one it joins,
+   * walking the history up to it by state transfer (`learner.ts`). Never true with `member`.
+   */
+  learning: boolean;
   /** The epoch before the current one, until nothing of it needs checking (see `epoch-switch.ts`). */
   handover: Handover | null;
   /**

@@ -8,118 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  buildStateReply,
-  createReplica,
-  DurableImage,
-  durableReceipt,
-  type Input,
-  isSignedKind,
-  type Message,
-  type Ready,
-  type ReplicaState,
-  step,
-  type Vertex,
-} from '../../src/protocol/index.ts';
-import { signAs, vertices } from '../support/cluster.ts';
-import { testReader, testRequest } from '../support/reconfiguration.ts';
+import { isSignedKind, type Vertex } from '../../src/protocol/index.ts';
+import { vertices } from '../support/cluster.ts';
+import { NodeCluster } from '../support/node-cluster.ts';
+import { testRequest } from '../support/reconfiguration.ts';
 
-const reader = testReader();
 const request = testRequest;
-
-/** Cores by node id; a message to replica i goes to node i of the sender's epoch. */
-class NodeCluster {
-  readonly states = new Map<string, ReplicaState>();
-  readonly images = new Map<string, DurableImage>();
-  readonly signed = new Map<string, Message[]>();
-  readonly delivered = new Map<string, string[]>();
-  inbox: { from: string; to: string; message: Message }[] = [];
-  /** Nodes cut off from the others: what they send and what is sent to them is lost. */
-  readonly cut = new Set<string>();
-
-  readonly nodes: readonly string[];
-
-  constructor(nodes: readonly string[]) {
-    this.nodes = nodes;
-    for (const [self, node] of nodes.entries()) {
-      this.states.set(
-        node,
-        createReplica({
-          clusterId: 'renumbering',
-          replicaCount: nodes.length,
-          self,
-          checkpointInterval: 4,
-          watermarkWindow: 8,
-          pipelineDepth: 2,
-          statusIntervalTicks: 5,
-          reconfiguration: { reader, nodes },
-        }),
-      );
-      this.images.set(node, new DurableImage());
-      this.signed.set(node, []);
-      this.delivered.set(node, []);
-    }
-  }
-
-  /** The node ids of `node`'s current epoch, in replica-id order. */
-  epochNodes(node: string): readonly string[] {
-    return this.states.get(node)!.config.reconfiguration!.nodes;
-  }
-
-  input(node: string, input: Input): Ready {
-    const state = this.states.get(node)!;
-    const ready = step(state, input);
-    this.#handle(node, ready);
-    return ready;
-  }
-
-  run(): void {
-    while (this.inbox.length > 0) {
-      const { from, to, message } = this.inbox.shift()!;
-      if (from !== to && (this.cut.has(from) || this.cut.has(to))) continue;
-      // The link names the sender; the receiver numbers it in its own epoch.
-      const id = this.epochNodes(to).indexOf(from);
-      if (id < 0) continue;
-      this.input(to, { kind: 'message', from: id, message });
-    }
-  }
-
-  tickAll(count: number): void {
-    for (let i = 0; i < count; i++) {
-      for (const node of this.nodes) this.input(node, { kind: 'tick' });
-      this.run();
-    }
-  }
-
-  #handle(node: string, ready: Ready): void {
-    const state = this.states.get(node)!;
-    const image = this.images.get(node)!;
-    for (const write of ready.writes) image.apply(write);
-    const { messages, deliveries } = ready.released.open(durableReceipt(state.writeOrdinal));
-    for (const outbound of messages) {
-      const message = 'draft' in outbound ? signAs(outbound.draft, state.config.self) : outbound.relay;
-      if ('draft' in outbound) this.signed.get(node)!.push(message);
-      this.#route(node, outbound.to, message);
-    }
-    for (const delivery of deliveries)
-      this.delivered.get(node)!.push(Buffer.from(delivery.digest).toString('hex'));
-    for (const serve of ready.serveState) {
-      const reply = buildStateReply(image, serve, 1 << 20);
-      if (reply !== null) this.#route(node, serve.to, signAs(reply, serve.signer));
-    }
-  }
-
-  #route(from: string, to: number | 'all' | 'others', message: Message): void {
-    const epochNodes = this.epochNodes(from);
-    const targets =
-      to === 'all'
-        ? epochNodes
-        : to === 'others'
-          ? epochNodes.filter((node) => node !== from)
-          : [epochNodes[to]!];
-    for (const target of targets) this.inbox.push({ from, to: target, message });
-  }
-}
 
 test('removing the leader renumbers the others; they elect the next one and lose nothing', () => {
   const nodes = ['a', 'b', 'c', 'd', 'e'];
