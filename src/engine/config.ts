@@ -7,7 +7,7 @@
 
 import { resolveDetectorConfig } from '../byzantine/index.ts';
 import { integerField } from '../protocol/errors.ts';
-import { ConfigError, type ReplicaConfig, resolveReplicaConfig } from '../protocol/index.ts';
+import { ConfigError, NOT_A_VALIDATOR, type ReplicaConfig, resolveReplicaConfig } from '../protocol/index.ts';
 import { type DecodeLimits, decodeLimitsFor, encodedSizeBound } from '../wire/index.ts';
 import type { ByzantineOptions } from './create-detector.ts';
 
@@ -128,7 +128,10 @@ export interface BftConfig {
 export interface ResolvedBftConfig {
   readonly nodeId: string;
   readonly validators: readonly string[];
-  /** This node's index in `validators`: its replica id. */
+  /**
+   * This node's index in `validators`: its replica id; `NOT_A_VALIDATOR` for a node that joins
+   * at a later epoch and is none of them.
+   */
   readonly self: number;
   readonly clusterId: string;
   readonly finalityTimeoutMs: number;
@@ -206,16 +209,26 @@ function validatorsOf(config: BftConfig): readonly string[] {
  * Applies defaults and checks every field.
  *
  * @param signatureBytes - the signature scheme's signature length (frames carry signatures).
+ * @param joining - the node joins the validators at a later epoch (`EngineReconfiguration.joining`),
+ *   so it need not be one of `validators`, epoch 0's.
  * @throws ConfigError naming the first `BftConfig` field that is wrong.
  */
-export function resolveBftConfig(config: BftConfig, signatureBytes: number): ResolvedBftConfig {
+export function resolveBftConfig(
+  config: BftConfig,
+  signatureBytes: number,
+  { joining = false }: { readonly joining?: boolean } = {},
+): ResolvedBftConfig {
   if (config === null || typeof config !== 'object') throw new ConfigError('nodeId', 'config is missing');
   if (typeof config.nodeId !== 'string' || config.nodeId.length === 0) {
     throw new ConfigError('nodeId', 'must be a non-empty string');
   }
   const validators = validatorsOf(config);
-  const self = validators.indexOf(config.nodeId);
-  if (self < 0) throw new ConfigError('nodeId', `${config.nodeId} is not one of the validators`);
+  const index = validators.indexOf(config.nodeId);
+  if (index < 0 && !joining) throw new ConfigError('nodeId', `${config.nodeId} is not one of the validators`);
+  // A joiner is a learner until its epoch, whatever its place in epoch 0 (see `createReplica`).
+  const self = joining ? NOT_A_VALIDATOR : index;
+  // The figures are checked as for a validator; which one does not change them.
+  const checkedAs = Math.max(index, 0);
   const clusterId = config.clusterId ?? 'cretoai';
 
   const tickMs = integer('tickMs', config.tickMs, 10, 1, 60_000);
@@ -266,7 +279,7 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
     replica = resolveReplicaConfig({
       clusterId,
       replicaCount: validators.length,
-      self,
+      self: checkedAs,
       quorumThreshold: config.quorumThreshold,
       checkpointInterval: config.checkpointInterval,
       watermarkWindow: config.watermarkWindow,
@@ -294,7 +307,7 @@ export function resolveBftConfig(config: BftConfig, signatureBytes: number): Res
 
   if (config.byzantine !== undefined) {
     try {
-      resolveDetectorConfig({ ...config.byzantine, replicaCount: validators.length, self });
+      resolveDetectorConfig({ ...config.byzantine, replicaCount: validators.length, self: checkedAs });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       throw new ConfigError(`byzantine.${error.field}`, error.message.slice(error.field.length + 2));

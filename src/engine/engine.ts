@@ -53,7 +53,7 @@ import { ReleaseQueue } from '../shell/release-queue.ts';
 import type { SigningIdentity } from '../shell/signing.ts';
 import type { Store } from '../storage/store.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
-import { encodedMessageBytes, encodeMessage } from '../wire/index.ts';
+import { type DecodeLimits, encodedMessageBytes, encodeMessage, withReplicaCount } from '../wire/index.ts';
 import { ProposalBatcher } from './batcher.ts';
 import {
   type BoundedParts,
@@ -66,7 +66,7 @@ import { type BftConfig, type ResolvedBftConfig, resolveBftConfig } from './conf
 import { createDetector } from './create-detector.ts';
 import type { EngineDetector } from './detector.ts';
 import { type EngineReconfiguration, EpochRosters, type Roster } from './epoch-roster.ts';
-import { EpochKeyError, ProposalRejectedError } from './errors.ts';
+import { EpochKeyError, JoinRefusedError, ProposalRejectedError } from './errors.ts';
 import { type FinalizedOptions, replayFinalized, startAfter } from './finalized-replay.ts';
 import { FinalizedStream, type FinalizedVertex } from './finalized-stream.ts';
 import { FormerValidators } from './former-validators.ts';
@@ -134,7 +134,8 @@ export interface EngineEvents {
   /**
    * The replica switched to the next epoch at its hand-over checkpoint (or, `restored`, started
    * from a store in an epoch after 0, before its transport starts): `validators` vote from
-   * sequence `start` on. `member` is false when this node is not one of them: it votes no more.
+   * sequence `start` on. `member` is false when this node is not one of them: it votes no more,
+   * unless it is `learning`, walking the history towards the later epoch it joins.
    */
   'epoch-started': [
     {
@@ -142,6 +143,7 @@ export interface EngineEvents {
       readonly start: number;
       readonly validators: readonly NodeId[];
       readonly member: boolean;
+      readonly learning: boolean;
       readonly restored: boolean;
     },
   ];
@@ -165,6 +167,11 @@ export interface EngineStatus {
   readonly validators: readonly NodeId[];
   /** Whether this node is one of them; one that was removed votes no more. */
   readonly member: boolean;
+  /**
+   * Whether this node is a learner: it joins the validators at a later epoch and is fetching the
+   * history up to it (`EngineReconfiguration.joining`). It votes in nothing until it gets there.
+   */
+  readonly learning: boolean;
   /** The epoch's f and quorum. */
   readonly faultTolerance: number;
   readonly quorum: number;
@@ -240,6 +247,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #store: Store;
   readonly #registry: Registry;
   readonly #metrics: ConsensusMetrics;
+  /** The decode limits for the largest validator set of the epochs known (see `withReplicaCount`). */
+  #limits: DecodeLimits;
   /** The validators and keys of every epoch this replica knows. */
   readonly #rosters: EpochRosters;
   /** This node's signing identity by epoch, once looked up (null: it holds no key for it). */
@@ -295,13 +304,34 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   constructor(config: BftConfig, keys: KeyPair, dependencies: EngineDependencies) {
     super();
     this.#scheme = dependencies.scheme ?? mlDsa87;
-    const resolved = resolveBftConfig(config, this.#scheme.signatureBytes);
-    const alterReplicaConfig = dependencies.testSeams?.alterReplicaConfig;
     const reconfiguration = dependencies.reconfiguration ?? null;
+    const joining = reconfiguration?.joining;
+    const resolved = resolveBftConfig(config, this.#scheme.signatureBytes, {
+      joining: joining !== undefined,
+    });
+    const alterReplicaConfig = dependencies.testSeams?.alterReplicaConfig;
+    this.#rosters = new EpochRosters(
+      this.#scheme,
+      { nodes: resolved.validators, self: resolved.self, keyPair: keys },
+      reconfiguration,
+    );
+    const joined = joining === undefined ? undefined : this.#rosters.of(joining.epoch);
+    if (joining !== undefined && joined?.replicaOf.get(resolved.nodeId) === undefined) {
+      throw new ArgumentError(
+        `the request that opens epoch ${joining.epoch}, which this node joins, does not name ${resolved.nodeId}`,
+      );
+    }
     const replica = Object.freeze({
       ...resolved.replica,
       reconfiguration:
-        reconfiguration === null ? null : { reader: reconfiguration.reader, nodes: resolved.validators },
+        reconfiguration === null
+          ? null
+          : {
+              reader: reconfiguration.reader,
+              nodes: resolved.validators,
+              node: resolved.nodeId,
+              ...(joining === undefined ? {} : { joining: { ...joining, nodes: joined!.nodes } }),
+            },
     });
     this.config = Object.freeze({
       ...resolved,
@@ -322,12 +352,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const seams = dependencies.testSeams ?? {};
     this.#createReleaseQueue = seams.createReleaseQueue ?? (() => new ReleaseQueue());
     this.#releases = this.#createReleaseQueue();
-    const { validators, self, clusterId } = this.config;
-    this.#rosters = new EpochRosters(
-      this.#scheme,
-      { nodes: validators, self, keyPair: keys },
-      reconfiguration,
-    );
+    const { validators, clusterId } = this.config;
+    this.#limits = withReplicaCount(this.config.limits, this.#rosters.largestEpoch());
     this.#state = createReplica(this.config.replica);
     this.#byzantineFigures = config.byzantine;
     this.#detector = this.#createDetector();
@@ -339,7 +365,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       ...(seams.verifyCacheKey === undefined ? {} : { cacheKey: seams.verifyCacheKey }),
     });
     this.#inbound = new InboundPipeline({
-      limits: this.config.limits,
+      limits: () => this.#limits,
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
       admit: (message) => this.#admit(message),
@@ -589,6 +615,15 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     };
   }
 
+  /** Why this node takes no proposals: it is no validator of its epoch, or not yet one. */
+  #notMember(): string {
+    const { epoch, learning, config } = this.#state;
+    const joining = config.reconfiguration?.joining?.epoch;
+    return learning
+      ? `this node joins the validators at epoch ${joining} and is still fetching epoch ${epoch}'s history`
+      : `this node is not a validator of epoch ${epoch}`;
+  }
+
   /** Where the replica stands, for operators and tests. */
   status(): EngineStatus {
     const state = this.#state;
@@ -601,6 +636,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       epoch: state.epoch,
       validators,
       member: state.member,
+      learning: state.learning,
       faultTolerance: state.config.faultTolerance,
       quorum: state.config.quorum,
       acknowledgeCopies: state.config.acknowledgeCopies,
@@ -640,9 +676,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (!this.#lifecycle.is('running')) {
       return rejection('stopped', `the engine is ${this.#lifecycle.state}`);
     }
-    if (!this.#state.member) {
-      return rejection('stopped', `this node is not a validator of epoch ${this.#state.epoch}`);
-    }
+    if (!this.#state.member) return rejection('stopped', this.#notMember());
     const invalid = this.#checkVertex(vertex);
     if (invalid !== null) return Promise.reject(invalid);
     const key = toHex(vertex.hash);
@@ -836,8 +870,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   #onFrame(fromNode: NodeId, frame: Uint8Array): void {
     if (!this.#acceptingFrames) return;
-    // One that left the validator set takes part in nothing (the core would ignore it all).
-    if (!this.#state.member) {
+    // One that left the validator set takes part in nothing (the core would ignore it all); a
+    // learner hears the state replies it asked for.
+    if (!this.#state.member && !this.#state.learning) {
       this.#dropped(fromNode, 'unknown', 'ignored');
       return;
     }
@@ -993,6 +1028,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     try {
       this.#rosters.learn(state.epochs);
       this.#epochsLearned = state.epochs;
+      this.#limits = withReplicaCount(this.config.limits, this.#rosters.largestEpoch());
       if (state.epoch === this.#epochFollowed) return;
       this.#epochFollowed = state.epoch;
       const roster = this.#roster();
@@ -1010,7 +1046,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         const replica = roster.replicaOf.get(node);
         if (replica !== undefined) this.#input({ kind: 'banned', replica });
       }
-      if (!state.member) {
+      if (!state.member && !state.learning) {
         // Its clients' vertices live on at the validators holding copies (see `remapSources`).
         this.#batcher.clear();
         this.#proposals.rejectAll(
@@ -1026,6 +1062,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         start,
         validators: roster.nodes,
         member: state.member,
+        learning: state.learning,
         restored: !switched,
       });
     } catch (error) {
@@ -1280,6 +1317,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           this.#metrics.proposalsSent.inc();
           break;
         case 'state-transfer-requested':
+          break;
+        case 'join-refused':
+          // Halted with the reason: the operator gave this node a chain the cluster did not follow.
+          this.#halt(
+            new JoinRefusedError(
+              `the request that opened epoch ${event.epoch} is not the one this node was given to join it: check the chain of requests`,
+            ),
+          );
           break;
       }
     }

@@ -42,6 +42,13 @@ export interface EngineReconfiguration {
    * lists for it.
    */
   readonly keyPairs?: readonly KeyPair[];
+  /**
+   * For a node that joins the validators at a later epoch without having been one of the epoch
+   * before (a new machine, or a replacement with an empty store): that epoch's number and the
+   * request that opens it, the last of the chain its operator was given. The replica walks the
+   * history up to it as a learner (`src/protocol/learner.ts`), asking under its key of that epoch.
+   */
+  readonly joining?: { readonly epoch: number; readonly opening: Uint8Array };
 }
 
 /** One epoch's validators. */
@@ -70,8 +77,27 @@ export class EpochRosters {
     this.#source = source;
     this.#keyPairs = [zero.keyPair, ...(source?.keyPairs ?? [])];
     const keys = new Array<PublicKey | undefined>(zero.nodes.length).fill(undefined);
-    keys[zero.self] = zero.keyPair.publicKey;
+    if (zero.self >= 0) keys[zero.self] = zero.keyPair.publicKey;
     this.#rosters.set(0, roster(0, zero.nodes, keys));
+    const joining = source?.joining;
+    if (joining !== undefined) {
+      // Known before the history reaches it: a learner signs its requests in this epoch.
+      const record: EpochRecord = {
+        number: joining.epoch,
+        start: 0,
+        end: null,
+        closedAt: null,
+        opening: joining.opening,
+      };
+      this.#learnRecord(record);
+    }
+  }
+
+  /** The most validators any epoch this replica knows has: ids and certificates go up to it. */
+  largestEpoch(): number {
+    let largest = 0;
+    for (const roster of this.#rosters.values()) largest = Math.max(largest, roster.nodes.length);
+    return largest;
   }
 
   /** The validators of `epoch`, if this replica knows them. */
@@ -88,14 +114,16 @@ export class EpochRosters {
    */
   learn(records: readonly EpochRecord[]): void {
     if (records === this.#learned || this.#source === null) return;
-    for (const record of records) {
-      if (record.number === 0 || this.#rosters.has(record.number)) continue;
-      const members = this.#source.membersOf(record);
-      if (members === null) continue;
-      const keys = members.publicKeys.map((raw) => this.#scheme.importPublicKey(raw));
-      this.#rosters.set(record.number, roster(record.number, members.nodes, keys));
-    }
+    for (const record of records) this.#learnRecord(record);
     this.#learned = records;
+  }
+
+  #learnRecord(record: EpochRecord): void {
+    if (this.#source === null || record.number === 0 || this.#rosters.has(record.number)) return;
+    const members = this.#source.membersOf(record);
+    if (members === null) return;
+    const keys = members.publicKeys.map((raw) => this.#scheme.importPublicKey(raw));
+    this.#rosters.set(record.number, roster(record.number, members.nodes, keys));
   }
 
   /**

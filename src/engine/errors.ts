@@ -70,3 +70,13 @@ export class EpochKeyError extends CretoaiError {
   override readonly name = 'EpochKeyError';
   readonly code = 'epoch-key';
 }
+
+/**
+ * A joiner reached the epoch it was to join, and the request that opened it there is not the one
+ * its operator gave it (`EngineReconfiguration.joining`): the chain it was given is not the
+ * cluster's history, so it takes no part and halts. Start it again with the right chain.
+ */
+export class JoinRefusedError extends CretoaiError {
+  override readonly name = 'JoinRefusedError';
+  readonly code = 'join-refused';
+}

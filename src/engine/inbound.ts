@@ -49,7 +49,8 @@ interface Slot {
 }
 
 export interface InboundOptions {
-  readonly limits: DecodeLimits;
+  /** The decode limits now: they grow with the validator set. */
+  readonly limits: () => DecodeLimits;
   readonly verifier: SignatureVerifier;
   readonly perSenderMax: number;
   /** What to do with a message, by its epoch (see {@link Admission}). */
@@ -82,7 +83,7 @@ export class InboundPipeline {
 
   receive(from: NodeId, frame: Uint8Array): void {
     const { limits, verifier, perSenderMax, hooks } = this.#options;
-    const decoded = decodeMessage(frame, limits);
+    const decoded = decodeMessage(frame, limits());
     if (!decoded.ok) {
       hooks.malformed(from, decoded.error);
       return;

@@ -19,6 +19,7 @@ export {
   ConfigError,
   EngineStateError,
   EpochKeyError,
+  JoinRefusedError,
   PROPOSAL_REJECTION_CODES,
   ProposalRejectedError,
   type ProposalRejectionCode,

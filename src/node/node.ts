@@ -25,6 +25,7 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import { BftEngine } from '../engine/index.ts';
 import { createTransportMetrics } from '../metrics/index.ts';
+import { REPLICA_COUNT_MAX } from '../protocol/index.ts';
 import { engineReconfiguration } from '../reconfig/engine-reconfiguration.ts';
 import type { Clock } from '../shell/clock.ts';
 import { StoreCorruptError } from '../storage/errors.ts';
@@ -35,6 +36,7 @@ import { QuicTransport } from '../transport/quic.ts';
 import type { StreamTransport } from '../transport/stream-transport.ts';
 import { TcpTransport } from '../transport/tcp.ts';
 import type { Transport } from '../transport/transport.ts';
+import { withReplicaCount } from '../wire/index.ts';
 import type { NodeSettings } from './config.ts';
 import { lockDataDir } from './data-lock.ts';
 import { followEpochs } from './epoch-follower.ts';
@@ -200,7 +202,13 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       const voteLog =
         settings.voteLog === null
           ? null
-          : new VoteLoggingTransport(transport, settings.voteLog, resolved.limits, ownId);
+          : // Its own votes only, under its ids in every epoch: those grow with the validator set.
+            new VoteLoggingTransport(
+              transport,
+              settings.voteLog,
+              withReplicaCount(resolved.limits, REPLICA_COUNT_MAX),
+              ownId,
+            );
       if (voteLog !== null) cleanups.push(() => voteLog.close());
 
       const traceFile = settings.traceFile === null ? null : new TraceFile(settings.traceFile, nodeId);

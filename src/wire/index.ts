@@ -8,6 +8,6 @@ export { DECODE_ERROR_CODES } from './errors.ts';
 export type { FramePushResult } from './frame.ts';
 export { encodeFrame, encodeMessageFrame, FRAME_PREFIX_BYTES, FrameDecoder } from './frame.ts';
 export type { DecodeLimits, DecodeLimitsOptions } from './limits.ts';
-export { decodeLimitsFor, encodedSizeBound } from './limits.ts';
+export { decodeLimitsFor, encodedSizeBound, withReplicaCount } from './limits.ts';
 export type { SignatureCheck } from './sign-bytes.ts';
 export { SIGN_DOMAIN_TAGS, signaturesOf, signBytes } from './sign-bytes.ts';

@@ -133,6 +133,25 @@ export function decodeLimitsFor(options: DecodeLimitsOptions): DecodeLimits {
 }
 
 /**
+ * `limits` for a cluster of `replicaCount` validators: what scales with n (replica ids, and the
+ * votes a certificate carries). A replica that follows epochs decodes with the largest n among
+ * those it may hear from, since the validator set can grow.
+ */
+export function withReplicaCount(limits: DecodeLimits, replicaCount: number): DecodeLimits {
+  requireInteger('replicaCount', replicaCount, 1, REPLICA_COUNT_LIMIT);
+  if (replicaCount === limits.replicaCount) return limits;
+  const n = replicaCount;
+  return Object.freeze({
+    ...limits,
+    replicaCount: n,
+    checkpointProofMax: n,
+    preparesPerCertificateMax: n,
+    viewChangesMax: n,
+    commitsPerEntryMax: n,
+  });
+}
+
+/**
  * The largest encoded batch the limits admit: every vertex costs its fixed fields, and payloads
  * plus parents together are bounded by `batchBytesMax`.
  */

@@ -72,7 +72,7 @@ function pipeline(verifyWith: SignatureScheme, perSenderMax = 100) {
     keyOf: (_epoch, replica) => keys[replica]?.publicKey,
   });
   const inbound = new InboundPipeline({
-    limits,
+    limits: () => limits,
     verifier,
     perSenderMax,
     // The engine's rule for a replica in epoch 0 (`BftEngine.#admit`), reduced to what these tests send.

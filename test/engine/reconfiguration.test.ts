@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { insecureSimulationScheme } from '../../src/crypto/index.ts';
-import { type BftEngine, createVertex, type ProposalResult } from '../../src/engine/index.ts';
+import { BftEngine, createVertex, type ProposalResult } from '../../src/engine/index.ts';
+import { MemoryStore } from '../../src/storage/index.ts';
 import { testEngineReconfiguration, testKeyPair, testRequest } from '../support/reconfiguration.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, payload, recordFinalized } from './cluster.ts';
@@ -168,6 +169,76 @@ test('an engine without its rotated key halts at the switch; the others go on wi
     await all;
     for (const i of [1, 3, 4]) assert.equal(cluster.engines[i]!.status().epoch, 1);
   } finally {
+    await cluster.stop();
+  }
+});
+
+test('a node added under load fetches the history as a learner, then votes with its key', async () => {
+  const cluster = reconfigurableCluster();
+  const orders = cluster.engines.map(recordFinalized);
+  const banned: string[] = [];
+  for (const engine of cluster.engines) engine.on('banned', ({ nodeId }) => banned.push(nodeId));
+  await cluster.start();
+  const results = new Map<string, Promise<ProposalResult>>();
+  const proposeAt = (engine: BftEngine, label: string, i: number): void => {
+    const vertex = createVertex(payload(label, i), { validThrough: TEST_VALID_THROUGH });
+    results.set(hex(vertex.hash), engine.propose(vertex));
+  };
+  // node-5 is a new machine: it starts with the cluster file (epoch 0 of five) and the request
+  // that adds it, before that request is even ordered.
+  const add = testRequest(0, ['node-0', 'node-1', 'node-2', 'node-3', 'node-4', 'node-5']);
+  const joiner = new BftEngine(
+    { nodeId: 'node-5', validators: cluster.ids, clusterId: 'engine-test', batchMaxDelayMs: 0, ...FIGURES },
+    testKeyPair(scheme, 'node-5'),
+    {
+      transport: cluster.network.endpoint('node-5'),
+      store: new MemoryStore(),
+      scheme,
+      clock: cluster.clock,
+      reconfiguration: { ...testEngineReconfiguration(scheme), joining: { epoch: 1, opening: add.payload } },
+    },
+  );
+  for (const [i, id] of cluster.ids.entries()) joiner.registerNodePublicKey(id, cluster.keys[i]!.publicKey);
+  const joinerOrder = recordFinalized(joiner);
+  const joinerEpochs: { epoch: number; member: boolean; learning: boolean }[] = [];
+  joiner.on('epoch-started', ({ epoch, member, learning }) => joinerEpochs.push({ epoch, member, learning }));
+  await joiner.start();
+  try {
+    assert.equal(joiner.status().learning, true);
+    await assert.rejects(
+      joiner.propose(createVertex(payload('too-early', 0), { validThrough: TEST_VALID_THROUGH })),
+      { code: 'stopped' },
+    );
+    for (let i = 0; i < 60; i++) proposeAt(cluster.engines[i % 5]!, 'before', i);
+    results.set(hex(add.hash), cluster.engines[2]!.propose(add));
+    for (let i = 0; i < 60; i++) proposeAt(cluster.engines[i % 5]!, 'during', i);
+    await settle(cluster, () => joiner.status().member);
+    assert.deepEqual(joinerEpochs, [{ epoch: 1, member: true, learning: false }]);
+    for (let i = 0; i < 60; i++) proposeAt(i % 6 === 5 ? joiner : cluster.engines[i % 6]!, 'after', i);
+    let settled = false;
+    const all = Promise.all(results.values()).finally(() => {
+      settled = true;
+    });
+    await settle(cluster, () => settled);
+    await all;
+    await settle(cluster, () => joinerOrder.length === results.size);
+    // One order, which the joiner holds whole: what came before it joined, and since.
+    const order = orders[0]!;
+    assert.equal(new Set(order).size, order.length, 'no vertex twice');
+    for (const other of [...orders.slice(1), joinerOrder]) assert.deepEqual(other, order);
+    assert.equal(joiner.status().epoch, 1);
+    assert.deepEqual(joiner.status().validators, [
+      'node-0',
+      'node-1',
+      'node-2',
+      'node-3',
+      'node-4',
+      'node-5',
+    ]);
+    // Its votes verify under the key epoch 1 lists for it: nobody was blamed.
+    assert.deepEqual(banned, []);
+  } finally {
+    await joiner.stop({ drainTimeoutMs: 0 });
     await cluster.stop();
   }
 });
