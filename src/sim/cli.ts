@@ -94,7 +94,9 @@ function reconfigurationSummary(results: readonly SimResult[]): string {
   return (
     `reconfiguration: ${sum((counts) => counts.epochs)} epoch changes took effect of ${sum((counts) => counts.requests)} requests ` +
     `(${sum((counts) => counts.removals)} removals, ${sum((counts) => counts.rotations)} key rotations, ` +
-    `${sum((counts) => counts.reorders)} reorders), ${sum((counts) => counts.replays)} replays`
+    `${sum((counts) => counts.reorders)} reorders, ${sum((counts) => counts.additions)} additions, ` +
+    `${sum((counts) => counts.replacements)} replacements), ${sum((counts) => counts.replays)} replays, ` +
+    `${sum((counts) => counts.joined)} new machines joined`
   );
 }
 
@@ -154,8 +156,10 @@ async function main(): Promise<number> {
         '                  reaches about two thousand sequences. --vertices, --fault-seconds, --horizon\n' +
         '                  (dedupHorizonSequences) and --batch-vertices (batchMaxVertices) override a profile.\n' +
         '  --reconfigure   an operator changes the validator set one to three times during the faults: key\n' +
-        '                  rotations, reorders that renumber every validator, removals (the leader too), and\n' +
-        '                  replays of requests that took effect. The checkers hold every vote to the epoch\n' +
+        '                  rotations, reorders that renumber every validator, removals (the leader too),\n' +
+        '                  a removed replica added back and a validator replaced, each on a new machine that\n' +
+        '                  joins by fetching the history (not in runs that prune it), and replays of\n' +
+        '                  requests that took effect. The checkers hold every vote to the epoch\n' +
         "                  it names, and liveness and view agreement to the newest epoch's validators.",
     );
     return 0;

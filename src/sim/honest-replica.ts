@@ -45,6 +45,10 @@ export class HonestReplica implements SimNode {
     this.#host.crash();
   }
 
+  rejoin(joining: { readonly epoch: number; readonly opening: Uint8Array }): void {
+    this.#host.rejoin(joining);
+  }
+
   accept(vertex: Vertex): Promise<AcceptedProposal> | null {
     const instance = this.#host.instance;
     return instance === null ? null : instance.engine.accept(vertex);

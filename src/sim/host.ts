@@ -14,6 +14,8 @@ import { SimulatedSyncError } from './sim-store.ts';
 
 /** What becomes of the replica's processes, for the run. */
 export interface HostObserver {
+  /** The operator replaced the replica's machine (`ReplicaHost.rejoin`): its history starts over. */
+  rejoined(replica: number): void;
   /** A process refused to start on the damaged disk, as a node refuses a damaged store. */
   refused(replica: number, error: StoreCorruptError): void;
   /** The operator wiped the disk: the replica's history starts over. */
@@ -58,11 +60,16 @@ export class ReplicaHost {
   #broken = false;
   /** Bumped whenever a process starts or dies: frames in flight to an earlier one are lost. */
   #epoch = 0;
+  /** Counts the machines the replica ran on: a rejoin replaces it (see `rejoin`). */
+  #machine = 0;
+  /** What a process is built from; a rejoin gives it the epoch it joins. */
+  #process: HostOptions['process'];
 
   constructor(options: HostOptions) {
     this.#options = options;
     this.disk = options.disk;
     this.replica = options.process.replica;
+    this.#process = options.process;
   }
 
   /** The running process, if any. */
@@ -91,7 +98,7 @@ export class ReplicaHost {
     const { observer } = this.#options;
     try {
       this.#instance = new EngineInstance({
-        ...this.#options.process,
+        ...this.#process,
         disk: this.disk,
         incarnation: this.#incarnation++,
         prng: this.#options.prng.fork(),
@@ -102,10 +109,14 @@ export class ReplicaHost {
       this.#refused = true;
       observer.refused(this.replica, error);
       const { queue, prng, operatorDelayMs, mayStartWiped } = this.#options;
+      const machine = this.#machine;
       queue.schedule(prng.between(operatorDelayMs[0], operatorDelayMs[1]), () => {
+        // The machine was replaced meanwhile (`rejoin`): the new one has a disk of its own.
+        if (machine !== this.#machine) return;
         this.disk.wipe();
         observer.wiped(this.replica);
         const startWhenSafe = (): void => {
+          if (machine !== this.#machine) return;
           if (!mayStartWiped(this.replica)) {
             queue.schedule(prng.between(operatorDelayMs[0], operatorDelayMs[1]), startWhenSafe);
             return;
@@ -128,6 +139,23 @@ export class ReplicaHost {
     this.#instance = null;
     this.#epoch++;
     this.#options.observer.changed(this.replica);
+  }
+
+  /**
+   * The operator added this replica to the validators on a new machine: the old process (a
+   * validator removed earlier, still running) is stopped, the disk starts empty, and the new
+   * process joins `joining`'s epoch as a learner (`src/protocol/learner.ts`), restarts included.
+   */
+  rejoin(joining: { readonly epoch: number; readonly opening: Uint8Array }): void {
+    const reconfiguration = this.#process.reconfiguration;
+    if (reconfiguration === undefined) throw new Error('a rejoin needs a reconfiguring run');
+    this.crash();
+    this.#machine++;
+    this.disk.wipe();
+    this.#options.observer.rejoined(this.replica);
+    this.#process = { ...this.#process, reconfiguration: { ...reconfiguration, joining } };
+    this.#refused = false;
+    this.start();
   }
 
   #halted(error: Error): void {

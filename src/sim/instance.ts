@@ -107,8 +107,10 @@ export class EngineInstance {
       ...(options.testSeams === undefined ? {} : { testSeams: options.testSeams }),
       ...(options.reconfiguration === undefined ? {} : { reconfiguration: options.reconfiguration }),
     });
+    // A joiner checks certificates its former machine signed in epoch 0: its own key there too.
+    const joining = options.reconfiguration?.joining !== undefined;
     for (const [peer, key] of options.publicKeys.entries())
-      if (peer !== replica) this.engine.registerNodePublicKey(options.nodeIds[peer]!, key);
+      if (peer !== replica || joining) this.engine.registerNodePublicKey(options.nodeIds[peer]!, key);
     const replicaOf = new Map(options.nodeIds.map((id, index) => [id, index]));
     this.engine.on('finalized', (vertex) => observer.finalized(replica, vertex));
     this.engine.on('dropped', ({ from, outcome }) =>

@@ -34,6 +34,11 @@ export interface SimNode {
   start(): void;
   /** Kills every process of the replica. */
   crash(): void;
+  /**
+   * Replaces the replica's machine: an empty disk, a process that joins `joining`'s epoch (see
+   * `ReplicaHost.rejoin`). Only honest replicas have it: the operator adds back no other.
+   */
+  rejoin?(joining: { readonly epoch: number; readonly opening: Uint8Array }): void;
   /** A client's vertex: `engine.accept` at one of its processes, or null while none runs. */
   accept(vertex: Vertex): Promise<AcceptedProposal> | null;
   /**

@@ -113,6 +113,7 @@ export class EpochDirectory {
   readonly #epochs: SimEpoch[] = [];
   readonly #openings: string[] = [];
   readonly #violate: (message: string) => void;
+  readonly #listeners: ((number: number, opening: Uint8Array) => void)[] = [];
 
   constructor(replicaCount: number, violate: (message: string) => void) {
     const members = Array.from({ length: replicaCount }, (_, replica) => ({ replica, generation: 0 }));
@@ -157,6 +158,12 @@ export class EpochDirectory {
     }
     this.#epochs.push(epochOf(record.number, request.members));
     this.#openings.push(opening);
+    for (const listener of this.#listeners) listener(record.number, record.opening);
+  }
+
+  /** Told of each epoch as it is first learned, with the request that opened it. */
+  onOpened(listener: (number: number, opening: Uint8Array) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** The simulated replica that has id `id` in `epoch`, or undefined. */

@@ -52,6 +52,8 @@ export interface SimCounters {
   refusals: number;
   /** Disks wiped after a refusal (the replica rejoined by state transfer). */
   wipes: number;
+  /** Replicas added back to the validators on a new machine, an empty disk (`--reconfigure`). */
+  rejoins: number;
   /** `accept` results checked against every honest replica's finalized stream. */
   resolutionsChecked: number;
   /** Vertices whose one place in the order the run held every honest delivery to (exactly once). */
@@ -80,6 +82,7 @@ export class RunObserver implements InstanceObserver, HostObserver {
     syncFailures: 0,
     refusals: 0,
     wipes: 0,
+    rejoins: 0,
     resolutionsChecked: 0,
     verticesPlaced: 0,
   };
@@ -298,6 +301,16 @@ export class RunObserver implements InstanceObserver, HostObserver {
 
   wiped(replica: number): void {
     this.counters.wipes++;
+    this.#startOver(replica);
+  }
+
+  rejoined(replica: number): void {
+    this.counters.rejoins++;
+    this.#startOver(replica);
+  }
+
+  /** `replica`'s disk starts empty: it replays the history from sequence 1. */
+  #startOver(replica: number): void {
     this.#epochOf[replica] = 0;
     this.checker.wiped(replica);
     this.#streams.wiped(replica);

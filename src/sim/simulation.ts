@@ -151,6 +151,8 @@ export async function runSimulation(options: SimOptions): Promise<SimResult> {
         highestFinalized: () => observer.checker.highestSequence,
         faulty: faultyReplicas(plan),
         proposed: operatorProposed,
+        // A joiner fetches the history from sequence 1: none where peers prune it.
+        joins: plan.scenario.engine.pruning === null,
       })
     : null;
   operator?.start();

@@ -1,7 +1,8 @@
 /**
  * The simulator with an operator that changes the validator set during the faults
  * (`--reconfigure`): key rotations, reorders that renumber every validator, removals of the
- * leader and others, replayed requests. Every checker holds, every vote names an epoch its
+ * leader and others, validators added back and replaced on new machines that join by fetching
+ * the history, replayed requests. Every checker holds, every vote names an epoch its
  * signer is a validator of, and the newest epoch's validators finish everything.
  */
 import assert from 'node:assert/strict';
@@ -53,4 +54,20 @@ test('a stale member (old keys after rotation, votes after its removal) is banne
   );
   const removed = results.reduce((sum, result) => sum + (result.reconfiguration?.faultyRemovals ?? 0), 0);
   assert.ok(removed > 0, 'no stale member was removed, so none kept sending after it');
+});
+
+test('seven replicas shrinking and growing: new machines join by fetching the history', async () => {
+  // Three fault windows, three to nine changes: removals first make room for additions.
+  const results = await runSeeds(10, { replicas: 7, reconfigure: true, faultPhaseMs: 18_000, vertices: 120 });
+  assertAllClean(results);
+  const sum = (pick: (counts: NonNullable<(typeof results)[number]['reconfiguration']>) => number): number =>
+    results.reduce(
+      (total, result) => total + (result.reconfiguration === undefined ? 0 : pick(result.reconfiguration)),
+      0,
+    );
+  // Joins are what this test is for: some validators were added back, some replaced, and their
+  // new machines joined (every one then finished everything, or the run would have stalled).
+  assert.ok(sum((counts) => counts.additions) > 0, 'no validator was added');
+  assert.ok(sum((counts) => counts.replacements) > 0, 'no validator was replaced');
+  assert.ok(sum((counts) => counts.joined) > 0, 'no new machine joined');
 });
