@@ -165,6 +165,11 @@ export interface StatusResponse {
    * votes no more). Absent from nodes older than epochs (read it as true).
    */
   readonly member?: boolean;
+  /**
+   * Whether it is joining: not a validator of `epoch`, but of a later one it fetches the history
+   * up to (node config `chain`). Absent on older nodes.
+   */
+  readonly learning?: boolean;
   readonly view: number;
   readonly viewActive: boolean;
   readonly leader: string;

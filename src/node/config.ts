@@ -34,6 +34,11 @@ import { bytesEqual, importPrivateKeyPem, type KeyPair, mlDsa87 } from '../crypt
 import { engineFiguresSchema } from '../engine/config-schema.ts';
 import { type BftConfig, ConfigError, type ResolvedBftConfig, resolveBftConfig } from '../engine/index.ts';
 import { CretoaiError } from '../errors.ts';
+import type { Epoch } from '../reconfig/epoch.ts';
+import { ReconfigurationError } from '../reconfig/errors.ts';
+import { requestPayload } from '../reconfig/reader.ts';
+import { followChain, type ReconfigurationRequest } from '../reconfig/request.ts';
+import { loadRequestFile } from '../reconfig/request-file.ts';
 import { PeerAddressError, parsePeerAddress } from '../transport/discovery.ts';
 import { KeyFilePermissionError, readPrivateKeyFile } from './key-file.ts';
 
@@ -116,14 +121,24 @@ export const LOG_FORMATS = Object.freeze(['json', 'pretty'] as const);
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Everything a node needs to start, loaded and checked. */
+/** The epoch a joiner joins (node config `chain`). */
+export interface JoiningSettings {
+  readonly epoch: number;
+  readonly members: ClusterFile;
+  /** The vertex payload of the request that opens it: the engine checks the history against it. */
+  readonly opening: Uint8Array;
+}
+
 export interface NodeSettings {
   /** The configuration file (absolute). */
   readonly configFile: string;
   readonly nodeId: string;
   readonly clusterFile: string;
   readonly cluster: ClusterFile;
-  /** This node's index in the validators: its replica id. */
+  /** This node's index in the validators (of the epoch it joins, for a joiner): its replica id. */
   readonly replica: number;
+  /** For a node given a `chain`: the epoch it joins, its members, and the request that opens it. */
+  readonly joining: JoiningSettings | null;
   readonly keys: KeyPair;
   /** `nextPrivateKeys`: keys for epochs after a rotation of this node's key. */
   readonly nextKeys: readonly KeyPair[];
@@ -345,7 +360,9 @@ const scrubSchema = z
 /** The shape of a node configuration file. */
 export const nodeConfigSchema = z.strictObject({
   $schema: z.string().optional().meta({ description: "This file's JSON Schema, for editors." }),
-  nodeId: nonEmptyString("This node's id: one of the cluster file's validators."),
+  nodeId: nonEmptyString(
+    "This node's id: one of the cluster file's validators, or of the epoch its chain leads to.",
+  ),
   cluster: nonEmptyString('The cluster file.'),
   privateKey: nonEmptyString(
     "This node's ML-DSA-87 private key (PEM) as the cluster file lists it, readable by its owner only.",
@@ -353,6 +370,10 @@ export const nodeConfigSchema = z.strictObject({
   nextPrivateKeys: z.array(nonEmptyString('A private key file (PEM).')).max(16).default([]).meta({
     description:
       'Keys this node may be given by a key rotation (`validators rotate-key`), besides privateKey: in each epoch it signs with the one that epoch lists for it. Same permissions as privateKey.',
+  }),
+  chain: z.array(nonEmptyString('A reconfiguration request file.')).max(4096).default([]).meta({
+    description:
+      "For a node that joins the validators after the cluster file's epoch (a new machine, or a replacement on an empty disk): the requests, in order, that lead from the cluster file to the epoch it joins, the last one adding it. Each is checked against the epoch before (operator signatures included); the node fetches the history up to that epoch from its peers, then votes. Leave it empty for a validator of the cluster file.",
   }),
   dataDir: nonEmptyString("The node's store."),
   listen: listenAddress(
@@ -400,6 +421,30 @@ export function nodeConfigJsonSchema(): string {
 }
 
 /**
+ * The epoch a chain of request files leads to from the cluster file, each link checked; null for
+ * an empty chain.
+ */
+function joiningOf(
+  cluster: ClusterFile,
+  files: readonly string[],
+  fail: (field: string, detail: string, cause?: unknown) => never,
+): JoiningSettings | null {
+  if (files.length === 0) return null;
+  if (cluster.operators === undefined)
+    fail('chain', 'the cluster file names no operators, so no request can change its validators');
+  let requests: ReconfigurationRequest[];
+  let epoch: Epoch;
+  try {
+    requests = files.map((file) => loadRequestFile(file));
+    epoch = followChain(cluster, requests);
+  } catch (error) {
+    if (error instanceof ReconfigurationError) return fail('chain', error.message, error);
+    throw error;
+  }
+  return { epoch: epoch.number, members: epoch.members, opening: requestPayload(requests.at(-1)!) };
+}
+
+/**
  * Loads and checks a node configuration file, the cluster file it names, its private key and
  * the engine figures.
  *
@@ -428,14 +473,19 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   const { nodeId } = config;
   const clusterFile = relative(config.cluster);
   const cluster: ClusterFile = loadClusterFile(clusterFile);
-  const replica = cluster.validators.findIndex((validator) => validator.nodeId === nodeId);
+  const joining = joiningOf(cluster, config.chain.map(relative), fail);
+  // A joiner is named by the epoch it joins, a validator of the cluster file by the file.
+  const members = joining?.members ?? cluster;
+  const replica = members.validators.findIndex((validator) => validator.nodeId === nodeId);
   if (replica < 0) {
     fail(
       'nodeId',
-      `${nodeId} is not one of the validators of ${clusterFile} (${cluster.validators.map((v) => v.nodeId).join(', ')})`,
+      joining === null
+        ? `${nodeId} is not one of the validators of ${clusterFile} (${cluster.validators.map((v) => v.nodeId).join(', ')})`
+        : `${nodeId} is not one of the validators of epoch ${joining.epoch}, which the chain leads to`,
     );
   }
-  const own = cluster.validators[replica]!;
+  const own = members.validators[replica]!;
 
   const readKey = (field: string, to: string): KeyPair => {
     const keyFile = relative(to);
@@ -456,7 +506,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   if (!bytesEqual(keys.publicKey.raw, own.publicKey.raw)) {
     fail(
       'privateKey',
-      `${keyFile} is not ${nodeId}'s key: its public key differs from the one the cluster file lists`,
+      `${keyFile} is not ${nodeId}'s key: its public key differs from the one the ${joining === null ? 'cluster file' : `request that opens epoch ${joining.epoch}`} lists`,
     );
   }
 
@@ -485,7 +535,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
   };
   let resolved: ResolvedBftConfig;
   try {
-    resolved = resolveBftConfig(engine, mlDsa87.signatureBytes);
+    resolved = resolveBftConfig(engine, mlDsa87.signatureBytes, { joining: joining !== null });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const name = error.field.split('.')[0]!;
@@ -508,6 +558,7 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     clusterFile,
     cluster,
     replica,
+    joining,
     keys,
     nextKeys,
     dataDir: relative(config.dataDir),

@@ -293,6 +293,7 @@ export class HttpApi {
       state: status.state,
       epoch: status.epoch,
       member: status.member,
+      learning: status.learning,
       view: status.view,
       viewActive: status.viewActive,
       leader: status.leader,

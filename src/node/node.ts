@@ -162,8 +162,10 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         openMs: Math.round(performance.now() - openedAt),
       });
 
+      // A joiner also knows the validators of the epoch it joins, itself among them, from the start.
+      const known = [...cluster.validators, ...(settings.joining?.members.validators ?? [])];
       const peers = new Map<string, string>();
-      for (const validator of cluster.validators)
+      for (const validator of known)
         if (validator.nodeId !== nodeId && validator.address !== undefined)
           peers.set(validator.nodeId, validator.address);
       const discovery = new ClusterDiscovery(peers);
@@ -171,7 +173,7 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         nodeId,
         clusterId: cluster.clusterId,
         privateKey: settings.keys.privateKey,
-        validators: new Map(cluster.validators.map((validator) => [validator.nodeId, validator.publicKey])),
+        validators: new Map(known.map((validator) => [validator.nodeId, validator.publicKey])),
         discovery,
         listen: settings.transport.listen,
         maxFrameBytes: resolved.maxFrameBytes,
@@ -193,7 +195,15 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
       if (settings.voteLog !== null) fs.mkdirSync(path.dirname(settings.voteLog), { recursive: true });
       // Epochs after 0 are known once the engine has read the requests that opened them.
       const reconfiguration =
-        cluster.operators === undefined ? null : engineReconfiguration(cluster, settings.nextKeys);
+        cluster.operators === undefined
+          ? null
+          : engineReconfiguration(
+              cluster,
+              settings.nextKeys,
+              settings.joining === null
+                ? undefined
+                : { epoch: settings.joining.epoch, opening: settings.joining.opening },
+            );
       const ownId = (epoch: number): number | undefined => {
         const members = epoch === 0 ? cluster : reconfiguration?.epochMembers(epoch);
         const index = members?.validators.findIndex((validator) => validator.nodeId === nodeId) ?? -1;
@@ -226,8 +236,10 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
         ...(traceFile === null ? {} : { tracer: traceFile.tracer }),
         ...(reconfiguration === null ? {} : { reconfiguration }),
       });
+      // A joiner checks certificates its former machine may have signed: its own epoch-0 key too.
       for (const validator of cluster.validators)
-        if (validator.nodeId !== nodeId) engine.registerNodePublicKey(validator.nodeId, validator.publicKey);
+        if (validator.nodeId !== nodeId || settings.joining !== null)
+          engine.registerNodePublicKey(validator.nodeId, validator.publicKey);
       watchEngine(engine, logger);
       if (reconfiguration !== null)
         followEpochs(

@@ -19,14 +19,17 @@ export interface NodeReconfiguration extends EngineReconfiguration {
 
 /**
  * The reconfiguration of a node of `cluster` that holds `keyPairs` besides its cluster-file key
- * (keys an operator gave it for a rotation to come).
+ * (keys an operator gave it for a rotation to come); `joining`, for a node that joins the
+ * validators at a later epoch (node config `chain`).
  */
 export function engineReconfiguration(
   cluster: ClusterFile,
   keyPairs: readonly KeyPair[] = [],
+  joining?: EngineReconfiguration['joining'],
 ): NodeReconfiguration {
   const members = new Map<number, ClusterFile>([[0, cluster]]);
   return {
+    ...(joining === undefined ? {} : { joining }),
     reader: createRequestReader(cluster),
     membersOf: (record: EpochRecord) => {
       let next: ClusterFile;

@@ -6,9 +6,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ClusterFileError, normalizePeerAddress, parsePublicKey } from '../../src/client/cluster-file.ts';
+import {
+  ClusterFileError,
+  loadClusterFile,
+  normalizePeerAddress,
+  parsePublicKey,
+} from '../../src/client/cluster-file.ts';
+import { importPrivateKeyPem } from '../../src/crypto/index.ts';
 import { loadNodeSettings, NodeConfigError } from '../../src/node/config.ts';
-import { KeyFilePermissionError } from '../../src/node/key-file.ts';
+import { KeyFilePermissionError, readPrivateKeyFile } from '../../src/node/key-file.ts';
+import { epochZero } from '../../src/reconfig/epoch.ts';
+import { requestPayload } from '../../src/reconfig/reader.ts';
+import { proposeRequest, signRequest } from '../../src/reconfig/request.ts';
+import { formatRequestFile } from '../../src/reconfig/request-file.ts';
 import { parsePeerAddress } from '../../src/transport/discovery.ts';
 import { clusterDir, editConfig } from './support.ts';
 
@@ -23,6 +33,59 @@ function assertNames(kind: typeof NodeConfigError | typeof ClusterFileError, fil
 }
 
 describe('node configuration', () => {
+  it('a joiner names the epoch it joins by a chain of requests, each checked, the last one adding it', async (t) => {
+    // Five nodes' keys and configurations; the cluster file keeps four, node-4 is added later.
+    const cluster = await clusterDir(t, 5);
+    const json = JSON.parse(fs.readFileSync(cluster.clusterFile, 'utf8')) as { validators: unknown[] };
+    const [fifth] = loadClusterFile(cluster.clusterFile).validators.slice(4);
+    fs.writeFileSync(
+      cluster.clusterFile,
+      JSON.stringify({ ...json, validators: json.validators.slice(0, 4) }),
+    );
+    const zero = epochZero(loadClusterFile(cluster.clusterFile));
+    const operator = importPrivateKeyPem(readPrivateKeyFile(cluster.operatorKeyFile));
+    const add = signRequest(proposeRequest(zero, [{ op: 'add', validator: fifth! }]), zero, operator);
+    const requestFile = path.join(path.dirname(cluster.clusterFile), 'add.json');
+    fs.writeFileSync(requestFile, formatRequestFile(add));
+    assert.throws(
+      () => loadNodeSettings(cluster.configFiles[4]!),
+      assertNames(NodeConfigError, cluster.configFiles[4]!, 'nodeId'),
+      'without a chain, node-4 is no validator',
+    );
+    editConfig(cluster, 4, (config) => Object.assign(config, { chain: [requestFile] }));
+    const settings = loadNodeSettings(cluster.configFiles[4]!);
+    assert.equal(settings.joining?.epoch, 1);
+    assert.equal(settings.replica, 4, 'its id in the epoch it joins');
+    assert.deepEqual(settings.joining?.opening, requestPayload(add));
+    assert.equal(settings.resolved.self, -1, 'a learner until then');
+    // A chain that does not add it, or one a stranger signed, is refused naming the field.
+    editConfig(cluster, 3, (config) => Object.assign(config, { chain: [requestFile] }));
+    assert.equal(
+      loadNodeSettings(cluster.configFiles[3]!).joining?.epoch,
+      1,
+      'a replacement on an empty disk',
+    );
+    const forged = {
+      ...add,
+      signatures: add.signatures.map((each) => ({
+        ...each,
+        signature: new Uint8Array(each.signature.length),
+      })),
+    };
+    fs.writeFileSync(requestFile, formatRequestFile(forged));
+    assert.throws(
+      () => loadNodeSettings(cluster.configFiles[4]!),
+      assertNames(NodeConfigError, cluster.configFiles[4]!, 'chain'),
+    );
+    editConfig(cluster, 4, (config) =>
+      Object.assign(config, { chain: [path.join(path.dirname(requestFile), 'missing.json')] }),
+    );
+    assert.throws(
+      () => loadNodeSettings(cluster.configFiles[4]!),
+      assertNames(NodeConfigError, cluster.configFiles[4]!, 'chain'),
+    );
+  });
+
   it('a configuration init wrote loads, with the engine figures merged and resolved', async (t) => {
     const cluster = await clusterDir(t, 4);
     const settings = loadNodeSettings(cluster.configFiles[2]!);

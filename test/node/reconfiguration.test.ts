@@ -7,7 +7,9 @@
  * member, they hold one history (sequence and chain digest), no node contradicted a vote
  * (vote logs, across ids that changed), and nobody holds evidence or banned anyone.
  *
- * Joining validators (add, replace, growing to 7) wait for state transfer to joiners (#17 step 5).
+ * The second test grows a cluster of four to seven, one joiner at a time (each a new node process
+ * started with the chain of requests that adds it, fetching the history as a learner), then
+ * removes the leader, rotates a key and shrinks back to four, all under load.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,7 +22,13 @@ import { loadClusterFile } from '../../src/client/cluster-file.ts';
 import { importPrivateKeyPem, mlDsa87 } from '../../src/crypto/index.ts';
 import { readPrivateKeyFile } from '../../src/node/key-file.ts';
 import { epochZero } from '../../src/reconfig/epoch.ts';
-import { proposeRequest, signRequest } from '../../src/reconfig/request.ts';
+import type { Operation } from '../../src/reconfig/operations.ts';
+import {
+  followChain,
+  proposeRequest,
+  type ReconfigurationRequest,
+  signRequest,
+} from '../../src/reconfig/request.ts';
 import { formatRequestFile } from '../../src/reconfig/request-file.ts';
 import { runCli } from '../cli/support.ts';
 import {
@@ -36,7 +44,7 @@ import { readEvents, tempDir } from './support.ts';
 
 const TOTAL = 3000;
 
-describe('reconfiguration, five node processes', { timeout: 240_000 }, () => {
+describe('reconfiguration with node processes', { timeout: 300_000 }, () => {
   it('removes the leader and rotates a key under load: one history, every vertex final once', async (t) => {
     const dir = path.join(tempDir(t, 'cretoai-reconfig-'), 'cluster');
     const init = await initCluster({
@@ -198,5 +206,132 @@ describe('reconfiguration, five node processes', { timeout: 240_000 }, () => {
             ', ',
           )}); load of ${TOTAL} at 300/s in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`,
     );
+  });
+
+  it('grows from four to seven by joiners, removes the leader, rotates a key, shrinks back to four', async (t) => {
+    const dir = path.join(tempDir(t, 'cretoai-grow-'), 'cluster');
+    // Seven nodes' keys, addresses and configurations; epoch 0 is the first four of them.
+    const init = await initCluster({
+      dir,
+      nodes: 7,
+      nodeConfig: (i) => ({ debug: { voteLog: `votes/node-${i}.jsonl` }, shutdownDrainMs: 0 }),
+    });
+    const all = loadClusterFile(init.clusterFile);
+    const cluster = LocalCluster.open(dir, { startTimeoutMs: 30_000, stopTimeoutMs: 10_000 });
+    t.after(() => cluster.stopAll());
+    const written = JSON.parse(fs.readFileSync(init.clusterFile, 'utf8')) as { validators: unknown[] };
+    fs.writeFileSync(
+      init.clusterFile,
+      JSON.stringify({ ...written, validators: written.validators.slice(0, 4) }, null, 2),
+    );
+    const zero = loadClusterFile(init.clusterFile);
+    const rotated = mlDsa87.generateKeyPair();
+    const configOf = (i: number) => JSON.parse(fs.readFileSync(init.configFiles[i]!, 'utf8')) as object;
+    const setConfig = (i: number, extra: object): void =>
+      fs.writeFileSync(init.configFiles[i]!, JSON.stringify({ ...configOf(i), ...extra }, null, 2));
+    const keyFile = path.join(dir, 'keys', 'node-3.next.key.pem');
+    writePrivateKey(keyFile, rotated);
+    setConfig(3, { nextPrivateKeys: [path.relative(path.dirname(init.configFiles[3]!), keyFile)] });
+
+    // The chain of requests, each signed by init's operator against the epoch before it.
+    const operator = importPrivateKeyPem(readPrivateKeyFile(init.operatorKeyFile));
+    const steps: { readonly what: string; readonly operations: Operation[] }[] = [
+      { what: 'add node-4', operations: [{ op: 'add', validator: all.validators[4]! }] },
+      { what: 'add node-5', operations: [{ op: 'add', validator: all.validators[5]! }] },
+      { what: 'add node-6', operations: [{ op: 'add', validator: all.validators[6]! }] },
+      { what: 'remove node-0, the leader', operations: [{ op: 'remove', nodeId: 'node-0' }] },
+      {
+        what: "rotate node-3's key",
+        operations: [{ op: 'rotate-key', nodeId: 'node-3', publicKey: rotated.publicKey }],
+      },
+      {
+        what: 'shrink to four',
+        operations: [
+          { op: 'remove', nodeId: 'node-1' },
+          { op: 'remove', nodeId: 'node-5' },
+        ],
+      },
+    ];
+    const chain: ReconfigurationRequest[] = [];
+    const files: string[] = [];
+    for (const [i, step] of steps.entries()) {
+      const epoch = followChain(zero, chain);
+      chain.push(signRequest(proposeRequest(epoch, step.operations), epoch, operator));
+      files.push(path.join(dir, `change-${i + 1}.json`));
+      fs.writeFileSync(files.at(-1)!, formatRequestFile(chain.at(-1)!));
+    }
+    // Each joiner is started with the chain up to the request that adds it.
+    for (const joiner of [4, 5, 6])
+      setConfig(joiner, {
+        chain: files
+          .slice(0, joiner - 3)
+          .map((file) => path.relative(path.dirname(init.configFiles[joiner]!), file)),
+      });
+
+    for (const i of [0, 1, 2, 3]) await cluster.start(i);
+    const load = submitAll({ cluster, total: 6000, perSecond: 300, label: 'grow' });
+    const timings: string[] = [];
+    for (const [i, step] of steps.entries()) {
+      // A joiner starts as its request is submitted: it learns as soon as its peers are in its epoch.
+      if (i < 3) await cluster.start(4 + i);
+      const started = performance.now();
+      const submitted = await runCli(
+        [
+          'validators',
+          'submit',
+          '--request',
+          files[i]!,
+          '--cluster',
+          init.clusterFile,
+          ...files.slice(0, i).flatMap((file) => ['--chain', file]),
+          '--timeout',
+          '60000',
+          '--json',
+        ],
+        { timeoutMs: 90_000 },
+      );
+      if (submitted.code !== 0) {
+        const kept = fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-grow-failed-'));
+        fs.cpSync(path.join(dir, 'logs'), kept, { recursive: true });
+        assert.fail(`${step.what}: ${submitted.stderr}\nlogs kept in ${kept}`);
+      }
+      const report = JSON.parse(submitted.stdout) as { epoch: number; activeMs: Record<string, number> };
+      assert.equal(report.epoch, i + 1);
+      timings.push(
+        `${step.what}: epoch ${report.epoch} active everywhere after ${Math.round(performance.now() - started)} ms`,
+      );
+    }
+    const submitted = await load;
+    t.diagnostic(timings.join('; '));
+
+    // The removed nodes say so; the four that stay converge on one history.
+    for (const gone of [0, 1, 5]) {
+      const left = await status(cluster.apiUrls[gone]!);
+      assert.equal(left.member, false, `node-${gone} left`);
+      await cluster.stop(gone);
+    }
+    const statuses = await waitConverged(cluster, 60_000);
+    for (const each of statuses) {
+      assert.equal(each.epoch, 6);
+      assert.equal(each.member, true);
+      assert.equal(each.learning, false);
+      assert.deepEqual(each.validators, ['node-2', 'node-3', 'node-4', 'node-6']);
+      assert.deepEqual(each.banned, []);
+    }
+    assert.equal(new Set(statuses.map((each) => `${each.durableSequence}/${each.chainDigest}`)).size, 1);
+
+    // Every acknowledged vertex is final once, at one place, on each of them (the joiners hold
+    // what was final before they joined too), and no node contradicted a vote of its own.
+    const hashes = submitted.map((vertex) => vertex.hash);
+    assert.equal(new Set(hashes).size, hashes.length);
+    const places = new Map<string, string>();
+    for (const i of [2, 3, 4, 6]) {
+      await assertFinalAtOnePlace(cluster.apiUrls[i]!, hashes, places);
+      assert.deepEqual((await request(`${cluster.apiUrls[i]}/v1/evidence`)).body, { evidence: [] });
+    }
+    for (let i = 0; i < cluster.size; i++) {
+      assert.deepEqual(conflictingVotes(cluster, i), [], `node-${i} contradicted itself`);
+      assert.ok(votesLogged(cluster, i) > 0, `node-${i} voted`);
+    }
   });
 });

@@ -28,8 +28,8 @@ function statusRow(status: StatusResponse): string[] {
   return [
     status.nodeId,
     status.state,
-    // A node a reconfiguration removed says so; it votes no more.
-    `${status.epoch ?? 0}${status.member === false ? ' (left)' : ''}`,
+    // A node a reconfiguration removed says so (it votes no more), and one joining says so.
+    `${status.epoch ?? 0}${status.learning === true ? ' (joining)' : status.member === false ? ' (left)' : ''}`,
     `${status.view}${status.viewActive ? '' : ' (changing)'}`,
     status.leader,
     String(status.sequence),
