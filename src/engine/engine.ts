@@ -407,6 +407,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       rosterOf: (epoch) => this.#rosters.of(epoch),
       stateReply: (request) => this.#stateReply(request),
       signAndSend: (node, draft) => this.#sendToNode(node, this.#sign(draft)),
+      adopt: (vertices) => this.#input({ kind: 'propose', vertices }),
       relay: (node, checkpoint) => this.#sendToNode(node, Promise.resolve(checkpoint)),
     });
     this.#proposals = new ProposalRegistry(Math.min(this.config.pendingProposalsMax, 16_384));
@@ -622,6 +623,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     return learning
       ? `this node joins the validators at epoch ${joining} and is still fetching epoch ${epoch}'s history`
       : `this node is not a validator of epoch ${epoch}`;
+  }
+
+  /**
+   * The epochs this replica knows, oldest first: each one's first and (once a request closed it)
+   * last sequence, and the request that opened it. Durable: read back after a restart.
+   */
+  epochHistory(): readonly EpochRecord[] {
+    return this.#state.epochs;
   }
 
   /** Where the replica stands, for operators and tests. */
@@ -1318,6 +1327,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           break;
         case 'state-transfer-requested':
           break;
+        case 'left-validator-set':
+          this.#handOver(event.epoch, event.pending);
+          break;
         case 'join-refused':
           // Halted with the reason: the operator gave this node a chain the cluster did not follow.
           this.#halt(
@@ -1327,6 +1339,27 @@ export class BftEngine extends EventEmitter<EngineEvents> {
           );
           break;
       }
+    }
+  }
+
+  /**
+   * A node that left hands the client vertices it held to every validator of `epoch`, as held
+   * REQUESTs: each adopts them as its own (see `FormerValidators`), so that they become final
+   * even when every other validator that held them left at the same boundary.
+   */
+  #handOver(epoch: number, vertices: readonly Vertex[]): void {
+    if (vertices.length === 0) return;
+    const nodes = this.#rosters.of(epoch)?.nodes ?? [];
+    const chunk = this.config.batchMaxVertices;
+    for (let offset = 0; offset < vertices.length; offset += chunk) {
+      const request: Message = {
+        kind: 'request',
+        replica: 0,
+        vertices: vertices.slice(offset, offset + chunk),
+        hold: true,
+      };
+      for (const node of nodes)
+        if (node !== this.config.nodeId) this.#sendToNode(node, Promise.resolve(request));
     }
   }
 

@@ -7,6 +7,11 @@
  * (`onOtherEpoch`): a STATE-REQUEST of a closed epoch with that epoch's history from the store,
  * signed under this node's id in it, and a STATUS below the hand-over with the hand-over
  * certificate. At most one answer per node and tick, as the core rate-limits its peers.
+ *
+ * A node that left also hands over the client vertices it held (a held REQUEST, sent once as it
+ * leaves): this node adopts them as its own, as the core adopts those it held for a peer that
+ * left (`remapSources`), so that an acknowledged vertex whose holders all left still becomes
+ * final. What it may cost is bounded by the engine's pending-vertex limit.
  */
 import type {
   Checkpoint,
@@ -15,6 +20,7 @@ import type {
   ReplicaState,
   StateReply,
   StateServeRequest,
+  Vertex,
 } from '../protocol/index.ts';
 import { stateServeRange } from '../protocol/index.ts';
 import type { NodeId } from '../transport/transport.ts';
@@ -30,6 +36,8 @@ export interface FormerValidatorsOptions {
   readonly signAndSend: (node: NodeId, draft: Draft<StateReply>) => void;
   /** Sends a message signed by another replica to `node`. */
   readonly relay: (node: NodeId, message: Checkpoint) => void;
+  /** Proposes `vertices` as this node's own. */
+  readonly adopt: (vertices: readonly Vertex[]) => void;
 }
 
 export class FormerValidators {
@@ -54,8 +62,13 @@ export class FormerValidators {
    * `from`, if it is one the core would answer; returns whether it did.
    */
   answer(from: NodeId, message: Message): boolean {
-    if (message.kind !== 'state-request' && message.kind !== 'status') return false;
     const state = this.#options.state();
+    if (message.kind === 'request') {
+      if (!state.member || !message.hold) return false;
+      this.#options.adopt(message.vertices);
+      return true;
+    }
+    if (message.kind !== 'state-request' && message.kind !== 'status') return false;
     if (!state.member || message.epoch >= state.epoch) return false;
     // The signer must be the node the link names, in the epoch the message belongs to.
     const roster = this.#options.rosterOf(message.epoch);

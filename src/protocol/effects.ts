@@ -257,8 +257,12 @@ export type ReplicaEvent =
       readonly replicaCount: number;
       readonly start: number;
     }
-  /** The replica is not a validator of `epoch`, which it just reached: it votes no more. */
-  | { readonly kind: 'left-validator-set'; readonly epoch: number }
+  /**
+   * The replica is not a validator of `epoch`, which it just reached: it votes no more. `pending`
+   * are the client vertices it held, not final yet: the shell hands them to the validators of
+   * `epoch` (the others that held them may have left too).
+   */
+  | { readonly kind: 'left-validator-set'; readonly epoch: number; readonly pending: readonly Vertex[] }
   /**
    * A learner reached the epoch it was to join, and the request that opened it is not the one its
    * operator gave it: it takes no part in it (see `learner.ts`).

@@ -87,13 +87,16 @@ export function switchEpochIfEnded(state: ReplicaState): void {
   }
   state.learning = false;
   if (config === null) {
-    // Not a validator of the new epoch: it votes for nothing from here on.
+    // Not a validator of the new epoch: it votes for nothing from here on. The client vertices
+    // it holds go to the validators that stay (the shell hands them over): their other holders
+    // may be leaving with it, and an acknowledged vertex must still become final.
+    const handOver = [...state.pending.values()].map((pending) => pending.vertex);
     state.member = false;
     state.viewActive = false;
     state.pending.clear();
     state.heldPerSource.clear();
     persist(state, viewRecord(state, false));
-    emit(state, { kind: 'left-validator-set', epoch: state.epoch });
+    emit(state, { kind: 'left-validator-set', epoch: state.epoch, pending: handOver });
     return;
   }
   state.config = config;

@@ -183,7 +183,19 @@ export class Operator {
         const gone = prng.pick(faulty.length > 0 && prng.chance(0.5) ? faulty : removable).replica;
         this.counts.removals++;
         if (this.#options.faulty.has(gone)) this.counts.faultyRemovals++;
-        return { members: next.filter((member) => member.replica !== gone), joiner: null };
+        let staying = next.filter((member) => member.replica !== gone);
+        // Now and then a second one at the same boundary: the vertices the two alone held must
+        // still become final (they hand them over as they leave).
+        const second = staying.filter((member) =>
+          this.#tolerates(staying.filter((other) => other.replica !== member.replica)),
+        );
+        if (second.length > 0 && prng.chance(1 / 3)) {
+          const also = prng.pick(second).replica;
+          this.counts.removals++;
+          if (this.#options.faulty.has(also)) this.counts.faultyRemovals++;
+          staying = staying.filter((member) => member.replica !== also);
+        }
+        return { members: staying, joiner: null };
       }
       case 'rotate': {
         const { replica } = prng.pick(rotatable);

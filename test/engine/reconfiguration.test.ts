@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { insecureSimulationScheme } from '../../src/crypto/index.ts';
 import { BftEngine, createVertex, type ProposalResult } from '../../src/engine/index.ts';
 import { MemoryStore } from '../../src/storage/index.ts';
+import { decodeMessage } from '../../src/wire/index.ts';
 import { testEngineReconfiguration, testKeyPair, testRequest } from '../support/reconfiguration.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, payload, recordFinalized } from './cluster.ts';
@@ -239,6 +240,50 @@ test('a node added under load fetches the history as a learner, then votes with 
     assert.deepEqual(banned, []);
   } finally {
     await joiner.stop({ drainTimeoutMs: 0 });
+    await cluster.stop();
+  }
+});
+
+test('an acknowledged vertex whose holders all leave at one boundary is handed over and becomes final', async () => {
+  // Six validators (f = 1: a vertex is acknowledged once one other holds it); node-4 and node-5
+  // leave together, after node-4 accepted a vertex that only node-5 holds besides it.
+  const cluster = new Cluster({
+    n: 6,
+    scheme,
+    config: FIGURES,
+    dependencies: () => ({ reconfiguration: testEngineReconfiguration(scheme) }),
+  });
+  const orders = cluster.engines.map(recordFinalized);
+  await cluster.start();
+  try {
+    // The leaving pair's REQUESTs reach no validator that stays (their hand-over, which names
+    // no id of theirs, still does): a vertex node-4 accepts is held by the pair alone.
+    const limits = cluster.engines[0]!.config.limits;
+    const leaving = new Set(['node-4', 'node-5']);
+    cluster.network.setFilter((from, to, frame) => {
+      if (!leaving.has(from) || leaving.has(to)) return true;
+      const decoded = decodeMessage(frame, limits);
+      return !(decoded.ok && decoded.message.kind === 'request' && decoded.message.replica >= 4);
+    });
+    const vertex = createVertex(payload('held-by-leavers', 0), { validThrough: TEST_VALID_THROUGH });
+    let accepted: Awaited<ReturnType<BftEngine['accept']>> | null = null;
+    void cluster.engines[4]!.accept(vertex).then((result) => {
+      accepted = result;
+    });
+    await settle(cluster, () => accepted !== null);
+    // node-4 acknowledged it (node-5 holds a copy); as it leaves it tells its caller to look
+    // for the vertex at the validators that stay.
+    const told = assert.rejects(accepted!.final, { code: 'stopped' });
+    const stayers = ['node-0', 'node-1', 'node-2', 'node-3'];
+    void cluster.engines[1]!.propose(testRequest(0, stayers));
+    await settle(cluster, () => cluster.engines.every((engine) => engine.status().epoch === 1));
+    assert.equal(cluster.engines[4]!.status().member, false);
+    await told;
+    const key = hex(vertex.hash);
+    await settle(cluster, () => orders.slice(0, 4).every((order) => order.includes(key)));
+    for (const order of orders.slice(0, 4)) assert.equal(order.filter((each) => each === key).length, 1);
+  } finally {
+    cluster.network.setFilter(null);
     await cluster.stop();
   }
 });
