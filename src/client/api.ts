@@ -13,6 +13,8 @@ export const API_ROUTES = Object.freeze({
   events: '/v1/events',
   status: '/v1/status',
   evidence: '/v1/evidence',
+  /** The chain of epochs, each with the proof that its opening request is final (`EpochsResponse`). */
+  epochs: '/v1/epochs',
   backup: '/v1/admin/backup',
   metrics: '/metrics',
   health: '/healthz',
@@ -66,6 +68,36 @@ export interface FinalVertexResponse extends FinalVertexLocation {
   readonly batch: readonly string[];
   /** The commit certificate: a quorum of COMMITs, each the wire encoding in base64. */
   readonly commits: readonly string[];
+}
+
+/** One epoch of `GET /v1/epochs`. */
+export interface EpochEntry {
+  readonly epoch: number;
+  /** Its first sequence. */
+  readonly start: number;
+  /** Its last sequence, once a request closed it; null while it is open. */
+  readonly end: number | null;
+  /**
+   * For an epoch after 0: the vertex of the request that opened it (payload in base64), and the
+   * proof that it is final, certified by the epoch before. Both null when this node no longer
+   * holds that batch (pruned below `logRetention`: ask another node).
+   */
+  readonly opening?: {
+    readonly payload: string;
+    readonly parents: readonly string[];
+    readonly validThrough: number;
+  } | null;
+  readonly proof?: FinalVertexResponse | null;
+}
+
+/**
+ * `GET /v1/epochs`: every epoch the node knows, oldest first. A client that trusts the cluster
+ * file follows it link by link (`EpochChain`), checking each opening request's proof with the
+ * keys of the epoch before and its operator signatures with that epoch's operators.
+ */
+export interface EpochsResponse {
+  readonly clusterId: string;
+  readonly epochs: readonly EpochEntry[];
 }
 
 /**

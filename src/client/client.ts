@@ -18,6 +18,7 @@ import { createVertex, faultTolerance, type Vertex } from '../protocol/index.ts'
 import {
   API_ROUTES,
   base64,
+  type EpochsResponse,
   type FinalVertexResponse,
   isHexDigest,
   type StatusResponse,
@@ -25,9 +26,10 @@ import {
   type VertexResponse,
 } from './api.ts';
 import type { ClusterFile } from './cluster-file.ts';
+import { EpochChain } from './epoch-chain.ts';
 import { BftClientError } from './errors.ts';
 import { type FollowOptions, followFinalized, type StreamedVertex } from './follow.ts';
-import { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+import { type ClusterKeys, certificateEpoch, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
 
 /** How long the status requests that look for a missing quorum may take, at most. */
 const QUORUM_CHECK_TIMEOUT_MS = 2000;
@@ -38,6 +40,12 @@ export interface BftClientOptions {
   readonly nodes: readonly string[];
   /** The validators' keys: needed to accept a vertex as final on one node's certificate. */
   readonly cluster?: ClusterKeys;
+  /**
+   * The cluster file those keys come from: with it, the client follows the chain of
+   * reconfigurations (`EpochChain`) to check certificates of later epochs. `fromClusterFile`
+   * sets it.
+   */
+  readonly clusterFile?: ClusterFile;
   /**
    * f, for finality by quorum (f + 1 matching answers). Default: from the cluster's validators
    * when `cluster` is given, else from the number of nodes.
@@ -121,6 +129,8 @@ export class BftClient {
   /** f: answers from f + 1 nodes make a quorum proof. */
   readonly faultTolerance: number;
   readonly #requestTimeoutMs: number;
+  /** The epochs after the cluster file's, as far as this client has checked them. */
+  readonly #chain: EpochChain | null;
   #next = 0;
   /** The cluster's progress as a node last reported it, to choose validThrough from. */
   #progress: { readonly sequence: number; readonly horizon: number; readonly at: number } | null = null;
@@ -131,6 +141,7 @@ export class BftClient {
       throw new BftClientError('misuse', 'a client needs at least one node URL');
     this.nodes = Object.freeze(options.nodes.map((url) => url.replace(/\/+$/, '')));
     this.cluster = options.cluster;
+    this.#chain = options.clusterFile === undefined ? null : new EpochChain(options.clusterFile);
     this.faultTolerance =
       options.faultTolerance ?? faultTolerance(options.cluster?.publicKeys.length ?? this.nodes.length);
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -142,7 +153,7 @@ export class BftClient {
    */
   static fromClusterFile(cluster: ClusterFile, options: Partial<BftClientOptions> = {}): BftClient {
     const nodes = options.nodes ?? cluster.validators.flatMap((validator) => validator.api ?? []);
-    return new BftClient({ ...options, nodes, cluster: clusterKeysOf(cluster) });
+    return new BftClient({ ...options, nodes, cluster: clusterKeysOf(cluster), clusterFile: cluster });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -237,7 +248,30 @@ export class BftClient {
   verify(hash: string, answer: FinalVertexResponse): VerifiedPlace {
     if (this.cluster === undefined)
       throw new BftClientError('misuse', 'checking a certificate needs the cluster (its public keys)');
-    return verifyFinalVertex(hash, answer, this.cluster);
+    const epoch = certificateEpoch(answer) ?? 0;
+    const keys = epoch === 0 ? this.cluster : this.#chain?.keysOf(epoch);
+    if (keys === undefined) {
+      throw new BftClientError(
+        'invalid-certificate',
+        `the certificate is of epoch ${epoch}, which this client has not followed the chain of reconfigurations to` +
+          (this.#chain === null ? ' (give it the cluster file to follow them)' : ''),
+      );
+    }
+    return verifyFinalVertex(hash, answer, keys);
+  }
+
+  /**
+   * Checks `node`'s certificate, first following the chain of epochs as `node` serves it when the
+   * certificate is of an epoch this client has not reached yet.
+   */
+  async #verifyFrom(node: string, hash: string, answer: FinalVertexResponse): Promise<VerifiedPlace> {
+    const epoch = certificateEpoch(answer) ?? 0;
+    if (this.#chain !== null && epoch > this.#chain.latest) {
+      const epochs = await this.#request(node, 'GET', API_ROUTES.epochs);
+      if (epochs.status !== 200) throw this.#failure(node, epochs);
+      this.#chain.follow(epochs.body as EpochsResponse);
+    }
+    return this.verify(hash, answer);
   }
 
   /**
@@ -282,7 +316,7 @@ export class BftClient {
         if (answer === null || answer.status !== 'final') continue;
         if (acceptCertificate) {
           try {
-            const place = this.verify(hash, answer);
+            const place = await this.#verifyFrom(node, hash, answer);
             return { hash, ...place, proof: 'certificate', nodes: [node] };
           } catch (error) {
             if (!(error instanceof BftClientError)) throw error;

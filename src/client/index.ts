@@ -15,6 +15,8 @@ export {
   base64,
   bytesFromBase64,
   digestFromHex,
+  type EpochEntry,
+  type EpochsResponse,
   type ErrorResponse,
   type EvidenceJson,
   type EvidenceResponse,
@@ -50,8 +52,9 @@ export {
   parsePublicKey,
   type ValidatorEntry,
 } from './cluster-file.ts';
+export { EpochChain, epochKeysOf } from './epoch-chain.ts';
 export { BFT_CLIENT_ERROR_CODES, BftClientError, type BftClientErrorCode } from './errors.ts';
 export { type EvidenceVerdict, evidenceToJson, verifyEvidenceJson } from './evidence.ts';
 export type { FollowOptions, StreamedVertex } from './follow.ts';
-export { type ClusterKeys, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+export { type ClusterKeys, certificateEpoch, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
 export { SSE_EVENT_CHARS_MAX, type SseEvent, SseParseError, SseParser } from './sse.ts';

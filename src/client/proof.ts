@@ -13,7 +13,7 @@
  * so no other batch can ever be final there, in this view or any later one.
  */
 import { bytesEqual, mlDsa87, type PublicKey } from '../crypto/index.ts';
-import { batchDigestOfHashes, type Commit, quorumSizes } from '../protocol/index.ts';
+import { batchDigestOfHashes, type Commit, quorumSizes, REPLICA_COUNT_MAX } from '../protocol/index.ts';
 import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
 import { decodeLimitsFor, decodeMessage, signBytes } from '../wire/index.ts';
 import { bytesFromBase64, digestFromHex, type FinalVertexResponse } from './api.ts';
@@ -22,10 +22,17 @@ import { BftClientError } from './errors.ts';
 /** What a client needs to check proofs: the cluster id, the validators' keys, the quorum. */
 export interface ClusterKeys {
   readonly clusterId: string;
-  /** Public keys in validator order (replica id = index). */
+  /** Public keys in validator order (replica id = index) of `epoch`. */
   readonly publicKeys: readonly PublicKey[];
   /** The cluster's quorumThreshold, if its cluster file sets one. */
   readonly quorumThreshold?: number;
+  /** The epoch these are the validators of: its certificates name it. Default 0, the cluster file's. */
+  readonly epoch?: number;
+  /**
+   * For an epoch after 0: the sequence at which the request that opened it was final. The epoch
+   * certifies only sequences after it (docs/reconfiguration.md, "Clients").
+   */
+  readonly openedAt?: number;
 }
 
 /** Where a proof places the vertex. */
@@ -37,6 +44,32 @@ export interface VerifiedPlace {
 
 function refuse(detail: string): never {
   throw new BftClientError('invalid-certificate', `the finality proof does not check out: ${detail}`);
+}
+
+/**
+ * The epoch a proof's certificate names (that of its first COMMIT), or null when it has none that
+ * decodes: which validators' keys to check it with.
+ */
+export function certificateEpoch(proof: FinalVertexResponse): number | null {
+  const first = Array.isArray(proof.commits) ? proof.commits[0] : undefined;
+  const bytes = typeof first === 'string' ? bytesFromBase64(first) : null;
+  if (bytes === null || bytes.length < 8) return null;
+  const decoded = decodeMessage(bytes, commitLimits(REPLICA_COUNT_MAX));
+  return decoded.ok && decoded.message.kind === 'commit' ? decoded.message.epoch : null;
+}
+
+function commitLimits(replicaCount: number) {
+  return decodeLimitsFor({
+    replicaCount,
+    maxSignatureBytes: mlDsa87.signatureBytes,
+    batchCountMax: 0,
+    batchBytesMax: 0,
+    vertexPayloadBytesMax: 0,
+    vertexParentsMax: 0,
+    watermarkWindow: 1,
+    stateEntriesMax: 0,
+    maxFrameBytes: 1 << 16,
+  });
 }
 
 /**
@@ -61,6 +94,9 @@ export function verifyFinalVertex(
     if (!Number.isSafeInteger(value) || value < 0) refuse(`${name} is not a non-negative integer`);
   }
   if (sequence < 1) refuse('sequence 0 holds nothing');
+  const epoch = cluster.epoch ?? 0;
+  if (cluster.openedAt !== undefined && sequence <= cluster.openedAt)
+    refuse(`sequence ${sequence} comes before epoch ${epoch}, opened at ${cluster.openedAt}`);
   if (!Array.isArray(proof.batch) || index >= proof.batch.length) refuse('the batch does not reach index');
   if (proof.batch[index] !== hash) refuse(`the batch does not hold ${hash} at index ${index}`);
   // The batch digest commits to the vertices' hashes only.
@@ -75,17 +111,7 @@ export function verifyFinalVertex(
   if (claimed === null || !bytesEqual(claimed, digest)) refuse('the batch does not hash to batchDigest');
 
   if (!Array.isArray(proof.commits)) refuse('commits is not a list');
-  const limits = decodeLimitsFor({
-    replicaCount: n,
-    maxSignatureBytes: mlDsa87.signatureBytes,
-    batchCountMax: 0,
-    batchBytesMax: 0,
-    vertexPayloadBytesMax: 0,
-    vertexParentsMax: 0,
-    watermarkWindow: 1,
-    stateEntriesMax: 0,
-    maxFrameBytes: 1 << 16,
-  });
+  const limits = commitLimits(n);
   const signers = new Set<number>();
   for (const encoded of proof.commits.slice(0, n)) {
     const bytes = bytesFromBase64(encoded);
@@ -94,9 +120,10 @@ export function verifyFinalVertex(
     if (!decoded.ok) refuse(`a COMMIT does not decode (${decoded.error.code})`);
     if (decoded.message.kind !== 'commit') refuse(`a ${decoded.message.kind} stands where a COMMIT belongs`);
     const commit: Commit = decoded.message;
-    // The keys a client holds are the cluster file's: epoch 0's. Certificates of later epochs
-    // are checked once the client follows the chain of reconfigurations (docs/reconfiguration.md).
-    if (commit.epoch !== 0) refuse(`validator ${commit.replica}'s COMMIT is of epoch ${commit.epoch}`);
+    // Keys are per epoch: a certificate is checked with those of the epoch its COMMITs name,
+    // which the client learns by following the chain of reconfigurations (`epoch-chain.ts`).
+    if (commit.epoch !== epoch)
+      refuse(`validator ${commit.replica}'s COMMIT is of epoch ${commit.epoch}, not ${epoch}`);
     if (commit.view !== view || commit.sequence !== sequence || !bytesEqual(commit.digest, digest)) {
       refuse(`validator ${commit.replica}'s COMMIT is for another slot`);
     }

@@ -14,9 +14,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Registry } from 'prom-client';
-import type { ReadyResponse, StatusResponse } from '../client/api.ts';
+import {
+  base64,
+  type EpochEntry,
+  type EpochsResponse,
+  type ReadyResponse,
+  type StatusResponse,
+} from '../client/api.ts';
 import { evidenceToJson } from '../client/evidence.ts';
-import { toHex } from '../crypto/index.ts';
+import { bytesEqual, toHex } from '../crypto/index.ts';
 import type { BftEngine } from '../engine/index.ts';
 import { genesisDigest } from '../protocol/index.ts';
 import { StoreCorruptError } from '../storage/errors.ts';
@@ -186,6 +192,10 @@ export class HttpApi {
         name('status');
         only('GET');
         return sendJson(response, 200, await this.status());
+      case 'v1/epochs':
+        name('epochs');
+        only('GET');
+        return sendJson(response, 200, this.#epochs());
       case 'v1/evidence': {
         name('evidence');
         only('GET');
@@ -275,6 +285,33 @@ export class HttpApi {
       quorum: quorum.needed,
       ...(reason === undefined ? {} : { reason }),
     };
+  }
+
+  /**
+   * What `GET /v1/epochs` answers: each epoch the replica knows, and for each after 0 the vertex
+   * that opened it with its proof, read from the finalized batch at the closing sequence.
+   */
+  #epochs(): EpochsResponse {
+    const { engine, store } = this.#context;
+    const history = engine.epochHistory();
+    const epochs = history.map((record): EpochEntry => {
+      const entry = { epoch: record.number, start: record.start, end: record.end };
+      if (record.number === 0) return entry;
+      const closedAt = history.find((each) => each.number === record.number - 1)?.closedAt ?? null;
+      const batch = closedAt === null ? undefined : store.finalizedAt(closedAt)?.batch;
+      const vertex = batch?.find((each) => bytesEqual(each.payload, record.opening));
+      if (vertex === undefined) return { ...entry, opening: null, proof: null };
+      return {
+        ...entry,
+        opening: {
+          payload: base64(vertex.payload),
+          parents: vertex.parents.map(toHex),
+          validThrough: vertex.validThrough,
+        },
+        proof: this.#lookups.finalVertex(vertex.hash, true) ?? null,
+      };
+    });
+    return { clusterId: engine.config.clusterId, epochs };
   }
 
   /** What `GET /v1/status` answers. */

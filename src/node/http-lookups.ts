@@ -52,25 +52,9 @@ export class VertexLookups {
     }
     const withProof = proofParam === null || proofParam === '1' || proofParam === 'true';
     const hash = toHex(digest);
-    const found = this.#context.store.vertex(digest);
+    const found = this.finalVertex(digest, withProof);
     if (found !== undefined) {
-      const located: FinalVertexLocation = {
-        hash,
-        status: 'final',
-        clusterId: this.#context.engine.config.clusterId,
-        sequence: found.sequence,
-        index: found.index,
-        view: found.view,
-        batchDigest: toHex(found.batchDigest),
-        chainDigest: toHex(found.chainDigest),
-      };
-      if (!withProof) {
-        sendJson(response, 200, located);
-        return;
-      }
-      const proof = this.#proofOf(found.sequence);
-      const answer: FinalVertexResponse = { ...located, batch: proof.batch, commits: proof.commits };
-      sendJson(response, 200, answer);
+      sendJson(response, 200, found);
       return;
     }
     if (this.#context.engine.holds(hash)) {
@@ -86,6 +70,31 @@ export class VertexLookups {
       'not-found',
       `this node knows of no vertex ${hash} (not submitted here, not final here)`,
     );
+  }
+
+  /**
+   * Where the vertex `digest` is final, with its proof (its batch's hashes and certificate) when
+   * `withProof`; undefined when it is not final here.
+   */
+  finalVertex(digest: Uint8Array, withProof: true): FinalVertexResponse | undefined;
+  finalVertex(digest: Uint8Array, withProof: boolean): FinalVertexLocation | undefined;
+  finalVertex(digest: Uint8Array, withProof: boolean): FinalVertexLocation | undefined {
+    const found = this.#context.store.vertex(digest);
+    if (found === undefined) return undefined;
+    const located: FinalVertexLocation = {
+      hash: toHex(digest),
+      status: 'final',
+      clusterId: this.#context.engine.config.clusterId,
+      sequence: found.sequence,
+      index: found.index,
+      view: found.view,
+      batchDigest: toHex(found.batchDigest),
+      chainDigest: toHex(found.chainDigest),
+    };
+    if (!withProof) return located;
+    const proof = this.#proofOf(found.sequence);
+    const answer: FinalVertexResponse = { ...located, batch: proof.batch, commits: proof.commits };
+    return answer;
   }
 
   /** The batch's hashes and certificate at `sequence`, from a small cache or the store. */

@@ -19,6 +19,15 @@ import { describe, it } from 'node:test';
 import { initCluster, writePrivateKey } from '../../src/cli/init.ts';
 import { LocalCluster } from '../../src/cli/local-cluster.ts';
 import { loadClusterFile } from '../../src/client/cluster-file.ts';
+import {
+  BftClient,
+  certificateEpoch,
+  clusterKeysOf,
+  EpochChain,
+  type EpochEntry,
+  type EpochsResponse,
+  type FinalVertexResponse,
+} from '../../src/client/index.ts';
 import { importPrivateKeyPem, mlDsa87 } from '../../src/crypto/index.ts';
 import { readPrivateKeyFile } from '../../src/node/key-file.ts';
 import { epochZero } from '../../src/reconfig/epoch.ts';
@@ -182,6 +191,7 @@ describe('reconfiguration with node processes', { timeout: 300_000 }, () => {
       assert.deepEqual(conflictingVotes(cluster, i), [], `node-${i} contradicted itself`);
       assert.ok(votesLogged(cluster, i) > 0);
     }
+    await assertClientFollowsChain(init.clusterFile, cluster.apiUrls.slice(1), 1);
     const active = Object.values(report.activeMs);
     // Finalized per second over each second of the load: before the change, and the lowest while
     // it took effect (from submission until the last member was in epoch 1, plus a second).
@@ -269,7 +279,8 @@ describe('reconfiguration with node processes', { timeout: 300_000 }, () => {
       });
 
     for (const i of [0, 1, 2, 3]) await cluster.start(i);
-    const load = submitAll({ cluster, total: 6000, perSecond: 300, label: 'grow' });
+    // Long enough that the last change, two validators leaving at once, happens under load.
+    const load = submitAll({ cluster, total: 9000, perSecond: 300, label: 'grow' });
     const timings: string[] = [];
     for (const [i, step] of steps.entries()) {
       // A joiner starts as its request is submitted: it learns as soon as its peers are in its epoch.
@@ -333,5 +344,50 @@ describe('reconfiguration with node processes', { timeout: 300_000 }, () => {
       assert.deepEqual(conflictingVotes(cluster, i), [], `node-${i} contradicted itself`);
       assert.ok(votesLogged(cluster, i) > 0, `node-${i} voted`);
     }
+    const members = [2, 3, 4, 6].map((i) => cluster.apiUrls[i]!);
+    await assertClientFollowsChain(init.clusterFile, members, 6);
   });
 });
+
+/**
+ * A client that trusts only the cluster file submits a vertex, follows the chain of epochs the
+ * nodes serve, and accepts its certificate, of epoch `epoch`; a chain with a link altered is
+ * refused.
+ */
+async function assertClientFollowsChain(
+  clusterFile: string,
+  nodes: readonly string[],
+  epoch: number,
+): Promise<void> {
+  const zero = loadClusterFile(clusterFile);
+  const client = BftClient.fromClusterFile(zero, { nodes });
+  const { hash } = await client.submit({ payload: new TextEncoder().encode(`after epoch ${epoch}`) });
+  const finality = await client.waitFinal(hash, { proof: 'certificate', timeoutMs: 30_000 });
+  assert.equal(finality.proof, 'certificate');
+  const answer = (await request(`${finality.nodes[0]}/v1/vertices/${hash}`)).body as FinalVertexResponse;
+  assert.equal(certificateEpoch(answer), epoch, 'the vertex is certified by the last epoch');
+  // Epoch 0's keys alone do not take it.
+  assert.throws(() => new BftClient({ nodes, cluster: clusterKeysOf(zero) }).verify(hash, answer), {
+    code: 'invalid-certificate',
+  });
+  const served = (await request(`${nodes[0]}/v1/epochs`)).body as EpochsResponse;
+  assert.equal(served.epochs.length, epoch + 1);
+  const chain = new EpochChain(zero);
+  chain.follow(served);
+  assert.equal(chain.latest, epoch);
+  // Altered links are refused: a COMMIT short of the quorum, a request changed after signing.
+  const last = served.epochs.at(-1)!;
+  const altered = (entry: EpochEntry): EpochsResponse => ({
+    ...served,
+    epochs: [...served.epochs.slice(0, -1), entry],
+  });
+  const short = altered({ ...last, proof: { ...last.proof!, commits: last.proof!.commits.slice(1) } });
+  assert.throws(() => new EpochChain(zero).follow(short), { code: 'invalid-certificate' });
+  const payload = Buffer.from(last.opening!.payload, 'base64');
+  payload[payload.length - 2] = payload[payload.length - 2]! ^ 1;
+  const changed = altered({ ...last, opening: { ...last.opening!, payload: payload.toString('base64') } });
+  assert.throws(() => new EpochChain(zero).follow(changed), { code: 'invalid-certificate' });
+  assert.throws(() => new EpochChain(zero).follow({ ...served, clusterId: 'another' }), {
+    code: 'invalid-certificate',
+  });
+}
