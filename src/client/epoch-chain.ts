@@ -46,6 +46,11 @@ export function epochKeysOf(members: ClusterFile, number: number, openedAt?: num
   };
 }
 
+/**
+ * The epochs a client has checked its way to from the cluster file, with each one's keys.
+ * `BftClient` keeps one when built from the cluster file; `follow` extends it with a node's
+ * `GET /v1/epochs` answer.
+ */
 export class EpochChain {
   readonly #epochs: KnownEpoch[];
 
