@@ -230,6 +230,24 @@ export async function assertFinalAtOnePlace(
   }
 }
 
+/**
+ * Where each of `hashes` that is final at the node at `url` sits there (`sequence/index`), looked
+ * up 64 at a time without proofs; the others are left out.
+ */
+export async function finalPlaces(url: string, hashes: readonly string[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (let offset = 0; offset < hashes.length; offset += 64) {
+    const answers = await Promise.all(
+      hashes.slice(offset, offset + 64).map((hash) => request(`${url}/v1/vertices/${hash}?proof=0`)),
+    );
+    for (const [i, answer] of answers.entries()) {
+      const body = answer.body as { status?: string; sequence: number; index: number };
+      if (body.status === 'final') found.set(hashes[offset + i]!, `${body.sequence}/${body.index}`);
+    }
+  }
+  return found;
+}
+
 /** Resolves once the node at `url` has durably finalized `sequence` (checked on its events, and every 100 ms). */
 export async function waitForSequence(url: string, sequence: number, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;

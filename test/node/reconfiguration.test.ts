@@ -43,6 +43,7 @@ import { runCli } from '../cli/support.ts';
 import {
   assertFinalAtOnePlace,
   conflictingVotes,
+  finalPlaces,
   request,
   status,
   submitAll,
@@ -316,9 +317,13 @@ describe('reconfiguration with node processes', { timeout: 300_000 }, () => {
     t.diagnostic(timings.join('; '));
 
     // The removed nodes say so; the four that stay converge on one history.
+    // What each removed node finalized while it was a member, read before it stops.
+    const hashes = submitted.map((vertex) => vertex.hash);
+    const finalAtLeavers = new Map<number, Map<string, string>>();
     for (const gone of [0, 1, 5]) {
       const left = await status(cluster.apiUrls[gone]!);
       assert.equal(left.member, false, `node-${gone} left`);
+      finalAtLeavers.set(gone, await finalPlaces(cluster.apiUrls[gone]!, hashes));
       await cluster.stop(gone);
     }
     const statuses = await waitConverged(cluster, 60_000);
@@ -333,12 +338,16 @@ describe('reconfiguration with node processes', { timeout: 300_000 }, () => {
 
     // Every acknowledged vertex is final once, at one place, on each of them (the joiners hold
     // what was final before they joined too), and no node contradicted a vote of its own.
-    const hashes = submitted.map((vertex) => vertex.hash);
     assert.equal(new Set(hashes).size, hashes.length);
     const places = new Map<string, string>();
     for (const i of [2, 3, 4, 6]) {
       await assertFinalAtOnePlace(cluster.apiUrls[i]!, hashes, places);
       assert.deepEqual((await request(`${cluster.apiUrls[i]}/v1/evidence`)).body, { evidence: [] });
+    }
+    // A node that left holds what was final while it was a member, each at the same place.
+    for (const [gone, found] of finalAtLeavers) {
+      assert.ok(found.size > 0, `node-${gone} finalized vertices while a member`);
+      for (const [hash, place] of found) assert.equal(place, places.get(hash), `${hash} at node-${gone}`);
     }
     for (let i = 0; i < cluster.size; i++) {
       assert.deepEqual(conflictingVotes(cluster, i), [], `node-${i} contradicted itself`);
