@@ -44,12 +44,25 @@ export async function processCluster(
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
-/** A JSON request over a keep-alive agent; rejects on a connection error. */
-export function request(
+/**
+ * A JSON request over a keep-alive agent; rejects on a connection error. A GET whose reused
+ * connection the server closed as it was sent (ECONNRESET, the keep-alive race) is sent once
+ * more: it changes nothing, and thousands of lookups in a row hit the race now and then.
+ */
+export async function request(
   url: string,
   method = 'GET',
   body?: unknown,
 ): Promise<{ status: number; body: unknown }> {
+  try {
+    return await requestOnce(url, method, body);
+  } catch (error) {
+    if (method !== 'GET' || (error as NodeJS.ErrnoException).code !== 'ECONNRESET') throw error;
+    return requestOnce(url, method, body);
+  }
+}
+
+function requestOnce(url: string, method: string, body: unknown): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
