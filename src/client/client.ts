@@ -29,7 +29,15 @@ import type { ClusterFile } from './cluster-file.ts';
 import { EpochChain } from './epoch-chain.ts';
 import { BftClientError } from './errors.ts';
 import { type FollowOptions, followFinalized, type StreamedVertex } from './follow.ts';
-import { type ClusterKeys, certificateEpoch, type VerifiedPlace, verifyFinalVertex } from './proof.ts';
+import {
+  type ClusterKeys,
+  certificateEpoch,
+  clusterKeysOf,
+  type VerifiedPlace,
+  verifyFinalVertex,
+} from './proof.ts';
+
+export { clusterKeysOf };
 
 /** How long the status requests that look for a missing quorum may take, at most. */
 const QUORUM_CHECK_TIMEOUT_MS = 2000;
@@ -526,16 +534,6 @@ export class BftClient {
     if (answer.status >= 400 && answer.status < 500) return new BftClientError('rejected', said, details);
     return new BftClientError('unreachable', said, details);
   }
-}
-
-/** The keys a client checks certificates with, from a cluster file. */
-export function clusterKeysOf(cluster: ClusterFile): ClusterKeys {
-  const threshold = cluster.consensus.quorumThreshold;
-  return {
-    clusterId: cluster.clusterId,
-    publicKeys: cluster.validators.map((validator) => validator.publicKey),
-    ...(typeof threshold === 'number' ? { quorumThreshold: threshold } : {}),
-  };
 }
 
 /** Of several failures, the one that says most: a refusal, then busy, then unreachable. */

@@ -21,7 +21,7 @@ import { checkRequest } from '../reconfig/request.ts';
 import { bytesFromBase64, digestFromHex, type EpochEntry, type EpochsResponse } from './api.ts';
 import type { ClusterFile } from './cluster-file.ts';
 import { BftClientError } from './errors.ts';
-import { type ClusterKeys, verifyFinalVertex } from './proof.ts';
+import { type ClusterKeys, clusterKeysOf, verifyFinalVertex } from './proof.ts';
 
 interface KnownEpoch {
   readonly epoch: Epoch;
@@ -36,14 +36,7 @@ function refuse(detail: string): never {
 
 /** The keys of the validators of `members`, for the epoch `number` opened at `openedAt`. */
 export function epochKeysOf(members: ClusterFile, number: number, openedAt?: number): ClusterKeys {
-  const threshold = members.consensus.quorumThreshold;
-  return {
-    clusterId: members.clusterId,
-    publicKeys: members.validators.map((validator) => validator.publicKey),
-    ...(typeof threshold === 'number' ? { quorumThreshold: threshold } : {}),
-    epoch: number,
-    ...(openedAt === undefined ? {} : { openedAt }),
-  };
+  return { ...clusterKeysOf(members), epoch: number, ...(openedAt === undefined ? {} : { openedAt }) };
 }
 
 /**

@@ -17,6 +17,7 @@ import { batchDigestOfHashes, type Commit, quorumSizes, REPLICA_COUNT_MAX } from
 import { CONSENSUS_CONTEXT } from '../shell/signing.ts';
 import { decodeLimitsFor, decodeMessage, signBytes } from '../wire/index.ts';
 import { bytesFromBase64, digestFromHex, type FinalVertexResponse } from './api.ts';
+import type { ClusterFile } from './cluster-file.ts';
 import { BftClientError } from './errors.ts';
 
 /** What a client needs to check proofs: the cluster id, the validators' keys, the quorum. */
@@ -33,6 +34,16 @@ export interface ClusterKeys {
    * certifies only sequences after it (docs/reconfiguration.md, "Clients").
    */
   readonly openedAt?: number;
+}
+
+/** The keys a client checks certificates with, from a cluster file. */
+export function clusterKeysOf(cluster: ClusterFile): ClusterKeys {
+  const threshold = cluster.consensus.quorumThreshold;
+  return {
+    clusterId: cluster.clusterId,
+    publicKeys: cluster.validators.map((validator) => validator.publicKey),
+    ...(typeof threshold === 'number' ? { quorumThreshold: threshold } : {}),
+  };
 }
 
 /** Where a proof places the vertex. */
