@@ -346,6 +346,14 @@ export class ByzantineDetector {
     if (!this.#evidence.has(key)) this.#evidence.set(key, evidence);
   }
 
+  /**
+   * `replica` took part in a quorum with a vote its link authenticated but that was not checked,
+   * since the quorum did not need it (the engine's vote gate).
+   */
+  recordParticipation(replica: ReplicaId): void {
+    this.#participated(replica);
+  }
+
   #participated(replica: ReplicaId): void {
     if (!this.#isReplica(replica)) return;
     this.#standing[replica]!.votedInWindow = true;

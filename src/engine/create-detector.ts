@@ -40,6 +40,10 @@ class DetectorAdapter implements EngineDetector {
     return this.#detector.recordStep(input, ready);
   }
 
+  participated(replica: ReplicaId): void {
+    this.#detector.recordParticipation(replica);
+  }
+
   tick(): readonly ReplicaId[] {
     return this.#detector.tick();
   }

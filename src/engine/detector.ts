@@ -14,6 +14,11 @@ export interface EngineDetector {
   malformed(replica: ReplicaId, reason: string): readonly ReplicaId[];
   /** Learns from one step of the core (verdicts, evidence, suspicions). Returns the newly banned. */
   recordStep(input: Input, ready: Ready): readonly ReplicaId[];
+  /**
+   * `replica` sent a vote that was not checked, since its certificate did not need it
+   * (`vote-gate.ts`): it takes part in quorums all the same.
+   */
+  participated(replica: ReplicaId): void;
   /** Time passes (suspicions decay, non-participation windows close). Returns the newly banned. */
   tick(): readonly ReplicaId[];
   isBanned(replica: ReplicaId): boolean;
@@ -34,6 +39,7 @@ export const nullDetector: EngineDetector = Object.freeze({
   invalidSignature: () => NONE,
   malformed: () => NONE,
   recordStep: () => NONE,
+  participated: () => undefined,
   tick: () => NONE,
   isBanned: () => false,
   reputation: () => 1,

@@ -86,6 +86,7 @@ import {
   writeSequence,
 } from './trace.ts';
 import { SignatureVerifier, type VerifierStats, type VerifyOutcome } from './verifier.ts';
+import { isGatedVote, VoteGate, votesMissing } from './vote-gate.ts';
 
 /** What the engine runs on, besides its configuration and keys. */
 export interface EngineDependencies {
@@ -263,6 +264,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #epochsLearned: readonly EpochRecord[] | null = null;
   readonly #verifier: SignatureVerifier;
   readonly #inbound: InboundPipeline;
+  /** Which PREPAREs and COMMITs are verified now, and which wait (see `vote-gate.ts`). */
+  readonly #voteGate = new VoteGate({ missing: (vote) => votesMissing(this.#state, vote) });
+  /** The epoch, view and last executed sequence the vote gate was last pruned at. */
+  #voteGatePrunedAt = { epoch: -1, view: -1, lastExecuted: -1 };
   readonly #outbound: OutboundQueuePart;
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
@@ -368,7 +373,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       limits: () => this.#limits,
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
-      admit: (message) => this.#admit(message),
+      admit: (from, message) => this.#admitChecked(from, message),
       hooks: {
         // Only a tracer wants it: the sender's id is looked up for the trace alone.
         ...(this.#tracer === null
@@ -384,6 +389,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
         },
         otherEpoch: (from, message) => this.#dropped(from, message.kind, 'ignored'),
         overloaded: (from, message) => this.#dropped(from, message.kind, 'ignored'),
+        discarded: (_from, message) => {
+          if (isGatedVote(message)) this.#voteGate.settled(message);
+        },
         checked: (from, message, outcome, seconds) => this.#onChecked(from, message, outcome, seconds),
         failed: (error) => this.#halt(error),
       },
@@ -919,22 +927,44 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     return answered ? 'check' : 'other-epoch';
   }
 
+  /**
+   * {@link Engine.#admit}, then the vote gate: a PREPARE or COMMIT its certificate does not need
+   * now is kept aside unchecked. Its sender still counts as taking part (the link names it).
+   */
+  #admitChecked(from: NodeId, message: Message): Admission {
+    const admission = this.#admit(message);
+    if (admission !== 'check' || !isGatedVote(message)) return admission;
+    if (this.#voteGate.admit(message, () => this.#inbound.checkAside(from, message))) return 'check';
+    this.#countReceived(message.kind, 'surplus');
+    const replica = this.#roster().replicaOf.get(from);
+    if (replica !== undefined) this.#detector.participated(replica);
+    return 'surplus';
+  }
+
   #onChecked(fromNode: NodeId, message: Message, outcome: VerifyOutcome, seconds: number | null): void {
-    if (!this.#acceptingFrames) return;
+    // A counted vote that is not stepped gives its place to a parked one; a stepped one, once the
+    // core has recorded it.
+    const stepped = this.#stepChecked(fromNode, message, outcome, seconds);
+    if (!stepped && isGatedVote(message)) this.#voteGate.settled(message);
+  }
+
+  /** Steps a checked message unless it is to be dropped; returns whether it was stepped. */
+  #stepChecked(fromNode: NodeId, message: Message, outcome: VerifyOutcome, seconds: number | null): boolean {
+    if (!this.#acceptingFrames) return false;
     if (seconds !== null) this.#metrics.signatureVerifySeconds.observe(seconds);
     // Numbered in the epoch the replica is in now, which may have changed since the frame came.
     const from = this.#roster().replicaOf.get(fromNode);
     if (this.#banned.has(fromNode)) {
       this.#dropped(fromNode, message.kind, 'banned');
-      return;
+      return false;
     }
     if (from === undefined && outcome === 'valid' && this.#formerValidators.answer(fromNode, message)) {
       this.#countReceived(message.kind, 'accepted');
-      return;
+      return false;
     }
     if (outcome === 'unknown-sender' || from === undefined) {
       this.#dropped(fromNode, message.kind, 'unknown-sender');
-      return;
+      return false;
     }
     if (outcome === 'invalid-signature') {
       this.#dropped(fromNode, message.kind, 'invalid-signature');
@@ -942,10 +972,15 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       // dropped without a verdict it could get wrong.
       if (!('epoch' in message) || message.epoch === this.#state.epoch)
         this.#banAll(this.#detector.invalidSignature(from, message));
-      return;
+      return false;
     }
     this.#traceMessage('verified', message, from);
-    this.#stepMessage(from, message);
+    this.#stepMessage(
+      from,
+      message,
+      isGatedVote(message) ? () => this.#voteGate.settled(message) : undefined,
+    );
+    return true;
   }
 
   /**
@@ -954,12 +989,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * this replica (perhaps one this replica does not know yet) named itself by its id there. They
    * are stepped under the sender's id here; what they carry is the link's sender's word either way.
    */
-  #stepMessage(from: ReplicaId, message: Message): void {
+  #stepMessage(from: ReplicaId, message: Message, onStepped?: () => void): void {
     const renamed =
       (message.kind === 'request' || message.kind === 'held') && message.replica !== from
         ? { ...message, replica: from }
         : message;
-    this.#input({ kind: 'message', from, message: renamed });
+    this.#input({ kind: 'message', from, message: renamed }, onStepped);
   }
 
   #countReceived(type: string, outcome: MessageOutcome): void {
@@ -1024,6 +1059,16 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       this.#followEpoch(true);
     this.#handleReady(ready);
     this.#banAll(banned, roster);
+    this.#pruneVoteGate();
+  }
+
+  /** Drops the parked votes of sequences executed since, and of views and epochs passed. */
+  #pruneVoteGate(): void {
+    const { epoch, view, lastExecuted } = this.#state;
+    const at = this.#voteGatePrunedAt;
+    if (at.epoch === epoch && at.view === view && at.lastExecuted === lastExecuted) return;
+    this.#voteGatePrunedAt = { epoch, view, lastExecuted };
+    this.#voteGate.prune(epoch, view, lastExecuted);
   }
 
   /**

@@ -17,9 +17,11 @@ import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
 /**
  * What becomes of a decoded message, by its epoch (`EngineEpochs.admit`): its signatures are
  * checked (`check`); it is passed on unchecked as a hint its link authenticates (`hint`: a
- * STATUS of an epoch whose keys this replica does not know yet); or it is dropped (`other-epoch`).
+ * STATUS of an epoch whose keys this replica does not know yet); it is dropped (`other-epoch`);
+ * or it is a vote its certificate does not need now, which the engine keeps aside unchecked
+ * (`surplus`, see `vote-gate.ts`) and may hand back with {@link InboundPipeline.checkAside}.
  */
-export type Admission = 'check' | 'hint' | 'other-epoch';
+export type Admission = 'check' | 'hint' | 'other-epoch' | 'surplus';
 
 /** What the engine is told about each frame. */
 export interface InboundHooks {
@@ -33,6 +35,8 @@ export interface InboundHooks {
    * blamed on the sender, which may be a correct replica ahead of or behind this one.
    */
   otherEpoch(from: NodeId, message: Message): void;
+  /** A frame dropped by `clearSender` before its checks were reported (its sender was banned). */
+  discarded?(from: NodeId, message: Message): void;
   /** The sender has `inboundFramesPerPeerMax` frames waiting: this one is dropped. */
   overloaded(from: NodeId, message: Message): void;
   /** The checks of a message are done (`valid` for a hint); called in the sender's order. */
@@ -54,7 +58,7 @@ export interface InboundOptions {
   readonly verifier: SignatureVerifier;
   readonly perSenderMax: number;
   /** What to do with a message, by its epoch (see {@link Admission}). */
-  readonly admit: (message: Message) => Admission;
+  readonly admit: (from: NodeId, message: Message) => Admission;
   readonly hooks: InboundHooks;
 }
 
@@ -90,11 +94,12 @@ export class InboundPipeline {
     }
     const message = decoded.message;
     hooks.decoded?.(from, message);
-    const admission = this.#options.admit(message);
+    const admission = this.#options.admit(from, message);
     if (admission === 'other-epoch') {
       hooks.otherEpoch(from, message);
       return;
     }
+    if (admission === 'surplus') return;
     let queue = this.#queues.get(from);
     if (queue === undefined) {
       queue = new Fifo();
@@ -126,6 +131,24 @@ export class InboundPipeline {
     );
   }
 
+  /**
+   * Checks a message the engine kept aside (`surplus`) and reports it like any other. It is
+   * reported on a later turn even when its signatures were cached, and out of its sender's order:
+   * only votes are kept aside, and the core takes votes in any order.
+   */
+  checkAside(from: NodeId, message: Message): void {
+    const { verifier, hooks } = this.#options;
+    const started = performance.now();
+    const generation = this.#generation;
+    Promise.resolve(verifier.verify(message)).then(
+      (outcome) => {
+        if (generation !== this.#generation) return;
+        hooks.checked(from, message, outcome, (performance.now() - started) / 1000);
+      },
+      (error: unknown) => hooks.failed(error),
+    );
+  }
+
   /** Drops every frame waiting (the engine is stopping). */
   clear(): void {
     this.#generation++;
@@ -140,6 +163,9 @@ export class InboundPipeline {
     this.#waiting -= queue.length;
     // Verifications under way still hold their slots, but the slots are no longer queued.
     this.#queues.set(from, new Fifo());
+    const { discarded } = this.#options.hooks;
+    if (discarded !== undefined)
+      for (let slot = queue.shift(); slot !== undefined; slot = queue.shift()) discarded(from, slot.message);
   }
 
   #drain(from: NodeId, queue: Fifo<Slot>): void {

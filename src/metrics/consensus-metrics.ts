@@ -29,6 +29,8 @@ export const MESSAGE_OUTCOMES = Object.freeze([
   'invalid-signature',
   'banned',
   'unknown-sender',
+  // A PREPARE or COMMIT its certificate did not need, kept aside unchecked (`vote-gate.ts`).
+  'surplus',
 ] as const);
 export type MessageOutcome = (typeof MESSAGE_OUTCOMES)[number];
 

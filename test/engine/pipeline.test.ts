@@ -76,7 +76,7 @@ function pipeline(verifyWith: SignatureScheme, perSenderMax = 100) {
     verifier,
     perSenderMax,
     // The engine's rule for a replica in epoch 0 (`BftEngine.#admit`), reduced to what these tests send.
-    admit: (message) => ('epoch' in message && message.epoch !== 0 ? 'other-epoch' : 'check'),
+    admit: (_from, message) => ('epoch' in message && message.epoch !== 0 ? 'other-epoch' : 'check'),
     hooks: {
       malformed: () => checked.push({ from: '', sequence: -1, outcome: 'malformed' }),
       otherEpoch: (from, message) =>
