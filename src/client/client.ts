@@ -15,6 +15,7 @@
  */
 import { toHex } from '../crypto/index.ts';
 import { createVertex, faultTolerance, type Vertex } from '../protocol/index.ts';
+import { encodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../wire/vertex-list.ts';
 import {
   API_ROUTES,
   base64,
@@ -210,7 +211,8 @@ export class BftClient {
   }
 
   /**
-   * Submits several vertices to one node in one request (`{ "vertices": [...] }`).
+   * Submits several vertices to one node in one request, as a binary vertex list (see
+   * docs/http-api.md): no base64 and no JSON to build here or to parse at the node.
    *
    * @returns the node's answer: every hash in order, and which were refused and why.
    */
@@ -219,8 +221,11 @@ export class BftClient {
     node: string = this.nodes[0]!,
   ): Promise<SubmitVerticesResponse> {
     const vertices = await Promise.all(inputs.map((input) => this.#vertexOf(input)));
-    const body = JSON.stringify({ vertices: vertices.map(wireVertex) });
-    const answer = await this.#request(node, 'POST', API_ROUTES.vertices, body);
+    const body = encodeVertexList(vertices);
+    const answer = await this.#request(node, 'POST', API_ROUTES.vertices, {
+      bytes: body,
+      type: VERTEX_LIST_MEDIA_TYPE,
+    });
     if (answer.status !== 202 && answer.status !== 429) throw this.#failure(node, answer);
     const result = answer.body as SubmitVerticesResponse;
     if (
@@ -483,15 +488,21 @@ export class BftClient {
     node: string,
     method: string,
     path: string,
-    body?: string,
+    body?: string | { readonly bytes: Uint8Array; readonly type: string },
     timeoutMs = this.#requestTimeoutMs,
   ): Promise<HttpAnswer> {
     let response: Response;
     try {
+      const sent =
+        body === undefined
+          ? {}
+          : typeof body === 'string'
+            ? { headers: { 'content-type': 'application/json' }, body }
+            : { headers: { 'content-type': body.type }, body: body.bytes };
       response = await fetch(`${node}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body,
+        headers: {},
+        ...sent,
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {

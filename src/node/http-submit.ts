@@ -12,7 +12,8 @@ import {
 } from '../client/api.ts';
 import { toHex } from '../crypto/index.ts';
 import { ProposalRejectedError, type ProposalRejectionCode } from '../engine/index.ts';
-import { createVertex, type Vertex } from '../protocol/index.ts';
+import { createVertex, type Digest, type Vertex } from '../protocol/index.ts';
+import { decodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../wire/vertex-list.ts';
 import { ApiError, readBody, sendJson } from './http-answers.ts';
 import type { HttpApiContext } from './http-api.ts';
 
@@ -52,23 +53,28 @@ export class Submissions {
     return this.#rejected.get(hash);
   }
 
-  /** `POST /v1/vertices`: one vertex (JSON or raw bytes) or a list of them. */
+  /** `POST /v1/vertices`: one vertex (JSON or raw bytes) or a list of them (JSON or binary). */
   async submit(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     if (!this.#accepting()) throw new ApiError('unavailable', 'the node is shutting down');
     const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json' && type !== 'application/octet-stream') {
+    if (
+      type !== 'application/json' &&
+      type !== 'application/octet-stream' &&
+      type !== VERTEX_LIST_MEDIA_TYPE
+    ) {
       throw new ApiError(
         'unsupported-media-type',
-        'send application/json ({ "payload": base64, "parents": [hex] }) or application/octet-stream (the payload)',
+        `send application/json ({ "payload": base64, "parents": [hex] }), application/octet-stream (the payload) or ${VERTEX_LIST_MEDIA_TYPE} (a binary list, see docs/http-api.md)`,
       );
     }
     const body = await readBody(request, this.#context.settings.http.maxBodyBytes);
+    if (type === VERTEX_LIST_MEDIA_TYPE) return this.#submitMany(response, this.#verticesFromList(body));
     if (type === 'application/octet-stream') {
       const parents = url.searchParams.get('parents');
       const validThrough = url.searchParams.get('validThrough');
       const vertex = this.#vertexOf(
         body,
-        parents === null || parents === '' ? [] : parents.split(','),
+        this.#parentsFromHex(parents === null || parents === '' ? [] : parents.split(','), ''),
         validThrough === null ? undefined : Number(validThrough),
         '',
       );
@@ -112,7 +118,47 @@ export class Submissions {
     if (parents !== undefined && !Array.isArray(parents)) {
       throw new ApiError('bad-request', `${prefix}parents must be a list of 64-hex-digit hashes`);
     }
-    return this.#vertexOf(bytes, parents ?? [], validThrough, prefix);
+    return this.#vertexOf(bytes, this.#parentsFromHex(parents ?? [], prefix), validThrough, prefix);
+  }
+
+  /** The vertices of a binary list ({@link VERTEX_LIST_MEDIA_TYPE}). */
+  #verticesFromList(body: Uint8Array): Vertex[] {
+    const { engine, settings } = this.#context;
+    const max = settings.http.submitVerticesMax;
+    const decoded = decodeVertexList(body, {
+      countMax: max,
+      payloadBytesMax: settings.http.maxBodyBytes,
+      parentsMax: engine.config.vertexParentsMax,
+    });
+    if (!decoded.ok) {
+      const { code, detail } = decoded.error;
+      if (code === 'limit-exceeded') {
+        throw new ApiError('too-large', `${detail} (at most ${max} vertices a request)`);
+      }
+      throw new ApiError('bad-encoding', `the body is not a ${VERTEX_LIST_MEDIA_TYPE} list: ${detail}`);
+    }
+    if (decoded.vertices.length === 0) throw new ApiError('bad-request', 'the vertex list is empty');
+    return decoded.vertices.map((vertex, i) =>
+      this.#vertexOf(
+        vertex.payload,
+        vertex.parents,
+        vertex.validThrough === 0 ? undefined : vertex.validThrough,
+        `vertices[${i}].`,
+      ),
+    );
+  }
+
+  /** Parent hashes given as hex, at most the engine's `vertexParentsMax`. */
+  #parentsFromHex(parents: readonly unknown[], prefix: string): Digest[] {
+    const max = this.#context.engine.config.vertexParentsMax;
+    if (parents.length > max)
+      throw new ApiError('too-large', `${parents.length} ${prefix}parents; at most ${max}`);
+    return parents.map((parent, i) => {
+      const digest = digestFromHex(parent);
+      if (digest === null)
+        throw new ApiError('bad-encoding', `${prefix}parents[${i}] is not a 64-hex-digit hash`);
+      return digest;
+    });
   }
 
   /**
@@ -120,17 +166,8 @@ export class Submissions {
    * (it must, to compute the hash itself or to submit one vertex to several nodes), else for
    * as long as the engine allows.
    */
-  #vertexOf(payload: Uint8Array, parents: readonly unknown[], validThrough: unknown, prefix: string): Vertex {
+  #vertexOf(payload: Uint8Array, digests: readonly Digest[], validThrough: unknown, prefix: string): Vertex {
     const { engine } = this.#context;
-    const max = engine.config.vertexParentsMax;
-    if (parents.length > max)
-      throw new ApiError('too-large', `${parents.length} ${prefix}parents; at most ${max}`);
-    const digests = parents.map((parent, i) => {
-      const digest = digestFromHex(parent);
-      if (digest === null)
-        throw new ApiError('bad-encoding', `${prefix}parents[${i}] is not a 64-hex-digit hash`);
-      return digest;
-    });
     if (validThrough === undefined) return engine.createVertex(payload, digests);
     if (typeof validThrough !== 'number' || !Number.isSafeInteger(validThrough) || validThrough < 1)
       throw new ApiError(

@@ -176,13 +176,41 @@ function writeSigner(w: Writer, m: { readonly epoch: number; readonly replica: n
   w.u16(m.replica);
 }
 
-function writeVertex(w: Writer, vertex: Vertex): void {
+/** A vertex's fields as they travel: what peers exchange, and the HTTP API's binary list. */
+export interface VertexFields {
+  readonly payload: Uint8Array;
+  readonly parents: readonly Uint8Array[];
+  readonly validThrough: number;
+}
+
+/** Bytes a vertex takes in {@link writeVertexFields}. */
+export function vertexFieldsBytes(vertex: VertexFields): number {
+  return 4 + vertex.payload.length + 2 + vertex.parents.length * DIGEST_BYTES + 8;
+}
+
+/** A vertex's fields: u32 payload length, payload, u16 parent count, parent hashes, u64 validThrough. */
+export function writeVertexFields(w: Writer, vertex: VertexFields): void {
   w.u32(vertex.payload.length);
   w.raw(vertex.payload);
   w.u16(vertex.parents.length);
   for (const parent of vertex.parents) w.digest(parent);
   w.u64(vertex.validThrough);
 }
+
+/** Reads what {@link writeVertexFields} wrote, refusing a payload or parent list beyond the bounds. */
+export function readVertexFields(r: Reader, payloadBytesMax: number, parentsMax: number): VertexFields {
+  const payloadBytes = r.u32('vertex payload length');
+  if (payloadBytes > payloadBytesMax) {
+    throw new DecodeFailure('limit-exceeded', `vertex payload of ${payloadBytes} bytes > ${payloadBytesMax}`);
+  }
+  const payload = r.bytes(payloadBytes, 'vertex payload');
+  const parentCount = r.count(r.u16('parent count'), parentsMax, DIGEST_BYTES, 'vertex parents');
+  const parents: Uint8Array[] = [];
+  for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent hash'));
+  return { payload, parents, validThrough: r.u64('vertex validThrough') };
+}
+
+const writeVertex: (w: Writer, vertex: Vertex) => void = writeVertexFields;
 
 function writeVertices(w: Writer, vertices: readonly Vertex[]): void {
   w.u32(vertices.length);
@@ -346,18 +374,11 @@ function readSignature(r: Reader, limits: DecodeLimits): Uint8Array {
 }
 
 function readVertex(r: Reader, limits: DecodeLimits): Vertex {
-  const payloadBytes = r.u32('vertex payload length');
-  if (payloadBytes > limits.vertexPayloadBytesMax) {
-    throw new DecodeFailure(
-      'limit-exceeded',
-      `vertex payload of ${payloadBytes} bytes > ${limits.vertexPayloadBytesMax}`,
-    );
-  }
-  const payload = r.bytes(payloadBytes, 'vertex payload');
-  const parentCount = r.count(r.u16('parent count'), limits.vertexParentsMax, DIGEST_BYTES, 'vertex parents');
-  const parents: Uint8Array[] = [];
-  for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent hash'));
-  const validThrough = r.u64('vertex validThrough');
+  const { payload, parents, validThrough } = readVertexFields(
+    r,
+    limits.vertexPayloadBytesMax,
+    limits.vertexParentsMax,
+  );
   if (validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
   return { payload, parents, validThrough, hash: vertexHash(payload, parents, validThrough) };
 }

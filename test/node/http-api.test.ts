@@ -11,6 +11,7 @@ import { loadClusterFile } from '../../src/client/cluster-file.ts';
 import { verifyFinalVertex } from '../../src/client/proof.ts';
 import { toHex } from '../../src/crypto/index.ts';
 import { createVertex } from '../../src/protocol/index.ts';
+import { encodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../../src/wire/vertex-list.ts';
 import { promtool, skipWithoutPromtool } from '../support/promtool.ts';
 import { call, clusterDir, editConfig, postJson, readEvents, startNode, type TestNode } from './support.ts';
 
@@ -31,7 +32,7 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
     const cluster = await clusterDir(hooks(cleanups), 1);
     clusterFile = cluster.clusterFile;
     editConfig(cluster, 0, (config) => {
-      config.http = { ...(config.http as object), maxBodyBytes: 65_536 };
+      config.http = { ...(config.http as object), maxBodyBytes: 65_536, submitVerticesMax: 32 };
       config.engine = { ...(config.engine as object), vertexPayloadBytesMax: 1000 };
     });
     node = await startNode(hooks(cleanups), cluster, 0);
@@ -99,6 +100,61 @@ describe('HTTP API of a one-validator node', { timeout: 60_000 }, () => {
       answer.body.hash,
       toHex(createVertex(payload, { parents: [parent], validThrough: 70 }).hash),
     );
+  });
+
+  it(`POST /v1/vertices (${VERTEX_LIST_MEDIA_TYPE}) takes a binary list; a broken one gets 400 or 413`, async () => {
+    const url = `${node.url}/v1/vertices`;
+    const post = (body: Uint8Array) =>
+      call(url, { method: 'POST', body, headers: { 'content-type': VERTEX_LIST_MEDIA_TYPE } });
+    const parent = createVertex(new TextEncoder().encode('p'), { validThrough: 9 }).hash;
+    const listed = [
+      { payload: new Uint8Array([1, 2, 3]), parents: [parent], validThrough: 80 },
+      { payload: new Uint8Array(0), parents: [], validThrough: 81 },
+      // 0: the node chooses, as a JSON vertex without validThrough.
+      { payload: new TextEncoder().encode('chosen'), parents: [], validThrough: 0 },
+    ];
+    const answer = await post(encodeVertexList(listed));
+    assert.equal(answer.status, 202);
+    assert.equal(answer.body.accepted, 3);
+    assert.deepEqual(answer.body.rejected, []);
+    const chosen = answer.body.validThrough[2];
+    assert.ok(Number.isSafeInteger(chosen) && chosen > 0);
+    assert.deepEqual(
+      answer.body.hashes,
+      listed.map((vertex, i) =>
+        toHex(
+          createVertex(vertex.payload, {
+            parents: vertex.parents,
+            validThrough: i === 2 ? chosen : vertex.validThrough,
+          }).hash,
+        ),
+      ),
+    );
+    const whole = encodeVertexList(listed.slice(0, 2));
+    const cases: [string, Uint8Array, number, string][] = [
+      ['an empty list', encodeVertexList([]), 400, 'bad-request'],
+      ['a truncated list', whole.subarray(0, whole.length - 3), 400, 'bad-encoding'],
+      ['bytes after the list', Uint8Array.of(...whole, 0), 400, 'bad-encoding'],
+      ['a count beyond the body', Uint8Array.of(0, 0, 0, 9), 400, 'bad-encoding'],
+      [
+        'more vertices than http.submitVerticesMax',
+        encodeVertexList(Array.from({ length: 33 }, () => listed[1]!)),
+        413,
+        'too-large',
+      ],
+      [
+        'more parents than vertexParentsMax',
+        encodeVertexList([{ payload: new Uint8Array(1), parents: Array(65).fill(parent), validThrough: 90 }]),
+        413,
+        'too-large',
+      ],
+    ];
+    for (const [name, body, status, code] of cases) {
+      const refused = await post(body);
+      assert.equal(refused.status, status, name);
+      assert.equal(refused.body.error.code, code, name);
+      assert.ok(refused.body.error.message.length > 0, name);
+    }
   });
 
   it('a submitted vertex becomes final: GET /v1/vertices/:hash gives its place and a commit certificate that checks out', async () => {
