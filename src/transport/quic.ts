@@ -129,7 +129,7 @@ export class QuicUnavailableError extends CretoaiError {
   readonly code = 'quic-unavailable';
   constructor(options?: ErrorOptions) {
     super(
-      'the QUIC transport needs the optional package @chainsafe/libp2p-quic (npm install @chainsafe/libp2p-quic)',
+      'the QUIC transport needs the optional package @chainsafe/libp2p-quic 2.x (npm install --no-save @chainsafe/libp2p-quic@^2.1.1)',
       options,
     );
     this.name = 'QuicUnavailableError';
@@ -338,6 +338,8 @@ class QuicConnector implements StreamConnector {
         const modules = typeof given === 'function' ? await given() : given;
         const privateKey = await modules.generateKeyPair('Ed25519');
         const transport = modules.quic(this.#options.quic)({ privateKey, logger: componentLogger });
+        // Version 1 of the package has no start(): say which version is needed, not a TypeError.
+        if (typeof transport.start !== 'function') throw new QuicUnavailableError();
         await transport.start();
         return { modules, transport, peerId: privateKey.publicKey.toString() };
       })();
