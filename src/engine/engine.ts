@@ -934,7 +934,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #admitChecked(from: NodeId, message: Message): Admission {
     const admission = this.#admit(message);
     if (admission !== 'check' || !isGatedVote(message)) return admission;
-    if (this.#voteGate.admit(message, () => this.#inbound.checkAside(from, message))) return 'check';
+    if (this.#voteGate.admit(message, from, () => this.#inbound.checkAside(from, message))) return 'check';
     this.#countReceived(message.kind, 'surplus');
     const replica = this.#roster().replicaOf.get(from);
     if (replica !== undefined) this.#detector.participated(replica);

@@ -33,6 +33,8 @@ export interface VoteGateOptions {
 
 interface Parked {
   readonly vote: GatedVote;
+  /** The link it came on: one vote a sender is parked per certificate, whatever it resends. */
+  readonly sender: string;
   readonly release: () => void;
 }
 
@@ -64,11 +66,13 @@ export class VoteGate {
   }
 
   /**
-   * Whether `vote` is verified now (it is then counted until {@link VoteGate.settled}). If not,
-   * it is parked, and `release` is called should it be needed later; or, when the core already
-   * holds its certificate's votes, it is never needed and forgotten at once.
+   * Whether `vote`, which came on `sender`'s link, is verified now (it is then counted until
+   * {@link VoteGate.settled}). If not, it is parked, and `release` is called should it be needed
+   * later; or it is forgotten at once: when the core already holds its certificate's votes, and
+   * when a vote from the same sender waits already (a sender has one vote per certificate, and
+   * parked votes are outside the inbound queue's bound, so a resending peer must not grow them).
    */
-  admit(vote: GatedVote, release: () => void): boolean {
+  admit(vote: GatedVote, sender: string, release: () => void): boolean {
     const missing = this.#missing(vote);
     if (missing === null) return true;
     if (missing <= 0) return false;
@@ -83,7 +87,8 @@ export class VoteGate {
       this.#counted.set(vote, key);
       return true;
     }
-    tally.parked.push({ vote, release });
+    if (tally.parked.some((parked) => parked.sender === sender)) return false;
+    tally.parked.push({ vote, sender, release });
     this.#parkedCount++;
     return false;
   }

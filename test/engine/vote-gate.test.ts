@@ -29,6 +29,11 @@ function vote(
   };
 }
 
+/** `gate.admit`, the vote coming on its signer's link. */
+function admit(gate: VoteGate, v: GatedVote, release: () => void): boolean {
+  return gate.admit(v, `node-${v.replica}`, release);
+}
+
 /** A gate whose certificates need `needed` votes, of which the test says how many the core holds. */
 function gateWithCore(needed: number) {
   const held = new Map<string, number>();
@@ -46,15 +51,15 @@ test('votes beyond what the certificate lacks are parked, and dropped once it is
   const released: number[] = [];
   const votes = [1, 2, 3].map((replica) => vote('commit', replica));
   assert.equal(
-    gate.admit(votes[0]!, () => released.push(1)),
+    admit(gate, votes[0]!, () => released.push(1)),
     true,
   );
   assert.equal(
-    gate.admit(votes[1]!, () => released.push(2)),
+    admit(gate, votes[1]!, () => released.push(2)),
     true,
   );
   assert.equal(
-    gate.admit(votes[2]!, () => released.push(3)),
+    admit(gate, votes[2]!, () => released.push(3)),
     false,
     'two in flight are enough',
   );
@@ -67,7 +72,7 @@ test('votes beyond what the certificate lacks are parked, and dropped once it is
   assert.equal(released.length, 0);
   // A fourth vote for a complete certificate is not even parked.
   assert.equal(
-    gate.admit(vote('commit', 0), () => released.push(0)),
+    admit(gate, vote('commit', 0), () => released.push(0)),
     false,
   );
   assert.equal(gate.parked, 1);
@@ -79,7 +84,7 @@ test('a counted vote that is not recorded lets a parked one through, in arrival 
   const { gate, hold } = gateWithCore(2);
   const released: number[] = [];
   const votes = [1, 2, 3, 0].map((replica) => vote('prepare', replica));
-  for (const [i, v] of votes.entries()) gate.admit(v, () => released.push(i));
+  for (const [i, v] of votes.entries()) admit(gate, v, () => released.push(i));
   assert.equal(gate.parked, 2);
   // The first counted vote fails its check: the first parked one takes its place.
   gate.settled(votes[0]!);
@@ -93,16 +98,37 @@ test('a counted vote that is not recorded lets a parked one through, in arrival 
   assert.equal(gate.parked, 0);
 });
 
+test('a sender that sends its vote again has one vote parked, however often it sends it', () => {
+  const { gate } = gateWithCore(1);
+  const released: string[] = [];
+  const first = vote('commit', 1);
+  assert.equal(
+    admit(gate, first, () => released.push('first')),
+    true,
+  );
+  for (let i = 0; i < 1000; i++) {
+    assert.equal(
+      admit(gate, vote('commit', 2), () => released.push(`again ${i}`)),
+      false,
+    );
+  }
+  assert.equal(gate.parked, 1);
+  // The counted vote is not recorded: the one parked vote takes its place, and no other.
+  gate.settled(first);
+  assert.deepEqual(released, ['again 0']);
+  assert.equal(gate.parked, 0);
+});
+
 test('votes for other digests, views and sequences are tallied apart; stale tallies are pruned', () => {
   const { gate } = gateWithCore(1);
   const nothing = () => assert.fail('not released');
-  assert.equal(gate.admit(vote('commit', 1, 5, 0, 7), nothing), true);
-  assert.equal(gate.admit(vote('commit', 2, 5, 0, 7), nothing), false);
-  assert.equal(gate.admit(vote('commit', 2, 5, 0, 8), nothing), true, 'another digest');
-  assert.equal(gate.admit(vote('commit', 2, 5, 1, 7), nothing), true, 'another view');
-  assert.equal(gate.admit(vote('prepare', 2, 5, 0, 7), nothing), true, 'another kind');
-  assert.equal(gate.admit(vote('commit', 2, 6, 0, 7), nothing), true, 'another sequence');
-  assert.equal(gate.admit(vote('commit', 3, 5, 1, 7), nothing), false);
+  assert.equal(admit(gate, vote('commit', 1, 5, 0, 7), nothing), true);
+  assert.equal(admit(gate, vote('commit', 2, 5, 0, 7), nothing), false);
+  assert.equal(admit(gate, vote('commit', 2, 5, 0, 8), nothing), true, 'another digest');
+  assert.equal(admit(gate, vote('commit', 2, 5, 1, 7), nothing), true, 'another view');
+  assert.equal(admit(gate, vote('prepare', 2, 5, 0, 7), nothing), true, 'another kind');
+  assert.equal(admit(gate, vote('commit', 2, 6, 0, 7), nothing), true, 'another sequence');
+  assert.equal(admit(gate, vote('commit', 3, 5, 1, 7), nothing), false);
   assert.equal(gate.parked, 2);
   // View 1 begins: view 0's parked vote goes; view 1's stays until sequence 5 is executed.
   assert.equal(gate.prune(0, 1, 4), 1);
@@ -110,8 +136,8 @@ test('votes for other digests, views and sequences are tallied apart; stale tall
   assert.equal(gate.prune(0, 1, 5), 1);
   // A vote the gate does not apply to (missing null) is always checked and never counted.
   const open = new VoteGate({ missing: () => null });
-  assert.equal(open.admit(vote('commit', 1), nothing), true);
-  assert.equal(open.admit(vote('commit', 2), nothing), true);
+  assert.equal(admit(open, vote('commit', 1), nothing), true);
+  assert.equal(admit(open, vote('commit', 2), nothing), true);
   open.settled(vote('commit', 1));
   assert.equal(open.parked, 0);
 });
