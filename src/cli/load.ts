@@ -8,9 +8,9 @@
  * (coordinated omission). With `rate: 'max'` the driver keeps `window` vertices in flight instead.
  *
  * Vertices go out to the nodes in turn, in runs (see {@link RunDealer}), many per request (a
- * binary vertex list, `src/wire/vertex-list.ts`), at most a few requests in flight per node. Finality is the moment
- * the watched node's `GET /v1/events` reports the vertex. A 429 drops the vertices it refused
- * (open loop: they are not retried) and counts them as rejected.
+ * binary vertex list, `src/wire/vertex-list.ts`), at most a few requests in flight per node.
+ * Finality is the moment the watched node's `GET /v1/events` reports the vertex. A 429 drops
+ * the vertices it refused (open loop: they are not retried) and counts them as rejected.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';

@@ -501,7 +501,6 @@ export class BftClient {
             : { headers: { 'content-type': body.type }, body: body.bytes };
       response = await fetch(`${node}${path}`, {
         method,
-        headers: {},
         ...sent,
         signal: AbortSignal.timeout(timeoutMs),
       });

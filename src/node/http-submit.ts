@@ -124,17 +124,15 @@ export class Submissions {
   /** The vertices of a binary list ({@link VERTEX_LIST_MEDIA_TYPE}). */
   #verticesFromList(body: Uint8Array): Vertex[] {
     const { engine, settings } = this.#context;
-    const max = settings.http.submitVerticesMax;
     const decoded = decodeVertexList(body, {
-      countMax: max,
+      countMax: settings.http.submitVerticesMax,
       payloadBytesMax: settings.http.maxBodyBytes,
       parentsMax: engine.config.vertexParentsMax,
     });
     if (!decoded.ok) {
       const { code, detail } = decoded.error;
-      if (code === 'limit-exceeded') {
-        throw new ApiError('too-large', `${detail} (at most ${max} vertices a request)`);
-      }
+      if (code === 'limit-exceeded')
+        throw new ApiError('too-large', `the vertex list is too large: ${detail}`);
       throw new ApiError('bad-encoding', `the body is not a ${VERTEX_LIST_MEDIA_TYPE} list: ${detail}`);
     }
     if (decoded.vertices.length === 0) throw new ApiError('bad-request', 'the vertex list is empty');
