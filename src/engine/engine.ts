@@ -567,6 +567,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     return this.#deliveredThrough;
   }
 
+  /**
+   * The epoch this replica is in now (a learner: the one whose history it is walking). Messages
+   * name their senders by their ids in it, and a sender that is no validator of it is unknown.
+   */
+  get epoch(): number {
+    return this.#state.epoch;
+  }
+
   /** Whether this replica leads the current view (and the view is installed). */
   isLeader(): boolean {
     const state = this.#state;
@@ -956,6 +964,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const from = this.#roster().replicaOf.get(fromNode);
     if (this.#banned.has(fromNode)) {
       this.#dropped(fromNode, message.kind, 'banned');
+      return false;
+    }
+    // The replica may have moved to another epoch while the frame was checked: a message it would
+    // not take now is ignored, as on arrival, rather than blamed on a sender of the earlier epoch.
+    if (this.#admit(message) === 'other-epoch') {
+      this.#dropped(fromNode, message.kind, 'ignored');
       return false;
     }
     if (from === undefined && outcome === 'valid' && this.#formerValidators.answer(fromNode, message)) {

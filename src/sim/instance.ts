@@ -32,7 +32,8 @@ export interface InstanceObserver {
   released(replica: number, released: Released): void;
   sent(replica: number, message: Message): void;
   finalized(replica: number, vertex: FinalizedVertex): void;
-  dropped(replica: number, from: number, outcome: MessageOutcome): void;
+  /** `epoch`: the one the replica was in when it dropped the frame (senders are known by it). */
+  dropped(replica: number, from: number, outcome: MessageOutcome, epoch: number): void;
   banned(replica: number, offender: number): void;
   /** An event of this process ran (the run checks its engine's bounds afterwards). */
   touched(instance: EngineInstance): void;
@@ -114,7 +115,7 @@ export class EngineInstance {
     const replicaOf = new Map(options.nodeIds.map((id, index) => [id, index]));
     this.engine.on('finalized', (vertex) => observer.finalized(replica, vertex));
     this.engine.on('dropped', ({ from, outcome }) =>
-      observer.dropped(replica, replicaOf.get(from) ?? -1, outcome),
+      observer.dropped(replica, replicaOf.get(from) ?? -1, outcome, this.engine.epoch),
     );
     this.engine.on('banned', ({ nodeId }) => observer.banned(replica, replicaOf.get(nodeId)!));
     let halted = false;

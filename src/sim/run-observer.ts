@@ -95,8 +95,6 @@ export class RunObserver implements InstanceObserver, HostObserver {
   readonly checker: SafetyChecker;
   /** The run's epochs, as the honest replicas' histories record them (one history only). */
   readonly epochs: EpochDirectory;
-  /** The epoch each replica was in at its last step (0 again once its disk is wiped). */
-  readonly #epochOf: number[];
   readonly #streams: StreamChecker;
   readonly bounds: BoundsChecker;
   readonly #sendOrder: SendOrderChecker;
@@ -118,7 +116,6 @@ export class RunObserver implements InstanceObserver, HostObserver {
     this.checker = new SafetyChecker(n, clients.proposed, plan.isHonest, othersProposed);
     const violate = (message: string): void => this.checker.violate(message);
     this.epochs = new EpochDirectory(n, violate);
-    this.#epochOf = new Array<number>(n).fill(0);
     this.#streams = new StreamChecker(n, violate);
     this.bounds = new BoundsChecker(violate);
     this.#sendOrder = new SendOrderChecker(n, violate);
@@ -168,15 +165,12 @@ export class RunObserver implements InstanceObserver, HostObserver {
     const counters = this.counters;
     if (!isHonest(replica)) return;
     // Ids in what was stepped are those of the epoch the replica was in when it stepped it.
-    this.#epochOf[replica] = epoch;
     const nodeOf = (id: number): number => this.epochs.replicaOf(epoch, id) ?? -1;
     for (const write of ready.writes) if (write.kind === 'epoch') this.epochs.learn(replica, write.record);
     for (const event of ready.events) {
       if (event.kind === 'view-change-started') counters.viewChanges++;
       else if (event.kind === 'state-transfer-requested') counters.stateTransfers++;
       else if (event.kind === 'checkpoint-stable') counters.checkpoints++;
-      else if (event.kind === 'epoch-started' || event.kind === 'left-validator-set')
-        this.#epochOf[replica] = event.epoch;
     }
     for (const evidence of ready.evidence) {
       counters.evidence++;
@@ -263,7 +257,8 @@ export class RunObserver implements InstanceObserver, HostObserver {
     if (this.#plan.isHonest(replica)) this.#streams.finalized(replica, vertex);
   }
 
-  dropped(replica: number, from: number, outcome: MessageOutcome): void {
+  /** `replica` dropped a frame from `from` while in `epoch` (see `BftEngine.epoch`). */
+  dropped(replica: number, from: number, outcome: MessageOutcome, epoch: number): void {
     if (outcome === 'banned') {
       this.counters.droppedFromBanned++;
       return;
@@ -276,7 +271,7 @@ export class RunObserver implements InstanceObserver, HostObserver {
     if (!this.#plan.isHonest(replica)) return;
     // A replica that is no validator of the receiver's epoch (it left, or the receiver is
     // behind) is an unknown sender there, through no fault of its own.
-    if (outcome === 'unknown-sender' && !this.epochs.isMember(this.#epochOf[replica]!, from)) return;
+    if (outcome === 'unknown-sender' && !this.epochs.isMember(epoch, from)) return;
     this.detected.add(from);
     // An honest replica never sends a frame another cannot decode or verify.
     if (this.#plan.isHonest(from))
@@ -311,7 +306,6 @@ export class RunObserver implements InstanceObserver, HostObserver {
 
   /** `replica`'s disk starts empty: it replays the history from sequence 1. */
   #startOver(replica: number): void {
-    this.#epochOf[replica] = 0;
     this.checker.wiped(replica);
     this.#streams.wiped(replica);
   }
