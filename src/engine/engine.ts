@@ -942,6 +942,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   #admitChecked(from: NodeId, message: Message): Admission {
     const admission = this.#admit(message);
     if (admission !== 'check' || !isGatedVote(message)) return admission;
+    // A vote queued behind its sender's earlier frames is checked but not counted: counted, it
+    // would make the certificate wait for that queue, which a Byzantine peer can make long.
+    if (this.#inbound.queuedFrom(from) > 0) return 'check';
     if (this.#voteGate.admit(message, from, () => this.#inbound.checkAside(from, message))) return 'check';
     this.#countReceived(message.kind, 'surplus');
     const replica = this.#roster().replicaOf.get(from);

@@ -149,6 +149,11 @@ export class InboundPipeline {
     );
   }
 
+  /** Frames from `from` waiting for their checks or behind an earlier frame of theirs. */
+  queuedFrom(from: NodeId): number {
+    return this.#queues.get(from)?.length ?? 0;
+  }
+
   /** Drops every frame waiting (the engine is stopping). */
   clear(): void {
     this.#generation++;

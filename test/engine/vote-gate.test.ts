@@ -1,13 +1,17 @@
 /**
  * The vote gate (`src/engine/vote-gate.ts`): PREPAREs and COMMITs a certificate does not need are
  * not verified; a parked vote is verified after all when a counted one fails; and in a cluster,
- * a vote with a bad signature that was counted does not stall the round it was counted for.
+ * a vote with a bad signature that was counted does not stall the round it was counted for, nor
+ * does one queued behind its sender's frames that wait for their checks.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { insecureSimulationScheme, type PublicKey, type SignatureScheme } from '../../src/crypto/index.ts';
 import { createVertex } from '../../src/engine/index.ts';
 import { type GatedVote, VoteGate } from '../../src/engine/vote-gate.ts';
+import type { Draft, Status } from '../../src/protocol/index.ts';
+import { signDraft } from '../../src/shell/signing.ts';
+import { encodeMessage } from '../../src/wire/index.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
 import { Cluster, finalizedEverywhere, metricValue, payload, recordFinalized } from './cluster.ts';
 
@@ -239,6 +243,94 @@ test('in a cluster, surplus votes go unchecked, and a counted vote that fails le
     }
     assert.ok(surplus >= 5, `backups left ${surplus} surplus votes unchecked over six rounds`);
   } finally {
+    await cluster.stop();
+  }
+});
+
+/** The insecure scheme, but `slow`'s signatures stay in their check until the test lets them go. */
+function schemeHolding(slow: PublicKey): {
+  scheme: SignatureScheme;
+  hold: (on: boolean) => void;
+  held: () => number;
+} {
+  const base = insecureSimulationScheme;
+  let holding = false;
+  const waiting: (() => void)[] = [];
+  const slowRaw = Buffer.from(slow.raw);
+  const scheme: SignatureScheme = {
+    ...base,
+    verifyAsync(key, message, signature, context) {
+      const check = base.verifyAsync(key, message, signature, context);
+      if (!holding || !slowRaw.equals(key.raw)) return check;
+      return new Promise<boolean>((resolve) => waiting.push(() => resolve(check)));
+    },
+  };
+  return {
+    scheme,
+    hold: (on) => {
+      holding = on;
+      if (!on) for (const go of waiting.splice(0)) go();
+    },
+    held: () => waiting.length,
+  };
+}
+
+test("in a cluster, a vote queued behind its sender's unchecked frames is checked but not counted", async () => {
+  const probe = new Cluster();
+  const slow = schemeHolding(probe.keys[3]!.publicKey);
+  const cluster = new Cluster({ dependencies: (i) => (i === 0 ? { scheme: slow.scheme } : {}) });
+  // While `node3First` is set, node-1's and node-2's frames to node-0 wait until one of node-3's
+  // has gone by: node-3's votes reach node-0 first, where the gate would count them.
+  let node3First = false;
+  const held: [string, Uint8Array][] = [];
+  cluster.network.setFilter((from, to, frame) => {
+    if (!node3First || to !== 'node-0') return true;
+    if (from === 'node-3') {
+      setImmediate(() => {
+        for (const [sender, waiting] of held.splice(0)) cluster.network.inject(sender, 'node-0', waiting);
+      });
+      return true;
+    }
+    if (from !== 'node-1' && from !== 'node-2') return true;
+    held.push([from, frame]);
+    return false;
+  });
+  const orders = cluster.engines.map(recordFinalized);
+  await cluster.start();
+  try {
+    const leader = cluster.engines[0]!;
+    await leader.propose(createVertex(payload('queued', 0), { validThrough: TEST_VALID_THROUGH }));
+    await finalizedEverywhere(cluster.engines, orders, 1);
+    // node-3 keeps a frame in node-0's queue: a STATUS whose check does not end.
+    slow.hold(true);
+    const status: Draft<Status> = {
+      kind: 'status',
+      epoch: 0,
+      view: 0,
+      viewActive: true,
+      lastExecuted: 1,
+      stableSequence: 0,
+      replica: 3,
+    };
+    const identity = {
+      scheme: cluster.scheme,
+      privateKey: cluster.keys[3]!.privateKey,
+      clusterId: 'engine-test',
+    };
+    cluster.network.inject('node-3', 'node-0', encodeMessage(signDraft(identity, status)));
+    await turnsUntil(() => slow.held() === 1, "node-3's STATUS in its check at node-0");
+    node3First = true;
+    const accepted = leader.propose(createVertex(payload('queued', 1), { validThrough: TEST_VALID_THROUGH }));
+    // node-3's PREPARE and COMMIT come first but wait behind the STATUS: counted, they would hold
+    // node-0's certificates until that check ends, which here is never.
+    await turnsUntil(() => orders[0]!.length === 2, 'node-0 finalizes the second vertex');
+    assert.ok(slow.held() >= 2, "node-3's votes were still waiting for their checks");
+    slow.hold(false);
+    node3First = false;
+    await accepted;
+    await finalizedEverywhere(cluster.engines, orders, 2);
+  } finally {
+    slow.hold(false);
     await cluster.stop();
   }
 });
