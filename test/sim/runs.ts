@@ -8,20 +8,48 @@ import { runSimulation, type SimOptions, type SimResult } from '../../src/sim/si
 
 export const SEED_FROM = Number(process.env.SIM_FROM ?? 1);
 
-export async function runSeeds(count: number, options: Omit<SimOptions, 'seed'>): Promise<SimResult[]> {
-  const results: SimResult[] = [];
-  for (let seed = SEED_FROM; seed < SEED_FROM + count; seed++)
-    results.push(await runSimulation({ ...options, seed }));
+/** A seed's result with the command that replays it (flags for what the CLI can express). */
+export type SeedRun = SimResult & { readonly replay: string };
+
+export async function runSeeds(count: number, options: Omit<SimOptions, 'seed'>): Promise<SeedRun[]> {
+  const results: SeedRun[] = [];
+  for (let seed = SEED_FROM; seed < SEED_FROM + count; seed++) {
+    const result = await runSimulation({ ...options, seed });
+    results.push({ ...result, replay: replayCommand(seed, options) });
+  }
   return results;
 }
 
-export function assertAllClean(results: readonly SimResult[]): void {
+/**
+ * The `npm run sim` command that replays `seed` under `options`. Options the CLI has no flag for
+ * (faults toggled one by one, engine settings, test seams) are named so that nobody trusts a
+ * replay that leaves them out.
+ */
+function replayCommand(seed: number, options: Omit<SimOptions, 'seed'>): string {
+  const { replicas, vertices, faultPhaseMs, byzantine, reconfigure } = options;
+  const flags = [`--seed ${seed}`, `--replicas ${replicas}`];
+  if (vertices !== undefined) flags.push(`--vertices ${vertices}`);
+  if (faultPhaseMs !== undefined) flags.push(`--fault-seconds ${faultPhaseMs / 1000}`);
+  if (byzantine !== undefined && byzantine.replicas === undefined)
+    flags.push(`--byzantine ${byzantine.count} --strategy ${byzantine.strategy}`);
+  if (reconfigure === true) flags.push('--reconfigure');
+  const unexpressed: string[] = (['faults', 'engine', 'testSeams', 'livenessBoundMs'] as const).filter(
+    (name) => options[name] !== undefined,
+  );
+  if (byzantine?.replicas !== undefined) unexpressed.push('byzantine');
+  const caveat = unexpressed.length === 0 ? '' : ` (without the test's ${unexpressed.join(', ')})`;
+  return `npm run sim -- ${flags.join(' ')}${caveat}`;
+}
+
+export function assertAllClean(results: readonly (SimResult & { readonly replay?: string })[]): void {
   const failures = results.filter((result) => result.violations.length > 0 || result.stalled);
   const described = failures.map(
     (result) =>
       `seed ${result.seed}: ${result.stalled ? 'stalled' : result.violations.join('; ')}\n  ${result.scenario}\n` +
-      `  ${result.diagnosis.join('\n  ')}\n  replay: npm run sim -- --seed ${result.seed} --replicas ${result.replicas}` +
-      (result.reconfiguration === undefined ? '' : ' --reconfigure'),
+      `  ${result.diagnosis.join('\n  ')}\n  replay: ` +
+      (result.replay ??
+        `npm run sim -- --seed ${result.seed} --replicas ${result.replicas}` +
+          (result.reconfiguration === undefined ? '' : ' --reconfigure')),
   );
   assert.equal(failures.length, 0, described.join('\n'));
 }
