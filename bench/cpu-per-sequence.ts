@@ -8,6 +8,8 @@
  * commits; V8's helpers, which collect garbage and compile). At a low rate each sequence carries
  * one vertex, so the figures are the CPU floor of a lone vertex's round: on a machine with C
  * cores, n nodes cannot finish a round in less than n x (CPU per sequence) / C of wall time.
+ * Under load, the CPU per finalized vertex (microseconds, whole process and main thread) is the
+ * figure to compare: a sequence then carries as many vertices as the batcher put in it.
  *
  * Linux only: it reads `/proc/<pid>/task/<tid>/stat`.
  */
@@ -107,7 +109,8 @@ async function main(): Promise<void> {
       `${label.padEnd(16)}${cells.map((cell) => cell.padStart(10)).join('')}\n`;
     process.stdout.write(
       `${sequences} sequences in ${seconds} s at ${values.rate}/s to ${values.to} (p50 ${report.latency.p50Ms.toFixed(1)} ms, ` +
-        `p99 ${report.latency.p99Ms.toFixed(1)} ms); CPU ms per sequence beyond idle, leader ${leader}\n`,
+        `p99 ${report.latency.p99Ms.toFixed(1)} ms, ${report.finalized} vertices final); CPU ms per sequence beyond idle, ` +
+        `leader ${leader}\n`,
     );
     process.stdout.write(row('thread', names));
     process.stdout.write(
@@ -123,6 +126,27 @@ async function main(): Promise<void> {
           pids.map((_, i) => perSequence(kind, i).toFixed(2)),
         ),
       );
+    // Under load a sequence carries many vertices: what each costs is the figure to compare.
+    const perVertex = (i: number): string =>
+      report.finalized === 0
+        ? '-'
+        : ((perSequence(null, i) * sequences * 1000) / report.finalized).toFixed(1);
+    const main = (i: number): string =>
+      report.finalized === 0
+        ? '-'
+        : ((perSequence('main', i) * sequences * 1000) / report.finalized).toFixed(1);
+    process.stdout.write(
+      row(
+        'us/vertex, all',
+        pids.map((_, i) => perVertex(i)),
+      ),
+    );
+    process.stdout.write(
+      row(
+        'us/vertex, main',
+        pids.map((_, i) => main(i)),
+      ),
+    );
     process.stdout.write(
       row(
         'idle ms/s',
