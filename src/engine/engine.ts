@@ -16,7 +16,6 @@
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import type { Evidence } from '../byzantine/index.ts';
-import { toHex } from '../crypto/digest.ts';
 import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from '../crypto/index.ts';
 import { ArgumentError } from '../errors.ts';
 import { type ConsensusMetrics, createConsensusMetrics, type MessageOutcome } from '../metrics/index.ts';
@@ -45,6 +44,7 @@ import {
   step,
   type Verdict,
   type Vertex,
+  vertexKey,
 } from '../protocol/index.ts';
 import { signDraftAsync } from '../shell/async-signing.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
@@ -74,7 +74,7 @@ import { type Admission, InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
-import { ProposalRegistry, type ProposalResult } from './proposals.ts';
+import { ProposalRegistry, type ProposalResult, type ProposalWaiter } from './proposals.ts';
 import type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 import {
   sequenceOf,
@@ -698,33 +698,49 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    *   'stopped'.
    */
   propose(vertex: Vertex): Promise<ProposalResult> {
+    const taken = this.#take(vertex);
+    if (taken instanceof ProposalRejectedError) return Promise.reject(taken);
+    if (typeof taken !== 'string') return Promise.resolve(taken);
+    return new Promise((resolve, reject) => this.#hold(taken, vertex, { resolve, reject }));
+  }
+
+  /**
+   * The checks and bookkeeping of `propose` without a waiter: the refusal, the place of a vertex
+   * final already, or the key of the pending proposal the caller is to wait on. A vertex new
+   * here goes to the batcher once the caller has registered its waiter (in the same turn).
+   */
+  #take(vertex: Vertex): ProposalRejectedError | ProposalResult | string {
     if (!this.#lifecycle.is('running')) {
-      return rejection('stopped', `the engine is ${this.#lifecycle.state}`);
+      return new ProposalRejectedError('stopped', `the engine is ${this.#lifecycle.state}`);
     }
-    if (!this.#state.member) return rejection('stopped', this.#notMember());
+    if (!this.#state.member) return new ProposalRejectedError('stopped', this.#notMember());
     const invalid = this.#checkVertex(vertex);
-    if (invalid !== null) return Promise.reject(invalid);
-    const key = toHex(vertex.hash);
-    if (!this.#proposals.has(key)) {
-      const recent = this.#proposals.recent(key);
-      if (recent !== undefined) return Promise.resolve(recent);
-      const finalizedAt = this.#state.delivered.sequenceOf(key);
-      if (finalizedAt !== undefined) {
-        const earlier = this.#finalizedPlace(vertex, key, finalizedAt);
-        if (earlier !== null) return Promise.resolve(earlier);
-        return rejection('duplicate', `the vertex was finalized at sequence ${finalizedAt}`);
-      }
-      const unusable = this.#checkValidity(vertex);
-      if (unusable !== null) return Promise.reject(unusable);
-      if (this.#proposals.size >= this.config.pendingProposalsMax) {
-        return rejection('full', `${this.#proposals.size} proposals are pending (pendingProposalsMax)`);
-      }
+    if (invalid !== null) return invalid;
+    const key = vertexKey(vertex);
+    if (this.#proposals.has(key)) return key;
+    const recent = this.#proposals.recent(key);
+    if (recent !== undefined) return recent;
+    const finalizedAt = this.#state.delivered.sequenceOf(key);
+    if (finalizedAt !== undefined) {
+      const earlier = this.#finalizedPlace(vertex, key, finalizedAt);
+      if (earlier !== null) return earlier;
+      return new ProposalRejectedError('duplicate', `the vertex was finalized at sequence ${finalizedAt}`);
     }
-    const isNew = !this.#proposals.has(key);
-    const result = this.#proposals.add(key, vertex, this.#clock.now());
-    if (isNew) this.#batcher.add(vertex);
+    const unusable = this.#checkValidity(vertex);
+    if (unusable !== null) return unusable;
+    if (this.#proposals.size >= this.config.pendingProposalsMax) {
+      return new ProposalRejectedError(
+        'full',
+        `${this.#proposals.size} proposals are pending (pendingProposalsMax)`,
+      );
+    }
+    return key;
+  }
+
+  /** Registers `waiter` on the proposal `key` ({@link BftEngine.#take}); a new one is batched. */
+  #hold(key: string, vertex: Vertex, waiter: ProposalWaiter): void {
+    if (this.#proposals.add(key, vertex, this.#clock.now(), waiter)) this.#batcher.add(vertex);
     this.#metrics.pendingProposals.set(this.#proposals.size);
-    return result;
   }
 
   /**
@@ -739,10 +755,55 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const final = this.propose(vertex);
     // The caller hears of a refusal from this method; `final` is theirs to await or not.
     final.catch(() => {});
-    const acknowledged = this.#proposals.whenAcknowledged(toHex(vertex.hash));
+    const { promise: acknowledged, resolve, reject } = Promise.withResolvers<void>();
     // Not pending: refused at once, or final already (which is durable).
-    await (acknowledged ?? final);
+    await (this.#proposals.whenAcknowledged(vertexKey(vertex), { resolve, reject }) ? acknowledged : final);
     return { final };
+  }
+
+  /**
+   * {@link BftEngine.accept} for a list, with one promise for it rather than two for each vertex:
+   * resolves once every vertex is held durably or refused, with the refusal or null for each, in
+   * order. A vertex given up on after it was held (the engine stopped, it expired) is reported to
+   * `onGivenUp`; one final already counts as held.
+   */
+  acceptMany(
+    vertices: readonly Vertex[],
+    onGivenUp?: (vertex: Vertex, error: ProposalRejectedError) => void,
+  ): Promise<(ProposalRejectedError | null)[]> {
+    const outcomes: (ProposalRejectedError | null)[] = vertices.map(() => null);
+    const { promise, resolve } = Promise.withResolvers<(ProposalRejectedError | null)[]>();
+    // One count for the loop itself, so that a vertex held already cannot settle the list early.
+    let unsettled = 1;
+    const settle = (): void => {
+      unsettled--;
+      if (unsettled === 0) resolve(outcomes);
+    };
+    for (const [index, vertex] of vertices.entries()) {
+      const taken = this.#take(vertex);
+      if (taken instanceof ProposalRejectedError) outcomes[index] = taken;
+      if (typeof taken !== 'string') continue;
+      let held = false;
+      this.#hold(taken, vertex, {
+        resolve: () => {},
+        reject: (error) => {
+          if (held) onGivenUp?.(vertex, error);
+        },
+      });
+      unsettled++;
+      this.#proposals.whenAcknowledged(taken, {
+        resolve: () => {
+          held = true;
+          settle();
+        },
+        reject: (error) => {
+          outcomes[index] = error;
+          settle();
+        },
+      });
+    }
+    settle();
+    return promise;
   }
 
   /**
@@ -864,7 +925,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const record = this.#store.finalizedAt(sequence);
     if (record === undefined) return null;
     for (const position of record.delivered) {
-      if (toHex(record.batch[position]!.hash) === key) return { hash: vertex.hash, sequence, position };
+      if (vertexKey(record.batch[position]!) === key) return { hash: vertex.hash, sequence, position };
     }
     return null;
   }
@@ -877,7 +938,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     for (const vertex of batched) {
       const unusable = this.#checkValidity(vertex);
       if (unusable === null) vertices.push(vertex);
-      else this.#proposals.reject(toHex(vertex.hash), unusable);
+      else this.#proposals.reject(vertexKey(vertex), unusable);
     }
     if (vertices.length === 0) return;
     this.#tracer?.({ at: traceNow(), step: 'proposal', sequence: null, detail: vertices.length });
@@ -886,7 +947,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       const reason = verdict.outcome === 'ignored' ? verdict.reason : null;
       const code = reason === 'oversized' ? 'oversized' : reason === 'not-member' ? 'stopped' : 'full';
       const error = new ProposalRejectedError(code, `the replica refused the batch (${reason ?? code})`);
-      for (const vertex of vertices) this.#proposals.reject(toHex(vertex.hash), error);
+      for (const vertex of vertices) this.#proposals.reject(vertexKey(vertex), error);
     });
   }
 
@@ -1628,8 +1689,4 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     void this.#transport.stop();
     this.emit('error', error);
   }
-}
-
-function rejection(code: ProposalRejectedError['code'], message: string): Promise<never> {
-  return Promise.reject(new ProposalRejectedError(code, message));
 }

@@ -15,8 +15,15 @@ export interface ProposalResult {
   readonly position: number;
 }
 
-interface Waiter {
+/** Told once how a proposal ended: final here, or given up on. */
+export interface ProposalWaiter {
   readonly resolve: (result: ProposalResult) => void;
+  readonly reject: (error: ProposalRejectedError) => void;
+}
+
+/** Told once whether the replica came to hold a proposal durably, or refused it first. */
+export interface AcknowledgeWaiter {
+  readonly resolve: () => void;
   readonly reject: (error: ProposalRejectedError) => void;
 }
 
@@ -24,14 +31,11 @@ interface PendingProposal {
   readonly vertex: Vertex;
   /** Engine clock time of the first propose() call, for the finality histogram. */
   readonly proposedAt: number;
-  readonly waiters: Waiter[];
+  readonly waiters: ProposalWaiter[];
   /** The replica holds the vertex durably (see `acknowledge`). */
   acknowledged: boolean;
   /** Callers waiting for that. */
-  readonly acknowledgeWaiters: {
-    readonly resolve: () => void;
-    readonly reject: (error: ProposalRejectedError) => void;
-  }[];
+  readonly acknowledgeWaiters: AcknowledgeWaiter[];
 }
 
 export class ProposalRegistry {
@@ -74,33 +78,37 @@ export class ProposalRegistry {
     return this.#recent.get(key);
   }
 
-  /** Registers a waiter for `vertex`, as a new proposal or on the pending one with the same hash. */
-  add(key: string, vertex: Vertex, now: number): Promise<ProposalResult> {
-    return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject };
-      const pending = this.#pending.get(key);
-      if (pending !== undefined) pending.waiters.push(waiter);
-      else
-        this.#pending.set(key, {
-          vertex,
-          proposedAt: now,
-          waiters: [waiter],
-          acknowledged: false,
-          acknowledgeWaiters: [],
-        });
+  /**
+   * Registers `waiter` for `vertex`, as a new proposal or on the pending one with the same hash;
+   * returns whether the proposal is new.
+   */
+  add(key: string, vertex: Vertex, now: number, waiter: ProposalWaiter): boolean {
+    const pending = this.#pending.get(key);
+    if (pending !== undefined) {
+      pending.waiters.push(waiter);
+      return false;
+    }
+    this.#pending.set(key, {
+      vertex,
+      proposedAt: now,
+      waiters: [waiter],
+      acknowledged: false,
+      acknowledgeWaiters: [],
     });
+    return true;
   }
 
   /**
-   * Resolves once the pending proposal `key` is held durably by the replica (it survives a
-   * crash), or rejects as the proposal does if it is refused first. Undefined when no proposal
-   * `key` is pending.
+   * Tells `waiter` once the pending proposal `key` is held durably by the replica (it survives a
+   * crash; at once if it is already), or when it is refused first, as the proposal is. Returns
+   * false, telling nobody, when no proposal `key` is pending.
    */
-  whenAcknowledged(key: string): Promise<void> | undefined {
+  whenAcknowledged(key: string, waiter: AcknowledgeWaiter): boolean {
     const pending = this.#pending.get(key);
-    if (pending === undefined) return undefined;
-    if (pending.acknowledged) return Promise.resolve();
-    return new Promise((resolve, reject) => pending.acknowledgeWaiters.push({ resolve, reject }));
+    if (pending === undefined) return false;
+    if (pending.acknowledged) waiter.resolve();
+    else pending.acknowledgeWaiters.push(waiter);
+    return true;
   }
 
   /** The replica holds the vertex `key` durably. */

@@ -19,9 +19,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { base64, type FinalizedEvent } from '../client/api.ts';
-import { toHex } from '../crypto/index.ts';
 import type { FinalizedVertex } from '../engine/index.ts';
-import type { FinalizedRecord } from '../protocol/index.ts';
+import { type FinalizedRecord, type Vertex, vertexKey } from '../protocol/index.ts';
 import type { Logger } from './log.ts';
 
 /** A place in the total order; position -1 stands before a sequence's first vertex. */
@@ -64,14 +63,9 @@ function isAfter(place: EventPlace, than: EventPlace): boolean {
 }
 
 /** The text of one `finalized` event. */
-function eventText(
-  place: EventPlace,
-  vertex: { readonly hash: Uint8Array; readonly payload: Uint8Array },
-  view: number,
-  withPayload: boolean,
-): string {
+function eventText(place: EventPlace, vertex: Vertex, view: number, withPayload: boolean): string {
   const event: FinalizedEvent = {
-    hash: toHex(vertex.hash),
+    hash: vertexKey(vertex),
     sequence: place.sequence,
     position: place.position,
     view,

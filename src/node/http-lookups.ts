@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { base64, digestFromHex, type FinalVertexLocation, type FinalVertexResponse } from '../client/api.ts';
 import { toHex } from '../crypto/index.ts';
+import { vertexKey } from '../protocol/index.ts';
 import { encodeMessage } from '../wire/index.ts';
 import { ApiError, sendJson } from './http-answers.ts';
 import type { HttpApiContext } from './http-api.ts';
@@ -104,7 +105,7 @@ export class VertexLookups {
     const record = this.#context.store.finalizedAt(sequence);
     if (record === undefined) throw new ApiError('internal', `the batch at sequence ${sequence} is gone`);
     const proof: BatchProof = {
-      batch: record.batch.map((vertex) => toHex(vertex.hash)),
+      batch: record.batch.map(vertexKey),
       commits: record.commits.map((commit) => base64(encodeMessage(commit))),
     };
     this.#proofs.set(sequence, proof);

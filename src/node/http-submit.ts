@@ -10,9 +10,8 @@ import {
   digestFromHex,
   type SubmitVerticesResponse,
 } from '../client/api.ts';
-import { toHex } from '../crypto/index.ts';
 import { ProposalRejectedError, type ProposalRejectionCode } from '../engine/index.ts';
-import { createVertex, type Digest, type Vertex } from '../protocol/index.ts';
+import { createVertex, type Digest, type Vertex, vertexKey } from '../protocol/index.ts';
 import { decodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../wire/vertex-list.ts';
 import { ApiError, readBody, sendJson } from './http-answers.ts';
 import type { HttpApiContext } from './http-api.ts';
@@ -177,7 +176,7 @@ export class Submissions {
 
   async #submitOne(response: ServerResponse, vertex: Vertex): Promise<void> {
     const [refusal] = await this.#propose([vertex]);
-    const hash = toHex(vertex.hash);
+    const hash = vertexKey(vertex);
     if (refusal !== null && refusal !== undefined) {
       throw this.#rejection(refusal);
     }
@@ -197,7 +196,7 @@ export class Submissions {
         rejected.push({ index, code: REJECTION_ANSWERS[refusal.code], message: refusal.message });
     }
     const body: SubmitVerticesResponse = {
-      hashes: vertices.map((vertex) => toHex(vertex.hash)),
+      hashes: vertices.map(vertexKey),
       validThrough: vertices.map((vertex) => vertex.validThrough),
       accepted: vertices.length - rejected.length,
       rejected,
@@ -219,23 +218,20 @@ export class Submissions {
    */
   async #propose(vertices: readonly Vertex[]): Promise<(ProposalRejectedError | null)[]> {
     const { engine, logger } = this.#context;
-    const outcomes = await Promise.allSettled(vertices.map((vertex) => engine.accept(vertex)));
-    return outcomes.map((outcome, i) => {
-      const key = toHex(vertices[i]!.hash);
-      if (outcome.status === 'rejected') {
-        if (outcome.reason instanceof ProposalRejectedError) return outcome.reason;
-        logger.error('propose-failed', { hash: key, error: outcome.reason });
-        return new ProposalRejectedError('stopped', 'the node failed to take the vertex; see its log');
+    const remember = (vertex: Vertex, error: ProposalRejectedError): void => {
+      this.#rejected.set(vertexKey(vertex), { code: REJECTION_ANSWERS[error.code], message: error.message });
+      if (this.#rejected.size > REJECTED_REMEMBERED_MAX) {
+        this.#rejected.delete(this.#rejected.keys().next().value!);
       }
-      outcome.value.final.catch((error: unknown) => {
-        if (!(error instanceof ProposalRejectedError)) return;
-        this.#rejected.set(key, { code: REJECTION_ANSWERS[error.code], message: error.message });
-        if (this.#rejected.size > REJECTED_REMEMBERED_MAX) {
-          this.#rejected.delete(this.#rejected.keys().next().value!);
-        }
-      });
-      return null;
-    });
+    };
+    try {
+      return await engine.acceptMany(vertices, remember);
+    } catch (error) {
+      logger.error('propose-failed', { vertices: vertices.length, error });
+      return vertices.map(
+        () => new ProposalRejectedError('stopped', 'the node failed to take the vertex; see its log'),
+      );
+    }
   }
 
   #rejection(refusal: ProposalRejectedError): ApiError {

@@ -8,8 +8,8 @@
  * it is valid so far ahead (validThrough >= s + horizon) that the replicas could forget it
  * before it expires. Only a Byzantine primary orders the last two; an honest one drops them.
  */
-import { currentTimeout, hashKey, type ReplicaState } from './state.ts';
-import { type Batch, isDeliverableAt, type Vertex } from './types.ts';
+import { currentTimeout, type ReplicaState } from './state.ts';
+import { type Batch, isDeliverableAt, type Vertex, vertexKey } from './types.ts';
 
 /** The delivered part of a batch, position for position. */
 export interface Selected {
@@ -31,7 +31,7 @@ export function deliverBatch(state: ReplicaState, sequence: number, batch: Batch
     const vertex = batch[position]!;
     // One key per vertex for every map below, and handed to the shell with the delivery:
     // hex-encoding hashes again was a measurable share of the engine's main thread.
-    const key = hashKey(vertex);
+    const key = vertexKey(vertex);
     state.proposedHashes.delete(key);
     if (!isDeliverableAt(vertex, sequence, horizon) || state.delivered.has(key) || fresh.has(key)) continue;
     fresh.add(key);

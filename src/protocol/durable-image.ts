@@ -3,11 +3,10 @@
  * implementations apply writes to their own layout; this in-memory image is the reference
  * they follow, and the one the simulator's disk and the memory store use.
  */
-import { toHex } from '../crypto/digest.ts';
 import type { DurableWrite, FinalizedRecord } from './effects.ts';
 import type { EpochRecord } from './epochs.ts';
 import type { CheckpointCertificate } from './messages.ts';
-import type { Vertex } from './types.ts';
+import { type Vertex, vertexKey } from './types.ts';
 
 export type ViewRecord = Extract<DurableWrite, { kind: 'view' }>;
 export type PrePrepareRecord = Extract<DurableWrite, { kind: 'pre-prepare' }>;
@@ -75,7 +74,7 @@ export class DurableImage {
         break;
       }
       case 'accepted':
-        for (const vertex of write.vertices) this.accepted.set(toHex(vertex.hash), vertex);
+        for (const vertex of write.vertices) this.accepted.set(vertexKey(vertex), vertex);
         break;
       case 'truncate':
         for (const sequence of this.prePrepares.keys())

@@ -16,7 +16,6 @@ import {
   ACCEPTED,
   emit,
   entryAt,
-  hashKey,
   ignored,
   inWindow,
   isPrimary,
@@ -35,6 +34,7 @@ import {
   isDeliverableAt,
   type ReplicaId,
   type Vertex,
+  vertexKey,
 } from './types.ts';
 
 /** A PRE-PREPARE without its batch: the form kept in the log and in certificates. */
@@ -378,7 +378,7 @@ export function noteInFlight(state: ReplicaState): void {
   for (const [sequence, entry] of state.log) {
     if (sequence <= state.lastExecuted || entry.batch === null) continue;
     if (entry.prePrepare === null || entry.prePrepare.view !== state.view) continue;
-    for (const vertex of entry.batch) state.proposedHashes.set(hashKey(vertex), sequence);
+    for (const vertex of entry.batch) state.proposedHashes.set(vertexKey(vertex), sequence);
   }
 }
 

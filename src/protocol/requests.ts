@@ -23,7 +23,6 @@ import type { Verdict } from './effects.ts';
 import type { Draft, Held, Request } from './messages.ts';
 import {
   ACCEPTED,
-  hashKey,
   ignored,
   isPrimary,
   persist,
@@ -33,7 +32,7 @@ import {
   sendDraft,
 } from './state.ts';
 import type { Digest } from './types.ts';
-import { batchPayloadBytes, isDeliverableAt, type ReplicaId, type Vertex } from './types.ts';
+import { batchPayloadBytes, isDeliverableAt, type ReplicaId, type Vertex, vertexKey } from './types.ts';
 
 /** Whether a vertex fits in a batch on its own: one that does not could never be ordered. */
 function fitsInBatch(state: ReplicaState, vertex: Vertex): boolean {
@@ -55,7 +54,7 @@ export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Ver
   const fresh = new Map<string, Vertex>();
   const held: string[] = [];
   for (const vertex of vertices) {
-    const key = hashKey(vertex);
+    const key = vertexKey(vertex);
     const pending = state.pending.get(key);
     if (pending !== undefined && pending.copies === null) held.push(key);
     if (pending !== undefined || state.delivered.has(key) || fresh.has(key)) continue;
@@ -186,7 +185,7 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
   if (from !== request.replica) return rejected('invalid-request', from);
   if (request.replica === state.config.self) return ignored('not-needed');
   // Each key once: a held REQUEST at the primary is both held and queued.
-  const keys = request.vertices.map(hashKey);
+  const keys = request.vertices.map(vertexKey);
   if (request.hold) holdFor(state, request.vertices, keys, from);
   if (state.viewActive && isPrimary(state)) {
     for (const [index, vertex] of request.vertices.entries())
@@ -218,7 +217,7 @@ export function onRequest(state: ReplicaState, request: Request, from: ReplicaId
 
 /** Adds a vertex to the primary's ordering queue, within the sender's share of it. */
 export function enqueue(state: ReplicaState, vertex: Vertex, source: ReplicaId): void {
-  enqueueKeyed(state, hashKey(vertex), vertex, source);
+  enqueueKeyed(state, vertexKey(vertex), vertex, source);
 }
 
 function enqueueKeyed(state: ReplicaState, key: string, vertex: Vertex, source: ReplicaId): void {

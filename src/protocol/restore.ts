@@ -19,6 +19,7 @@ import { noteInFlight } from './normal-case.ts';
 import { createReplica, seal } from './replica.ts';
 import { deliverableNext, forwardPending } from './requests.ts';
 import { entryAt, isPrimary, primary, type ReplicaState, sendDraft } from './state.ts';
+import { vertexKey } from './types.ts';
 import { sendViewChange } from './view-change.ts';
 
 /**
@@ -51,7 +52,7 @@ export function restoreReplica(
     state.lastChainDigest = record.chainDigest;
     state.delivered.record(
       record.sequence,
-      record.delivered.map((position) => toHex(record.batch[position]!.hash)),
+      record.delivered.map((position) => vertexKey(record.batch[position]!)),
     );
     if (record.sequence > h && record.sequence % config.checkpointInterval === 0) {
       state.ownCheckpoints.set(record.sequence, record.chainDigest);
@@ -63,7 +64,7 @@ export function restoreReplica(
   // proposed again below), since the node (or a peer it held them for) acknowledged them. After
   // a restart they are this replica's own: whoever asked for them heard HELD already.
   for (const vertex of snapshot.accepted) {
-    const key = toHex(vertex.hash);
+    const key = vertexKey(vertex);
     if (state.delivered.has(key) || state.pending.has(key) || !deliverableNext(state, vertex)) continue;
     state.pending.set(key, { vertex, sinceTick: 0, source: config.self, copies: null });
     holdUntil(state, key, vertex.validThrough);

@@ -3,7 +3,6 @@
  * output. The state is mutated in place by `step` (as etcd-io/raft mutates its `raft` struct):
  * copying maps per message would cost more than the whole protocol.
  */
-import { toHex } from '../crypto/digest.ts';
 import { primaryOf, type ReplicaConfig } from './config.ts';
 import type { DeliveredSet } from './delivered-set.ts';
 import type {
@@ -305,10 +304,6 @@ export function currentTimeout(state: ReplicaState): number {
   const { viewChangeTimeoutTicks, viewChangeTimeoutMaxTicks } = state.config;
   const factor = 2 ** Math.min(state.viewChangeAttempts, 30);
   return Math.min(viewChangeTimeoutTicks * factor, viewChangeTimeoutMaxTicks);
-}
-
-export function hashKey(vertex: Vertex): string {
-  return toHex(vertex.hash);
 }
 
 // ---------------------------------------------------------------------------------------------

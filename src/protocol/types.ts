@@ -5,7 +5,7 @@
  * Every digest is SHA-256 over an input that starts with its own ASCII tag, so a digest of
  * one kind can never be mistaken for a digest of another.
  */
-import { bytesEqual, DIGEST_BYTES, sha256, sha256Of } from '../crypto/digest.ts';
+import { bytesEqual, DIGEST_BYTES, sha256, sha256Of, toHex } from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
 
 /** A replica's index in the validator list, 0 <= id < n. The primary of view v is v mod n. */
@@ -100,11 +100,12 @@ export function vertexHash(payload: Uint8Array, parents: readonly Digest[], vali
 }
 
 /**
- * Vertices whose hash {@link createVertex} computed, so that accepting one (`propose`, the
- * HTTP API) need not hash it a second time: a primary hashes every submitted vertex, and twice
- * showed in its profile under load.
+ * The hex key (see {@link vertexKey}) of each vertex {@link createVertex} built. A vertex here
+ * was hashed by it, so accepting one (`propose`, the HTTP API) need not hash it again: a primary
+ * hashes every submitted vertex. And its key is made once, where the maps of every layer (HTTP,
+ * engine, core, event stream) would each make it again.
  */
-const hashedVertices = new WeakSet<Vertex>();
+const createdVertices = new WeakMap<Vertex, string>();
 
 /**
  * Builds a vertex and computes its hash. Parents must be 32-byte digests; `validThrough` a
@@ -131,13 +132,18 @@ export function createVertex(payload: Uint8Array, options: VertexOptions): Verte
     validThrough,
     hash: vertexHash(payload, parents, validThrough),
   });
-  hashedVertices.add(vertex);
+  createdVertices.set(vertex, toHex(vertex.hash));
   return vertex;
+}
+
+/** The key of a vertex in maps, logs and the HTTP API: the lower-case hex of its hash. */
+export function vertexKey(vertex: Vertex): string {
+  return createdVertices.get(vertex) ?? toHex(vertex.hash);
 }
 
 /** Whether `vertex`'s hash matches its payload, parents and validThrough (computed again unless createVertex built it). */
 export function hasValidHash(vertex: Vertex): boolean {
-  if (hashedVertices.has(vertex)) return true;
+  if (createdVertices.has(vertex)) return true;
   return (
     vertex.parents.every((parent) => parent.length === DIGEST_BYTES) &&
     Number.isSafeInteger(vertex.validThrough) &&

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toHex } from '../../src/crypto/index.ts';
+import type { ProposalRejectedError } from '../../src/engine/index.ts';
 import { Cluster, payload, recordFinalized } from './cluster.ts';
 
 test('accept() resolves only once the vertex is durable, and a restarted engine proposes it again', async () => {
@@ -82,6 +83,47 @@ test('by default accept() waits until a peer holds the vertex on its disk too', 
       await cluster.advance(10);
     }
     assert.equal((await final).sequence >= 1, true);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('acceptMany() answers a list once each vertex is held durably or refused, and reports later give-ups', async () => {
+  const cluster = new Cluster({
+    storeFlushLatencyMs: 5,
+    config: { acknowledgeCopies: 0, pendingProposalsMax: 3 },
+  });
+  await cluster.start();
+  try {
+    // node-1 holds what it accepts, but nothing it sends arrives: nothing becomes final.
+    cluster.network.setFilter((from) => from !== 'node-1');
+    const backup = cluster.engines[1]!;
+    const fresh = [0, 1].map((i) => backup.createVertex(payload('many', i)));
+    const oversized = backup.createVertex(new Uint8Array(backup.config.vertexPayloadBytesMax + 1));
+    // The same vertex twice is one proposal; the fourth distinct one finds the engine full.
+    const list = [fresh[0]!, oversized, fresh[1]!, fresh[0]!, backup.createVertex(payload('many', 2))];
+    const extra = backup.createVertex(payload('many', 3));
+    const givenUp: string[] = [];
+    let answered: (ProposalRejectedError | null)[] | null = null;
+    const answer = backup
+      .acceptMany([...list, extra], (vertex, error) => givenUp.push(`${toHex(vertex.hash)} ${error.code}`))
+      .then((outcomes) => {
+        answered = outcomes;
+      });
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(answered, null, 'answered before the store flushed');
+    await cluster.advance(10, 1);
+    await answer;
+    const codes = answered!.map((outcome) => (outcome === null ? null : outcome.code));
+    assert.deepEqual(codes, [null, 'oversized', null, null, null, 'full']);
+    for (const vertex of [fresh[0]!, fresh[1]!, list[4]!])
+      assert.equal(cluster.stores[1]!.image.accepted.has(toHex(vertex.hash)), true, 'durable when answered');
+    // Held, then given up on when the node stops: reported for each entry (the repeated one twice).
+    await backup.stop({ drainTimeoutMs: 0 });
+    assert.deepEqual(
+      givenUp.sort(),
+      [fresh[0]!, fresh[0]!, fresh[1]!, list[4]!].map((vertex) => `${toHex(vertex.hash)} stopped`).sort(),
+    );
   } finally {
     await cluster.stop();
   }
