@@ -210,11 +210,9 @@ export function readVertexFields(r: Reader, payloadBytesMax: number, parentsMax:
   return { payload, parents, validThrough: r.u64('vertex validThrough') };
 }
 
-const writeVertex: (w: Writer, vertex: Vertex) => void = writeVertexFields;
-
 function writeVertices(w: Writer, vertices: readonly Vertex[]): void {
   w.u32(vertices.length);
-  for (const vertex of vertices) writeVertex(w, vertex);
+  for (const vertex of vertices) writeVertexFields(w, vertex);
 }
 
 /** PREPARE, COMMIT and a PRE-PREPARE header share these fields. */
