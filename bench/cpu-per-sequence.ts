@@ -127,26 +127,20 @@ async function main(): Promise<void> {
         ),
       );
     // Under load a sequence carries many vertices: what each costs is the figure to compare.
-    const perVertex = (i: number): string =>
-      report.finalized === 0
-        ? '-'
-        : ((perSequence(null, i) * sequences * 1000) / report.finalized).toFixed(1);
-    const main = (i: number): string =>
-      report.finalized === 0
-        ? '-'
-        : ((perSequence('main', i) * sequences * 1000) / report.finalized).toFixed(1);
-    process.stdout.write(
-      row(
-        'us/vertex, all',
-        pids.map((_, i) => perVertex(i)),
-      ),
-    );
-    process.stdout.write(
-      row(
-        'us/vertex, main',
-        pids.map((_, i) => main(i)),
-      ),
-    );
+    for (const [label, kind] of [
+      ['us/vertex, all', null],
+      ['us/vertex, main', 'main'],
+    ] as const)
+      process.stdout.write(
+        row(
+          label,
+          pids.map((_, i) =>
+            report.finalized === 0
+              ? '-'
+              : ((perSequence(kind, i) * sequences * 1000) / report.finalized).toFixed(1),
+          ),
+        ),
+      );
     process.stdout.write(
       row(
         'idle ms/s',
