@@ -15,7 +15,7 @@ export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
   if (total > ONE_SHOT_BYTES_MAX) {
     const streaming = createHash('sha256');
     for (const part of parts) streaming.update(part);
-    return asDigest(streaming.digest());
+    return digestOfLatin1(streaming.digest('binary'));
   }
   // Small inputs (vertex hashes, votes, chain digests: the hot path) cost half as much with
   // one native call over one buffer as with a Hash object fed part by part.
@@ -28,18 +28,24 @@ export function sha256(...parts: readonly Uint8Array[]): Uint8Array {
   return sha256Of(joined);
 }
 
-/** SHA-256 of one buffer, in one native call. */
+/**
+ * SHA-256 of one buffer, in one native call. The digest comes back as a 32-character 'binary' (latin1)
+ * string and is copied into an array on V8's heap: a Buffer from the call would be a backing
+ * store of its own, which costs more to allocate and collect than the hash itself.
+ */
 export function sha256Of(bytes: Uint8Array): Uint8Array {
-  return asDigest(hash('sha256', bytes, 'buffer') as Buffer);
+  return digestOfLatin1(hash('sha256', bytes, 'binary'));
+}
+
+/** The bytes of a digest given as a latin1 string (one character a byte). */
+function digestOfLatin1(text: string): Uint8Array {
+  const out = new Uint8Array(DIGEST_BYTES);
+  for (let i = 0; i < DIGEST_BYTES; i++) out[i] = text.charCodeAt(i);
+  return out;
 }
 
 /** Inputs up to this size are copied into one buffer and hashed in one call. */
 const ONE_SHOT_BYTES_MAX = 64 * 1024;
-
-/** A digest Buffer viewed as a plain Uint8Array, without copying. */
-function asDigest(out: Buffer): Uint8Array {
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-}
 
 /** Constant-time-irrelevant equality of two byte strings (digests are public). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -293,7 +293,7 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
     case 'finalized': {
       if (key.length !== 1 + U64_BYTES) return null;
       try {
-        const r = new Reader(plain(key));
+        const r = new Reader(key);
         r.u8('prefix');
         return { kind, sequence: r.u64('sequence') };
       } catch {
@@ -303,7 +303,7 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
     case 'epoch': {
       if (key.length !== 1 + U64_BYTES) return null;
       try {
-        const r = new Reader(plain(key));
+        const r = new Reader(key);
         r.u8('prefix');
         const number = r.u64('epoch');
         return number > 0xffff_ffff ? null : { kind, number };
@@ -388,20 +388,12 @@ function seal(w: Writer, key: Uint8Array): Uint8Array {
   return w.finish();
 }
 
-/** A plain Uint8Array view (a Buffer's `slice` aliases; the Reader needs copies). */
-function plain(bytes: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
-    ? bytes
-    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
  * Checks a value's checksum and format and returns a reader over its body.
  *
  * @throws RecordError with code 'checksum' or 'malformed'.
  */
-export function openRecord(key: Uint8Array, value: Uint8Array): Reader {
-  const bytes = plain(value);
+export function openRecord(key: Uint8Array, bytes: Uint8Array): Reader {
   if (bytes.length < FORMAT_BYTES + CHECKSUM_BYTES) {
     throw new RecordError('malformed', `${bytes.length} bytes is shorter than any record`);
   }

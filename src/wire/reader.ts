@@ -7,6 +7,7 @@
  * no failure escapes as an exception.
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
+import { copyBytes } from './bytes.ts';
 import type { DecodeErrorCode } from './errors.ts';
 
 const TWO_POW_32 = 0x1_0000_0000;
@@ -34,7 +35,7 @@ export class Reader {
   readonly #view: DataView;
   #offset = 0;
 
-  /** @param bytes - a plain Uint8Array (not a Buffer: `slice` must copy, not alias). */
+  /** @param bytes - the input; what the reader returns never aliases it. */
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -126,7 +127,7 @@ export class Reader {
     this.need(length, what);
     const start = this.#offset;
     this.#offset += length;
-    return this.#bytes.slice(start, this.#offset);
+    return copyBytes(this.#bytes.subarray(start, this.#offset));
   }
 
   /** A digest: exactly {@link DIGEST_BYTES} bytes. */

@@ -41,8 +41,7 @@ export function encodeVertexList(vertices: readonly VertexFields[]): Uint8Array 
 
 /** Reads a vertex list, refusing one that is truncated, has bytes after it, or breaks `limits`. */
 export function decodeVertexList(bytes: Uint8Array, limits: VertexListLimits): VertexListResult {
-  // A Buffer's `slice` aliases; read through a plain view so the payloads are copies.
-  const r = new Reader(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const r = new Reader(bytes);
   try {
     const count = r.count(r.u32('vertex count'), limits.countMax, MIN_LISTED_VERTEX_BYTES, 'vertices');
     const vertices: VertexFields[] = [];
