@@ -30,6 +30,7 @@ export {
   type FinalizedVertex,
   ManualClock,
   PROPOSAL_REJECTION_CODES,
+  PROPOSAL_WAITERS_MAX,
   ProposalRejectedError,
   type ProposalRejectionCode,
   type ProposalResult,

@@ -74,7 +74,12 @@ import { type Admission, InboundPipeline } from './inbound.ts';
 import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
-import { ProposalRegistry, type ProposalResult, type ProposalWaiter } from './proposals.ts';
+import {
+  PROPOSAL_WAITERS_MAX,
+  ProposalRegistry,
+  type ProposalResult,
+  type ProposalWaiter,
+} from './proposals.ts';
 import type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 import {
   sequenceOf,
@@ -693,9 +698,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * after a view change it goes to the new one). Resolves once the vertex is final here, with
    * its place in the order; resolves once even if the vertex is proposed again meanwhile.
    *
-   * @throws ProposalRejectedError (as a rejection) with code 'stopped', 'full', 'oversized',
-   *   'invalid' or 'duplicate'; a proposal accepted and abandoned by `stop()` is rejected with
-   *   'stopped'.
+   * @throws ProposalRejectedError (as a rejection) with code 'stopped', 'full' (also when 16
+   *   callers wait for this vertex already), 'oversized', 'invalid' or 'duplicate'; a proposal
+   *   accepted and abandoned by `stop()` is rejected with 'stopped'.
    */
   propose(vertex: Vertex): Promise<ProposalResult> {
     const taken = this.#take(vertex);
@@ -717,6 +722,12 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     const invalid = this.#checkVertex(vertex);
     if (invalid !== null) return invalid;
     const key = vertexKey(vertex);
+    if (this.#proposals.crowded(key)) {
+      return new ProposalRejectedError(
+        'full',
+        `${PROPOSAL_WAITERS_MAX} callers wait for this vertex already; it is pending, so wait for it`,
+      );
+    }
     if (this.#proposals.has(key)) return key;
     const recent = this.#proposals.recent(key);
     if (recent !== undefined) return recent;

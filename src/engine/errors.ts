@@ -11,7 +11,10 @@ export { ConfigError } from '../protocol/index.ts';
 
 /** Why a proposal was not accepted, or was abandoned before it became final. */
 export const PROPOSAL_REJECTION_CODES = Object.freeze([
-  /** The engine holds `pendingProposalsMax` proposals that are not final yet: back off. */
+  /**
+   * The engine holds `pendingProposalsMax` proposals that are not final yet, or this vertex is
+   * pending with 16 callers waiting for it already (`PROPOSAL_WAITERS_MAX`): back off.
+   */
   'full',
   /** The engine is not running (not started, stopping, stopped, or halted). */
   'stopped',

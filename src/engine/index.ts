@@ -32,7 +32,7 @@ export {
 } from './finalized-replay.ts';
 export type { FinalizedVertex } from './finalized-stream.ts';
 export { ENGINE_STATES, type EngineState } from './lifecycle.ts';
-export type { ProposalResult } from './proposals.ts';
+export { PROPOSAL_WAITERS_MAX, type ProposalResult } from './proposals.ts';
 export type { EngineProbe, EngineTestSeams, OutboundQueuePart, ReleaseQueuePart } from './seams.ts';
 export type { TracePoint, Tracer, TraceStep } from './trace.ts';
 export type { VerifierStats } from './verifier.ts';

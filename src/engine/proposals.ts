@@ -3,6 +3,7 @@
  * them. A vertex proposed twice while pending is one proposal with two waiters, so each promise
  * resolves exactly once, when the vertex first becomes final here.
  */
+import { ArgumentError } from '../errors.ts';
 import type { Digest, Vertex } from '../protocol/index.ts';
 import { Fifo } from '../shell/fifo.ts';
 import type { ProposalRejectedError } from './errors.ts';
@@ -37,6 +38,14 @@ interface PendingProposal {
   /** Callers waiting for that. */
   readonly acknowledgeWaiters: AcknowledgeWaiter[];
 }
+
+/**
+ * Callers one pending proposal keeps at most. A caller who submits the same vertex again and
+ * again (an HTTP client retrying) must not grow this node's memory without bound while the
+ * vertex waits, which without a quorum can be for ever; the engine refuses the one beyond as
+ * 'full' (see `crowded`).
+ */
+export const PROPOSAL_WAITERS_MAX = 16;
 
 export class ProposalRegistry {
   readonly #pending = new Map<string, PendingProposal>();
@@ -73,6 +82,12 @@ export class ProposalRegistry {
     return this.#pending.has(key);
   }
 
+  /** Whether the pending proposal `key` keeps as many callers as it may ({@link PROPOSAL_WAITERS_MAX}). */
+  crowded(key: string): boolean {
+    const pending = this.#pending.get(key);
+    return pending !== undefined && pending.waiters.length >= PROPOSAL_WAITERS_MAX;
+  }
+
   /** The result of a proposal finalized recently, if remembered. */
   recent(key: string): ProposalResult | undefined {
     return this.#recent.get(key);
@@ -81,10 +96,14 @@ export class ProposalRegistry {
   /**
    * Registers `waiter` for `vertex`, as a new proposal or on the pending one with the same hash;
    * returns whether the proposal is new.
+   *
+   * @throws ArgumentError when the pending proposal is `crowded` already: callers check first.
    */
   add(key: string, vertex: Vertex, now: number, waiter: ProposalWaiter): boolean {
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
+      if (pending.waiters.length >= PROPOSAL_WAITERS_MAX)
+        throw new ArgumentError(`the proposal ${key} has ${PROPOSAL_WAITERS_MAX} waiters already`);
       pending.waiters.push(waiter);
       return false;
     }

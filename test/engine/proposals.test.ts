@@ -9,6 +9,7 @@ import {
   createVertex,
   EngineStateError,
   type FinalizedVertex,
+  PROPOSAL_WAITERS_MAX,
   SubscriberOverflowError,
 } from '../../src/engine/index.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
@@ -58,6 +59,36 @@ test('propose rejects with a typed code when the vertex cannot be accepted', asy
     engine.propose(createVertex(payload('late', 0), { validThrough: TEST_VALID_THROUGH })),
     { code: 'stopped' },
   );
+});
+
+test('a pending vertex keeps at most PROPOSAL_WAITERS_MAX callers: one more is refused as full', async () => {
+  const cluster = new Cluster();
+  await cluster.start();
+  try {
+    // node-1 takes the vertex, but nothing it sends arrives: it stays pending.
+    cluster.network.setFilter((from) => from !== 'node-1');
+    const engine = cluster.engines[1]!;
+    const vertex = engine.createVertex(payload('retried', 0));
+    const waiting = Array.from({ length: PROPOSAL_WAITERS_MAX }, () => engine.propose(vertex));
+    await assert.rejects(engine.propose(vertex), { code: 'full' });
+    const [refusal] = await engine.acceptMany([vertex]);
+    assert.equal(refusal?.code, 'full');
+    // Another vertex is still taken: the engine is not full, this vertex's callers are.
+    const other = engine.propose(engine.createVertex(payload('retried', 1)));
+    assert.equal(engine.status().pendingProposals, 2);
+    cluster.network.setFilter(null);
+    let settled = false;
+    const all = Promise.all([...waiting, other]).finally(() => {
+      settled = true;
+    });
+    for (let elapsed = 0; elapsed < 5_000 && !settled; elapsed += 10) await cluster.advance(10);
+    const results = await all;
+    for (const result of results.slice(0, PROPOSAL_WAITERS_MAX)) assert.deepEqual(result, results[0]);
+    // Final now: a caller late for it learns its place instead of a refusal.
+    assert.deepEqual(await engine.propose(vertex), results[0]);
+  } finally {
+    await cluster.stop();
+  }
 });
 
 test('stop is graceful: proposals accepted before it are finalized, not dropped', async () => {

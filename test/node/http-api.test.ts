@@ -10,6 +10,7 @@ import { clusterKeysOf } from '../../src/client/client.ts';
 import { loadClusterFile } from '../../src/client/cluster-file.ts';
 import { verifyFinalVertex } from '../../src/client/proof.ts';
 import { toHex } from '../../src/crypto/index.ts';
+import { PROPOSAL_WAITERS_MAX } from '../../src/engine/index.ts';
 import { createVertex } from '../../src/protocol/index.ts';
 import { encodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../../src/wire/vertex-list.ts';
 import { promtool, skipWithoutPromtool } from '../support/promtool.ts';
@@ -363,6 +364,18 @@ describe('HTTP API of a node that cannot finalize (its peers are down)', { timeo
     assert.equal(answer.status, 202);
     const found = await call(`${node.url}/v1/vertices/${answer.body.hash}`);
     assert.deepEqual(found.body, { hash: answer.body.hash, status: 'pending' });
+  });
+
+  it('a pending vertex submitted again and again: the submission beyond 16 is refused as full', async () => {
+    // 'waits' is pending from the test before: one submission waits on it already.
+    for (let again = 1; again < PROPOSAL_WAITERS_MAX; again++) {
+      const answer = await postJson(`${node.url}/v1/vertices`, { payload: b64('waits') });
+      assert.equal(answer.status, 202, `submission ${again + 1}`);
+    }
+    const crowded = await postJson(`${node.url}/v1/vertices`, { payload: b64('waits') });
+    assert.equal(crowded.status, 429);
+    assert.equal(crowded.body.error.code, 'full');
+    assert.equal(crowded.headers.get('retry-after'), '3');
   });
 
   it('a full node answers 429 with Retry-After, and a list it cannot take wholly with the refused entries', async () => {
