@@ -81,6 +81,7 @@ import type {
   PreparedCertificate,
 } from '../protocol/messages.ts';
 import type { Batch, Digest, Vertex } from '../protocol/types.ts';
+import { allocBytes } from '../wire/bytes.ts';
 import { decodeMessage, encodedMessageBytes, writeMessage } from '../wire/codec.ts';
 import { type DecodeLimits, decodeLimitsFor } from '../wire/limits.ts';
 import { DecodeFailure, Reader } from '../wire/reader.ts';
@@ -189,7 +190,8 @@ export function keyBySequence(prefix: number, sequence: number): Uint8Array {
 
 /**
  * Writes `value` (a safe integer, at most 2^53 - 1) as a big-endian u64 at `at`. The vertex index
- * builds a key per finalized vertex, so its keys are plain arrays written by hand, not Writers.
+ * builds a key per finalized vertex, so its keys are pooled arrays (see `wire/bytes.ts`) written
+ * by hand, not Writers.
  */
 function setU64(bytes: Uint8Array, at: number, value: number): void {
   setU32(bytes, at, Math.floor(value / TWO_TO_32));
@@ -229,7 +231,7 @@ export const keys = Object.freeze({
   epoch: (number: number): Uint8Array => keyBySequence(KEY_PREFIX.epoch, number),
   /** The record of a client vertex this replica accepted. */
   accepted: (validThrough: number, hash: Digest): Uint8Array => {
-    const key = new Uint8Array(ACCEPTED_KEY_BYTES);
+    const key = allocBytes(ACCEPTED_KEY_BYTES);
     key[0] = KEY_PREFIX.accepted;
     setU64(key, 1, validThrough);
     key.set(hash, 1 + U64_BYTES);
@@ -237,7 +239,7 @@ export const keys = Object.freeze({
   },
   /** The vertex index entry of the vertex `hash` at `index` of the batch finalized at `sequence`. */
   vertex: (hash: Digest, sequence: number, index: number): Uint8Array => {
-    const key = new Uint8Array(VERTEX_KEY_BYTES);
+    const key = allocBytes(VERTEX_KEY_BYTES);
     writeVertexKey(key, hash, sequence, index);
     return key;
   },
@@ -948,7 +950,7 @@ export interface VertexIndexEntry {
  * record with an empty body, the format byte and the checksum over the key and it.
  *
  * Built for the flush, which makes one per finalized vertex: key and value share one exact-size
- * array, and the checksum is a single CRC-32 over key and format byte (CRC-32 over a key then
+ * pooled array (LMDB takes the address of the slab it lies in once for many entries), and the checksum is a single CRC-32 over key and format byte (CRC-32 over a key then
  * continued over the value, as `seal` computes it, is the CRC-32 of the two laid end to end).
  */
 export function vertexIndexEntry(
@@ -956,7 +958,7 @@ export function vertexIndexEntry(
   sequence: number,
   index: number,
 ): { readonly key: Uint8Array; readonly value: Uint8Array } {
-  const bytes = new Uint8Array(VERTEX_KEY_BYTES + FORMAT_BYTES + CHECKSUM_BYTES);
+  const bytes = allocBytes(VERTEX_KEY_BYTES + FORMAT_BYTES + CHECKSUM_BYTES);
   writeVertexKey(bytes, hash, sequence, index);
   bytes[VERTEX_KEY_BYTES] = RECORD_FORMAT;
   setU32(bytes, VERTEX_KEY_BYTES + FORMAT_BYTES, crc32(bytes.subarray(0, VERTEX_KEY_BYTES + FORMAT_BYTES)));

@@ -10,6 +10,7 @@
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
+import { allocBytes } from './bytes.ts';
 
 const TWO_POW_32 = 0x1_0000_0000;
 
@@ -24,8 +25,8 @@ export class Writer {
    * @param offset - bytes to leave at the start (for a frame's length prefix).
    */
   constructor(capacity: number, offset = 0) {
-    this.#bytes = new Uint8Array(Math.max(capacity, offset));
-    this.#view = new DataView(this.#bytes.buffer);
+    this.#bytes = allocBytes(Math.max(capacity, offset));
+    this.#view = viewOf(this.#bytes);
     this.#offset = offset;
   }
 
@@ -43,10 +44,10 @@ export class Writer {
     const at = this.#offset;
     const needed = at + count;
     if (needed > this.#bytes.length) {
-      const grown = new Uint8Array(Math.max(needed, this.#bytes.length * 2, 64));
+      const grown = allocBytes(Math.max(needed, this.#bytes.length * 2, 64));
       grown.set(this.#bytes.subarray(0, at));
       this.#bytes = grown;
-      this.#view = new DataView(grown.buffer);
+      this.#view = viewOf(grown);
     }
     this.#offset = needed;
     return at;
@@ -108,4 +109,9 @@ export class Writer {
   finish(): Uint8Array {
     return this.#offset === this.#bytes.length ? this.#bytes : this.#bytes.subarray(0, this.#offset);
   }
+}
+
+/** A DataView over exactly `bytes` (whose buffer may be a shared slab). */
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

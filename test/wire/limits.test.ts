@@ -208,10 +208,15 @@ test('a batch of batchCountMax + 1 vertices is refused as limit-exceeded with th
   assert.equal(outcome({ ...header(), batch }, baseLimits), 'limit-exceeded');
 });
 
+/** A DataView over exactly `bytes`: an encoded message may lie anywhere in a shared buffer. */
+function dataView(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** A REQUEST whose vertex count field says `count` but carries no vertices. */
 function requestDeclaring(count: number): Uint8Array {
   const bytes = encodeMessage({ kind: 'request', vertices: [], replica: 0, hold: false });
-  new DataView(bytes.buffer).setUint32(5, count);
+  dataView(bytes).setUint32(5, count);
   return bytes;
 }
 
@@ -229,10 +234,10 @@ test('a huge declared count in a tiny frame is refused before any allocation, wh
 
   // The same for a payload length and a signature length that outrun the frame.
   const payload = encodeMessage({ kind: 'request', vertices: [emptyVertex()], replica: 0, hold: false });
-  new DataView(payload.buffer).setUint32(8, 0xffff_fff0);
+  dataView(payload).setUint32(8, 0xffff_fff0);
   assert.equal(outcomeOf(payload, { ...generous, vertexPayloadBytesMax: 0xffff_ffff }), 'truncated');
   const signed = encodeMessage(prepare());
-  new DataView(signed.buffer).setUint16(signed.length - signature.length - 2, 0xffff);
+  dataView(signed).setUint16(signed.length - signature.length - 2, 0xffff);
   assert.equal(outcomeOf(signed, { ...generous, maxSignatureBytes: 0xffff }), 'truncated');
 });
 
@@ -261,13 +266,13 @@ test('u64 fields above Number.MAX_SAFE_INTEGER are refused as invalid-value; 2^5
   assert.equal(outcomeOf(bytes), 'ok');
   // The view is at offset 8 (version, type, epoch u32, replica u16). 2^53 has high word
   // 0x0020_0000.
-  assert.equal(new DataView(bytes.buffer).getBigUint64(8), BigInt(Number.MAX_SAFE_INTEGER));
+  assert.equal(dataView(bytes).getBigUint64(8), BigInt(Number.MAX_SAFE_INTEGER));
   const over = bytes.slice();
-  new DataView(over.buffer).setUint32(8, 0x0020_0000);
-  new DataView(over.buffer).setUint32(12, 0);
+  dataView(over).setUint32(8, 0x0020_0000);
+  dataView(over).setUint32(12, 0);
   assert.equal(outcomeOf(over), 'invalid-value');
   const max = bytes.slice();
-  new DataView(max.buffer).setBigUint64(8, 0xffff_ffff_ffff_ffffn);
+  dataView(max).setBigUint64(8, 0xffff_ffff_ffff_ffffn);
   assert.equal(outcomeOf(max), 'invalid-value');
 });
 
