@@ -37,6 +37,21 @@ export function sha256Of(bytes: Uint8Array): Uint8Array {
   return digestOfLatin1(hash('sha256', bytes, 'binary'));
 }
 
+/**
+ * SHA-256 of one buffer as lower-case hex, in one native call: for a caller that keeps the key
+ * form too, and gets the bytes from it with {@link digestOfHex} rather than hex from the bytes.
+ */
+export function sha256Hex(bytes: Uint8Array): string {
+  return hash('sha256', bytes, 'hex');
+}
+
+/** The bytes of a digest this process wrote as hex (64 lower-case digits), on V8's heap. */
+export function digestOfHex(hex: string): Uint8Array {
+  const out = new Uint8Array(DIGEST_BYTES);
+  out.set(Buffer.from(hex, 'hex'));
+  return out;
+}
+
 /** The bytes of a digest given as a latin1 string (one character a byte). */
 function digestOfLatin1(text: string): Uint8Array {
   const out = new Uint8Array(DIGEST_BYTES);

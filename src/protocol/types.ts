@@ -5,7 +5,15 @@
  * Every digest is SHA-256 over an input that starts with its own ASCII tag, so a digest of
  * one kind can never be mistaken for a digest of another.
  */
-import { bytesEqual, DIGEST_BYTES, sha256, sha256Of, toHex } from '../crypto/digest.ts';
+import {
+  bytesEqual,
+  DIGEST_BYTES,
+  digestOfHex,
+  sha256,
+  sha256Hex,
+  sha256Of,
+  toHex,
+} from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
 
 /** A replica's index in the validator list, 0 <= id < n. The primary of view v is v mod n. */
@@ -80,6 +88,10 @@ export const SEQUENCE_MAX = Number.MAX_SAFE_INTEGER;
  * the wire), so this is a hot path.
  */
 export function vertexHash(payload: Uint8Array, parents: readonly Digest[], validThrough: number): Digest {
+  return sha256Of(vertexHashInput(payload, parents, validThrough));
+}
+
+function vertexHashInput(payload: Uint8Array, parents: readonly Digest[], validThrough: number): Buffer {
   const bytes = Buffer.allocUnsafe(
     VERTEX_TAG.length + 8 + payload.length + parents.length * DIGEST_BYTES + 8,
   );
@@ -96,21 +108,40 @@ export function vertexHash(payload: Uint8Array, parents: readonly Digest[], vali
   }
   bytes.writeUInt32BE(Math.floor(validThrough / 2 ** 32), offset);
   bytes.writeUInt32BE(validThrough >>> 0, offset + 4);
-  return sha256Of(bytes);
+  return bytes;
 }
 
 /**
- * The hex key (see {@link vertexKey}) of each vertex {@link createVertex} built. A vertex here
- * was hashed by it, so accepting one (`propose`, the HTTP API) need not hash it again: a primary
- * hashes every submitted vertex. And its key is made once, where the maps of every layer (HTTP,
- * engine, core, event stream) would each make it again.
+ * Where a vertex hashed here ({@link createVertex}, or a decoder through {@link hashedVertex})
+ * keeps its key (see {@link vertexKey}): made once, where the maps of every layer (HTTP,
+ * engine, core, event stream) would each make it again, and the mark that its hash matches its
+ * fields. A property that is not enumerable: equality, spreading and JSON see the four fields
+ * only, so a copy (`{ ...vertex, hash }`) is not taken for a hashed vertex. (A WeakMap served
+ * before, at about a microsecond a vertex in its upkeep and the collector's.)
  */
-const createdVertices = new WeakMap<Vertex, string>();
+const HASHED_KEY = Symbol('vertex key');
+
+/** A vertex as this module builds it. */
+interface HashedVertex extends Vertex {
+  readonly [HASHED_KEY]?: string;
+}
+
+/**
+ * The vertex of these fields, hashed here, frozen, with its key kept: for a decoder, whose
+ * reader bounded the fields already ({@link createVertex} checks them first).
+ */
+export function hashedVertex(payload: Uint8Array, parents: readonly Digest[], validThrough: number): Vertex {
+  const key = sha256Hex(vertexHashInput(payload, parents, validThrough));
+  const vertex = { payload, parents, validThrough, hash: digestOfHex(key) };
+  Object.defineProperty(vertex, HASHED_KEY, { value: key });
+  return Object.freeze(vertex);
+}
 
 /**
  * Builds a vertex and computes its hash. Parents must be 32-byte digests; `validThrough` a
  * positive safe integer. The vertex keeps references to `payload` and `parents`: do not modify
- * them afterwards, as its hash covers them.
+ * them afterwards, as its hash covers them. A primary need not hash it again: accepting it
+ * (`propose`, the HTTP API) trusts the hash this made.
  *
  * @throws ArgumentError on a parent that is not 32 bytes or a validThrough that is not a sequence.
  */
@@ -126,24 +157,17 @@ export function createVertex(payload: Uint8Array, options: VertexOptions): Verte
     throw new ArgumentError(
       `validThrough must be a sequence number (a positive safe integer), got ${validThrough}`,
     );
-  const vertex: Vertex = Object.freeze({
-    payload,
-    parents,
-    validThrough,
-    hash: vertexHash(payload, parents, validThrough),
-  });
-  createdVertices.set(vertex, toHex(vertex.hash));
-  return vertex;
+  return hashedVertex(payload, parents, validThrough);
 }
 
 /** The key of a vertex in maps, logs and the HTTP API: the lower-case hex of its hash. */
 export function vertexKey(vertex: Vertex): string {
-  return createdVertices.get(vertex) ?? toHex(vertex.hash);
+  return (vertex as HashedVertex)[HASHED_KEY] ?? toHex(vertex.hash);
 }
 
-/** Whether `vertex`'s hash matches its payload, parents and validThrough (computed again unless createVertex built it). */
+/** Whether `vertex`'s hash matches its payload, parents and validThrough (computed again unless hashed here). */
 export function hasValidHash(vertex: Vertex): boolean {
-  if (createdVertices.has(vertex)) return true;
+  if ((vertex as HashedVertex)[HASHED_KEY] !== undefined) return true;
   return (
     vertex.parents.every((parent) => parent.length === DIGEST_BYTES) &&
     Number.isSafeInteger(vertex.validThrough) &&

@@ -48,7 +48,7 @@ import type {
 } from '../protocol/messages.ts';
 import { MESSAGE_KINDS } from '../protocol/messages.ts';
 import type { Batch, Digest, Vertex } from '../protocol/types.ts';
-import { vertexHash } from '../protocol/types.ts';
+import { hashedVertex } from '../protocol/types.ts';
 import type { DecodeResult } from './errors.ts';
 import {
   BATCH_FIXED_BYTES,
@@ -378,7 +378,7 @@ function readVertex(r: Reader, limits: DecodeLimits): Vertex {
     limits.vertexParentsMax,
   );
   if (validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
-  return { payload, parents, validThrough, hash: vertexHash(payload, parents, validThrough) };
+  return hashedVertex(payload, parents, validThrough);
 }
 
 function readBatch(r: Reader, limits: DecodeLimits): Batch {
