@@ -625,13 +625,7 @@ export function decodeMessage(
       error: { code: 'frame-too-large', detail: `${bytes.length} bytes > ${limits.maxFrameBytes}` },
     };
   }
-  // A Buffer's `slice` aliases instead of copying; read through a plain view so that the
-  // payloads we return are copies of the right type.
-  const input =
-    Object.getPrototypeOf(bytes) === Uint8Array.prototype
-      ? bytes
-      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const r = new Reader(input);
+  const r = new Reader(bytes);
   try {
     const version = r.u8('codec version');
     const epochless = acceptEpochless && version === EPOCHLESS_CODEC_VERSION;
