@@ -17,9 +17,8 @@ import http from 'node:http';
 import * as hdr from 'hdr-histogram-js';
 import type { SubmitVerticesResponse } from '../client/api.ts';
 import { readServerSentEvents } from '../client/sse.ts';
-import { toHex } from '../crypto/index.ts';
 import { ArgumentError } from '../errors.ts';
-import { createVertex } from '../protocol/index.ts';
+import { createVertex, vertexKey } from '../protocol/index.ts';
 import { encodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../wire/vertex-list.ts';
 
 /** Options of {@link runLoad}. */
@@ -299,7 +298,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const offer = (due: number): void => {
     const validThrough = latestSequence + Math.max(1, Math.floor(horizon / 2));
     const vertex = createVertex(makePayload(offered), { validThrough });
-    const hash = toHex(vertex.hash);
+    const hash = vertexKey(vertex);
     offered++;
     if (due - start >= warmupMs) measuredOffered++;
     inFlight.set(hash, due);

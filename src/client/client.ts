@@ -14,7 +14,7 @@
  * are not counted towards a quorum.
  */
 import { toHex } from '../crypto/index.ts';
-import { createVertex, faultTolerance, type Vertex } from '../protocol/index.ts';
+import { createVertex, faultTolerance, type Vertex, vertexKey } from '../protocol/index.ts';
 import { encodeVertexList, VERTEX_LIST_MEDIA_TYPE } from '../wire/vertex-list.ts';
 import {
   API_ROUTES,
@@ -178,7 +178,7 @@ export class BftClient {
    */
   async submit(input: VertexInput, options: { readonly to?: 'one' | 'all' } = {}): Promise<SubmitResult> {
     const vertex = await this.#vertexOf(input);
-    const hash = toHex(vertex.hash);
+    const hash = vertexKey(vertex);
     const body = JSON.stringify(wireVertex(vertex));
     const attempt = async (node: string): Promise<string> => {
       const answer = await this.#request(node, 'POST', API_ROUTES.vertices, body);
@@ -231,7 +231,7 @@ export class BftClient {
     if (
       !Array.isArray(result?.hashes) ||
       result.hashes.length !== vertices.length ||
-      result.hashes.some((hash, i) => hash !== toHex(vertices[i]!.hash))
+      result.hashes.some((hash, i) => hash !== vertexKey(vertices[i]!))
     ) {
       throw new BftClientError('bad-response', `${node} answered hashes that are not the vertices'`);
     }
