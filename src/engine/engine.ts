@@ -763,12 +763,19 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    *   held durably, with the codes of `propose`.
    */
   async accept(vertex: Vertex): Promise<AcceptedProposal> {
-    const final = this.propose(vertex);
+    // The checks of `propose`: a refused vertex gets no waiter of either kind.
+    const taken = this.#take(vertex);
+    if (taken instanceof ProposalRejectedError) throw taken;
+    // Final already, which is durable.
+    if (typeof taken !== 'string') return { final: Promise.resolve(taken) };
+    const final = new Promise<ProposalResult>((resolve, reject) =>
+      this.#hold(taken, vertex, { resolve, reject }),
+    );
     // The caller hears of a refusal from this method; `final` is theirs to await or not.
     final.catch(() => {});
     const { promise: acknowledged, resolve, reject } = Promise.withResolvers<void>();
-    // Not pending: refused at once, or final already (which is durable).
-    await (this.#proposals.whenAcknowledged(vertexKey(vertex), { resolve, reject }) ? acknowledged : final);
+    this.#proposals.whenAcknowledged(taken, { resolve, reject });
+    await acknowledged;
     return { final };
   }
 

@@ -950,8 +950,9 @@ export interface VertexIndexEntry {
  * record with an empty body, the format byte and the checksum over the key and it.
  *
  * Built for the flush, which makes one per finalized vertex: key and value share one exact-size
- * pooled array (LMDB takes the address of the slab it lies in once for many entries), and the checksum is a single CRC-32 over key and format byte (CRC-32 over a key then
- * continued over the value, as `seal` computes it, is the CRC-32 of the two laid end to end).
+ * pooled array (LMDB takes the address of the slab it lies in once for many entries), and the
+ * checksum is a single CRC-32 over key and format byte (CRC-32 over a key then continued over
+ * the value, as `seal` computes it, is the CRC-32 of the two laid end to end).
  */
 export function vertexIndexEntry(
   hash: Digest,
