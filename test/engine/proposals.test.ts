@@ -91,6 +91,32 @@ test('a pending vertex keeps at most PROPOSAL_WAITERS_MAX callers: one more is r
   }
 });
 
+test('accept() of a pending vertex with PROPOSAL_WAITERS_MAX callers is refused as full', async () => {
+  const cluster = new Cluster();
+  await cluster.start();
+  try {
+    // node-1 takes the vertex, but nothing it sends arrives: it stays pending, unacknowledged.
+    cluster.network.setFilter((from) => from !== 'node-1');
+    const engine = cluster.engines[1]!;
+    const vertex = engine.createVertex(payload('crowded', 0));
+    const waiting = Array.from({ length: PROPOSAL_WAITERS_MAX }, () => engine.propose(vertex));
+    for (const pending of waiting) pending.catch(() => {});
+    let outcome = 'pending';
+    engine.accept(vertex).then(
+      () => {
+        outcome = 'accepted';
+      },
+      (error: { code: string }) => {
+        outcome = error.code;
+      },
+    );
+    await cluster.advance(100, 10);
+    assert.equal(outcome, 'full');
+  } finally {
+    await cluster.stop();
+  }
+});
+
 test('stop is graceful: proposals accepted before it are finalized, not dropped', async () => {
   const cluster = new Cluster();
   const orders = cluster.engines.map(recordFinalized);
