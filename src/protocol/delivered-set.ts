@@ -11,47 +11,269 @@
  *
  * The set holds at most horizon x batchCountMax hashes, and in practice the vertices finalized
  * in the last `horizon` sequences.
+ *
+ * Layout. Under load that is hundreds of thousands of hashes, looked up several times for every
+ * vertex a replica sees. Kept as a Map of hex strings, the set was the costliest structure of the
+ * engine's main thread: a lookup missed the cache several times, every new key was hashed as a
+ * string, the Map's growth reallocated it whole, and the collector traced every entry
+ * (docs/benchmarks.md). So the hashes live in typed arrays the collector does not trace:
+ *
+ * - a ring of 32-byte hashes in the order they were delivered, each with its sequence, from
+ *   which the oldest sequences leave first;
+ * - an index over the ring: open addressing with linear probing, at most half full.
+ *
+ * The index hashes a key with multipliers drawn at random for each set (a multilinear hash), so
+ * that no client can grind vertex hashes that pile up in one run of the index and slow every
+ * lookup. Only the layout is random; every answer depends on the keys alone.
  */
+import { ArgumentError } from '../errors.ts';
 import { Fifo } from '../shell/fifo.ts';
+
+/** A vertex key: the 64 lower-case hex digits of a SHA-256 hash, parsed as eight 32-bit words. */
+const KEY_CHARS = 64;
+const HASH_WORDS = 8;
+const CHARS_PER_WORD = KEY_CHARS / HASH_WORDS;
+
+/**
+ * The words of a key that its index hash covers. 64 bits of a SHA-256 hash: no client can make
+ * many vertices agree on them, and a lookup that misses (most do) parses only these.
+ */
+const INDEXED_WORDS = 2;
+
+/** The ring's smallest capacity, in hashes; it doubles and halves from here. */
+const MIN_CAPACITY = 1024;
+
+/** The value of each lower-case hex digit by character code, -1 for every other character. */
+const HEX_DIGIT = (() => {
+  const table = new Int8Array(128).fill(-1);
+  for (let digit = 0; digit < 16; digit++) table[digit.toString(16).charCodeAt(0)] = digit;
+  return table;
+})();
+
+/**
+ * Parses words `from` to `to` (exclusive) of `key` into `words`; false if those characters are
+ * not lower-case hex digits. The caller checks the key's length.
+ */
+function parseWords(key: string, words: Int32Array, from: number, to: number): boolean {
+  let invalid = 0;
+  for (let w = from; w < to; w++) {
+    let word = 0;
+    for (let c = w * CHARS_PER_WORD; c < (w + 1) * CHARS_PER_WORD; c++) {
+      const code = key.charCodeAt(c);
+      const digit = code < 128 ? HEX_DIGIT[code]! : -1;
+      invalid |= digit; // -1 makes it negative for good
+      word = (word << 4) | (digit & 15);
+    }
+    words[w] = word;
+  }
+  return invalid >= 0;
+}
+
+/** Random odd 32-bit multipliers, one per indexed word. */
+function randomMultipliers(): Int32Array {
+  const multipliers = crypto.getRandomValues(new Int32Array(INDEXED_WORDS));
+  for (let i = 0; i < INDEXED_WORDS; i++) multipliers[i] = multipliers[i]! | 1;
+  return multipliers;
+}
 
 export class DeliveredSet {
   readonly #horizon: number;
-  readonly #sequenceOf = new Map<string, number>();
-  /** The keys delivered at each remembered sequence, oldest first. */
-  readonly #bySequence = new Fifo<{ readonly sequence: number; readonly keys: readonly string[] }>();
+  readonly #multipliers: Int32Array;
+  /** Scratch for the key being looked up (the set is used from one thread, never re-entered). */
+  readonly #words = new Int32Array(HASH_WORDS);
 
-  /** @param horizon - sequences remembered (the replica's `dedupHorizonSequences`). */
-  constructor(horizon: number) {
+  // The ring: `#used` slots from `#head` (oldest) on, modulo `#capacity` (a power of two).
+  #capacity = MIN_CAPACITY;
+  #head = 0;
+  #used = 0;
+  #hashes = new Int32Array(MIN_CAPACITY * HASH_WORDS);
+  #sequences = new Float64Array(MIN_CAPACITY);
+  /** Each slot's index hash, so that moving an index entry does not read its slot's hash. */
+  #slotHashes = new Int32Array(MIN_CAPACITY);
+
+  // The index: 1 + the slot of a key, or 0 for an empty entry; twice the ring's capacity long.
+  #index = new Int32Array(2 * MIN_CAPACITY);
+  /** An index hash shifted right by this is its home entry (the top bits are the best mixed). */
+  #shift = 32 - Math.log2(2 * MIN_CAPACITY);
+  /** Keys in the index: a slot whose key was delivered again later is no longer indexed. */
+  #size = 0;
+
+  /** The slots of each remembered sequence, oldest first. */
+  readonly #bySequence = new Fifo<{ readonly sequence: number; readonly slots: number }>();
+
+  /**
+   * @param horizon - sequences remembered (the replica's `dedupHorizonSequences`).
+   * @param multipliers - the index's hash multipliers, two of them (random by default; tests
+   *   pass their own to force collisions).
+   */
+  constructor(horizon: number, multipliers: Int32Array = randomMultipliers()) {
+    if (multipliers.length !== INDEXED_WORDS) {
+      throw new ArgumentError(`expected ${INDEXED_WORDS} multipliers, got ${multipliers.length}`);
+    }
     this.#horizon = horizon;
+    this.#multipliers = Int32Array.from(multipliers);
   }
 
   /** Vertices remembered now. */
   get size(): number {
-    return this.#sequenceOf.size;
+    return this.#size;
   }
 
   has(key: string): boolean {
-    return this.#sequenceOf.has(key);
+    return this.#lookup(key) >= 0;
   }
 
   /** The sequence at which the vertex `key` was delivered, if within the horizon. */
   sequenceOf(key: string): number | undefined {
-    return this.#sequenceOf.get(key);
+    const entry = this.#lookup(key);
+    return entry < 0 ? undefined : this.#sequences[this.#index[entry]! - 1];
   }
 
   /**
    * Records the vertices delivered at `sequence` (higher than any recorded before), then forgets
    * the sequences that left the horizon.
+   *
+   * @throws ArgumentError for a key that is not a vertex key (lower-case hex of 32 bytes); the
+   *   keys before it are recorded.
    */
   record(sequence: number, keys: readonly string[]): void {
-    for (const key of keys) this.#sequenceOf.set(key, sequence);
-    this.#bySequence.push({ sequence, keys });
+    let slots = 0;
+    try {
+      for (const key of keys) {
+        if (key.length !== KEY_CHARS || !parseWords(key, this.#words, 0, HASH_WORDS))
+          throw new ArgumentError(`not a vertex key: ${key.slice(0, 80)}`);
+        this.#append(sequence);
+        slots++;
+      }
+    } finally {
+      this.#bySequence.push({ sequence, slots });
+    }
     for (;;) {
       const oldest = this.#bySequence.peek();
       if (oldest === undefined || oldest.sequence > sequence - this.#horizon) break;
       this.#bySequence.shift();
-      for (const key of oldest.keys)
-        if (this.#sequenceOf.get(key) === oldest.sequence) this.#sequenceOf.delete(key);
+      for (let i = 0; i < oldest.slots; i++) this.#removeOldest();
     }
+    if (this.#capacity > MIN_CAPACITY && this.#used < this.#capacity / 4) this.#resize(this.#capacity / 2);
+  }
+
+  /** The index entry of `key`, or -1. */
+  #lookup(key: string): number {
+    if (key.length !== KEY_CHARS || !parseWords(key, this.#words, 0, INDEXED_WORDS)) return -1;
+    const hash = this.#hashOf(this.#words);
+    let parsed = false;
+    const mask = this.#index.length - 1;
+    for (let entry = hash >>> this.#shift; ; entry = (entry + 1) & mask) {
+      const value = this.#index[entry]!;
+      if (value === 0) return -1;
+      if (this.#slotHashes[value - 1] !== hash) continue;
+      if (!parsed) {
+        if (!parseWords(key, this.#words, INDEXED_WORDS, HASH_WORDS)) return -1;
+        parsed = true;
+      }
+      if (this.#slotHolds(value - 1, this.#words)) return entry;
+    }
+  }
+
+  /** The multilinear hash of the indexed words of `words`. */
+  #hashOf(words: Int32Array): number {
+    return (Math.imul(words[0]!, this.#multipliers[0]!) + Math.imul(words[1]!, this.#multipliers[1]!)) | 0;
+  }
+
+  #slotHolds(slot: number, words: Int32Array): boolean {
+    const at = slot * HASH_WORDS;
+    for (let i = 0; i < HASH_WORDS; i++) if (this.#hashes[at + i] !== words[i]) return false;
+    return true;
+  }
+
+  /** Appends the key in `#words`, delivered at `sequence`, to the ring and indexes it. */
+  #append(sequence: number): void {
+    if (this.#used === this.#capacity) this.#resize(this.#capacity * 2);
+    const slot = (this.#head + this.#used) & (this.#capacity - 1);
+    this.#used++;
+    this.#hashes.set(this.#words, slot * HASH_WORDS);
+    this.#sequences[slot] = sequence;
+    const hash = this.#hashOf(this.#words);
+    this.#slotHashes[slot] = hash;
+    this.#indexSlot(slot, hash);
+  }
+
+  /** Points the index at `slot` for its key, replacing an older slot of the same key. */
+  #indexSlot(slot: number, hash: number): void {
+    const mask = this.#index.length - 1;
+    let entry = hash >>> this.#shift;
+    for (; this.#index[entry] !== 0; entry = (entry + 1) & mask) {
+      const value = this.#index[entry]!;
+      if (this.#slotHashes[value - 1] === hash && this.#slotHolds(value - 1, this.#words)) {
+        this.#index[entry] = slot + 1;
+        return;
+      }
+    }
+    this.#index[entry] = slot + 1;
+    this.#size++;
+  }
+
+  /** Drops the oldest slot of the ring, and its index entry unless a later slot replaced it. */
+  #removeOldest(): void {
+    const slot = this.#head;
+    this.#head = (this.#head + 1) & (this.#capacity - 1);
+    this.#used--;
+    const mask = this.#index.length - 1;
+    for (let entry = this.#slotHashes[slot]! >>> this.#shift; ; entry = (entry + 1) & mask) {
+      const value = this.#index[entry]!;
+      if (value === 0) return;
+      if (value === slot + 1) {
+        this.#unindex(entry);
+        this.#size--;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Empties index entry `hole` and shifts back the entries after it that probed past it, so that
+   * every key stays reachable from its home entry without gaps (deletion without tombstones).
+   */
+  #unindex(hole: number): void {
+    const mask = this.#index.length - 1;
+    for (let entry = (hole + 1) & mask; ; entry = (entry + 1) & mask) {
+      const value = this.#index[entry]!;
+      if (value === 0) break;
+      const home = this.#slotHashes[value - 1]! >>> this.#shift;
+      // The entry may move into the hole unless its home lies after the hole, up to the entry.
+      if (((entry - home) & mask) >= ((entry - hole) & mask)) {
+        this.#index[hole] = value;
+        hole = entry;
+      }
+    }
+    this.#index[hole] = 0;
+  }
+
+  /** Moves the ring into `capacity` slots, oldest first from slot 0, and rebuilds the index. */
+  #resize(capacity: number): void {
+    const key = Int32Array.from(this.#words); // the rebuild below uses the scratch
+    const hashes = new Int32Array(capacity * HASH_WORDS);
+    const sequences = new Float64Array(capacity);
+    const slotHashes = new Int32Array(capacity);
+    for (let i = 0; i < this.#used; i++) {
+      const from = (this.#head + i) & (this.#capacity - 1);
+      hashes.set(this.#hashes.subarray(from * HASH_WORDS, (from + 1) * HASH_WORDS), i * HASH_WORDS);
+      sequences[i] = this.#sequences[from]!;
+      slotHashes[i] = this.#slotHashes[from]!;
+    }
+    this.#capacity = capacity;
+    this.#head = 0;
+    this.#hashes = hashes;
+    this.#sequences = sequences;
+    this.#slotHashes = slotHashes;
+    this.#index = new Int32Array(2 * capacity);
+    this.#shift = 32 - Math.log2(2 * capacity);
+    this.#size = 0;
+    // In delivery order, so that a key delivered twice ends up indexed at its later slot.
+    for (let slot = 0; slot < this.#used; slot++) {
+      this.#words.set(hashes.subarray(slot * HASH_WORDS, (slot + 1) * HASH_WORDS));
+      this.#indexSlot(slot, slotHashes[slot]!);
+    }
+    this.#words.set(key);
   }
 }
