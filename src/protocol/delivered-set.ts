@@ -249,31 +249,38 @@ export class DeliveredSet {
     this.#index[hole] = 0;
   }
 
-  /** Moves the ring into `capacity` slots, oldest first from slot 0, and rebuilds the index. */
+  /**
+   * Moves the ring into `capacity` slots, oldest first from slot 0, and rebuilds the index from
+   * the old one's entries: only indexed slots, each a different key, so nothing is compared.
+   */
   #resize(capacity: number): void {
-    const key = Int32Array.from(this.#words); // the rebuild below uses the scratch
+    const oldMask = this.#capacity - 1;
     const hashes = new Int32Array(capacity * HASH_WORDS);
     const sequences = new Float64Array(capacity);
     const slotHashes = new Int32Array(capacity);
     for (let i = 0; i < this.#used; i++) {
-      const from = (this.#head + i) & (this.#capacity - 1);
+      const from = (this.#head + i) & oldMask;
       hashes.set(this.#hashes.subarray(from * HASH_WORDS, (from + 1) * HASH_WORDS), i * HASH_WORDS);
       sequences[i] = this.#sequences[from]!;
       slotHashes[i] = this.#slotHashes[from]!;
+    }
+    const oldIndex = this.#index;
+    const index = new Int32Array(2 * capacity);
+    const shift = 32 - Math.log2(2 * capacity);
+    const mask = index.length - 1;
+    for (const value of oldIndex) {
+      if (value === 0) continue;
+      const slot = (value - 1 - this.#head) & oldMask;
+      let entry = slotHashes[slot]! >>> shift;
+      while (index[entry] !== 0) entry = (entry + 1) & mask;
+      index[entry] = slot + 1;
     }
     this.#capacity = capacity;
     this.#head = 0;
     this.#hashes = hashes;
     this.#sequences = sequences;
     this.#slotHashes = slotHashes;
-    this.#index = new Int32Array(2 * capacity);
-    this.#shift = 32 - Math.log2(2 * capacity);
-    this.#size = 0;
-    // In delivery order, so that a key delivered twice ends up indexed at its later slot.
-    for (let slot = 0; slot < this.#used; slot++) {
-      this.#words.set(hashes.subarray(slot * HASH_WORDS, (slot + 1) * HASH_WORDS));
-      this.#indexSlot(slot, slotHashes[slot]!);
-    }
-    this.#words.set(key);
+    this.#index = index;
+    this.#shift = shift;
   }
 }
