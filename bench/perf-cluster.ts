@@ -71,8 +71,11 @@ async function main(): Promise<void> {
   await cluster.startAll();
   const pids = Array.from({ length: nodes }, (_, i) => cluster.pid(i)).filter((pid) => pid !== null);
   let recording: Promise<number | null> | undefined;
+  let leader: number | undefined;
   try {
-    const targets = values.to === 'leader' ? [await leaderApiUrl(cluster.apiUrls)] : cluster.apiUrls;
+    const leaderUrl = await leaderApiUrl(cluster.apiUrls);
+    leader = pids[cluster.apiUrls.indexOf(leaderUrl)];
+    const targets = values.to === 'leader' ? [leaderUrl] : cluster.apiUrls;
     // Record the middle of the run: after start-up and the compilers' first tiers, before the end.
     const startIn = ((seconds - recordSeconds) / 2) * 1000;
     const timer = setTimeout(() => {
@@ -110,7 +113,6 @@ async function main(): Promise<void> {
   run('perf', ['inject', '--jit', '-i', samplesFile, '-o', injected]);
   const script = run('perf', ['script', '-i', injected, '-F', 'pid,comm,ip,sym']);
   const samples = parseSamples(script);
-  const leader = pids[0];
   const out = formatReport(samples, pids, Number(values.top), leader, recordSeconds);
   fs.writeFileSync(path.join(dir, 'report.txt'), out);
   process.stdout.write(out);
@@ -237,7 +239,7 @@ function formatReport(
     const main = own.filter((sample) => threadKind(sample.thread) === 'main');
     lines.push(
       '',
-      `node-${index}${pid === leader ? ' (leader at start)' : ''}, main thread, by source function:`,
+      `node-${index}${pid === leader ? ' (the leader when the load began)' : ''}, main thread, by source function:`,
     );
     for (const [name, count] of topCounts(
       main.map((sample) => sourceFunction(sample.frames)),
