@@ -160,15 +160,25 @@ export class DeliveredSet {
   /** The index entry of `key`, or -1. */
   #lookup(key: string): number {
     if (key.length !== KEY_CHARS || !parseWords(key, this.#words, 0, INDEXED_WORDS)) return -1;
-    const hash = this.#hashOf(this.#words);
-    let parsed = false;
+    const entry = this.#probe(this.#hashOf(this.#words), key);
+    return entry >= 0 ? entry : -1;
+  }
+
+  /**
+   * Probes the index for the key in `#words`, whose index hash is `hash`: its entry, or the
+   * bitwise complement of the empty entry that ends the probe (negative). With `key`, only its
+   * indexed words are parsed yet, and the rest are parsed at the first slot whose hash matches
+   * (a key whose rest is not hex is reported absent, as -1).
+   */
+  #probe(hash: number, key: string | null): number {
+    let parsed = key === null;
     const mask = this.#index.length - 1;
     for (let entry = hash >>> this.#shift; ; entry = (entry + 1) & mask) {
       const value = this.#index[entry]!;
-      if (value === 0) return -1;
+      if (value === 0) return ~entry;
       if (this.#slotHashes[value - 1] !== hash) continue;
       if (!parsed) {
-        if (!parseWords(key, this.#words, INDEXED_WORDS, HASH_WORDS)) return -1;
+        if (!parseWords(key!, this.#words, INDEXED_WORDS, HASH_WORDS)) return -1;
         parsed = true;
       }
       if (this.#slotHolds(value - 1, this.#words)) return entry;
@@ -198,18 +208,14 @@ export class DeliveredSet {
     this.#indexSlot(slot, hash);
   }
 
-  /** Points the index at `slot` for its key, replacing an older slot of the same key. */
+  /** Points the index at `slot` for its key (in `#words`), replacing an older slot of the same key. */
   #indexSlot(slot: number, hash: number): void {
-    const mask = this.#index.length - 1;
-    let entry = hash >>> this.#shift;
-    for (; this.#index[entry] !== 0; entry = (entry + 1) & mask) {
-      const value = this.#index[entry]!;
-      if (this.#slotHashes[value - 1] === hash && this.#slotHolds(value - 1, this.#words)) {
-        this.#index[entry] = slot + 1;
-        return;
-      }
+    const entry = this.#probe(hash, null);
+    if (entry >= 0) {
+      this.#index[entry] = slot + 1;
+      return;
     }
-    this.#index[entry] = slot + 1;
+    this.#index[~entry] = slot + 1;
     this.#size++;
   }
 
