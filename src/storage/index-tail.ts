@@ -8,42 +8,127 @@
  * page per vertex, and under load the disk writes and the kernel's share of the CPU grew with
  * the rate (docs/benchmarks.md).
  *
- * So entries wait here, in 64 buckets by the top six bits of the hash, and each commit writes one
- * bucket in turn (plus any bucket grown past `BUCKET_ENTRIES_MAX`). One bucket's keys fill one
- * sixty-fourth of the index's key range, so its entries share leaf pages: writing them costs
- * about a sixty-fourth of the index's pages however many entries waited, and each commit is
- * about as large as the last (one large write every so often stalled every vote behind it).
- * The index grows by whole buckets instead of whole batches; lookups consult the tail too.
+ * So entries wait here, in 1,024 buckets by the top ten bits of the hash, and each commit writes
+ * one bucket in turn (plus any bucket grown past `BUCKET_ENTRIES_MAX`). One bucket's keys fill
+ * one 1,024th of the index's key range, so its entries share leaf pages: writing them costs
+ * about a 1,024th of the index's pages however many entries waited, and each commit is about as
+ * large as the last (one large write every so often stalled every vote behind it). The index
+ * grows by whole buckets instead of whole batches; lookups consult the tail too.
+ *
+ * Why 1,024 and not fewer. A bucket's key range holds index-size / buckets leaf pages, and the
+ * entries one commit writes (those of one bucket) are scattered across them, so once the index
+ * holds a few minutes of vertices a commit rewrites about that many pages. With 64 buckets that
+ * was most of every commit's disk writes at 8,000 vertices/s (docs/benchmarks.md). More buckets
+ * keep entries waiting longer: at that rate about half a minute of vertices, 44 bytes each in
+ * typed arrays that the collector does not trace.
  *
  * Crash safety. Each bucket has a watermark: every index entry of a record at or below it has
  * been written (or the record removed). The watermarks are written in the same transaction as
  * the bucket, so after a crash the store rebuilds the tail from the finalized records above
  * them. Writing an entry twice is harmless: it is the same key and value.
  */
-import { bytesEqual } from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
 import type { Digest } from '../protocol/types.ts';
 
-/** Buckets of the tail: the number of commits that write every bucket once. */
-export const INDEX_BUCKETS = 64;
+/** Buckets of the tail: the number of commits that write every bucket once. A power of two. */
+export const INDEX_BUCKETS = 1024;
 
-/** A bucket this large is written with the next commit, out of turn: it bounds the tail's memory. */
-export const BUCKET_ENTRIES_MAX = 4096;
+/** Bits of the hash that name its bucket. */
+const BUCKET_BITS = Math.log2(INDEX_BUCKETS);
 
-/** A vertex's position in a finalized batch. */
-export interface IndexSlot {
-  readonly hash: Digest;
-  readonly sequence: number;
-  readonly index: number;
+/**
+ * A bucket this large is written with the next commit, out of turn: it bounds the tail's memory
+ * (at most about INDEX_BUCKETS x BUCKET_ENTRIES_MAX entries, 44 bytes each).
+ */
+export const BUCKET_ENTRIES_MAX = 1024;
+
+const HASH_BYTES = 32;
+
+/** A bucket's first capacity, in entries; it doubles as it fills. */
+const BUCKET_CAPACITY_MIN = 8;
+
+/** The bucket of a vertex hash: its top ten bits, so a bucket is a contiguous key range. */
+export function indexBucketOf(hash: Digest): number {
+  return (hash[0]! << 2) | (hash[1]! >> 6);
 }
 
-/** The bucket of a vertex hash: its top six bits, so a bucket is a contiguous key range. */
-export function indexBucketOf(hash: Digest): number {
-  return hash[0]! >> 2;
+/**
+ * Watermarks stored by a release with fewer buckets (a power of two that divides
+ * INDEX_BUCKETS), as this release's: a bucket of fewer top bits is the union of the buckets
+ * that extend its bits, so each of them inherits its watermark exactly. Null for any other count.
+ */
+export function widenWatermarks(stored: readonly number[]): number[] | null {
+  const bits = Math.log2(stored.length);
+  if (!Number.isInteger(bits) || bits > BUCKET_BITS) return null;
+  const shift = BUCKET_BITS - bits;
+  return Array.from({ length: INDEX_BUCKETS }, (_, bucket) => stored[bucket >> shift]!);
+}
+
+/** The waiting entries of one bucket, in the order they were added, in typed arrays. */
+class Bucket {
+  hashes = new Uint8Array(BUCKET_CAPACITY_MIN * HASH_BYTES);
+  sequences = new Float64Array(BUCKET_CAPACITY_MIN);
+  indexes = new Uint32Array(BUCKET_CAPACITY_MIN);
+  length = 0;
+
+  add(hash: Digest, sequence: number, index: number): void {
+    if (this.length === this.sequences.length) this.#grow();
+    this.hashes.set(hash, this.length * HASH_BYTES);
+    this.sequences[this.length] = sequence;
+    this.indexes[this.length] = index;
+    this.length++;
+  }
+
+  /** Whether entry `at` holds `hash`. */
+  holds(at: number, hash: Digest): boolean {
+    const hashes = this.hashes;
+    const base = at * HASH_BYTES;
+    for (let i = 0; i < HASH_BYTES; i++) if (hashes[base + i] !== hash[i]) return false;
+    return true;
+  }
+
+  /** Keeps the entries `keep` approves, in order; returns how many were dropped. */
+  retain(keep: (at: number) => boolean): number {
+    let kept = 0;
+    for (let at = 0; at < this.length; at++) {
+      if (!keep(at)) continue;
+      if (kept !== at) {
+        this.hashes.copyWithin(kept * HASH_BYTES, at * HASH_BYTES, (at + 1) * HASH_BYTES);
+        this.sequences[kept] = this.sequences[at]!;
+        this.indexes[kept] = this.indexes[at]!;
+      }
+      kept++;
+    }
+    const dropped = this.length - kept;
+    this.length = kept;
+    return dropped;
+  }
+
+  /** Empties the bucket, giving back the memory of a bucket that grew past its usual size. */
+  clear(): void {
+    this.length = 0;
+    if (this.sequences.length > BUCKET_ENTRIES_MAX) this.#resize(BUCKET_CAPACITY_MIN);
+  }
+
+  #grow(): void {
+    this.#resize(this.sequences.length * 2);
+  }
+
+  #resize(capacity: number): void {
+    const hashes = new Uint8Array(capacity * HASH_BYTES);
+    hashes.set(this.hashes.subarray(0, this.length * HASH_BYTES));
+    const sequences = new Float64Array(capacity);
+    sequences.set(this.sequences.subarray(0, this.length));
+    const indexes = new Uint32Array(capacity);
+    indexes.set(this.indexes.subarray(0, this.length));
+    this.hashes = hashes;
+    this.sequences = sequences;
+    this.indexes = indexes;
+  }
 }
 
 export class VertexIndexTail {
-  readonly #buckets: IndexSlot[][] = Array.from({ length: INDEX_BUCKETS }, () => []);
+  readonly #buckets: Bucket[] = Array.from({ length: INDEX_BUCKETS }, () => new Bucket());
   readonly #watermarks: number[];
   #next = 0;
   #size = 0;
@@ -82,50 +167,58 @@ export class VertexIndexTail {
     return sequence > this.#watermarks[indexBucketOf(hash)]!;
   }
 
-  add(slot: IndexSlot): void {
-    this.#buckets[indexBucketOf(slot.hash)]!.push(slot);
+  /** Adds the entry of a slot that {@link VertexIndexTail.waits}; the hash is copied. */
+  add(hash: Digest, sequence: number, index: number): void {
+    this.#buckets[indexBucketOf(hash)]!.add(hash, sequence, index);
     this.#size++;
   }
 
   /** Forgets the waiting entries of the record at `sequence` (it was removed before they were written). */
   dropSequence(sequence: number): void {
     if (sequence <= this.lowestWatermark) return;
-    for (let bucket = 0; bucket < INDEX_BUCKETS; bucket++) {
-      const slots = this.#buckets[bucket]!;
-      const kept = slots.filter((slot) => slot.sequence !== sequence);
-      this.#size -= slots.length - kept.length;
-      this.#buckets[bucket] = kept;
+    for (const bucket of this.#buckets) {
+      if (bucket.length === 0) continue;
+      const { sequences } = bucket;
+      this.#size -= bucket.retain((at) => sequences[at] !== sequence);
     }
   }
 
   /** The first waiting position of the vertex `hash` (lowest sequence, then index). */
   find(hash: Digest): { readonly sequence: number; readonly index: number } | undefined {
-    let first: IndexSlot | undefined;
-    for (const slot of this.#buckets[indexBucketOf(hash)]!) {
-      if (!bytesEqual(slot.hash, hash)) continue;
+    const bucket = this.#buckets[indexBucketOf(hash)]!;
+    let first: { sequence: number; index: number } | undefined;
+    for (let at = 0; at < bucket.length; at++) {
+      if (!bucket.holds(at, hash)) continue;
+      const slot = { sequence: bucket.sequences[at]!, index: bucket.indexes[at]! };
       if (first === undefined || positionBefore(slot, first)) first = slot;
     }
-    return first === undefined ? undefined : { sequence: first.sequence, index: first.index };
+    return first;
   }
 
   /**
-   * Takes the entries one commit writes: the next bucket in turn and any bucket past
+   * Hands `write` the entries one commit writes: the next bucket in turn and any bucket past
    * `BUCKET_ENTRIES_MAX` (every bucket with `all`). Their watermarks move to `lastFinalized`,
    * the highest sequence the commit leaves finalized: every entry of theirs is then written.
+   * The hash `write` gets is a view into the tail, valid only during the call.
    */
-  take(lastFinalized: number, all = false): IndexSlot[] {
-    const taken: IndexSlot[] = [];
+  take(
+    lastFinalized: number,
+    all: boolean,
+    write: (hash: Digest, sequence: number, index: number) => void,
+  ): void {
     const turn = this.#next;
     this.#next = (this.#next + 1) % INDEX_BUCKETS;
-    for (let bucket = 0; bucket < INDEX_BUCKETS; bucket++) {
-      const slots = this.#buckets[bucket]!;
-      if (!all && bucket !== turn && slots.length <= BUCKET_ENTRIES_MAX) continue;
-      for (const slot of slots) taken.push(slot);
-      this.#size -= slots.length;
-      this.#buckets[bucket] = [];
-      this.#watermarks[bucket] = Math.max(this.#watermarks[bucket]!, lastFinalized);
+    for (let number = 0; number < INDEX_BUCKETS; number++) {
+      const bucket = this.#buckets[number]!;
+      if (!all && number !== turn && bucket.length <= BUCKET_ENTRIES_MAX) continue;
+      const { hashes, sequences, indexes } = bucket;
+      for (let at = 0; at < bucket.length; at++) {
+        write(hashes.subarray(at * HASH_BYTES, (at + 1) * HASH_BYTES), sequences[at]!, indexes[at]!);
+      }
+      this.#size -= bucket.length;
+      bucket.clear();
+      this.#watermarks[number] = Math.max(this.#watermarks[number]!, lastFinalized);
     }
-    return taken;
   }
 }
 

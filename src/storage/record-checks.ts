@@ -19,7 +19,7 @@ import type { RootDatabase } from 'lmdb';
 import { toHex } from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
 import { StoreCorruptError, type StoreCorruptionCode } from './errors.ts';
-import { INDEX_BUCKETS, indexBucketOf } from './index-tail.ts';
+import { INDEX_BUCKETS, indexBucketOf, widenWatermarks } from './index-tail.ts';
 import {
   decodeIndexWatermarks,
   decodeLastFinalized,
@@ -326,9 +326,11 @@ export function readIndexWatermarks(
   );
   if (value === undefined) return new Array<number>(INDEX_BUCKETS).fill(lastFinalized);
   return decodeOrRefuse(dataPath, key, () => {
-    const watermarks = decodeIndexWatermarks(value);
-    if (watermarks.length !== INDEX_BUCKETS) {
-      throw new RecordError('malformed', `${watermarks.length} buckets, this release has ${INDEX_BUCKETS}`);
+    const stored = decodeIndexWatermarks(value);
+    // A store of an earlier release has fewer, wider buckets; the next commit writes all of ours.
+    const watermarks = widenWatermarks(stored);
+    if (watermarks === null) {
+      throw new RecordError('malformed', `${stored.length} buckets, this release has ${INDEX_BUCKETS}`);
     }
     return watermarks;
   });

@@ -226,7 +226,7 @@ function loadIndexTail(db: Db, dataPath: string, lastFinalized: number): VertexI
     const sequence = sequenceOf(key);
     const slots = decodeOrRefuse(dataPath, key, () => finalizedDeliveredHashes(sequence, value));
     for (const { hash, position: index } of slots)
-      if (tail.waits(hash, sequence)) tail.add({ hash, sequence, index });
+      if (tail.waits(hash, sequence)) tail.add(hash, sequence, index);
   }
   return tail;
 }

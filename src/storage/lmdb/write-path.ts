@@ -10,7 +10,7 @@
  * write set (`write-set.ts`) that overlays the group's own writes on the committed state. The
  * vertex index is never read on the write path: finalizing a batch adds one entry per vertex and
  * pruning it removes exactly those, so its entries are staged as a plain log. They reach the log
- * some commits after their batch, one sixty-fourth of the key range per commit: see
+ * some commits after their batch, one 1,024th of the key range per commit: see
  * `index-tail.ts`.)
  */
 import type { DurableReceipt, DurableWrite } from '../../protocol/effects.ts';
@@ -183,7 +183,7 @@ export class GroupCommit {
         for (const index of record.delivered) {
           const { hash } = batch[index]!;
           if (this.#indexTail.waits(hash, sequence)) {
-            this.#indexTail.add({ hash, sequence, index });
+            this.#indexTail.add(hash, sequence, index);
           } else {
             const entry = vertexIndexEntry(hash, sequence, index);
             set.putIndexEntry(entry.key, entry.value);
@@ -228,10 +228,10 @@ export class GroupCommit {
 
   /** Stages the waiting index entries one commit writes (all of them with `all`), and the watermarks. */
   #stageIndexTail(set: WriteSet, lastFinalized: number, all: boolean): void {
-    for (const { hash, sequence, index } of this.#indexTail.take(lastFinalized, all)) {
+    this.#indexTail.take(lastFinalized, all, (hash, sequence, index) => {
       const entry = vertexIndexEntry(hash, sequence, index);
       set.putIndexEntry(entry.key, entry.value);
-    }
+    });
     set.put(keys.indexWatermarks(), encodeIndexWatermarks(this.#indexTail.watermarks));
   }
 
