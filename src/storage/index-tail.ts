@@ -49,7 +49,7 @@ const BUCKET_CAPACITY_MIN = 8;
 
 /** The bucket of a vertex hash: its top ten bits, so a bucket is a contiguous key range. */
 export function indexBucketOf(hash: Digest): number {
-  return (hash[0]! << 2) | (hash[1]! >> 6);
+  return ((hash[0]! << 8) | hash[1]!) >> (16 - BUCKET_BITS);
 }
 
 /**
