@@ -22,7 +22,10 @@ export interface DurableSnapshot {
   readonly prepared: readonly PreparedRecord[];
   /** The latest finalized records in sequence order: at least `dedupHorizonSequences` of them, or all. */
   readonly finalized: readonly FinalizedRecord[];
-  /** The client vertices accepted and not yet truncated (some may be final or expired by now). */
+  /**
+   * The client vertices accepted and not yet truncated (some may be final or expired by now:
+   * each is kept as long as the longest-lived vertex written with it).
+   */
   readonly accepted: readonly Vertex[];
 }
 
@@ -40,6 +43,13 @@ export class DurableImage {
   readonly finalized = new Map<number, FinalizedRecord>();
   /** Accepted client vertices by hash (hex). */
   readonly accepted = new Map<string, Vertex>();
+  /**
+   * Per accepted vertex (by hash), the sequence through which it is kept: the highest
+   * validThrough of any accepted write that held it. A store writes each accepted write as one
+   * record and removes it once all its vertices expired (`record-codec.ts`), and this image
+   * keeps what such a store keeps, so that restores from it see the same expired vertices.
+   */
+  readonly #acceptedKeptThrough = new Map<string, number>();
   lastFinalized = 0;
   /** Finalized records kept: older ones are dropped (peers further behind cannot catch up here). */
   readonly finalizedRetention: number;
@@ -73,16 +83,26 @@ export class DurableImage {
         this.finalized.delete(sequence - this.finalizedRetention);
         break;
       }
-      case 'accepted':
-        for (const vertex of write.vertices) this.accepted.set(vertexKey(vertex), vertex);
+      case 'accepted': {
+        let keptThrough = 0;
+        for (const vertex of write.vertices) keptThrough = Math.max(keptThrough, vertex.validThrough);
+        for (const vertex of write.vertices) {
+          const key = vertexKey(vertex);
+          this.accepted.set(key, vertex);
+          this.#acceptedKeptThrough.set(key, Math.max(keptThrough, this.#acceptedKeptThrough.get(key) ?? 0));
+        }
         break;
+      }
       case 'truncate':
         for (const sequence of this.prePrepares.keys())
           if (sequence <= write.through) this.prePrepares.delete(sequence);
         for (const sequence of this.prepared.keys())
           if (sequence <= write.through) this.prepared.delete(sequence);
-        for (const [key, vertex] of this.accepted)
-          if (vertex.validThrough <= write.through) this.accepted.delete(key);
+        for (const [key, keptThrough] of this.#acceptedKeptThrough) {
+          if (keptThrough > write.through) continue;
+          this.accepted.delete(key);
+          this.#acceptedKeptThrough.delete(key);
+        }
         break;
     }
   }

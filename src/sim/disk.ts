@@ -11,7 +11,7 @@
 import { DurableImage } from '../protocol/index.ts';
 import { decodeOrRefuse } from '../storage/record-checks.ts';
 import {
-  encodeAccepted,
+  encodeAcceptedList,
   encodeFinalized,
   encodePrePrepare,
   encodePrepared,
@@ -117,11 +117,8 @@ export class SimDisk {
       records.push(() => ({ key: keys.prepared(record.sequence), value: encodePrepared(record) }));
     for (const record of image.finalized.values())
       records.push(() => ({ key: keys.finalized(record.sequence), value: encodeFinalized(record) }));
-    for (const vertex of image.accepted.values())
-      records.push(() => ({
-        key: keys.accepted(vertex.validThrough, vertex.hash),
-        value: encodeAccepted(vertex),
-      }));
+    // The store writes each accepted write as one list; a list of each vertex is encoded as it would be.
+    for (const vertex of image.accepted.values()) records.push(() => encodeAcceptedList([vertex]));
     return records;
   }
 }

@@ -28,9 +28,11 @@
  * | 0x09   | vertex + 32-byte hash  | empty: the key is the entry                              |
  * |        | + u64 seq + u32 index  |                                                          |
  * | 0x0a   | index watermarks       | per bucket, the sequence its entries are written to      |
- * | 0x0b   | accepted + u64 valid-  | an accepted client vertex                                |
+ * | 0x0b   | accepted + u64 valid-  | an accepted client vertex (format 3; read, not written)  |
  * |        | Through + 32-byte hash |                                                          |
  * | 0x0c   | epoch + u64 number     | start, end, closing sequence, opening request (epochs.ts)|
+ * | 0x0d   | accepted list + u64    | the client vertices of one accepted write, as a batch    |
+ * |        | kept-through + digest  | (hashes first); kept through their highest validThrough  |
  *
  * Value: record format (u8, 2), the body, then a CRC-32 (u32) over the key and everything
  * before it. Format 2 added the epoch to the view record and to drafts stored field by field;
@@ -59,14 +61,21 @@
  * scope for it either way. (CRC-32C would be marginally stronger but Node has no built-in one.)
  * Backups additionally carry a SHA-256 of the whole file (see `lmdb/backup.ts`).
  *
+ * The client vertices a replica accepts (and must propose again after a restart) are written as
+ * one record per accepted write, keyed by the highest validThrough among them and the list's
+ * batch digest. One record per vertex (format 3) cost a B-tree insert and a removal per vertex
+ * on the two replicas that hold each one, the largest part of their store work under load
+ * (docs/benchmarks.md). A list is removed once every vertex of it has expired, so a restart may
+ * read vertices that expired earlier: the restore drops those (`restore.ts`).
+ *
  * Vertex hashes are stored with their vertices rather than recomputed on read: the checksum
  * already vouches for the bytes, and reading a batch's hashes must be cheap (pruning a finalized
  * record removes its vertices from the index). A batch therefore stores its hashes first.
  */
 
 import { crc32 } from 'node:zlib';
-import { DIGEST_BYTES } from '../crypto/digest.ts';
-import { CretoaiError } from '../errors.ts';
+import { bytesEqual, DIGEST_BYTES } from '../crypto/digest.ts';
+import { ArgumentError, CretoaiError } from '../errors.ts';
 import type { PrePrepareRecord, PreparedRecord, ViewRecord } from '../protocol/durable-image.ts';
 import type { FinalizedRecord } from '../protocol/effects.ts';
 import type { EpochRecord } from '../protocol/epochs.ts';
@@ -80,7 +89,7 @@ import type {
   PrePrepare,
   PreparedCertificate,
 } from '../protocol/messages.ts';
-import type { Batch, Digest, Vertex } from '../protocol/types.ts';
+import { type Batch, batchDigest, type Digest, type Vertex } from '../protocol/types.ts';
 import { allocBytes } from '../wire/bytes.ts';
 import { decodeMessage, encodedMessageBytes, writeMessage } from '../wire/codec.ts';
 import { type DecodeLimits, decodeLimitsFor } from '../wire/limits.ts';
@@ -96,9 +105,24 @@ const EPOCHLESS_RECORD_FORMAT = 1;
 /**
  * The layout of keys and the set of record kinds, recorded in the metadata record. Format 2 (one
  * vertex index entry per position) replaced format 1 (one per hash); format 3 stores each
- * vertex's validThrough and the vertices a node accepted. Older formats are refused.
+ * vertex's validThrough and the vertices a node accepted; format 4 stores those as one record
+ * per accepted list. Formats in {@link UPGRADABLE_STORE_FORMATS} are read and upgraded at open;
+ * older ones are refused.
  */
-export const STORE_FORMAT_VERSION = 3;
+export const STORE_FORMAT_VERSION = 4;
+
+/**
+ * Formats this release opens and upgrades: format 3 holds everything format 4 does, with accepted
+ * vertices one record each (`accepted`), which this release reads and removes but never writes.
+ * The upgrade only rewrites the format number, so that an earlier release refuses the store
+ * before it could miss the accepted lists it does not know.
+ */
+export const UPGRADABLE_STORE_FORMATS: ReadonlySet<number> = new Set([3]);
+
+/** The store formats this release opens, for the refusal of any other: "formats 3 and 4". */
+export function describeReadableStoreFormats(): string {
+  return `formats ${[...UPGRADABLE_STORE_FORMATS, STORE_FORMAT_VERSION].join(' and ')}`;
+}
 
 /**
  * Key prefixes, one per record kind this release writes. Never reorder or reuse an entry; a kind
@@ -114,8 +138,10 @@ export const KEY_PREFIX = Object.freeze({
   lastFinalized: 0x07,
   vertex: 0x09,
   indexWatermarks: 0x0a,
+  /** Format 3's accepted vertices, one record each: read and removed, no longer written. */
   accepted: 0x0b,
   epoch: 0x0c,
+  acceptedList: 0x0d,
 } as const);
 
 /** Prefixes of released formats that this release no longer writes. Never reuse one. */
@@ -137,7 +163,7 @@ const VERTEX_KEY_BYTES = 1 + DIGEST_BYTES + U64_BYTES + U32_BYTES;
  * An accepted vertex's key: prefix, validThrough (u64), hash. Ordered by validThrough first, so
  * that truncating the expired ones is one range.
  */
-const ACCEPTED_KEY_BYTES = 1 + U64_BYTES + DIGEST_BYTES;
+const NUMBER_AND_DIGEST_KEY_BYTES = 1 + U64_BYTES + DIGEST_BYTES;
 const TWO_TO_32 = 0x1_0000_0000;
 
 /**
@@ -217,6 +243,15 @@ function writeVertexKey(bytes: Uint8Array, hash: Digest, sequence: number, index
   setU32(bytes, 1 + DIGEST_BYTES + U64_BYTES, index);
 }
 
+/** A key of `prefix`, a big-endian u64 and a digest. */
+function numberAndDigestKey(prefix: number, number: number, digest: Digest): Uint8Array {
+  const key = allocBytes(NUMBER_AND_DIGEST_KEY_BYTES);
+  key[0] = prefix;
+  setU64(key, 1, number);
+  key.set(digest, 1 + U64_BYTES);
+  return key;
+}
+
 /** Record keys. */
 export const keys = Object.freeze({
   meta: (): Uint8Array => singleKey(KEY_PREFIX.meta),
@@ -229,14 +264,15 @@ export const keys = Object.freeze({
   finalized: (sequence: number): Uint8Array => keyBySequence(KEY_PREFIX.finalized, sequence),
   /** An epoch of the history, by its number (laid out as a key by sequence). */
   epoch: (number: number): Uint8Array => keyBySequence(KEY_PREFIX.epoch, number),
-  /** The record of a client vertex this replica accepted. */
-  accepted: (validThrough: number, hash: Digest): Uint8Array => {
-    const key = allocBytes(ACCEPTED_KEY_BYTES);
-    key[0] = KEY_PREFIX.accepted;
-    setU64(key, 1, validThrough);
-    key.set(hash, 1 + U64_BYTES);
-    return key;
-  },
+  /** The record of a client vertex this replica accepted (format 3). */
+  accepted: (validThrough: number, hash: Digest): Uint8Array =>
+    numberAndDigestKey(KEY_PREFIX.accepted, validThrough, hash),
+  /**
+   * The record of a list of client vertices this replica accepted: kept through the highest
+   * validThrough among them, named by the list's batch digest.
+   */
+  acceptedList: (keptThrough: number, digest: Digest): Uint8Array =>
+    numberAndDigestKey(KEY_PREFIX.acceptedList, keptThrough, digest),
   /** The vertex index entry of the vertex `hash` at `index` of the batch finalized at `sequence`. */
   vertex: (hash: Digest, sequence: number, index: number): Uint8Array => {
     const key = allocBytes(VERTEX_KEY_BYTES);
@@ -267,6 +303,7 @@ export type ParsedKey =
   | { readonly kind: 'prePrepare' | 'prepared' | 'finalized'; readonly sequence: number }
   | { readonly kind: 'epoch'; readonly number: number }
   | { readonly kind: 'accepted'; readonly validThrough: number; readonly hash: Digest }
+  | { readonly kind: 'acceptedList'; readonly keptThrough: number; readonly digest: Digest }
   | {
       readonly kind: 'vertex';
       readonly hash: Digest;
@@ -313,11 +350,16 @@ export function parseKey(key: Uint8Array): ParsedKey | null {
         return null;
       }
     }
-    case 'accepted': {
-      if (key.length !== ACCEPTED_KEY_BYTES) return null;
+    case 'accepted':
+    case 'acceptedList': {
+      if (key.length !== NUMBER_AND_DIGEST_KEY_BYTES) return null;
       const high = getU32(key, 1);
       if (high > 0x1f_ffff) return null;
-      return { kind, validThrough: high * TWO_TO_32 + getU32(key, 5), hash: key.slice(1 + U64_BYTES) };
+      const number = high * TWO_TO_32 + getU32(key, 5);
+      const digest = key.slice(1 + U64_BYTES);
+      return kind === 'accepted'
+        ? { kind, validThrough: number, hash: digest }
+        : { kind, keptThrough: number, digest };
     }
     case 'vertex': {
       if (key.length !== VERTEX_KEY_BYTES) return null;
@@ -363,6 +405,8 @@ export function describeKey(key: Uint8Array): string {
       return `epoch ${parsed.number} record`;
     case 'accepted':
       return `accepted vertex ${Buffer.from(parsed.hash).toString('hex')} (valid through ${parsed.validThrough})`;
+    case 'acceptedList':
+      return `accepted list ${Buffer.from(parsed.digest).toString('hex')} (kept through ${parsed.keptThrough})`;
     case 'vertex':
       return `vertex index entry for ${Buffer.from(parsed.hash).toString('hex')} at index ${parsed.index} of sequence ${parsed.sequence}`;
   }
@@ -796,7 +840,10 @@ function readDelivered(r: Reader): (batchLength: number) => number[] {
   };
 }
 
-/** An accepted vertex: its payload, parents and validThrough (the hash is in the key). */
+/**
+ * Format 3's record of one accepted vertex: its payload, parents and validThrough (the hash is in
+ * the key). This release reads it and never writes it; tests build format-3 stores with it.
+ */
 export function encodeAccepted(vertex: Vertex): Uint8Array {
   const w = begin(4 + vertex.payload.length + 2 + vertex.parents.length * DIGEST_BYTES + U64_BYTES);
   w.u32(vertex.payload.length);
@@ -820,6 +867,44 @@ export function decodeAccepted(key: Uint8Array, value: Uint8Array): Vertex {
       throw new DecodeFailure('invalid-value', `holds validThrough ${validThrough}`);
     return { payload, parents, validThrough, hash: parsed.hash };
   });
+}
+
+/**
+ * The record of one accepted list of client vertices (not empty): its key (see
+ * {@link keys.acceptedList}) and its value, the vertices as a batch (hashes first).
+ */
+export function encodeAcceptedList(vertices: readonly Vertex[]): { key: Uint8Array; value: Uint8Array } {
+  if (vertices.length === 0) throw new ArgumentError('an accepted list holds at least one vertex');
+  const key = keys.acceptedList(keptThroughOf(vertices), batchDigest(vertices));
+  const w = begin(batchSize(vertices));
+  writeBatch(w, vertices);
+  return { key, value: seal(w, key) };
+}
+
+/** The vertices of the accepted list stored under `key`; the key must name them. */
+export function decodeAcceptedList(key: Uint8Array, value: Uint8Array): Batch {
+  return decodeBody(key, value, (r) => {
+    const vertices = readBatch(r);
+    const parsed = parseKey(key);
+    if (parsed?.kind !== 'acceptedList' || vertices.length === 0) {
+      throw new DecodeFailure('invalid-value', 'not an accepted list of at least one vertex');
+    }
+    const keptThrough = keptThroughOf(vertices);
+    if (keptThrough !== parsed.keptThrough) {
+      throw new DecodeFailure('invalid-value', `holds vertices kept through ${keptThrough}`);
+    }
+    if (!bytesEqual(batchDigest(vertices), parsed.digest)) {
+      throw new DecodeFailure('invalid-value', 'holds vertices of another digest');
+    }
+    return vertices;
+  });
+}
+
+/** The highest validThrough of a list: it is kept until the last of its vertices expires. */
+function keptThroughOf(vertices: readonly Vertex[]): number {
+  let highest = 0;
+  for (const vertex of vertices) if (vertex.validThrough > highest) highest = vertex.validThrough;
+  return highest;
 }
 
 export function encodeFinalized(record: FinalizedRecord): Uint8Array {
@@ -1019,6 +1104,9 @@ export function verifyRecord(key: Uint8Array, value: Uint8Array): ParsedKey | nu
       break;
     case 'accepted':
       decodeAccepted(key, value);
+      break;
+    case 'acceptedList':
+      decodeAcceptedList(key, value);
       break;
     case 'epoch':
       decodeEpoch(parsed.number, value);

@@ -174,13 +174,13 @@ test('a backup of store format 1 is refused by its manifest, with the way back, 
   await store.close();
   const manifest = path.join(root, 'backup', 'MANIFEST');
   const text = fs.readFileSync(manifest, 'utf8');
-  assert.match(text, /^store-format 3$/m);
-  fs.writeFileSync(manifest, text.replace(/^store-format 3$/m, 'store-format 1'));
+  assert.match(text, /^store-format 4$/m);
+  fs.writeFileSync(manifest, text.replace(/^store-format 4$/m, 'store-format 1'));
   await assert.rejects(
     LmdbStore.restoreBackup(path.join(root, 'backup'), path.join(root, 'restored'), identity),
     (error) => {
       assert.ok(isRefusal('backup')(error));
-      assert.match((error as Error).message, /store format 1, this release reads format 3/);
+      assert.match((error as Error).message, /store format 1, this release reads formats 3 and 4/);
       assert.match((error as Error).message, /rejoin by state transfer: cretoai-node wipe/);
       return true;
     },

@@ -239,7 +239,7 @@ test('a store of format 1 (one index record per hash) is refused at open, with t
   await assertRefused(
     LmdbStore.open(options(dir)),
     'format-version',
-    /store format 1, this release reads format 3/,
+    /store format 1, this release reads formats 3 and 4/,
   );
 });
 

@@ -95,6 +95,11 @@ const finalizedRecord: fc.Arbitrary<FinalizedRecord> = fc
     delivered: entry.batch.map((_, i) => i),
   }));
 
+/** Client vertices for accepted lists: the same few again and again, valid through 1 to 47. */
+const ACCEPTED_POOL: readonly Vertex[] = Array.from({ length: 12 }, (_, i) =>
+  createVertex(new TextEncoder().encode(`accepted ${i}`), { validThrough: 1 + ((i * 17) % 47) }),
+);
+
 /** Any durable write the core emits, in every stored form. */
 export const durableWrite: fc.Arbitrary<DurableWrite> = fc.oneof(
   fc
@@ -129,6 +134,13 @@ export const durableWrite: fc.Arbitrary<DurableWrite> = fc.oneof(
   arbitraries.checkpointCertificate.map((certificate): DurableWrite => ({ kind: 'stable', certificate })),
   { arbitrary: finalizedRecord.map((record): DurableWrite => ({ kind: 'finalized', record })), weight: 3 },
   fc.integer({ min: 0, max: 45 }).map((through): DurableWrite => ({ kind: 'truncate', through })),
+  // Lists drawn from a pool of twelve vertices, so that lists share vertices as a restarted
+  // replica's do, with validThroughs on both sides of the truncations.
+  fc
+    .array(fc.integer({ min: 0, max: 11 }), { minLength: 1, maxLength: 4 })
+    .map(
+      (picks): DurableWrite => ({ kind: 'accepted', vertices: picks.map((pick) => ACCEPTED_POOL[pick]!) }),
+    ),
   fc
     .tuple(
       fc.integer({ min: 0, max: 3 }),
@@ -160,12 +172,14 @@ export const storeCall: fc.Arbitrary<StoreCall> = fc.oneof(
 );
 
 /**
- * A snapshot with its PRE-PREPAREs and prepared certificates in sequence order: `DurableImage`
- * lists them in insertion order, the store in key order, and restoring does not depend on it.
+ * A snapshot with its PRE-PREPAREs and prepared certificates in sequence order, and its accepted
+ * vertices in hash order: `DurableImage` lists them in insertion order, the store in key order,
+ * and restoring does not depend on it.
  */
 export function bySequence(snapshot: DurableSnapshot): DurableSnapshot {
   return {
     ...snapshot,
+    accepted: [...snapshot.accepted].sort((a, b) => Buffer.compare(a.hash, b.hash)),
     prePrepares: [...snapshot.prePrepares].sort((a, b) => a.sequence - b.sequence),
     prepared: [...snapshot.prepared].sort((a, b) => a.sequence - b.sequence),
   };

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toHex } from '../../src/crypto/index.ts';
-import type { DurableReceipt } from '../../src/protocol/effects.ts';
+import type { DurableReceipt, DurableWrite } from '../../src/protocol/effects.ts';
 import { ConfigError } from '../../src/protocol/errors.ts';
-import { createVertex, hasValidHash } from '../../src/protocol/index.ts';
+import { createVertex, DurableImage, hasValidHash, type Vertex } from '../../src/protocol/index.ts';
 import { StoreClosedError, StoreInUseError } from '../../src/storage/errors.ts';
 import { LmdbStore } from '../../src/storage/lmdb.ts';
 import { CLUSTER_ID, crashStep, tempDir, voteWrite } from './lmdb-fixtures.ts';
@@ -168,36 +168,60 @@ test('close waits for queued writes to become durable', async (t) => {
   }
 });
 
-test('accepted client vertices are durable, come back with the snapshot, and leave with the truncation past their validThrough', async (t) => {
+test('accepted client vertices are durable, come back with the snapshot, and leave with their list once all of it expired', async (t) => {
   const dir = tempDir(t);
   let store = await openStore(dir);
-  const early = createVertex(new TextEncoder().encode('valid through 5'), { validThrough: 5 });
-  const late = createVertex(new TextEncoder().encode('valid through 90'), {
-    parents: [early.hash],
-    validThrough: 90,
-  });
+  const vertexOf = (text: string, validThrough: number, parents: Uint8Array[] = []): Vertex =>
+    createVertex(new TextEncoder().encode(text), { parents, validThrough });
+  const alone = vertexOf('valid through 5, alone', 5);
+  const early = vertexOf('valid through 5, with a later one', 5);
+  const late = vertexOf('valid through 90', 90, [early.hash]);
+  const writes: DurableWrite[] = [
+    { kind: 'accepted', vertices: [alone] },
+    { kind: 'accepted', vertices: [early, late] },
+  ];
+  // The reference image keeps what the store keeps, write by write.
+  const image = new DurableImage();
+  const agrees = async (): Promise<void> => {
+    const stored = (await store.load(0)).accepted.map((vertex) => toHex(vertex.hash));
+    assert.deepStrictEqual(new Set(stored), new Set(image.accepted.keys()));
+    assert.equal(stored.length, image.accepted.size, 'each vertex once');
+  };
   try {
-    await store.apply([{ kind: 'accepted', vertices: [early, late] }], 1);
-    // Written and read again as it was, hash included; every record checks out.
+    await store.apply(writes, 1);
+    for (const write of writes) image.apply(write);
+    // Written and read again as they were, hashes included; every record checks out.
     const accepted = (await store.load(0)).accepted;
     assert.deepStrictEqual(
       accepted.map((vertex) => [toHex(vertex.hash), vertex.validThrough, vertex.parents.length]),
       [
+        [toHex(alone.hash), 5, 0],
         [toHex(early.hash), 5, 0],
         [toHex(late.hash), 90, 1],
       ],
     );
     assert.ok(accepted.every((vertex) => hasValidHash(vertex)));
-    assert.equal(store.verify().records, 2 + 2);
+    assert.equal(store.verify().records, 2 + 2, 'the metadata, the index watermarks and one record per list');
+    await agrees();
     await store.close();
     store = await openStore(dir);
-    assert.equal((await store.load(0)).accepted.length, 2, 'durable across a reopen');
-    // A checkpoint at 10 truncates what was valid through 10 at most.
-    await store.apply([{ kind: 'truncate', through: 10 }], 2);
+    assert.equal((await store.load(0)).accepted.length, 3, 'durable across a reopen');
+    // A checkpoint at 10 removes the lists whose every vertex was valid through 10 at most; the
+    // early vertex stays with the late one (a restore drops it as expired).
+    const truncate: DurableWrite = { kind: 'truncate', through: 10 };
+    await store.apply([truncate], 2);
+    image.apply(truncate);
     assert.deepStrictEqual(
       (await store.load(0)).accepted.map((vertex) => vertex.validThrough),
-      [90],
+      [5, 90],
     );
+    await agrees();
+    const last: DurableWrite = { kind: 'truncate', through: 90 };
+    await store.apply([last], 3);
+    image.apply(last);
+    assert.deepStrictEqual((await store.load(0)).accepted, []);
+    await agrees();
+    assert.equal(store.verify().records, 2);
   } finally {
     await store.close();
   }

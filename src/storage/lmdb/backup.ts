@@ -9,7 +9,11 @@ import path from 'node:path';
 import type { ReplicaId } from '../../protocol/types.ts';
 import { StoreCorruptError, StoreInUseError } from '../errors.ts';
 import type { Db, VerifyReport } from '../record-checks.ts';
-import { STORE_FORMAT_VERSION } from '../record-codec.ts';
+import {
+  describeReadableStoreFormats,
+  STORE_FORMAT_VERSION,
+  UPGRADABLE_STORE_FORMATS,
+} from '../record-codec.ts';
 import { DATA_FILE, digestFile, fsyncDirectory, fsyncFile, LOCK_FILE, writeFileDurably } from './files.ts';
 
 /** What a backup holds, as its manifest says. */
@@ -180,9 +184,9 @@ function readManifest(source: string): BackupManifest {
   const backupVersion = integer(MANIFEST_MAGIC);
   if (backupVersion !== BACKUP_VERSION) refuse(`backup version ${backupVersion} is unknown to this release`);
   const formatVersion = integer('store-format');
-  if (formatVersion !== STORE_FORMAT_VERSION) {
+  if (formatVersion !== STORE_FORMAT_VERSION && !UPGRADABLE_STORE_FORMATS.has(formatVersion)) {
     refuse(
-      `it holds store format ${formatVersion}, this release reads format ${STORE_FORMAT_VERSION} only ` +
+      `it holds store format ${formatVersion}, this release reads ${describeReadableStoreFormats()} only ` +
         '(restore it with the release that wrote it, or let the node rejoin by state transfer: ' +
         'cretoai-node wipe, then start it)',
     );

@@ -13,11 +13,15 @@ export function sequenceOf(key: Uint8Array): number {
   return parsed.sequence;
 }
 
-/** The number a range of keys of one prefix is ordered by: the sequence, or an accepted vertex's validThrough. */
+/**
+ * The number a range of keys of one prefix is ordered by: the sequence, an accepted vertex's
+ * validThrough, an accepted list's kept-through sequence, or an epoch's number.
+ */
 export function orderingNumberOf(key: Uint8Array): number {
   const parsed = parseKey(key);
   if (parsed !== null && 'sequence' in parsed) return parsed.sequence;
   if (parsed?.kind === 'accepted') return parsed.validThrough;
+  if (parsed?.kind === 'acceptedList') return parsed.keptThrough;
   if (parsed?.kind === 'epoch') return parsed.number;
   throw new ArgumentError('not a key ordered by a number');
 }

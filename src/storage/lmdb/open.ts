@@ -15,12 +15,14 @@ import { type Db, decodeOrRefuse, guardLmdb, readIndexWatermarks } from '../reco
 import {
   decodeLastFinalized,
   decodeMeta,
+  describeReadableStoreFormats,
   encodeMeta,
   finalizedDeliveredHashes,
   KEY_PREFIX,
   keys,
   STORE_FORMAT_VERSION,
   type StoreMeta,
+  UPGRADABLE_STORE_FORMATS,
   verifyRecord,
 } from '../record-codec.ts';
 import { damageMarkerError } from '../scrub.ts';
@@ -147,11 +149,12 @@ async function initializeOrCheck(db: Db, dataPath: string, meta: StoreMeta): Pro
     return 0;
   }
   const stored = decodeOrRefuse(dataPath, metaKey, () => decodeMeta(metaValue));
-  if (stored.formatVersion !== meta.formatVersion) {
+  const upgrade = UPGRADABLE_STORE_FORMATS.has(stored.formatVersion);
+  if (stored.formatVersion !== meta.formatVersion && !upgrade) {
     throw new StoreCorruptError(
       'format-version',
       dataPath,
-      `store format ${stored.formatVersion}, this release reads format ${meta.formatVersion}`,
+      `store format ${stored.formatVersion}, this release reads ${describeReadableStoreFormats()}`,
     );
   }
   if (stored.clusterId !== meta.clusterId || stored.replica !== meta.replica) {
@@ -161,7 +164,14 @@ async function initializeOrCheck(db: Db, dataPath: string, meta: StoreMeta): Pro
       `it holds replica ${stored.replica} of cluster "${stored.clusterId}", this node is replica ${meta.replica} of cluster "${meta.clusterId}"`,
     );
   }
-  return checkRestoreRecords(db, dataPath);
+  const last = checkRestoreRecords(db, dataPath);
+  // Checked first, so that a damaged store is refused as it is; then marked as this release's.
+  if (upgrade) {
+    await db.batch(() => {
+      void db.put(metaKey, encodeMeta(meta));
+    });
+  }
+  return last;
 }
 
 /**

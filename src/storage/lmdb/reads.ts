@@ -8,12 +8,13 @@ import type { DurableSnapshot, PrePrepareRecord, PreparedRecord } from '../../pr
 import type { FinalizedRecord } from '../../protocol/effects.ts';
 import type { EpochRecord } from '../../protocol/epochs.ts';
 import type { Commit } from '../../protocol/messages.ts';
-import type { Digest, Vertex } from '../../protocol/types.ts';
+import { type Digest, type Vertex, vertexKey } from '../../protocol/types.ts';
 import { StoreCorruptError } from '../errors.ts';
 import { positionBefore, type VertexIndexTail } from '../index-tail.ts';
 import { type Db, decodeOrRefuse, guardLmdb, type ReadTransaction } from '../record-checks.ts';
 import {
   decodeAccepted,
+  decodeAcceptedList,
   decodeEpoch,
   decodeFinalized,
   decodePrePrepare,
@@ -91,9 +92,16 @@ export function readSnapshot(
       const number = orderingNumberOf(key);
       epochs.push(decode(key, () => decodeEpoch(number, value)));
     }
-    const accepted: Vertex[] = [];
+    // Each vertex once, though several lists may hold it (one accepted before a restart and
+    // again after it); a store of format 3 (see UPGRADABLE_STORE_FORMATS) holds them one each.
+    const accepted = new Map<string, Vertex>();
+    for (const { key, value } of range(KEY_PREFIX.acceptedList, 0, Number.MAX_SAFE_INTEGER)) {
+      for (const vertex of decode(key, () => decodeAcceptedList(key, value)))
+        accepted.set(vertexKey(vertex), vertex);
+    }
     for (const { key, value } of range(KEY_PREFIX.accepted, 0, Number.MAX_SAFE_INTEGER)) {
-      accepted.push(decode(key, () => decodeAccepted(key, value)));
+      const vertex = decode(key, () => decodeAccepted(key, value));
+      accepted.set(vertexKey(vertex), vertex);
     }
     return {
       epochs,
@@ -102,7 +110,7 @@ export function readSnapshot(
       prePrepares,
       prepared,
       finalized,
-      accepted,
+      accepted: [...accepted.values()],
     };
   } finally {
     transaction.done();

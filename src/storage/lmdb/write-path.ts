@@ -19,7 +19,7 @@ import { StoreClosedError } from '../errors.ts';
 import type { VertexIndexTail } from '../index-tail.ts';
 import { type Db, decodeOrRefuse } from '../record-checks.ts';
 import {
-  encodeAccepted,
+  encodeAcceptedList,
   encodeEpoch,
   encodeFinalized,
   encodeIndexWatermarks,
@@ -196,14 +196,16 @@ export class GroupCommit {
         }
         return last;
       }
-      case 'accepted':
-        for (const vertex of write.vertices)
-          set.put(keys.accepted(vertex.validThrough, vertex.hash), encodeAccepted(vertex));
+      case 'accepted': {
+        const { key, value } = encodeAcceptedList(write.vertices);
+        set.put(key, value);
         return lastFinalized;
+      }
       case 'truncate':
         for (const key of set.keysInRange(KEY_PREFIX.prePrepare, 0, write.through)) set.remove(key);
         for (const key of set.keysInRange(KEY_PREFIX.prepared, 0, write.through)) set.remove(key);
-        // Keyed by validThrough first: the expired (or final) ones are one range.
+        // Keyed by (highest) validThrough first: the expired (or final) ones are one range.
+        for (const key of set.keysInRange(KEY_PREFIX.acceptedList, 0, write.through)) set.remove(key);
         for (const key of set.keysInRange(KEY_PREFIX.accepted, 0, write.through)) set.remove(key);
         return lastFinalized;
     }
