@@ -179,3 +179,44 @@ test('a checkpoint truncates accepted vertices that can no longer be final', () 
     assert.ok(held.validThrough > cluster.replicas[1]!.stable.sequence);
   }
 });
+
+test('a restart drops an accepted vertex that expired while the longer-lived list it came in was kept', () => {
+  const cluster = new TestCluster(4, { ...OPTIONS, acknowledgeCopies: 0 });
+  const shortLived = vertex('accepted with a longer-lived one, expires first', 5);
+  const longLived = vertex('accepted with a short-lived one', HORIZON - 1);
+  // Replica 2 accepts both in one write; its REQUEST to the primary is lost.
+  cluster.filter = (envelope) => envelope.from !== 2;
+  cluster.propose(2, [shortLived, longLived]);
+  cluster.run();
+  cluster.filter = () => true;
+  advance(cluster, 2 * OPTIONS.checkpointInterval);
+  const replica = cluster.replicas[2]!;
+  assert.ok(
+    replica.stable.sequence > shortLived.validThrough,
+    'a checkpoint truncated past the short-lived one',
+  );
+  // The store keeps a list until all of it expired: the short-lived vertex is still on disk.
+  assert.ok(cluster.images[2]!.accepted.has(toHex(shortLived.hash)));
+  cluster.crash(2);
+  cluster.restart(2);
+  assert.equal(cluster.replicas[2]!.pending.has(toHex(shortLived.hash)), false, 'expired: not held again');
+  cluster.tickAll(120);
+  advance(cluster, 2);
+  for (let at = 0; at < 4; at++) {
+    const keys = keysOf(cluster.delivered[at]!);
+    assert.equal(
+      keys.includes(toHex(shortLived.hash)),
+      false,
+      `replica ${at} never finalized the expired one`,
+    );
+    assert.ok(keys.filter((key) => key === toHex(longLived.hash)).length <= 1, `replica ${at}`);
+  }
+  const everywhere = [0, 1, 3].map(
+    (at) => keysOf(cluster.delivered[at]!).filter((key) => key === toHex(longLived.hash)).length,
+  );
+  assert.deepEqual(
+    everywhere,
+    [1, 1, 1],
+    'the long-lived one is final once at the replicas that never crashed',
+  );
+});
