@@ -22,9 +22,7 @@ import { initCluster } from '../src/cli/init.ts';
 import { runLoad } from '../src/cli/load.ts';
 import { LocalCluster } from '../src/cli/local-cluster.ts';
 import { BftClient } from '../src/client/client.ts';
-
-/** The kernel's clock ticks per second for `utime` and `stime` (USER_HZ, 100 on Linux). */
-const TICKS_PER_SECOND = 100;
+import { cpuTicksOfStat, nameOfStat, TICKS_PER_SECOND } from './proc-stat.ts';
 
 /** CPU ticks by thread kind of process `pid`: 'main' or the thread's name without its number. */
 function ticksByThread(pid: number): Map<string, number> {
@@ -36,11 +34,8 @@ function ticksByThread(pid: number): Map<string, number> {
     } catch {
       continue; // The thread ended between the listing and the read.
     }
-    // The name is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const kind = Number(tid) === pid ? 'main' : name;
-    ticks.set(kind, (ticks.get(kind) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    const kind = Number(tid) === pid ? 'main' : nameOfStat(stat).replace(/\d+$/, '');
+    ticks.set(kind, (ticks.get(kind) ?? 0) + cpuTicksOfStat(stat));
   }
   return ticks;
 }

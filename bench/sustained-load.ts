@@ -19,10 +19,9 @@ import { leaderApiUrl } from '../src/cli/commands/targets.ts';
 import { initCluster } from '../src/cli/init.ts';
 import { runLoad } from '../src/cli/load.ts';
 import { LocalCluster } from '../src/cli/local-cluster.ts';
+import { cpuTicksOfStat, TICKS_PER_SECOND } from './proc-stat.ts';
 
 const NODES = 4;
-/** Clock ticks a second, as `/proc/<pid>/stat` counts CPU time (USER_HZ on Linux). */
-const TICKS_PER_SECOND = 100;
 
 /** One node's counters at an instant. */
 interface Sample {
@@ -113,11 +112,7 @@ async function main(): Promise<void> {
 function readSample(pid: number, dataDir: string): Sample {
   const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
   const wchar = /^wchar: (\d+)$/m.exec(io);
-  // Fields after the command name, which may hold spaces, start after its closing parenthesis.
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  const ticks = cpuTicksOfStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   const dataFile = fs.statSync(path.join(dataDir, 'data.mdb'), { throwIfNoEntry: false });
   return {
     cpuSeconds: ticks / TICKS_PER_SECOND,
