@@ -160,8 +160,9 @@ const U32_BYTES = 4;
 /** A vertex index key: prefix, hash, sequence (u64), index in the batch (u32). */
 const VERTEX_KEY_BYTES = 1 + DIGEST_BYTES + U64_BYTES + U32_BYTES;
 /**
- * An accepted vertex's key: prefix, validThrough (u64), hash. Ordered by validThrough first, so
- * that truncating the expired ones is one range.
+ * The key of an accepted vertex (prefix, validThrough, hash) or list (prefix, highest
+ * validThrough, batch digest). Ordered by the number first, so that truncating the expired ones
+ * is one range.
  */
 const NUMBER_AND_DIGEST_KEY_BYTES = 1 + U64_BYTES + DIGEST_BYTES;
 const TWO_TO_32 = 0x1_0000_0000;
