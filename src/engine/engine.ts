@@ -75,6 +75,7 @@ import { type EngineState, Lifecycle } from './lifecycle.ts';
 import { OutboundQueue } from './outbound.ts';
 import { type PeerProgress, peerProgress } from './peer-progress.ts';
 import {
+  AcceptedList,
   PROPOSAL_WAITERS_MAX,
   ProposalRegistry,
   type ProposalResult,
@@ -768,14 +769,21 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (taken instanceof ProposalRejectedError) throw taken;
     // Final already, which is durable.
     if (typeof taken !== 'string') return { final: Promise.resolve(taken) };
+    const acknowledged = Promise.withResolvers<void>();
     const final = new Promise<ProposalResult>((resolve, reject) =>
-      this.#hold(taken, vertex, { resolve, reject }),
+      this.#hold(taken, vertex, {
+        resolve,
+        reject: (error) => {
+          // Refused before it was held: this method throws. After: only `final` rejects.
+          acknowledged.reject(error);
+          reject(error);
+        },
+        acknowledged: acknowledged.resolve,
+      }),
     );
     // The caller hears of a refusal from this method; `final` is theirs to await or not.
     final.catch(() => {});
-    const { promise: acknowledged, resolve, reject } = Promise.withResolvers<void>();
-    this.#proposals.whenAcknowledged(taken, { resolve, reject });
-    await acknowledged;
+    await acknowledged.promise;
     return { final };
   }
 
@@ -789,39 +797,14 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     vertices: readonly Vertex[],
     onGivenUp?: (vertex: Vertex, error: ProposalRejectedError) => void,
   ): Promise<(ProposalRejectedError | null)[]> {
-    const outcomes: (ProposalRejectedError | null)[] = vertices.map(() => null);
-    const { promise, resolve } = Promise.withResolvers<(ProposalRejectedError | null)[]>();
-    // One count for the loop itself, so that a vertex held already cannot settle the list early.
-    let unsettled = 1;
-    const settle = (): void => {
-      unsettled--;
-      if (unsettled === 0) resolve(outcomes);
-    };
-    for (const [index, vertex] of vertices.entries()) {
+    const list = new AcceptedList(vertices, onGivenUp);
+    for (let index = 0; index < vertices.length; index++) {
+      const vertex = vertices[index]!;
       const taken = this.#take(vertex);
-      if (taken instanceof ProposalRejectedError) outcomes[index] = taken;
-      if (typeof taken !== 'string') continue;
-      let held = false;
-      this.#hold(taken, vertex, {
-        resolve: () => {},
-        reject: (error) => {
-          if (held) onGivenUp?.(vertex, error);
-        },
-      });
-      unsettled++;
-      this.#proposals.whenAcknowledged(taken, {
-        resolve: () => {
-          held = true;
-          settle();
-        },
-        reject: (error) => {
-          outcomes[index] = error;
-          settle();
-        },
-      });
+      if (taken instanceof ProposalRejectedError) list.refuse(index, taken);
+      else if (typeof taken === 'string') this.#hold(taken, vertex, list.waiter(index));
     }
-    settle();
-    return promise;
+    return list.settled();
   }
 
   /**

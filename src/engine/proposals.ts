@@ -16,16 +16,15 @@ export interface ProposalResult {
   readonly position: number;
 }
 
-/** Told once how a proposal ended: final here, or given up on. */
+/**
+ * Told once how a proposal ended: final here, or given up on. A waiter with `acknowledged` is
+ * also told once, first, that the replica holds the vertex durably (it survives a crash of this
+ * node): when the replica says so, or at the latest as the vertex becomes final, which is durable.
+ */
 export interface ProposalWaiter {
   readonly resolve: (result: ProposalResult) => void;
   readonly reject: (error: ProposalRejectedError) => void;
-}
-
-/** Told once whether the replica came to hold a proposal durably, or refused it first. */
-export interface AcknowledgeWaiter {
-  readonly resolve: () => void;
-  readonly reject: (error: ProposalRejectedError) => void;
+  readonly acknowledged?: () => void;
 }
 
 interface PendingProposal {
@@ -35,8 +34,6 @@ interface PendingProposal {
   readonly waiters: ProposalWaiter[];
   /** The replica holds the vertex durably (see `acknowledge`). */
   acknowledged: boolean;
-  /** Callers waiting for that. */
-  readonly acknowledgeWaiters: AcknowledgeWaiter[];
 }
 
 /**
@@ -95,7 +92,8 @@ export class ProposalRegistry {
 
   /**
    * Registers `waiter` for `vertex`, as a new proposal or on the pending one with the same hash;
-   * returns whether the proposal is new.
+   * returns whether the proposal is new. A waiter joining a proposal held durably already is
+   * told so at once.
    *
    * @throws ArgumentError when the pending proposal is `crowded` already: callers check first.
    */
@@ -105,28 +103,10 @@ export class ProposalRegistry {
       if (pending.waiters.length >= PROPOSAL_WAITERS_MAX)
         throw new ArgumentError(`the proposal ${key} has ${PROPOSAL_WAITERS_MAX} waiters already`);
       pending.waiters.push(waiter);
+      if (pending.acknowledged) waiter.acknowledged?.();
       return false;
     }
-    this.#pending.set(key, {
-      vertex,
-      proposedAt: now,
-      waiters: [waiter],
-      acknowledged: false,
-      acknowledgeWaiters: [],
-    });
-    return true;
-  }
-
-  /**
-   * Tells `waiter` once the pending proposal `key` is held durably by the replica (it survives a
-   * crash; at once if it is already), or when it is refused first, as the proposal is. Returns
-   * false, telling nobody, when no proposal `key` is pending.
-   */
-  whenAcknowledged(key: string, waiter: AcknowledgeWaiter): boolean {
-    const pending = this.#pending.get(key);
-    if (pending === undefined) return false;
-    if (pending.acknowledged) waiter.resolve();
-    else pending.acknowledgeWaiters.push(waiter);
+    this.#pending.set(key, { vertex, proposedAt: now, waiters: [waiter], acknowledged: false });
     return true;
   }
 
@@ -135,7 +115,7 @@ export class ProposalRegistry {
     const pending = this.#pending.get(key);
     if (pending === undefined || pending.acknowledged) return;
     pending.acknowledged = true;
-    for (const waiter of pending.acknowledgeWaiters.splice(0)) waiter.resolve();
+    for (const waiter of pending.waiters) waiter.acknowledged?.();
   }
 
   /**
@@ -154,7 +134,7 @@ export class ProposalRegistry {
       this.#recent.delete(oldest);
     }
     // Final here implies durable here: the finalized record holds it.
-    for (const waiter of pending.acknowledgeWaiters) waiter.resolve();
+    if (!pending.acknowledged) for (const waiter of pending.waiters) waiter.acknowledged?.();
     for (const waiter of pending.waiters) waiter.resolve(result);
     this.#checkEmpty();
     return pending.proposedAt;
@@ -164,7 +144,6 @@ export class ProposalRegistry {
     const pending = this.#pending.get(key);
     if (pending === undefined) return;
     this.#pending.delete(key);
-    for (const waiter of pending.acknowledgeWaiters) waiter.reject(error);
     for (const waiter of pending.waiters) waiter.reject(error);
     this.#checkEmpty();
   }
@@ -184,5 +163,93 @@ export class ProposalRegistry {
     const callbacks = this.#onEmpty;
     this.#onEmpty = [];
     for (const callback of callbacks) callback();
+  }
+}
+
+/**
+ * The waiters of one list of proposals accepted together (`BftEngine.acceptMany`): one object
+ * for the list and one small one per vertex. (A pair of waiters of closures per vertex made
+ * seven objects that each lived until the vertex was final, the largest share of what the
+ * leader's collector kept at the peak: docs/benchmarks.md.)
+ */
+export class AcceptedList {
+  readonly #vertices: readonly Vertex[];
+  /** Per vertex, the refusal before it was held, or null. */
+  readonly #outcomes: (ProposalRejectedError | null)[];
+  readonly #onGivenUp: ((vertex: Vertex, error: ProposalRejectedError) => void) | undefined;
+  readonly #done = Promise.withResolvers<(ProposalRejectedError | null)[]>();
+  /** Vertices not yet held or refused, and one for the caller, so that none settles it early. */
+  #unsettled = 1;
+
+  constructor(
+    vertices: readonly Vertex[],
+    onGivenUp: ((vertex: Vertex, error: ProposalRejectedError) => void) | undefined,
+  ) {
+    this.#vertices = vertices;
+    this.#outcomes = new Array<ProposalRejectedError | null>(vertices.length).fill(null);
+    this.#onGivenUp = onGivenUp;
+  }
+
+  /** Vertex `index` was refused before it was held. */
+  refuse(index: number, error: ProposalRejectedError): void {
+    this.#outcomes[index] = error;
+  }
+
+  /** The waiter of vertex `index`, to be registered on its proposal. */
+  waiter(index: number): ProposalWaiter {
+    this.#unsettled++;
+    return new AcceptedListWaiter(this, index);
+  }
+
+  /**
+   * Once every vertex given a waiter is held or refused: per vertex, the refusal or null. Call
+   * once, after the last `waiter` or `refuse`.
+   */
+  settled(): Promise<(ProposalRejectedError | null)[]> {
+    this.#settleOne();
+    return this.#done.promise;
+  }
+
+  /** @internal The waiter of vertex `index` settled: held (`error` null) or refused. */
+  settle(index: number, error: ProposalRejectedError | null): void {
+    if (error !== null) this.#outcomes[index] = error;
+    this.#settleOne();
+  }
+
+  /** @internal Vertex `index` was given up on after it was held. */
+  givenUp(index: number, error: ProposalRejectedError): void {
+    this.#onGivenUp?.(this.#vertices[index]!, error);
+  }
+
+  #settleOne(): void {
+    this.#unsettled--;
+    if (this.#unsettled === 0) this.#done.resolve(this.#outcomes);
+  }
+}
+
+/** One vertex's waiter in an {@link AcceptedList}: its methods on the prototype, no closures. */
+class AcceptedListWaiter implements ProposalWaiter {
+  readonly #list: AcceptedList;
+  readonly #index: number;
+  #held = false;
+
+  constructor(list: AcceptedList, index: number) {
+    this.#list = list;
+    this.#index = index;
+  }
+
+  acknowledged(): void {
+    if (this.#held) return;
+    this.#held = true;
+    this.#list.settle(this.#index, null);
+  }
+
+  resolve(): void {
+    // Told `acknowledged` first: final counts as held.
+  }
+
+  reject(error: ProposalRejectedError): void {
+    if (this.#held) this.#list.givenUp(this.#index, error);
+    else this.#list.settle(this.#index, error);
   }
 }

@@ -192,7 +192,7 @@ function remapSources(state: ReplicaState, remap: (id: ReplicaId) => ReplicaId |
     const copies =
       pending.copies === null
         ? null
-        : new Set([...pending.copies].map(remap).filter((id): id is ReplicaId => id !== null && id !== self));
+        : pending.copies.map(remap).filter((id): id is ReplicaId => id !== null && id !== self);
     state.pending.set(key, { ...pending, source, copies });
     if (source !== self) state.heldPerSource.set(source, (state.heldPerSource.get(source) ?? 0) + 1);
   }

@@ -69,7 +69,7 @@ export function onPropose(state: ReplicaState, vertices: readonly Vertex[]): Ver
   if (ownPendingCount(state) + fresh.size > state.config.pendingVerticesMax) return ignored('full');
   const { acknowledgeCopies, self } = state.config;
   for (const [key, vertex] of fresh) {
-    const copies = acknowledgeCopies > 0 ? new Set<ReplicaId>() : null;
+    const copies: ReplicaId[] | null = acknowledgeCopies > 0 ? [] : null;
     state.pending.set(key, { vertex, sinceTick: state.now, source: self, copies });
     holdUntil(state, key, vertex.validThrough);
   }
@@ -166,8 +166,8 @@ export function onHeld(state: ReplicaState, held: Held, from: ReplicaId): Verdic
     const key = toHex(hash);
     const pending = state.pending.get(key);
     if (pending === undefined || pending.copies === null) continue;
-    pending.copies.add(from);
-    if (pending.copies.size < state.config.acknowledgeCopies) continue;
+    if (!pending.copies.includes(from)) pending.copies.push(from);
+    if (pending.copies.length < state.config.acknowledgeCopies) continue;
     pending.copies = null;
     state.out.acknowledged.push(key);
   }

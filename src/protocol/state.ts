@@ -41,9 +41,10 @@ export interface PendingVertex {
   /**
    * The peers that said they hold this replica's client vertex durably (HELD), while too few
    * have for it to be acknowledged; null once acknowledged, or when it is not this replica's to
-   * acknowledge.
+   * acknowledge. A list, not a Set: it holds at most `acknowledgeCopies` (f) distinct peers, and
+   * a Set a pending vertex cost a hundred bytes more of what the collector keeps for its life.
    */
-  copies: Set<ReplicaId> | null;
+  copies: ReplicaId[] | null;
 }
 
 /** A vertex another replica asked this one to watch, with who asked and since when. */
