@@ -53,7 +53,13 @@ import { ReleaseQueue } from '../shell/release-queue.ts';
 import type { SigningIdentity } from '../shell/signing.ts';
 import type { Store } from '../storage/store.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
-import { type DecodeLimits, encodedMessageBytes, encodeMessage, withReplicaCount } from '../wire/index.ts';
+import {
+  type DecodeLimits,
+  encodedMessageBytes,
+  encodeMessage,
+  KnownVertices,
+  withReplicaCount,
+} from '../wire/index.ts';
 import { ProposalBatcher } from './batcher.ts';
 import {
   type BoundedParts,
@@ -277,6 +283,13 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   readonly #outbound: OutboundQueuePart;
   readonly #batcher: ProposalBatcher;
   readonly #proposals: ProposalRegistry;
+  /**
+   * Client vertices this replica holds (its own clients', or a peer's in a REQUEST marked hold)
+   * and will read again in the PRE-PREPARE that orders them: the decoder takes them from here
+   * rather than copy and hash them a second time (`known-vertices.ts`). A primary reads no
+   * PRE-PREPARE of its own and keeps none.
+   */
+  readonly #knownVertices: KnownVertices;
   readonly #stream = new FinalizedStream();
   readonly #formerValidators: FormerValidators;
   /**
@@ -375,19 +388,24 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       keyOf: (epoch, replica) => this.#rosters.of(epoch)?.keys[replica],
       ...(seams.verifyCacheKey === undefined ? {} : { cacheKey: seams.verifyCacheKey }),
     });
+    const { pendingVerticesMax, watchedVerticesPerReplicaMax, replicaCount } = this.config.replica;
+    this.#knownVertices = new KnownVertices(pendingVerticesMax + watchedVerticesPerReplicaMax * replicaCount);
     this.#inbound = new InboundPipeline({
       limits: () => this.#limits,
+      knownVertices: this.#knownVertices,
       verifier: this.#verifier,
       perSenderMax: this.config.inboundFramesPerPeerMax,
       admit: (from, message) => this.#admitChecked(from, message),
       hooks: {
-        // Only a tracer wants it: the sender's id is looked up for the trace alone.
-        ...(this.#tracer === null
-          ? {}
-          : {
-              decoded: (from: NodeId, message: Message) =>
-                this.#traceMessage('received', message, this.#roster().replicaOf.get(from)),
-            }),
+        decoded: (from: NodeId, message: Message) => {
+          // Known as soon as decoded: the REQUEST may wait for its sender's earlier messages
+          // to be checked while the PRE-PREPARE ordering its vertices is already being read.
+          if (message.kind === 'request' && message.hold && !this.isLeader())
+            for (const vertex of message.vertices) this.#knownVertices.add(vertex);
+          // The sender's id is looked up for the trace alone.
+          if (this.#tracer !== null)
+            this.#traceMessage('received', message, this.#roster().replicaOf.get(from));
+        },
         malformed: (from, error) => {
           this.#dropped(from, 'unknown', 'malformed');
           const replica = this.#roster().replicaOf.get(from);
@@ -751,7 +769,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
 
   /** Registers `waiter` on the proposal `key` ({@link BftEngine.#take}); a new one is batched. */
   #hold(key: string, vertex: Vertex, waiter: ProposalWaiter): void {
-    if (this.#proposals.add(key, vertex, this.#clock.now(), waiter)) this.#batcher.add(vertex);
+    if (this.#proposals.add(key, vertex, this.#clock.now(), waiter)) {
+      this.#batcher.add(vertex);
+      if (!this.isLeader()) this.#knownVertices.add(vertex);
+    }
     this.#metrics.pendingProposals.set(this.#proposals.size);
   }
 
@@ -1372,6 +1393,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
     for (let i = 0; i < count; i++) {
       const vertex = delivery.vertices[i]!;
+      this.#knownVertices.forget(vertex);
       const result: ProposalResult = {
         hash: vertex.hash,
         sequence: delivery.sequence,

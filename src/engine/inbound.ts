@@ -11,7 +11,7 @@
 import type { Message } from '../protocol/index.ts';
 import { Fifo } from '../shell/fifo.ts';
 import type { NodeId } from '../transport/transport.ts';
-import { type DecodeError, type DecodeLimits, decodeMessage } from '../wire/index.ts';
+import { type DecodeError, type DecodeLimits, decodeMessage, type KnownVertices } from '../wire/index.ts';
 import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
 
 /**
@@ -55,6 +55,8 @@ interface Slot {
 export interface InboundOptions {
   /** The decode limits now: they grow with the validator set. */
   readonly limits: () => DecodeLimits;
+  /** Vertices the decoder may take rather than hash again (see `known-vertices.ts`). */
+  readonly knownVertices?: KnownVertices;
   readonly verifier: SignatureVerifier;
   readonly perSenderMax: number;
   /** What to do with a message, by its epoch (see {@link Admission}). */
@@ -87,7 +89,7 @@ export class InboundPipeline {
 
   receive(from: NodeId, frame: Uint8Array): void {
     const { limits, verifier, perSenderMax, hooks } = this.#options;
-    const decoded = decodeMessage(frame, limits());
+    const decoded = decodeMessage(frame, limits(), false, this.#options.knownVertices);
     if (!decoded.ok) {
       hooks.malformed(from, decoded.error);
       return;

@@ -49,7 +49,9 @@ import type {
 import { MESSAGE_KINDS } from '../protocol/messages.ts';
 import type { Batch, Digest, Vertex } from '../protocol/types.ts';
 import { hashedVertex } from '../protocol/types.ts';
+import { copyBytes } from './bytes.ts';
 import type { DecodeResult } from './errors.ts';
+import type { KnownVertices } from './known-vertices.ts';
 import {
   BATCH_FIXED_BYTES,
   CHECKPOINT_CERTIFICATE_FIXED_BYTES,
@@ -199,14 +201,40 @@ export function writeVertexFields(w: Writer, vertex: VertexFields): void {
 
 /** Reads what {@link writeVertexFields} wrote, refusing a payload or parent list beyond the bounds. */
 export function readVertexFields(r: Reader, payloadBytesMax: number, parentsMax: number): VertexFields {
+  return copiedFields(readVertexViews(r, payloadBytesMax, parentsMax));
+}
+
+const NO_PARENTS = new Uint8Array(0);
+
+/** A vertex's fields as views of an input (see {@link readVertexViews}). */
+interface VertexViews {
+  readonly payload: Uint8Array;
+  /** The parent hashes one after another. */
+  readonly parents: Uint8Array;
+  readonly validThrough: number;
+}
+
+/** The fields of `views` in arrays of their own, which the input's reuse leaves intact. */
+function copiedFields(views: VertexViews): VertexFields {
+  const parents: Uint8Array[] = [];
+  for (let at = 0; at < views.parents.length; at += DIGEST_BYTES)
+    parents.push(copyBytes(views.parents.subarray(at, at + DIGEST_BYTES)));
+  return { payload: copyBytes(views.payload), parents, validThrough: views.validThrough };
+}
+
+/**
+ * {@link readVertexFields} as views of the input: the payload, and the parent hashes one after
+ * another. For a caller that copies them (or finds the vertex it has) before the input is reused.
+ */
+function readVertexViews(r: Reader, payloadBytesMax: number, parentsMax: number): VertexViews {
   const payloadBytes = r.u32('vertex payload length');
   if (payloadBytes > payloadBytesMax) {
     throw new DecodeFailure('limit-exceeded', `vertex payload of ${payloadBytes} bytes > ${payloadBytesMax}`);
   }
-  const payload = r.bytes(payloadBytes, 'vertex payload');
+  const payload = r.view(payloadBytes, 'vertex payload');
   const parentCount = r.count(r.u16('parent count'), parentsMax, DIGEST_BYTES, 'vertex parents');
-  const parents: Uint8Array[] = [];
-  for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent hash'));
+  // Most vertices have no parents: one empty view serves them all.
+  const parents = parentCount === 0 ? NO_PARENTS : r.view(parentCount * DIGEST_BYTES, 'parent hash');
   return { payload, parents, validThrough: r.u64('vertex validThrough') };
 }
 
@@ -371,22 +399,28 @@ function readSignature(r: Reader, limits: DecodeLimits): Uint8Array {
   return r.bytes(length, 'signature');
 }
 
-function readVertex(r: Reader, limits: DecodeLimits): Vertex {
-  const { payload, parents, validThrough } = readVertexFields(
-    r,
-    limits.vertexPayloadBytesMax,
-    limits.vertexParentsMax,
-  );
-  if (validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
+/**
+ * A vertex, hashed here; or, when `known` holds one with exactly these bytes, that one, which
+ * this replica hashed already (see `known-vertices.ts`).
+ */
+function readVertex(r: Reader, limits: DecodeLimits, known: KnownVertices | undefined): Vertex {
+  const views = readVertexViews(r, limits.vertexPayloadBytesMax, limits.vertexParentsMax);
+  if (views.validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
+  const found =
+    known !== undefined && known.size > 0
+      ? known.find(views.payload, views.parents, views.validThrough)
+      : undefined;
+  if (found !== undefined) return found;
+  const { payload, parents, validThrough } = copiedFields(views);
   return hashedVertex(payload, parents, validThrough);
 }
 
-function readBatch(r: Reader, limits: DecodeLimits): Batch {
+function readBatch(r: Reader, limits: DecodeLimits, known: KnownVertices | undefined): Batch {
   const count = r.count(r.u32('batch count'), limits.batchCountMax, MIN_VERTEX_BYTES, 'batch vertices');
   const batch: Vertex[] = [];
   let bytes = 0;
   for (let i = 0; i < count; i++) {
-    const vertex = readVertex(r, limits);
+    const vertex = readVertex(r, limits, known);
     bytes += vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
     if (bytes > limits.batchBytesMax) {
       throw new DecodeFailure('limit-exceeded', `batch of more than ${limits.batchBytesMax} payload bytes`);
@@ -416,13 +450,19 @@ function readCommit(r: Reader, limits: DecodeLimits, epochs: boolean): Commit {
   return { kind: 'commit', epoch, view, sequence, digest, replica, signature };
 }
 
-function readPrePrepare(r: Reader, limits: DecodeLimits, epochs: boolean, withBatch: boolean): PrePrepare {
+function readPrePrepare(
+  r: Reader,
+  limits: DecodeLimits,
+  epochs: boolean,
+  withBatch: boolean,
+  known?: KnownVertices,
+): PrePrepare {
   const epoch = readEpoch(r, epochs);
   const replica = readReplica(r, limits, 'replica');
   const view = r.u64('view');
   const sequence = r.u64('sequence');
   const digest = r.digest('digest');
-  const batch = withBatch && r.bool('batch presence') ? readBatch(r, limits) : null;
+  const batch = withBatch && r.bool('batch presence') ? readBatch(r, limits, known) : null;
   const signature = readSignature(r, limits);
   return { kind: 'pre-prepare', epoch, view, sequence, digest, batch, replica, signature };
 }
@@ -505,7 +545,12 @@ function readNewView(r: Reader, limits: DecodeLimits, epochs: boolean): NewView 
   return { kind: 'new-view', epoch, view, viewChanges, prePrepares, replica, signature };
 }
 
-function readRequest(r: Reader, limits: DecodeLimits, _epochs: boolean): Request {
+function readRequest(
+  r: Reader,
+  limits: DecodeLimits,
+  _epochs: boolean,
+  known: KnownVertices | undefined,
+): Request {
   const replica = readReplica(r, limits, 'replica');
   const hold = r.bool('hold');
   const count = r.count(
@@ -515,7 +560,7 @@ function readRequest(r: Reader, limits: DecodeLimits, _epochs: boolean): Request
     'request vertices',
   );
   const vertices: Vertex[] = [];
-  for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits));
+  for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits, known));
   return { kind: 'request', vertices, replica, hold };
 }
 
@@ -560,7 +605,7 @@ function readStateReply(r: Reader, limits: DecodeLimits, epochs: boolean): State
   for (let i = 0; i < count; i++) {
     const sequence = r.u64('entry sequence');
     const view = r.u64('entry view');
-    const batch = readBatch(r, limits);
+    const batch = readBatch(r, limits, undefined);
     const commitCount = r.count(r.u16('commit count'), limits.commitsPerEntryMax, MIN_VOTE_BYTES, 'commits');
     const commits: Commit[] = [];
     for (let j = 0; j < commitCount; j++) commits.push(readCommit(r, limits, epochs));
@@ -578,10 +623,10 @@ function readViewTimeout(r: Reader, limits: DecodeLimits, epochs: boolean): View
   return { kind: 'view-timeout', epoch, view, replica, signature };
 }
 
-type Decoder<M> = (r: Reader, limits: DecodeLimits, epochs: boolean) => M;
+type Decoder<M> = (r: Reader, limits: DecodeLimits, epochs: boolean, known: KnownVertices | undefined) => M;
 
 const decoders: { readonly [K in MessageKind]: Decoder<MessageOf<K>> } = {
-  'pre-prepare': (r, limits, epochs) => readPrePrepare(r, limits, epochs, true),
+  'pre-prepare': (r, limits, epochs, known) => readPrePrepare(r, limits, epochs, true, known),
   prepare: readPrepare,
   commit: readCommit,
   checkpoint: readCheckpoint,
@@ -604,7 +649,9 @@ const decodersById: readonly Decoder<Message>[] = MESSAGE_KINDS.map((kind) => de
  * before anything is allocated for it.
  *
  * The result owns its byte arrays (payloads, digests and signatures are copies), so the caller
- * may reuse `bytes` afterwards. Vertex hashes are recomputed, never read from the wire.
+ * may reuse `bytes` afterwards. Vertex hashes are recomputed, never read from the wire, but
+ * for a vertex of a PRE-PREPARE's batch or a REQUEST whose bytes equal one in `known`: that
+ * one is returned, hashed by this replica already (`known-vertices.ts`).
  *
  * The decoder checks the encoding only: whether a digest matches its batch, whether a
  * certificate's votes match each other or are signed by the right replicas is for the signature
@@ -618,6 +665,7 @@ export function decodeMessage(
   bytes: Uint8Array,
   limits: DecodeLimits,
   acceptEpochless = false,
+  known?: KnownVertices,
 ): DecodeResult {
   if (bytes.length > limits.maxFrameBytes) {
     return {
@@ -635,7 +683,7 @@ export function decodeMessage(
     const typeId = r.u8('type id');
     const decode = decodersById[typeId - 1];
     if (decode === undefined) throw new DecodeFailure('unknown-type', `wire type id ${typeId}`);
-    const message = decode(r, limits, !epochless);
+    const message = decode(r, limits, !epochless, known);
     if (r.remaining !== 0) {
       throw new DecodeFailure('trailing-bytes', `${r.remaining} bytes after a complete ${message.kind}`);
     }

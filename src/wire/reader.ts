@@ -35,7 +35,7 @@ export class Reader {
   readonly #view: DataView;
   #offset = 0;
 
-  /** @param bytes - the input; what the reader returns never aliases it. */
+  /** @param bytes - the input; what the reader returns never aliases it, but for `view`. */
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -128,6 +128,17 @@ export class Reader {
     const start = this.#offset;
     this.#offset += length;
     return copyBytes(this.#bytes.subarray(start, this.#offset));
+  }
+
+  /**
+   * The next `length` bytes as a view of the input, not a copy: for bytes the caller compares
+   * or copies before the input is reused, never for bytes it keeps.
+   */
+  view(length: number, what: string): Uint8Array {
+    this.need(length, what);
+    const start = this.#offset;
+    this.#offset += length;
+    return this.#bytes.subarray(start, this.#offset);
   }
 
   /** A digest: exactly {@link DIGEST_BYTES} bytes. */
