@@ -1393,7 +1393,6 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
     for (let i = 0; i < count; i++) {
       const vertex = delivery.vertices[i]!;
-      this.#knownVertices.forget(vertex);
       const result: ProposalResult = {
         hash: vertex.hash,
         sequence: delivery.sequence,

@@ -408,7 +408,7 @@ function readVertex(r: Reader, limits: DecodeLimits, known: KnownVertices | unde
   if (views.validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
   const found =
     known !== undefined && known.size > 0
-      ? known.find(views.payload, views.parents, views.validThrough)
+      ? known.take(views.payload, views.parents, views.validThrough)
       : undefined;
   if (found !== undefined) return found;
   const { payload, parents, validThrough } = copiedFields(views);
