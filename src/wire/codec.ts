@@ -545,12 +545,7 @@ function readNewView(r: Reader, limits: DecodeLimits, epochs: boolean): NewView 
   return { kind: 'new-view', epoch, view, viewChanges, prePrepares, replica, signature };
 }
 
-function readRequest(
-  r: Reader,
-  limits: DecodeLimits,
-  _epochs: boolean,
-  known: KnownVertices | undefined,
-): Request {
+function readRequest(r: Reader, limits: DecodeLimits, _epochs: boolean): Request {
   const replica = readReplica(r, limits, 'replica');
   const hold = r.bool('hold');
   const count = r.count(
@@ -560,7 +555,7 @@ function readRequest(
     'request vertices',
   );
   const vertices: Vertex[] = [];
-  for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits, known));
+  for (let i = 0; i < count; i++) vertices.push(readVertex(r, limits, undefined));
   return { kind: 'request', vertices, replica, hold };
 }
 
@@ -650,8 +645,8 @@ const decodersById: readonly Decoder<Message>[] = MESSAGE_KINDS.map((kind) => de
  *
  * The result owns its byte arrays (payloads, digests and signatures are copies), so the caller
  * may reuse `bytes` afterwards. Vertex hashes are recomputed, never read from the wire, but
- * for a vertex of a PRE-PREPARE's batch or a REQUEST whose bytes equal one in `known`: that
- * one is returned, hashed by this replica already (`known-vertices.ts`).
+ * for a vertex of a PRE-PREPARE's batch whose bytes equal one in `known`: that one is
+ * returned, hashed by this replica already (`known-vertices.ts`).
  *
  * The decoder checks the encoding only: whether a digest matches its batch, whether a
  * certificate's votes match each other or are signed by the right replicas is for the signature

@@ -74,8 +74,7 @@ export class KnownVertices {
   /**
    * The known vertex whose fields are exactly these bytes: `payload`, the parent hashes one after
    * another in `parents`, and `validThrough`; undefined when none is. A vertex found leaves the
-   * index: a replica reads a held vertex again once, in the PRE-PREPARE that orders it (a
-   * REQUEST sending it again puts it back).
+   * index: a replica reads a held vertex again once, in the PRE-PREPARE that orders it.
    */
   take(payload: Uint8Array, parents: Uint8Array, validThrough: number): Vertex | undefined {
     const key = fingerprint(payload, validThrough);

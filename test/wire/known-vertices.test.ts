@@ -56,12 +56,13 @@ test('a batch vertex the replica knows is taken as it is; the others are hashed'
   assert.notEqual(batch![0], other);
   assert.deepEqual(batch![0]!.hash, other.hash, 'hashed anew');
 
-  // Read once: it left the index, and the next copy is hashed. A REQUEST puts it back and reads
-  // its vertices the same way.
+  // Read once: it left the index, and the next copy is hashed. A REQUEST is always hashed: the
+  // vertices a replica is asked to hold are the ones it learns there.
   assert.notEqual((decoded(prePrepare([held]), known) as PrePrepare).batch![0], held);
   known.add(held);
   const request: Request = { kind: 'request', vertices: [held], replica: 1, hold: true };
-  assert.equal((decoded(request, known) as Request).vertices[0], held);
+  assert.notEqual((decoded(request, known) as Request).vertices[0], held);
+  assert.equal(known.size, 1);
 });
 
 test('a vertex with the same fingerprint that differs in any byte is hashed, never taken', () => {
