@@ -201,7 +201,20 @@ export function writeVertexFields(w: Writer, vertex: VertexFields): void {
 
 /** Reads what {@link writeVertexFields} wrote, refusing a payload or parent list beyond the bounds. */
 export function readVertexFields(r: Reader, payloadBytesMax: number, parentsMax: number): VertexFields {
-  return copiedFields(readVertexViews(r, payloadBytesMax, parentsMax));
+  const payloadBytes = readPayloadLength(r, payloadBytesMax);
+  const payload = r.bytes(payloadBytes, 'vertex payload');
+  const parentCount = r.count(r.u16('parent count'), parentsMax, DIGEST_BYTES, 'vertex parents');
+  const parents: Uint8Array[] = [];
+  for (let i = 0; i < parentCount; i++) parents.push(r.digest('parent hash'));
+  return { payload, parents, validThrough: r.u64('vertex validThrough') };
+}
+
+function readPayloadLength(r: Reader, payloadBytesMax: number): number {
+  const payloadBytes = r.u32('vertex payload length');
+  if (payloadBytes > payloadBytesMax) {
+    throw new DecodeFailure('limit-exceeded', `vertex payload of ${payloadBytes} bytes > ${payloadBytesMax}`);
+  }
+  return payloadBytes;
 }
 
 const NO_PARENTS = new Uint8Array(0);
@@ -227,10 +240,7 @@ function copiedFields(views: VertexViews): VertexFields {
  * another. For a caller that copies them (or finds the vertex it has) before the input is reused.
  */
 function readVertexViews(r: Reader, payloadBytesMax: number, parentsMax: number): VertexViews {
-  const payloadBytes = r.u32('vertex payload length');
-  if (payloadBytes > payloadBytesMax) {
-    throw new DecodeFailure('limit-exceeded', `vertex payload of ${payloadBytes} bytes > ${payloadBytesMax}`);
-  }
+  const payloadBytes = readPayloadLength(r, payloadBytesMax);
   const payload = r.view(payloadBytes, 'vertex payload');
   const parentCount = r.count(r.u16('parent count'), parentsMax, DIGEST_BYTES, 'vertex parents');
   // Most vertices have no parents: one empty view serves them all.
@@ -404,15 +414,24 @@ function readSignature(r: Reader, limits: DecodeLimits): Uint8Array {
  * this replica hashed already (see `known-vertices.ts`).
  */
 function readVertex(r: Reader, limits: DecodeLimits, known: KnownVertices | undefined): Vertex {
-  const views = readVertexViews(r, limits.vertexPayloadBytesMax, limits.vertexParentsMax);
-  if (views.validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
-  const found =
-    known !== undefined && known.size > 0
-      ? known.take(views.payload, views.parents, views.validThrough)
-      : undefined;
-  if (found !== undefined) return found;
-  const { payload, parents, validThrough } = copiedFields(views);
+  const { vertexPayloadBytesMax: payloadMax, vertexParentsMax: parentsMax } = limits;
+  if (known === undefined || known.size === 0) {
+    // The copies straight away: views first cost a replica that holds nothing (most backups)
+    // an object a vertex.
+    const { payload, parents, validThrough } = readVertexFields(r, payloadMax, parentsMax);
+    return hashedVertex(payload, parents, checkedValidThrough(validThrough));
+  }
+  const views = readVertexViews(r, payloadMax, parentsMax);
+  const validThrough = checkedValidThrough(views.validThrough);
+  const held = known.take(views.payload, views.parents, validThrough);
+  if (held !== undefined) return held;
+  const { payload, parents } = copiedFields(views);
   return hashedVertex(payload, parents, validThrough);
+}
+
+function checkedValidThrough(validThrough: number): number {
+  if (validThrough < 1) throw new DecodeFailure('invalid-value', 'a vertex valid through sequence 0');
+  return validThrough;
 }
 
 function readBatch(r: Reader, limits: DecodeLimits, known: KnownVertices | undefined): Batch {
