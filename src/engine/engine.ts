@@ -53,13 +53,8 @@ import { ReleaseQueue } from '../shell/release-queue.ts';
 import type { SigningIdentity } from '../shell/signing.ts';
 import type { Store } from '../storage/store.ts';
 import type { NodeId, Transport } from '../transport/transport.ts';
-import {
-  type DecodeLimits,
-  encodedMessageBytes,
-  encodeMessage,
-  KnownVertices,
-  withReplicaCount,
-} from '../wire/index.ts';
+import { type DecodeLimits, encodedMessageBytes, encodeMessage, withReplicaCount } from '../wire/index.ts';
+import { KnownVertices } from '../wire/known-vertices.ts';
 import { ProposalBatcher } from './batcher.ts';
 import {
   type BoundedParts,

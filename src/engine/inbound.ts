@@ -11,7 +11,8 @@
 import type { Message } from '../protocol/index.ts';
 import { Fifo } from '../shell/fifo.ts';
 import type { NodeId } from '../transport/transport.ts';
-import { type DecodeError, type DecodeLimits, decodeMessage, type KnownVertices } from '../wire/index.ts';
+import { type DecodeError, type DecodeLimits, decodeMessage } from '../wire/index.ts';
+import type { KnownVertices } from '../wire/known-vertices.ts';
 import type { SignatureVerifier, VerifyOutcome } from './verifier.ts';
 
 /**

@@ -7,7 +7,6 @@ export type { DecodeError, DecodeErrorCode, DecodeResult } from './errors.ts';
 export { DECODE_ERROR_CODES } from './errors.ts';
 export type { FramePushResult } from './frame.ts';
 export { encodeFrame, encodeMessageFrame, FRAME_PREFIX_BYTES, FrameDecoder } from './frame.ts';
-export { KnownVertices } from './known-vertices.ts';
 export type { DecodeLimits, DecodeLimitsOptions } from './limits.ts';
 export { decodeLimitsFor, encodedSizeBound, withReplicaCount } from './limits.ts';
 export type { SignatureCheck } from './sign-bytes.ts';

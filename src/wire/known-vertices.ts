@@ -48,6 +48,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number): boolean {
   return true;
 }
 
+/** Vertices this replica hashed and will read again, found by their bytes (see above). */
 export class KnownVertices {
   readonly #byFingerprint = new Map<number, Vertex>();
   readonly #capacity: number;
@@ -61,6 +62,7 @@ export class KnownVertices {
     this.#capacity = capacity;
   }
 
+  /** Vertices kept now. */
   get size(): number {
     return this.#byFingerprint.size;
   }

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Message, PrePrepare, Request } from '../../src/protocol/messages.ts';
 import { createVertex, type Vertex } from '../../src/protocol/types.ts';
-import { decodeLimitsFor, decodeMessage, encodeMessage, KnownVertices } from '../../src/wire/index.ts';
-import { fingerprintOfVertex } from '../../src/wire/known-vertices.ts';
+import { decodeLimitsFor, decodeMessage, encodeMessage } from '../../src/wire/index.ts';
+import { fingerprintOfVertex, KnownVertices } from '../../src/wire/known-vertices.ts';
 
 const limits = decodeLimitsFor({
   replicaCount: 4,
