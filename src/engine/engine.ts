@@ -236,6 +236,13 @@ interface QueuedInput {
 }
 
 /**
+ * The most payload and parent bytes the index of held vertices keeps alive (`known-vertices.ts`).
+ * The vertices an honest holder reads again at the peak are a few megabytes; the bound stops a
+ * faulty peer's REQUESTs from keeping more than this in memory.
+ */
+const KNOWN_VERTEX_BYTES_MAX = 64 * 1024 * 1024;
+
+/**
  * A PBFT replica with ML-DSA-87 signatures: construct it with a configuration, this node's
  * keys, a transport and a store; register the other validators' public keys; `start()`; then
  * `propose()` vertices and consume `finalized()`.
@@ -384,7 +391,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       ...(seams.verifyCacheKey === undefined ? {} : { cacheKey: seams.verifyCacheKey }),
     });
     const { pendingVerticesMax, watchedVerticesPerReplicaMax, replicaCount } = this.config.replica;
-    this.#knownVertices = new KnownVertices(pendingVerticesMax + watchedVerticesPerReplicaMax * replicaCount);
+    this.#knownVertices = new KnownVertices(
+      pendingVerticesMax + watchedVerticesPerReplicaMax * replicaCount,
+      KNOWN_VERTEX_BYTES_MAX,
+    );
     this.#inbound = new InboundPipeline({
       limits: () => this.#limits,
       knownVertices: this.#knownVertices,

@@ -42,6 +42,10 @@ export function fingerprintOfVertex(vertex: Vertex): number {
   return fingerprint(vertex.payload, vertex.validThrough);
 }
 
+function vertexBytes(vertex: Vertex): number {
+  return vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+}
+
 /** Whether `a` equals the `a.length` bytes of `b` from `bOffset` on. */
 function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[bOffset + i]) return false;
@@ -52,14 +56,21 @@ function sameBytes(a: Uint8Array, b: Uint8Array, bOffset: number): boolean {
 export class KnownVertices {
   readonly #byFingerprint = new Map<number, Vertex>();
   readonly #capacity: number;
+  readonly #bytesMax: number;
+  /** Payload and parent bytes of the vertices kept (an overwritten one's count until emptied). */
+  #bytes = 0;
 
   /**
-   * @param capacity - the most vertices kept. Vertices leave when read again (`take`); one that
-   *   never is (it expired, or the core refused it) would stay, so an index that reaches its
-   *   capacity is emptied, and fills again with the vertices that come next.
+   * @param capacity - the most vertices kept, and `bytesMax` the most payload and parent bytes.
+   *   Vertices leave when read again (`take`); one that never is (it expired, the core refused
+   *   it, or a faulty peer sent it to fill the index) would stay, so an index that reaches
+   *   either bound is emptied, and fills again with the vertices that come next. The bytes bound
+   *   is what a peer's REQUESTs can keep alive here: they are known as they are decoded, before
+   *   the core applies its limits per peer.
    */
-  constructor(capacity: number) {
+  constructor(capacity: number, bytesMax: number) {
     this.#capacity = capacity;
+    this.#bytesMax = bytesMax;
   }
 
   /** Vertices kept now. */
@@ -69,8 +80,13 @@ export class KnownVertices {
 
   /** Remembers `vertex`, hashed by this replica, to be read again. */
   add(vertex: Vertex): void {
-    if (this.#byFingerprint.size >= this.#capacity) this.#byFingerprint.clear();
+    const bytes = vertexBytes(vertex);
+    if (this.#byFingerprint.size >= this.#capacity || this.#bytes + bytes > this.#bytesMax) {
+      this.#byFingerprint.clear();
+      this.#bytes = 0;
+    }
     this.#byFingerprint.set(fingerprintOfVertex(vertex), vertex);
+    this.#bytes += bytes;
   }
 
   /**
@@ -93,6 +109,7 @@ export class KnownVertices {
       if (!sameBytes(candidate.parents[i]!, parents, i * DIGEST_BYTES)) return undefined;
     }
     this.#byFingerprint.delete(key);
+    this.#bytes -= vertexBytes(candidate);
     return candidate;
   }
 }

@@ -49,7 +49,7 @@ function decoded(message: Message, known: KnownVertices): Message {
 test('a batch vertex the replica knows is taken as it is; the others are hashed', () => {
   const held = createVertex(longPayload(1), { validThrough: 50, parents: [parent] });
   const other = createVertex(new Uint8Array([1, 2, 3]), { validThrough: 50 });
-  const known = new KnownVertices(10);
+  const known = new KnownVertices(10, 1 << 20);
   known.add(held);
   const { batch } = decoded(prePrepare([other, held]), known) as PrePrepare;
   assert.equal(batch![1], held, 'the known object itself');
@@ -70,7 +70,7 @@ test('a vertex with the same fingerprint that differs in any byte is hashed, nev
   const held = createVertex(Buffer.from('0000aa6306439973', 'hex'), { validThrough: 50 });
   const twin = createVertex(Buffer.from('00014f2e06367cce', 'hex'), { validThrough: 50 });
   assert.equal(fingerprintOfVertex(twin), fingerprintOfVertex(held), 'the two share a fingerprint');
-  const known = new KnownVertices(10);
+  const known = new KnownVertices(10, 1 << 20);
   known.add(held);
   const otherParent = parent.slice();
   otherParent[31] = 8;
@@ -86,9 +86,9 @@ test('a vertex with the same fingerprint that differs in any byte is hashed, nev
   }
 });
 
-test('a full index starts again empty', () => {
+test('an index full by count or by bytes starts again empty', () => {
   const vertices = [0, 1, 2].map((i) => createVertex(new Uint8Array([i]), { validThrough: 50 }));
-  const known = new KnownVertices(2);
+  const known = new KnownVertices(2, 1 << 20);
   known.add(vertices[0]!);
   known.add(vertices[1]!);
   assert.equal(known.size, 2);
@@ -101,4 +101,19 @@ test('a full index starts again empty', () => {
   assert.notEqual(batch![1], vertices[1]);
   assert.equal(batch![2], vertices[2]);
   assert.equal(known.size, 0);
+
+  // By bytes: a peer's large vertices cannot keep more than the bound alive. Two 1,000-byte
+  // vertices fit in 2,500 bytes, a third empties the index first; one read frees its bytes.
+  const large = [1, 2, 3, 4].map((fill) => createVertex(longPayload(fill), { validThrough: 50 }));
+  const bounded = new KnownVertices(100, 2500);
+  bounded.add(large[0]!);
+  bounded.add(large[1]!);
+  assert.equal(bounded.size, 2);
+  bounded.add(large[2]!);
+  assert.equal(bounded.size, 1, 'emptied before the third');
+  assert.equal((decoded(prePrepare([large[2]!]), bounded) as PrePrepare).batch![0], large[2]);
+  bounded.add(large[0]!);
+  bounded.add(large[1]!);
+  bounded.add(large[3]!);
+  assert.equal(bounded.size, 1, 'the bytes of the one read were given back, no more');
 });
