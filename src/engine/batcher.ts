@@ -12,7 +12,7 @@
  * one sequence per vertex, whose signatures a small cluster cannot afford (docs/benchmarks.md,
  * 2026-12-04), and at most one sequence a round starts early.
  */
-import { batchPayloadBytes, type Vertex } from '../protocol/index.ts';
+import { type Vertex, vertexPayloadBytes } from '../protocol/index.ts';
 import type { Clock, Timer } from '../shell/clock.ts';
 
 export interface BatcherOptions {
@@ -52,7 +52,7 @@ export class ProposalBatcher {
   /** Adds a vertex that fits in a batch on its own (the caller checks). */
   add(vertex: Vertex): void {
     const { maxVertices, maxBytes, maxDelayMs, clock } = this.#options;
-    const bytes = batchPayloadBytes([vertex]);
+    const bytes = vertexPayloadBytes(vertex);
     if (this.#vertices.length > 0 && this.#bytes + bytes > maxBytes) this.#cut();
     this.#vertices.push(vertex);
     this.#bytes += bytes;

@@ -20,7 +20,6 @@ import { type KeyPair, mlDsa87, type PublicKey, type SignatureScheme } from '../
 import { ArgumentError } from '../errors.ts';
 import { type ConsensusMetrics, createConsensusMetrics, type MessageOutcome } from '../metrics/index.ts';
 import {
-  batchPayloadBytes,
   buildStateReply,
   createReplica,
   createVertex,
@@ -45,6 +44,7 @@ import {
   type Verdict,
   type Vertex,
   vertexKey,
+  vertexPayloadBytes,
 } from '../protocol/index.ts';
 import { signDraftAsync } from '../shell/async-signing.ts';
 import { type Clock, systemClock, type Timer } from '../shell/clock.ts';
@@ -890,7 +890,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (
       vertex.payload.length > vertexPayloadBytesMax ||
       vertex.parents.length > vertexParentsMax ||
-      batchPayloadBytes([vertex]) > batchMaxBytes
+      vertexPayloadBytes(vertex) > batchMaxBytes
     ) {
       return new ProposalRejectedError(
         'oversized',

@@ -29,12 +29,12 @@ import {
 import {
   type Batch,
   batchDigest,
-  batchPayloadBytes,
   chainDigest,
   isDeliverableAt,
   type ReplicaId,
   type Vertex,
   vertexKey,
+  vertexPayloadBytes,
 } from './types.ts';
 
 /** A PRE-PREPARE without its batch: the form kept in the log and in certificates. */
@@ -397,7 +397,7 @@ function cutBatch(
   const keys: string[] = [];
   let bytes = 0;
   for (const [key, queued] of state.queue) {
-    const size = batchPayloadBytes([queued.vertex]);
+    const size = vertexPayloadBytes(queued.vertex);
     if (batch.length >= countMax || (batch.length > 0 && bytes + size > bytesMax)) break;
     state.queue.delete(key);
     const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;

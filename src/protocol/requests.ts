@@ -32,11 +32,11 @@ import {
   sendDraft,
 } from './state.ts';
 import type { Digest } from './types.ts';
-import { batchPayloadBytes, isDeliverableAt, type ReplicaId, type Vertex, vertexKey } from './types.ts';
+import { isDeliverableAt, type ReplicaId, type Vertex, vertexKey, vertexPayloadBytes } from './types.ts';
 
 /** Whether a vertex fits in a batch on its own: one that does not could never be ordered. */
 function fitsInBatch(state: ReplicaState, vertex: Vertex): boolean {
-  return batchPayloadBytes([vertex]) <= state.config.batchBytesMax;
+  return vertexPayloadBytes(vertex) <= state.config.batchBytesMax;
 }
 
 /**
@@ -340,7 +340,7 @@ function sendRequests(
     bytes = 0;
   };
   for (const vertex of vertices) {
-    const size = batchPayloadBytes([vertex]);
+    const size = vertexPayloadBytes(vertex);
     if (chunk.length >= batchCountMax || bytes + size > batchBytesMax) flush();
     chunk.push(vertex);
     bytes += size;

@@ -198,10 +198,15 @@ export function batchDigestOfHashes(hashes: readonly Digest[]): Digest {
 /** The digest of the null batch that a new primary uses to fill a gap in the sequence space. */
 export const NULL_BATCH_DIGEST: Digest = batchDigest([]);
 
+/** Bytes a vertex counts for in the batch byte limit: its payload plus its parents. */
+export function vertexPayloadBytes(vertex: Pick<Vertex, 'payload' | 'parents'>): number {
+  return vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+}
+
 /** Bytes a batch occupies on the wire and in the batch byte limit (payloads plus parents). */
 export function batchPayloadBytes(batch: Batch): number {
   let bytes = 0;
-  for (const vertex of batch) bytes += vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+  for (const vertex of batch) bytes += vertexPayloadBytes(vertex);
   return bytes;
 }
 

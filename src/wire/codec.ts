@@ -48,7 +48,7 @@ import type {
 } from '../protocol/messages.ts';
 import { MESSAGE_KINDS } from '../protocol/messages.ts';
 import type { Batch, Digest, Vertex } from '../protocol/types.ts';
-import { hashedVertex } from '../protocol/types.ts';
+import { hashedVertex, vertexPayloadBytes } from '../protocol/types.ts';
 import { copyBytes } from './bytes.ts';
 import type { DecodeResult } from './errors.ts';
 import type { KnownVertices } from './known-vertices.ts';
@@ -440,7 +440,7 @@ function readBatch(r: Reader, limits: DecodeLimits, known: KnownVertices | undef
   let bytes = 0;
   for (let i = 0; i < count; i++) {
     const vertex = readVertex(r, limits, known);
-    bytes += vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
+    bytes += vertexPayloadBytes(vertex);
     if (bytes > limits.batchBytesMax) {
       throw new DecodeFailure('limit-exceeded', `batch of more than ${limits.batchBytesMax} payload bytes`);
     }

@@ -15,7 +15,7 @@
  * done without the index: never a wrong vertex.
  */
 import { DIGEST_BYTES } from '../crypto/digest.ts';
-import type { Vertex } from '../protocol/types.ts';
+import { type Vertex, vertexPayloadBytes } from '../protocol/types.ts';
 
 /**
  * A 32-bit fingerprint of a vertex's payload, every byte of it, and its validThrough: the same
@@ -40,10 +40,6 @@ function fingerprint(payload: Uint8Array, validThrough: number): number {
 /** The fingerprint of a vertex this replica holds; exported for the tests, which need two alike. */
 export function fingerprintOfVertex(vertex: Vertex): number {
   return fingerprint(vertex.payload, vertex.validThrough);
-}
-
-function vertexBytes(vertex: Vertex): number {
-  return vertex.payload.length + vertex.parents.length * DIGEST_BYTES;
 }
 
 /** Whether `a` equals the `a.length` bytes of `b` from `bOffset` on. */
@@ -80,7 +76,7 @@ export class KnownVertices {
 
   /** Remembers `vertex`, hashed by this replica, to be read again. */
   add(vertex: Vertex): void {
-    const bytes = vertexBytes(vertex);
+    const bytes = vertexPayloadBytes(vertex);
     if (this.#byFingerprint.size >= this.#capacity || this.#bytes + bytes > this.#bytesMax) {
       this.#byFingerprint.clear();
       this.#bytes = 0;
@@ -109,7 +105,7 @@ export class KnownVertices {
       if (!sameBytes(candidate.parents[i]!, parents, i * DIGEST_BYTES)) return undefined;
     }
     this.#byFingerprint.delete(key);
-    this.#bytes -= vertexBytes(candidate);
+    this.#bytes -= vertexPayloadBytes(candidate);
     return candidate;
   }
 }
