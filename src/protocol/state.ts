@@ -42,7 +42,7 @@ export interface PendingVertex {
    * The peers that said they hold this replica's client vertex durably (HELD), while too few
    * have for it to be acknowledged; null once acknowledged, or when it is not this replica's to
    * acknowledge. A list, not a Set: it holds at most `acknowledgeCopies` (f) distinct peers, and
-   * a Set a pending vertex cost a hundred bytes more of what the collector keeps for its life.
+   * a Set a pending vertex is a larger object the collector keeps for the vertex's life.
    */
   copies: ReplicaId[] | null;
 }

@@ -4,8 +4,8 @@
  *
  * A replica that holds a client vertex (its own client's, or a peer's in a REQUEST marked hold)
  * reads it again in the PRE-PREPARE that orders it. Hashing it there again, with the copy of
- * its payload and the objects that go with it, was a fifth of the holder's main thread at the
- * peak and most of what its collector kept (docs/benchmarks.md).
+ * its payload and the objects that go with it, was a large share of the holder's work and of
+ * what its collector kept at the peak (figures in docs/benchmarks.md, History).
  *
  * The index is keyed by a cheap fingerprint of the vertex's bytes, not by its hash (which is
  * what reading the bytes is to spare). A candidate is taken only when every byte of its payload
