@@ -106,7 +106,17 @@ export function formatReports(reports: readonly LoadReport[]): string[] {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: readonly string[]): string =>
     cells.map((cell, i) => cell.padStart(widths[i]!)).join('  ');
-  return [line(header), ...rows.map(line)];
+  return [line(header), ...rows.map(line), ...reports.flatMap(formatRefusals)];
+}
+
+/** What the `rejected` column of a report counts, by cause: the node's codes, and failed requests. */
+function formatRefusals(report: LoadReport): string[] {
+  if (report.rejected + report.failed === 0) return [];
+  const causes = Object.entries(report.rejectedByCode)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([code, count]) => `${code} ${count}`);
+  if (report.failed > 0) causes.push(`failed requests ${report.failed}`);
+  return [`rate ${report.rate}: ${report.rejected + report.failed} rejected (${causes.join(', ')})`];
 }
 
 /** The signals `up` stops its cluster on: Ctrl-C, a process manager's stop, a closed terminal. */

@@ -77,8 +77,10 @@ export interface LoadReport {
   /** Vertices offered in the measured window. */
   readonly measuredOffered: number;
   readonly accepted: number;
-  /** Refused by a full node (429). */
+  /** Refused by the node it was offered to (a 429 when it is full, or another refusal). */
   readonly rejected: number;
+  /** The refusals by the node's code for them (`full`, `expired`, ...), for a run that had any. */
+  readonly rejectedByCode: Readonly<Record<string, number>>;
   /** Lost to a failed request (a node unreachable or answering 5xx). */
   readonly failed: number;
   /** Accepted and final within the drain timeout. */
@@ -238,6 +240,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let measuredOffered = 0;
   let accepted = 0;
   let rejected = 0;
+  const rejectedByCode: Record<string, number> = {};
   let failed = 0;
   let finalized = 0;
   let finalizedInWindow = 0;
@@ -279,6 +282,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
             const refused = new Set(answer.rejected.map((entry) => entry.index));
             accepted += batch.length - refused.size;
             rejected += refused.size;
+            for (const { code } of answer.rejected) rejectedByCode[code] = (rejectedByCode[code] ?? 0) + 1;
             for (const index of refused) inFlight.delete(batch[index]!.hash);
           }
           if (inFlight.size === 0) drained?.();
@@ -386,6 +390,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     measuredOffered,
     accepted,
     rejected,
+    rejectedByCode,
     failed,
     finalized,
     unfinished: inFlight.size,
