@@ -738,7 +738,10 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * final already, or the key of the pending proposal the caller is to wait on. A vertex new
    * here goes to the batcher once the caller has registered its waiter (in the same turn).
    */
-  #take(vertex: Vertex): ProposalRejectedError | ProposalResult | string {
+  #take(
+    vertex: Vertex,
+    refuseFull: () => ProposalRejectedError = () => this.#pendingFull(),
+  ): ProposalRejectedError | ProposalResult | string {
     if (!this.#lifecycle.is('running')) {
       return new ProposalRejectedError('stopped', `the engine is ${this.#lifecycle.state}`);
     }
@@ -763,13 +766,15 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
     const unusable = this.#checkValidity(vertex);
     if (unusable !== null) return unusable;
-    if (this.#proposals.size >= this.config.pendingProposalsMax) {
-      return new ProposalRejectedError(
-        'full',
-        `${this.#proposals.size} proposals are pending (pendingProposalsMax)`,
-      );
-    }
+    if (this.#proposals.size >= this.config.pendingProposalsMax) return refuseFull();
     return key;
+  }
+
+  #pendingFull(): ProposalRejectedError {
+    return new ProposalRejectedError(
+      'full',
+      `${this.#proposals.size} proposals are pending (pendingProposalsMax)`,
+    );
   }
 
   /** Registers `waiter` on the proposal `key` ({@link BftEngine.#take}); a new one is batched. */
@@ -824,9 +829,17 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     onGivenUp?: (vertex: Vertex, error: ProposalRejectedError) => void,
   ): Promise<(ProposalRejectedError | null)[]> {
     const list = new AcceptedList(vertices, onGivenUp);
+    // One refusal serves every vertex of the list that a full registry turns away: the registry
+    // does not drain within the loop, so they share its reason, and an error with its stack
+    // trace for each was work an overloaded leader did for every vertex it could not take.
+    let full: ProposalRejectedError | undefined;
+    const refuseFull = (): ProposalRejectedError => {
+      full ??= this.#pendingFull();
+      return full;
+    };
     for (let index = 0; index < vertices.length; index++) {
       const vertex = vertices[index]!;
-      const taken = this.#take(vertex);
+      const taken = this.#take(vertex, refuseFull);
       if (taken instanceof ProposalRejectedError) list.refuse(index, taken);
       else if (typeof taken === 'string') this.#hold(taken, vertex, list.waiter(index));
     }

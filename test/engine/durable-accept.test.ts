@@ -102,11 +102,11 @@ test('acceptMany() answers a list once each vertex is held durably or refused, a
     const oversized = backup.createVertex(new Uint8Array(backup.config.vertexPayloadBytesMax + 1));
     // The same vertex twice is one proposal; the fourth distinct one finds the engine full.
     const list = [fresh[0]!, oversized, fresh[1]!, fresh[0]!, backup.createVertex(payload('many', 2))];
-    const extra = backup.createVertex(payload('many', 3));
+    const extra = [3, 4].map((i) => backup.createVertex(payload('many', i)));
     const givenUp: string[] = [];
     let answered: (ProposalRejectedError | null)[] | null = null;
     const answer = backup
-      .acceptMany([...list, extra], (vertex, error) => givenUp.push(`${toHex(vertex.hash)} ${error.code}`))
+      .acceptMany([...list, ...extra], (vertex, error) => givenUp.push(`${toHex(vertex.hash)} ${error.code}`))
       .then((outcomes) => {
         answered = outcomes;
       });
@@ -115,7 +115,11 @@ test('acceptMany() answers a list once each vertex is held durably or refused, a
     await cluster.advance(10, 1);
     await answer;
     const codes = answered!.map((outcome) => (outcome === null ? null : outcome.code));
-    assert.deepEqual(codes, [null, 'oversized', null, null, null, 'full']);
+    assert.deepEqual(codes, [null, 'oversized', null, null, null, 'full', 'full']);
+    // The vertices a full registry turns away share one refusal: an overloaded node does not
+    // build an error a vertex.
+    assert.equal(answered![5], answered![6]);
+    assert.match(answered![5]!.message, /^3 proposals are pending/);
     for (const vertex of [fresh[0]!, fresh[1]!, list[4]!])
       assert.equal(cluster.stores[1]!.image.accepted.has(toHex(vertex.hash)), true, 'durable when answered');
     // Held, then given up on when the node stops: reported for each entry (the repeated one twice).
