@@ -822,7 +822,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    * {@link BftEngine.accept} for a list, with one promise for it rather than two for each vertex:
    * resolves once every vertex is held durably or refused, with the refusal or null for each, in
    * order. A vertex given up on after it was held (the engine stopped, it expired) is reported to
-   * `onGivenUp`; one final already counts as held.
+   * `onGivenUp`; one final already counts as held. The vertices refused because too many
+   * proposals are pending share one error object.
    */
   acceptMany(
     vertices: readonly Vertex[],
