@@ -53,7 +53,7 @@ export class KnownVertices {
   readonly #byFingerprint = new Map<number, Vertex>();
   readonly #capacity: number;
   readonly #bytesMax: number;
-  /** Payload and parent bytes of the vertices kept (an overwritten one's count until emptied). */
+  /** Payload and parent bytes of the vertices kept. */
   #bytes = 0;
 
   /**
@@ -81,7 +81,10 @@ export class KnownVertices {
       this.#byFingerprint.clear();
       this.#bytes = 0;
     }
-    this.#byFingerprint.set(fingerprintOfVertex(vertex), vertex);
+    const key = fingerprintOfVertex(vertex);
+    const replaced = this.#byFingerprint.get(key);
+    if (replaced !== undefined) this.#bytes -= vertexPayloadBytes(replaced);
+    this.#byFingerprint.set(key, vertex);
     this.#bytes += bytes;
   }
 

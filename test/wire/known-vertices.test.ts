@@ -117,3 +117,17 @@ test('an index full by count or by bytes starts again empty', () => {
   bounded.add(large[3]!);
   assert.equal(bounded.size, 1, 'the bytes of the one read were given back, no more');
 });
+
+test("a vertex that takes another one's fingerprint takes its place in the bytes bound too", () => {
+  const held = createVertex(Buffer.from('0000aa6306439973', 'hex'), { validThrough: 50 });
+  const twin = createVertex(Buffer.from('00014f2e06367cce', 'hex'), { validThrough: 50 });
+  const other = createVertex(Buffer.from('0102030405060708', 'hex'), { validThrough: 50 });
+  // Room for two 8-byte payloads, not three.
+  const known = new KnownVertices(100, 20);
+  known.add(held);
+  known.add(twin);
+  assert.equal(known.size, 1, 'the twin replaced the held vertex');
+  known.add(other);
+  assert.equal(known.size, 2, 'the replaced vertex no longer counts against the bound');
+  assert.equal((decoded(prePrepare([twin]), known) as PrePrepare).batch![0], twin);
+});
