@@ -740,7 +740,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
    */
   #take(
     vertex: Vertex,
-    refuseFull: () => ProposalRejectedError = () => this.#pendingFull(),
+    refuseFull?: () => ProposalRejectedError,
   ): ProposalRejectedError | ProposalResult | string {
     if (!this.#lifecycle.is('running')) {
       return new ProposalRejectedError('stopped', `the engine is ${this.#lifecycle.state}`);
@@ -766,7 +766,9 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     }
     const unusable = this.#checkValidity(vertex);
     if (unusable !== null) return unusable;
-    if (this.#proposals.size >= this.config.pendingProposalsMax) return refuseFull();
+    if (this.#proposals.size >= this.config.pendingProposalsMax) {
+      return refuseFull === undefined ? this.#pendingFull() : refuseFull();
+    }
     return key;
   }
 
