@@ -1,5 +1,5 @@
 /**
- * `npm run bench:round [-- --rounds 300 --store memory|lmdb --transport memory|tcp]`
+ * `npm run bench:round [-- --rounds 300 --store memory|lmdb --transport memory|tcp --scheme ml-dsa-87|none]`
  *
  * A lone vertex's round without process boundaries: four engines in one process (one main
  * thread, one libuv pool), ML-DSA-87 on every message, one vertex proposed at a time at the
@@ -8,12 +8,16 @@
  * engines sync LMDB stores and talk over sealed TCP on loopback, as node processes do; what four
  * node processes add on top (`npm run bench:cpu`, `npm run bench:trace`) is then the cost of
  * being four processes: HTTP, event streams, and four event loops waking on two cores.
+ *
+ * With `--scheme none` every message is signed and checked with the simulator's stand-in (a
+ * truncated SHA-256, microseconds a message): not a mode the node has, but a measurement of what
+ * a round would take if its signatures cost nothing, the most any cut in signatures could win.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { mlDsa87, toHex } from '../src/crypto/index.ts';
+import { insecureSimulationScheme, mlDsa87, type SignatureScheme, toHex } from '../src/crypto/index.ts';
 import type { BftEngine, FinalizedVertex } from '../src/engine/index.ts';
 import { systemClock } from '../src/shell/clock.ts';
 import type { Store } from '../src/storage/index.ts';
@@ -31,6 +35,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '300' },
       store: { type: 'string', default: 'memory' },
       transport: { type: 'string', default: 'memory' },
+      scheme: { type: 'string', default: 'ml-dsa-87' },
     },
     strict: true,
   });
@@ -40,8 +45,11 @@ async function main(): Promise<void> {
   if (values.store !== 'memory' && values.store !== 'lmdb') throw new Error('--store must be memory or lmdb');
   if (values.transport !== 'memory' && values.transport !== 'tcp')
     throw new Error('--transport must be memory or tcp');
+  if (values.scheme !== 'ml-dsa-87' && values.scheme !== 'none')
+    throw new Error('--scheme must be ml-dsa-87 or none');
+  const scheme = values.scheme === 'none' ? insecureSimulationScheme : mlDsa87;
 
-  const cluster = new Cluster({ scheme: mlDsa87, clock: systemClock });
+  const cluster = new Cluster({ scheme, clock: systemClock });
   const dirs: string[] = [];
   const real = values.store === 'lmdb' || values.transport === 'tcp';
   for (let i = 0; real && i < cluster.ids.length; i++) {
@@ -51,7 +59,7 @@ async function main(): Promise<void> {
       dirs.push(dir);
       store = await LmdbStore.open({ path: dir, clusterId: 'engine-test', replica: i });
     }
-    const transport = values.transport === 'tcp' ? { transport: tcpTransport(cluster, i) } : {};
+    const transport = values.transport === 'tcp' ? { transport: tcpTransport(cluster, i, scheme) } : {};
     // The engines made by the constructor never start; these replace them.
     cluster.engines[i] = cluster.createEngine(i, store as never, transport);
   }
@@ -69,7 +77,7 @@ async function main(): Promise<void> {
     const wallMs = (performance.now() - wallFrom) / measured;
     const cpuMs = (cpu.user + cpu.system) / 1000 / measured;
     process.stdout.write(
-      `${measured} rounds (store ${values.store}, transport ${values.transport}): ` +
+      `${measured} rounds (store ${values.store}, transport ${values.transport}, signatures ${values.scheme}): ` +
         `${wallMs.toFixed(2)} ms wall a round, ${cpuMs.toFixed(2)} ms of main-thread CPU a round for the four engines\n`,
     );
   } finally {
@@ -95,7 +103,7 @@ async function oneRound(primary: BftEngine, index: number): Promise<void> {
 }
 
 /** A sealed TCP transport for validator `i` of `cluster`, on loopback. */
-function tcpTransport(cluster: Cluster, i: number): TcpTransport {
+function tcpTransport(cluster: Cluster, i: number, scheme: SignatureScheme): TcpTransport {
   const validators = new Map(cluster.ids.map((id, j) => [id, cluster.keys[j]!.publicKey]));
   const peers: Record<string, string> = {};
   for (const [j, id] of cluster.ids.entries()) if (j !== i) peers[id] = `127.0.0.1:${BASE_PORT + j}`;
@@ -107,7 +115,7 @@ function tcpTransport(cluster: Cluster, i: number): TcpTransport {
     discovery: new ClusterDiscovery(peers),
     listen: { host: '127.0.0.1', port: BASE_PORT + i },
     maxFrameBytes: 1 << 22,
-    scheme: mlDsa87,
+    scheme,
   });
 }
 
