@@ -2,15 +2,17 @@
  * Batching of proposals before they reach the protocol core. Each `propose` input costs a step
  * and, on a backup, a REQUEST to the leader (a frame, and a step there), so proposals made
  * close together are handed over as one input: when the batch reaches its vertex count or
- * byte limit, when its first vertex has waited `maxDelayMs`, or at the end of the turn when no
- * sequence is in flight (`idle`).
+ * byte limit, when its first vertex has waited `maxDelayMs`, or at the end of the turn when the
+ * engine says so (`atTurnEnd`: no sequence in flight, or this replica is a backup).
  *
  * Batching only behind sequences in flight: a vertex that arrives at an idle cluster has nothing
  * to share a round with, and waiting `maxDelayMs` would only add to its finality; one that
- * arrives while a round runs waits for that round (the engine calls `flush` once the pipeline is
- * idle again) or for `maxDelayMs`, whichever comes first. So a light load is not turned into
- * one sequence per vertex, whose signatures a small cluster cannot afford (docs/benchmarks.md,
- * 2026-12-04), and at most one sequence a round starts early.
+ * arrives at the leader while a round runs waits for that round (the engine calls `flush` once
+ * the pipeline is idle again) or for `maxDelayMs`, whichever comes first. So a light load is not
+ * turned into one sequence per vertex, whose signatures a small cluster cannot afford
+ * (docs/benchmarks.md, 2026-12-04), and at most one sequence a round starts early. A backup's
+ * batch goes at the end of its turn, round or not: the leader decides what shares a sequence,
+ * and a backup that waited for the round too would add a round to every vertex sent through it.
  */
 import { type Vertex, vertexPayloadBytes } from '../protocol/index.ts';
 import type { Clock, Timer } from '../shell/clock.ts';
@@ -21,8 +23,8 @@ export interface BatcherOptions {
   /** 0: the batch goes at the end of the current turn (a microtask), whatever the clock says. */
   readonly maxDelayMs: number;
   readonly clock: Clock;
-  /** Whether no sequence is in flight: a batch opened now goes at the end of the turn. */
-  readonly idle: () => boolean;
+  /** Whether a batch opened now goes at the end of the turn rather than wait `maxDelayMs`. */
+  readonly atTurnEnd: () => boolean;
   /** Receives each batch, in order; never called from inside `add`. */
   readonly flush: (vertices: readonly Vertex[]) => void;
 }
@@ -59,7 +61,7 @@ export class ProposalBatcher {
     if (this.#vertices.length >= maxVertices || this.#bytes >= maxBytes) {
       this.#cut();
     } else if (this.#vertices.length === 1) {
-      if (maxDelayMs === 0 || this.#options.idle()) {
+      if (maxDelayMs === 0 || this.#options.atTurnEnd()) {
         this.#closeAtTurnEnd = true;
         this.#queueMicrotask();
       } else this.#timer = clock.setTimer(maxDelayMs, () => this.flush());

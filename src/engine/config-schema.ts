@@ -57,7 +57,9 @@ export const engineFiguresSchema = z
     ),
     batchMaxVertices: count('Vertices per batch. A node uses 4096.'),
     batchMaxBytes: count('Payload and parent bytes per batch. Default 1 MiB.'),
-    batchMaxDelayMs: count('How long the first proposal of a batch waits for more. A node uses 25.'),
+    batchMaxDelayMs: count(
+      'How long the first proposal of a batch at the leader waits for more while a sequence is in flight. A node uses 25.',
+    ),
     pendingProposalsMax: count('Proposals accepted and not yet final; more are refused. Default 100,000.'),
     acknowledgeCopies: count(
       "Other validators that hold a vertex durably before it is acknowledged (202). Default f; 0 trusts this node's disk alone.",

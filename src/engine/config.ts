@@ -76,11 +76,12 @@ export interface BftConfig {
   /** Payload and parent bytes per batch. Default 1 MiB. */
   readonly batchMaxBytes?: number;
   /**
-   * How long the first proposal of a batch waits for more before the batch goes. 0: end of
-   * turn. Default 10: every batch costs a step, and every batch a backup forwards costs a
-   * REQUEST, so under load a shorter window spends CPU on many small batches and raises the
-   * tail, while a light load's finality does not change (docs/benchmarks.md). A node process,
-   * whose store syncs three times a sequence, uses 25 (see `src/node/config.ts`).
+   * How long the first proposal of a batch at the primary waits for more before the batch goes,
+   * while a sequence is in flight (otherwise, and at a backup, the batch goes at the end of the
+   * turn). 0: end of turn. Default 10: every batch costs a step, so under load a shorter window
+   * spends CPU on many small batches and raises the tail, while a light load's finality does not
+   * change (docs/benchmarks.md). A node process, whose store syncs three times a sequence, uses
+   * 25 (see `src/node/config.ts`).
    */
   readonly batchMaxDelayMs?: number;
   /** Proposals accepted and not yet final; more are refused with code 'full'. Default 100,000. */

@@ -32,6 +32,7 @@ import {
   type Message,
   pipelineIdle,
   primaryOf,
+  proposeAtTurnEnd,
   type Ready,
   type Released,
   type ReplicaEvent,
@@ -453,7 +454,7 @@ export class BftEngine extends EventEmitter<EngineEvents> {
       maxBytes: this.config.batchMaxBytes,
       maxDelayMs: this.config.batchMaxDelayMs,
       clock: this.#clock,
-      idle: () => pipelineIdle(this.#state),
+      atTurnEnd: () => proposeAtTurnEnd(this.#state),
       flush: (vertices) => this.#proposeBatch(vertices),
     });
     for (const [index, id] of validators.entries())

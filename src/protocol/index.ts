@@ -19,7 +19,7 @@ export * from './messages.ts';
 export * from './quorum.ts';
 export { createReplica, type Input, step } from './replica.ts';
 export { restoreReplica } from './restore.ts';
-export { pipelineIdle, type ReplicaState } from './state.ts';
+export { pipelineIdle, proposeAtTurnEnd, type ReplicaState } from './state.ts';
 export { buildStateReply, type FinalizedLog, stateServeRange } from './state-reply.ts';
 export * from './types.ts';
 export { UNSIGNED } from './view-change.ts';

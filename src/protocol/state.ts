@@ -259,6 +259,16 @@ export function pipelineIdle(state: ReplicaState): boolean {
 }
 
 /**
+ * Whether a batch of client vertices opened now should go at the end of the turn rather than
+ * wait behind the round in flight: when the pipeline is idle, and always at a backup of an active
+ * view. The primary alone decides what shares a sequence (it waits for `pipelineFillCount`), so
+ * a backup that also waited for the round would add a round to every vertex sent through it.
+ */
+export function proposeAtTurnEnd(state: ReplicaState): boolean {
+  return (state.viewActive && !isPrimary(state)) || pipelineIdle(state);
+}
+
+/**
  * The id in epoch `epoch` of the node that is replica `id` of the current epoch, or null when it
  * was not a validator of that epoch (or the replica does not know the epoch).
  */

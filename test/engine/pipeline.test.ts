@@ -182,7 +182,7 @@ test('proposals are batched by count, by bytes and by delay', async () => {
     maxBytes: 350,
     maxDelayMs: 5,
     clock,
-    idle: () => false,
+    atTurnEnd: () => false,
     flush: (batch) => batches.push(batch.map(index)),
   });
   for (const vertex of vertices.slice(0, 4)) batcher.add(vertex);
@@ -201,7 +201,7 @@ test('proposals are batched by count, by bytes and by delay', async () => {
     maxBytes: 1 << 20,
     maxDelayMs: 5,
     clock,
-    idle: () => false,
+    atTurnEnd: () => false,
     flush: (b) => batches.push(b.map(index)),
   });
   for (const vertex of vertices.slice(4, 9)) countOnly.add(vertex);
@@ -218,7 +218,7 @@ test('proposals are batched by count, by bytes and by delay', async () => {
     maxBytes: 1 << 20,
     maxDelayMs: 0,
     clock,
-    idle: () => false,
+    atTurnEnd: () => false,
     flush: (b) => batches.push(b.map(index)),
   });
   immediate.add(vertices[9]!);
@@ -241,7 +241,7 @@ test('a batch opened while no sequence is in flight goes at the end of the turn,
     maxBytes: 1 << 20,
     maxDelayMs: 25,
     clock,
-    idle: () => idle,
+    atTurnEnd: () => idle,
     flush: (batch) => {
       batches.push(batch.map(index));
       // Handing a batch over starts a round: the pipeline is busy until the engine says otherwise.
