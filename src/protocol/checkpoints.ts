@@ -39,16 +39,29 @@ export function checkpointTaken(state: ReplicaState, sequence: number, stateDige
  * CHECKPOINT: kept per sender and sequence above the stable checkpoint. A sender may hold only
  * a few outstanding votes (a replica far ahead still needs its latest ones counted), so that a
  * Byzantine replica cannot fill memory with checkpoints for invented sequences.
+ *
+ * None past the end of a closing epoch is kept: no sequence of the epoch lies there, and a
+ * sender's votes for invented sequences past it would push out (`limitVotesOf` drops the lowest)
+ * its vote at the end, which the hand-over may need when a peer relays the certificate it is in.
  */
 export function onCheckpoint(state: ReplicaState, checkpoint: Checkpoint): Verdict {
   const { sequence, replica } = checkpoint;
   if (sequence <= state.stable.sequence) return ignored('below-watermark');
+  if (state.epochEnd !== null && sequence > state.epochEnd) return ignored('above-watermark');
   if (sequence % state.config.checkpointInterval !== 0) return rejected('invalid-checkpoint', replica);
   let votes = state.checkpointVotes.get(sequence);
   const previous = votes?.get(replica);
-  if (previous !== undefined) {
+  if (votes !== undefined && previous !== undefined) {
     if (bytesEqual(previous.stateDigest, checkpoint.stateDigest)) return ignored('duplicate');
     state.out.evidence.push({ kind: 'equivocation', replica, first: previous, second: checkpoint });
+    // Both are its signatures. Its vote counts for the digest more others vouch for: a liar that
+    // told this replica one digest and the others another must not keep a certificate that
+    // holds its other signature (a peer relaying the hand-over's, say) from being counted here.
+    // Two conflicting certificates would still need f + 1 common signers, one of them correct.
+    if (supporters(votes, checkpoint, replica) > supporters(votes, previous, replica)) {
+      votes.set(replica, checkpoint);
+      checkStable(state, sequence);
+    }
     return rejected('equivocation', replica);
   }
   if (votes === undefined) {
@@ -59,6 +72,15 @@ export function onCheckpoint(state: ReplicaState, checkpoint: Checkpoint): Verdi
   limitVotesOf(state, replica);
   checkStable(state, sequence);
   return ACCEPTED;
+}
+
+/** How many senders other than `replica` voted for `vote`'s digest. */
+function supporters(votes: ReadonlyMap<ReplicaId, Checkpoint>, vote: Checkpoint, replica: ReplicaId): number {
+  let count = 0;
+  for (const [sender, other] of votes) {
+    if (sender !== replica && bytesEqual(other.stateDigest, vote.stateDigest)) count++;
+  }
+  return count;
 }
 
 /** Outstanding checkpoint votes a sender may hold: the window's checkpoints plus two. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Checkpoint } from '../../src/protocol/index.ts';
 import { DurableImage } from '../../src/protocol/index.ts';
 import { signAs, TestCluster, vertices } from '../support/cluster.ts';
 
@@ -117,4 +118,68 @@ test('f + 1 peers voting above the window start a state transfer at once; f peer
   assert.equal(transfer()?.target, 30 - 16, 'up to a window below the lower vote of the two');
   // Inside the window a vote is no such evidence.
   assert.equal(commit(2, 10)?.verdict?.outcome, 'accepted');
+});
+
+/** A cluster of four whose replicas executed sequence 8 but exchanged no CHECKPOINT. */
+function executedWithoutCheckpoints(): TestCluster {
+  const cluster = new TestCluster(4, { checkpointInterval: 8, watermarkWindow: 16, batchCountMax: 1 });
+  // Each replica hears its own CHECKPOINT only.
+  cluster.filter = (envelope) => envelope.message.kind !== 'checkpoint' || envelope.from === envelope.to;
+  for (let round = 0; round < 8; round++) {
+    cluster.propose(0, vertices(1, `ckpt-${round}`));
+    cluster.run();
+  }
+  for (const state of cluster.replicas) {
+    assert.equal(state.lastExecuted, 8);
+    assert.equal(state.stable.sequence, 0);
+  }
+  return cluster;
+}
+
+/** `checkpoint` with `changes`, signed again by its signer. */
+function altered(checkpoint: Checkpoint, changes: Partial<Checkpoint>): Checkpoint {
+  const { signature: _signature, ...draft } = { ...checkpoint, ...changes };
+  return signAs(draft, checkpoint.replica);
+}
+
+function checkpointOf(cluster: TestCluster, replica: number, sequence: number): Checkpoint {
+  const found = cluster.signed[replica]!.find(
+    (message): message is Checkpoint => message.kind === 'checkpoint' && message.sequence === sequence,
+  );
+  assert.ok(found !== undefined, `replica ${replica} signed its CHECKPOINT at ${sequence}`);
+  return found;
+}
+
+test("a liar's CHECKPOINT does not keep its true one, relayed in a certificate, from counting", () => {
+  const cluster = executedWithoutCheckpoints();
+  const truth = checkpointOf(cluster, 1, 8);
+  // Replica 1 lies to replica 3 first: a different digest, signed.
+  const lie = altered(truth, { stateDigest: new Uint8Array(32).fill(7) });
+  assert.equal(cluster.input(3, { kind: 'message', from: 1, message: lie })?.verdict?.outcome, 'accepted');
+  cluster.input(3, { kind: 'message', from: 2, message: checkpointOf(cluster, 2, 8) });
+  assert.equal(cluster.replicas[3]!.stable.sequence, 0, 'two true votes and a lie are no quorum');
+  // Replica 0 relays the certificate it holds, replica 1's true CHECKPOINT in it: the two
+  // signatures prove the equivocation, and the true one counts with the others.
+  const ready = cluster.input(3, { kind: 'message', from: 0, message: truth });
+  assert.deepEqual(ready?.verdict, { outcome: 'rejected', reason: 'equivocation', offender: 1 });
+  assert.equal(ready?.evidence.length, 1);
+  assert.equal(cluster.replicas[3]!.stable.sequence, 8);
+  assert.ok(cluster.replicas[3]!.stable.proof.some((vote) => vote.replica === 1 && vote === truth));
+});
+
+test('a CHECKPOINT past the end of a closing epoch is not kept, so it cannot push out one before the end', () => {
+  const cluster = executedWithoutCheckpoints();
+  const state = cluster.replicas[3]!;
+  // As a finalized reconfiguration request sets it: the epoch ends at 16.
+  state.epochEnd = 16;
+  const truth = checkpointOf(cluster, 1, 8);
+  cluster.input(3, { kind: 'message', from: 1, message: truth });
+  // Invented sequences past the end, more than a sender may hold votes for.
+  for (const sequence of [24, 32, 40, 48, 56]) {
+    const ready = cluster.input(3, { kind: 'message', from: 1, message: altered(truth, { sequence }) });
+    assert.deepEqual(ready?.verdict, { outcome: 'ignored', reason: 'above-watermark' });
+  }
+  assert.deepEqual([...state.checkpointVotes.keys()], [8]);
+  cluster.input(3, { kind: 'message', from: 2, message: checkpointOf(cluster, 2, 8) });
+  assert.equal(state.stable.sequence, 8, "replica 1's vote at 8 still counts");
 });
