@@ -199,11 +199,11 @@ export class NodeConfigError extends CretoaiError {
  * The engine's own defaults suit replicas on in-memory stores, whose rounds are short. A node
  * syncs its store several times for every sequence, and every sequence costs each node its
  * signatures, checks and syncs whatever its size, so under load fewer, larger sequences finish
- * sooner: a longer batch delay (it applies only at the leader while a sequence is in flight), two sequences
- * in flight rather than four, a second one only once 256 vertices wait (smaller batches, such
- * as the REQUESTs of several backups under a light load, wait for the pipeline to drain and
- * share a sequence), and batches of up to 4,096 vertices (still within `batchMaxBytes`, so
- * frame limits are unchanged). The paired runs behind each figure are in docs/benchmarks.md.
+ * sooner: a longer batch delay (it applies only at the leader while a sequence is in flight),
+ * two sequences in flight rather than four, a second one only once 256 vertices wait (smaller
+ * batches, such as the REQUESTs of several backups under a light load, wait for the pipeline
+ * to drain and share a sequence), and batches of up to 4,096 vertices (still within
+ * `batchMaxBytes`, so frame limits are unchanged). The paired runs behind each figure are in docs/benchmarks.md.
  */
 const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxDelayMs: 25,
