@@ -1253,6 +1253,8 @@ export class BftEngine extends EventEmitter<EngineEvents> {
     if (ready.released.requires > this.#releases.durableThrough) {
       for (const draft of ready.drafts) this.#presign(draft);
     }
+    if (ready.immediate.length > 0)
+      this.#releaseBatch({ messages: ready.immediate, deliveries: [], acknowledged: [] });
     this.#release(this.#releases.push(ready.released));
     for (const request of ready.serveState) this.#serveState(request);
   }
@@ -1301,20 +1303,22 @@ export class BftEngine extends EventEmitter<EngineEvents> {
   }
 
   #release(batches: readonly Released[]): void {
-    for (const released of batches) {
-      this.#probe.released?.(released);
-      const { messages, deliveries, acknowledged } = released;
-      for (const outbound of messages) {
-        if ('draft' in outbound) {
-          if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
-          else if (outbound.draft.kind === 'commit') this.#metrics.commitsSent.inc();
-          this.#traceMessage('released', outbound.draft, outbound.to);
-        }
-        this.#outbound.push(outbound);
+    for (const released of batches) this.#releaseBatch(released);
+  }
+
+  #releaseBatch(released: Released): void {
+    this.#probe.released?.(released);
+    const { messages, deliveries, acknowledged } = released;
+    for (const outbound of messages) {
+      if ('draft' in outbound) {
+        if (outbound.draft.kind === 'prepare') this.#metrics.preparesSent.inc();
+        else if (outbound.draft.kind === 'commit') this.#metrics.commitsSent.inc();
+        this.#traceMessage('released', outbound.draft, outbound.to);
       }
-      for (const delivery of deliveries) this.#deliver(delivery);
-      for (const key of acknowledged) this.#proposals.acknowledge(key);
+      this.#outbound.push(outbound);
     }
+    for (const delivery of deliveries) this.#deliver(delivery);
+    for (const key of acknowledged) this.#proposals.acknowledge(key);
   }
 
   #send(to: Destination, message: Message): void {

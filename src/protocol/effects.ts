@@ -300,6 +300,13 @@ export interface Ready {
   /** Messages and deliveries: released once writes through `released.requires` are durable. */
   readonly released: AfterPersist<Released>;
   /**
+   * Messages that depend on no write, sent at once: REQUESTs, copies of client vertices (and
+   * unsigned). A crash that loses this step's writes loses nothing by their having left: whoever
+   * got them holds or orders the vertices, and the submitter has not been told they were accepted
+   * (that is sealed with the write that records them).
+   */
+  readonly immediate: readonly Outbound[];
+  /**
    * The drafts to sign among the sealed messages. The shell may sign them while the writes sync:
    * a signature is computation, sends nothing, and the signed message still leaves only when
    * `released` opens.

@@ -7,7 +7,7 @@ import { onStateReply, onStateRequest, onStatus } from './catch-up.ts';
 import { onCheckpoint } from './checkpoints.ts';
 import { type ReplicaConfig, type ReplicaOptions, resolveReplicaConfig } from './config.ts';
 import { DeliveredSet } from './delivered-set.ts';
-import { AfterPersist, type Ready, type Released, type Verdict } from './effects.ts';
+import { AfterPersist, type Outbound, type Ready, type Released, type Verdict } from './effects.ts';
 import { learnerConfig } from './epoch-config.ts';
 import { onOtherEpoch, switchEpochIfEnded } from './epoch-switch.ts';
 import { EPOCH_ZERO } from './epochs.ts';
@@ -196,15 +196,22 @@ export function step(state: ReplicaState, input: Input): Ready {
 /** Turns the step's gathered output into a Ready. */
 export function seal(state: ReplicaState): Ready {
   const out = state.out;
+  const sealed: Outbound[] = [];
+  const immediate: Outbound[] = [];
+  for (const outbound of out.messages) {
+    if ('draft' in outbound && outbound.draft.kind === 'request') immediate.push(outbound);
+    else sealed.push(outbound);
+  }
   const released: Released = {
-    messages: out.messages,
+    messages: sealed,
     deliveries: out.deliveries,
     acknowledged: out.acknowledged,
   };
   return {
     writes: out.writes,
     released: new AfterPersist(state.writeOrdinal, released),
-    drafts: out.messages.flatMap((outbound) =>
+    immediate,
+    drafts: sealed.flatMap((outbound) =>
       'draft' in outbound && isSignedKind(outbound.draft) ? [outbound.draft] : [],
     ),
     serveState: out.serveState,

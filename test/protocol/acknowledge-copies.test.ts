@@ -43,6 +43,31 @@ test('a backup acknowledges its client vertex only once the primary holds it too
   assert.deepEqual(cluster.acknowledged[1], [key]);
 });
 
+test("a backup's REQUEST leaves before its write is durable; the acknowledgment waits for it", () => {
+  for (const acknowledgeCopies of [1, 0]) {
+    const cluster = new TestCluster(4, { ...options, acknowledgeCopies });
+    cluster.filter = () => false;
+    const [vertex] = vertices(1, `early-${acknowledgeCopies}`);
+    const ready = cluster.propose(1, [vertex!])!;
+    assert.equal(ready.writes.length, 1, 'the step writes the accepted vertex');
+    // The copy for the primary depends on no write: a crash that lost the write lost nothing
+    // by its having left. It does not wait for the sync, as a vote would.
+    assert.deepEqual(
+      ready.immediate.map((outbound) => ['draft' in outbound && outbound.draft.kind, outbound.to]),
+      [['request', 0]],
+    );
+    assert.throws(
+      () => ready.released.open({ through: ready.released.requires - 1 } as never),
+      'the rest waits for the write',
+    );
+    const sealed = ready.released.open({ through: ready.released.requires } as never);
+    assert.deepEqual(sealed.messages, []);
+    // Telling the submitter stays sealed with the write: at once with no copies asked for,
+    // else only once the HELD comes too.
+    assert.deepEqual(sealed.acknowledged, acknowledgeCopies === 0 ? [toHex(vertex!.hash)] : []);
+  }
+});
+
 test('with acknowledgeCopies 0 a replica acknowledges on its own write, as before', () => {
   const cluster = new TestCluster(4, { ...options, acknowledgeCopies: 0 });
   cluster.filter = () => false;

@@ -144,7 +144,8 @@ export class TestCluster {
     const { messages, deliveries, acknowledged } = ready.released.open(
       durableReceipt(this.replicas[replica]!.writeOrdinal),
     );
-    for (const outbound of messages) {
+    // As the engine does: what depends on no write first, then what was sealed with the writes.
+    for (const outbound of [...ready.immediate, ...messages]) {
       const message = 'draft' in outbound ? signAs(outbound.draft, replica) : outbound.relay;
       if ('draft' in outbound) this.signed[replica]!.push(message);
       this.#route(replica, outbound.to, message);

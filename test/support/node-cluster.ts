@@ -128,7 +128,8 @@ export class NodeCluster {
     const image = this.images.get(node)!;
     for (const write of ready.writes) image.apply(write);
     const { messages, deliveries } = ready.released.open(durableReceipt(state.writeOrdinal));
-    for (const outbound of messages) {
+    // As the engine does: what depends on no write first, then what was sealed with the writes.
+    for (const outbound of [...ready.immediate, ...messages]) {
       const message =
         'draft' in outbound
           ? signAs(outbound.draft, 'replica' in outbound.draft ? outbound.draft.replica : state.config.self)
