@@ -201,7 +201,8 @@ export class FuzzCluster {
     const ready = step(replica.state, input);
     for (const write of ready.writes) replica.image.apply(write);
     const released = ready.released.open(durableReceipt(replica.state.writeOrdinal));
-    for (const outbound of released.messages) {
+    // As the engine does: what depends on no write first, then what was sealed with the writes.
+    for (const outbound of [...ready.immediate, ...released.messages]) {
       const message = 'draft' in outbound ? signDraft(replica.identity, outbound.draft) : outbound.relay;
       if (this.recent.length >= 64) this.recent.shift();
       this.recent.push(message);

@@ -162,7 +162,10 @@ function copySlot(message: Message, model: Message): Message {
   for (const key of ['view', 'sequence', 'digest', 'stateDigest'] as const) {
     if (key in message && key in model) fields[key] = (model as unknown as Record<string, unknown>)[key];
   }
-  if (message.kind === 'view-change' && 'view' in model) fields.view = (model as { view: number }).view + 1;
+  // The next view, unless the model's is the last one a frame can carry (a Byzantine replica's
+  // VIEW-TIMEOUT, relayed by honest ones, can name it).
+  if (message.kind === 'view-change' && 'view' in model)
+    fields.view = Math.min((model as { view: number }).view + 1, Number.MAX_SAFE_INTEGER);
   return { ...message, ...fields } as Message;
 }
 
