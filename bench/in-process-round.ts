@@ -1,5 +1,5 @@
 /**
- * `npm run bench:round [-- --rounds 300 --store memory|lmdb --transport memory|tcp --scheme ml-dsa-87|unchecked|none]`
+ * `npm run bench:round [-- --rounds 300 --store memory|lmdb --transport memory|tcp --scheme ml-dsa-87|unchecked|none|free-commits|free-votes]`
  *
  * A lone vertex's round without process boundaries: four engines in one process (one main
  * thread, one libuv pool), ML-DSA-87 on every message, one vertex proposed at a time at the
@@ -14,6 +14,10 @@
  * a round would take if its signatures cost nothing, the most any cut in signatures could win.
  * `--scheme unchecked` signs with ML-DSA-87 but takes every signature for valid without checking
  * it: the round if checks cost nothing, the most that fewer or deferred checks could win.
+ * `--scheme free-commits` and `--scheme free-votes` sign and check everything with ML-DSA-87
+ * except COMMITs (or PREPAREs and COMMITs), whose signatures cost nothing: the most that votes
+ * authenticated by the channel alone, as in PBFT with MACs, could win. The protocol relies on
+ * those signatures (certificates carry them to third parties), so this too is only a measurement.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,11 +25,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { insecureSimulationScheme, mlDsa87, type SignatureScheme, toHex } from '../src/crypto/index.ts';
 import type { BftEngine, FinalizedVertex } from '../src/engine/index.ts';
+import type { SignedKind } from '../src/protocol/index.ts';
 import { systemClock } from '../src/shell/clock.ts';
 import type { Store } from '../src/storage/index.ts';
 import { LmdbStore } from '../src/storage/lmdb/store.ts';
 import { ClusterDiscovery } from '../src/transport/discovery.ts';
 import { TcpTransport } from '../src/transport/tcp.ts';
+import { EPOCH_SIGN_DOMAIN_TAGS, SIGN_DOMAIN_TAGS } from '../src/wire/sign-bytes.ts';
 import { Cluster, payload } from '../test/engine/cluster.ts';
 
 /**
@@ -36,7 +42,35 @@ const SCHEMES: Readonly<Record<string, SignatureScheme>> = {
   'ml-dsa-87': mlDsa87,
   unchecked: { ...mlDsa87, verify: () => true, verifyAsync: () => Promise.resolve(true) },
   none: insecureSimulationScheme,
+  'free-commits': freeSignaturesFor(['commit']),
+  'free-votes': freeSignaturesFor(['prepare', 'commit']),
 };
+
+/**
+ * ML-DSA-87, except that messages of `kinds` (known by the domain tag their sign-bytes start
+ * with) get a signature of zeros, taken as valid without a check.
+ */
+function freeSignaturesFor(kinds: readonly SignedKind[]): SignatureScheme {
+  const tags = kinds.flatMap((kind) => [SIGN_DOMAIN_TAGS[kind], EPOCH_SIGN_DOMAIN_TAGS[kind]]);
+  const prefixes = tags.map((tag) => Buffer.concat([Buffer.of(tag.length), Buffer.from(tag, 'ascii')]));
+  const isFree = (message: Uint8Array): boolean =>
+    prefixes.some(
+      (prefix) =>
+        message.length >= prefix.length &&
+        Buffer.from(message.buffer, message.byteOffset, prefix.length).equals(prefix),
+    );
+  const zeros = (): Uint8Array => new Uint8Array(mlDsa87.signatureBytes);
+  return {
+    ...mlDsa87,
+    sign: (key, message, context) => (isFree(message) ? zeros() : mlDsa87.sign(key, message, context)),
+    signAsync: (key, message, context) =>
+      isFree(message) ? Promise.resolve(zeros()) : mlDsa87.signAsync(key, message, context),
+    verify: (key, message, signature, context) =>
+      isFree(message) || mlDsa87.verify(key, message, signature, context),
+    verifyAsync: (key, message, signature, context) =>
+      isFree(message) ? Promise.resolve(true) : mlDsa87.verifyAsync(key, message, signature, context),
+  };
+}
 
 /** Loopback ports of the TCP variant: node-i listens on BASE_PORT + i. */
 const BASE_PORT = 47_101;
