@@ -300,10 +300,10 @@ export interface Ready {
   /** Messages and deliveries: released once writes through `released.requires` are durable. */
   readonly released: AfterPersist<Released>;
   /**
-   * Messages that depend on no write, sent at once: REQUESTs, copies of client vertices (and
-   * unsigned). A crash that loses this step's writes loses nothing by their having left: whoever
-   * got them holds or orders the vertices, and the submitter has not been told they were accepted
-   * (that is sealed with the write that records them).
+   * Messages that depend on no write, sent at once: REQUESTs to the primary (unsigned copies of
+   * client vertices, to be ordered). A crash that loses this step's writes loses nothing by their
+   * having left: the primary holds or orders the vertices, and the submitter has not been told
+   * they were accepted (that is sealed with the write that records them).
    */
   readonly immediate: readonly Outbound[];
   /**

@@ -15,7 +15,7 @@ import { keepLearning, learnerOutputOnly, stepLearner } from './learner.ts';
 import { isSignedKind, type Message, type MessageKind, type MessageOf } from './messages.ts';
 import { onCommit, onPrePrepare, onPrepare, proposeBatches } from './normal-case.ts';
 import { onHeld, onPropose, onRequest } from './requests.ts';
-import { type ReplicaState, StepOutput } from './state.ts';
+import { primary, type ReplicaState, StepOutput } from './state.ts';
 import { onTick } from './timers.ts';
 import { genesisDigest, type ReplicaId, type Vertex } from './types.ts';
 import { onNewView, onViewChange, sendWithheldViewChange } from './view-change.ts';
@@ -198,8 +198,13 @@ export function seal(state: ReplicaState): Ready {
   const out = state.out;
   const sealed: Outbound[] = [];
   const immediate: Outbound[] = [];
+  // A REQUEST to the primary leaves at once: the vertices wait for nothing else to be ordered.
+  // Copies to other holders matter only for the acknowledgment, which waits for this step's sync
+  // anyway; sent early they only take cores from the round in flight, so they stay sealed.
+  const orderer = primary(state);
   for (const outbound of out.messages) {
-    if ('draft' in outbound && outbound.draft.kind === 'request') immediate.push(outbound);
+    if ('draft' in outbound && outbound.draft.kind === 'request' && outbound.to === orderer)
+      immediate.push(outbound);
     else sealed.push(outbound);
   }
   const released: Released = {
