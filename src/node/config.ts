@@ -203,7 +203,8 @@ export class NodeConfigError extends CretoaiError {
  * two sequences in flight rather than four, a second one only once 256 vertices wait (smaller
  * batches, such as the REQUESTs of several backups under a light load, wait for the pipeline
  * to drain and share a sequence), and batches of up to 4,096 vertices (still within
- * `batchMaxBytes`, so frame limits are unchanged). The paired runs behind each figure are in docs/benchmarks.md.
+ * `batchMaxBytes`, so frame limits are unchanged). The paired runs behind each figure are in
+ * docs/benchmarks.md.
  */
 const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxDelayMs: 25,
