@@ -1,5 +1,5 @@
 /**
- * `npm run bench:cpu [-- --nodes 4 --rate 20 --seconds 20 --to leader]`
+ * `npm run bench:cpu [-- --nodes 4 --rate 20 --seconds 20 --to leader --transport tcp]`
  *
  * What one sequence costs each node in CPU time, by thread: starts a local cluster of node
  * processes, measures each node's CPU while idle, then under an open-loop load at one rate, and
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
       'idle-seconds': { type: 'string', default: '10' },
       to: { type: 'string', default: 'leader' },
       'payload-bytes': { type: 'string', default: '256' },
+      transport: { type: 'string', default: 'tcp' },
     },
     strict: true,
   });
@@ -63,7 +64,9 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const idleSeconds = Number(values['idle-seconds']);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-cpu-'));
-  await initCluster({ dir, nodes, transport: 'tcp' });
+  const transport = values.transport;
+  if (transport !== 'tcp' && transport !== 'quic') throw new Error('--transport must be tcp or quic');
+  await initCluster({ dir, nodes, transport });
   const cluster = LocalCluster.open(dir);
   await cluster.startAll();
   try {

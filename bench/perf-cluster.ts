@@ -1,5 +1,6 @@
 /**
- * `npm run bench:perf [-- --nodes 4 --rate 8000 --seconds 30 --record-seconds 12 --to leader --top 25]`
+ * `npm run bench:perf [-- --nodes 4 --rate 8000 --seconds 30 --record-seconds 12 --to leader --top 25
+ *   --transport tcp]`
  *
  * Where each node's CPU goes, counted on the CPU only: starts a local cluster of node processes
  * with V8's perf JIT dump on (`--perf-prof`), drives the load of `cretoai-node bench` at one
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
       to: { type: 'string', default: 'leader' },
       top: { type: 'string', default: '25' },
       'payload-bytes': { type: 'string', default: '256' },
+      transport: { type: 'string', default: 'tcp' },
     },
     strict: true,
   });
@@ -57,12 +59,14 @@ async function main(): Promise<void> {
   if (!(recordSeconds > 0 && recordSeconds < seconds)) {
     throw new Error('--record-seconds must be positive and shorter than --seconds');
   }
+  const transport = values.transport;
+  if (transport !== 'tcp' && transport !== 'quic') throw new Error('--transport must be tcp or quic');
   if (spawnSync('perf', ['--version']).status !== 0) {
     throw new Error('perf is not installed (Debian: apt-get install linux-perf)');
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cretoai-perf-'));
   const samplesFile = path.join(dir, 'perf.data');
-  await initCluster({ dir, nodes, transport: 'tcp' });
+  await initCluster({ dir, nodes, transport });
   // The JIT dumps land in the nodes' working directory, which is this process's.
   process.chdir(dir);
   const cluster = LocalCluster.open(dir, {
