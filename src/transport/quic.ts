@@ -4,8 +4,9 @@
  *
  * Node has no built-in QUIC; this uses `@chainsafe/libp2p-quic` (Rust quinn through N-API,
  * installed from prebuilt binaries) standalone, without a libp2p node: its transport is given a
- * pass-through upgrader, since QUIC brings its own encryption (TLS 1.3) and stream muxing. The
- * package is optional: it is loaded on first use, so a node that never runs QUIC does not need
+ * pass-through upgrader, since QUIC brings its own encryption (TLS 1.3) and stream muxing, and
+ * the connection's one stream is read through the package's native binding, not its libp2p
+ * stream (which reads 4 KiB at a time: see {@link duplexOverQuic}). The package is optional: it is loaded on first use, so a node that never runs QUIC does not need
  * it, and a missing package is a clear {@link QuicUnavailableError} at `listen`/`start`.
  *
  * Identity. QUIC's TLS authenticates each endpoint with a libp2p Ed25519 key; this transport
@@ -43,39 +44,44 @@ interface Multiaddr {
   getComponents(): readonly { readonly name: string; readonly value?: string }[];
 }
 
-/** The parts of a libp2p message stream (one QUIC stream) used here. */
-interface QuicStreamHandle {
-  send(data: Uint8Array): boolean;
-  onDrain(): Promise<void>;
-  close(): Promise<void>;
-  abort(error: Error): void;
-  pause(): void;
-  resume(): void;
-  addEventListener(
-    type: 'message',
-    listener: (event: { readonly data: { subarray(): Uint8Array } }) => void,
-  ): void;
-  addEventListener(type: 'close' | 'remoteCloseWrite', listener: () => void): void;
+/**
+ * One QUIC stream of the package's native binding (quinn's send and receive halves). `read`
+ * resolves with at most `max` bytes, or null at the peer's end of stream, and rejects once the
+ * stream or its connection is reset or closed.
+ */
+interface NativeQuicStream {
+  read(max: number): Promise<Uint8Array | null>;
+  write(data: Uint8Array): Promise<void>;
+  finishWrite(): unknown;
+  resetWrite(): unknown;
+  stopRead(): unknown;
 }
 
-interface QuicMuxerHandle {
-  createStream(): Promise<QuicStreamHandle>;
-  addEventListener(type: 'stream', listener: (event: { readonly detail: QuicStreamHandle }) => void): void;
+/** One QUIC connection of the native binding: the streams it opens and accepts. */
+interface NativeQuicConnection {
+  outboundStream(): Promise<NativeQuicStream>;
+  inboundStream(): Promise<NativeQuicStream>;
 }
 
+/** The package's connection for libp2p (a multiaddr connection): its address, and closing it. */
 interface QuicConnectionHandle {
   readonly remoteAddr: Multiaddr;
   abort(error: Error): void;
 }
 
+/**
+ * What the package hands an upgrader. Its stream muxer factory keeps the native connection in
+ * `init.connection`: this transport reads that connection's one stream directly (see
+ * {@link duplexOverQuic} for why) rather than through the package's libp2p stream muxer.
+ */
 interface UpgradeOptions {
   readonly remotePeer: { toString(): string };
-  readonly muxerFactory: { createStreamMuxer(maConn: QuicConnectionHandle): QuicMuxerHandle };
+  readonly muxerFactory: { readonly init?: { readonly connection?: unknown } };
 }
 
 interface Upgraded {
   readonly maConn: QuicConnectionHandle;
-  readonly muxer: QuicMuxerHandle;
+  readonly connection: NativeQuicConnection;
   readonly remotePeer: string;
 }
 
@@ -207,27 +213,73 @@ function quicAddress(host: string, port: number): string {
 }
 
 /**
- * A QUIC stream as a Node Duplex, so that the stream transport's code (handshake channel,
- * framing, 'drain' backpressure, cork) runs on it unchanged. Reading pauses the QUIC stream
- * while the Duplex's buffer is full, so QUIC flow control pushes back on the sender.
+ * The most bytes one read takes from a QUIC stream. Each read is a round trip between the
+ * binding's thread and the event loop, so a large frame (a batch) arrives in as many turns as
+ * it has reads; the package's own streams read 4 KiB at a time, which slowed rounds under load
+ * (docs/benchmarks.md).
  */
-function duplexOverQuic(stream: QuicStreamHandle, onDestroy: () => void): Duplex {
-  let paused = false;
-  const send = (bytes: Uint8Array, callback: (error?: Error | null) => void): void => {
+const QUIC_READ_BYTES_MAX = 64 * 1024;
+
+/**
+ * The native connection inside the package's muxer factory, or an error naming the version
+ * this transport needs when a release of the package keeps it elsewhere.
+ */
+function nativeConnectionOf(options: UpgradeOptions): NativeQuicConnection {
+  const connection = options.muxerFactory.init?.connection as Partial<NativeQuicConnection> | undefined;
+  if (typeof connection?.outboundStream !== 'function' || typeof connection.inboundStream !== 'function') {
+    throw new QuicUnavailableError({
+      cause: new Error(
+        'this release of @chainsafe/libp2p-quic keeps its native connection elsewhere (2.1 is tested)',
+      ),
+    });
+  }
+  return connection as NativeQuicConnection;
+}
+
+/** Ends both halves of a native stream; errors are moot, the stream is being dropped. */
+function resetStream(stream: NativeQuicStream): void {
+  for (const end of [() => stream.resetWrite(), () => stream.stopRead()]) {
     try {
-      if (stream.send(bytes)) callback();
-      else stream.onDrain().then(() => callback(), callback);
-    } catch (error) {
-      callback(error as Error);
+      Promise.resolve(end()).catch(() => {});
+    } catch {
+      // Already closed.
     }
+  }
+}
+
+/**
+ * A native QUIC stream as a Node Duplex, so that the stream transport's code (handshake
+ * channel, framing, 'drain' backpressure, cork) runs on it unchanged. Reads of up to
+ * QUIC_READ_BYTES_MAX follow one another while the Duplex's buffer has room and stop while it
+ * is full, so QUIC flow control pushes back on the sender; a write completes once quinn took
+ * its bytes.
+ */
+function duplexOverQuic(stream: NativeQuicStream, onDestroy: () => void): Duplex {
+  let reading = false;
+  const pump = async (): Promise<void> => {
+    reading = true;
+    try {
+      for (;;) {
+        const chunk = await stream.read(QUIC_READ_BYTES_MAX);
+        if (chunk === null) {
+          duplex.push(null);
+          return;
+        }
+        if (!duplex.push(chunk)) return;
+      }
+    } catch (error) {
+      duplex.destroy(error as Error);
+    } finally {
+      reading = false;
+    }
+  };
+  const send = (bytes: Uint8Array, callback: (error?: Error | null) => void): void => {
+    stream.write(bytes).then(() => callback(), callback);
   };
   const duplex = new Duplex({
     allowHalfOpen: false,
     read() {
-      if (paused) {
-        paused = false;
-        stream.resume();
-      }
+      if (!reading) void pump();
     },
     write(chunk: Uint8Array, _encoding, callback) {
       send(chunk, callback);
@@ -244,22 +296,14 @@ function duplexOverQuic(stream: QuicStreamHandle, onDestroy: () => void): Duplex
       send(joined, callback);
     },
     final(callback) {
-      stream.close().then(() => callback(), callback);
+      Promise.resolve(stream.finishWrite()).then(() => callback(), callback);
     },
     destroy(error, callback) {
-      stream.abort(error ?? new Error('stream closed'));
+      resetStream(stream);
       onDestroy();
       callback(error);
     },
   });
-  stream.addEventListener('message', (event) => {
-    if (!duplex.push(event.data.subarray()) && !paused) {
-      paused = true;
-      stream.pause();
-    }
-  });
-  stream.addEventListener('remoteCloseWrite', () => duplex.push(null));
-  stream.addEventListener('close', () => duplex.destroy());
   return duplex;
 }
 
@@ -304,9 +348,9 @@ class QuicConnector implements StreamConnector {
       upgrader: this.#upgrader(peerId, null),
       signal,
     });
-    let stream: QuicStreamHandle;
+    let stream: NativeQuicStream;
     try {
-      stream = await upgraded.muxer.createStream();
+      stream = await upgraded.connection.outboundStream();
     } catch (error) {
       upgraded.maConn.abort(error as Error);
       throw error;
@@ -353,17 +397,18 @@ class QuicConnector implements StreamConnector {
 
   /**
    * The pass-through upgrader: QUIC already encrypts and multiplexes. Inbound, it waits for the
-   * peer's first stream and hands it over; outbound, the dialer opens the stream itself.
+   * peer's first stream, hands it over, and resets any further one; outbound, the dialer opens
+   * the stream itself.
    */
   #upgrader(peerId: string, hooks: Pick<ListenHooks, 'onStream'> | null): Upgrader {
     return {
       upgradeOutbound: async (maConn, options) => ({
         maConn,
-        muxer: options.muxerFactory.createStreamMuxer(maConn),
+        connection: nativeConnectionOf(options),
         remotePeer: options.remotePeer.toString(),
       }),
       upgradeInbound: async (maConn, options) => {
-        const muxer = options.muxerFactory.createStreamMuxer(maConn);
+        const connection = nativeConnectionOf(options);
         const remotePeer = options.remotePeer.toString();
         if (hooks !== null) {
           const timer = this.#clock.setTimer(this.#handshakeTimeoutMs, () => {
@@ -371,25 +416,30 @@ class QuicConnector implements StreamConnector {
             maConn.abort(new Error('no stream opened in time'));
           });
           this.#waiting.set(maConn, timer);
-          let taken = false;
-          muxer.addEventListener('stream', ({ detail: stream }) => {
-            if (taken) {
-              stream.abort(new Error('one stream per connection'));
-              return;
+          const binding = quicChannelBinding(remotePeer, peerId);
+          void (async () => {
+            let taken = false;
+            // Ends when the connection does: accepting then rejects.
+            for (;;) {
+              const stream = await connection.inboundStream();
+              if (taken) {
+                resetStream(stream);
+                continue;
+              }
+              taken = true;
+              timer.cancel();
+              this.#waiting.delete(maConn);
+              hooks.onStream(this.#peerStream(stream, maConn, binding));
             }
-            taken = true;
-            timer.cancel();
-            this.#waiting.delete(maConn);
-            hooks.onStream(this.#peerStream(stream, maConn, quicChannelBinding(remotePeer, peerId)));
-          });
+          })().catch(() => {});
         }
-        return { maConn, muxer, remotePeer };
+        return { maConn, connection, remotePeer };
       },
     };
   }
 
   #peerStream(
-    stream: QuicStreamHandle,
+    stream: NativeQuicStream,
     maConn: QuicConnectionHandle,
     channelBinding: Uint8Array,
   ): PeerStream {

@@ -119,6 +119,39 @@ for (const { name, factory, skip } of IMPLEMENTATIONS) {
       for (const id of IDS) assert.equal(cluster.get(id).connectedPeers().length, IDS.length - 1);
     });
 
+    it('carries frames near the size limit whole, in order, both ways', async () => {
+      // Far larger than one read of either transport: a frame arrives in many chunks.
+      const cluster = await loopbackCluster(['b0', 'b1'], {}, { factory });
+      clusters.push(cluster);
+      const count = 6;
+      const bytes = (1 << 20) - 64;
+      const frameOf = (sequence: number): Uint8Array => {
+        const frame = numberedFrame(sequence, bytes);
+        for (let i = 4; i < bytes - 1; i++) frame[i] = (i * 31 + sequence) & 0xff;
+        return frame;
+      };
+      const arrivals = (id: string): Promise<Uint8Array[]> => {
+        const frames: Uint8Array[] = [];
+        const { promise, resolve } = Promise.withResolvers<Uint8Array[]>();
+        cluster.get(id).onFrame((_from, frame) => {
+          frames.push(frame);
+          if (frames.length === count) resolve(frames);
+        });
+        return promise;
+      };
+      const atB0 = arrivals('b0');
+      const atB1 = arrivals('b1');
+      for (let sequence = 0; sequence < count; sequence++) {
+        cluster.get('b0').send('b1', frameOf(sequence));
+        cluster.get('b1').send('b0', frameOf(count + sequence));
+      }
+      const [fromB1, fromB0] = await Promise.all([atB0, atB1]);
+      for (let sequence = 0; sequence < count; sequence++) {
+        assert.deepEqual(fromB0[sequence], frameOf(sequence));
+        assert.deepEqual(fromB1[sequence], frameOf(count + sequence));
+      }
+    });
+
     it('refuses a key that is not registered', async () => {
       const cluster = await loopbackCluster(['r0', 'r1'], {}, { factory });
       clusters.push(cluster);
