@@ -6,8 +6,9 @@
  * installed from prebuilt binaries) standalone, without a libp2p node: its transport is given a
  * pass-through upgrader, since QUIC brings its own encryption (TLS 1.3) and stream muxing, and
  * the connection's one stream is read through the package's native binding, not its libp2p
- * stream (which reads 4 KiB at a time: see {@link duplexOverQuic}). The package is optional: it is loaded on first use, so a node that never runs QUIC does not need
- * it, and a missing package is a clear {@link QuicUnavailableError} at `listen`/`start`.
+ * stream (which reads 4 KiB at a time: see {@link duplexOverQuic}). The package is optional:
+ * it is loaded on first use, so a node that never runs QUIC does not need it, and a missing
+ * package is a clear {@link QuicUnavailableError} at `listen`/`start`.
  *
  * Identity. QUIC's TLS authenticates each endpoint with a libp2p Ed25519 key; this transport
  * makes a fresh one at every start, so it proves nothing about validators by itself. The
