@@ -275,7 +275,13 @@ function duplexOverQuic(stream: NativeQuicStream, onDestroy: () => void): Duplex
     }
   };
   const send = (bytes: Uint8Array, callback: (error?: Error | null) => void): void => {
-    stream.write(bytes).then(() => callback(), callback);
+    // A binding that throws rather than rejects (a stream it already dropped) fails this link,
+    // not the process: the Duplex's write path does not catch.
+    try {
+      stream.write(bytes).then(() => callback(), callback);
+    } catch (error) {
+      callback(error as Error);
+    }
   };
   const duplex = new Duplex({
     allowHalfOpen: false,
