@@ -200,24 +200,17 @@ export class NodeConfigError extends CretoaiError {
  * syncs its store several times for every sequence, and every sequence costs each node its
  * signatures, checks and syncs whatever its size, so under load fewer, larger sequences finish
  * sooner: a longer batch delay (it applies only at the leader while a sequence is in flight),
- * two sequences in flight rather than four, a second one only once 256 vertices wait (smaller
- * batches, such as the REQUESTs of several backups under a light load, wait for the pipeline
- * to drain and share a sequence), and batches of up to 4,096 vertices (still within
- * `batchMaxBytes`, so frame limits are unchanged). The paired runs behind each figure are in
- * docs/benchmarks.md.
+ * two sequences in flight rather than four, and batches of up to 4,096 vertices (still within
+ * `batchMaxBytes`, so frame limits are unchanged). A second sequence joins one in flight only
+ * once a full batch waits (`pipelineFillVertices` is the batch size unless a file sets it):
+ * below that, what arrives during a round shares the next sequence, and the second slot is for
+ * a backlog. The paired runs behind each figure are in docs/benchmarks.md.
  */
 const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxDelayMs: 25,
   pipelineDepth: 2,
   batchMaxVertices: 4096,
 };
-
-/**
- * Vertices that must wait before the leader starts a second sequence beside one in flight
- * (`pipelineFillVertices`), unless a file sets it: at most the batch size, so that a cluster
- * configured with small batches is not refused for a default it never chose.
- */
-const NODE_PIPELINE_FILL_VERTICES = 256;
 
 /** A whole number in [min, max]; every mistake says the range and what was found. */
 function integer(min: number, max: number, description: string) {
@@ -526,9 +519,8 @@ export function loadNodeSettings(configFile: string): NodeSettings {
     ...(cluster.consensus as Partial<BftConfig>),
     ...config.engine,
   };
-  const batchMaxVertices = chosen.batchMaxVertices ?? NODE_PIPELINE_FILL_VERTICES;
   const engine: BftConfig = {
-    pipelineFillVertices: Math.min(NODE_PIPELINE_FILL_VERTICES, batchMaxVertices),
+    pipelineFillVertices: chosen.batchMaxVertices,
     ...chosen,
     nodeId,
     validators: cluster.validators.map((validator) => validator.nodeId),

@@ -103,14 +103,14 @@ describe('node configuration', () => {
     assert.deepEqual([pretty.logFormat, pretty.logLevel], ['pretty', 'debug']);
   });
 
-  it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, unless its configuration or the cluster file says otherwise', async (t) => {
+  it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, the second once a full batch waits, unless its configuration or the cluster file says otherwise', async (t) => {
     const cluster = await clusterDir(t, 4);
     const defaults = loadNodeSettings(cluster.configFiles[0]!).resolved;
     assert.equal(defaults.batchMaxDelayMs, 25);
     assert.equal(defaults.replica.pipelineDepth, 2);
-    assert.equal(defaults.replica.pipelineFillCount, 256);
+    assert.equal(defaults.replica.pipelineFillCount, 4096);
     assert.equal(defaults.batchMaxVertices, 4096);
-    // Smaller batches lower the fill default with them; a fill set above the batch is refused.
+    // The fill default follows the batch size; a fill set above the batch is refused.
     editConfig(cluster, 3, (config) => {
       config.engine = { ...(config.engine as object), batchMaxVertices: 100 };
     });
