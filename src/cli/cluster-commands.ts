@@ -115,7 +115,12 @@ function formatRefusals(report: LoadReport): string[] {
   const causes = Object.entries(report.rejectedByCode)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([code, count]) => `${code} ${count}`);
-  if (report.failed > 0) causes.push(`failed requests ${report.failed}`);
+  if (report.failed > 0) {
+    const failures = Object.entries(report.failedByCause)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([cause, count]) => `${cause} ${count}`);
+    causes.push(`failed requests ${report.failed}: ${failures.join(', ')}`);
+  }
   return [`rate ${report.rate}: ${report.rejected + report.failed} rejected (${causes.join(', ')})`];
 }
 

@@ -83,6 +83,8 @@ export interface LoadReport {
   readonly rejectedByCode: Readonly<Record<string, number>>;
   /** Lost to a failed request (a node unreachable or answering 5xx). */
   readonly failed: number;
+  /** The failed requests' vertices by cause: `HTTP <status>`, or the socket error's code. */
+  readonly failedByCause: Readonly<Record<string, number>>;
   /** Accepted and final within the drain timeout. */
   readonly finalized: number;
   /** Accepted and not final when the drain timeout ran out. */
@@ -242,6 +244,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let rejected = 0;
   const rejectedByCode: Record<string, number> = {};
   let failed = 0;
+  const failedByCause: Record<string, number> = {};
+  const fail = (batch: readonly { readonly hash: string }[], cause: string): void => {
+    failed += batch.length;
+    failedByCause[cause] = (failedByCause[cause] ?? 0) + batch.length;
+    for (const entry of batch) inFlight.delete(entry.hash);
+  };
   let finalized = 0;
   let finalizedInWindow = 0;
   const dealer = new RunDealer(options.nodes.length);
@@ -275,9 +283,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       ).then(
         (answer) => {
           active[node]!--;
-          if (answer === null) {
-            failed += batch.length;
-            for (const entry of batch) inFlight.delete(entry.hash);
+          if (typeof answer === 'number') {
+            fail(batch, `HTTP ${answer}`);
           } else {
             const refused = new Set(answer.rejected.map((entry) => entry.index));
             accepted += batch.length - refused.size;
@@ -288,10 +295,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
           if (inFlight.size === 0) drained?.();
           send(node);
         },
-        () => {
+        (error: unknown) => {
           active[node]!--;
-          failed += batch.length;
-          for (const entry of batch) inFlight.delete(entry.hash);
+          fail(batch, failureCause(error));
           if (inFlight.size === 0) drained?.();
           send(node);
         },
@@ -392,6 +398,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     rejected,
     rejectedByCode,
     failed,
+    failedByCause,
     finalized,
     unfinished: inFlight.size,
     eventStreamLost: stream.ended,
@@ -411,7 +418,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 function postVertices(
   node: string,
   vertices: readonly { readonly payload: Uint8Array; readonly validThrough: number }[],
-): Promise<SubmitVerticesResponse | null> {
+): Promise<SubmitVerticesResponse | number> {
   const body = encodeVertexList(
     vertices.map(({ payload, validThrough }) => ({ payload, parents: [], validThrough })),
   );
@@ -428,7 +435,7 @@ function postVertices(
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () => {
           if (response.statusCode !== 202 && response.statusCode !== 429) {
-            resolve(null);
+            resolve(response.statusCode ?? 0);
             return;
           }
           try {
@@ -443,6 +450,13 @@ function postVertices(
     request.on('error', reject);
     request.end(body);
   });
+}
+
+/** What a failed request's error says: its code (`ECONNRESET`, ...) or its message. */
+export function failureCause(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (typeof code === 'string') return code;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** The node's sequence and validity horizon, from `GET /v1/status`. */

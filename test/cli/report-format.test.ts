@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatReports } from '../../src/cli/cluster-commands.ts';
-import type { LoadReport } from '../../src/cli/load.ts';
+import { failureCause, type LoadReport } from '../../src/cli/load.ts';
 
 function report(overrides: Partial<LoadReport>): LoadReport {
   return {
@@ -14,6 +14,7 @@ function report(overrides: Partial<LoadReport>): LoadReport {
     rejected: 0,
     rejectedByCode: {},
     failed: 0,
+    failedByCause: {},
     finalized: 250_000,
     unfinished: 0,
     offeredPerSecond: 10_000,
@@ -35,13 +36,28 @@ describe('the bench summary', () => {
     assert.match(lines[2]!, /^\s*10000\s+10000\s+10000\s+48\.2\s+120\.5\s+150\.0\s+180\.0\s+0\s+0$/);
   });
 
-  it('says what the rejected column counts, by the node code and failed requests', () => {
+  it('says what the rejected column counts, by the node code and failed requests by cause', () => {
     const lines = formatReports([
       report({ rate: 100 }),
-      report({ rejected: 1_606, rejectedByCode: { full: 1_604, expired: 2 }, failed: 3 }),
+      report({
+        rejected: 1_606,
+        rejectedByCode: { full: 1_604, expired: 2 },
+        failed: 3,
+        failedByCause: { 'HTTP 503': 2, ECONNRESET: 1 },
+      }),
     ]);
     assert.equal(lines.length, 4);
     assert.match(lines[2]!, /\s1609\s+0$/);
-    assert.equal(lines[3], 'rate 10000: 1609 rejected (expired 2, full 1604, failed requests 3)');
+    assert.equal(
+      lines[3],
+      'rate 10000: 1609 rejected (expired 2, full 1604, failed requests 3: ECONNRESET 1, HTTP 503 2)',
+    );
+  });
+
+  it('names a failed request by its socket error code, or else its message', () => {
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    assert.equal(failureCause(reset), 'ECONNRESET');
+    assert.equal(failureCause(new Error('the answer was not JSON')), 'the answer was not JSON');
+    assert.equal(failureCause('closed'), 'closed');
   });
 });
