@@ -103,7 +103,7 @@ describe('node configuration', () => {
     assert.deepEqual([pretty.logFormat, pretty.logLevel], ['pretty', 'debug']);
   });
 
-  it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, the second once a full batch waits, unless its configuration or the cluster file says otherwise', async (t) => {
+  it('a node batches proposals for 25 ms, up to 4,096 vertices, two sequences in flight, the second once a batch count of vertices waits, unless its configuration or the cluster file says otherwise', async (t) => {
     const cluster = await clusterDir(t, 4);
     const defaults = loadNodeSettings(cluster.configFiles[0]!).resolved;
     assert.equal(defaults.batchMaxDelayMs, 25);
