@@ -162,6 +162,12 @@ export function visitBoundedSizes(parts: BoundedParts, visit: BoundVisitor): voi
   );
   visit('ordering queue sources', state.queuedPerSource.size, n, 'validators');
   visit(
+    'payload bytes queued for ordering',
+    state.queuedBytes,
+    n * core.queuedVerticesPerReplicaMax * core.batchBytesMax,
+    'validators x queuedVerticesPerReplicaMax x batchMaxBytes',
+  );
+  visit(
     'vertices proposed, not executed',
     state.proposedHashes.size,
     window * core.batchCountMax,

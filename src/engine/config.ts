@@ -66,9 +66,9 @@ export interface BftConfig {
   readonly pipelineDepth?: number;
   /**
    * While a sequence is in flight, the leader proposes another only when at least this many
-   * vertices wait; fewer wait for the pipeline to drain (at most one round). Default 1 (a batch
-   * whenever the pipeline has room); a node process uses 256 (see `src/node/config.ts`). At most
-   * batchMaxVertices.
+   * vertices wait, or a batch's bytes (batchMaxBytes) do; fewer wait for the pipeline to drain
+   * (at most one round). Default 1 (a batch whenever the pipeline has room); a node process uses
+   * batchMaxVertices (see `src/node/config.ts`). At most batchMaxVertices.
    */
   readonly pipelineFillVertices?: number;
   /** Vertices per batch. Default 1024 (a node process uses 4096: see `src/node/config.ts`). */

@@ -202,11 +202,10 @@ export class NodeConfigError extends CretoaiError {
  * sooner: a longer batch delay (it applies only at the leader while a sequence is in flight),
  * two sequences in flight rather than four, and batches of up to 4,096 vertices (still within
  * `batchMaxBytes`, so frame limits are unchanged). A second sequence joins one in flight only
- * once a batch's count of vertices waits (`pipelineFillVertices` is `batchMaxVertices` unless a
- * file sets it): below that, what arrives during a round shares the next sequence, and the
- * second slot is for a backlog. The count is of vertices, not bytes: with payloads large enough
- * that `batchMaxBytes` cuts batches first, lower `pipelineFillVertices` to about the vertices
- * such a batch holds. The paired runs behind each figure are in docs/benchmarks.md.
+ * once a full batch waits, by count (`pipelineFillVertices` is `batchMaxVertices` unless a
+ * file sets it) or by bytes (`batchMaxBytes`): below that, what arrives during a round shares
+ * the next sequence, and the second slot is for a backlog. The paired runs behind each figure
+ * are in docs/benchmarks.md.
  */
 const NODE_ENGINE_DEFAULTS: Partial<BftConfig> = {
   batchMaxDelayMs: 25,

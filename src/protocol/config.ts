@@ -25,7 +25,8 @@ export interface ReplicaOptions {
   readonly pipelineDepth?: number;
   /**
    * While a sequence is in flight, the primary proposes another only when at least this many
-   * vertices wait; fewer wait for the pipeline to drain. At most batchCountMax. Default 1.
+   * vertices wait, or a batch's bytes (batchBytesMax) do; fewer wait for the pipeline to drain.
+   * At most batchCountMax. Default 1.
    */
   readonly pipelineFillCount?: number;
   /** Vertices per batch. Default 1024. */

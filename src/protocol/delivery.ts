@@ -8,7 +8,7 @@
  * it is valid so far ahead (validThrough >= s + horizon) that the replicas could forget it
  * before it expires. Only a Byzantine primary orders the last two; an honest one drops them.
  */
-import { currentTimeout, type ReplicaState } from './state.ts';
+import { currentTimeout, dequeue, type ReplicaState } from './state.ts';
 import { type Batch, isDeliverableAt, type Vertex, vertexKey } from './types.ts';
 
 /** The delivered part of a batch, position for position. */
@@ -102,10 +102,5 @@ export function forgetVertex(state: ReplicaState, key: string): void {
     else state.watchedPerSource.set(watched.source, left);
   }
   const queued = state.queue.get(key);
-  if (queued !== undefined) {
-    state.queue.delete(key);
-    const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;
-    if (left === 0) state.queuedPerSource.delete(queued.source);
-    else state.queuedPerSource.set(queued.source, left);
-  }
+  if (queued !== undefined) dequeue(state, key, queued);
 }

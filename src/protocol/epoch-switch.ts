@@ -17,7 +17,7 @@ import { invariant } from './errors.ts';
 import { joinsAsGiven, learnsIn } from './learner.ts';
 import type { Checkpoint, CheckpointCertificate, Message } from './messages.ts';
 import { forwardPending } from './requests.ts';
-import { emit, ignored, persist, type ReplicaState, relay, sendDraft } from './state.ts';
+import { clearQueue, emit, ignored, persist, type ReplicaState, relay, sendDraft } from './state.ts';
 import type { ReplicaId } from './types.ts';
 
 /** What a replica keeps of the epoch before its current one, to check the hand-over certificate. */
@@ -163,8 +163,7 @@ function resetForEpoch(state: ReplicaState): void {
   state.nextSequence = state.lastExecuted + 1;
   state.checkpointVotes.clear();
   state.ownCheckpoints.clear();
-  state.queue.clear();
-  state.queuedPerSource.clear();
+  clearQueue(state);
   state.proposedHashes.clear();
   state.statusAnswered.clear();
   state.stateServed.clear();

@@ -14,6 +14,7 @@ import { attachBody, bodyFor, isSigned, type LogEntry, resetEntryForView } from 
 import type { Commit, Draft, PrePrepare, Prepare } from './messages.ts';
 import {
   ACCEPTED,
+  dequeue,
   emit,
   entryAt,
   ignored,
@@ -329,9 +330,10 @@ export function execute(state: ReplicaState, entry: LogEntry, batch: Batch): voi
  * As primary, orders queued vertices: one batch per free sequence, while the pipeline has room
  * and the sequence stays inside the watermarks (4.2: the primary cannot run ahead of h + L; see
  * `voteCeiling`).
- * While a sequence is in flight, a batch of fewer than `pipelineFillCount` vertices waits for
- * the pipeline to drain: vertices forwarded by several backups then share one sequence instead
- * of paying a round's signatures each.
+ * While a sequence is in flight, fewer than `pipelineFillCount` queued vertices, holding fewer
+ * than a batch's bytes, wait for the pipeline to drain: vertices forwarded by several backups
+ * then share one sequence instead of paying a round's signatures each, and large vertices that
+ * fill a batch by bytes do not wait for a count meant for small ones.
  */
 export function proposeBatches(state: ReplicaState): void {
   if (!state.viewActive || !isPrimary(state)) return;
@@ -343,7 +345,8 @@ export function proposeBatches(state: ReplicaState): void {
     const inFlight = sequence - 1 - state.lastExecuted;
     if (inFlight >= pipelineDepth) return;
     const filling = owesFill(state);
-    if (inFlight > 0 && state.queue.size < pipelineFillCount && !filling) return;
+    if (inFlight > 0 && !filling && state.queue.size < pipelineFillCount && state.queuedBytes < batchBytesMax)
+      return;
     const { batch, keys } = cutBatch(state, sequence, batchCountMax, batchBytesMax);
     // A closing epoch's sequences are ordered even empty (see `owesFill`).
     if (batch.length === 0 && !filling) continue;
@@ -399,10 +402,7 @@ function cutBatch(
   for (const [key, queued] of state.queue) {
     const size = vertexPayloadBytes(queued.vertex);
     if (batch.length >= countMax || (batch.length > 0 && bytes + size > bytesMax)) break;
-    state.queue.delete(key);
-    const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;
-    if (left === 0) state.queuedPerSource.delete(queued.source);
-    else state.queuedPerSource.set(queued.source, left);
+    dequeue(state, key, queued);
     if (state.delivered.has(key) || state.proposedHashes.has(key)) continue;
     if (!isDeliverableAt(queued.vertex, sequence, state.config.dedupHorizonSequences)) continue;
     batch.push(queued.vertex);

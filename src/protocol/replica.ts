@@ -111,6 +111,7 @@ export function createReplica(options: ReplicaOptions | ReplicaConfig): ReplicaS
     nextSequence: 1,
     queue: new Map(),
     queuedPerSource: new Map(),
+    queuedBytes: 0,
     proposedHashes: new Map(),
     pending: new Map(),
     heldPerSource: new Map(),

@@ -227,6 +227,7 @@ function enqueueKeyed(state: ReplicaState, key: string, vertex: Vertex, source: 
   if (count >= state.config.queuedVerticesPerReplicaMax) return;
   state.queuedPerSource.set(source, count + 1);
   state.queue.set(key, { vertex, source });
+  state.queuedBytes += vertexPayloadBytes(vertex);
 }
 
 /**

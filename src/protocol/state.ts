@@ -30,7 +30,7 @@ import type {
   ViewChange,
   ViewTimeout,
 } from './messages.ts';
-import type { Digest, ReplicaId, Vertex } from './types.ts';
+import { type Digest, type ReplicaId, type Vertex, vertexPayloadBytes } from './types.ts';
 
 /** A client vertex this replica accepted and holds until it is final. */
 export interface PendingVertex {
@@ -171,6 +171,8 @@ export interface ReplicaState {
   /** Vertices waiting to be ordered, in arrival order, keyed by hash. */
   queue: Map<string, QueuedVertex>;
   queuedPerSource: Map<ReplicaId, number>;
+  /** The payload bytes of `queue` (`vertexPayloadBytes`): whether a batch's bytes wait. */
+  queuedBytes: number;
   /** Hashes in batches this replica proposed and has not executed yet. */
   proposedHashes: Map<string, number>;
 
@@ -246,6 +248,22 @@ export function primary(state: ReplicaState, view = state.view): ReplicaId {
 
 export function isPrimary(state: ReplicaState): boolean {
   return primary(state) === state.config.self;
+}
+
+/** Takes a queued vertex off the primary's ordering queue (ordered, final, or dropped). */
+export function dequeue(state: ReplicaState, key: string, queued: QueuedVertex): void {
+  state.queue.delete(key);
+  state.queuedBytes -= vertexPayloadBytes(queued.vertex);
+  const left = (state.queuedPerSource.get(queued.source) ?? 1) - 1;
+  if (left === 0) state.queuedPerSource.delete(queued.source);
+  else state.queuedPerSource.set(queued.source, left);
+}
+
+/** Empties the ordering queue: it belonged to a view or an epoch that ended. */
+export function clearQueue(state: ReplicaState): void {
+  state.queue.clear();
+  state.queuedPerSource.clear();
+  state.queuedBytes = 0;
 }
 
 /**

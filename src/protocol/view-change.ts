@@ -14,6 +14,7 @@ import { acceptPrePrepare, noteInFlight } from './normal-case.ts';
 import { forwardPending } from './requests.ts';
 import {
   ACCEPTED,
+  clearQueue,
   emit,
   entryAt,
   ignored,
@@ -104,8 +105,7 @@ export function startViewChange(
   state.complaintReason = null;
   state.timeoutCertificate = certificate;
   // Queued vertices belong to the old primary's pipeline; their senders forward them again.
-  state.queue.clear();
-  state.queuedPerSource.clear();
+  clearQueue(state);
   state.proposedHashes.clear();
   persist(state, {
     kind: 'view',

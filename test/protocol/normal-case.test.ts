@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createVertex, type Vertex } from '../../src/protocol/index.ts';
 import { TestCluster, vertices } from '../support/cluster.ts';
+import { TEST_VALID_THROUGH } from '../support/vertex.ts';
+
+let largeCounter = 0;
 
 test('four honest replicas finalize the same batches in the same order (4.2)', () => {
   const cluster = new TestCluster(4);
@@ -51,11 +55,15 @@ test('watermarks stop a leader from running ahead (4.2): no PRE-PREPARE above h 
     message.kind === 'pre-prepare' ? message.sequence : 0,
   );
   assert.equal(Math.max(...sequences), window, 'the primary stops at the high watermark');
-  assert.equal(cluster.replicas[0]!.queue.size, 5 * window - window, 'the rest waits in the queue');
+  const primary = cluster.replicas[0]!;
+  assert.equal(primary.queue.size, 5 * window - window, 'the rest waits in the queue');
+  const queuedBytes = [...primary.queue.values()].reduce((sum, { vertex }) => sum + vertex.payload.length, 0);
+  assert.equal(primary.queuedBytes, queuedBytes, 'the queue counts its payload bytes');
   // Once COMMITs flow again, the window moves and the primary goes on.
   cluster.filter = () => true;
   cluster.tickAll(60);
   assert.equal(cluster.delivered[0]!.length, 5 * window, 'everything is finalized after the window moves');
+  assert.equal(primary.queuedBytes, 0, 'and none are counted once the queue is empty');
 });
 
 test('while a sequence is in flight, fewer than pipelineFillCount vertices wait for it to be executed', () => {
@@ -87,6 +95,34 @@ test('while a sequence is in flight, fewer than pipelineFillCount vertices wait 
   cluster.tickAll(60);
   assert.deepEqual(prePrepares(), [1, 3, 1]);
   assert.equal(cluster.delivered[0]!.flatMap((delivery) => delivery.vertices).length, 5);
+});
+
+test('while a sequence is in flight, a batch worth of bytes waiting starts another before pipelineFillCount vertices do', () => {
+  const cluster = new TestCluster(4, { pipelineDepth: 4, pipelineFillCount: 8, batchBytesMax: 300 });
+  const prePrepares = (): number[] =>
+    cluster.signed[0]!.flatMap((message) =>
+      message.kind === 'pre-prepare' ? [message.batch?.length ?? 0] : [],
+    );
+  // Vertices of 100 payload bytes each: three fill a batch by bytes, far short of 8 by count.
+  const large = (): Vertex[] => [
+    createVertex(new Uint8Array(100).fill(++largeCounter % 256), { validThrough: TEST_VALID_THROUGH }),
+  ];
+  cluster.filter = (envelope) => envelope.message.kind !== 'commit';
+  cluster.propose(0, large());
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1]);
+  cluster.propose(0, large());
+  cluster.propose(2, large());
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1], 'two of them (200 bytes) wait for the sequence in flight');
+  assert.equal(cluster.replicas[0]!.queuedBytes, 200);
+  cluster.propose(0, large());
+  cluster.run();
+  assert.deepEqual(prePrepares(), [1, 3], 'a third fills a batch by bytes: a second sequence starts');
+  assert.equal(cluster.replicas[0]!.queuedBytes, 0);
+  cluster.filter = () => true;
+  cluster.tickAll(60);
+  assert.equal(cluster.delivered[0]!.flatMap((delivery) => delivery.vertices).length, 4);
 });
 
 test('the pipeline keeps at most pipelineDepth sequences in flight', () => {
