@@ -53,7 +53,7 @@ export const engineFiguresSchema = z
     ),
     pipelineDepth: count('Sequences the leader keeps in flight at once (at most L). A node uses 2.'),
     pipelineFillVertices: count(
-      'While a sequence is in flight, vertices that must wait before the leader proposes another (a batch of bytes, batchMaxBytes, waiting is enough too). A node uses batchMaxVertices.',
+      'While a sequence is in flight, vertices that must wait before the leader proposes another (or a batch of bytes, batchMaxBytes). A node uses batchMaxVertices.',
     ),
     batchMaxVertices: count('Vertices per batch. A node uses 4096.'),
     batchMaxBytes: count('Payload and parent bytes per batch. Default 1 MiB.'),
