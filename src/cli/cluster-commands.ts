@@ -112,16 +112,18 @@ export function formatReports(reports: readonly LoadReport[]): string[] {
 /** What the `rejected` column of a report counts, by cause: the node's codes, and failed requests. */
 function formatRefusals(report: LoadReport): string[] {
   if (report.rejected + report.failed === 0) return [];
-  const causes = Object.entries(report.rejectedByCode)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([code, count]) => `${code} ${count}`);
+  const causes = countsByName(report.rejectedByCode);
   if (report.failed > 0) {
-    const failures = Object.entries(report.failedByCause)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([cause, count]) => `${cause} ${count}`);
-    causes.push(`failed requests ${report.failed}: ${failures.join(', ')}`);
+    causes.push(`failed requests ${report.failed}: ${countsByName(report.failedByCause).join(', ')}`);
   }
   return [`rate ${report.rate}: ${report.rejected + report.failed} rejected (${causes.join(', ')})`];
+}
+
+/** `name count` for each entry, by name. */
+function countsByName(counts: Readonly<Record<string, number>>): string[] {
+  return Object.entries(counts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, count]) => `${name} ${count}`);
 }
 
 /** The signals `up` stops its cluster on: Ctrl-C, a process manager's stop, a closed terminal. */
