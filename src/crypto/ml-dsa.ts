@@ -36,12 +36,59 @@ function asBytes(buffer: Buffer): Uint8Array {
 }
 
 /**
- * Runs a node:crypto sign or verify call with stack traces off. Node 24 checks a `{ key,
- * context }` options object with `isKeyObject` and `isCryptoKey`, each of which throws and
- * catches a TypeError for a plain object, and capturing those two stack traces made signature
- * dispatch a large share of the engine's main thread under load (docs/benchmarks.md).
- * The options object is the only way to pass the FIPS 204 context, so the capture is
- * switched off for the duration of the synchronous call instead.
+ * A KeyObject of this module that carries the FIPS 204 context of the call being made: node:crypto
+ * reads a sign or verify call's options from its key argument, KeyObject or not.
+ */
+interface ContextCarrier extends KeyObject {
+  context?: Uint8Array;
+}
+
+/**
+ * The key argument of a node:crypto sign or verify call under `context`.
+ *
+ * Node 24 checks a `{ key, context }` options object with `isKeyObject` and `isCryptoKey`, each
+ * of which throws and catches a TypeError for a plain object, and those two throws were most of
+ * the main thread's cost of handing a signature or a verification to the thread pool, stack
+ * traces off or not (docs/benchmarks.md). A KeyObject passes both checks at once, so the context
+ * is set on the module's own KeyObject (the sealed keys never hand it out) just before the
+ * synchronous call that reads it. Whether this Node honours a context given so is checked once;
+ * where it does not, the options object serves.
+ */
+function keyArgument(
+  key: KeyObject,
+  context: Uint8Array,
+): KeyObject | { key: KeyObject; context: Uint8Array } {
+  contextOnKeyHonoured ??= checkContextOnKey();
+  if (!contextOnKeyHonoured) return { key, context };
+  (key as ContextCarrier).context = context;
+  return key;
+}
+
+let contextOnKeyHonoured: boolean | undefined;
+
+/**
+ * Whether a context set on a KeyObject binds its signatures: a signature made so verifies under
+ * its context given as an option, and through a KeyObject that carries it, but not through one
+ * that carries another. If a Node ignored the property, every signature would silently lose its
+ * context (and with it the domain separation the protocol relies on), so nothing is assumed.
+ */
+function checkContextOnKey(): boolean {
+  const { privateKey, publicKey } = generateKeyPairSync(NAME);
+  const message = new Uint8Array(1);
+  const ours = new TextEncoder().encode('ours');
+  const other = new TextEncoder().encode('other');
+  (privateKey as ContextCarrier).context = ours;
+  const signature = nodeSign(null, message, privateKey);
+  const withOption = nodeVerify(null, message, { key: publicKey, context: ours }, signature);
+  (publicKey as ContextCarrier).context = other;
+  const underOther = nodeVerify(null, message, publicKey, signature);
+  (publicKey as ContextCarrier).context = ours;
+  return withOption && !underOther && nodeVerify(null, message, publicKey, signature);
+}
+
+/**
+ * Runs a node:crypto sign or verify call with stack traces off: where {@link keyArgument} falls
+ * back to an options object, Node's two type checks each capture a stack trace otherwise.
  */
 function withoutStackTraces<T>(call: () => T): T {
   const limit = Error.stackTraceLimit;
@@ -120,7 +167,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
   sign(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Uint8Array {
     checkContext(context);
     const key = keys.privatePart(privateKey);
-    return asBytes(withoutStackTraces(() => nodeSign(null, message, { key, context })));
+    return asBytes(withoutStackTraces(() => nodeSign(null, message, keyArgument(key, context))));
   },
 
   signAsync(privateKey: PrivateKey, message: Uint8Array, context: Uint8Array): Promise<Uint8Array> {
@@ -130,7 +177,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
       checkContext(context);
       const key = keys.privatePart(privateKey);
       withoutStackTraces(() =>
-        nodeSign(null, message, { key, context }, (error, signature) => {
+        nodeSign(null, message, keyArgument(key, context), (error, signature) => {
           if (error) reject(error);
           else resolve(asBytes(signature));
         }),
@@ -145,7 +192,7 @@ export const mlDsa87: SignatureScheme = Object.freeze({
     // here means no malformed length ever reaches OpenSSL.
     if (signature.length !== SIGNATURE_BYTES) return false;
     try {
-      return withoutStackTraces(() => nodeVerify(null, message, { key, context }, signature));
+      return withoutStackTraces(() => nodeVerify(null, message, keyArgument(key, context), signature));
     } catch {
       // Everything but the signature has been checked above, so a throw can only be OpenSSL
       // rejecting the signature bytes: that is a failed verification, not a crash.
@@ -169,7 +216,9 @@ export const mlDsa87: SignatureScheme = Object.freeze({
       try {
         // As in `verify`: an error about the signature bytes is a failed verification.
         withoutStackTraces(() =>
-          nodeVerify(null, message, { key, context }, signature, (error, valid) => resolve(!error && valid)),
+          nodeVerify(null, message, keyArgument(key, context), signature, (error, valid) =>
+            resolve(!error && valid),
+          ),
         );
       } catch {
         resolve(false);

@@ -339,3 +339,38 @@ describe('mlDsa87 sign and verify', () => {
     assert.ok(mlDsa87.verify(keyPair.publicKey, message, await pending, context));
   });
 });
+
+describe('mlDsa87 contexts of calls in flight together', () => {
+  // The module hands node:crypto the context on its own key object just before each call
+  // (src/crypto/ml-dsa.ts): calls started back to back with different contexts on one key
+  // must each keep the context they were started with.
+  const contexts = ['a', 'b', '', 'c'].map((name) => encoder.encode(name));
+
+  test('async signatures started together each bind their own context, as a third party checks', async () => {
+    const signatures = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => mlDsa87.signAsync(keyPair.privateKey, message, contexts[i % 4]!)),
+    );
+    const publicKey = keyPair.publicKey.raw;
+    signatures.forEach((s, i) => {
+      contexts.forEach((c, j) => {
+        assert.equal(
+          ml_dsa87.verify(s, message, publicKey, { context: c }),
+          i % 4 === j,
+          `signature ${i}, context ${j}`,
+        );
+      });
+    });
+  });
+
+  test('async verifications started together each check under their own context', async () => {
+    const signed = contexts.map((c) => mlDsa87.sign(keyPair.privateKey, message, c));
+    const cases = contexts.flatMap((c, j) => signed.map((s, i) => ({ s, c, valid: i === j })));
+    const results = await Promise.all(
+      cases.map(({ s, c }) => mlDsa87.verifyAsync(keyPair.publicKey, message, s, c)),
+    );
+    assert.deepEqual(
+      results,
+      cases.map(({ valid }) => valid),
+    );
+  });
+});
