@@ -91,10 +91,20 @@ export function vertexHash(payload: Uint8Array, parents: readonly Digest[], vali
   return sha256Of(vertexHashInput(payload, parents, validThrough));
 }
 
+/**
+ * The bytes a vertex hash covers, in a scratch buffer reused by every call (hashing is
+ * synchronous, so each input is consumed before the next is written): a fresh buffer a vertex
+ * took a slice of Buffer's pool each time, and with it a new pooled slab every few dozen
+ * vertices for the collector to free. Valid only until the next call. An input larger than
+ * {@link HASH_INPUT_SCRATCH_BYTES_MAX} gets a buffer of its own, so that one large payload does
+ * not keep its size allocated for good.
+ */
 function vertexHashInput(payload: Uint8Array, parents: readonly Digest[], validThrough: number): Buffer {
-  const bytes = Buffer.allocUnsafe(
-    VERTEX_TAG.length + 8 + payload.length + parents.length * DIGEST_BYTES + 8,
-  );
+  const length = VERTEX_TAG.length + 8 + payload.length + parents.length * DIGEST_BYTES + 8;
+  if (length > hashInputScratch.length && length <= HASH_INPUT_SCRATCH_BYTES_MAX) {
+    hashInputScratch = Buffer.allocUnsafeSlow(2 ** Math.ceil(Math.log2(length)));
+  }
+  const bytes = length <= hashInputScratch.length ? hashInputScratch : Buffer.allocUnsafe(length);
   let offset = 0;
   bytes.set(VERTEX_TAG, offset);
   offset += VERTEX_TAG.length;
@@ -108,22 +118,53 @@ function vertexHashInput(payload: Uint8Array, parents: readonly Digest[], validT
   }
   bytes.writeUInt32BE(Math.floor(validThrough / 2 ** 32), offset);
   bytes.writeUInt32BE(validThrough >>> 0, offset + 4);
-  return bytes;
+  return bytes.subarray(0, length);
+}
+
+/** The largest scratch buffer a vertex hash keeps between calls. */
+const HASH_INPUT_SCRATCH_BYTES_MAX = 1024 * 1024;
+
+let hashInputScratch = Buffer.allocUnsafeSlow(16 * 1024);
+
+/** A base class whose constructor returns the object it is given, for {@link VertexKeyStamp}. */
+class ReturnsItsArgument {
+  constructor(target: object) {
+    // biome-ignore lint/correctness/noConstructorReturn: the subclass adds its field to `target`.
+    return target;
+  }
 }
 
 /**
  * Where a vertex hashed here ({@link createVertex}, or a decoder through {@link hashedVertex})
  * keeps its key (see {@link vertexKey}): made once, where the maps of every layer (HTTP,
  * engine, core, event stream) would each make it again, and the mark that its hash matches its
- * fields. A property that is not enumerable: equality, spreading and JSON see the four fields
- * only, so a copy (`{ ...vertex, hash }`) is not taken for a hashed vertex. (A WeakMap served
- * before, at about a microsecond a vertex in its upkeep and the collector's.)
+ * fields.
+ *
+ * The key is a private field stamped on the vertex object itself: a class adds its private
+ * fields to whatever its base constructor returns, here the plain vertex object. A private
+ * field is not a property, so equality, spreading and JSON see the four fields only, and a copy
+ * (`{ ...vertex, hash }`) is not taken for a hashed vertex; its prototype stays Object's.
+ * Adding it costs a fraction of a non-enumerable symbol property's `Object.defineProperty`,
+ * which was most of a vertex's cost beside hashing (docs/benchmarks.md); a WeakMap served
+ * before that, at about a microsecond a vertex in its upkeep and the collector's.
  */
-const HASHED_KEY = Symbol('vertex key');
+class VertexKeyStamp extends ReturnsItsArgument {
+  readonly #key: string;
 
-/** A vertex as this module builds it. */
-interface HashedVertex extends Vertex {
-  readonly [HASHED_KEY]?: string;
+  private constructor(vertex: Vertex, key: string) {
+    super(vertex);
+    this.#key = key;
+  }
+
+  /** Stamps `key` on `vertex`, which must not be frozen yet. */
+  static stamp(vertex: Vertex, key: string): void {
+    new VertexKeyStamp(vertex, key);
+  }
+
+  /** The key stamped on `vertex`, if it was hashed here. */
+  static keyOf(vertex: Vertex): string | undefined {
+    return #key in vertex ? (vertex as unknown as VertexKeyStamp).#key : undefined;
+  }
 }
 
 /**
@@ -133,7 +174,7 @@ interface HashedVertex extends Vertex {
 export function hashedVertex(payload: Uint8Array, parents: readonly Digest[], validThrough: number): Vertex {
   const key = sha256Hex(vertexHashInput(payload, parents, validThrough));
   const vertex = { payload, parents, validThrough, hash: digestOfHex(key) };
-  Object.defineProperty(vertex, HASHED_KEY, { value: key });
+  VertexKeyStamp.stamp(vertex, key);
   return Object.freeze(vertex);
 }
 
@@ -162,12 +203,12 @@ export function createVertex(payload: Uint8Array, options: VertexOptions): Verte
 
 /** The key of a vertex in maps, logs and the HTTP API: the lower-case hex of its hash. */
 export function vertexKey(vertex: Vertex): string {
-  return (vertex as HashedVertex)[HASHED_KEY] ?? toHex(vertex.hash);
+  return VertexKeyStamp.keyOf(vertex) ?? toHex(vertex.hash);
 }
 
 /** Whether `vertex`'s hash matches its payload, parents and validThrough (computed again unless hashed here). */
 export function hasValidHash(vertex: Vertex): boolean {
-  if ((vertex as HashedVertex)[HASHED_KEY] !== undefined) return true;
+  if (VertexKeyStamp.keyOf(vertex) !== undefined) return true;
   return (
     vertex.parents.every((parent) => parent.length === DIGEST_BYTES) &&
     Number.isSafeInteger(vertex.validThrough) &&

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { digestOfHex, toHex } from '../../src/crypto/digest.ts';
 import { sha256 } from '../../src/crypto/index.ts';
 import { createVertex, hasValidHash, vertexHash } from '../../src/protocol/index.ts';
 import { TEST_VALID_THROUGH } from '../support/vertex.ts';
@@ -35,6 +36,20 @@ test(`a vertex hash is SHA-256 of tag, payload length, payload, parent count and
     ),
     { seed, numRuns: 300 },
   );
+  // Sizes around the reused input buffer's: its first size, grown, past its largest, and small
+  // again after each (src/protocol/types.ts).
+  for (const bytes of [16 * 1024, 20_000, 3, 1024 * 1024 + 1, 600, 2 * 1024 * 1024, 40]) {
+    const payload = new Uint8Array(bytes).map((_, i) => (i * 7 + bytes) & 255);
+    const u64 = Buffer.alloc(8);
+    u64.writeBigUInt64BE(BigInt(TEST_VALID_THROUGH));
+    const expected = streaming(tag, u32(payload.length), payload, u32(0), u64);
+    assert.equal(hex(vertexHash(payload, [], TEST_VALID_THROUGH)), expected, `${bytes} bytes`);
+    assert.equal(
+      hex(createVertex(payload, { validThrough: TEST_VALID_THROUGH }).hash),
+      expected,
+      `${bytes} bytes`,
+    );
+  }
 });
 
 test(`sha256 over parts equals streaming SHA-256, below and above the one-shot size (seed ${seed})`, () => {
@@ -61,6 +76,14 @@ test(`hasValidHash trusts createVertex's vertices and checks every other one (se
         const built = createVertex(payload, { parents: parents, validThrough: TEST_VALID_THROUGH });
         assert.ok(Object.isFrozen(built), 'a built vertex cannot have its hash swapped');
         assert.ok(hasValidHash(built));
+        // What marks it as hashed here is no property: it equals a plain object of its fields.
+        assert.deepStrictEqual(built, {
+          payload,
+          parents,
+          validThrough: TEST_VALID_THROUGH,
+          hash: built.hash,
+        });
+        assert.deepEqual(Reflect.ownKeys(built), ['payload', 'parents', 'validThrough', 'hash']);
         // The same fields in an object of the caller's own: checked, and right.
         const validThrough = TEST_VALID_THROUGH;
         assert.ok(
@@ -79,5 +102,20 @@ test(`hasValidHash trusts createVertex's vertices and checks every other one (se
       },
     ),
     { seed, numRuns: 200 },
+  );
+});
+
+test(`digestOfHex reads back the bytes of every digest toHex wrote (seed ${seed})`, () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (bytes) => {
+      const parsed = digestOfHex(toHex(bytes));
+      assert.deepStrictEqual(parsed, new Uint8Array(bytes));
+    }),
+    { seed, numRuns: 500 },
+  );
+  assert.deepStrictEqual(digestOfHex('ff'.repeat(32)), new Uint8Array(32).fill(255));
+  assert.deepStrictEqual(
+    digestOfHex('0123456789abcdef'.repeat(4)).subarray(0, 8),
+    Uint8Array.of(1, 35, 69, 103, 137, 171, 205, 239),
   );
 });
