@@ -33,6 +33,7 @@ import { Fifo } from '../shell/fifo.ts';
 const KEY_CHARS = 64;
 const HASH_WORDS = 8;
 const CHARS_PER_WORD = KEY_CHARS / HASH_WORDS;
+const HASH_BYTES = 32;
 
 /**
  * The words of a key that its index hash covers. 64 bits of a SHA-256 hash: no client can make
@@ -67,6 +68,13 @@ function parseWords(key: string, words: Int32Array, from: number, to: number): b
     words[w] = word;
   }
   return invalid >= 0;
+}
+
+/** Reads the eight big-endian words of a 32-byte hash into `words`, as {@link parseWords} reads its key. */
+function readWords(hash: Uint8Array, words: Int32Array): void {
+  for (let w = 0, at = 0; w < HASH_WORDS; w++, at += 4) {
+    words[w] = (hash[at]! << 24) | (hash[at + 1]! << 16) | (hash[at + 2]! << 8) | hash[at + 3]!;
+  }
 }
 
 /** Random odd 32-bit multipliers, one per indexed word. */
@@ -130,18 +138,19 @@ export class DeliveredSet {
   }
 
   /**
-   * Records the vertices delivered at `sequence` (higher than any recorded before), then forgets
-   * the sequences that left the horizon.
+   * Records the vertices delivered at `sequence` (higher than any recorded before), by their
+   * hashes (the bytes, which cost less to read than their keys' hex), then forgets the sequences
+   * that left the horizon.
    *
-   * @throws ArgumentError for a key that is not a vertex key (lower-case hex of 32 bytes); the
-   *   keys before it are recorded.
+   * @throws ArgumentError for a hash that is not 32 bytes; the hashes before it are recorded.
    */
-  record(sequence: number, keys: readonly string[]): void {
+  record(sequence: number, hashes: readonly Uint8Array[]): void {
     let slots = 0;
     try {
-      for (const key of keys) {
-        if (key.length !== KEY_CHARS || !parseWords(key, this.#words, 0, HASH_WORDS))
-          throw new ArgumentError(`not a vertex key: ${key.slice(0, 80)}`);
+      for (const hash of hashes) {
+        if (hash.length !== HASH_BYTES)
+          throw new ArgumentError(`a vertex hash is ${HASH_BYTES} bytes, got ${hash.length}`);
+        readWords(hash, this.#words);
         this.#append(sequence);
         slots++;
       }

@@ -40,7 +40,10 @@ export function deliverBatch(state: ReplicaState, sequence: number, batch: Batch
     selected.vertices.push(vertex);
     forgetVertex(state, key);
   }
-  state.delivered.record(sequence, selected.keys);
+  state.delivered.record(
+    sequence,
+    selected.vertices.map((vertex) => vertex.hash),
+  );
   return selected;
 }
 

@@ -52,7 +52,7 @@ export function restoreReplica(
     state.lastChainDigest = record.chainDigest;
     state.delivered.record(
       record.sequence,
-      record.delivered.map((position) => vertexKey(record.batch[position]!)),
+      record.delivered.map((position) => record.batch[position]!.hash),
     );
     if (record.sequence > h && record.sequence % config.checkpointInterval === 0) {
       state.ownCheckpoints.set(record.sequence, record.chainDigest);

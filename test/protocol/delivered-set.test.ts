@@ -10,6 +10,11 @@ function keyOf(i: number): string {
   return createHash('sha256').update(`vertex ${i}`).digest('hex');
 }
 
+/** The hashes the set records, of these keys. */
+function hashesOf(keys: readonly string[]): Uint8Array[] {
+  return keys.map((key) => Uint8Array.from(Buffer.from(key, 'hex')));
+}
+
 /**
  * The set's contract in its plainest form (a Map from key to its latest sequence, and the keys
  * of each sequence): what the compact set must answer alike.
@@ -67,7 +72,7 @@ describe('DeliveredSet', () => {
           const count = burst ? 1000 + prng.int(2000) : prng.int(prng.chance(0.5) ? 4 : 60);
           // Keys repeat across sequences, and now and then within one.
           const keys = Array.from({ length: count }, () => prng.pick(pool));
-          set.record(sequence, keys);
+          set.record(sequence, hashesOf(keys));
           model.record(sequence, keys);
           assert.equal(set.size, model.size, `size after sequence ${sequence}`);
           const probes = prng.chance(0.2) ? pool : Array.from({ length: 50 }, () => prng.pick(pool));
@@ -83,24 +88,24 @@ describe('DeliveredSet', () => {
   it('forgets a vertex once its sequence leaves the horizon, and only then', () => {
     const set = new DeliveredSet(3);
     const [a, b] = [keyOf(1), keyOf(2)];
-    set.record(1, [a]);
-    set.record(2, [b]);
+    set.record(1, hashesOf([a]));
+    set.record(2, hashesOf([b]));
     set.record(3, []);
     assert.equal(set.sequenceOf(a), 1);
     set.record(4, []);
     assert.equal(set.has(a), false, 'sequence 1 is out of the horizon of 4');
     assert.equal(set.sequenceOf(b), 2);
     // Delivered again (only a Byzantine history does this): the later sequence counts.
-    set.record(5, [b]);
+    set.record(5, hashesOf([b]));
     set.record(6, []);
     assert.equal(set.sequenceOf(b), 5, 'the expiry of sequence 2 does not forget the later delivery');
     assert.equal(set.size, 1);
   });
 
-  it('answers no for anything that is not a vertex key, and refuses to record one', () => {
+  it('answers no for anything that is not a vertex key, and refuses to record a hash of another size', () => {
     const set = new DeliveredSet(10);
     const key = keyOf(7);
-    set.record(1, [key]);
+    set.record(1, hashesOf([key]));
     assert.equal(set.has(key), true);
     for (const other of [
       key.toUpperCase(),
@@ -114,8 +119,9 @@ describe('DeliveredSet', () => {
       assert.equal(set.sequenceOf(other), undefined, other);
     }
     const next = keyOf(8);
-    assert.throws(() => set.record(2, [next, 'not a key', keyOf(9)]), ArgumentError);
-    assert.equal(set.sequenceOf(next), 2, 'the keys before the bad one are recorded');
+    const [nextHash, lastHash] = hashesOf([next, keyOf(9)]);
+    assert.throws(() => set.record(2, [nextHash!, nextHash!.subarray(1), lastHash!]), ArgumentError);
+    assert.equal(set.sequenceOf(next), 2, 'the hashes before the bad one are recorded');
     assert.equal(set.has(keyOf(9)), false);
     // The ring's accounting survived: sequence 2's recorded key leaves with it.
     for (let sequence = 3; sequence <= 12; sequence++) set.record(sequence, []);
