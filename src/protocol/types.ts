@@ -118,13 +118,19 @@ function vertexHashInput(payload: Uint8Array, parents: readonly Digest[], validT
   }
   bytes.writeUInt32BE(Math.floor(validThrough / 2 ** 32), offset);
   bytes.writeUInt32BE(validThrough >>> 0, offset + 4);
-  return bytes.subarray(0, length);
+  if (bytes !== hashInputScratch) return bytes;
+  // Vertices of one application mostly share a size: the view of the last length serves again.
+  if (hashInputView.buffer !== bytes.buffer || hashInputView.length !== length) {
+    hashInputView = bytes.subarray(0, length);
+  }
+  return hashInputView;
 }
 
 /** The largest scratch buffer a vertex hash keeps between calls. */
 const HASH_INPUT_SCRATCH_BYTES_MAX = 1024 * 1024;
 
 let hashInputScratch = Buffer.allocUnsafeSlow(16 * 1024);
+let hashInputView = hashInputScratch.subarray(0, 0);
 
 /** A base class whose constructor returns the object it is given, for {@link VertexKeyStamp}. */
 class ReturnsItsArgument {
