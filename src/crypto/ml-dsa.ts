@@ -191,8 +191,10 @@ export const mlDsa87: SignatureScheme = Object.freeze({
     // Signatures come from peers. FIPS 204 signatures have one exact length, and checking it
     // here means no malformed length ever reaches OpenSSL.
     if (signature.length !== SIGNATURE_BYTES) return false;
+    // Outside the try: a failure of the module's own check is no verdict on the signature.
+    const keyWithContext = keyArgument(key, context);
     try {
-      return withoutStackTraces(() => nodeVerify(null, message, keyArgument(key, context), signature));
+      return withoutStackTraces(() => nodeVerify(null, message, keyWithContext, signature));
     } catch {
       // Everything but the signature has been checked above, so a throw can only be OpenSSL
       // rejecting the signature bytes: that is a failed verification, not a crash.
@@ -213,12 +215,11 @@ export const mlDsa87: SignatureScheme = Object.freeze({
         resolve(false);
         return;
       }
+      const keyWithContext = keyArgument(key, context);
       try {
         // As in `verify`: an error about the signature bytes is a failed verification.
         withoutStackTraces(() =>
-          nodeVerify(null, message, keyArgument(key, context), signature, (error, valid) =>
-            resolve(!error && valid),
-          ),
+          nodeVerify(null, message, keyWithContext, signature, (error, valid) => resolve(!error && valid)),
         );
       } catch {
         resolve(false);
