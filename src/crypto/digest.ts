@@ -45,9 +45,9 @@ export function sha256Hex(bytes: Uint8Array): string {
   return hash('sha256', bytes, 'hex');
 }
 
-/** The value of each lower-case hex digit by character code (0 for every other character). */
-const HEX_DIGIT_VALUES = (() => {
-  const values = new Uint8Array(128);
+/** The value of each lower-case hex digit by character code below 128, -1 for every other character. */
+export const HEX_DIGIT_VALUES = (() => {
+  const values = new Int8Array(128).fill(-1);
   for (let digit = 0; digit < 16; digit++) values[digit.toString(16).charCodeAt(0)] = digit;
   return values;
 })();
@@ -61,8 +61,8 @@ export function digestOfHex(hex: string): Uint8Array {
   const out = new Uint8Array(DIGEST_BYTES);
   for (let i = 0; i < DIGEST_BYTES; i++) {
     out[i] =
-      (HEX_DIGIT_VALUES[hex.charCodeAt(2 * i) & 127]! << 4) |
-      HEX_DIGIT_VALUES[hex.charCodeAt(2 * i + 1) & 127]!;
+      ((HEX_DIGIT_VALUES[hex.charCodeAt(2 * i) & 127]! & 15) << 4) |
+      (HEX_DIGIT_VALUES[hex.charCodeAt(2 * i + 1) & 127]! & 15);
   }
   return out;
 }

@@ -26,6 +26,7 @@
  * that no client can grind vertex hashes that pile up in one run of the index and slow every
  * lookup. Only the layout is random; every answer depends on the keys alone.
  */
+import { HEX_DIGIT_VALUES } from '../crypto/digest.ts';
 import { ArgumentError } from '../errors.ts';
 import { Fifo } from '../shell/fifo.ts';
 
@@ -44,13 +45,6 @@ const INDEXED_WORDS = 2;
 /** The ring's smallest capacity, in hashes; it doubles and halves from here. */
 const MIN_CAPACITY = 1024;
 
-/** The value of each lower-case hex digit by character code, -1 for every other character. */
-const HEX_DIGIT = (() => {
-  const table = new Int8Array(128).fill(-1);
-  for (let digit = 0; digit < 16; digit++) table[digit.toString(16).charCodeAt(0)] = digit;
-  return table;
-})();
-
 /**
  * Parses words `from` to `to` (exclusive) of `key` into `words`; false if those characters are
  * not lower-case hex digits. The caller checks the key's length.
@@ -61,7 +55,7 @@ function parseWords(key: string, words: Int32Array, from: number, to: number): b
     let word = 0;
     for (let c = w * CHARS_PER_WORD; c < (w + 1) * CHARS_PER_WORD; c++) {
       const code = key.charCodeAt(c);
-      const digit = code < 128 ? HEX_DIGIT[code]! : -1;
+      const digit = code < 128 ? HEX_DIGIT_VALUES[code]! : -1;
       invalid |= digit; // -1 makes it negative for good
       word = (word << 4) | (digit & 15);
     }
