@@ -115,6 +115,9 @@ export class EventHub {
   #scheduled = false;
   #closed = false;
   #heartbeat: NodeJS.Timeout | null = null;
+  readonly #follow: ((push: (item: FinalizedVertex) => void) => () => void) | undefined;
+  /** Stops following the engine; set while the hub has clients and follows it. */
+  #unfollow: (() => void) | null = null;
   /** Clients disconnected for falling behind, since start. */
   dropped = 0;
 
@@ -123,7 +126,14 @@ export class EventHub {
     bufferBytesMax: number;
     logger: Logger;
     history: EventHistory;
+    /**
+     * Subscribes `push` to the engine's finalized vertices, returning what unsubscribes it. The
+     * hub follows only while it has clients, so that an engine nobody follows through this node
+     * builds no event for each vertex it finalizes. Without it, the owner calls {@link push}.
+     */
+    follow?: (push: (item: FinalizedVertex) => void) => () => void;
   }) {
+    this.#follow = options.follow;
     this.#clientsMax = options.clientsMax;
     this.#bufferBytesMax = options.bufferBytesMax;
     this.#logger = options.logger;
@@ -173,6 +183,9 @@ export class EventHub {
       'x-accel-buffering': 'no',
     });
     response.write('retry: 1000\n: finalized vertices follow\n\n');
+    if (this.#unfollow === null && this.#follow !== undefined) {
+      this.#unfollow = this.#follow((item) => this.push(item));
+    }
     if (client.payload) this.#wantPayload++;
     response.on('close', () => this.#remove(client));
     if (this.#heartbeat === null) {
@@ -215,6 +228,7 @@ export class EventHub {
     for (const client of [...this.#clients, ...this.#replaying]) client.response.end();
     this.#clients.clear();
     this.#replaying.clear();
+    this.#stopFollowing();
   }
 
   /**
@@ -343,6 +357,12 @@ export class EventHub {
   #remove(client: EventClient): void {
     if (!this.#clients.delete(client) && !this.#replaying.delete(client)) return;
     if (client.payload) this.#wantPayload--;
+    if (this.clients === 0) this.#stopFollowing();
+  }
+
+  #stopFollowing(): void {
+    this.#unfollow?.();
+    this.#unfollow = null;
   }
 
   /**

@@ -263,8 +263,11 @@ export class CretoaiNode extends EventEmitter<NodeEvents> {
           finalizedAt: (sequence) => store.finalizedAt(sequence),
           deliveredSequence: () => engine.deliveredSequence,
         },
+        follow: (push) => {
+          engine.on('finalized', push);
+          return () => engine.off('finalized', push);
+        },
       });
-      engine.on('finalized', (item) => events.push(item));
       const httpMetrics = createHttpMetrics(registry, {
         openConnections: () => httpLimits.limiter.open,
         eventClientsDropped: () => events.dropped,

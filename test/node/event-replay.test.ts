@@ -6,14 +6,16 @@
  * the stream with an `error` event.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import type { FinalizedEvent } from '../../src/client/api.ts';
 import { SseParser } from '../../src/client/sse.ts';
 import type { FinalizedVertex } from '../../src/engine/index.ts';
 import { EventHub, resumePoint } from '../../src/node/events.ts';
 import { Logger } from '../../src/node/log.ts';
-import { createVertex, type FinalizedRecord, type Vertex } from '../../src/protocol/index.ts';
+import { createVertex, type FinalizedRecord, type Vertex, vertexKey } from '../../src/protocol/index.ts';
 import { Prng } from '../../src/sim/prng.ts';
 
 /** A stand-in for the engine and its store: records appended, then delivered to the hub. */
@@ -35,13 +37,19 @@ class ScriptedHistory {
     const batch: Vertex[] = Array.from({ length: count }, (_, i) =>
       createVertex(new TextEncoder().encode(`v${sequence}.${i}`), { validThrough: 1_000_000 }),
     );
+    this.deliverBatch(hub, batch, 0, skipFirst);
+  }
+
+  /** Finalizes the next sequence with `batch`, committed in `view`. */
+  deliverBatch(hub: Pick<EventHub, 'push'>, batch: Vertex[], view: number, skipFirst = false): void {
+    const sequence = this.delivered + 1;
     const delivered = batch.map((_, i) => i).filter((i) => !(skipFirst && i === 0));
-    const record = { sequence, view: 0, batch, delivered } as unknown as FinalizedRecord;
+    const record = { sequence, view, batch, delivered } as unknown as FinalizedRecord;
     this.records.set(sequence, record);
     this.delivered = sequence;
     for (const position of delivered) {
       const vertex = batch[position]!;
-      hub.push({ vertex, hash: vertex.hash, sequence, position, view: 0 } satisfies FinalizedVertex);
+      hub.push({ vertex, hash: vertex.hash, sequence, position, view } satisfies FinalizedVertex);
     }
   }
 }
@@ -52,8 +60,12 @@ interface Server {
   close(): Promise<void>;
 }
 
-async function serve(history: ScriptedHistory): Promise<Server> {
+async function serve(
+  history: ScriptedHistory,
+  follow?: (push: (item: FinalizedVertex) => void) => () => void,
+): Promise<Server> {
   const hub = new EventHub({
+    follow,
     clientsMax: 16,
     bufferBytesMax: 8 << 20,
     logger: new Logger('test', 'error', { sink: () => undefined }),
@@ -93,6 +105,8 @@ interface Reader {
     type: string;
     id: string;
     data: { sequence?: number; position?: number; code?: string };
+    /** The data as it came, before parsing. */
+    text: string;
   }[];
   readonly response: http.IncomingMessage;
   readonly ended: Promise<void>;
@@ -109,7 +123,12 @@ function open(url: string, headers: Record<string, string> = {}): Promise<Reader
       response.setEncoding('utf8');
       response.on('data', (text: string) => {
         for (const event of parser.push(text))
-          events.push({ type: event.type, id: event.lastEventId, data: JSON.parse(event.data) });
+          events.push({
+            type: event.type,
+            id: event.lastEventId,
+            data: JSON.parse(event.data),
+            text: event.data,
+          });
         for (const waiter of [...waiters]) waiter();
       });
       const ended = new Promise<void>((done) => response.on('close', () => done()));
@@ -139,6 +158,14 @@ function open(url: string, headers: Record<string, string> = {}): Promise<Reader
 }
 
 /** The ids the history's records give, in order, after `after` (exclusive). */
+/** Waits, one event-loop turn at a time, until `predicate` holds. */
+async function waitFor(predicate: () => boolean): Promise<void> {
+  for (let turn = 0; !predicate(); turn++) {
+    if (turn > 100_000) throw new Error('the condition never held');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 function idsAfter(history: ScriptedHistory, after: { sequence: number; position: number }): string[] {
   const ids: string[] = [];
   for (let sequence = 1; sequence <= history.delivered; sequence++) {
@@ -208,6 +235,102 @@ describe('GET /v1/events resumed (the hub, with a scripted history)', { timeout:
         );
         reader.close();
       }
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("an event's data is its FinalizedEvent's JSON, byte for byte, live and replayed", async () => {
+    const history = new ScriptedHistory();
+    const server = await serve(history);
+    // Payloads of every length modulo 3 (base64 padding), an empty one, bytes of every value.
+    const payloads = [0, 1, 2, 3, 255, 256, 1000].map((length) =>
+      Uint8Array.from({ length }, (_, i) => (i * 37 + length) & 255),
+    );
+    const expected = (view: number, withPayload: boolean): string[] => {
+      const texts: string[] = [];
+      for (let sequence = 1; sequence <= history.delivered; sequence++) {
+        const record = history.records.get(sequence)!;
+        for (const position of record.delivered) {
+          const vertex = record.batch[position]!;
+          const event: FinalizedEvent = {
+            hash: vertexKey(vertex),
+            sequence,
+            position,
+            view,
+            payloadBytes: vertex.payload.length,
+            ...(withPayload ? { payload: Buffer.from(vertex.payload).toString('base64') } : {}),
+          };
+          texts.push(JSON.stringify(event));
+        }
+      }
+      return texts;
+    };
+    try {
+      const live = await open(`${server.url}/v1/events`);
+      const liveWithPayload = await open(`${server.url}/v1/events?payload=1`);
+      const view = 2 ** 40 + 3;
+      const batch = payloads.map((payload) => createVertex(payload, { validThrough: 2 ** 50 }));
+      history.deliverBatch(server.hub, batch, view, true);
+      const second = payloads.slice(0, 2).map((payload) => createVertex(payload, { validThrough: 7 }));
+      history.deliverBatch(server.hub, second, view);
+      // The first vertex of the first batch is skipped, as a duplicate would be.
+      const count = payloads.length - 1 + second.length;
+      await live.until(() => live.events.length === count);
+      await liveWithPayload.until(() => liveWithPayload.events.length === count);
+      const replayed = await open(`${server.url}/v1/events?from=1&payload=1`);
+      await replayed.until(() => replayed.events.length === count);
+      assert.deepEqual(
+        live.events.map((event) => event.text),
+        expected(view, false),
+      );
+      assert.deepEqual(
+        liveWithPayload.events.map((event) => event.text),
+        expected(view, true),
+      );
+      assert.deepEqual(
+        replayed.events.map((event) => event.text),
+        expected(view, true),
+      );
+      for (const reader of [live, liveWithPayload, replayed]) reader.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('the hub follows the engine only while it has clients', async () => {
+    const history = new ScriptedHistory();
+    const engine = new EventEmitter<{ finalized: [FinalizedVertex] }>();
+    const server = await serve(history, (push) => {
+      engine.on('finalized', push);
+      return () => engine.off('finalized', push);
+    });
+    const finalize = (payload: string): void => {
+      const vertex = createVertex(new TextEncoder().encode(payload), { validThrough: 10 });
+      history.deliverBatch({ push: (item) => engine.emit('finalized', item) }, [vertex], 0);
+    };
+    try {
+      finalize('before any client');
+      assert.equal(engine.listenerCount('finalized'), 0);
+      const first = await open(`${server.url}/v1/events`);
+      const second = await open(`${server.url}/v1/events?from=1`);
+      await second.until(() => second.events.length === 1);
+      assert.equal(engine.listenerCount('finalized'), 1);
+      finalize('followed');
+      await first.until(() => first.events.length === 1);
+      await second.until(() => second.events.length === 2);
+      assert.deepEqual(
+        [first.events.map((event) => event.id), second.events.map((event) => event.id)],
+        [['2.0'], ['1.0', '2.0']],
+      );
+      first.close();
+      await first.ended;
+      await waitFor(() => server.hub.clients === 1);
+      assert.equal(engine.listenerCount('finalized'), 1);
+      second.close();
+      await second.ended;
+      await waitFor(() => server.hub.clients === 0);
+      assert.equal(engine.listenerCount('finalized'), 0);
     } finally {
       await server.close();
     }
