@@ -199,12 +199,13 @@ export class VertexIndexTail {
    * Hands `write` the entries one commit writes: the next bucket in turn and any bucket past
    * `BUCKET_ENTRIES_MAX` (every bucket with `all`). Their watermarks move to `lastFinalized`,
    * the highest sequence the commit leaves finalized: every entry of theirs is then written.
-   * The hash `write` gets is a view into the tail, valid only during the call.
+   * `write` gets each hash as the 32 bytes of `hashes` from `at`, valid only during the call
+   * (a view of each would be an object an entry, and the flush writes one a finalized vertex).
    */
   take(
     lastFinalized: number,
     all: boolean,
-    write: (hash: Digest, sequence: number, index: number) => void,
+    write: (hashes: Uint8Array, at: number, sequence: number, index: number) => void,
   ): void {
     const turn = this.#next;
     this.#next = (this.#next + 1) % INDEX_BUCKETS;
@@ -213,7 +214,7 @@ export class VertexIndexTail {
       if (!all && number !== turn && bucket.length <= BUCKET_ENTRIES_MAX) continue;
       const { hashes, sequences, indexes } = bucket;
       for (let at = 0; at < bucket.length; at++) {
-        write(hashes.subarray(at * HASH_BYTES, (at + 1) * HASH_BYTES), sequences[at]!, indexes[at]!);
+        write(hashes, at * HASH_BYTES, sequences[at]!, indexes[at]!);
       }
       this.#size -= bucket.length;
       bucket.clear();

@@ -237,9 +237,10 @@ function getU32(bytes: Uint8Array, at: number): number {
 }
 
 /** Writes the vertex index key of (hash, sequence, index) into `bytes` from its start. */
-function writeVertexKey(bytes: Uint8Array, hash: Digest, sequence: number, index: number): void {
+function writeVertexKey(bytes: Uint8Array, hash: Digest, sequence: number, index: number, hashAt = 0): void {
   bytes[0] = KEY_PREFIX.vertex;
-  bytes.set(hash, 1);
+  // Copied byte by byte: `set` would want a view of the hash, an object to copy 32 bytes.
+  for (let i = 0; i < DIGEST_BYTES; i++) bytes[1 + i] = hash[hashAt + i]!;
   setU64(bytes, 1 + DIGEST_BYTES, sequence);
   setU32(bytes, 1 + DIGEST_BYTES + U64_BYTES, index);
 }
@@ -1031,25 +1032,30 @@ export interface VertexIndexEntry {
   readonly index: number;
 }
 
+/** The format byte alone, which an index entry's checksum covers after its key. */
+const RECORD_FORMAT_BYTE = Uint8Array.of(RECORD_FORMAT);
+
 /**
  * The key and sealed value of the vertex index entry of (hash, sequence, index): the value is a
  * record with an empty body, the format byte and the checksum over the key and it.
  *
- * Built for the flush, which makes one per finalized vertex: key and value share one exact-size
- * pooled array (LMDB takes the address of the slab it lies in once for many entries), and the
- * checksum is a single CRC-32 over key and format byte (CRC-32 over a key then continued over
- * the value, as `seal` computes it, is the CRC-32 of the two laid end to end).
+ * Built for the flush, which makes one per finalized vertex, with as few objects as it can:
+ * key and value are two pooled arrays (LMDB takes the address of the slab they lie in once for
+ * many entries), the hash may be read in place from `hashAt` of a larger array, and the
+ * checksum is CRC-32 over the key continued over the format byte, as `seal` computes it.
  */
 export function vertexIndexEntry(
   hash: Digest,
   sequence: number,
   index: number,
+  hashAt = 0,
 ): { readonly key: Uint8Array; readonly value: Uint8Array } {
-  const bytes = allocBytes(VERTEX_KEY_BYTES + FORMAT_BYTES + CHECKSUM_BYTES);
-  writeVertexKey(bytes, hash, sequence, index);
-  bytes[VERTEX_KEY_BYTES] = RECORD_FORMAT;
-  setU32(bytes, VERTEX_KEY_BYTES + FORMAT_BYTES, crc32(bytes.subarray(0, VERTEX_KEY_BYTES + FORMAT_BYTES)));
-  return { key: bytes.subarray(0, VERTEX_KEY_BYTES), value: bytes.subarray(VERTEX_KEY_BYTES) };
+  const key = allocBytes(VERTEX_KEY_BYTES);
+  writeVertexKey(key, hash, sequence, index, hashAt);
+  const value = allocBytes(FORMAT_BYTES + CHECKSUM_BYTES);
+  value[0] = RECORD_FORMAT;
+  setU32(value, FORMAT_BYTES, crc32(RECORD_FORMAT_BYTE, crc32(key)));
+  return { key, value };
 }
 
 /**

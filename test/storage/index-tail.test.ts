@@ -119,9 +119,10 @@ describe('VertexIndexTail', () => {
       } else if (roll < 95) {
         const all = prng.chance(0.02);
         const taken: Slot[] = [];
-        tail.take(lastFinalized, all, (hash, sequence, index) =>
-          taken.push({ hash: hash.slice(), sequence, index, key: hex(hash) }),
-        );
+        tail.take(lastFinalized, all, (hashes, at, sequence, index) => {
+          const hash = hashes.slice(at, at + 32);
+          taken.push({ hash, sequence, index, key: hex(hash) });
+        });
         assert.deepStrictEqual(
           byBucket(taken),
           byBucket(model.take(lastFinalized, all)),

@@ -230,8 +230,8 @@ export class GroupCommit {
 
   /** Stages the waiting index entries one commit writes (all of them with `all`), and the watermarks. */
   #stageIndexTail(set: WriteSet, lastFinalized: number, all: boolean): void {
-    this.#indexTail.take(lastFinalized, all, (hash, sequence, index) => {
-      const entry = vertexIndexEntry(hash, sequence, index);
+    this.#indexTail.take(lastFinalized, all, (hashes, at, sequence, index) => {
+      const entry = vertexIndexEntry(hashes, sequence, index, at);
       set.putIndexEntry(entry.key, entry.value);
     });
     set.put(keys.indexWatermarks(), encodeIndexWatermarks(this.#indexTail.watermarks));

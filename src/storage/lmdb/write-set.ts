@@ -19,7 +19,8 @@ export class WriteSet {
   readonly #db: Db;
   readonly #path: string;
   readonly #staged = new Map<string, { readonly key: Uint8Array; value: Uint8Array | null }>();
-  readonly #indexLog: { readonly key: Uint8Array; readonly value: Uint8Array | null }[] = [];
+  /** Keys and values (null: a removal) one after the other: no object an entry. */
+  readonly #indexLog: (Uint8Array | null)[] = [];
 
   constructor(db: Db, storePath: string) {
     this.#db = db;
@@ -27,7 +28,7 @@ export class WriteSet {
   }
 
   get size(): number {
-    return this.#staged.size + this.#indexLog.length;
+    return this.#staged.size + this.#indexLog.length / 2;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
@@ -46,12 +47,12 @@ export class WriteSet {
 
   /** Stages a vertex index entry (never read back through the write set). */
   putIndexEntry(key: Uint8Array, value: Uint8Array): void {
-    this.#indexLog.push({ key, value });
+    this.#indexLog.push(key, value);
   }
 
   /** Stages the removal of a vertex index entry. */
   removeIndexEntry(key: Uint8Array): void {
-    this.#indexLog.push({ key, value: null });
+    this.#indexLog.push(key, null);
   }
 
   /** Keys present (committed or staged, not staged for removal) with `prefix` and a sequence in [from, to]. */
@@ -76,7 +77,10 @@ export class WriteSet {
       if (value === null) void this.#db.remove(key);
       else void this.#db.put(key, value);
     }
-    for (const { key, value } of this.#indexLog) {
+    const log = this.#indexLog;
+    for (let i = 0; i < log.length; i += 2) {
+      const key = log[i]!;
+      const value = log[i + 1]!;
       if (value === null) void this.#db.remove(key);
       else void this.#db.put(key, value);
     }
