@@ -267,11 +267,17 @@ export class DeliveredSet {
     const hashes = new Int32Array(capacity * HASH_WORDS);
     const sequences = new Float64Array(capacity);
     const slotHashes = new Int32Array(capacity);
-    for (let i = 0; i < this.#used; i++) {
-      const from = (this.#head + i) & oldMask;
-      hashes.set(this.#hashes.subarray(from * HASH_WORDS, (from + 1) * HASH_WORDS), i * HASH_WORDS);
-      sequences[i] = this.#sequences[from]!;
-      slotHashes[i] = this.#slotHashes[from]!;
+    // The used slots are at most two runs: from the head to the end, then from slot 0 on.
+    const firstRun = Math.min(this.#used, this.#capacity - this.#head);
+    const runs = [
+      { from: this.#head, to: 0, slots: firstRun },
+      { from: 0, to: firstRun, slots: this.#used - firstRun },
+    ];
+    for (const { from, to, slots } of runs) {
+      if (slots === 0) continue;
+      hashes.set(this.#hashes.subarray(from * HASH_WORDS, (from + slots) * HASH_WORDS), to * HASH_WORDS);
+      sequences.set(this.#sequences.subarray(from, from + slots), to);
+      slotHashes.set(this.#slotHashes.subarray(from, from + slots), to);
     }
     const oldIndex = this.#index;
     const index = new Int32Array(2 * capacity);
