@@ -80,7 +80,7 @@ export class WriteSet {
     const log = this.#indexLog;
     for (let i = 0; i < log.length; i += 2) {
       const key = log[i]!;
-      const value = log[i + 1]!;
+      const value = log[i + 1] ?? null;
       if (value === null) void this.#db.remove(key);
       else void this.#db.put(key, value);
     }
