@@ -251,7 +251,8 @@ export async function benchCommand(
     readonly warmup: number;
     readonly rates: readonly (number | 'max')[];
     readonly payloadBytes: number;
-    readonly window: number;
+    /** With rate 'max': vertices in flight at most (default: the load driver's, by the nodes). */
+    readonly window: number | undefined;
     readonly transport: 'tcp' | 'quic';
     /** Submit round-robin to every node, or only to the current leader. */
     readonly submitTo: 'all' | 'leader';

@@ -5,12 +5,13 @@
  * Open loop: vertex k is due at `start + k / rate` whatever the cluster does, and its finality
  * time counts from that moment, not from when it was sent. A cluster that falls behind therefore
  * shows its queueing in the percentiles instead of slowing the load down to what it can take
- * (coordinated omission). With `rate: 'max'` the driver keeps `window` vertices in flight instead.
+ * (coordinated omission). With `rate: 'max'` the driver keeps up to `window` vertices in flight
+ * instead, as many as the cluster admits (see {@link InFlightLimit}).
  *
  * Vertices go out to the nodes in turn, in runs (see {@link RunDealer}), many per request (a
  * binary vertex list, `src/wire/vertex-list.ts`), at most a few requests in flight per node.
  * Finality is the moment the watched node's `GET /v1/events` reports the vertex. A 429 drops
- * the vertices it refused (open loop: they are not retried) and counts them as rejected.
+ * the vertices it refused (they are not retried) and counts them as rejected.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -35,7 +36,10 @@ export interface LoadOptions {
   readonly warmupMs?: number;
   /** Payload bytes per vertex. Default 128. */
   readonly payloadBytes?: number;
-  /** Vertices in flight with rate 'max'. Default 5,000. */
+  /**
+   * Vertices in flight with rate 'max', at most. Default {@link MAX_WINDOW_PER_NODE_DEFAULT} for
+   * each of `nodes`.
+   */
   readonly window?: number;
   /** Vertices per request. Default 1,024. */
   readonly requestVerticesMax?: number;
@@ -211,6 +215,54 @@ export class RunDealer {
   }
 }
 
+/**
+ * The vertices a 'max' load keeps in flight by default, for each node it submits to: a node
+ * started by `cretoai-node up` or `bench` admits 5,000 pending vertices of its own clients
+ * (`pendingProposalsMax`), so a node's share no larger than that keeps every node busy without
+ * refusals. One window of 5,000 for four nodes left each a quarter of that, and a leader never
+ * saw the full batch wait at which it pipelines (`pipelineFillVertices`).
+ */
+export const MAX_WINDOW_PER_NODE_DEFAULT = 5000;
+
+/**
+ * How many vertices a 'max' load keeps in flight: up to its window, but no more than the cluster
+ * admits. A refusal as `full` lowers the limit below what the cluster held then (seven eighths),
+ * and every tick without one raises it by a 1,024th, back toward the window, so that the driver
+ * probes the cluster's admission about once a second. Offering the refused again at once, a
+ * tick later, had the driver post tens of thousands of vertices a second only to be refused, on
+ * the cores the cluster shares.
+ */
+export class InFlightLimit {
+  readonly #window: number;
+  readonly #floor: number;
+  #limit: number;
+  #refused = false;
+
+  constructor(window: number, floor = 64) {
+    this.#window = window;
+    this.#floor = Math.min(floor, window);
+    this.#limit = window;
+  }
+
+  /** The vertices to keep in flight now. */
+  get limit(): number {
+    return this.#limit;
+  }
+
+  /** A node refused vertices as `full` while `inFlight` others were in flight. */
+  refused(inFlight: number): void {
+    this.#limit = Math.max(this.#floor, Math.min(this.#limit, Math.floor((inFlight * 7) / 8)));
+    this.#refused = true;
+  }
+
+  /** A tick begins: the limit grows unless a node refused since the last tick. */
+  tick(): number {
+    if (!this.#refused) this.#limit = Math.min(this.#window, this.#limit + Math.ceil(this.#limit / 1024));
+    this.#refused = false;
+    return this.#limit;
+  }
+}
+
 /** Runs one load and reports what it measured. */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const payloadBytes = options.payloadBytes ?? 128;
@@ -219,7 +271,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const warmupMs = options.warmupMs ?? 0;
   const perRequest = options.requestVerticesMax ?? 1024;
   const requestsPerNode = options.requestsPerNodeMax ?? 4;
-  const window = options.window ?? 5000;
+  const limit = new InFlightLimit(options.window ?? MAX_WINDOW_PER_NODE_DEFAULT * options.nodes.length);
   const histogram = latencyHistogram();
 
   // Each vertex's payload: a run id, a counter, and filler, so that no two are alike.
@@ -291,6 +343,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
             rejected += refused.size;
             for (const { code } of answer.rejected) rejectedByCode[code] = (rejectedByCode[code] ?? 0) + 1;
             for (const index of refused) inFlight.delete(batch[index]!.hash);
+            if (answer.rejected.some((entry) => entry.code === 'full')) limit.refused(inFlight.size);
           }
           if (inFlight.size === 0) drained?.();
           send(node);
@@ -350,8 +403,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
         const now = performance.now();
         const elapsed = Math.min(now - start, options.durationMs);
         if (options.rate === 'max') {
-          dealer.startTick(window - inFlight.size);
-          while (inFlight.size < window) offer(now);
+          const inFlightMax = limit.tick();
+          dealer.startTick(inFlightMax - inFlight.size);
+          while (inFlight.size < inFlightMax) offer(now);
         } else {
           const due = verticesDue(elapsed, options.rate, options.durationMs);
           dealer.startTick(due - offered);

@@ -4,6 +4,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { benchCommand, type Io } from '../cluster-commands.ts';
+import { MAX_WINDOW_PER_NODE_DEFAULT } from '../load.ts';
 import { transportOption, wholeNumber } from './options.ts';
 
 /** Parses `--rate`: vertices per second, `max`, or a comma-separated list of them. */
@@ -55,9 +56,11 @@ export function addBenchCommand(program: Command, io: Io): void {
       new Option('--payload-bytes <bytes>', 'payload size').argParser(wholeNumber(16, 1 << 20)).default(128),
     )
     .addOption(
-      new Option('--window <n>', 'vertices kept in flight with --rate max')
-        .argParser(wholeNumber(1, 1_000_000))
-        .default(5000),
+      new Option(
+        '--window <n>',
+        'vertices kept in flight with --rate max, fewer while a node refuses as full ' +
+          `(default: ${MAX_WINDOW_PER_NODE_DEFAULT} for each node submitted to)`,
+      ).argParser(wholeNumber(1, 1_000_000)),
     )
     .addOption(transportOption())
     .addOption(
@@ -78,7 +81,7 @@ export function addBenchCommand(program: Command, io: Io): void {
           warmup: number;
           rate: (number | 'max')[];
           payloadBytes: number;
-          window: number;
+          window?: number;
           transport: 'tcp' | 'quic';
           submitTo: 'all' | 'leader';
           dir?: string;
