@@ -217,10 +217,11 @@ export class RunDealer {
 
 /**
  * The vertices a 'max' load keeps in flight by default, for each node it submits to: a node
- * started by `cretoai-node up` or `bench` admits 5,000 pending vertices of its own clients
- * (`pendingProposalsMax`), so a node's share no larger than that keeps every node busy without
- * refusals. One window of 5,000 for four nodes left each a quarter of that, and a leader never
- * saw the full batch wait at which it pipelines (`pipelineFillVertices`).
+ * configured by `cretoai-node init` (the clusters of `up` and `bench`) admits 5,000 pending
+ * vertices of its own clients (`pendingProposalsMax`), so a share no larger keeps every node
+ * busy, and {@link InFlightLimit} backs off from a node that admits fewer. One window of 5,000
+ * for four nodes left each a quarter, and a leader never saw the full batch wait at which it
+ * pipelines (`pipelineFillVertices`).
  */
 export const MAX_WINDOW_PER_NODE_DEFAULT = 5000;
 
