@@ -275,11 +275,14 @@ export async function benchCommand(
     io.err(`bench: driving the running cluster ${cluster.clusterId} (${nodes.length} nodes)`);
   } else {
     io.err(`bench: starting ${options.nodes} node processes on loopback...`);
+    // Its nodes stop when bench ends however it ends: a bench killed mid-run left four nodes
+    // busy on the cores the next measurement shares.
     local = await launchLocalCluster({
       dir: options.dir,
       nodes: options.nodes,
       transport: options.transport,
       io,
+      stopWithParent: true,
     });
     nodes = local.apiUrls;
     io.err(`bench: data in ${local.dir}`);
