@@ -8,26 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { LOCK_FILE } from '../../src/node/data-lock.ts';
-import { spawnCli } from './support.ts';
-
-/** Whether a process with `pid` exists and has not ended (a zombie has). */
-function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Resolves once `pid` has ended; asks every 100 ms (it is not this process's child). */
-async function ended(pid: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (alive(pid)) {
-    if (performance.now() > deadline) throw new Error(`${pid} still runs after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { alive, gone, spawnCli } from './support.ts';
 
 describe('cretoai-node bench and its local cluster', { timeout: 120_000 }, () => {
   it('stops its nodes when it is killed outright mid-run; the test removes what remains', async (t) => {
@@ -42,7 +23,7 @@ describe('cretoai-node bench and its local cluster', { timeout: 120_000 }, () =>
     assert.ok(alive(pid), `node pid ${pid} from ${lock}`);
     bench.child.kill('SIGKILL');
     await bench.exited;
-    await ended(pid);
+    await gone([pid]);
     // It stopped gracefully: it released its data directory, which a killed node leaves behind.
     assert.equal(fs.existsSync(lock), false);
   });

@@ -2,6 +2,7 @@
  * Running the `cretoai-node` command as a child process, the way a user does.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -102,4 +103,29 @@ export function spawnCli(args: readonly string[], options: { readonly cwd?: stri
       });
     },
   };
+}
+
+/** Whether a process with `pid` exists (and is not a zombie). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const state = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return state.slice(state.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Resolves once no process of `pids` exists; asks every 100 ms (they are not this process's children). */
+export async function gone(pids: readonly number[], timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (pids.some(alive)) {
+    if (performance.now() > deadline)
+      throw new Error(`still running after ${timeoutMs} ms: ${pids.filter(alive).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -13,32 +13,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parentOf } from '../../src/cli/parent-watch.ts';
 import { LOCK_FILE } from '../../src/node/data-lock.ts';
-import { CLI, spawnCli } from './support.ts';
-
-/** Whether a process with `pid` exists (and is not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const state = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return state.slice(state.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
-/** Resolves once no process of `pids` exists; asks every 100 ms (they are not this process's children). */
-async function gone(pids: readonly number[], timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (pids.some(alive)) {
-    if (performance.now() > deadline)
-      throw new Error(`still running after ${timeoutMs} ms: ${pids.filter(alive).join(', ')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { alive, CLI, gone, spawnCli } from './support.ts';
 
 /** The node pids and the data directory `up` printed. */
 function started(stdout: string): { pids: number[]; dir: string } {
